@@ -1,0 +1,59 @@
+//! What the connector knows of Entra after a read: the planner's input from the Graph side.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// An Entra user as read with `$select=id,displayName,givenName,surname,mail,userPrincipalName,accountEnabled,userType`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraUser {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub surname: Option<String>,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    /// `None` when Graph did not return it (it is only returned on `$select`).
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    /// `Member` or `Guest`.
+    #[serde(default)]
+    pub user_type: Option<String>,
+}
+
+/// A mirrored Entra group: its id, current display name and its user members (transitive when
+/// nested groups are on). Members outside the sync group are filtered out by the planner.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraGroup {
+    pub id: String,
+    pub display_name: String,
+    pub members: BTreeSet<String>,
+}
+
+/// The Entra side of one sync.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraSnapshot {
+    /// The sync group's object id and display name.
+    pub sync_group_id: String,
+    pub sync_group_name: String,
+    /// Users in scope: the sync group's user members, keyed by object id.
+    pub users: BTreeMap<String, EntraUser>,
+    /// Object ids known to be deleted in Entra (soft or hard). A managed user missing from
+    /// `users` is "removed from group" unless its id is here.
+    pub deleted: BTreeSet<String>,
+    /// The mirrored groups (not the sync group), in spec order.
+    pub groups: Vec<EntraGroup>,
+    /// False when any read failed or was cut short: the planner then deprovisions nothing.
+    pub complete: bool,
+    /// Why the snapshot is incomplete, for status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_reason: Option<String>,
+}

@@ -1,0 +1,207 @@
+//! The planner's inputs and outputs. Pure data; the Graph client builds an `EntraSnapshot`, the
+//! Password Boss client builds a `DirectoryState`, the executor applies a `Plan`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::passwordboss::model::{Group, Licenses, User, UserStatus};
+use crate::resources::{AzureAdConnectorSpec, EmailAttribute, Safety, SyncRules, UserCounts};
+
+/// The Password Boss side of one sync: everything the token's company holds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryState {
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    /// Group id → member user ids, for every group the connector may change (managed by Azure AD).
+    pub memberships: BTreeMap<String, BTreeSet<String>>,
+    pub licenses: Licenses,
+}
+
+/// The connector's rules, as the planner needs them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rules {
+    pub email_attribute: EmailAttribute,
+    pub sync_rules: SyncRules,
+    pub safety: Safety,
+}
+
+impl Rules {
+    pub fn from_spec(spec: &AzureAdConnectorSpec) -> Self {
+        Self {
+            email_attribute: spec.email_attribute,
+            sync_rules: spec.sync_rules.clone(),
+            safety: spec.safety.clone(),
+        }
+    }
+}
+
+/// Why a managed user left scope.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LeaveReason {
+    /// Deleted in Entra.
+    Deleted,
+    /// `accountEnabled` is false in Entra.
+    Disabled,
+    /// No longer a member of the sync group.
+    RemovedFromGroup,
+}
+
+/// How an account is deprovisioned.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Deprovision {
+    /// `PATCH status=disabled`.
+    Disable,
+    /// `DELETE ?keepPersonalAccount=true`: leaves the company, keeps a personal account.
+    Remove,
+    /// `DELETE`: the account and its vault are destroyed.
+    Delete,
+}
+
+/// A group member: an existing Password Boss user, or one this plan creates (by Entra id).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub enum MemberRef {
+    User(String),
+    Created(String),
+}
+
+/// Field changes to one existing user, applied with a single PATCH.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Set status to active (a user returning to scope).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable: bool,
+    /// Take ownership: set `managedBy: Azure AD` and `externalId`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+}
+
+/// One change to Password Boss. Every action is one object; the executor makes one write per
+/// action (two for a group created with members).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum Action {
+    #[serde(rename_all = "camelCase")]
+    CreateUser {
+        external_id: String,
+        email: String,
+        first_name: String,
+        last_name: String,
+        status: UserStatus,
+    },
+    #[serde(rename_all = "camelCase")]
+    UpdateUser {
+        user_id: String,
+        external_id: String,
+        email: String,
+        changes: UserChanges,
+    },
+    #[serde(rename_all = "camelCase")]
+    DeprovisionUser {
+        user_id: String,
+        external_id: Option<String>,
+        email: String,
+        how: Deprovision,
+        reason: LeaveReason,
+    },
+    #[serde(rename_all = "camelCase")]
+    CreateGroup {
+        external_id: String,
+        name: String,
+        members: Vec<MemberRef>,
+    },
+    #[serde(rename_all = "camelCase")]
+    UpdateGroup {
+        group_id: String,
+        external_id: String,
+        /// New name when the Entra group was renamed.
+        rename: Option<String>,
+        /// Replacement membership when it differs.
+        members: Option<Vec<MemberRef>>,
+    },
+    #[serde(rename_all = "camelCase")]
+    DeleteGroup { group_id: String, name: String },
+}
+
+impl Action {
+    /// Whether this action disables, removes or deletes a user.
+    pub fn is_deprovision(&self) -> bool {
+        matches!(self, Action::DeprovisionUser { .. })
+    }
+}
+
+/// Why one user (or group) could not be provisioned; the rest of the sync goes on.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConflictKind {
+    /// Neither the chosen attribute nor the fallback holds a routable address.
+    NoEmail,
+    /// No usable first and last name.
+    NoName,
+    /// Two Entra users resolve to the same email; neither is provisioned.
+    DuplicateEmail,
+    /// The Entra email changed; Password Boss emails are immutable, the account is kept.
+    EmailChanged,
+    /// A Password Boss user with that email is managed by another source.
+    OwnedByOther,
+    /// A Password Boss user with that email exists and `existingUser: Skip`.
+    ExistingUserSkipped,
+    /// A Password Boss admin would be deprovisioned; admins are left to the portal.
+    AdminNotDeprovisioned,
+    /// No free licence to re-enable the account.
+    NoLicense,
+    /// A Password Boss group of another source already has the mirrored group's name.
+    GroupNameTaken,
+    /// Password Boss refused the write for this object (set by the executor).
+    Rejected,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Conflict {
+    pub kind: ConflictKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub message: String,
+}
+
+/// Counts of planned actions by kind, as reported in `status.lastSync`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionCounts {
+    pub created: u32,
+    pub updated: u32,
+    pub enabled: u32,
+    pub disabled: u32,
+    pub removed: u32,
+    pub deleted: u32,
+    pub adopted: u32,
+    pub groups_created: u32,
+    pub groups_updated: u32,
+    pub groups_deleted: u32,
+}
+
+/// The planner's answer.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// In execution order: user creates/updates, then groups, then group deletes, then deprovisions.
+    pub actions: Vec<Action>,
+    pub conflicts: Vec<Conflict>,
+    /// Deprovisions held back by the safety limits (none of them is in `actions`).
+    pub blocked_deprovisions: u32,
+    /// Deprovisions not planned because the Entra snapshot is incomplete.
+    pub skipped_deprovisions: u32,
+    /// Counts of `actions` by kind.
+    pub counts: ActionCounts,
+    /// User counts as they will be once the plan is applied.
+    pub users: UserCounts,
+}

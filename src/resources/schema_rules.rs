@@ -1,0 +1,63 @@
+//! OpenAPI fragments for fields whose rules a plain derive cannot express (patterns, CEL).
+
+use schemars::{Schema, SchemaGenerator, json_schema};
+
+/// An Entra object id.
+pub const GUID_PATTERN: &str =
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// A tenant: a GUID or a verified domain name.
+pub const TENANT_PATTERN: &str = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|([a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63})$";
+/// An endpoint: https anywhere, plain http only on a loopback address.
+pub const ENDPOINT_PATTERN: &str = r"^(https://[A-Za-z0-9.-]+|http://(localhost|127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]))(:[0-9]{1,5})?(/[^\s?#]*)?$";
+/// A Kubernetes (Go) duration such as `90s`, `1m` or `1h30m`.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$";
+
+pub fn guid_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "pattern": GUID_PATTERN})
+}
+
+pub fn optional_guid_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "nullable": true, "pattern": GUID_PATTERN})
+}
+
+pub fn tenant_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "maxLength": 253, "pattern": TENANT_PATTERN})
+}
+
+pub fn endpoint_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "maxLength": 2048,
+        "pattern": ENDPOINT_PATTERN,
+        "default": super::spec::DEFAULT_PASSWORDBOSS_API_URL,
+    })
+}
+
+pub fn optional_endpoint_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "nullable": true, "maxLength": 2048, "pattern": ENDPOINT_PATTERN})
+}
+
+/// A duration string with a lower bound, checked by CEL as the API server does.
+pub fn duration_schema(_: &mut SchemaGenerator, default: &str, min: &str) -> Schema {
+    json_schema!({
+        "type": "string",
+        "default": default,
+        "maxLength": 32,
+        "pattern": DURATION_PATTERN,
+        "x-kubernetes-validations": [{
+            "rule": format!("duration(self) >= duration('{min}')"),
+            "message": format!("must be at least {min}"),
+        }],
+    })
+}
+
+/// `metav1.Condition` list keyed by type, so server-side apply merges conditions one by one.
+pub fn conditions_schema(g: &mut SchemaGenerator) -> Schema {
+    let item = g.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>();
+    json_schema!({
+        "type": "array",
+        "items": item,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+    })
+}

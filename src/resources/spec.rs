@@ -1,0 +1,320 @@
+//! `AzureAdConnector` spec: the fields users write in manifests (names fixed by the public interface).
+// `#[kube(printcolumn(...))]` repeats `type_ = ...` once per column, which clippy mistakes for a
+// duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::schema_rules::{
+    duration_schema, endpoint_schema, guid_schema, optional_endpoint_schema, optional_guid_schema,
+    tenant_schema,
+};
+use super::status::AzureAdConnectorStatus;
+
+/// Default Password Boss API base URL.
+pub const DEFAULT_PASSWORDBOSS_API_URL: &str = "https://api.passwordboss.com";
+/// Default interval between two syncs of one connector.
+pub const DEFAULT_INTERVAL: &str = "1m";
+/// Default interval between two full (non-delta) reads of Entra.
+pub const DEFAULT_FULL_SYNC_INTERVAL: &str = "1h";
+
+/// An AzureAdConnector keeps the Password Boss users of one company in step with the members of
+/// one Microsoft Entra ID group (the sync group).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "passwordboss.com",
+    version = "v1alpha1",
+    kind = "AzureAdConnector",
+    plural = "azureadconnectors",
+    singular = "azureadconnector",
+    shortname = "aadc",
+    category = "passwordboss",
+    namespaced,
+    status = "AzureAdConnectorStatus",
+    doc = "Keeps Password Boss users and groups in step with a Microsoft Entra ID group.",
+    printcolumn(name = "Status", type_ = "string", json_path = ".status.connection"),
+    printcolumn(name = "Users", type_ = "integer", json_path = ".status.users.inScope"),
+    printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.message",
+        priority = 1
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureAdConnectorSpec {
+    /// The Entra tenant, app registration and its credential.
+    pub azure: AzureSpec,
+    /// The Password Boss company this connector provisions, through its Authentication token.
+    pub password_boss: PasswordBossSpec,
+    /// The one Entra group whose members get Password Boss accounts.
+    pub sync_group: GroupSelector,
+    /// Other Entra groups mirrored as Password Boss groups (members restricted to the sync group's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub groups: Vec<GroupSelector>,
+    /// Members of nested groups count as members.
+    #[serde(default = "default_true")]
+    pub nested_groups: bool,
+    /// Which Entra attribute becomes the Password Boss email.
+    #[serde(default)]
+    pub email_attribute: EmailAttribute,
+    /// What happens on each lifecycle event.
+    #[serde(default)]
+    pub sync_rules: SyncRules,
+    /// Limits that stop a bad read from deprovisioning many users at once.
+    #[serde(default)]
+    pub safety: Safety,
+    /// Time between two syncs, as a Kubernetes duration (at least 10s).
+    #[serde(default = "default_interval")]
+    #[schemars(schema_with = "interval_schema")]
+    pub interval: String,
+    /// Time between two full reads of Entra; syncs in between use delta queries (at least 1m).
+    #[serde(default = "default_full_sync_interval")]
+    #[schemars(schema_with = "full_sync_interval_schema")]
+    pub full_sync_interval: String,
+    /// Stop syncing; the status says so.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Plan only: the plan is written to status and nothing is changed.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The Entra side: tenant, app registration and exactly one credential.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "(has(self.clientSecretRef) ? 1 : 0) + (has(self.clientCertificateRef) ? 1 : 0) + (has(self.workloadIdentity) ? 1 : 0) == 1"
+).message("exactly one credential must be set: clientSecretRef, clientCertificateRef or workloadIdentity"))]
+pub struct AzureSpec {
+    /// Directory (tenant) ID: a GUID or a verified domain such as contoso.onmicrosoft.com.
+    #[schemars(schema_with = "tenant_schema")]
+    pub tenant_id: String,
+    /// Application (client) ID of the app registration.
+    #[schemars(schema_with = "guid_schema")]
+    pub client_id: String,
+    /// National cloud; selects the authority and Graph hosts.
+    #[serde(default)]
+    pub cloud: Cloud,
+    /// Overrides the cloud's authority host (https, or http on a loopback address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_endpoint_schema")]
+    pub authority_host: Option<String>,
+    /// Overrides the cloud's Microsoft Graph endpoint (https, or http on a loopback address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_endpoint_schema")]
+    pub graph_endpoint: Option<String>,
+    /// Client secret of the app registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_ref: Option<SecretKeyRef>,
+    /// PEM holding the app's certificate and its private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate_ref: Option<SecretKeyRef>,
+    /// Federated token as Azure Workload Identity injects it (`AZURE_FEDERATED_TOKEN_FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<WorkloadIdentity>,
+}
+
+/// Federated credential settings; empty means "as the Azure Workload Identity webhook injects it".
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadIdentity {
+    /// Path of the federated token file; defaults to `$AZURE_FEDERATED_TOKEN_FILE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+}
+
+/// A key of a Secret in the connector's own namespace.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Secret name.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// Key within the Secret.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+/// Microsoft cloud instances.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Cloud {
+    #[default]
+    Public,
+    USGovernment,
+    China,
+}
+
+/// The Password Boss side.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordBossSpec {
+    /// API base URL (https, or http on a loopback address).
+    #[serde(default = "default_api_url")]
+    #[schemars(schema_with = "endpoint_schema")]
+    pub api_url: String,
+    /// The Authentication token issued in the Password Boss Portal.
+    pub token_secret_ref: SecretKeyRef,
+}
+
+/// Selects one Entra group, by object id or by display name.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.id) != has(self.displayName)").message("exactly one of id or displayName must be set"))]
+pub struct GroupSelector {
+    /// Group object id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_guid_schema")]
+    pub id: Option<String>,
+    /// Group display name; must match exactly one group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub display_name: Option<String>,
+}
+
+impl GroupSelector {
+    pub fn by_id(id: impl Into<String>) -> Self {
+        Self {
+            id: Some(id.into()),
+            display_name: None,
+        }
+    }
+
+    pub fn by_name(name: impl Into<String>) -> Self {
+        Self {
+            id: None,
+            display_name: Some(name.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for GroupSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.id, &self.display_name) {
+            (Some(id), _) => write!(f, "group id {id}"),
+            (None, Some(name)) => write!(f, "group \"{name}\""),
+            (None, None) => f.write_str("group (no id or displayName)"),
+        }
+    }
+}
+
+/// Entra attribute used as the Password Boss email.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EmailAttribute {
+    /// `mail`, falling back to `userPrincipalName` when empty.
+    #[default]
+    Mail,
+    UserPrincipalName,
+}
+
+/// One choice per lifecycle event.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRules {
+    #[serde(default)]
+    pub new_user: NewUserRule,
+    #[serde(default)]
+    pub user_disabled: LeaveRule,
+    #[serde(default)]
+    pub user_deleted: LeaveRule,
+    #[serde(default)]
+    pub user_removed_from_group: LeaveRule,
+    #[serde(default)]
+    pub existing_user: ExistingUserRule,
+}
+
+/// What a new user in scope gets.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NewUserRule {
+    /// An active account.
+    #[default]
+    Create,
+    /// A pending account an admin must approve.
+    CreatePending,
+}
+
+/// What happens to the account of a user who leaves scope.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LeaveRule {
+    /// Disable the account (keeps the vault; the default).
+    #[default]
+    Disable,
+    /// The user leaves the company and keeps a personal account.
+    Remove,
+    /// Delete the account and its data (permanent).
+    Delete,
+    /// Do nothing.
+    Ignore,
+}
+
+/// What happens when a Password Boss user with the same email already exists.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ExistingUserRule {
+    /// Take it over: it becomes managed by Azure AD.
+    #[default]
+    Adopt,
+    /// Leave it alone.
+    Skip,
+}
+
+/// Deprovisioning limits (deprovision = disable, remove or delete).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Safety {
+    /// At most this many deprovisions in one sync; more are all blocked until approved.
+    #[serde(default = "default_max_deprovisions")]
+    #[schemars(range(min = 0, max = 1_000_000))]
+    pub max_deprovisions_per_sync: u32,
+    /// At most this percentage of the managed users in one sync.
+    #[serde(default = "default_max_percent")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_deprovision_percent: u32,
+}
+
+impl Default for Safety {
+    fn default() -> Self {
+        Self {
+            max_deprovisions_per_sync: default_max_deprovisions(),
+            max_deprovision_percent: default_max_percent(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_interval() -> String {
+    DEFAULT_INTERVAL.into()
+}
+fn default_full_sync_interval() -> String {
+    DEFAULT_FULL_SYNC_INTERVAL.into()
+}
+fn default_api_url() -> String {
+    DEFAULT_PASSWORDBOSS_API_URL.into()
+}
+fn default_max_deprovisions() -> u32 {
+    25
+}
+fn default_max_percent() -> u32 {
+    20
+}
+
+fn interval_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    duration_schema(g, DEFAULT_INTERVAL, "10s")
+}
+
+fn full_sync_interval_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    duration_schema(g, DEFAULT_FULL_SYNC_INTERVAL, "1m")
+}

@@ -1,0 +1,147 @@
+//! `AzureAdConnector` status: what the controller and `pbconnector sync -o json` report.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::schema_rules::conditions_schema;
+
+/// At most this many plan entries are written into status (etcd objects are size-limited).
+pub const MAX_STATUS_PLAN_ENTRIES: usize = 200;
+/// At most this many conflicts are listed in status; the count is always exact.
+pub const MAX_STATUS_CONFLICTS: usize = 50;
+
+/// Condition types.
+pub const CONDITION_READY: &str = "Ready";
+pub const CONDITION_AZURE_AUTHORIZED: &str = "AzureAuthorized";
+pub const CONDITION_PASSWORDBOSS_AUTHORIZED: &str = "PasswordBossAuthorized";
+pub const CONDITION_DEPROVISION_BLOCKED: &str = "DeprovisionBlocked";
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureAdConnectorStatus {
+    /// The spec generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// WaitingForConnection | Connected | Unauthorized | Error.
+    #[serde(default)]
+    pub connection: Connection,
+    /// What a person should read first.
+    #[serde(default)]
+    pub message: String,
+    /// Ready, AzureAuthorized, PasswordBossAuthorized, DeprovisionBlocked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// When the last sync attempt ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// When the last successful sync ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_sync_time: Option<Time>,
+    /// When the last full (non-delta) read of Entra ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_sync_time: Option<Time>,
+    /// The last `passwordboss.com/sync-requested-at` (or Flux `requestedAt`) value handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_sync_request: Option<String>,
+    /// User counts after the last sync.
+    #[serde(default)]
+    pub users: UserCounts,
+    /// What the last sync did and what it cost.
+    #[serde(default)]
+    pub last_sync: SyncCounts,
+    /// Users the last sync could not provision, with the reason (first entries only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<ConflictEntry>,
+    /// Dry run only: the actions a sync would take (first entries only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<PlanEntry>>,
+}
+
+/// The connection state shown in the Status column.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Connection {
+    #[default]
+    WaitingForConnection,
+    Connected,
+    Unauthorized,
+    Error,
+}
+
+impl Connection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WaitingForConnection => "WaitingForConnection",
+            Self::Connected => "Connected",
+            Self::Unauthorized => "Unauthorized",
+            Self::Error => "Error",
+        }
+    }
+}
+
+impl std::fmt::Display for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserCounts {
+    /// Entra users in the sync group.
+    pub in_scope: u32,
+    /// Managed Password Boss users by status.
+    pub active: u32,
+    pub pending: u32,
+    pub disabled: u32,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncCounts {
+    pub created: u32,
+    pub updated: u32,
+    pub enabled: u32,
+    pub disabled: u32,
+    pub removed: u32,
+    pub deleted: u32,
+    pub adopted: u32,
+    pub conflicts: u32,
+    pub groups_created: u32,
+    pub groups_updated: u32,
+    pub groups_deleted: u32,
+    pub blocked_deprovisions: u32,
+    pub graph_requests: u32,
+    pub password_boss_requests: u32,
+    pub duration_ms: u64,
+}
+
+/// One user the sync could not provision.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictEntry {
+    /// Entra object id, when the conflict is about an Entra user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The email involved, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Machine-readable reason, e.g. DuplicateEmail.
+    pub reason: String,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// One planned action, as written into status in dry-run mode.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanEntry {
+    /// e.g. CreateUser, DisableUser, SetGroupMembers.
+    pub action: String,
+    /// The user's email or the group's name.
+    pub target: String,
+    /// Why, or what changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
