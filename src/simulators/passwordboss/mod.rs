@@ -1,0 +1,1 @@
+//! Password Boss API simulator.
