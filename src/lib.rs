@@ -3,7 +3,10 @@
 //! shared by the Kubernetes controller and the command line.
 
 pub mod azure;
+pub mod cli;
 pub mod passwordboss;
 pub mod plan;
 pub mod resources;
 pub mod simulators;
+pub mod sync;
+pub mod telemetry;

@@ -1,0 +1,3 @@
+//! The command line: argument parsing, manifest loading and output; no sync logic.
+
+pub mod manifest;

@@ -1,0 +1,7 @@
+//! One sync, end to end: credentials → Graph read → plan → Password Boss apply → report → status.
+//! Shared by the controller and the command line.
+
+pub mod describe;
+pub mod report;
+pub mod secrets;
+pub mod status;

@@ -1,0 +1,121 @@
+//! What one sync did: the input of the status mapping, the CLI's output and the metrics.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::plan::{ActionCounts, Conflict, Plan};
+use crate::resources::UserCounts;
+
+/// Which side refused the credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    Azure,
+    PasswordBoss,
+}
+
+/// Why a sync did not complete.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SyncFailure {
+    /// Entra ID or Microsoft Graph refused the app's credentials or permissions.
+    #[error("{0}")]
+    AzureUnauthorized(String),
+    /// Password Boss refused the token.
+    #[error("{0}")]
+    PasswordBossUnauthorized(String),
+    /// Anything else: a missing Secret, a group not found, a service down. `reason` is a
+    /// CamelCase word for conditions and metrics.
+    #[error("{message}")]
+    Error {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+impl SyncFailure {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::AzureUnauthorized(_) => "AzureUnauthorized",
+            Self::PasswordBossUnauthorized(_) => "PasswordBossUnauthorized",
+            Self::Error { reason, .. } => reason,
+        }
+    }
+
+    pub fn unauthorized_side(&self) -> Option<Side> {
+        match self {
+            Self::AzureUnauthorized(_) => Some(Side::Azure),
+            Self::PasswordBossUnauthorized(_) => Some(Side::PasswordBoss),
+            Self::Error { .. } => None,
+        }
+    }
+}
+
+/// Which sides the sync reached with accepted credentials (for the authorization conditions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reached {
+    pub azure: bool,
+    pub password_boss: bool,
+}
+
+/// The outcome of one sync attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncReport {
+    pub started: Timestamp,
+    pub finished: Timestamp,
+    pub duration: Duration,
+    /// `None` when the sync completed (possibly with per-user conflicts).
+    pub failure: Option<SyncFailure>,
+    pub reached: Reached,
+    /// True when this sync read Entra in full (not through delta queries).
+    pub full_read: bool,
+    /// False when the Entra read was partial: no deprovisioning was planned.
+    pub snapshot_complete: bool,
+    pub incomplete_reason: Option<String>,
+    /// The plan, when planning happened.
+    pub plan: Option<Plan>,
+    /// True when the plan was not applied (dry run or `pbconnector plan`).
+    pub dry_run: bool,
+    /// What was applied (equal to the plan's counts minus failures; zero in a dry run).
+    pub applied: ActionCounts,
+    /// Per-user conflicts: the planner's and the writes Password Boss refused.
+    pub conflicts: Vec<Conflict>,
+    /// Deprovisions held back by the safety limits.
+    pub blocked_deprovisions: u32,
+    /// Users as they are after the sync.
+    pub users: UserCounts,
+    pub groups: u32,
+    pub graph_requests: u32,
+    pub password_boss_requests: u32,
+    pub password_boss_writes: u32,
+}
+
+impl SyncReport {
+    /// A report for a sync that failed before planning.
+    pub fn failed(started: Timestamp, failure: SyncFailure, reached: Reached) -> Self {
+        let finished = Timestamp::now();
+        Self {
+            started,
+            finished,
+            duration: finished.duration_since(started).unsigned_abs(),
+            failure: Some(failure),
+            reached,
+            full_read: false,
+            snapshot_complete: false,
+            incomplete_reason: None,
+            plan: None,
+            dry_run: false,
+            applied: ActionCounts::default(),
+            conflicts: Vec::new(),
+            blocked_deprovisions: 0,
+            users: UserCounts::default(),
+            groups: 0,
+            graph_requests: 0,
+            password_boss_requests: 0,
+            password_boss_writes: 0,
+        }
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.failure.is_none()
+    }
+}

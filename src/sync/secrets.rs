@@ -1,0 +1,55 @@
+//! Secrets a connector references, read from its own namespace, wherever they come from
+//! (the Kubernetes API for the controller, manifest files for the CLI).
+
+use std::collections::BTreeMap;
+
+use crate::resources::SecretKeyRef;
+
+/// The data of one Secret: key → bytes (`stringData` already merged over `data`).
+pub type SecretData = BTreeMap<String, Vec<u8>>;
+
+/// Why a referenced secret value could not be read. Messages name the Secret and key, never the
+/// value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret `{name}` not found in namespace `{namespace}`")]
+    NotFound { namespace: String, name: String },
+    #[error("secret `{name}` has no key `{key}`")]
+    MissingKey { name: String, key: String },
+    #[error("secret `{name}` key `{key}` is empty")]
+    Empty { name: String, key: String },
+    #[error("secret `{name}` key `{key}` is not UTF-8 text")]
+    NotText { name: String, key: String },
+    #[error("secret `{name}` could not be read: {message}")]
+    Unreadable { name: String, message: String },
+}
+
+/// Reads a referenced key as trimmed text.
+pub fn secret_text(
+    namespace: &str,
+    reference: &SecretKeyRef,
+    data: Option<&SecretData>,
+) -> Result<String, SecretError> {
+    let data = data.ok_or_else(|| SecretError::NotFound {
+        namespace: namespace.into(),
+        name: reference.name.clone(),
+    })?;
+    let bytes = data
+        .get(&reference.key)
+        .ok_or_else(|| SecretError::MissingKey {
+            name: reference.name.clone(),
+            key: reference.key.clone(),
+        })?;
+    let text = std::str::from_utf8(bytes).map_err(|_| SecretError::NotText {
+        name: reference.name.clone(),
+        key: reference.key.clone(),
+    })?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(SecretError::Empty {
+            name: reference.name.clone(),
+            key: reference.key.clone(),
+        });
+    }
+    Ok(text.to_string())
+}

@@ -1,0 +1,432 @@
+//! From a sync report to the `AzureAdConnector` status: one function, used by the controller
+//! (which patches it) and by `pbconnector sync -o json` (which prints it).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use super::describe::plan_entries;
+use super::report::{Side, SyncFailure, SyncReport};
+use crate::plan::{Conflict, ConflictKind};
+use crate::resources::{
+    AzureAdConnectorStatus, CONDITION_AZURE_AUTHORIZED, CONDITION_DEPROVISION_BLOCKED,
+    CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY, ConflictEntry, Connection,
+    MAX_STATUS_CONFLICTS, SyncCounts,
+};
+
+/// The status right after creation, before the first sync attempt ends.
+pub fn waiting_status(generation: Option<i64>, now: Timestamp) -> AzureAdConnectorStatus {
+    let mut status = AzureAdConnectorStatus {
+        observed_generation: generation,
+        connection: Connection::WaitingForConnection,
+        message: "Waiting for the first sync".into(),
+        ..Default::default()
+    };
+    set_condition(
+        &mut status,
+        CONDITION_READY,
+        "Unknown",
+        "WaitingForConnection",
+        "The first sync has not finished yet",
+        generation,
+        now,
+    );
+    status
+}
+
+/// The status of a suspended connector: previous results kept, Ready=False/Suspended.
+pub fn suspended_status(
+    previous: Option<&AzureAdConnectorStatus>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> AzureAdConnectorStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    status.observed_generation = generation;
+    status.message = "Suspended: spec.suspend is true, no sync runs".into();
+    set_condition(
+        &mut status,
+        CONDITION_READY,
+        "False",
+        "Suspended",
+        "spec.suspend is true; set it to false to resume syncing",
+        generation,
+        now,
+    );
+    status
+}
+
+/// The status after a sync attempt.
+pub fn status_from_report(
+    previous: Option<&AzureAdConnectorStatus>,
+    report: &SyncReport,
+    generation: Option<i64>,
+    handled_request: Option<String>,
+) -> AzureAdConnectorStatus {
+    let now = report.finished;
+    let mut status = previous.cloned().unwrap_or_default();
+    status.observed_generation = generation;
+    status.last_sync_time = Some(Time(now));
+    if handled_request.is_some() {
+        status.last_handled_sync_request = handled_request;
+    }
+
+    match &report.failure {
+        None => {
+            status.connection = Connection::Connected;
+            status.message = success_message(report);
+            status.last_successful_sync_time = Some(Time(now));
+            if report.full_read {
+                status.last_full_sync_time = Some(Time(now));
+            }
+            status.users = report.users;
+            status.last_sync = sync_counts(report);
+            status.conflicts = conflict_entries(&report.conflicts);
+            status.plan = if report.dry_run {
+                report.plan.as_ref().map(plan_entries)
+            } else {
+                None
+            };
+            let (reason, message) = if report.dry_run {
+                (
+                    "DryRun",
+                    "Dry run: the plan is in status.plan; nothing was changed".to_string(),
+                )
+            } else {
+                ("Synced", status.message.clone())
+            };
+            set_condition(
+                &mut status,
+                CONDITION_READY,
+                "True",
+                reason,
+                &message,
+                generation,
+                now,
+            );
+            set_blocked_condition(&mut status, report, generation, now);
+        }
+        Some(failure) => {
+            status.connection = match failure {
+                SyncFailure::Error { .. } => Connection::Error,
+                _ => Connection::Unauthorized,
+            };
+            status.message = failure.to_string();
+            status.last_sync = SyncCounts {
+                graph_requests: report.graph_requests,
+                password_boss_requests: report.password_boss_requests,
+                duration_ms: report.duration.as_millis() as u64,
+                ..Default::default()
+            };
+            status.plan = None;
+            set_condition(
+                &mut status,
+                CONDITION_READY,
+                "False",
+                failure.reason(),
+                &failure.to_string(),
+                generation,
+                now,
+            );
+        }
+    }
+    set_authorized(&mut status, report, Side::Azure, generation, now);
+    set_authorized(&mut status, report, Side::PasswordBoss, generation, now);
+    status
+}
+
+/// Whether `next` says something `previous` does not. Times, request counts and durations alone
+/// are not worth a write: an idle connector's status is written once, not every interval.
+pub fn is_meaningful_change(
+    previous: Option<&AzureAdConnectorStatus>,
+    next: &AzureAdConnectorStatus,
+) -> bool {
+    let Some(previous) = previous else {
+        return true;
+    };
+    normalized(previous) != normalized(next)
+}
+
+fn normalized(status: &AzureAdConnectorStatus) -> AzureAdConnectorStatus {
+    let mut s = status.clone();
+    s.last_sync_time = None;
+    s.last_successful_sync_time = None;
+    s.last_full_sync_time = None;
+    s.last_sync.graph_requests = 0;
+    s.last_sync.password_boss_requests = 0;
+    s.last_sync.duration_ms = 0;
+    for c in &mut s.conditions {
+        c.last_transition_time = Time(Timestamp::UNIX_EPOCH);
+    }
+    s
+}
+
+fn success_message(report: &SyncReport) -> String {
+    let mut message = if report.dry_run {
+        let actions = report.plan.as_ref().map_or(0, |p| p.actions.len());
+        format!(
+            "Dry run: {actions} actions planned for {} users",
+            report.users.in_scope
+        )
+    } else {
+        format!(
+            "Synced {} users, {} groups",
+            report.users.in_scope, report.groups
+        )
+    };
+    if !report.conflicts.is_empty() {
+        message.push_str(&format!(
+            "; {} conflicts (see status.conflicts)",
+            report.conflicts.len()
+        ));
+    }
+    if report.blocked_deprovisions > 0 {
+        message.push_str(&format!(
+            "; {n} deprovisions blocked by the safety limits: approve with the annotation \
+             passwordboss.com/approve-deprovisions=\"{n}\"",
+            n = report.blocked_deprovisions
+        ));
+    }
+    if !report.snapshot_complete {
+        message.push_str(&format!(
+            "; the Entra read was incomplete ({}), so nothing was deprovisioned",
+            report
+                .incomplete_reason
+                .as_deref()
+                .unwrap_or("partial read")
+        ));
+    }
+    message
+}
+
+fn sync_counts(report: &SyncReport) -> SyncCounts {
+    let a = &report.applied;
+    SyncCounts {
+        created: a.created,
+        updated: a.updated,
+        enabled: a.enabled,
+        disabled: a.disabled,
+        removed: a.removed,
+        deleted: a.deleted,
+        adopted: a.adopted,
+        conflicts: report.conflicts.len() as u32,
+        groups_created: a.groups_created,
+        groups_updated: a.groups_updated,
+        groups_deleted: a.groups_deleted,
+        blocked_deprovisions: report.blocked_deprovisions,
+        graph_requests: report.graph_requests,
+        password_boss_requests: report.password_boss_requests,
+        duration_ms: report.duration.as_millis() as u64,
+    }
+}
+
+fn conflict_entries(conflicts: &[Conflict]) -> Vec<ConflictEntry> {
+    conflicts
+        .iter()
+        .take(MAX_STATUS_CONFLICTS)
+        .map(|c| ConflictEntry {
+            external_id: c.external_id.clone(),
+            email: c.email.clone(),
+            reason: conflict_reason(c.kind).into(),
+            message: c.message.clone(),
+        })
+        .collect()
+}
+
+/// The CamelCase name of a conflict kind, as written into status.
+pub fn conflict_reason(kind: ConflictKind) -> &'static str {
+    match kind {
+        ConflictKind::NoEmail => "NoEmail",
+        ConflictKind::NoName => "NoName",
+        ConflictKind::DuplicateEmail => "DuplicateEmail",
+        ConflictKind::EmailChanged => "EmailChanged",
+        ConflictKind::OwnedByOther => "OwnedByOther",
+        ConflictKind::ExistingUserSkipped => "ExistingUserSkipped",
+        ConflictKind::AdminNotDeprovisioned => "AdminNotDeprovisioned",
+        ConflictKind::NoLicense => "NoLicense",
+        ConflictKind::GroupNameTaken => "GroupNameTaken",
+        ConflictKind::Rejected => "Rejected",
+    }
+}
+
+fn set_blocked_condition(
+    status: &mut AzureAdConnectorStatus,
+    report: &SyncReport,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    if report.blocked_deprovisions > 0 {
+        let message = format!(
+            "{n} users would be deprovisioned, more than the safety limits allow; nothing was \
+             deprovisioned. If that is intended, annotate the connector with \
+             passwordboss.com/approve-deprovisions=\"{n}\"",
+            n = report.blocked_deprovisions
+        );
+        set_condition(
+            status,
+            CONDITION_DEPROVISION_BLOCKED,
+            "True",
+            "SafetyLimitExceeded",
+            &message,
+            generation,
+            now,
+        );
+    } else {
+        set_condition(
+            status,
+            CONDITION_DEPROVISION_BLOCKED,
+            "False",
+            "WithinLimits",
+            "No deprovision was held back",
+            generation,
+            now,
+        );
+    }
+}
+
+fn set_authorized(
+    status: &mut AzureAdConnectorStatus,
+    report: &SyncReport,
+    side: Side,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let (kind, reached, service) = match side {
+        Side::Azure => (
+            CONDITION_AZURE_AUTHORIZED,
+            report.reached.azure,
+            "Microsoft Entra ID",
+        ),
+        Side::PasswordBoss => (
+            CONDITION_PASSWORDBOSS_AUTHORIZED,
+            report.reached.password_boss,
+            "Password Boss",
+        ),
+    };
+    let refused = report
+        .failure
+        .as_ref()
+        .filter(|f| f.unauthorized_side() == Some(side));
+    if let Some(failure) = refused {
+        set_condition(
+            status,
+            kind,
+            "False",
+            "Unauthorized",
+            &failure.to_string(),
+            generation,
+            now,
+        );
+    } else if reached {
+        let message = format!("{service} accepted the credentials");
+        set_condition(
+            status,
+            kind,
+            "True",
+            "Authorized",
+            &message,
+            generation,
+            now,
+        );
+    }
+}
+
+/// Sets a condition, keeping `lastTransitionTime` unless its status changes.
+pub fn set_condition(
+    status: &mut AzureAdConnectorStatus,
+    kind: &str,
+    value: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let transition = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == kind)
+        .filter(|c| c.status == value)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    let condition = Condition {
+        type_: kind.into(),
+        status: value.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: transition,
+        observed_generation: generation,
+    };
+    match status.conditions.iter_mut().find(|c| c.type_ == kind) {
+        Some(existing) => *existing = condition,
+        None => status.conditions.push(condition),
+    }
+    status.conditions.sort_by_key(|c| condition_order(&c.type_));
+}
+
+fn condition_order(kind: &str) -> usize {
+    [
+        CONDITION_READY,
+        CONDITION_AZURE_AUTHORIZED,
+        CONDITION_PASSWORDBOSS_AUTHORIZED,
+        CONDITION_DEPROVISION_BLOCKED,
+    ]
+    .iter()
+    .position(|k| *k == kind)
+    .unwrap_or(usize::MAX)
+}
+
+/// Transitions worth a Kubernetes Event: (type, reason, note).
+pub fn transitions(
+    previous: Option<&AzureAdConnectorStatus>,
+    next: &AzureAdConnectorStatus,
+) -> Vec<(EventType, &'static str, String)> {
+    let mut events = Vec::new();
+    let before = previous.map(|p| p.connection).unwrap_or_default();
+    if before != next.connection {
+        let (kind, reason) = match next.connection {
+            Connection::Connected if before == Connection::WaitingForConnection => {
+                (EventType::Normal, "Connected")
+            }
+            Connection::Connected => (EventType::Normal, "ConnectionRecovered"),
+            Connection::Unauthorized => (EventType::Warning, "Unauthorized"),
+            Connection::Error => (EventType::Warning, "SyncFailed"),
+            Connection::WaitingForConnection => (EventType::Normal, "WaitingForConnection"),
+        };
+        events.push((kind, reason, next.message.clone()));
+    }
+    let blocked = |s: Option<&AzureAdConnectorStatus>| {
+        s.and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == CONDITION_DEPROVISION_BLOCKED)
+        })
+        .is_some_and(|c| c.status == "True")
+    };
+    let blocked_now = blocked(Some(next));
+    if blocked_now
+        && (!blocked(previous)
+            || previous.map(|p| p.last_sync.blocked_deprovisions)
+                != Some(next.last_sync.blocked_deprovisions))
+    {
+        let note = next
+            .conditions
+            .iter()
+            .find(|c| c.type_ == CONDITION_DEPROVISION_BLOCKED)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        events.push((EventType::Warning, "DeprovisionBlocked", note));
+    }
+    if !blocked_now && blocked(previous) {
+        events.push((
+            EventType::Normal,
+            "DeprovisionUnblocked",
+            "No deprovision is held back any more".to_string(),
+        ));
+    }
+    events
+}
+
+/// Kubernetes Event type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}

@@ -1,0 +1,191 @@
+//! Prometheus metrics of the operator (prometheus-client).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::resources::Connection;
+use crate::sync::report::SyncReport;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabel {
+    pub connection: String,
+}
+
+/// Every metric the operator exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub sync_duration: Histogram,
+    pub syncs: Family<ResultLabel, Counter>,
+    pub actions: Family<KindLabel, Counter>,
+    pub conflicts: Counter,
+    pub blocked_deprovisions: Counter,
+    pub graph_requests: Family<ResultLabel, Counter>,
+    pub password_boss_requests: Family<ResultLabel, Counter>,
+    pub connectors: Family<ConnectionLabel, Gauge>,
+    pub status_writes: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("pbconnector");
+        let sync_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+        let syncs = Family::<ResultLabel, Counter>::default();
+        let actions = Family::<KindLabel, Counter>::default();
+        let conflicts = Counter::default();
+        let blocked_deprovisions = Counter::default();
+        let graph_requests = Family::<ResultLabel, Counter>::default();
+        let password_boss_requests = Family::<ResultLabel, Counter>::default();
+        let connectors = Family::<ConnectionLabel, Gauge>::default();
+        let status_writes = Counter::default();
+        registry.register(
+            "sync_duration_seconds",
+            "Duration of one connector sync",
+            sync_duration.clone(),
+        );
+        registry.register("syncs", "Syncs by result", syncs.clone());
+        registry.register(
+            "actions",
+            "Password Boss changes applied, by kind",
+            actions.clone(),
+        );
+        registry.register(
+            "conflicts",
+            "Per-user conflicts reported by syncs",
+            conflicts.clone(),
+        );
+        registry.register(
+            "blocked_deprovisions",
+            "Deprovisions held back by the safety limits",
+            blocked_deprovisions.clone(),
+        );
+        registry.register(
+            "graph_requests",
+            "Microsoft Graph and token requests, by sync result",
+            graph_requests.clone(),
+        );
+        registry.register(
+            "passwordboss_requests",
+            "Password Boss API requests, by kind (read or write)",
+            password_boss_requests.clone(),
+        );
+        registry.register(
+            "connectors",
+            "Connectors by connection state",
+            connectors.clone(),
+        );
+        registry.register(
+            "status_writes",
+            "Status patches written",
+            status_writes.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            sync_duration,
+            syncs,
+            actions,
+            conflicts,
+            blocked_deprovisions,
+            graph_requests,
+            password_boss_requests,
+            connectors,
+            status_writes,
+        }
+    }
+
+    /// Records one sync.
+    pub fn observe_sync(&self, report: &SyncReport) {
+        let result = match &report.failure {
+            None if report.dry_run => "dry_run",
+            None => "success",
+            Some(f) if f.unauthorized_side().is_some() => "unauthorized",
+            Some(_) => "error",
+        };
+        self.sync_duration.observe(report.duration.as_secs_f64());
+        self.syncs
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
+        let a = &report.applied;
+        for (kind, n) in [
+            ("created", a.created),
+            ("updated", a.updated),
+            ("enabled", a.enabled),
+            ("disabled", a.disabled),
+            ("removed", a.removed),
+            ("deleted", a.deleted),
+            ("adopted", a.adopted),
+            ("groups_created", a.groups_created),
+            ("groups_updated", a.groups_updated),
+            ("groups_deleted", a.groups_deleted),
+        ] {
+            if n > 0 {
+                self.actions
+                    .get_or_create(&KindLabel { kind: kind.into() })
+                    .inc_by(n.into());
+            }
+        }
+        self.conflicts.inc_by(report.conflicts.len() as u64);
+        self.blocked_deprovisions
+            .inc_by(report.blocked_deprovisions.into());
+        self.graph_requests
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc_by(report.graph_requests.into());
+        let writes = report.password_boss_writes;
+        let reads = report.password_boss_requests.saturating_sub(writes);
+        self.password_boss_requests
+            .get_or_create(&ResultLabel {
+                result: "read".into(),
+            })
+            .inc_by(reads.into());
+        self.password_boss_requests
+            .get_or_create(&ResultLabel {
+                result: "write".into(),
+            })
+            .inc_by(writes.into());
+    }
+
+    /// Sets the number of connectors in each connection state.
+    pub fn set_connectors(&self, counts: &[(Connection, i64)]) {
+        for (connection, n) in counts {
+            self.connectors
+                .get_or_create(&ConnectionLabel {
+                    connection: connection.as_str().into(),
+                })
+                .set(*n);
+        }
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

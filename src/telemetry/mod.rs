@@ -1,0 +1,5 @@
+//! Logging, metrics and the health endpoints.
+
+pub mod logging;
+pub mod metrics;
+pub mod server;

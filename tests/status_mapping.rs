@@ -1,0 +1,202 @@
+//! The report → status mapping shared by the controller and `pbconnector sync -o json`.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use pbconnector::plan::{ActionCounts, Conflict, ConflictKind};
+use pbconnector::resources::{AzureAdConnectorStatus, Connection, UserCounts};
+use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
+use pbconnector::sync::status::{
+    EventType, is_meaningful_change, status_from_report, suspended_status, transitions,
+    waiting_status,
+};
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+}
+
+fn ok_report(finished: Timestamp) -> SyncReport {
+    let mut r = SyncReport::failed(
+        finished - SignedDuration::from_millis(120),
+        SyncFailure::Error {
+            reason: "X",
+            message: "x".into(),
+        },
+        Reached {
+            azure: true,
+            password_boss: true,
+        },
+    );
+    r.failure = None;
+    r.finished = finished;
+    r.duration = Duration::from_millis(120);
+    r.snapshot_complete = true;
+    r.users = UserCounts {
+        in_scope: 812,
+        active: 800,
+        pending: 4,
+        disabled: 8,
+    };
+    r.groups = 4;
+    r.graph_requests = 1;
+    r.password_boss_requests = 3;
+    r
+}
+
+fn condition<'a>(
+    s: &'a AzureAdConnectorStatus,
+    kind: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == kind)
+        .unwrap_or_else(|| panic!("no {kind} condition"))
+}
+
+#[test]
+fn a_new_connector_waits_for_connection_with_ready_unknown() {
+    let s = waiting_status(Some(1), at(0));
+    assert_eq!(s.connection, Connection::WaitingForConnection);
+    assert_eq!(condition(&s, "Ready").status, "Unknown");
+}
+
+#[test]
+fn a_successful_sync_is_connected_ready_and_says_what_it_synced() {
+    let s = status_from_report(None, &ok_report(at(10)), Some(3), Some("req-1".into()));
+    assert_eq!(s.connection, Connection::Connected);
+    assert_eq!(s.message, "Synced 812 users, 4 groups");
+    assert_eq!(s.observed_generation, Some(3));
+    assert_eq!(s.last_handled_sync_request.as_deref(), Some("req-1"));
+    let ready = condition(&s, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Synced")
+    );
+    assert_eq!(ready.observed_generation, Some(3));
+    assert_eq!(condition(&s, "AzureAuthorized").status, "True");
+    assert_eq!(condition(&s, "PasswordBossAuthorized").status, "True");
+    assert_eq!(condition(&s, "DeprovisionBlocked").status, "False");
+    assert_eq!(s.users.in_scope, 812);
+    assert_eq!(s.last_sync.graph_requests, 1);
+    assert_eq!(s.last_sync.duration_ms, 120);
+}
+
+#[test]
+fn an_azure_refusal_is_unauthorized_and_names_the_side() {
+    let first = status_from_report(None, &ok_report(at(10)), Some(1), None);
+    let failure = SyncFailure::AzureUnauthorized(
+        "Entra ID refused the client secret (AADSTS7000215): use the secret's Value".into(),
+    );
+    let report = SyncReport::failed(at(20), failure, Reached::default());
+    let s = status_from_report(Some(&first), &report, Some(1), None);
+    assert_eq!(s.connection, Connection::Unauthorized);
+    assert!(s.message.contains("AADSTS7000215"));
+    assert_eq!(condition(&s, "Ready").status, "False");
+    assert_eq!(condition(&s, "AzureAuthorized").status, "False");
+    assert_eq!(condition(&s, "AzureAuthorized").reason, "Unauthorized");
+    // The last success stays visible.
+    assert_eq!(s.users.in_scope, 812);
+    assert!(s.last_successful_sync_time.is_some());
+    let events = transitions(Some(&first), &s);
+    assert!(
+        events
+            .iter()
+            .any(|(t, r, _)| *t == EventType::Warning && *r == "Unauthorized")
+    );
+}
+
+#[test]
+fn lost_connection_recovered_emits_an_event() {
+    let failed = SyncReport::failed(
+        at(0),
+        SyncFailure::PasswordBossUnauthorized("Password Boss refused the token".into()),
+        Reached {
+            azure: true,
+            password_boss: false,
+        },
+    );
+    let bad = status_from_report(None, &failed, Some(1), None);
+    assert_eq!(condition(&bad, "PasswordBossAuthorized").status, "False");
+    let good = status_from_report(Some(&bad), &ok_report(at(30)), Some(1), None);
+    let events = transitions(Some(&bad), &good);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1, "ConnectionRecovered");
+}
+
+#[test]
+fn condition_transition_times_only_move_when_the_status_changes() {
+    let first = status_from_report(None, &ok_report(at(10)), Some(1), None);
+    let second = status_from_report(Some(&first), &ok_report(at(70)), Some(1), None);
+    assert_eq!(
+        condition(&first, "Ready").last_transition_time,
+        condition(&second, "Ready").last_transition_time
+    );
+    assert_ne!(first.last_sync_time, second.last_sync_time);
+}
+
+#[test]
+fn idle_syncs_are_not_a_meaningful_change_but_new_counts_are() {
+    let first = status_from_report(None, &ok_report(at(10)), Some(1), None);
+    let mut idle = ok_report(at(70));
+    idle.graph_requests = 2;
+    idle.duration = Duration::from_millis(999);
+    let second = status_from_report(Some(&first), &idle, Some(1), None);
+    assert!(!is_meaningful_change(Some(&first), &second));
+    let mut busy = ok_report(at(130));
+    busy.applied = ActionCounts {
+        created: 1,
+        ..Default::default()
+    };
+    let third = status_from_report(Some(&second), &busy, Some(1), None);
+    assert!(is_meaningful_change(Some(&second), &third));
+    assert!(is_meaningful_change(None, &first));
+}
+
+#[test]
+fn blocked_deprovisions_set_the_condition_say_how_to_approve_and_emit_an_event() {
+    let mut r = ok_report(at(10));
+    r.blocked_deprovisions = 50;
+    let s = status_from_report(None, &r, Some(1), None);
+    let blocked = condition(&s, "DeprovisionBlocked");
+    assert_eq!(blocked.status, "True");
+    assert!(
+        blocked
+            .message
+            .contains("passwordboss.com/approve-deprovisions=\"50\"")
+    );
+    assert_eq!(s.last_sync.blocked_deprovisions, 50);
+    assert_eq!(s.connection, Connection::Connected);
+    let events = transitions(None, &s);
+    assert!(events.iter().any(|(_, r, _)| *r == "DeprovisionBlocked"));
+}
+
+#[test]
+fn conflicts_are_listed_and_counted() {
+    let mut r = ok_report(at(10));
+    r.conflicts = (0..60)
+        .map(|i| Conflict {
+            kind: ConflictKind::DuplicateEmail,
+            external_id: Some(format!("id-{i}")),
+            email: Some(format!("u{i}@contoso.com")),
+            message: "two Entra users share this email".into(),
+        })
+        .collect();
+    let s = status_from_report(None, &r, Some(1), None);
+    assert_eq!(s.last_sync.conflicts, 60);
+    assert_eq!(
+        s.conflicts.len(),
+        50,
+        "the list is capped, the count is exact"
+    );
+    assert_eq!(s.conflicts[0].reason, "DuplicateEmail");
+    assert!(s.message.contains("60 conflicts"));
+}
+
+#[test]
+fn suspension_keeps_results_and_says_so() {
+    let first = status_from_report(None, &ok_report(at(10)), Some(1), None);
+    let s = suspended_status(Some(&first), Some(2), at(20));
+    assert_eq!(condition(&s, "Ready").reason, "Suspended");
+    assert_eq!(s.users.in_scope, 812);
+    assert!(s.message.contains("Suspended"));
+}
