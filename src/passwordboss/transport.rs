@@ -68,7 +68,10 @@ impl Transport {
         auth.set_sensitive(true);
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
+            // No redirects (the token must not follow one to another host); retries are ours,
+            // so every request sent is counted.
             .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
             .user_agent(concat!("pbconnector/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| PasswordBossError::Config(format!("cannot build the HTTP client: {e}")))?;
