@@ -1,0 +1,161 @@
+//! Errors of the Password Boss client. Messages say what to fix and never carry the token.
+
+use crate::passwordboss::model::ErrorBody;
+
+/// The class of an error: what the caller should do about it (and a metric label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PasswordBossErrorKind {
+    /// The token was refused: fix the Secret.
+    Unauthorized,
+    /// The object does not exist (any more).
+    NotFound,
+    /// 409: the write collides with the company's state (email taken, no licence, name taken).
+    Conflict,
+    /// The request was refused as invalid or forbidden (400, 403, 422).
+    Rejected,
+    /// 429 after every retry.
+    Throttled,
+    /// 5xx or connection failures after every retry.
+    Transient,
+    /// An answer that breaks the contract.
+    Protocol,
+    /// Bad client configuration.
+    Config,
+}
+
+#[derive(thiserror::Error, Clone, Debug, PartialEq, Eq)]
+pub enum PasswordBossError {
+    #[error(
+        "the Password Boss token was refused ({code}): put a current Authentication token from the Password Boss Portal into the Secret named by spec.passwordBoss.tokenSecretRef"
+    )]
+    Unauthorized { code: String },
+    #[error("{what}: Password Boss has no such object (404 {code}): {message}")]
+    NotFound {
+        what: String,
+        code: String,
+        message: String,
+    },
+    #[error("{what}: Password Boss refused it with 409 {code}: {message}")]
+    Conflict {
+        what: String,
+        code: String,
+        message: String,
+        user_id: Option<String>,
+    },
+    #[error("{what}: Password Boss rejected it with {status} {code}: {message}")]
+    Rejected {
+        what: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "{what}: Password Boss still throttled the request after {attempts} attempts; the next sync tries again"
+    )]
+    Throttled { what: String, attempts: u32 },
+    #[error(
+        "{what}: Password Boss was unreachable or failing after {attempts} attempts ({detail}); check spec.passwordBoss.apiUrl and the service status"
+    )]
+    Transient {
+        what: String,
+        attempts: u32,
+        detail: String,
+    },
+    #[error("{what}: unexpected answer from Password Boss: {detail}")]
+    Protocol { what: String, detail: String },
+    #[error("invalid Password Boss client configuration: {0}")]
+    Config(String),
+}
+
+impl PasswordBossError {
+    pub fn kind(&self) -> PasswordBossErrorKind {
+        match self {
+            Self::Unauthorized { .. } => PasswordBossErrorKind::Unauthorized,
+            Self::NotFound { .. } => PasswordBossErrorKind::NotFound,
+            Self::Conflict { .. } => PasswordBossErrorKind::Conflict,
+            Self::Rejected { .. } => PasswordBossErrorKind::Rejected,
+            Self::Throttled { .. } => PasswordBossErrorKind::Throttled,
+            Self::Transient { .. } => PasswordBossErrorKind::Transient,
+            Self::Protocol { .. } => PasswordBossErrorKind::Protocol,
+            Self::Config(_) => PasswordBossErrorKind::Config,
+        }
+    }
+
+    /// The API's machine code (`email_exists`, `license_limit`, ...), when it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Unauthorized { code }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Rejected { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// With `409 email_exists`: the user that holds the email.
+    pub fn existing_user_id(&self) -> Option<&str> {
+        match self {
+            Self::Conflict { user_id, .. } => user_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The error for a non-success answer that is not retried.
+    pub(crate) fn from_status(what: &str, status: u16, body: &[u8]) -> Self {
+        let detail = serde_json::from_slice::<ErrorBody>(body)
+            .ok()
+            .map(|b| b.error);
+        let code = detail
+            .as_ref()
+            .map_or_else(|| format!("http_{status}"), |d| d.code.clone());
+        let message = detail
+            .as_ref()
+            .map(|d| d.message.clone())
+            .unwrap_or_default();
+        let what = what.to_string();
+        match status {
+            401 => Self::Unauthorized { code },
+            404 => Self::NotFound {
+                what,
+                code,
+                message,
+            },
+            409 => Self::Conflict {
+                what,
+                code,
+                message,
+                user_id: detail.and_then(|d| d.user_id),
+            },
+            400..=499 => Self::Rejected {
+                what,
+                status,
+                code,
+                message,
+            },
+            _ => Self::Protocol {
+                what,
+                detail: format!("HTTP {status} ({code}) {message}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_status_and_code() {
+        let body = br#"{"error":{"code":"email_exists","message":"taken","userId":"u_9"}}"#;
+        let e = PasswordBossError::from_status("POST /v1/users", 409, body);
+        assert_eq!(e.kind(), PasswordBossErrorKind::Conflict);
+        assert_eq!(e.code(), Some("email_exists"));
+        assert_eq!(e.existing_user_id(), Some("u_9"));
+        let e = PasswordBossError::from_status("GET /v1/connector", 401, b"");
+        assert_eq!(e.kind(), PasswordBossErrorKind::Unauthorized);
+        assert!(e.to_string().contains("token was refused"));
+        let e = PasswordBossError::from_status("PATCH /v1/users/u_1", 422, b"not json");
+        assert_eq!(e.kind(), PasswordBossErrorKind::Rejected);
+        assert_eq!(e.code(), Some("http_422"));
+    }
+}

@@ -1,0 +1,222 @@
+//! Applies a plan: bounded concurrency, a safe order (user creates and updates; then group
+//! creates and updates; then group deletes; deprovisions last), one outcome per action. A
+//! refused object is a conflict and the rest goes on; a 401 stops every further write.
+
+mod apply;
+mod lookup;
+mod report;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use futures::{StreamExt, stream};
+
+pub use report::{ActionOutcome, Applied, ExecutionReport, Outcome};
+
+use self::apply::Applier;
+use super::client::PasswordBossClient;
+use super::error::{PasswordBossError, PasswordBossErrorKind};
+use crate::plan::{Action, Conflict, ConflictKind, Plan};
+
+/// Execution phases, in order.
+fn phase(action: &Action) -> usize {
+    match action {
+        Action::CreateUser { .. } | Action::UpdateUser { .. } => 0,
+        Action::CreateGroup { .. } | Action::UpdateGroup { .. } => 1,
+        Action::DeleteGroup { .. } => 2,
+        Action::DeprovisionUser { .. } => 3,
+    }
+}
+
+struct Run<'a> {
+    applier: Applier<'a>,
+    /// Set by a 401 or a run of transient failures: nothing more is attempted.
+    stop: AtomicBool,
+    unauthorized: Mutex<Option<PasswordBossError>>,
+    gave_up: Mutex<Option<PasswordBossError>>,
+    /// Transient/throttled failures since the last success.
+    failing: AtomicU32,
+    failing_limit: u32,
+}
+
+/// Apply `plan` to Password Boss. `sync_id` names this sync: creates retried within it share
+/// their `Idempotency-Key`, so no retry makes a second account.
+pub async fn execute(client: &PasswordBossClient, plan: &Plan, sync_id: &str) -> ExecutionReport {
+    let before = client.requests();
+    let concurrency = client.concurrency().max(1);
+    let run = Run {
+        applier: Applier::new(client, sync_id),
+        stop: AtomicBool::new(false),
+        unauthorized: Mutex::new(None),
+        gave_up: Mutex::new(None),
+        failing: AtomicU32::new(0),
+        failing_limit: (2 * concurrency as u32).max(4),
+    };
+    let mut results: Vec<(usize, Outcome)> = Vec::with_capacity(plan.actions.len());
+    for current in 0..4 {
+        let batch: Vec<(usize, &Action)> = plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| phase(a) == current)
+            .collect();
+        let done: Vec<(usize, Outcome)> = stream::iter(batch)
+            .map(|(index, action)| {
+                let run = &run;
+                async move { (index, run.one(action).await) }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        results.extend(done);
+    }
+    results.sort_by_key(|(index, _)| *index);
+    let mut report = ExecutionReport::default();
+    for (index, outcome) in results {
+        report.record(index, &plan.actions[index], outcome);
+    }
+    report.unauthorized = run.unauthorized.into_inner().expect("lock");
+    report.gave_up = run.gave_up.into_inner().expect("lock");
+    report.requests = client.requests().since(before);
+    tracing::info!(
+        actions = plan.actions.len(),
+        conflicts = report.conflicts.len(),
+        failed = report.failed,
+        skipped = report.skipped,
+        requests = report.requests.total(),
+        "applied plan to Password Boss"
+    );
+    report
+}
+
+impl Run<'_> {
+    async fn one(&self, action: &Action) -> Outcome {
+        if self.stop.load(Ordering::SeqCst) {
+            return Outcome::Skipped;
+        }
+        match self.applier.apply(action).await {
+            Ok(applied) => {
+                self.failing.store(0, Ordering::SeqCst);
+                if let Some(note) = &applied.note {
+                    tracing::debug!(id = applied.id.as_deref(), note = note.as_str(), "applied");
+                }
+                Outcome::Applied(applied)
+            }
+            Err(e) => self.failure(action, e),
+        }
+    }
+
+    fn failure(&self, action: &Action, error: PasswordBossError) -> Outcome {
+        match error.kind() {
+            PasswordBossErrorKind::Unauthorized => {
+                self.stop.store(true, Ordering::SeqCst);
+                self.unauthorized
+                    .lock()
+                    .expect("lock")
+                    .get_or_insert_with(|| error.clone());
+                Outcome::Failed(error)
+            }
+            PasswordBossErrorKind::NotFound
+            | PasswordBossErrorKind::Conflict
+            | PasswordBossErrorKind::Rejected => {
+                self.failing.store(0, Ordering::SeqCst);
+                tracing::info!(error = %error, "Password Boss refused one object");
+                Outcome::Conflict(conflict(action, &error))
+            }
+            PasswordBossErrorKind::Throttled | PasswordBossErrorKind::Transient => {
+                tracing::warn!(error = %error, "Password Boss write failed");
+                if self.failing.fetch_add(1, Ordering::SeqCst) + 1 >= self.failing_limit {
+                    self.stop.store(true, Ordering::SeqCst);
+                    self.gave_up
+                        .lock()
+                        .expect("lock")
+                        .get_or_insert_with(|| error.clone());
+                }
+                Outcome::Failed(error)
+            }
+            PasswordBossErrorKind::Protocol | PasswordBossErrorKind::Config => {
+                tracing::warn!(error = %error, "Password Boss write failed");
+                Outcome::Failed(error)
+            }
+        }
+    }
+}
+
+/// The per-object conflict for a refused write.
+fn conflict(action: &Action, error: &PasswordBossError) -> Conflict {
+    let kind = match error.code() {
+        Some("license_limit") => ConflictKind::NoLicense,
+        Some("name_exists") => ConflictKind::GroupNameTaken,
+        _ => ConflictKind::Rejected,
+    };
+    let (external_id, email) = match action {
+        Action::CreateUser {
+            external_id, email, ..
+        }
+        | Action::UpdateUser {
+            external_id, email, ..
+        } => (Some(external_id.clone()), Some(email.clone())),
+        Action::DeprovisionUser {
+            external_id, email, ..
+        } => (external_id.clone(), Some(email.clone())),
+        Action::CreateGroup { external_id, .. } | Action::UpdateGroup { external_id, .. } => {
+            (Some(external_id.clone()), None)
+        }
+        Action::DeleteGroup { .. } => (None, None),
+    };
+    Conflict {
+        kind,
+        external_id,
+        email,
+        message: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passwordboss::model::UserStatus;
+    use crate::plan::{Deprovision, LeaveReason};
+
+    #[test]
+    fn phases_put_deprovisions_last() {
+        let create = Action::CreateUser {
+            external_id: "e".into(),
+            email: "a@b.co".into(),
+            first_name: "A".into(),
+            last_name: "B".into(),
+            status: UserStatus::Active,
+        };
+        let deprovision = Action::DeprovisionUser {
+            user_id: "u_1".into(),
+            external_id: None,
+            email: "a@b.co".into(),
+            how: Deprovision::Disable,
+            reason: LeaveReason::Deleted,
+        };
+        let group_delete = Action::DeleteGroup {
+            group_id: "g_1".into(),
+            name: "HR".into(),
+        };
+        assert!(phase(&create) < phase(&group_delete));
+        assert!(phase(&group_delete) < phase(&deprovision));
+    }
+
+    #[test]
+    fn licence_refusal_is_no_license() {
+        let action = Action::UpdateUser {
+            user_id: "u_1".into(),
+            external_id: "e1".into(),
+            email: "a@b.co".into(),
+            changes: Default::default(),
+        };
+        let err = PasswordBossError::from_status(
+            "PATCH /v1/users/u_1",
+            409,
+            br#"{"error":{"code":"license_limit","message":"full"}}"#,
+        );
+        let c = conflict(&action, &err);
+        assert_eq!(c.kind, ConflictKind::NoLicense);
+        assert_eq!(c.email.as_deref(), Some("a@b.co"));
+    }
+}

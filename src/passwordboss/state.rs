@@ -1,0 +1,38 @@
+//! Reading the whole Password Boss side of a sync into a `DirectoryState`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::{StreamExt, TryStreamExt, stream};
+
+use super::client::PasswordBossClient;
+use super::error::PasswordBossError;
+use crate::plan::DirectoryState;
+
+impl PasswordBossClient {
+    /// All users, all groups, the memberships of Azure AD–managed groups, and the licences.
+    /// Requests: 1 + user pages + group pages + one per Azure AD–managed group.
+    pub async fn read_state(&self) -> Result<DirectoryState, PasswordBossError> {
+        let connector = self.connector().await?;
+        let users = self.list_users().await?;
+        let groups = self.list_groups().await?;
+        let memberships: BTreeMap<String, BTreeSet<String>> = stream::iter(
+            groups
+                .iter()
+                .filter(|g| g.is_managed_by_azure_ad())
+                .map(|g| g.id.clone()),
+        )
+        .map(|id| async move {
+            let members = self.group_members(&id).await?;
+            Ok::<_, PasswordBossError>((id, members.into_iter().collect()))
+        })
+        .buffer_unordered(self.concurrency())
+        .try_collect()
+        .await?;
+        Ok(DirectoryState {
+            users,
+            groups,
+            memberships,
+            licenses: connector.licenses,
+        })
+    }
+}
