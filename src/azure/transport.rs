@@ -196,7 +196,7 @@ impl Transport {
         let mut refreshed = false;
         loop {
             let outcome = self
-                .attempt(&method, &url, body.as_ref(), &mut refreshed)
+                .attempt(&method, &url, body.as_ref(), &mut refreshed, deadline)
                 .await;
             let (err, wait) = match outcome {
                 Attempt::Done(r) => return r,
@@ -221,6 +221,7 @@ impl Transport {
         url: &str,
         body: Option<&Value>,
         refreshed: &mut bool,
+        deadline: Instant,
     ) -> Attempt {
         let _permit = self.pacer.acquire().await;
         let bearer = match self.tokens.get().await {
@@ -242,9 +243,15 @@ impl Transport {
             req = req.json(b);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => {
+        let sent = tokio::time::timeout_at(deadline.into(), req.send()).await;
+        let resp = match sent {
+            Ok(Ok(r)) => r,
+            Err(_) => {
+                return Attempt::Done(Err(GraphError::Transient {
+                    what: "the sync deadline passed while waiting for Graph".into(),
+                }));
+            }
+            Ok(Err(e)) => {
                 return Attempt::Retry(
                     GraphError::Transient {
                         what: format!("Graph unreachable: {}", e.without_url()),
