@@ -184,7 +184,10 @@ impl TokenProvider {
         }
         tracing::debug!(tenant = %self.tenant, client_id = %self.client_id, "requesting an access token");
         let started = Instant::now();
-        let http = |req: HttpRequest| self.send(req);
+        let http = CountingHttp {
+            http: &self.http,
+            requests: &self.requests,
+        };
         let response = request
             .request_async(&http)
             .await
@@ -196,29 +199,6 @@ impl TokenProvider {
         Ok(Cached {
             bearer: Bearer(Arc::from(response.access_token().secret().as_str())),
             refresh_at: started + lifetime - margin,
-        })
-    }
-
-    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TokenTransport> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let req = reqwest::Request::try_from(req)?;
-        let resp = self.http.execute(req).await?;
-        let status = resp.status();
-        if status.as_u16() == 429 || status.is_server_error() {
-            return Err(TokenTransport::Status {
-                status: status.as_u16(),
-                retry_after: retry_after(resp.headers()),
-            });
-        }
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await?.to_vec();
-        let mut out = http::Response::builder().status(status);
-        if let Some(h) = out.headers_mut() {
-            *h = headers;
-        }
-        out.body(body).map_err(|_| TokenTransport::Status {
-            status: status.as_u16(),
-            retry_after: None,
         })
     }
 
@@ -247,6 +227,51 @@ impl TokenProvider {
                 GraphError::protocol(format!("token endpoint: {what}"))
             }
         }
+    }
+}
+
+/// The token endpoint's HTTP client: counts requests, turns 429/5xx into transport errors
+/// (with their Retry-After) and never follows redirects (the reqwest client is built so).
+struct CountingHttp<'a> {
+    http: &'a reqwest::Client,
+    requests: &'a AtomicU64,
+}
+
+type BoxedSend<'c> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<HttpResponse, TokenTransport>> + Send + Sync + 'c>,
+>;
+
+impl<'c> oauth2::AsyncHttpClient<'c> for CountingHttp<'_> {
+    type Error = TokenTransport;
+    type Future = BoxedSend<'c>;
+
+    fn call(&'c self, req: HttpRequest) -> Self::Future {
+        Box::pin(self.send(req))
+    }
+}
+
+impl CountingHttp<'_> {
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TokenTransport> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let req = reqwest::Request::try_from(req)?;
+        let resp = self.http.execute(req).await?;
+        let status = resp.status();
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(TokenTransport::Status {
+                status: status.as_u16(),
+                retry_after: retry_after(resp.headers()),
+            });
+        }
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await?.to_vec();
+        let mut out = http::Response::builder().status(status);
+        if let Some(h) = out.headers_mut() {
+            *h = headers;
+        }
+        out.body(body).map_err(|_| TokenTransport::Status {
+            status: status.as_u16(),
+            retry_after: None,
+        })
     }
 }
 
