@@ -2,6 +2,10 @@
 //! every group's members page by page (`$top=999`), then bootstrap the delta links with one
 //! `$batch` of `$deltatoken=latest` queries. Requests: Σ⌈members/999⌉ + 1 (+1 on the first
 //! read, for resolution; + the token call when one is due).
+//!
+//! Known window: the groups delta is bootstrapped after the member pages (its filter needs the
+//! nested group ids they reveal), so a membership change landing between the two is only seen
+//! by the next periodic full read.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
