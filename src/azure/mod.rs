@@ -1,1 +1,23 @@
+//! Microsoft Graph side: tokens (secret, certificate, workload identity), the Graph client with
+//! paging, delta links, throttling and error classification.
+
+mod assertion;
+mod client;
+mod config;
+mod delta;
+mod error;
+mod full;
 pub mod model;
+mod pacer;
+mod retry;
+mod state;
+mod token;
+mod transport;
+mod wire;
+
+pub use client::{GraphClient, ReadOptions, ResolvedGroup};
+pub use config::{AzureConfig, Credential, FEDERATED_TOKEN_FILE_ENV, cloud_hosts};
+pub use error::{GraphError, GraphErrorKind};
+pub use pacer::{DEFAULT_TENANT_CONCURRENCY, PacerRegistry, TenantPacer};
+pub use retry::RetryPolicy;
+pub use state::GraphSyncState;

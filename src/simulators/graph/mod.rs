@@ -1,1 +1,448 @@
-//! Microsoft Graph and Entra token endpoint simulator.
+//! Microsoft Graph and Entra token endpoint simulator: a loopback axum server holding tenants,
+//! users, nested groups and app registrations, strict about the protocol (paging, `$select`,
+//! `$top`, delta, `$batch`, token expiry, error bodies), with fault injection and request
+//! counting. One URL serves as both the authority host and the Graph endpoint.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use pbconnector::simulators::graph::GraphSimulator;
+//! let sim = GraphSimulator::start().await?;
+//! let tenant = sim.add_tenant("contoso.onmicrosoft.com");
+//! let app = tenant.add_app();
+//! tenant.add_secret(&app, "s3cret", false);
+//! let group = tenant.add_group("Password Boss Users");
+//! let alice = tenant.add_user("Alice", "alice@contoso.com");
+//! tenant.add_member(&group, &alice);
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod auth;
+mod directory;
+mod faults;
+mod odata;
+mod server;
+mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jsonwebtoken::DecodingKey;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+pub use api::{DEFAULT_PAGE_SIZE, DELTA_FILTER_MAX};
+pub use directory::{FederatedCredential, SimUser, UserState};
+pub use server::BATCH_MAX;
+pub use state::PathKind;
+
+use directory::{App, AppCert, SimGroup, Tenant};
+use server::{Shared, lock};
+use state::SimState;
+
+/// Starts simulators.
+pub struct GraphSimulator;
+
+impl GraphSimulator {
+    /// Binds 127.0.0.1 on a free port and serves until `GraphSim::shutdown` or drop.
+    pub async fn start() -> std::io::Result<GraphSim> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let shared: Shared = Arc::new(Mutex::new(SimState::new(base.clone())));
+        let app = axum::Router::new()
+            .fallback(server::handle)
+            .with_state(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(GraphSim {
+            base,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+/// A running simulator.
+pub struct GraphSim {
+    base: String,
+    shared: Shared,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for GraphSim {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl GraphSim {
+    /// Base URL: use it as both `authorityHost` and `graphEndpoint`.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Creates a tenant with a generated GUID id, reachable also by `domain`.
+    pub fn add_tenant(&self, domain: &str) -> SimTenant {
+        let id = uuid::Uuid::new_v4().to_string();
+        lock(&self.shared).tenants.push(Tenant {
+            id: id.clone(),
+            domains: vec![domain.to_owned()],
+            ..Tenant::default()
+        });
+        SimTenant {
+            shared: self.shared.clone(),
+            id,
+        }
+    }
+
+    /// Access tokens issued from now on live this long (default 3599 s).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.shared).token_lifetime = lifetime;
+    }
+
+    /// Expires every access token issued so far.
+    pub fn expire_access_tokens(&self) {
+        let now = std::time::Instant::now();
+        for t in lock(&self.shared).tokens.values_mut() {
+            t.expires = now;
+        }
+    }
+
+    pub fn faults(&self) -> SimFaults {
+        SimFaults {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A snapshot of the request counters.
+    pub fn requests(&self) -> RequestCounts {
+        RequestCounts {
+            counts: lock(&self.shared).counts.clone(),
+        }
+    }
+
+    pub fn reset_requests(&self) {
+        lock(&self.shared).counts.clear();
+    }
+}
+
+/// Fault injection.
+pub struct SimFaults {
+    shared: Shared,
+}
+
+impl SimFaults {
+    /// The next `n` Graph requests answer 429 with `Retry-After: retry_after_secs`.
+    pub fn throttle_next(&self, n: u32, retry_after_secs: u64) {
+        lock(&self.shared).faults.throttle = (n > 0).then_some((n, retry_after_secs));
+    }
+
+    /// The next `n` Graph requests answer `status` (503 or 504), with an optional Retry-After.
+    pub fn unavailable_next(&self, n: u32, status: u16, retry_after_secs: Option<u64>) {
+        lock(&self.shared).faults.unavailable = (n > 0).then_some((n, (status, retry_after_secs)));
+    }
+
+    /// The next `n` `$batch` sub-requests answer 429 with their own Retry-After.
+    pub fn throttle_batch_items(&self, n: u32, retry_after_secs: u64) {
+        lock(&self.shared).faults.batch_throttle = (n > 0).then_some((n, retry_after_secs));
+    }
+
+    /// The next `n` token requests answer 503.
+    pub fn token_unavailable_next(&self, n: u32) {
+        lock(&self.shared).faults.token_unavailable = n;
+    }
+
+    /// Every Graph answer waits this long (None: no delay).
+    pub fn set_delay(&self, delay: Option<Duration>) {
+        lock(&self.shared).faults.delay = delay;
+    }
+
+    /// Every delta token issued so far answers 400 `syncStateNotFound`.
+    pub fn expire_delta_tokens(&self) {
+        for d in lock(&self.shared).deltas.values_mut() {
+            d.expired = true;
+        }
+    }
+}
+
+/// Request counts by kind and status.
+#[derive(Clone, Debug)]
+pub struct RequestCounts {
+    counts: HashMap<(PathKind, u16, bool), u64>,
+}
+
+impl RequestCounts {
+    /// HTTP requests (not `$batch` sub-requests) of this kind.
+    pub fn http(&self, kind: PathKind) -> u64 {
+        self.sum(|k, _, b| k == kind && !b)
+    }
+
+    /// HTTP requests of this kind that got `status`.
+    pub fn http_status(&self, kind: PathKind, status: u16) -> u64 {
+        self.sum(|k, s, b| k == kind && s == status && !b)
+    }
+
+    /// `$batch` sub-requests of this kind.
+    pub fn in_batch(&self, kind: PathKind) -> u64 {
+        self.sum(|k, _, b| k == kind && b)
+    }
+
+    /// HTTP requests of every kind (token calls included, sub-requests excluded).
+    pub fn total_http(&self) -> u64 {
+        self.sum(|_, _, b| !b)
+    }
+
+    /// HTTP requests to Graph (token calls excluded).
+    pub fn graph_http(&self) -> u64 {
+        self.sum(|k, _, b| !b && k != PathKind::Token)
+    }
+
+    fn sum(&self, f: impl Fn(PathKind, u16, bool) -> bool) -> u64 {
+        self.counts
+            .iter()
+            .filter(|((k, s, b), _)| f(*k, *s, *b))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Builds and mutates one tenant while the simulator runs; every change is recorded for delta.
+#[derive(Clone)]
+pub struct SimTenant {
+    shared: Shared,
+    id: String,
+}
+
+impl SimTenant {
+    /// The tenant's GUID.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Tenant, u64) -> R) -> R {
+        let mut st = lock(&self.shared);
+        let seq = st.next_seq();
+        let tenant = st.tenant_mut(&self.id).expect("tenants are never removed");
+        f(tenant, seq)
+    }
+
+    /// Registers an app with admin consent; returns its client id.
+    pub fn add_app(&self) -> String {
+        let client_id = uuid::Uuid::new_v4().to_string();
+        self.with(|t, _| {
+            t.apps.insert(
+                client_id.clone(),
+                App {
+                    consent: true,
+                    ..App::default()
+                },
+            )
+        });
+        client_id
+    }
+
+    pub fn add_secret(&self, app: &str, secret: &str, expired: bool) {
+        self.with(|t, _| {
+            if let Some(a) = t.apps.get_mut(app) {
+                a.secrets.push((secret.to_owned(), expired));
+            }
+        });
+    }
+
+    /// Uploads a certificate (PEM) to the app; its RSA public key verifies assertions.
+    pub fn add_certificate(&self, app: &str, cert_pem: &str) -> Result<(), String> {
+        let block = pem::parse(cert_pem).map_err(|e| format!("certificate PEM: {e}"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(block.contents())
+            .map_err(|e| format!("certificate: {e}"))?;
+        let key = DecodingKey::from_rsa_der(&cert.public_key().subject_public_key.data);
+        use base64::Engine;
+        let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(block.contents()));
+        self.with(|t, _| {
+            t.apps
+                .get_mut(app)
+                .map(|a| a.certs.push(AppCert { thumbprint, key }))
+                .ok_or_else(|| format!("no app {app}"))
+        })
+    }
+
+    pub fn add_federated_credential(
+        &self,
+        app: &str,
+        cred: FederatedCredential,
+    ) -> Result<(), String> {
+        let key = match cred.algorithm {
+            jsonwebtoken::Algorithm::ES256 | jsonwebtoken::Algorithm::ES384 => {
+                DecodingKey::from_ec_pem(cred.issuer_key_pem.as_bytes())
+            }
+            _ => DecodingKey::from_rsa_pem(cred.issuer_key_pem.as_bytes()),
+        }
+        .map_err(|e| format!("issuer key: {e}"))?;
+        self.with(|t, _| {
+            t.apps
+                .get_mut(app)
+                .map(|a| a.federated.push((cred, key)))
+                .ok_or_else(|| format!("no app {app}"))
+        })
+    }
+
+    /// Grants or revokes admin consent for the app's Graph permissions.
+    pub fn set_consent(&self, app: &str, consent: bool) {
+        self.with(|t, _| {
+            if let Some(a) = t.apps.get_mut(app) {
+                a.consent = consent;
+            }
+        });
+    }
+
+    /// Adds an enabled member user with `mail` = `upn`; returns its id.
+    pub fn add_user(&self, display_name: &str, upn: &str) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (given, surname) = match display_name.split_once(' ') {
+            Some((g, s)) => (Some(g.to_owned()), Some(s.to_owned())),
+            None => (None, None),
+        };
+        self.add_user_with(SimUser {
+            id: id.clone(),
+            display_name: display_name.to_owned(),
+            given_name: given,
+            surname,
+            mail: Some(upn.to_owned()),
+            user_principal_name: upn.to_owned(),
+            account_enabled: true,
+            user_type: "Member".into(),
+            state: UserState::Active,
+            changed: 0,
+        });
+        id
+    }
+
+    /// Adds a user as given (its `id` must be a GUID).
+    pub fn add_user_with(&self, mut user: SimUser) {
+        self.with(|t, seq| {
+            user.changed = seq;
+            t.users.insert(user.id.clone(), user);
+        });
+    }
+
+    pub fn add_group(&self, display_name: &str) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.with(|t, seq| {
+            t.groups.insert(
+                id.clone(),
+                SimGroup {
+                    id: id.clone(),
+                    display_name: display_name.to_owned(),
+                    members: Default::default(),
+                    name_changed: seq,
+                    log: Vec::new(),
+                    deleted: None,
+                },
+            )
+        });
+        id
+    }
+
+    /// Adds a user or a group (nesting) as a direct member.
+    pub fn add_member(&self, group: &str, member: &str) {
+        self.with(|t, seq| {
+            let added = t
+                .groups
+                .get_mut(group)
+                .is_some_and(|g| g.members.insert(member.to_owned()));
+            if added {
+                t.log_member(group, member, true, seq);
+            }
+        });
+    }
+
+    pub fn remove_member(&self, group: &str, member: &str) {
+        self.with(|t, seq| {
+            let removed = t
+                .groups
+                .get_mut(group)
+                .is_some_and(|g| g.members.remove(member));
+            if removed {
+                t.log_member(group, member, false, seq);
+            }
+        });
+    }
+
+    fn update_user(&self, id: &str, f: impl FnOnce(&mut SimUser)) {
+        self.with(|t, seq| {
+            if let Some(u) = t.users.get_mut(id) {
+                f(u);
+                u.changed = seq;
+            }
+        });
+    }
+
+    pub fn rename_user(&self, id: &str, display_name: &str) {
+        self.update_user(id, |u| u.display_name = display_name.to_owned());
+    }
+
+    pub fn set_mail(&self, id: &str, mail: Option<&str>) {
+        self.update_user(id, |u| u.mail = mail.map(str::to_owned));
+    }
+
+    pub fn set_enabled(&self, id: &str, enabled: bool) {
+        self.update_user(id, |u| u.account_enabled = enabled);
+    }
+
+    /// Moves the user to the recycle bin (restorable).
+    pub fn soft_delete_user(&self, id: &str) -> bool {
+        self.with(|t, seq| t.delete_user(id, false, seq))
+    }
+
+    pub fn hard_delete_user(&self, id: &str) -> bool {
+        self.with(|t, seq| t.delete_user(id, true, seq))
+    }
+
+    pub fn restore_user(&self, id: &str) -> bool {
+        self.with(|t, seq| t.restore_user(id, seq))
+    }
+
+    pub fn rename_group(&self, id: &str, display_name: &str) {
+        self.with(|t, seq| {
+            if let Some(g) = t.groups.get_mut(id) {
+                g.display_name = display_name.to_owned();
+                g.name_changed = seq;
+            }
+        });
+    }
+
+    /// Deletes a group (security groups cannot be restored).
+    pub fn delete_group(&self, id: &str) {
+        self.with(|t, seq| {
+            if let Some(g) = t.groups.get_mut(id) {
+                g.deleted = Some(seq);
+            }
+        });
+    }
+
+    /// The user as stored.
+    pub fn user(&self, id: &str) -> Option<SimUser> {
+        self.with(|t, _| t.users.get(id).cloned())
+    }
+}

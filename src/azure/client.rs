@@ -1,0 +1,241 @@
+//! `GraphClient`: the connector's handle on Microsoft Graph.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::config::AzureConfig;
+use super::error::GraphError;
+use super::model::EntraSnapshot;
+use super::pacer::TenantPacer;
+use super::retry::RetryPolicy;
+use super::state::GraphSyncState;
+use super::token::TokenProvider;
+use super::transport::{Transport, failure_error};
+use super::wire::{GroupList, WireGroup};
+use crate::resources::GroupSelector;
+
+/// The user properties the connector reads. `accountEnabled` and `userType` are only returned
+/// when selected.
+pub(crate) const USER_SELECT: &str =
+    "id,displayName,givenName,surname,mail,userPrincipalName,accountEnabled,userType";
+
+/// Timeout of one HTTP exchange (the per-sync deadline bounds the whole read).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A group as Graph names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedGroup {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// How one read behaves.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Count members of nested groups (transitive members).
+    pub nested_groups: bool,
+    /// A full read runs when the last one is older than this, even with valid delta links.
+    pub full_sync_interval: Duration,
+    /// Use delta queries between full reads.
+    pub delta: bool,
+    /// The whole read (retries included) must finish within this.
+    pub deadline: Duration,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            nested_groups: true,
+            full_sync_interval: Duration::from_secs(3600),
+            delta: true,
+            deadline: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Cheap to clone; clones share the token cache, the request counter and the tenant pacer.
+#[derive(Clone)]
+pub struct GraphClient {
+    pub(crate) transport: Arc<Transport>,
+}
+
+impl GraphClient {
+    pub fn new(config: AzureConfig) -> Result<Self, GraphError> {
+        Self::build(
+            config,
+            Arc::new(TenantPacer::default()),
+            RetryPolicy::default(),
+        )
+    }
+
+    /// A client that shares `pacer` with the other clients of the same tenant.
+    pub fn with_pacer(config: AzureConfig, pacer: Arc<TenantPacer>) -> Result<Self, GraphError> {
+        Self::build(config, pacer, RetryPolicy::default())
+    }
+
+    pub fn build(
+        config: AzureConfig,
+        pacer: Arc<TenantPacer>,
+        policy: RetryPolicy,
+    ) -> Result<Self, GraphError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| GraphError::config(format!("cannot build the HTTP client: {e}")))?;
+        let requests = Arc::new(AtomicU64::new(0));
+        let tokens = TokenProvider::new(&config, http.clone(), requests.clone())?;
+        Ok(Self {
+            transport: Arc::new(Transport {
+                http,
+                root: config.graph_root(),
+                tokens,
+                pacer,
+                requests,
+                policy,
+            }),
+        })
+    }
+
+    /// HTTP requests sent so far (token calls included); monotonic.
+    pub fn requests(&self) -> u64 {
+        self.transport.requests.load(Ordering::Relaxed)
+    }
+
+    /// Gets a token and makes one cheap Graph call, which fails with 403 without consent.
+    pub async fn check_token(&self) -> Result<(), GraphError> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        self.transport
+            .get("/groups?$select=id&$top=1", deadline)
+            .await
+            .map(|_| ())
+    }
+
+    /// Finds the group a selector names; zero or several matches are errors naming it.
+    pub async fn resolve_group(&self, sel: &GroupSelector) -> Result<ResolvedGroup, GraphError> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = resolve_url(sel)?;
+        let result = self.transport.get_or_failure(&url, deadline).await?;
+        resolved_from(sel, result.map_err(failure_error_for(sel)))
+    }
+
+    /// Which of `ids` no longer exist as users (404 on `GET /users/{id}`), via `$batch`.
+    pub async fn find_deleted(&self, ids: &[String]) -> Result<BTreeSet<String>, GraphError> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let urls: Vec<String> = ids
+            .iter()
+            .map(|id| format!("/users/{}?$select=id", enc(id)))
+            .collect();
+        let results = self.transport.batch(&urls, deadline).await?;
+        let mut gone = BTreeSet::new();
+        for (id, r) in ids.iter().zip(results) {
+            match r {
+                Ok(_) => {}
+                Err(f) if f.status == 404 => {
+                    gone.insert(id.clone());
+                }
+                Err(f) => return Err(failure_error(f)),
+            }
+        }
+        Ok(gone)
+    }
+
+    /// Reads the sync group and the mirrored groups: a full read when due (first read,
+    /// `full_sync_interval` elapsed, changed selectors, delta off or expired), else a delta read.
+    pub async fn read(
+        &self,
+        state: &mut GraphSyncState,
+        sync_group: &GroupSelector,
+        groups: &[GroupSelector],
+        opts: &ReadOptions,
+    ) -> Result<EntraSnapshot, GraphError> {
+        let deadline = Instant::now() + opts.deadline;
+        let mut selectors = Vec::with_capacity(groups.len() + 1);
+        selectors.push(sync_group.clone());
+        selectors.extend(groups.iter().cloned());
+        let shape = Some((selectors.clone(), opts.nested_groups));
+        let full_due = state
+            .last_full
+            .is_none_or(|t| t.elapsed() >= opts.full_sync_interval);
+        if opts.delta && !full_due && state.shape == shape && state.has_delta_links() {
+            match self.delta_read(state, opts.nested_groups, deadline).await {
+                Ok(snapshot) => return Ok(snapshot),
+                Err(GraphError::DeltaExpired { code }) => {
+                    tracing::info!(%code, "delta token expired; falling back to a full read");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.full_read(state, &selectors, opts, deadline).await
+    }
+}
+
+pub(crate) fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub(crate) fn resolve_url(sel: &GroupSelector) -> Result<String, GraphError> {
+    match (&sel.id, &sel.display_name) {
+        (Some(id), _) => Ok(format!("/groups/{}?$select=id,displayName", enc(id))),
+        (None, Some(name)) => Ok(format!(
+            "/groups?$filter={}&$select=id,displayName",
+            enc(&format!("displayName eq '{}'", name.replace('\'', "''")))
+        )),
+        (None, None) => Err(GraphError::config(
+            "a group selector needs an id or a displayName",
+        )),
+    }
+}
+
+pub(crate) fn failure_error_for(
+    sel: &GroupSelector,
+) -> impl Fn(super::transport::Failure) -> GraphError + '_ {
+    move |f| {
+        if f.status == 404 {
+            GraphError::GroupNotFound {
+                group: sel.to_string(),
+            }
+        } else {
+            failure_error(f)
+        }
+    }
+}
+
+/// Interprets the answer to `resolve_url(sel)`.
+pub(crate) fn resolved_from(
+    sel: &GroupSelector,
+    result: Result<Value, GraphError>,
+) -> Result<ResolvedGroup, GraphError> {
+    let body = result?;
+    let group = if sel.id.is_some() {
+        serde_json::from_value::<WireGroup>(body)
+            .map_err(|e| GraphError::protocol(format!("group answer: {e}")))?
+    } else {
+        let list: GroupList = serde_json::from_value(body)
+            .map_err(|e| GraphError::protocol(format!("group list answer: {e}")))?;
+        let count = list.value.len();
+        let mut it = list.value.into_iter();
+        match (it.next(), count) {
+            (Some(g), 1) => g,
+            (_, 0) => {
+                return Err(GraphError::GroupNotFound {
+                    group: sel.to_string(),
+                });
+            }
+            _ => {
+                return Err(GraphError::GroupAmbiguous {
+                    group: sel.to_string(),
+                    count,
+                });
+            }
+        }
+    };
+    Ok(ResolvedGroup {
+        display_name: group.display_name.unwrap_or_default(),
+        id: group.id,
+    })
+}

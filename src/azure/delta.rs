@@ -1,0 +1,255 @@
+//! An incremental read: one `$batch` replaying the users delta link and the groups delta
+//! link(s). Changes are planned (pure), then the few extra reads they need run (attributes of
+//! new members, re-reads of nested groups whose structure changed), then everything is applied
+//! at once so a failure leaves the state untouched. An expired delta token surfaces as
+//! `GraphError::DeltaExpired`, on which the caller runs a full read.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use super::client::{GraphClient, USER_SELECT, enc};
+use super::error::GraphError;
+use super::full::{MemberRead, parse_page, snapshot};
+use super::model::EntraSnapshot;
+use super::state::{CachedUser, GraphSyncState};
+use super::transport::failure_error;
+use super::wire::WireObject;
+
+/// What one delta round reported.
+#[derive(Default)]
+pub(crate) struct Changes {
+    pub users: Vec<WireObject>,
+    pub groups: Vec<WireObject>,
+}
+
+/// Extra reads a round needs before it can be applied.
+#[derive(Default, Debug, PartialEq, Eq)]
+pub(crate) struct DeltaWork {
+    /// Users added to the sync group whose attributes are unknown.
+    pub fetch: BTreeSet<String>,
+    /// Tracked groups (by index) whose nested structure changed: read them again.
+    pub reread: BTreeSet<usize>,
+    /// A tracked group was deleted: only a full read can say what that means.
+    pub full: bool,
+}
+
+impl GraphClient {
+    pub(crate) async fn delta_read(
+        &self,
+        state: &mut GraphSyncState,
+        nested: bool,
+        deadline: Instant,
+    ) -> Result<EntraSnapshot, GraphError> {
+        let mut urls = Vec::with_capacity(state.groups_delta.len() + 1);
+        urls.extend(state.users_delta.iter().cloned());
+        urls.extend(state.groups_delta.iter().cloned());
+        let results = self.transport.batch(&urls, deadline).await?;
+        let mut changes = Changes::default();
+        let mut links = Vec::with_capacity(results.len());
+        for (i, r) in results.into_iter().enumerate() {
+            let page = parse_page(r.map_err(failure_error)?)?;
+            let out = if i == 0 {
+                &mut changes.users
+            } else {
+                &mut changes.groups
+            };
+            links.push(self.finish_delta_round(page, deadline, out).await?);
+        }
+        let work = plan(state, &changes);
+        if work.full {
+            return Err(GraphError::DeltaExpired {
+                code: "a tracked group was deleted".into(),
+            });
+        }
+        let fetched = self.fetch_users(&work.fetch, deadline).await?;
+        let mut reread = HashMap::new();
+        for &i in &work.reread {
+            let g = &state.groups[i];
+            let read = self.read_members(&g.id, i == 0, nested, deadline).await?;
+            reread.insert(i, read);
+        }
+        let structure_changed = reread
+            .iter()
+            .any(|(i, r)| r.nested != state.groups[*i].nested);
+        apply(state, changes, fetched, reread);
+        state.users_delta = Some(links.remove(0));
+        state.groups_delta = links;
+        if structure_changed {
+            // New nested groups must be tracked too: one more `$deltatoken=latest` round.
+            let (_, groups) = self.bootstrap_delta(&state.groups, false, deadline).await?;
+            state.groups_delta = groups;
+        }
+        Ok(snapshot(state))
+    }
+
+    /// Attributes of `ids`; `None` for users that no longer exist.
+    async fn fetch_users(
+        &self,
+        ids: &BTreeSet<String>,
+        deadline: Instant,
+    ) -> Result<HashMap<String, Option<CachedUser>>, GraphError> {
+        let ids: Vec<&String> = ids.iter().collect();
+        let urls: Vec<String> = ids
+            .iter()
+            .map(|id| format!("/users/{}?$select={USER_SELECT}", enc(id)))
+            .collect();
+        if urls.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let results = self.transport.batch(&urls, deadline).await?;
+        let mut out = HashMap::new();
+        for (id, r) in ids.into_iter().zip(results) {
+            let user = match r {
+                Ok(v) => {
+                    let o: WireObject = serde_json::from_value(v)
+                        .map_err(|e| GraphError::protocol(format!("user answer: {e}")))?;
+                    Some(CachedUser::from_wire(&o))
+                }
+                Err(f) if f.status == 404 => None,
+                Err(f) => return Err(failure_error(f)),
+            };
+            out.insert(id.clone(), user);
+        }
+        Ok(out)
+    }
+}
+
+fn is_group_ref(t: &Option<String>) -> bool {
+    t.as_deref() == Some("#microsoft.graph.group")
+}
+
+/// Decides the extra reads a round needs (pure).
+pub(crate) fn plan(state: &GraphSyncState, changes: &Changes) -> DeltaWork {
+    let mut work = DeltaWork::default();
+    let removed_users: BTreeSet<&str> = changes
+        .users
+        .iter()
+        .filter(|u| u.removed.is_some())
+        .map(|u| u.id.as_str())
+        .collect();
+    let seen_users: BTreeSet<&str> = changes
+        .users
+        .iter()
+        .filter(|u| u.removed.is_none())
+        .map(|u| u.id.as_str())
+        .collect();
+    for g in &changes.groups {
+        for (i, t) in state.groups.iter().enumerate() {
+            let direct = *t.id == *g.id;
+            if !direct && !t.nested.contains(g.id.as_str()) {
+                continue;
+            }
+            if g.removed.is_some() {
+                work.full = true;
+            }
+            for m in g.members_delta.iter().flatten() {
+                if is_group_ref(&m.odata_type) {
+                    work.reread.insert(i);
+                } else if m.removed.is_some() {
+                    // Still a member through another path? Only a re-read can tell, unless
+                    // the group has no nested groups or the user is gone altogether.
+                    let sure = direct && t.nested.is_empty();
+                    if !sure && !removed_users.contains(m.id.as_str()) {
+                        work.reread.insert(i);
+                    }
+                } else if i == 0
+                    && !state.users.contains_key(m.id.as_str())
+                    && !seen_users.contains(m.id.as_str())
+                {
+                    work.fetch.insert(m.id.clone());
+                }
+            }
+        }
+    }
+    if work.reread.contains(&0) {
+        work.fetch.clear();
+    }
+    work
+}
+
+/// Applies a round and its extra reads to the state.
+pub(crate) fn apply(
+    state: &mut GraphSyncState,
+    changes: Changes,
+    fetched: HashMap<String, Option<CachedUser>>,
+    mut reread: HashMap<usize, MemberRead>,
+) {
+    let mut seen: HashMap<Box<str>, CachedUser> = HashMap::new();
+    for u in &changes.users {
+        let id: Box<str> = u.id.as_str().into();
+        if u.removed.is_some() {
+            state.users.remove(&id);
+            for g in &mut state.groups {
+                g.members.remove(&id);
+            }
+            state.deleted.insert(id);
+        } else {
+            state.deleted.remove(&id);
+            let attrs = CachedUser::from_wire(u);
+            if let Some(cached) = state.users.get_mut(&id) {
+                *cached = attrs;
+            } else {
+                seen.insert(id, attrs);
+            }
+        }
+    }
+    for g in &changes.groups {
+        for (i, t) in state.groups.iter_mut().enumerate() {
+            let direct = *t.id == *g.id;
+            if !direct && !t.nested.contains(g.id.as_str()) {
+                continue;
+            }
+            if direct && let Some(name) = &g.display_name {
+                t.name = name.clone();
+                for (_, (id, n)) in state.resolved.iter_mut() {
+                    if *id == t.id {
+                        *n = name.clone();
+                    }
+                }
+            }
+            if reread.contains_key(&i) {
+                continue;
+            }
+            for m in g.members_delta.iter().flatten() {
+                if is_group_ref(&m.odata_type) {
+                    continue;
+                }
+                let id: Box<str> = m.id.as_str().into();
+                if m.removed.is_some() {
+                    t.members.remove(&id);
+                    if i == 0 {
+                        state.users.remove(&id);
+                    }
+                    continue;
+                }
+                if state.deleted.contains(&id) {
+                    continue;
+                }
+                if i == 0 && !state.users.contains_key(&id) {
+                    let attrs = seen
+                        .get(&id)
+                        .cloned()
+                        .or_else(|| fetched.get(m.id.as_str()).cloned().flatten());
+                    match attrs {
+                        Some(a) => {
+                            state.users.insert(id.clone(), a);
+                        }
+                        None => {
+                            state.deleted.insert(id);
+                            continue;
+                        }
+                    }
+                }
+                t.members.insert(id);
+            }
+        }
+    }
+    for (i, read) in reread.drain() {
+        let t = &mut state.groups[i];
+        t.members = read.members;
+        t.nested = read.nested;
+        if i == 0 {
+            state.users = read.users;
+        }
+    }
+}

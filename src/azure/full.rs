@@ -1,0 +1,287 @@
+//! A full read: resolve the groups (one `$batch`, only for selectors not yet resolved), read
+//! every group's members page by page (`$top=999`), then bootstrap the delta links with one
+//! `$batch` of `$deltatoken=latest` queries. Requests: Σ⌈members/999⌉ + 1 (+1 on the first
+//! read, for resolution; + the token call when one is due).
+//!
+//! Known window: the groups delta is bootstrapped after the member pages (its filter needs the
+//! nested group ids they reveal), so a membership change landing between the two is only seen
+//! by the next periodic full read.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use super::client::{
+    GraphClient, ReadOptions, USER_SELECT, enc, failure_error_for, resolve_url, resolved_from,
+};
+use super::error::GraphError;
+use super::model::{EntraGroup, EntraSnapshot};
+use super::state::{CachedUser, GraphSyncState, TrackedGroup};
+use super::transport::failure_error;
+use super::wire::Page;
+use crate::resources::GroupSelector;
+
+/// `$filter` of a delta query takes at most this many `id eq` terms.
+pub(crate) const DELTA_FILTER_LIMIT: usize = 50;
+
+/// One group's members as read.
+pub(crate) struct MemberRead {
+    pub members: BTreeSet<Box<str>>,
+    pub nested: BTreeSet<Box<str>>,
+    pub users: HashMap<Box<str>, CachedUser>,
+}
+
+impl GraphClient {
+    pub(crate) async fn full_read(
+        &self,
+        state: &mut GraphSyncState,
+        selectors: &[GroupSelector],
+        opts: &ReadOptions,
+        deadline: Instant,
+    ) -> Result<EntraSnapshot, GraphError> {
+        // A name selector whose group was renamed since must be resolved again.
+        state
+            .resolved
+            .retain(|sel, (_, name)| sel.display_name.as_ref().is_none_or(|n| n == name));
+        self.resolve_missing(state, selectors, deadline).await?;
+        let mut groups = Vec::with_capacity(selectors.len());
+        let mut users = HashMap::new();
+        for (i, sel) in selectors.iter().enumerate() {
+            let (id, name) = state.resolved[sel].clone();
+            let read = self
+                .read_members(&id, i == 0, opts.nested_groups, deadline)
+                .await
+                .map_err(|e| not_found_if_gone(e, sel))?;
+            if i == 0 {
+                users = read.users;
+            }
+            groups.push(TrackedGroup {
+                id,
+                name,
+                members: read.members,
+                nested: read.nested,
+            });
+        }
+        let (users_delta, groups_delta) = if opts.delta {
+            self.bootstrap_delta(&groups, true, deadline).await?
+        } else {
+            (None, Vec::new())
+        };
+        state.groups = groups;
+        state.users = users;
+        state.deleted.clear();
+        state.users_delta = users_delta;
+        state.groups_delta = groups_delta;
+        state.last_full = Some(Instant::now());
+        state.shape = Some((selectors.to_vec(), opts.nested_groups));
+        tracing::debug!(
+            users = state.users.len(),
+            groups = state.groups.len(),
+            "full Graph read finished"
+        );
+        Ok(snapshot(state))
+    }
+
+    async fn resolve_missing(
+        &self,
+        state: &mut GraphSyncState,
+        selectors: &[GroupSelector],
+        deadline: Instant,
+    ) -> Result<(), GraphError> {
+        let missing: Vec<&GroupSelector> = {
+            let mut seen = BTreeSet::new();
+            selectors
+                .iter()
+                .filter(|s| !state.resolved.contains_key(*s))
+                .filter(|s| seen.insert(s.to_string()))
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let urls = missing
+            .iter()
+            .map(|s| resolve_url(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = if urls.len() == 1 {
+            vec![self.transport.get_or_failure(&urls[0], deadline).await?]
+        } else {
+            self.transport.batch(&urls, deadline).await?
+        };
+        for (sel, r) in missing.into_iter().zip(results) {
+            let g = resolved_from(sel, r.map_err(failure_error_for(sel)))?;
+            state
+                .resolved
+                .insert(sel.clone(), (g.id.into_boxed_str(), g.display_name));
+        }
+        Ok(())
+    }
+
+    /// Reads one group's user members (and nested group ids when `nested`), following every
+    /// `@odata.nextLink`; attributes only when `with_users`.
+    pub(crate) async fn read_members(
+        &self,
+        group_id: &str,
+        with_users: bool,
+        nested: bool,
+        deadline: Instant,
+    ) -> Result<MemberRead, GraphError> {
+        let relation = if nested {
+            "transitiveMembers"
+        } else {
+            "members"
+        };
+        let select = if with_users { USER_SELECT } else { "id" };
+        let mut url = format!(
+            "/groups/{}/{relation}?$select={select}&$top=999",
+            enc(group_id)
+        );
+        let mut read = MemberRead {
+            members: BTreeSet::new(),
+            nested: BTreeSet::new(),
+            users: HashMap::new(),
+        };
+        loop {
+            let page = match self.transport.get_or_failure(&url, deadline).await? {
+                Ok(v) => parse_page(v)?,
+                Err(f) if f.status == 404 => {
+                    return Err(GraphError::GroupNotFound {
+                        group: format!("group id {group_id}"),
+                    });
+                }
+                Err(f) => return Err(failure_error(f)),
+            };
+            for obj in &page.value {
+                if obj.is_user() {
+                    let id: Box<str> = obj.id.as_str().into();
+                    if with_users {
+                        read.users.insert(id.clone(), CachedUser::from_wire(obj));
+                    }
+                    read.members.insert(id);
+                } else if obj.is_group() && nested {
+                    read.nested.insert(obj.id.as_str().into());
+                }
+            }
+            match page.next_link {
+                Some(next) => url = next,
+                None => return Ok(read),
+            }
+        }
+    }
+
+    /// One `$batch` of `$deltatoken=latest` queries: users (when `users` is set) and the
+    /// tracked groups with everything nested in them, 50 ids per query.
+    pub(crate) async fn bootstrap_delta(
+        &self,
+        groups: &[TrackedGroup],
+        users: bool,
+        deadline: Instant,
+    ) -> Result<(Option<String>, Vec<String>), GraphError> {
+        let mut ids: Vec<&str> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for g in groups {
+            for id in std::iter::once(&g.id).chain(g.nested.iter()) {
+                if seen.insert(id.as_ref()) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut urls = Vec::new();
+        if users {
+            urls.push(format!(
+                "/users/delta?$select={USER_SELECT}&$deltatoken=latest"
+            ));
+        }
+        for chunk in ids.chunks(DELTA_FILTER_LIMIT) {
+            let filter = chunk
+                .iter()
+                .map(|id| format!("id eq '{id}'"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            urls.push(format!(
+                "/groups/delta?$filter={}&$select=displayName,members&$deltatoken=latest",
+                enc(&filter)
+            ));
+        }
+        let results = self.transport.batch(&urls, deadline).await?;
+        let mut links = Vec::with_capacity(results.len());
+        for r in results {
+            let page = parse_page(r.map_err(failure_error)?)?;
+            links.push(
+                self.finish_delta_round(page, deadline, &mut Vec::new())
+                    .await?,
+            );
+        }
+        let users_link = if users { Some(links.remove(0)) } else { None };
+        Ok((users_link, links))
+    }
+
+    /// Follows a delta round's nextLinks, collecting objects, and returns its deltaLink.
+    pub(crate) async fn finish_delta_round(
+        &self,
+        mut page: Page,
+        deadline: Instant,
+        out: &mut Vec<super::wire::WireObject>,
+    ) -> Result<String, GraphError> {
+        loop {
+            out.append(&mut page.value);
+            if let Some(link) = page.delta_link {
+                return Ok(link);
+            }
+            let next = page.next_link.ok_or_else(|| {
+                GraphError::protocol("a delta page has neither a nextLink nor a deltaLink")
+            })?;
+            page = parse_page(self.transport.get(&next, deadline).await?)?;
+        }
+    }
+}
+
+fn not_found_if_gone(e: GraphError, sel: &GroupSelector) -> GraphError {
+    match e {
+        GraphError::GroupNotFound { .. } => GraphError::GroupNotFound {
+            group: sel.to_string(),
+        },
+        e => e,
+    }
+}
+
+pub(crate) fn parse_page(v: serde_json::Value) -> Result<Page, GraphError> {
+    serde_json::from_value(v).map_err(|e| GraphError::protocol(format!("unreadable page: {e}")))
+}
+
+/// The snapshot of what `state` holds. A member without cached attributes makes it incomplete.
+pub(crate) fn snapshot(state: &GraphSyncState) -> EntraSnapshot {
+    let Some(sync) = state.groups.first() else {
+        return EntraSnapshot {
+            incomplete_reason: Some("no group has been read".into()),
+            ..EntraSnapshot::default()
+        };
+    };
+    let mut users = std::collections::BTreeMap::new();
+    let mut missing = 0usize;
+    for id in &sync.members {
+        match state.users.get(id) {
+            Some(u) => {
+                users.insert(id.to_string(), u.to_entra(id));
+            }
+            None => missing += 1,
+        }
+    }
+    let groups = state.groups[1..]
+        .iter()
+        .map(|g| EntraGroup {
+            id: g.id.to_string(),
+            display_name: g.name.clone(),
+            members: g.members.iter().map(|m| m.to_string()).collect(),
+        })
+        .collect();
+    EntraSnapshot {
+        sync_group_id: sync.id.to_string(),
+        sync_group_name: sync.name.clone(),
+        users,
+        deleted: state.deleted.iter().map(|d| d.to_string()).collect(),
+        groups,
+        complete: missing == 0,
+        incomplete_reason: (missing > 0)
+            .then(|| format!("{missing} members of the sync group have no attributes")),
+    }
+}

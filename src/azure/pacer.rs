@@ -1,0 +1,101 @@
+//! Per-tenant pacing shared by every client of one tenant: a bound on concurrent requests and a
+//! common "not before" instant set by any `Retry-After`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// Default concurrent Graph requests per tenant.
+pub const DEFAULT_TENANT_CONCURRENCY: usize = 4;
+
+pub struct TenantPacer {
+    permits: Semaphore,
+    not_before: Mutex<Option<Instant>>,
+}
+
+impl Default for TenantPacer {
+    fn default() -> Self {
+        Self::new(DEFAULT_TENANT_CONCURRENCY)
+    }
+}
+
+impl TenantPacer {
+    pub fn new(max_concurrent: usize) -> Self {
+        Self {
+            permits: Semaphore::new(max_concurrent.max(1)),
+            not_before: Mutex::new(None),
+        }
+    }
+
+    /// Waits until no `Retry-After` holds the tenant back and a request slot is free.
+    pub(crate) async fn acquire(&self) -> SemaphorePermit<'_> {
+        loop {
+            if let Some(wait) = self.wait() {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let permit = self
+                .permits
+                .acquire()
+                .await
+                .expect("the pacer's semaphore is never closed");
+            if self.wait().is_none() {
+                return permit;
+            }
+        }
+    }
+
+    /// Holds every request to this tenant back for `delay`.
+    pub fn defer(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut nb = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        if nb.is_none_or(|t| t < until) {
+            *nb = Some(until);
+        }
+    }
+
+    /// Time left before requests may go out again.
+    pub fn wait(&self) -> Option<Duration> {
+        let nb = *self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        nb.and_then(|t| t.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+}
+
+/// Hands out one shared pacer per tenant id.
+#[derive(Default)]
+pub struct PacerRegistry {
+    pacers: Mutex<HashMap<String, Weak<TenantPacer>>>,
+}
+
+impl PacerRegistry {
+    pub fn for_tenant(&self, tenant: &str) -> Arc<TenantPacer> {
+        let mut map = self.pacers.lock().unwrap_or_else(|e| e.into_inner());
+        let key = tenant.to_ascii_lowercase();
+        if let Some(p) = map.get(&key).and_then(Weak::upgrade) {
+            return p;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let p = Arc::new(TenantPacer::default());
+        map.insert(key, Arc::downgrade(&p));
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_shares_per_tenant() {
+        let r = PacerRegistry::default();
+        let a = r.for_tenant("Contoso.onmicrosoft.com");
+        let b = r.for_tenant("contoso.onmicrosoft.com");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &r.for_tenant("fabrikam")));
+        a.defer(Duration::from_secs(5));
+        assert!(b.wait().unwrap() > Duration::from_secs(4));
+    }
+}

@@ -1,0 +1,300 @@
+//! Access tokens through the `oauth2` crate's client-credentials flow, cached per connector and
+//! refreshed from `expires_in` before they expire.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use oauth2::basic::{
+    BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenResponse,
+};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
+    RequestTokenError, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use super::assertion::CertificateKey;
+use super::config::{AzureConfig, Credential};
+use super::error::{GraphError, classify_token_error};
+use super::retry::retry_after;
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Entra's error body: the OAuth fields plus `error_codes`, which classification relies on.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub(crate) struct EntraTokenError {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_codes: Vec<u64>,
+}
+
+impl fmt::Display for EntraTokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.error, self.error_codes)
+    }
+}
+
+impl oauth2::ErrorResponse for EntraTokenError {}
+
+type EntraClient = oauth2::Client<
+    EntraTokenError,
+    BasicTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// The token endpoint's transport outcome when it is not a parseable answer.
+#[derive(Debug, thiserror::Error)]
+enum TokenTransport {
+    #[error("token endpoint unreachable: {0}")]
+    Network(#[from] reqwest::Error),
+    #[error("token endpoint answered HTTP {status}")]
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// A bearer token; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Bearer(Arc<str>);
+
+impl Bearer {
+    pub(crate) fn header_value(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+}
+
+impl fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Bearer(<redacted>)")
+    }
+}
+
+struct Cached {
+    bearer: Bearer,
+    refresh_at: Instant,
+}
+
+enum Method {
+    Secret,
+    Certificate(CertificateKey),
+    Federated(std::path::PathBuf),
+}
+
+pub(crate) struct TokenProvider {
+    client: EntraClient,
+    http: reqwest::Client,
+    method: Method,
+    client_id: String,
+    tenant: String,
+    token_url: String,
+    scope: String,
+    requests: Arc<AtomicU64>,
+    cache: Mutex<Option<Cached>>,
+}
+
+impl TokenProvider {
+    pub(crate) fn new(
+        config: &AzureConfig,
+        http: reqwest::Client,
+        requests: Arc<AtomicU64>,
+    ) -> Result<Self, GraphError> {
+        let token_url = config.token_url();
+        let url = TokenUrl::new(token_url.clone())
+            .map_err(|e| GraphError::config(format!("token URL {token_url}: {e}")))?;
+        let mut client = oauth2::Client::new(ClientId::new(config.client_id.clone()))
+            .set_token_uri(url)
+            .set_auth_type(AuthType::RequestBody);
+        let method = match &config.credential {
+            Credential::ClientSecret(secret) => {
+                if secret.trim().is_empty() {
+                    return Err(GraphError::config(
+                        "the client secret in the Secret is empty",
+                    ));
+                }
+                client = client.set_client_secret(ClientSecret::new(secret.trim().to_owned()));
+                Method::Secret
+            }
+            Credential::Certificate { pem } => Method::Certificate(CertificateKey::from_pem(pem)?),
+            Credential::WorkloadIdentity { token_file } => Method::Federated(token_file.clone()),
+        };
+        Ok(Self {
+            client,
+            http,
+            method,
+            client_id: config.client_id.clone(),
+            tenant: config.tenant_id.clone(),
+            token_url,
+            scope: config.scope(),
+            requests,
+            cache: Mutex::new(None),
+        })
+    }
+
+    /// A valid token, from the cache unless it is due for refresh.
+    pub(crate) async fn get(&self) -> Result<Bearer, GraphError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.as_ref()
+            && Instant::now() < cached.refresh_at
+        {
+            return Ok(cached.bearer.clone());
+        }
+        let fresh = self.acquire().await?;
+        let bearer = fresh.bearer.clone();
+        *cache = Some(fresh);
+        Ok(bearer)
+    }
+
+    /// Drops `used` from the cache (after Graph answered 401 to it) so the next `get` fetches a
+    /// new token; a token already replaced by another task is left alone.
+    pub(crate) async fn invalidate(&self, used: &Bearer) {
+        let mut cache = self.cache.lock().await;
+        if cache.as_ref().is_some_and(|c| &c.bearer == used) {
+            *cache = None;
+        }
+    }
+
+    async fn acquire(&self) -> Result<Cached, GraphError> {
+        let mut request = self
+            .client
+            .exchange_client_credentials()
+            .add_scope(Scope::new(self.scope.clone()));
+        let assertion = match &self.method {
+            Method::Secret => None,
+            Method::Certificate(key) => {
+                Some(key.assertion(&self.client_id, &self.token_url, unix_now())?)
+            }
+            Method::Federated(path) => Some(read_token_file(path).await?),
+        };
+        if let Some(assertion) = assertion {
+            request = request
+                .add_extra_param("client_assertion_type", ASSERTION_TYPE)
+                .add_extra_param("client_assertion", assertion);
+        }
+        tracing::debug!(tenant = %self.tenant, client_id = %self.client_id, "requesting an access token");
+        let started = Instant::now();
+        let http = CountingHttp {
+            http: &self.http,
+            requests: &self.requests,
+        };
+        let response = request
+            .request_async(&http)
+            .await
+            .map_err(|e| self.map_error(e))?;
+        let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
+        // Refresh a tenth of the lifetime (at most 5 minutes) before expiry.
+        let margin = (lifetime / 10).min(Duration::from_secs(300));
+        tracing::debug!(tenant = %self.tenant, expires_in = lifetime.as_secs(), "access token acquired");
+        Ok(Cached {
+            bearer: Bearer(Arc::from(response.access_token().secret().as_str())),
+            refresh_at: started + lifetime - margin,
+        })
+    }
+
+    fn map_error(&self, err: RequestTokenError<TokenTransport, EntraTokenError>) -> GraphError {
+        match err {
+            RequestTokenError::ServerResponse(body) => classify_token_error(
+                &body.error,
+                &body.error_codes,
+                &self.client_id,
+                &self.tenant,
+            ),
+            RequestTokenError::Request(TokenTransport::Status {
+                status: 429,
+                retry_after,
+            }) => GraphError::Throttled {
+                what: "token endpoint answered 429".into(),
+                retry_after,
+            },
+            RequestTokenError::Request(e) => GraphError::Transient {
+                what: e.to_string(),
+            },
+            RequestTokenError::Parse(_, _) => {
+                GraphError::protocol("the token endpoint answered with an unreadable body")
+            }
+            RequestTokenError::Other(what) => {
+                GraphError::protocol(format!("token endpoint: {what}"))
+            }
+        }
+    }
+}
+
+/// The token endpoint's HTTP client: counts requests, turns 429/5xx into transport errors
+/// (with their Retry-After) and never follows redirects (the reqwest client is built so).
+struct CountingHttp<'a> {
+    http: &'a reqwest::Client,
+    requests: &'a AtomicU64,
+}
+
+type BoxedSend<'c> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<HttpResponse, TokenTransport>> + Send + Sync + 'c>,
+>;
+
+impl<'c> oauth2::AsyncHttpClient<'c> for CountingHttp<'_> {
+    type Error = TokenTransport;
+    type Future = BoxedSend<'c>;
+
+    fn call(&'c self, req: HttpRequest) -> Self::Future {
+        Box::pin(self.send(req))
+    }
+}
+
+impl CountingHttp<'_> {
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TokenTransport> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let req = reqwest::Request::try_from(req)?;
+        let resp = self.http.execute(req).await?;
+        let status = resp.status();
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(TokenTransport::Status {
+                status: status.as_u16(),
+                retry_after: retry_after(resp.headers()),
+            });
+        }
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await?.to_vec();
+        let mut out = http::Response::builder().status(status);
+        if let Some(h) = out.headers_mut() {
+            *h = headers;
+        }
+        out.body(body).map_err(|_| TokenTransport::Status {
+            status: status.as_u16(),
+            retry_after: None,
+        })
+    }
+}
+
+async fn read_token_file(path: &std::path::Path) -> Result<String, GraphError> {
+    let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+        GraphError::config(format!(
+            "cannot read the federated token file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(GraphError::config(format!(
+            "the federated token file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(token.to_owned())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,278 @@
+//! The Entra token endpoint: client credentials with a secret, a certificate assertion (PS256,
+//! `x5t#S256`, verified against the registered certificate) or a federated token (verified
+//! against the registered issuer key), with Entra's error bodies.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::json;
+
+use super::directory::App;
+use super::odata::Reply;
+use super::state::{IssuedToken, SimState};
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// An Entra token endpoint error, shaped as graph-protocol.md §1 shows.
+fn entra_error(status: StatusCode, error: &str, code: u64, message: &str) -> Reply {
+    let trace = uuid::Uuid::new_v4();
+    let correlation = uuid::Uuid::new_v4();
+    let timestamp = "2026-01-01 00:00:00Z";
+    Reply {
+        status,
+        headers: Vec::new(),
+        body: json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {message}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {timestamp}"),
+            "error_codes": [code],
+            "timestamp": timestamp,
+            "trace_id": trace.to_string(),
+            "correlation_id": correlation.to_string(),
+            "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+        }),
+    }
+}
+
+/// The claims are checked by `Validation`; their values are not needed afterwards.
+type Claims = serde::de::IgnoredAny;
+
+/// Handles `POST /{tenant}/oauth2/v2.0/token`.
+pub(crate) fn token(state: &mut SimState, tenant_name: &str, body: &[u8]) -> Reply {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if field("grant_type") != "client_credentials" {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        );
+    }
+    let Some(tenant) = state.tenant(tenant_name) else {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            &format!(
+                "Tenant '{tenant_name}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        );
+    };
+    let client_id = field("client_id");
+    let Some(app) = tenant.apps.get(client_id) else {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant_name}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
+        );
+    };
+    let expected_scope = format!("{}/.default", state.base);
+    if field("scope") != expected_scope {
+        return entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            &format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {} is not valid.",
+                field("scope")
+            ),
+        );
+    }
+    let audience = format!("{}/{tenant_name}/oauth2/v2.0/token", state.base);
+    let verdict = if let Some(secret) = form.get("client_secret") {
+        check_secret(app, client_id, secret)
+    } else if let Some(assertion) = form.get("client_assertion") {
+        if field("client_assertion_type") != ASSERTION_TYPE {
+            Err(entra_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            ))
+        } else {
+            check_assertion(app, client_id, assertion, &audience)
+        }
+    } else {
+        Err(entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        ))
+    };
+    if let Err(reply) = verdict {
+        return reply;
+    }
+    let tenant_id = tenant.id.clone();
+    let access = format!("sim.{}", SimState::opaque());
+    let lifetime = state.token_lifetime;
+    state.tokens.insert(
+        access.clone(),
+        IssuedToken {
+            tenant: tenant_id,
+            client_id: client_id.to_owned(),
+            expires: Instant::now() + lifetime,
+        },
+    );
+    Reply::ok(json!({
+        "token_type": "Bearer",
+        "expires_in": lifetime.as_secs(),
+        "ext_expires_in": lifetime.as_secs(),
+        "access_token": access,
+    }))
+}
+
+fn check_secret(app: &App, client_id: &str, secret: &str) -> Result<(), Reply> {
+    match app.secrets.iter().find(|(value, _)| value == secret) {
+        Some((_, false)) => Ok(()),
+        Some((_, true)) => Err(entra_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+            ),
+        )),
+        None => Err(entra_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        )),
+    }
+}
+
+fn check_assertion(
+    app: &App,
+    client_id: &str,
+    assertion: &str,
+    audience: &str,
+) -> Result<(), Reply> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| {
+        entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50027,
+            "JWT token is invalid or malformed.",
+        )
+    })?;
+    if let Some(thumb) = header.x5t_s256.as_deref() {
+        let bad_signature = || {
+            entra_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                700027,
+                "Client assertion failed signature validation.",
+            )
+        };
+        if header.alg != Algorithm::PS256 {
+            return Err(bad_signature());
+        }
+        let cert = app
+            .certs
+            .iter()
+            .find(|c| c.thumbprint == thumb)
+            .ok_or_else(bad_signature)?;
+        let mut v = Validation::new(Algorithm::PS256);
+        v.set_audience(&[audience]);
+        v.set_issuer(&[client_id]);
+        v.sub = Some(client_id.to_owned());
+        v.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+        v.validate_nbf = true;
+        jsonwebtoken::decode::<Claims>(assertion, &cert.key, &v).map_err(|_| bad_signature())?;
+        return Ok(());
+    }
+    let mismatch = |iss: &str, sub: &str, aud: &str| {
+        entra_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            70021,
+            &format!(
+                "No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{aud}'."
+            ),
+        )
+    };
+    for (cred, key) in &app.federated {
+        let mut v = Validation::new(cred.algorithm);
+        v.set_audience(&[&cred.audience]);
+        v.set_issuer(&[&cred.issuer]);
+        v.sub = Some(cred.subject.clone());
+        if jsonwebtoken::decode::<Claims>(assertion, key, &v).is_ok() {
+            return Ok(());
+        }
+    }
+    let claims = unverified_claims(assertion);
+    Err(mismatch(&claims.0, &claims.1, &claims.2))
+}
+
+/// iss, sub, aud of an unverified JWT, for the error message only.
+fn unverified_claims(jwt: &str) -> (String, String, String) {
+    use base64::Engine;
+    let payload = jwt
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .unwrap_or_default();
+    let s = |k: &str| match &payload[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).unwrap_or("").to_owned(),
+        _ => String::new(),
+    };
+    (s("iss"), s("sub"), s("aud"))
+}
+
+/// Checks the bearer of a Graph request: the tenant and app it stands for, or the 401/403.
+pub(crate) fn authorize(
+    state: &SimState,
+    authorization: Option<&str>,
+) -> Result<(String, String), Reply> {
+    let token = authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(unauthorized("Access token is empty."));
+    };
+    let issued = state
+        .tokens
+        .get(token)
+        .filter(|t| t.expires > Instant::now())
+        .ok_or_else(|| unauthorized("Access token has expired or is not yet valid."))?;
+    let consent = state
+        .tenant(&issued.tenant)
+        .and_then(|t| t.apps.get(&issued.client_id))
+        .is_some_and(|a| a.consent);
+    if !consent {
+        return Err(Reply::graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ));
+    }
+    Ok((issued.tenant.clone(), issued.client_id.clone()))
+}
+
+fn unauthorized(message: &str) -> Reply {
+    let mut r = Reply::graph_error(
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+        message,
+    );
+    r.headers.push((
+        "WWW-Authenticate",
+        "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"".into(),
+    ));
+    r
+}

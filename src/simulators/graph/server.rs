@@ -1,0 +1,191 @@
+//! The axum front: token endpoint, Graph under `/v1.0`, `$batch`, faults and counting.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::api;
+use super::auth;
+use super::faults::take;
+use super::odata::Reply;
+use super::state::{PathKind, SimState};
+
+pub(crate) type Shared = Arc<Mutex<SimState>>;
+
+/// `$batch` takes at most this many requests.
+pub const BATCH_MAX: usize = 20;
+
+pub(crate) fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, SimState> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let [tenant, "oauth2", "v2.0", "token"] = segments.as_slice() {
+        let mut st = lock(&shared);
+        let reply = if method != Method::POST {
+            Reply::graph_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "Use POST.",
+            )
+        } else if st.faults.token_unavailable > 0 {
+            st.faults.token_unavailable -= 1;
+            Reply::graph_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The service is temporarily unavailable.",
+            )
+        } else {
+            auth::token(&mut st, tenant, &body)
+        };
+        st.count(PathKind::Token, reply.status.as_u16(), false);
+        return to_response(reply);
+    }
+    let Some(rest) = path.strip_prefix("/v1.0") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let delay = lock(&shared).faults.delay;
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let authorization = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let mut st = lock(&shared);
+    let (kind, reply) = route(&mut st, &method, rest, uri.query(), authorization, &body);
+    st.count(kind, reply.status.as_u16(), false);
+    to_response(reply)
+}
+
+fn route(
+    st: &mut SimState,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> (PathKind, Reply) {
+    let batch = path == "/$batch";
+    let guess = if batch {
+        PathKind::Batch
+    } else {
+        PathKind::Other
+    };
+    let (tenant, _) = match auth::authorize(st, authorization) {
+        Ok(who) => who,
+        Err(reply) => return (guess, reply),
+    };
+    if let Some(retry_after) = take(&mut st.faults.throttle) {
+        return (guess, Reply::throttled(retry_after));
+    }
+    if let Some((status, retry_after)) = take(&mut st.faults.unavailable) {
+        let mut r = Reply::graph_error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            "serviceNotAvailable",
+            "The service is temporarily unavailable.",
+        );
+        if let Some(ra) = retry_after {
+            r.headers.push(("Retry-After", ra.to_string()));
+        }
+        return (guess, r);
+    }
+    match (method, batch) {
+        (&Method::POST, true) => (PathKind::Batch, run_batch(st, &tenant, body)),
+        (&Method::GET, false) => api::get(st, &tenant, path, query),
+        _ => (
+            guess,
+            Reply::graph_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Request_BadRequest",
+                "The HTTP method is not supported on this resource.",
+            ),
+        ),
+    }
+}
+
+fn run_batch(st: &mut SimState, tenant: &str, body: &[u8]) -> Reply {
+    let Ok(envelope) = serde_json::from_slice::<Value>(body) else {
+        return Reply::bad_request("Invalid batch payload format.");
+    };
+    let Some(requests) = envelope.get("requests").and_then(Value::as_array) else {
+        return Reply::bad_request("Invalid batch payload format.");
+    };
+    if requests.len() > BATCH_MAX {
+        return Reply::bad_request("Number of requests inside batch exceed the limit.");
+    }
+    let mut responses = Vec::with_capacity(requests.len());
+    for r in requests {
+        let id = r
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let method = r.get("method").and_then(Value::as_str).unwrap_or_default();
+        let url = r.get("url").and_then(Value::as_str).unwrap_or_default();
+        let (kind, reply) = if id.is_empty() || url.is_empty() {
+            (
+                PathKind::Other,
+                Reply::bad_request("A batch request needs an id, a method and a url."),
+            )
+        } else if let Some(retry_after) = take(&mut st.faults.batch_throttle) {
+            (PathKind::Other, Reply::throttled(retry_after))
+        } else if !method.eq_ignore_ascii_case("GET") {
+            (
+                PathKind::Other,
+                Reply::graph_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Request_BadRequest",
+                    "Only GET is simulated inside $batch.",
+                ),
+            )
+        } else {
+            let relative = if url.starts_with('/') {
+                url.to_owned()
+            } else {
+                format!("/{url}")
+            };
+            let (p, q) = match relative.split_once('?') {
+                Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+                None => (relative.clone(), None),
+            };
+            api::get(st, tenant, &p, q.as_deref())
+        };
+        st.count(kind, reply.status.as_u16(), true);
+        let mut headers = serde_json::Map::new();
+        headers.insert("Content-Type".into(), json!("application/json"));
+        for (k, v) in &reply.headers {
+            headers.insert((*k).into(), json!(v));
+        }
+        responses.push(json!({
+            "id": id,
+            "status": reply.status.as_u16(),
+            "headers": headers,
+            "body": reply.body,
+        }));
+    }
+    // Graph answers in any order; so does the simulator.
+    responses.reverse();
+    Reply::ok(json!({ "responses": responses }))
+}
+
+fn to_response(reply: Reply) -> Response {
+    let mut resp = (reply.status, axum::Json(reply.body)).into_response();
+    for (k, v) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}

@@ -1,0 +1,109 @@
+//! The simulator's whole mutable state, behind one lock.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::directory::Tenant;
+use super::faults::Faults;
+
+/// What a request was for, for counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathKind {
+    Token,
+    GroupList,
+    Group,
+    Members,
+    TransitiveMembers,
+    User,
+    UsersDelta,
+    GroupsDelta,
+    Batch,
+    Other,
+}
+
+pub(crate) struct IssuedToken {
+    pub tenant: String,
+    pub client_id: String,
+    pub expires: Instant,
+}
+
+/// A collection being paged through `$skiptoken`s.
+pub(crate) struct PageCursor {
+    pub tenant: String,
+    pub kind: PathKind,
+    pub path: String,
+    pub items: Vec<Value>,
+    pub offset: usize,
+    pub page_size: usize,
+    /// For delta rounds: the link the last page carries.
+    pub delta_link: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeltaKind {
+    Users,
+    Groups,
+}
+
+/// What a `$deltatoken` stands for.
+#[derive(Clone, Debug)]
+pub(crate) struct DeltaCursor {
+    pub tenant: String,
+    pub kind: DeltaKind,
+    pub filter: Option<Vec<String>>,
+    pub select: Option<Vec<String>>,
+    pub seq: u64,
+    pub expired: bool,
+}
+
+pub(crate) struct SimState {
+    pub base: String,
+    pub tenants: Vec<Tenant>,
+    pub seq: u64,
+    pub tokens: HashMap<String, IssuedToken>,
+    pub token_lifetime: Duration,
+    pub pages: HashMap<String, PageCursor>,
+    pub deltas: HashMap<String, DeltaCursor>,
+    pub faults: Faults,
+    /// (kind, status, inside a $batch) → count
+    pub counts: HashMap<(PathKind, u16, bool), u64>,
+}
+
+impl SimState {
+    pub(crate) fn new(base: String) -> Self {
+        Self {
+            base,
+            tenants: Vec::new(),
+            seq: 0,
+            tokens: HashMap::new(),
+            token_lifetime: Duration::from_secs(3599),
+            pages: HashMap::new(),
+            deltas: HashMap::new(),
+            faults: Faults::default(),
+            counts: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub(crate) fn tenant(&self, name: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.matches(name))
+    }
+
+    pub(crate) fn tenant_mut(&mut self, name: &str) -> Option<&mut Tenant> {
+        self.tenants.iter_mut().find(|t| t.matches(name))
+    }
+
+    pub(crate) fn count(&mut self, kind: PathKind, status: u16, in_batch: bool) {
+        *self.counts.entry((kind, status, in_batch)).or_default() += 1;
+    }
+
+    pub(crate) fn opaque() -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+}

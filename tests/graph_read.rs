@@ -1,0 +1,388 @@
+//! Full and incremental reads against the Graph simulator over real HTTP, with exact request
+//! counts. A full read costs Σ⌈members/999⌉ member pages + 1 `$batch` bootstrapping the delta
+//! links (+1 group resolution on the connector's first read, + the token call when due).
+
+mod graph_support;
+
+use std::time::Duration;
+
+use graph_support::env;
+use pbconnector::azure::{GraphErrorKind, GraphSyncState, ReadOptions};
+use pbconnector::resources::GroupSelector;
+use pbconnector::simulators::graph::PathKind;
+
+fn opts(nested: bool) -> ReadOptions {
+    ReadOptions {
+        nested_groups: nested,
+        full_sync_interval: Duration::from_secs(3600),
+        delta: true,
+        deadline: Duration::from_secs(30),
+    }
+}
+
+#[tokio::test]
+async fn nested_2500_members_read_completely_in_three_pages() {
+    let e = env().await;
+    let top = e.tenant.add_group("Password Boss Users");
+    let sub_a = e.tenant.add_group("Sales");
+    let sub_b = e.tenant.add_group("Support");
+    let deep = e.tenant.add_group("Support EU");
+    for id in e.users("direct", 499) {
+        e.tenant.add_member(&top, &id);
+    }
+    for id in e.users("sales", 1000) {
+        e.tenant.add_member(&sub_a, &id);
+    }
+    for id in e.users("eu", 1000) {
+        e.tenant.add_member(&deep, &id);
+    }
+    e.tenant.add_member(&top, &sub_a);
+    e.tenant.add_member(&top, &sub_b);
+    e.tenant.add_member(&sub_b, &deep);
+    let disabled = e.users("off", 1).remove(0);
+    e.tenant.set_enabled(&disabled, false);
+    // 2,499 enabled users + a disabled one; the listing also holds the 3 nested groups.
+    e.tenant.add_member(&deep, &disabled);
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let snap = client
+        .read(&mut state, &GroupSelector::by_id(&top), &[], &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete);
+    assert_eq!(snap.users.len(), 2500);
+    assert_eq!(snap.sync_group_name, "Password Boss Users");
+    let off = &snap.users[&disabled];
+    assert_eq!(off.account_enabled, Some(false));
+    assert_eq!(off.user_type.as_deref(), Some("Member"));
+    assert!(snap.users.values().all(|u| u.account_enabled.is_some()));
+    let counts = e.sim.requests();
+    assert_eq!(
+        counts.http(PathKind::TransitiveMembers),
+        3,
+        "2,503 objects, $top=999"
+    );
+    // token + resolution + 3 member pages + 1 delta bootstrap $batch
+    assert_eq!(client.requests(), 6);
+    assert_eq!(counts.total_http(), 6);
+    assert_eq!(counts.http(PathKind::Batch), 1);
+}
+
+#[tokio::test]
+async fn full_read_costs_member_pages_per_group_plus_one() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let hr = e.tenant.add_group("HR");
+    let users = e.users("u", 1200);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+    }
+    for id in &users[..10] {
+        e.tenant.add_member(&hr, id);
+    }
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let groups = [GroupSelector::by_name("HR")];
+    let first = client
+        .read(
+            &mut state,
+            &GroupSelector::by_name("Password Boss Users"),
+            &groups,
+            &opts(false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.users.len(), 1200);
+    assert_eq!(first.groups.len(), 1);
+    assert_eq!(first.groups[0].display_name, "HR");
+    assert_eq!(first.groups[0].members.len(), 10);
+    // token + 1 resolution $batch + (2 + 1) member pages + 1 bootstrap $batch
+    assert_eq!(client.requests(), 1 + 1 + 3 + 1);
+    assert_eq!(e.sim.requests().http(PathKind::Members), 3);
+
+    // A periodic full read: resolution and token are cached.
+    let before = client.requests();
+    let mut periodic = opts(false);
+    periodic.full_sync_interval = Duration::ZERO;
+    let again = client
+        .read(
+            &mut state,
+            &GroupSelector::by_name("Password Boss Users"),
+            &groups,
+            &periodic,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(client.requests() - before, 3 + 1);
+}
+
+#[tokio::test]
+async fn rename_and_removal_arrive_through_one_delta_request() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let users = e.users("u", 30);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+    }
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    let full = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(full.users.len(), 30);
+
+    let before = client.requests();
+    let same = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.requests() - before,
+        1,
+        "a no-change sync is one $batch"
+    );
+    assert_eq!(same, full);
+
+    e.tenant.rename_user(&users[0], "Renamed Person");
+    e.tenant.remove_member(&sync, &users[1]);
+    let before = client.requests();
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(client.requests() - before, 1);
+    assert!(snap.complete);
+    assert_eq!(snap.users.len(), 29);
+    assert!(!snap.users.contains_key(&users[1]));
+    assert!(
+        snap.deleted.is_empty(),
+        "removed from the group, not deleted"
+    );
+    assert_eq!(
+        snap.users[&users[0]].display_name.as_deref(),
+        Some("Renamed Person")
+    );
+}
+
+#[tokio::test]
+async fn expired_delta_token_falls_back_to_one_full_read_without_losing_members() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let users = e.users("u", 1500);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+    }
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    let newcomer = e.users("new", 1).remove(0);
+    e.tenant.add_member(&sync, &newcomer);
+    e.sim.faults().expire_delta_tokens();
+    e.sim.reset_requests();
+    let before = client.requests();
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete);
+    assert!(snap.deleted.is_empty());
+    assert_eq!(snap.users.len(), 1501);
+    assert!(snap.users.contains_key(&newcomer));
+    // the refused delta $batch + 2 member pages + the new bootstrap $batch
+    assert_eq!(client.requests() - before, 1 + 2 + 1);
+    assert_eq!(e.sim.requests().http(PathKind::TransitiveMembers), 2);
+    assert_eq!(e.sim.requests().in_batch(PathKind::Other), 0);
+    // And the new links work.
+    let before = client.requests();
+    client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(client.requests() - before, 1);
+}
+
+#[tokio::test]
+async fn delta_reports_deletes_restores_disables_and_new_members() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let hr = e.tenant.add_group("HR");
+    let users = e.users("u", 5);
+    for id in &users[..4] {
+        e.tenant.add_member(&sync, id);
+    }
+    e.tenant.add_member(&hr, &users[0]);
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    let groups = [GroupSelector::by_id(&hr)];
+    client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+
+    e.tenant.soft_delete_user(&users[0]);
+    e.tenant.hard_delete_user(&users[1]);
+    e.tenant.set_enabled(&users[2], false);
+    e.tenant.add_member(&sync, &users[4]);
+    e.tenant.add_member(&hr, &users[3]);
+    e.tenant.rename_group(&hr, "Human Resources");
+    let before = client.requests();
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    // the delta $batch + one $batch fetching the new member's attributes
+    assert_eq!(client.requests() - before, 2);
+    assert!(snap.complete);
+    let ids: Vec<&String> = snap.users.keys().collect();
+    let mut expected = vec![&users[2], &users[3], &users[4]];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert_eq!(snap.deleted.iter().collect::<Vec<_>>(), {
+        let mut d = vec![&users[0], &users[1]];
+        d.sort();
+        d
+    });
+    assert_eq!(snap.users[&users[2]].account_enabled, Some(false));
+    assert_eq!(
+        snap.users[&users[4]].mail.as_deref(),
+        Some("u4@contoso.com")
+    );
+    assert_eq!(snap.groups[0].display_name, "Human Resources");
+    assert_eq!(
+        snap.groups[0].members.iter().collect::<Vec<_>>(),
+        vec![&users[3]]
+    );
+
+    e.tenant.restore_user(&users[0]);
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert!(
+        snap.users.contains_key(&users[0]),
+        "a restored user comes back"
+    );
+    assert!(!snap.deleted.contains(&users[0]));
+    assert!(snap.groups[0].members.contains(&users[0]));
+}
+
+#[tokio::test]
+async fn nested_changes_arrive_through_delta() {
+    let e = env().await;
+    let top = e.tenant.add_group("Password Boss Users");
+    let sub = e.tenant.add_group("Sales");
+    let users = e.users("u", 4);
+    e.tenant.add_member(&top, &users[0]);
+    e.tenant.add_member(&sub, &users[1]);
+    e.tenant.add_member(&top, &sub);
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&top);
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(snap.users.len(), 2);
+
+    // Added to the nested group: one delta $batch + one attribute fetch.
+    e.tenant.add_member(&sub, &users[2]);
+    let before = client.requests();
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(client.requests() - before, 2);
+    assert!(snap.users.contains_key(&users[2]));
+
+    // Removed from the nested group but still a direct member: the re-read keeps it.
+    e.tenant.add_member(&top, &users[1]);
+    e.tenant.remove_member(&sub, &users[1]);
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.users.contains_key(&users[1]));
+    e.tenant.remove_member(&top, &users[1]);
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert!(!snap.users.contains_key(&users[1]));
+
+    // A new nested group is tracked from then on.
+    let fresh = e.tenant.add_group("Partners");
+    e.tenant.add_member(&fresh, &users[3]);
+    e.tenant.add_member(&top, &fresh);
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.users.contains_key(&users[3]));
+    let other = e.users("late", 1).remove(0);
+    e.tenant.add_member(&fresh, &other);
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.users.contains_key(&other));
+    assert!(snap.complete);
+}
+
+#[tokio::test]
+async fn group_resolution_errors_name_the_group() {
+    let e = env().await;
+    e.tenant.add_group("Twins");
+    e.tenant.add_group("Twins");
+    let only = e.tenant.add_group("O'Brien team");
+    let client = e.client();
+    let found = client
+        .resolve_group(&GroupSelector::by_name("O'Brien team"))
+        .await
+        .unwrap();
+    assert_eq!(found.id, only);
+    let err = client
+        .resolve_group(&GroupSelector::by_name("Twins"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), GraphErrorKind::NotFound);
+    assert!(err.to_string().contains("\"Twins\"") && err.to_string().contains('2'));
+    let err = client
+        .resolve_group(&GroupSelector::by_name("Nobody"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), GraphErrorKind::NotFound);
+    assert!(err.to_string().contains("\"Nobody\""));
+    let missing = "6f1e1c9a-0000-4000-8000-000000000001";
+    let mut state = GraphSyncState::default();
+    let err = client
+        .read(&mut state, &GroupSelector::by_id(missing), &[], &opts(true))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), GraphErrorKind::NotFound);
+    assert!(err.to_string().contains(missing));
+}
+
+#[tokio::test]
+async fn find_deleted_reports_users_that_are_gone() {
+    let e = env().await;
+    let users = e.users("u", 25);
+    e.tenant.soft_delete_user(&users[3]);
+    e.tenant.hard_delete_user(&users[21]);
+    let client = e.client();
+    let gone = client.find_deleted(&users).await.unwrap();
+    assert_eq!(gone.into_iter().collect::<Vec<_>>(), {
+        let mut g = vec![users[3].clone(), users[21].clone()];
+        g.sort();
+        g
+    });
+    // token + 2 $batch envelopes (20 + 5)
+    assert_eq!(client.requests(), 3);
+}
