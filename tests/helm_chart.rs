@@ -559,3 +559,34 @@ fn install_notes_tell_the_user_the_next_step() {
         assert!(notes.contains(needle), "NOTES lack {needle:?}:\n{notes}");
     }
 }
+
+#[test]
+fn helm_commands_in_the_chart_readme_use_values_the_chart_accepts() {
+    let helm = require!(Helm::find());
+    let readme = std::fs::read_to_string(chart_dir().join("README.md")).expect("README.md");
+    let commands: Vec<String> = readme
+        .replace("\\\n", " ")
+        .lines()
+        .filter(|l| l.trim_start().starts_with("helm install") || l.contains("helm upgrade"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        commands.len() >= 3,
+        "the README shows install and upgrade commands"
+    );
+    for command in commands {
+        let sets: Vec<&str> = command
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] == "--set")
+            .map(|w| w[1])
+            .collect();
+        let mut extra = Vec::new();
+        for set in &sets {
+            extra.extend(["--set", set]);
+        }
+        helm.try_template("", &extra)
+            .unwrap_or_else(|e| panic!("the chart refuses `{command}`: {e}"));
+    }
+}
