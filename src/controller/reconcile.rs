@@ -18,9 +18,7 @@ use super::requests::{RequestTokens, approved_deprovisions};
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
-use crate::resources::{
-    AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection,
-};
+use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
     EventType, is_meaningful_change, set_condition, status_from_report, suspended_status,
@@ -198,7 +196,11 @@ async fn reconcile_connector<E: SyncEngine>(
         Decision::Sync(due) => due,
     };
 
-    tracing::info!(reason = due.as_str(), dry_run = spec.dry_run, "sync started");
+    tracing::info!(
+        reason = due.as_str(),
+        dry_run = spec.dry_run,
+        "sync started"
+    );
     let started = Timestamp::now();
     let (report, versions) = match read_secrets(&ctx.client, &key.namespace, spec).await {
         Ok(read) => {
@@ -236,8 +238,7 @@ async fn reconcile_connector<E: SyncEngine>(
     ctx.ledger().record_sync(key, record, report.succeeded());
 
     let next = status_from_report(current.as_ref(), &report, generation, pending);
-    if let Err(error) = write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await
-    {
+    if let Err(error) = write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await {
         ctx.ledger().status_not_written(key);
         return Err(error);
     }

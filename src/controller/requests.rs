@@ -27,11 +27,7 @@ impl RequestTokens {
     /// `lastHandledSyncRequest` and from the value this process already handled (`seen`), so two
     /// annotations with different values cannot make each other pending forever. The
     /// `passwordboss.com` annotation wins over Flux's when both are new.
-    pub fn pending(
-        &self,
-        handled: Option<&str>,
-        seen: Option<&RequestTokens>,
-    ) -> Option<String> {
+    pub fn pending(&self, handled: Option<&str>, seen: Option<&RequestTokens>) -> Option<String> {
         let new = |value: &Option<String>, seen_value: Option<&Option<String>>| {
             value
                 .as_deref()
@@ -82,7 +78,10 @@ mod tests {
             ANNOTATION_SYNC_REQUESTED_AT,
             "2026-01-01T00:00:00Z",
         )]));
-        assert_eq!(t.pending(None, None).as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            t.pending(None, None).as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
         assert_eq!(t.pending(Some("2026-01-01T00:00:00Z"), None), None);
         assert_eq!(t.pending(Some("older"), Some(&t)), None);
     }

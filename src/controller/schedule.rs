@@ -313,13 +313,22 @@ mod tests {
         );
         let mut o = observed();
         o.pending_request = true;
-        assert_eq!(decide(Some(&e), &o, soon), Decision::Sync(Due::SyncRequested));
+        assert_eq!(
+            decide(Some(&e), &o, soon),
+            Decision::Sync(Due::SyncRequested)
+        );
         let mut o = observed();
         o.secrets.insert("pb".into(), Some("8".into()));
-        assert_eq!(decide(Some(&e), &o, soon), Decision::Sync(Due::SecretChanged));
+        assert_eq!(
+            decide(Some(&e), &o, soon),
+            Decision::Sync(Due::SecretChanged)
+        );
         let mut o = observed();
         o.secrets.insert("pb".into(), None);
-        assert_eq!(decide(Some(&e), &o, soon), Decision::Sync(Due::SecretChanged));
+        assert_eq!(
+            decide(Some(&e), &o, soon),
+            Decision::Sync(Due::SecretChanged)
+        );
         let mut o = observed();
         o.approval = Some(30);
         assert_eq!(
@@ -328,7 +337,10 @@ mod tests {
         );
         let mut approved = entry(t0);
         approved.approval = Some(30);
-        assert!(matches!(decide(Some(&approved), &o, soon), Decision::Wait(_)));
+        assert!(matches!(
+            decide(Some(&approved), &o, soon),
+            Decision::Wait(_)
+        ));
         let mut unwritten = entry(t0);
         unwritten.status_written = false;
         assert_eq!(
@@ -378,7 +390,10 @@ mod tests {
     #[test]
     fn jitter_is_small_and_bounded() {
         assert_eq!(jittered(MINUTE, 0.0), MINUTE);
-        assert_eq!(jittered(MINUTE, 0.999), MINUTE + Duration::from_millis(2997));
+        assert_eq!(
+            jittered(MINUTE, 0.999),
+            MINUTE + Duration::from_millis(2997)
+        );
         let hour = Duration::from_secs(3600);
         assert!(jittered(hour, 0.999) <= hour + Duration::from_secs(5));
     }
