@@ -14,7 +14,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 
 use super::engine::{ConnectorKey, SyncEngine};
@@ -155,9 +155,25 @@ async fn run_controller<E: SyncEngine>(
         registry.clone(),
     ));
 
-    let controller = Controller::new(connectors, watcher::Config::default().any_semantic())
-        .with_config(controller::Config::default().concurrency(config.max_concurrent_syncs));
-    let store = controller.store();
+    // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
+    // which finds the object gone and forgets it; and the first complete list marks the store
+    // synced without a second waiter on the store's readiness (kube 5 wakes only one).
+    let (store, writer) = reflector::store::<Guarded>();
+    let synced = Readiness::default();
+    let on_list = synced.clone();
+    let readiness = config.readiness.clone();
+    let connector_events = reflector(
+        writer,
+        watcher(connectors, watcher::Config::default().any_semantic()),
+    )
+    .inspect(move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) && !on_list.is_ready() {
+            tracing::info!("connector cache synced; ready");
+            on_list.set(true);
+            readiness.set(true);
+        }
+    })
+    .touched_objects();
     // Metadata only: `Api<PartialObjectMeta<_>>` asks for metadata, so no Secret data is cached.
     let triggers = secret_triggers(
         watcher(secrets, watcher::Config::default().any_semantic()),
@@ -165,7 +181,8 @@ async fn run_controller<E: SyncEngine>(
         registry.clone(),
     );
     let mapper_store = store.clone();
-    let results = controller
+    let results = Controller::for_stream(connector_events, store.clone())
+        .with_config(controller::Config::default().concurrency(config.max_concurrent_syncs))
         .watches_stream(triggers, move |secret| {
             referencing_connectors(&mapper_store, &secret)
         })
@@ -173,16 +190,9 @@ async fn run_controller<E: SyncEngine>(
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| handle_result(result, &store, &ctx));
 
-    let readiness = config.readiness.clone();
-    let ready_store = store.clone();
-    let ready = tokio::spawn(async move {
-        if ready_store.wait_until_ready().await.is_ok() {
-            tracing::info!("connector cache synced; ready");
-            readiness.set(true);
-        }
-    });
     let pruner = tokio::spawn(prune_forever(
         store.clone(),
+        synced,
         ctx.clone(),
         registry,
         config.prune_interval,
@@ -194,7 +204,6 @@ async fn run_controller<E: SyncEngine>(
         _ = results => tracing::info!("controller stopped"),
         _ = deadline => tracing::warn!(timeout_s = timeout.as_secs(), "in-flight syncs did not finish in time; abandoning them"),
     }
-    ready.abort();
     pruner.abort();
     config.readiness.set(false);
 }
@@ -227,16 +236,17 @@ async fn handle_result<E: SyncEngine>(
 /// Drops state of connectors that no longer exist and versions of Secrets no one references.
 async fn prune_forever<E: SyncEngine>(
     store: Store<Guarded>,
+    synced: Readiness,
     ctx: Arc<Context<E>>,
     registry: Arc<SecretRegistry>,
     every: Duration,
 ) {
-    if store.wait_until_ready().await.is_err() {
-        return;
-    }
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        if !synced.is_ready() {
+            continue;
+        }
         let live: std::collections::BTreeSet<ConnectorKey> = store
             .state()
             .iter()

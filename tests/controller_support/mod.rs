@@ -1,5 +1,6 @@
 //! A scripted Kubernetes API (tower-test mock) and a scripted SyncEngine for the controller's
 //! reconcile tests.
+#![allow(dead_code)] // each test file uses its own part of the support code
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -85,7 +86,7 @@ impl ApiState {
         serde_json::from_value(patch.body["status"].clone()).expect("a status")
     }
 
-    fn respond(&self, seen: &Seen) -> (StatusCode, Value) {
+    pub fn respond(&self, seen: &Seen) -> (StatusCode, Value) {
         let secret_prefix = format!("/api/v1/namespaces/{NS}/secrets/");
         match (seen.method.as_str(), seen.path.as_str()) {
             ("GET", path) if path.starts_with(&secret_prefix) => {
@@ -171,6 +172,8 @@ pub struct ScriptedEngine {
     pub forgotten: Mutex<Vec<ConnectorKey>>,
     /// How long each sync takes (virtual time in paused tests).
     pub delay: Mutex<Duration>,
+    /// Syncs that ran to the end.
+    pub completed: Mutex<u32>,
 }
 
 impl ScriptedEngine {
@@ -180,6 +183,10 @@ impl ScriptedEngine {
 
     pub fn requests(&self) -> Vec<SyncRequest> {
         self.requests.lock().unwrap().clone()
+    }
+
+    pub fn completed(&self) -> u32 {
+        *self.completed.lock().unwrap()
     }
 }
 
@@ -191,6 +198,7 @@ impl SyncEngine for ScriptedEngine {
             tokio::time::sleep(delay).await;
         }
         let next = self.reports.lock().unwrap().pop_front();
+        *self.completed.lock().unwrap() += 1;
         next.unwrap_or_else(|| ok_report(812))
     }
 
