@@ -4,6 +4,7 @@
 
 pub mod azure;
 pub mod cli;
+pub mod controller;
 pub mod passwordboss;
 pub mod plan;
 pub mod resources;

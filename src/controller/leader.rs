@@ -1,0 +1,126 @@
+//! Leader election on a coordination.k8s.io Lease (kube-lease-manager): only the holder runs the
+//! controller; the others stand by, ready, until the lease frees up.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Client;
+use kube::api::Api;
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Where the lease lives and how long it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderElection {
+    pub lease_name: String,
+    pub lease_namespace: String,
+    /// How long a lease holds without renewal; the holder renews 5 s before it ends.
+    pub lease_duration: Duration,
+}
+
+impl LeaderElection {
+    pub fn new(lease_name: impl Into<String>, lease_namespace: impl Into<String>) -> Self {
+        Self {
+            lease_name: lease_name.into(),
+            lease_namespace: lease_namespace.into(),
+            lease_duration: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Leader election failed to start.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot take part in leader election on Lease {namespace}/{name}: {source}; check that the \
+     namespace exists and the service account may get, create and patch leases there"
+)]
+pub struct ElectionError {
+    pub namespace: String,
+    pub name: String,
+    #[source]
+    pub source: LeaseManagerError,
+}
+
+/// This process's candidacy: the lease manager runs in the background and reports whether we
+/// hold the lease.
+pub struct Candidate {
+    leading: watch::Receiver<bool>,
+    task: JoinHandle<Result<LeaseManager, LeaseManagerError>>,
+    client: Client,
+    election: LeaderElection,
+    identity: String,
+}
+
+impl Candidate {
+    pub async fn start(
+        client: Client,
+        election: LeaderElection,
+        identity: String,
+    ) -> Result<Self, ElectionError> {
+        let duration = election.lease_duration.as_secs().max(2);
+        let grace = (duration / 3).clamp(1, 5);
+        let manager = LeaseManagerBuilder::new(client.clone(), &election.lease_name)
+            .with_namespace(&election.lease_namespace)
+            .with_identity(&identity)
+            .with_duration(duration)
+            .with_grace(grace)
+            .build()
+            .await
+            .map_err(|source| ElectionError {
+                namespace: election.lease_namespace.clone(),
+                name: election.lease_name.clone(),
+                source,
+            })?;
+        let (leading, task) = manager.watch().await;
+        Ok(Self {
+            leading,
+            task,
+            client,
+            election,
+            identity,
+        })
+    }
+
+    /// Resolves once this process holds the lease; false when the lease manager stopped.
+    pub async fn leading(&self) -> bool {
+        let mut leading = self.leading.clone();
+        leading.wait_for(|leading| *leading).await.is_ok()
+    }
+
+    /// Resolves when this process no longer holds the lease.
+    pub fn lost(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
+        let mut leading = self.leading.clone();
+        async move {
+            let _ = leading.wait_for(|leading| !*leading).await;
+        }
+    }
+
+    /// Whether another live process holds the lease: the election has settled for a standby.
+    pub async fn other_holder(&self) -> bool {
+        let api: Api<Lease> = Api::namespaced(self.client.clone(), &self.election.lease_namespace);
+        match api.get_opt(&self.election.lease_name).await {
+            Ok(Some(lease)) => lease
+                .spec
+                .and_then(|s| s.holder_identity)
+                .is_some_and(|holder| !holder.is_empty() && holder != self.identity),
+            Ok(None) => false,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the leader lease");
+                false
+            }
+        }
+    }
+
+    /// Gives the lease up (if held) and stops the lease manager.
+    pub async fn resign(self) {
+        let Self { leading, task, .. } = self;
+        drop(leading);
+        match tokio::time::timeout(Duration::from_secs(5), task).await {
+            Ok(Ok(Ok(_))) => tracing::info!("leader lease released"),
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "could not release the leader lease"),
+            Ok(Err(error)) => tracing::warn!(%error, "lease manager task failed"),
+            Err(_) => tracing::warn!("releasing the leader lease timed out"),
+        }
+    }
+}

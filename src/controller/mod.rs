@@ -1,0 +1,17 @@
+//! The operator: a kube-runtime controller that keeps every `AzureAdConnector` in sync and says
+//! so in its status. Thin glue: the sync itself is behind [`engine::SyncEngine`].
+
+pub mod command;
+pub mod engine;
+pub mod leader;
+pub mod reconcile;
+pub mod requests;
+pub mod run;
+pub mod schedule;
+pub mod secrets;
+pub mod status_writer;
+pub mod triggers;
+
+pub use engine::{ConnectorKey, SyncEngine, SyncRequest};
+pub use leader::LeaderElection;
+pub use run::{ControllerConfig, RunError, run};

@@ -1,0 +1,339 @@
+//! `reconcile` and `error_policy`: decide whether a connector is due, run its sync through the
+//! engine, write the status when it says something new, and publish Events.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::events::Recorder;
+use kube::{Client, Resource, ResourceExt};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
+use super::requests::{RequestTokens, approved_deprovisions};
+use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
+use super::secrets::{SecretRegistry, read_secrets, referenced_names};
+use super::status_writer::{apply_status, publish};
+use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
+use crate::sync::report::{Reached, SyncFailure, SyncReport};
+use crate::sync::status::{
+    EventType, is_meaningful_change, set_condition, status_from_report, suspended_status,
+    transitions, waiting_status,
+};
+use crate::telemetry::metrics::Metrics;
+
+/// A watched object: a connector, or the metadata of one that does not match the schema.
+pub type Guarded = DeserializeGuard<AzureAdConnector>;
+
+/// What every reconcile shares.
+pub struct Context<E> {
+    pub client: Client,
+    pub engine: Arc<E>,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    pub ledger: Mutex<Ledger>,
+    pub secrets: Arc<SecretRegistry>,
+}
+
+impl<E: SyncEngine> Context<E> {
+    pub fn new(
+        client: Client,
+        engine: Arc<E>,
+        recorder: Recorder,
+        metrics: Metrics,
+        secrets: Arc<SecretRegistry>,
+    ) -> Self {
+        Self {
+            client,
+            engine,
+            recorder,
+            metrics,
+            ledger: Mutex::default(),
+            secrets,
+        }
+    }
+
+    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets a deleted connector here and in the engine.
+    pub fn forget(&self, key: &ConnectorKey) {
+        let forgotten = self.ledger().forget(key);
+        self.engine.forget(key);
+        if forgotten {
+            tracing::info!(namespace = %key.namespace, name = %key.name, "connector deleted; its state is forgotten");
+        }
+        self.update_gauge();
+    }
+
+    fn update_gauge(&self) {
+        let counts = self.ledger().connection_counts();
+        self.metrics.set_connectors(&counts);
+    }
+}
+
+/// Why a reconcile failed; the sync itself never fails a reconcile (its outcome is the status).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot write the status of {key}: {source}; check the operator's RBAC for \
+         azureadconnectors/status (patch)"
+    )]
+    WriteStatus {
+        key: ConnectorKey,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("object has no namespace; AzureAdConnector is namespaced")]
+    NoNamespace,
+}
+
+impl Error {
+    /// A short label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::WriteStatus { .. } => "write_status",
+            Self::NoNamespace => "no_namespace",
+        }
+    }
+}
+
+/// Reconciles one connector, inside a span carrying its namespace and name.
+pub async fn reconcile<E: SyncEngine>(
+    object: Arc<Guarded>,
+    ctx: Arc<Context<E>>,
+) -> Result<Action, Error> {
+    let namespace = object.namespace().ok_or(Error::NoNamespace)?;
+    let key = ConnectorKey::new(namespace, object.name_any());
+    let span = tracing::info_span!("reconcile", namespace = %key.namespace, name = %key.name);
+    let result = async {
+        match &object.0 {
+            Ok(connector) => reconcile_connector(connector, &key, &ctx).await,
+            Err(invalid) => report_invalid(&object, &invalid.error, &key, &ctx).await,
+        }
+    }
+    .instrument(span)
+    .await;
+    if result.is_ok() {
+        ctx.ledger().clear_errors(&key);
+    }
+    ctx.update_gauge();
+    result
+}
+
+/// Retries a failed reconcile with a per-connector exponential backoff.
+pub fn error_policy<E: SyncEngine>(
+    object: Arc<Guarded>,
+    error: &Error,
+    ctx: Arc<Context<E>>,
+) -> Action {
+    let key = ConnectorKey::new(object.namespace().unwrap_or_default(), object.name_any());
+    let interval = object
+        .0
+        .as_ref()
+        .map(|c| c.spec.interval())
+        .unwrap_or(Duration::from_secs(60));
+    let failures = ctx.ledger().note_error(&key);
+    let delay = backoff(failures, interval);
+    tracing::warn!(namespace = %key.namespace, name = %key.name, error = %error, kind = error.label(), retry_in_s = delay.as_secs(), "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn reconcile_connector<E: SyncEngine>(
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+) -> Result<Action, Error> {
+    ctx.ledger().clear_invalid(key);
+    let api: Api<Guarded> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let generation = connector.metadata.generation;
+    let spec = &connector.spec;
+    let interval = spec.interval();
+    let mut current = connector.status.clone();
+
+    if spec.suspend {
+        let next = suspended_status(current.as_ref(), generation, Timestamp::now());
+        write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await?;
+        tracing::debug!("suspended; no sync");
+        return Ok(Action::requeue(jittered(interval, rand::random())));
+    }
+
+    let entry = ctx.ledger().entry(key).cloned();
+    if current.is_none() && entry.is_none() {
+        let waiting = waiting_status(generation, Timestamp::now());
+        write_if_changed(&api, connector, key, None, &waiting, ctx).await?;
+        current = Some(waiting);
+    }
+
+    let annotations = connector.annotations();
+    let tokens = RequestTokens::from_annotations(annotations);
+    let handled = current
+        .as_ref()
+        .and_then(|s| s.last_handled_sync_request.as_deref());
+    let pending = tokens.pending(handled, entry.as_ref().map(|e| &e.requests));
+    let approval = approved_deprovisions(annotations, current.as_ref());
+    let observed = Observed {
+        generation,
+        pending_request: pending.is_some(),
+        secrets: ctx
+            .secrets
+            .observed(&key.namespace, &referenced_names(spec)),
+        approval,
+        interval,
+    };
+    let due = match super::schedule::decide(entry.as_ref(), &observed, Instant::now()) {
+        Decision::Wait(delay) => {
+            if let Some(status) = &current {
+                ctx.ledger().set_connection(key, status.connection);
+            }
+            return Ok(Action::requeue(jittered(delay, rand::random())));
+        }
+        Decision::Sync(due) => due,
+    };
+
+    tracing::info!(
+        reason = due.as_str(),
+        dry_run = spec.dry_run,
+        "sync started"
+    );
+    let started = Timestamp::now();
+    let (report, versions) = match read_secrets(&ctx.client, &key.namespace, spec).await {
+        Ok(read) => {
+            let request = SyncRequest {
+                key: key.clone(),
+                spec: spec.clone(),
+                secrets: read.data,
+                dry_run: spec.dry_run,
+                approved_deprovisions: approval,
+            };
+            (ctx.engine.sync(request).await, read.versions)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "referenced secret unreadable");
+            let failure = SyncFailure::Error {
+                reason: "SecretUnreadable",
+                message: error.to_string(),
+            };
+            let report = SyncReport::failed(started, failure, Reached::default());
+            (report, observed.secrets.clone())
+        }
+    };
+    ctx.metrics.observe_sync(&report);
+    log_outcome(&report);
+
+    let record = Entry {
+        last_sync: Instant::now(),
+        generation,
+        secrets: versions,
+        requests: tokens,
+        approval,
+        failures: 0,
+        status_written: true,
+    };
+    ctx.ledger().record_sync(key, record, report.succeeded());
+
+    let next = status_from_report(current.as_ref(), &report, generation, pending);
+    if let Err(error) = write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await {
+        ctx.ledger().status_not_written(key);
+        return Err(error);
+    }
+    let entry = ctx.ledger().entry(key).cloned();
+    let delay = entry.map_or(interval, |e| next_delay(&e, interval));
+    Ok(Action::requeue(jittered(delay, rand::random())))
+}
+
+/// Writes `next` when it says something `previous` does not, then publishes the transitions.
+async fn write_if_changed<E: SyncEngine>(
+    api: &Api<Guarded>,
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    previous: Option<&AzureAdConnectorStatus>,
+    next: &AzureAdConnectorStatus,
+    ctx: &Context<E>,
+) -> Result<(), Error> {
+    ctx.ledger().set_connection(key, next.connection);
+    if !is_meaningful_change(previous, next) {
+        return Ok(());
+    }
+    apply_status(api, &key.name, next)
+        .await
+        .map_err(|source| Error::WriteStatus {
+            key: key.clone(),
+            source,
+        })?;
+    ctx.metrics.status_writes.inc();
+    tracing::debug!(connection = %next.connection, "status written");
+    let events = transitions(previous, next);
+    if !events.is_empty() {
+        publish(&ctx.recorder, &connector.object_ref(&()), events).await;
+    }
+    Ok(())
+}
+
+/// A connector whose object does not match the schema: say so on the object, once per error.
+async fn report_invalid<E: SyncEngine>(
+    object: &Guarded,
+    error: &str,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+) -> Result<Action, Error> {
+    tracing::warn!(%error, "connector cannot be read; fix its spec");
+    ctx.ledger().set_connection(key, Connection::Error);
+    if !ctx.ledger().report_invalid(key, error) {
+        return Ok(Action::await_change());
+    }
+    let message = format!("The connector cannot be read, fix its spec: {error}");
+    let generation = object.meta().generation;
+    let mut status = AzureAdConnectorStatus {
+        observed_generation: generation,
+        connection: Connection::Error,
+        message: message.clone(),
+        ..Default::default()
+    };
+    set_condition(
+        &mut status,
+        CONDITION_READY,
+        "False",
+        "InvalidSpec",
+        &message,
+        generation,
+        Timestamp::now(),
+    );
+    let api: Api<Guarded> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    if let Err(source) = apply_status(&api, &key.name, &status).await {
+        ctx.ledger().clear_invalid(key);
+        return Err(Error::WriteStatus {
+            key: key.clone(),
+            source,
+        });
+    }
+    ctx.metrics.status_writes.inc();
+    let events = vec![(EventType::Warning, "InvalidSpec", message)];
+    publish(&ctx.recorder, &object.object_ref(&()), events).await;
+    Ok(Action::await_change())
+}
+
+fn log_outcome(report: &SyncReport) {
+    let duration_ms = report.duration.as_millis() as u64;
+    match &report.failure {
+        None => tracing::info!(
+            duration_ms,
+            in_scope = report.users.in_scope,
+            created = report.applied.created,
+            blocked_deprovisions = report.blocked_deprovisions,
+            conflicts = report.conflicts.len(),
+            "sync finished"
+        ),
+        Some(failure) => tracing::warn!(
+            duration_ms,
+            reason = failure.reason(),
+            message = %failure,
+            "sync failed"
+        ),
+    }
+}

@@ -1,0 +1,117 @@
+//! What the annotations ask for: an immediate sync, an approval of blocked deprovisions. Pure.
+
+use std::collections::BTreeMap;
+
+use crate::resources::{
+    ANNOTATION_APPROVE_DEPROVISIONS, ANNOTATION_FLUX_REQUESTED_AT, ANNOTATION_SYNC_REQUESTED_AT,
+    AzureAdConnectorStatus,
+};
+
+/// The values of both sync-request annotations, as last seen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestTokens {
+    pub passwordboss: Option<String>,
+    pub flux: Option<String>,
+}
+
+impl RequestTokens {
+    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Self {
+        let get = |k: &str| annotations.get(k).filter(|v| !v.is_empty()).cloned();
+        Self {
+            passwordboss: get(ANNOTATION_SYNC_REQUESTED_AT),
+            flux: get(ANNOTATION_FLUX_REQUESTED_AT),
+        }
+    }
+
+    /// The request value not handled yet, if any: a value differs from the status's
+    /// `lastHandledSyncRequest` and from the value this process already handled (`seen`), so two
+    /// annotations with different values cannot make each other pending forever. The
+    /// `passwordboss.com` annotation wins over Flux's when both are new.
+    pub fn pending(&self, handled: Option<&str>, seen: Option<&RequestTokens>) -> Option<String> {
+        let new = |value: &Option<String>, seen_value: Option<&Option<String>>| {
+            value
+                .as_deref()
+                .filter(|v| Some(*v) != handled)
+                .filter(|v| seen_value.is_none_or(|s| s.as_deref() != Some(*v)))
+                .map(str::to_string)
+        };
+        new(&self.passwordboss, seen.map(|s| &s.passwordboss))
+            .or_else(|| new(&self.flux, seen.map(|s| &s.flux)))
+    }
+}
+
+/// The approval to pass to the sync: the annotation's N, only when the current status reports
+/// exactly N blocked deprovisions (so a stale annotation never approves a different set).
+pub fn approved_deprovisions(
+    annotations: &BTreeMap<String, String>,
+    status: Option<&AzureAdConnectorStatus>,
+) -> Option<u32> {
+    let approved: u32 = annotations
+        .get(ANNOTATION_APPROVE_DEPROVISIONS)?
+        .trim()
+        .parse()
+        .ok()?;
+    let blocked = status?.last_sync.blocked_deprovisions;
+    (approved > 0 && approved == blocked).then_some(approved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn blocked(n: u32) -> AzureAdConnectorStatus {
+        let mut s = AzureAdConnectorStatus::default();
+        s.last_sync.blocked_deprovisions = n;
+        s
+    }
+
+    #[test]
+    fn a_new_request_value_is_pending_until_handled() {
+        let t = RequestTokens::from_annotations(&annotations(&[(
+            ANNOTATION_SYNC_REQUESTED_AT,
+            "2026-01-01T00:00:00Z",
+        )]));
+        assert_eq!(
+            t.pending(None, None).as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(t.pending(Some("2026-01-01T00:00:00Z"), None), None);
+        assert_eq!(t.pending(Some("older"), Some(&t)), None);
+    }
+
+    #[test]
+    fn flux_counts_and_two_different_values_do_not_ping_pong() {
+        let t = RequestTokens::from_annotations(&annotations(&[
+            (ANNOTATION_SYNC_REQUESTED_AT, "a"),
+            (ANNOTATION_FLUX_REQUESTED_AT, "b"),
+        ]));
+        assert_eq!(t.pending(None, None).as_deref(), Some("a"));
+        assert_eq!(t.pending(Some("a"), None).as_deref(), Some("b"));
+        // Once this process handled both, neither is pending whichever one status echoes.
+        assert_eq!(t.pending(Some("a"), Some(&t)), None);
+        assert_eq!(t.pending(Some("b"), Some(&t)), None);
+        let flux_only =
+            RequestTokens::from_annotations(&annotations(&[(ANNOTATION_FLUX_REQUESTED_AT, "c")]));
+        assert_eq!(flux_only.pending(Some("b"), Some(&t)).as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn approval_counts_only_when_it_matches_the_blocked_count() {
+        let a = annotations(&[(ANNOTATION_APPROVE_DEPROVISIONS, "30")]);
+        assert_eq!(approved_deprovisions(&a, Some(&blocked(30))), Some(30));
+        assert_eq!(approved_deprovisions(&a, Some(&blocked(31))), None);
+        assert_eq!(approved_deprovisions(&a, Some(&blocked(0))), None);
+        assert_eq!(approved_deprovisions(&a, None), None);
+        let zero = annotations(&[(ANNOTATION_APPROVE_DEPROVISIONS, "0")]);
+        assert_eq!(approved_deprovisions(&zero, Some(&blocked(0))), None);
+        let junk = annotations(&[(ANNOTATION_APPROVE_DEPROVISIONS, "all")]);
+        assert_eq!(approved_deprovisions(&junk, Some(&blocked(3))), None);
+    }
+}

@@ -1,0 +1,261 @@
+//! Running the controller: watches, concurrency, readiness, graceful shutdown and, when asked,
+//! leader election. Usable in-process: give it a client, a config, an engine and a shutdown
+//! future.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Client, ResourceExt};
+
+use super::engine::{ConnectorKey, SyncEngine};
+use super::leader::{Candidate, ElectionError, LeaderElection};
+use super::reconcile::{Context, Guarded, error_policy, reconcile};
+use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
+use super::triggers::secret_triggers;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::server::Readiness;
+
+/// The name Events are reported under, and the default field manager.
+pub const CONTROLLER_NAME: &str = "pbconnector";
+
+/// How the controller runs.
+#[derive(Clone)]
+pub struct ControllerConfig {
+    /// Watch one namespace, or all of them (`None`).
+    pub namespace: Option<String>,
+    /// At most this many syncs run at once.
+    pub max_concurrent_syncs: u16,
+    /// After shutdown is requested, in-flight syncs get this long to finish.
+    pub shutdown_timeout: Duration,
+    /// Run only while holding this Lease.
+    pub leader_election: Option<LeaderElection>,
+    /// This process in the lease and in Events (POD_NAME or the hostname).
+    pub identity: String,
+    /// How often deleted connectors' state and unreferenced Secret versions are dropped.
+    pub prune_interval: Duration,
+    pub metrics: Metrics,
+    /// Set once the controller's store is ready (with leader election: once the election
+    /// settled); read it to learn readiness.
+    pub readiness: Readiness,
+}
+
+impl ControllerConfig {
+    pub fn new(identity: impl Into<String>) -> Self {
+        Self {
+            namespace: None,
+            max_concurrent_syncs: 16,
+            shutdown_timeout: Duration::from_secs(30),
+            leader_election: None,
+            identity: identity.into(),
+            prune_interval: Duration::from_secs(30),
+            metrics: Metrics::new(),
+            readiness: Readiness::default(),
+        }
+    }
+}
+
+/// Why the controller could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Election(#[from] ElectionError),
+}
+
+type Signal = Shared<BoxFuture<'static, ()>>;
+
+/// Runs until `shutdown` resolves: then stops taking new work, lets in-flight syncs finish within
+/// `shutdown_timeout`, and returns.
+pub async fn run<E: SyncEngine>(
+    client: Client,
+    config: ControllerConfig,
+    engine: E,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let shutdown: Signal = shutdown.boxed().shared();
+    let engine = Arc::new(engine);
+    let Some(election) = config.leader_election.clone() else {
+        run_controller(client, &config, engine, shutdown.clone()).await;
+        return Ok(());
+    };
+    let candidate =
+        Candidate::start(client.clone(), election.clone(), config.identity.clone()).await?;
+    tracing::info!(lease = %election.lease_name, identity = %config.identity, "standing for leader election");
+    loop {
+        let leading = tokio::select! {
+            leading = candidate.leading() => leading,
+            _ = standby_readiness(&candidate, &config.readiness) => false,
+            _ = shutdown.clone() => break,
+        };
+        if !leading {
+            tracing::error!("the lease manager stopped; no longer standing for leader election");
+            break;
+        }
+        tracing::info!("leading: starting the controller");
+        config.readiness.set(false);
+        let stop: Signal = futures::future::select(shutdown.clone(), candidate.lost().boxed())
+            .map(|_| ())
+            .boxed()
+            .shared();
+        run_controller(client.clone(), &config, engine.clone(), stop).await;
+        if shutdown.peek().is_some() {
+            break;
+        }
+        tracing::warn!("lost the leader lease: controller stopped, standing by");
+    }
+    config.readiness.set(false);
+    candidate.resign().await;
+    Ok(())
+}
+
+/// While standing by: ready once another process is seen holding the lease. Never resolves.
+async fn standby_readiness(candidate: &Candidate, readiness: &Readiness) {
+    loop {
+        if candidate.other_holder().await {
+            readiness.set(true);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Runs one controller until `stop` resolves and in-flight work ends (or its time runs out).
+async fn run_controller<E: SyncEngine>(
+    client: Client,
+    config: &ControllerConfig,
+    engine: Arc<E>,
+    stop: Signal,
+) {
+    let (connectors, secrets): (Api<Guarded>, Api<PartialObjectMeta<Secret>>) =
+        match &config.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone())),
+        };
+    let registry = Arc::new(SecretRegistry::default());
+    let reporter = Reporter {
+        controller: CONTROLLER_NAME.into(),
+        instance: Some(config.identity.clone()),
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        engine,
+        Recorder::new(client, reporter),
+        config.metrics.clone(),
+        registry.clone(),
+    ));
+
+    // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
+    // which finds the object gone and forgets it; and the first complete list marks the store
+    // synced without a second waiter on the store's readiness (kube 5 wakes only one).
+    let (store, writer) = reflector::store::<Guarded>();
+    let synced = Readiness::default();
+    let on_list = synced.clone();
+    let readiness = config.readiness.clone();
+    let connector_events = reflector(
+        writer,
+        watcher(connectors, watcher::Config::default().any_semantic()),
+    )
+    .inspect(move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) && !on_list.is_ready() {
+            tracing::info!("connector cache synced; ready");
+            on_list.set(true);
+            readiness.set(true);
+        }
+    })
+    .touched_objects();
+    // Metadata only: `Api<PartialObjectMeta<_>>` asks for metadata, so no Secret data is cached.
+    let triggers = secret_triggers(
+        watcher(secrets, watcher::Config::default().any_semantic()),
+        store.clone(),
+        registry.clone(),
+    );
+    let mapper_store = store.clone();
+    let results = Controller::for_stream(connector_events, store.clone())
+        .with_config(controller::Config::default().concurrency(config.max_concurrent_syncs))
+        .watches_stream(triggers, move |secret| {
+            referencing_connectors(&mapper_store, &secret)
+        })
+        .graceful_shutdown_on(stop.clone())
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|result| handle_result(result, &store, &ctx));
+
+    let pruner = tokio::spawn(prune_forever(
+        store.clone(),
+        synced,
+        ctx.clone(),
+        registry,
+        config.prune_interval,
+    ));
+
+    let timeout = config.shutdown_timeout;
+    let deadline = stop.clone().then(move |_| tokio::time::sleep(timeout));
+    tokio::select! {
+        _ = results => tracing::info!("controller stopped"),
+        _ = deadline => tracing::warn!(timeout_s = timeout.as_secs(), "in-flight syncs did not finish in time; abandoning them"),
+    }
+    pruner.abort();
+    config.readiness.set(false);
+}
+
+async fn handle_result<E: SyncEngine>(
+    result: Result<
+        (ObjectRef<Guarded>, controller::Action),
+        controller::Error<super::reconcile::Error, watcher::Error>,
+    >,
+    store: &Store<Guarded>,
+    ctx: &Context<E>,
+) {
+    match result {
+        Ok(_) => {}
+        Err(controller::Error::ObjectNotFound(reference)) => {
+            let Some(namespace) = reference.namespace.clone() else {
+                return;
+            };
+            let gone = ObjectRef::<Guarded>::new(&reference.name).within(&namespace);
+            if store.get(&gone).is_none() {
+                ctx.forget(&ConnectorKey::new(namespace, reference.name.clone()));
+            }
+        }
+        // Already logged by error_policy.
+        Err(controller::Error::ReconcilerFailed(..)) => {}
+        Err(error) => tracing::warn!(%error, "controller watch error"),
+    }
+}
+
+/// Drops state of connectors that no longer exist and versions of Secrets no one references.
+async fn prune_forever<E: SyncEngine>(
+    store: Store<Guarded>,
+    synced: Readiness,
+    ctx: Arc<Context<E>>,
+    registry: Arc<SecretRegistry>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if !synced.is_ready() {
+            continue;
+        }
+        let live: std::collections::BTreeSet<ConnectorKey> = store
+            .state()
+            .iter()
+            .filter_map(|c| Some(ConnectorKey::new(c.namespace()?, c.name_any())))
+            .collect();
+        let known = ctx.ledger().keys();
+        for key in known.into_iter().filter(|k| !live.contains(k)) {
+            ctx.forget(&key);
+        }
+        registry.retain_referenced(&all_referenced(&store));
+    }
+}
