@@ -395,25 +395,26 @@ fn a_changed_email_never_deletes_or_recreates_the_account() {
 
 #[test]
 fn a_returning_user_is_re_enabled_while_licences_last() {
+    // "a" is new and sorts first, yet the one free licence goes to the returning "b".
     let s = Scenario::new()
         .entra(entra("a"))
         .entra(entra("b"))
         .entra(entra("c"))
-        .account(status(linked("u1", "a"), UserStatus::Disabled))
         .account(status(linked("u2", "b"), UserStatus::Disabled))
+        .account(status(linked("u3", "c"), UserStatus::Disabled))
         .licences(10, 9);
     let plan = s.plan();
     assert_eq!(
         plan.actions,
         vec![
-            create("c", "c@contoso.com", UserStatus::Active),
-            update("u1", "a", "a@contoso.com", enable()),
+            create("a", "a@contoso.com", UserStatus::Pending),
+            update("u2", "b", "b@contoso.com", enable()),
         ],
-        "the one free licence goes to the returning user first"
+        "enables take the licences first; creates beyond them are planned pending"
     );
     assert_eq!(
         conflicts_of(&plan, ConflictKind::NoLicense),
-        vec![(some("b"), some("b@contoso.com"))]
+        vec![(some("c"), some("c@contoso.com"))]
     );
     assert_eq!(plan.counts.enabled, 1);
     assert_eq!(
@@ -423,9 +424,15 @@ fn a_returning_user_is_re_enabled_while_licences_last() {
             active: 1,
             pending: 1,
             disabled: 1
-        },
-        "the create beyond the licences will be pending"
+        }
     );
+    let ample = s.licences(10, 7);
+    assert_eq!(
+        ample.plan().actions[0],
+        create("a", "a@contoso.com", UserStatus::Active),
+        "a create gets a licence when enables leave one"
+    );
+    assert!(ample.plan().conflicts.is_empty());
 }
 
 #[test]

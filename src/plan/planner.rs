@@ -27,6 +27,8 @@ use crate::azure::model::EntraSnapshot;
 ///    in-scope user → `DuplicateEmail`; a `Password Boss` account is adopted (`existingUser:
 ///    Adopt`) or skipped (`ExistingUserSkipped`); any other owner → `OwnedByOther`. No match →
 ///    `CreateUser` (active, or pending with `CreatePending`) for users enabled in Entra.
+///    Licences go to re-enabled accounts first, then to active creates; creates beyond the free
+///    licences are planned pending (as Password Boss would create them).
 /// 5. **Linked accounts**: a changed email → `EmailChanged` (the account is kept); changed names
 ///    and re-enabling (while licences are free, else `NoLicense`) go in one `UpdateUser`; pending
 ///    accounts stay pending; the role never changes.
@@ -47,8 +49,7 @@ pub fn plan(
     approved_deprovisions: Option<u32>,
 ) -> Plan {
     let index = DirectoryIndex::new(state);
-    let free = state.licenses.free();
-    let users = plan_users(snapshot, &index, rules, free);
+    let users = plan_users(snapshot, &index, rules, state.licenses.free());
     let leavers = plan_leavers(snapshot, state, &rules.sync_rules, &users.links);
     let groups = plan_groups(snapshot, state, &users.members);
 
@@ -89,7 +90,7 @@ pub fn plan(
     sort_conflicts(&mut conflicts);
 
     let counts = count_actions(&actions);
-    let users_after = project_users(snapshot.users.len(), state, &actions, free - users.enables);
+    let users_after = project_users(snapshot.users.len(), state, &actions);
     Plan {
         actions,
         conflicts,

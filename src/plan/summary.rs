@@ -72,13 +72,13 @@ pub(super) fn count_actions(actions: &[Action]) -> ActionCounts {
 }
 
 /// Accounts managed by Azure AD by status once `actions` are applied: adopted accounts join,
-/// enabled ones become active, creates are active while licences last (`free` after enables) and
-/// pending beyond them, disabled ones become disabled, removed and deleted ones drop out.
+/// enabled ones become active, creates get their planned status (the planner already made those
+/// beyond the free licences pending), disabled ones become disabled, removed and deleted ones drop
+/// out.
 pub(super) fn project_users(
     in_scope: usize,
     state: &DirectoryState,
     actions: &[Action],
-    mut free: u32,
 ) -> UserCounts {
     let by_id: HashMap<&str, &User> = state.users.iter().map(|u| (u.id.as_str(), u)).collect();
     let mut tally = Tally::default();
@@ -87,14 +87,7 @@ pub(super) fn project_users(
     }
     for action in actions {
         match action {
-            Action::CreateUser { status, .. } => {
-                if *status == UserStatus::Active && free > 0 {
-                    free -= 1;
-                    tally.add(UserStatus::Active, 1);
-                } else {
-                    tally.add(UserStatus::Pending, 1);
-                }
-            }
+            Action::CreateUser { status, .. } => tally.add(*status, 1),
             Action::UpdateUser {
                 user_id, changes, ..
             } => {

@@ -9,6 +9,9 @@
 //! 5. otherwise created if enabled in Entra (`NoName` when it has no usable name).
 //!
 //! Licences: each enable takes a free licence (users in Entra id order); none left → `NoLicense`.
+//! Active creates then take what is left (Entra id order); creates beyond it are planned
+//! `Pending`, which is what Password Boss would make of them, so that creates (which run first)
+//! never take the licence a returning user's enable was given.
 
 use std::collections::HashMap;
 
@@ -31,8 +34,6 @@ pub(super) struct UserPlan<'a> {
     /// Entra id → its group member reference, for users enabled in Entra whose account is usable
     /// after this plan (not disabled) or created by it.
     pub members: HashMap<&'a str, MemberRef>,
-    /// Licences taken by enables.
-    pub enables: u32,
 }
 
 /// An in-scope user with its resolved identity.
@@ -76,8 +77,8 @@ pub(super) fn plan_users<'a>(
             conflicts: Vec::new(),
             links: HashMap::with_capacity(resolved.len()),
             members: HashMap::with_capacity(resolved.len()),
-            enables: 0,
         },
+        creates: Vec::new(),
     };
     for r in &resolved {
         if let Some(account) = index.linked(&r.user.id) {
@@ -98,6 +99,7 @@ pub(super) fn plan_users<'a>(
             None => pass.create(r, email),
         }
     }
+    pass.finish_creates();
     pass.plan
 }
 
@@ -105,6 +107,8 @@ struct Pass<'r, 'a> {
     rules: &'r Rules,
     free_licences: u32,
     plan: UserPlan<'a>,
+    /// `CreateUser` actions waiting for the enables to take their licences first.
+    creates: Vec<Action>,
 }
 
 impl<'a> Pass<'_, 'a> {
@@ -177,7 +181,6 @@ impl<'a> Pass<'_, 'a> {
         if enabled && account.status == UserStatus::Disabled {
             if self.free_licences > 0 {
                 self.free_licences -= 1;
-                self.plan.enables += 1;
                 changes.enable = true;
             } else {
                 self.conflict(conflicts::no_license(r.user, account));
@@ -211,7 +214,7 @@ impl<'a> Pass<'_, 'a> {
             NewUserRule::Create => UserStatus::Active,
             NewUserRule::CreatePending => UserStatus::Pending,
         };
-        self.plan.actions.push(Action::CreateUser {
+        self.creates.push(Action::CreateUser {
             external_id: r.user.id.clone(),
             email: email.to_owned(),
             first_name,
@@ -220,5 +223,21 @@ impl<'a> Pass<'_, 'a> {
         });
         let member = MemberRef::Created(r.user.id.clone());
         self.plan.members.insert(&r.user.id, member);
+    }
+
+    /// Active creates take the licences the enables left; the others are planned pending.
+    fn finish_creates(&mut self) {
+        for mut action in std::mem::take(&mut self.creates) {
+            if let Action::CreateUser { status, .. } = &mut action
+                && *status == UserStatus::Active
+            {
+                if self.free_licences > 0 {
+                    self.free_licences -= 1;
+                } else {
+                    *status = UserStatus::Pending;
+                }
+            }
+            self.plan.actions.push(action);
+        }
     }
 }
