@@ -567,35 +567,32 @@ fn admins_and_unlinked_accounts_are_never_deprovisioned() {
 }
 
 #[test]
-fn an_adopted_portal_user_disabled_in_entra_is_adopted_then_disabled() {
+fn a_disabled_entra_user_without_a_linked_account_is_not_adopted_or_relinked() {
+    // u2 still belongs to the deleted "old-b"; b, disabled, now has its email.
     let plan = Scenario::new()
         .entra(disabled(entra("a")))
-        .entra(entra("b"))
+        .entra(disabled(with_mail(entra("b"), "old-b@contoso.com")))
+        .entra(disabled(with_mail(entra("c"), "bad")))
         .account(portal("p1", "a@contoso.com"))
-        .account(linked("u2", "b"))
+        .account(linked("u2", "old-b"))
+        .deleted("old-b")
+        .rules(|r| {
+            r.sync_rules.user_disabled = LeaveRule::Delete;
+            r.sync_rules.user_deleted = LeaveRule::Disable;
+        })
         .plan_approved(1);
     assert_eq!(
         plan.actions,
-        vec![
-            update("p1", "a", "a@contoso.com", adopt()),
-            Action::DeprovisionUser {
-                user_id: "p1".into(),
-                external_id: some("a"),
-                email: "a@contoso.com".into(),
-                how: Deprovision::Disable,
-                reason: LeaveReason::Disabled,
-            }
-        ]
+        vec![Action::DeprovisionUser {
+            user_id: "u2".into(),
+            external_id: some("old-b"),
+            email: "old-b@contoso.com".into(),
+            how: Deprovision::Disable,
+            reason: LeaveReason::Deleted,
+        }],
+        "the portal user is untouched and the stale account follows userDeleted"
     );
-    assert_eq!(
-        plan.users,
-        UserCounts {
-            in_scope: 2,
-            active: 1,
-            pending: 0,
-            disabled: 1
-        }
-    );
+    assert_eq!(kinds(&plan.conflicts), [ConflictKind::NoEmail]);
 }
 
 // ---- Rule 7: incomplete snapshot ----

@@ -1,7 +1,7 @@
 //! Accounts leaving scope → deprovisions (rule 6).
 //!
 //! A leave event concerns accounts `managedBy: Azure AD` with an externalId, and accounts this plan
-//! links to an in-scope user (re-linked or adopted):
+//! links to an in-scope user (the planner re-links and adopts for enabled users only):
 //! - `Disabled`: linked to an in-scope user whose Entra account is disabled;
 //! - `Deleted`: the externalId is not in scope and is in `snapshot.deleted`;
 //! - `RemovedFromGroup`: the externalId is not in scope otherwise.

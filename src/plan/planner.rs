@@ -26,7 +26,8 @@ use crate::azure::model::EntraSnapshot;
 ///    account with a null or out-of-scope externalId is re-linked (adopt); one linked to another
 ///    in-scope user → `DuplicateEmail`; a `Password Boss` account is adopted (`existingUser:
 ///    Adopt`) or skipped (`ExistingUserSkipped`); any other owner → `OwnedByOther`. No match →
-///    `CreateUser` (active, or pending with `CreatePending`) for users enabled in Entra.
+///    `CreateUser` (active, or pending with `CreatePending`). Users disabled in Entra are
+///    matched by externalId only: nothing is created, adopted or re-linked for them.
 ///    Licences go to re-enabled accounts first, then to active creates; creates beyond the free
 ///    licences are planned pending (as Password Boss would create them).
 /// 5. **Linked accounts**: a changed email → `EmailChanged` (the account is kept); changed names

@@ -5,8 +5,12 @@
 //!    its email says (`NoEmail`, `DuplicateEmail` and `EmailChanged` are reported, never acted on);
 //! 2. without a routable email → `NoEmail`;
 //! 3. sharing its email with another in-scope user → `DuplicateEmail`, nothing created or adopted;
-//! 4. matched by email (rule 4): re-linked, adopted, skipped or left to its other owner;
-//! 5. otherwise created if enabled in Entra (`NoName` when it has no usable name).
+//! 4. disabled in Entra → nothing more: no account is created, adopted or re-linked for a user
+//!    only to deprovision it (a stale account keeps its own leave event; adopting a portal user
+//!    here would let `userDisabled: Delete` destroy a vault the connector never managed, and a
+//!    deprovisioned account's user would take over the next account holding its email);
+//! 5. matched by email (rule 4): re-linked, adopted, skipped or left to its other owner;
+//! 6. otherwise created (`NoName` when it has no usable name).
 //!
 //! Licences: each enable takes a free licence (users in Entra id order); none left → `NoLicense`.
 //! Active creates then take what is left (Entra id order); creates beyond it are planned
@@ -92,6 +96,9 @@ pub(super) fn plan_users<'a>(
         };
         if is_duplicate(key) {
             pass.conflict(conflicts::duplicate_email(r.user, email));
+            continue;
+        }
+        if !is_enabled(r.user) {
             continue;
         }
         match index.by_email_key(key) {
@@ -201,11 +208,8 @@ impl<'a> Pass<'_, 'a> {
         }
     }
 
-    /// Rule 4, no match: an enabled Entra user gets an account; a disabled one gets nothing.
+    /// Rule 4, no match: the (enabled) Entra user gets an account.
     fn create(&mut self, r: &Resolved<'a>, email: &str) {
-        if !is_enabled(r.user) {
-            return;
-        }
         let Some((first_name, last_name)) = r.names.clone() else {
             self.conflict(conflicts::no_name(r.user, Some(email)));
             return;
