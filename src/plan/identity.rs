@@ -26,7 +26,7 @@ pub(super) fn resolve_email(user: &EntraUser, attribute: EmailAttribute) -> Opti
 /// its first whitespace (first token → first name, the rest → last name). A one-word display name
 /// fills whichever single part is missing. `None` when either part is still missing (`NoName`):
 /// with both parts missing, a one-word display name is not enough.
-pub(super) fn resolve_names(user: &EntraUser) -> Option<(String, String)> {
+pub(super) fn resolve_names(user: &EntraUser) -> Option<(&str, &str)> {
     let given = non_empty(user.given_name.as_deref());
     let surname = non_empty(user.surname.as_deref());
     let (first, last) = match (given, surname) {
@@ -46,7 +46,7 @@ pub(super) fn resolve_names(user: &EntraUser) -> Option<(String, String)> {
             }
         }
     };
-    Some((first.to_owned(), last.to_owned()))
+    Some((first, last))
 }
 
 /// Whether Entra counts the user as enabled (`accountEnabled` absent counts as enabled).
@@ -126,10 +126,10 @@ mod tests {
             (None, None, Some("   "), None),
         ];
         for (given, surname, display, want) in cases {
-            let got = resolve_names(&user(*given, *surname, *display));
-            let want = want.map(|(f, l)| (f.to_owned(), l.to_owned()));
+            let user = user(*given, *surname, *display);
             assert_eq!(
-                got, want,
+                resolve_names(&user),
+                *want,
                 "given={given:?} surname={surname:?} display={display:?}"
             );
         }

@@ -45,7 +45,7 @@ struct Resolved<'a> {
     user: &'a EntraUser,
     email: Option<&'a str>,
     email_key: Option<String>,
-    names: Option<(String, String)>,
+    names: Option<(&'a str, &'a str)>,
 }
 
 pub(super) fn plan_users<'a>(
@@ -179,8 +179,8 @@ impl<'a> Pass<'_, 'a> {
         };
         match &r.names {
             Some((first, last)) => {
-                changes.first_name = (*first != account.first_name).then(|| first.clone());
-                changes.last_name = (*last != account.last_name).then(|| last.clone());
+                changes.first_name = (*first != account.first_name).then(|| (*first).to_owned());
+                changes.last_name = (*last != account.last_name).then(|| (*last).to_owned());
             }
             None => self.conflict(conflicts::no_name(r.user, Some(&account.email))),
         }
@@ -210,7 +210,7 @@ impl<'a> Pass<'_, 'a> {
 
     /// Rule 4, no match: the (enabled) Entra user gets an account.
     fn create(&mut self, r: &Resolved<'a>, email: &str) {
-        let Some((first_name, last_name)) = r.names.clone() else {
+        let Some((first_name, last_name)) = r.names else {
             self.conflict(conflicts::no_name(r.user, Some(email)));
             return;
         };
@@ -221,8 +221,8 @@ impl<'a> Pass<'_, 'a> {
         self.creates.push(Action::CreateUser {
             external_id: r.user.id.clone(),
             email: email.to_owned(),
-            first_name,
-            last_name,
+            first_name: first_name.to_owned(),
+            last_name: last_name.to_owned(),
             status,
         });
         let member = MemberRef::Created(r.user.id.clone());
