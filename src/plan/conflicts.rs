@@ -136,8 +136,8 @@ pub(super) fn no_license(user: &EntraUser, account: &User) -> Conflict {
         Some(&user.id),
         Some(&account.email),
         format!(
-            "{} is back in scope but Password Boss user {} stays disabled: no licence is free; \
-             add licences or free one, and the next sync enables it",
+            "{} is enabled in Entra but Password Boss user {} stays disabled: no licence is \
+             free; add licences or free one, and the next sync enables it",
             who(user),
             account.id
         ),

@@ -7,17 +7,9 @@ use super::types::{Action, ActionCounts, Conflict, Deprovision, DirectoryState};
 use crate::passwordboss::model::{User, UserStatus};
 use crate::resources::UserCounts;
 
-/// Sorts actions of one kind by lowercase email (creates, updates, deprovisions), ties broken by
-/// id so that the order is total.
+/// Sorts user actions by lowercase email (creates, updates, deprovisions are each sorted alone).
 pub(super) fn sort_user_actions(actions: &mut [Action]) {
-    actions.sort_by_cached_key(|action| match action {
-        Action::CreateUser {
-            email, external_id, ..
-        } => (email_key(email), external_id.clone()),
-        Action::UpdateUser { email, user_id, .. }
-        | Action::DeprovisionUser { email, user_id, .. } => (email_key(email), user_id.clone()),
-        _ => (String::new(), String::new()),
-    });
+    actions.sort_by_cached_key(sort_key);
 }
 
 /// Sorts group creates and updates by the name they end with, then deletes by name.
@@ -26,11 +18,30 @@ pub(super) fn sort_group_actions(
     mut deletes: Vec<Action>,
 ) -> Vec<Action> {
     upserts.sort_by(|(a, _), (b, _)| a.cmp(b));
-    deletes.sort_by_cached_key(|action| match action {
-        Action::DeleteGroup { name, group_id } => (name.clone(), group_id.clone()),
-        _ => (String::new(), String::new()),
-    });
+    deletes.sort_by_cached_key(sort_key);
     upserts.into_iter().map(|(_, a)| a).chain(deletes).collect()
+}
+
+/// A total order within one kind of action: user actions by lowercase email, groups by name,
+/// ties broken by id. (An `UpdateGroup` carries no name of its own; `groups` sorts those by the
+/// name they end with, and here by group id.)
+fn sort_key(action: &Action) -> (String, String) {
+    match action {
+        Action::CreateUser {
+            email, external_id, ..
+        } => (email_key(email), external_id.clone()),
+        Action::UpdateUser { email, user_id, .. }
+        | Action::DeprovisionUser { email, user_id, .. } => (email_key(email), user_id.clone()),
+        Action::CreateGroup {
+            name, external_id, ..
+        } => (name.clone(), external_id.clone()),
+        Action::UpdateGroup {
+            group_id,
+            external_id,
+            ..
+        } => (group_id.clone(), external_id.clone()),
+        Action::DeleteGroup { name, group_id } => (name.clone(), group_id.clone()),
+    }
 }
 
 /// Conflicts sorted by (kind, lowercase email, external id), then message for a total order.
