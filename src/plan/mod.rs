@@ -1,6 +1,17 @@
 //! The sync planner: pure, deterministic, no I/O. Given what Entra holds, what Password Boss holds
-//! and the connector's rules, it decides the actions of one sync.
+//! and the connector's rules, it decides the actions of one sync (`plan`).
 
+mod conflicts;
+mod directory;
+mod groups;
+mod identity;
+mod leave;
+mod planner;
+mod safety;
+mod summary;
 mod types;
+mod users;
 
+pub use planner::plan;
+pub use safety::{deprovision_limits_exceeded, deprovisions_allowed};
 pub use types::*;

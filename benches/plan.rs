@@ -1,0 +1,159 @@
+//! Planner throughput: `cargo bench --bench plan` (100,000 users, 5 timed runs) or
+//! `cargo bench --bench plan -- --quick` (10,000 users, 1 run, for CI).
+//!
+//! The world: N in-scope Entra users; Password Boss holds 90 % of them (1 % of those with a
+//! changed surname), plus departed accounts worth 1 % of N whose users left the sync group;
+//! 20 mirrored groups of N/20 members each, already in Password Boss with their members.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use pbconnector::azure::model::{EntraGroup, EntraSnapshot, EntraUser};
+use pbconnector::passwordboss::model::{
+    Group, Licenses, MANAGED_BY_AZURE_AD, Role, User, UserStatus,
+};
+use pbconnector::plan::{DirectoryState, Rules, plan};
+use pbconnector::resources::Safety;
+
+const GROUPS: usize = 20;
+
+fn entra_id(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
+fn world(n: usize) -> (EntraSnapshot, DirectoryState) {
+    let users: BTreeMap<String, EntraUser> = (0..n)
+        .map(|i| {
+            let id = entra_id(i);
+            let user = EntraUser {
+                id: id.clone(),
+                display_name: Some(format!("User {i}")),
+                given_name: Some("User".into()),
+                surname: Some(format!("Number {i}")),
+                mail: Some(format!("User.{i}@Contoso.com")),
+                user_principal_name: Some(format!("user{i}@contoso.onmicrosoft.com")),
+                account_enabled: Some(true),
+                user_type: Some("Member".into()),
+            };
+            (id, user)
+        })
+        .collect();
+    let account = |i: usize, surname: String| User {
+        id: format!("u{i}"),
+        email: format!("user.{i}@contoso.com"),
+        first_name: "User".into(),
+        last_name: surname,
+        status: UserStatus::Active,
+        managed_by: MANAGED_BY_AZURE_AD.into(),
+        external_id: Some(entra_id(i)),
+        role: Role::User,
+    };
+    let existing = n * 9 / 10;
+    let mut accounts: Vec<User> = (0..existing)
+        .map(|i| {
+            let renamed = i % 100 == 0;
+            account(
+                i,
+                if renamed {
+                    format!("Old {i}")
+                } else {
+                    format!("Number {i}")
+                },
+            )
+        })
+        .collect();
+    accounts.extend((n..n + n / 100).map(|i| account(i, format!("Number {i}"))));
+
+    let size = n / GROUPS;
+    let mut groups = Vec::new();
+    let mut pb_groups = Vec::new();
+    let mut memberships = BTreeMap::new();
+    for g in 0..GROUPS {
+        let members: BTreeSet<String> = (g * size..(g + 1) * size).map(entra_id).collect();
+        let current: BTreeSet<String> = (g * size..(g + 1) * size)
+            .filter(|i| *i < existing)
+            .map(|i| format!("u{i}"))
+            .collect();
+        groups.push(EntraGroup {
+            id: format!("group-{g}"),
+            display_name: format!("Team {g}"),
+            members,
+        });
+        pb_groups.push(Group {
+            id: format!("pg{g}"),
+            name: format!("Team {g}"),
+            managed_by: MANAGED_BY_AZURE_AD.into(),
+            external_id: Some(format!("group-{g}")),
+        });
+        memberships.insert(format!("pg{g}"), current);
+    }
+    let used = accounts.len() as u32;
+    let snapshot = EntraSnapshot {
+        sync_group_id: "sync".into(),
+        sync_group_name: "Password Boss Users".into(),
+        users,
+        deleted: BTreeSet::new(),
+        groups,
+        complete: true,
+        incomplete_reason: None,
+    };
+    let state = DirectoryState {
+        users: accounts,
+        groups: pb_groups,
+        memberships,
+        licenses: Licenses {
+            total: used + n as u32,
+            used,
+        },
+    };
+    (snapshot, state)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (n, runs) = if quick { (10_000, 1) } else { (100_000, 5) };
+    let (snapshot, state) = world(n);
+    let rules = Rules {
+        safety: Safety {
+            max_deprovisions_per_sync: 1_000_000,
+            max_deprovision_percent: 100,
+        },
+        ..Rules::default()
+    };
+    let mut times = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let p = plan(black_box(&snapshot), black_box(&state), &rules, None);
+        times.push(start.elapsed());
+        last = Some(p);
+    }
+    let p = last.expect("at least one run");
+    assert_eq!(
+        p.counts.created as usize,
+        n - n * 9 / 10,
+        "every missing user is created"
+    );
+    assert_eq!(
+        p.counts.updated as usize,
+        (n * 9 / 10).div_ceil(100),
+        "1 % renamed"
+    );
+    assert_eq!(p.counts.disabled as usize, n / 100, "1 % departed");
+    assert_eq!(
+        p.counts.groups_updated as usize,
+        GROUPS / 10,
+        "the groups holding the 10 % new users"
+    );
+
+    let mean = times.iter().sum::<Duration>() / runs as u32;
+    let best = times.iter().min().copied().unwrap_or_default();
+    let rate = n as f64 / best.as_secs_f64();
+    println!(
+        "plan: {n} users, {} actions, {runs} run(s): mean {:.1} ms, best {:.1} ms, {rate:.0} users/s",
+        p.actions.len(),
+        mean.as_secs_f64() * 1e3,
+        best.as_secs_f64() * 1e3,
+    );
+}

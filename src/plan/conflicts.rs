@@ -1,0 +1,187 @@
+//! Conflict records. Each message says what happened and what an administrator can do about it.
+//! Messages carry names, emails and ids only (directory data, never credentials).
+
+use super::types::{Conflict, ConflictKind, Deprovision, LeaveReason};
+use crate::azure::model::{EntraGroup, EntraUser};
+use crate::passwordboss::model::User;
+use crate::resources::EmailAttribute;
+
+fn user_conflict(
+    kind: ConflictKind,
+    entra_id: Option<&str>,
+    email: Option<&str>,
+    message: String,
+) -> Conflict {
+    Conflict {
+        kind,
+        external_id: entra_id.map(Into::into),
+        email: email.map(Into::into),
+        message,
+    }
+}
+
+fn who(user: &EntraUser) -> String {
+    match user.display_name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => format!("Entra user \"{name}\" ({})", user.id),
+        _ => format!("Entra user {}", user.id),
+    }
+}
+
+pub(super) fn no_email(user: &EntraUser, attribute: EmailAttribute) -> Conflict {
+    let source = match attribute {
+        EmailAttribute::Mail => "mail (or userPrincipalName when mail is empty)",
+        EmailAttribute::UserPrincipalName => "userPrincipalName",
+    };
+    user_conflict(
+        ConflictKind::NoEmail,
+        Some(&user.id),
+        None,
+        format!(
+            "{} has no routable email in {source}; set an address like name@example.com in Entra, \
+             or change emailAttribute",
+            who(user)
+        ),
+    )
+}
+
+pub(super) fn no_name(user: &EntraUser, email: Option<&str>) -> Conflict {
+    user_conflict(
+        ConflictKind::NoName,
+        Some(&user.id),
+        email,
+        format!(
+            "{} has no usable first and last name; set givenName and surname (or a two-word \
+             displayName) in Entra",
+            who(user)
+        ),
+    )
+}
+
+pub(super) fn duplicate_email(user: &EntraUser, email: &str) -> Conflict {
+    user_conflict(
+        ConflictKind::DuplicateEmail,
+        Some(&user.id),
+        Some(email),
+        format!(
+            "{} shares the email {email} with another user in the sync group; no account is \
+             created or adopted for that email until only one user in scope has it",
+            who(user)
+        ),
+    )
+}
+
+pub(super) fn email_taken_by_link(user: &EntraUser, email: &str, account: &User) -> Conflict {
+    let other = account.external_id.as_deref().unwrap_or_default();
+    user_conflict(
+        ConflictKind::DuplicateEmail,
+        Some(&user.id),
+        Some(email),
+        format!(
+            "{} has the email {email}, but Password Boss user {} with that email belongs to Entra \
+             user {other}, also in the sync group; give one of them another address in Entra",
+            who(user),
+            account.id
+        ),
+    )
+}
+
+pub(super) fn email_changed(user: &EntraUser, new_email: &str, account: &User) -> Conflict {
+    user_conflict(
+        ConflictKind::EmailChanged,
+        Some(&user.id),
+        Some(new_email),
+        format!(
+            "{}'s email changed to {new_email}, but Password Boss user {} keeps {} because emails \
+             cannot change in Password Boss; the account is still synced. Restore the old address \
+             in Entra, or move the user to a new account in the portal",
+            who(user),
+            account.id,
+            account.email
+        ),
+    )
+}
+
+pub(super) fn owned_by_other(user: &EntraUser, email: &str, account: &User) -> Conflict {
+    user_conflict(
+        ConflictKind::OwnedByOther,
+        Some(&user.id),
+        Some(email),
+        format!(
+            "{}: Password Boss user {} with the email {email} is managed by \"{}\" and is left \
+             alone; remove it from that source first if Entra should manage it",
+            who(user),
+            account.id,
+            account.managed_by
+        ),
+    )
+}
+
+pub(super) fn existing_user_skipped(user: &EntraUser, email: &str, account: &User) -> Conflict {
+    user_conflict(
+        ConflictKind::ExistingUserSkipped,
+        Some(&user.id),
+        Some(email),
+        format!(
+            "{}: Password Boss user {} already has the email {email} and syncRules.existingUser \
+             is Skip; set it to Adopt to take the account over",
+            who(user),
+            account.id
+        ),
+    )
+}
+
+pub(super) fn no_license(user: &EntraUser, account: &User) -> Conflict {
+    user_conflict(
+        ConflictKind::NoLicense,
+        Some(&user.id),
+        Some(&account.email),
+        format!(
+            "{} is enabled in Entra but Password Boss user {} stays disabled: no licence is \
+             free; add licences or free one, and the next sync enables it",
+            who(user),
+            account.id
+        ),
+    )
+}
+
+pub(super) fn admin_not_deprovisioned(
+    account: &User,
+    external_id: Option<&str>,
+    reason: LeaveReason,
+    how: Deprovision,
+) -> Conflict {
+    let why = match reason {
+        LeaveReason::Deleted => "was deleted in Entra",
+        LeaveReason::Disabled => "is disabled in Entra",
+        LeaveReason::RemovedFromGroup => "left the sync group",
+    };
+    let what = match how {
+        Deprovision::Disable => "disabled",
+        Deprovision::Remove => "removed from the company",
+        Deprovision::Delete => "deleted",
+    };
+    user_conflict(
+        ConflictKind::AdminNotDeprovisioned,
+        external_id,
+        Some(&account.email),
+        format!(
+            "Password Boss admin {} ({}) {why} and would be {what}, but admins are never \
+             deprovisioned by the connector; change the account in the Password Boss portal",
+            account.id, account.email
+        ),
+    )
+}
+
+pub(super) fn group_name_taken(group: &EntraGroup, name: &str, renaming: bool) -> Conflict {
+    let verb = if renaming { "renamed to" } else { "created as" };
+    Conflict {
+        kind: ConflictKind::GroupNameTaken,
+        external_id: Some(group.id.clone()),
+        email: None,
+        message: format!(
+            "Entra group {} cannot be {verb} \"{name}\": a Password Boss group of that name \
+             already exists; rename one of the two groups",
+            group.id
+        ),
+    }
+}

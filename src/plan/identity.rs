@@ -1,0 +1,161 @@
+//! How an Entra user becomes a Password Boss identity: which address is the email (rule 1) and
+//! which first and last name it gets (rule 2). Pure functions of one `EntraUser`.
+
+use crate::azure::model::EntraUser;
+use crate::passwordboss::model::is_routable_email;
+use crate::resources::EmailAttribute;
+
+/// The key emails are compared by: ASCII lowercase (Password Boss compares case-insensitively).
+pub(super) fn email_key(email: &str) -> String {
+    email.to_ascii_lowercase()
+}
+
+/// Rule 1. `Mail` takes `mail` when it is non-empty after trimming, else `userPrincipalName`;
+/// `UserPrincipalName` takes the UPN. The trimmed address is returned as Entra has it (case kept)
+/// when Password Boss would accept it (`is_routable_email`), else `None` (a `NoEmail` conflict).
+pub(super) fn resolve_email(user: &EntraUser, attribute: EmailAttribute) -> Option<&str> {
+    let upn = || non_empty(user.user_principal_name.as_deref());
+    let chosen = match attribute {
+        EmailAttribute::Mail => non_empty(user.mail.as_deref()).or_else(upn),
+        EmailAttribute::UserPrincipalName => upn(),
+    }?;
+    is_routable_email(chosen).then_some(chosen)
+}
+
+/// Rule 2. Trimmed `givenName` and `surname`; a missing part is taken from `displayName` split at
+/// its first whitespace (first token → first name, the rest → last name). A one-word display name
+/// fills whichever single part is missing. `None` when either part is still missing (`NoName`):
+/// with both parts missing, a one-word display name is not enough.
+pub(super) fn resolve_names(user: &EntraUser) -> Option<(&str, &str)> {
+    let given = non_empty(user.given_name.as_deref());
+    let surname = non_empty(user.surname.as_deref());
+    let (first, last) = match (given, surname) {
+        (Some(first), Some(last)) => (first, last),
+        (given, surname) => {
+            let display = non_empty(user.display_name.as_deref())?;
+            let (head, rest) = match display.split_once(char::is_whitespace) {
+                Some((head, rest)) => (head, non_empty(Some(rest))),
+                None => (display, None),
+            };
+            match (given, surname, rest) {
+                (Some(first), None, Some(rest)) => (first, rest),
+                (Some(first), None, None) => (first, head),
+                (None, Some(last), _) => (head, last),
+                (None, None, Some(rest)) => (head, rest),
+                (None, None, None) | (Some(_), Some(_), _) => return None,
+            }
+        }
+    };
+    Some((first, last))
+}
+
+/// Whether Entra counts the user as enabled (`accountEnabled` absent counts as enabled).
+pub(super) fn is_enabled(user: &EntraUser) -> bool {
+    user.account_enabled != Some(false)
+}
+
+fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(given: Option<&str>, surname: Option<&str>, display: Option<&str>) -> EntraUser {
+        EntraUser {
+            id: "u".into(),
+            display_name: display.map(Into::into),
+            given_name: given.map(Into::into),
+            surname: surname.map(Into::into),
+            mail: None,
+            user_principal_name: None,
+            account_enabled: None,
+            user_type: None,
+        }
+    }
+
+    type NameCase = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<(&'static str, &'static str)>,
+    );
+
+    #[test]
+    fn names_follow_rule_two() {
+        let cases: &[NameCase] = &[
+            (
+                Some(" Ada "),
+                Some(" Lovelace "),
+                None,
+                Some(("Ada", "Lovelace")),
+            ),
+            (
+                None,
+                None,
+                Some(" Ada  King Lovelace "),
+                Some(("Ada", "King Lovelace")),
+            ),
+            (
+                Some("Ada"),
+                None,
+                Some("Countess of Lovelace"),
+                Some(("Ada", "of Lovelace")),
+            ),
+            (
+                Some("Ada"),
+                Some(" "),
+                Some("Lovelace"),
+                Some(("Ada", "Lovelace")),
+            ),
+            (
+                None,
+                Some("Lovelace"),
+                Some("Ada"),
+                Some(("Ada", "Lovelace")),
+            ),
+            (
+                None,
+                Some("Lovelace"),
+                Some("Ada B"),
+                Some(("Ada", "Lovelace")),
+            ),
+            (None, None, Some("Reception"), None),
+            (Some("Ada"), None, None, None),
+            (None, None, Some("   "), None),
+        ];
+        for (given, surname, display, want) in cases {
+            let user = user(*given, *surname, *display);
+            assert_eq!(
+                resolve_names(&user),
+                *want,
+                "given={given:?} surname={surname:?} display={display:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn email_falls_back_to_upn_and_must_be_routable() {
+        let mut u = user(None, None, None);
+        u.mail = Some("  ".into());
+        u.user_principal_name = Some(" Ada@Contoso.com ".into());
+        assert_eq!(
+            resolve_email(&u, EmailAttribute::Mail),
+            Some("Ada@Contoso.com")
+        );
+        u.mail = Some("ada.l@contoso.com".into());
+        assert_eq!(
+            resolve_email(&u, EmailAttribute::Mail),
+            Some("ada.l@contoso.com")
+        );
+        assert_eq!(
+            resolve_email(&u, EmailAttribute::UserPrincipalName),
+            Some("Ada@Contoso.com")
+        );
+        u.mail = Some("ada@contoso.local".into());
+        assert_eq!(resolve_email(&u, EmailAttribute::Mail), None);
+        u.user_principal_name = None;
+        assert_eq!(resolve_email(&u, EmailAttribute::UserPrincipalName), None);
+    }
+}

@@ -1,0 +1,103 @@
+//! Accounts leaving scope → deprovisions (rule 6).
+//!
+//! A leave event concerns accounts `managedBy: Azure AD` with an externalId, and accounts this plan
+//! links to an in-scope user (the planner re-links and adopts for enabled users only):
+//! - `Disabled`: linked to an in-scope user whose Entra account is disabled;
+//! - `Deleted`: the externalId is not in scope and is in `snapshot.deleted`;
+//! - `RemovedFromGroup`: the externalId is not in scope otherwise.
+//!
+//! The rule for the reason decides: `Ignore` → nothing; `Disable` → disable unless already
+//! disabled; `Remove` / `Delete` → remove / delete. Admins are never deprovisioned
+//! (`AdminNotDeprovisioned`). Azure AD accounts with a null externalId are never deprovisioned,
+//! nor an account whose externalId is in scope but which lost the link to another account with
+//! the same externalId.
+
+use std::collections::HashMap;
+
+use super::conflicts;
+use super::identity::is_enabled;
+use super::types::{Action, Conflict, Deprovision, DirectoryState, LeaveReason};
+use crate::azure::model::{EntraSnapshot, EntraUser};
+use crate::passwordboss::model::{Role, User, UserStatus};
+use crate::resources::{LeaveRule, SyncRules};
+
+pub(super) struct LeavePlan {
+    /// `DeprovisionUser` actions, unordered, before the completeness and safety checks.
+    pub deprovisions: Vec<Action>,
+    /// `AdminNotDeprovisioned` conflicts.
+    pub conflicts: Vec<Conflict>,
+}
+
+pub(super) fn plan_leavers(
+    snapshot: &EntraSnapshot,
+    state: &DirectoryState,
+    rules: &SyncRules,
+    links: &HashMap<&str, &EntraUser>,
+) -> LeavePlan {
+    let mut plan = LeavePlan {
+        deprovisions: Vec::new(),
+        conflicts: Vec::new(),
+    };
+    for account in &state.users {
+        let Some((reason, external_id)) = leave_event(snapshot, account, links) else {
+            continue;
+        };
+        let how = match rule_for(rules, reason) {
+            LeaveRule::Ignore => continue,
+            LeaveRule::Disable if account.status == UserStatus::Disabled => continue,
+            LeaveRule::Disable => Deprovision::Disable,
+            LeaveRule::Remove => Deprovision::Remove,
+            LeaveRule::Delete => Deprovision::Delete,
+        };
+        if account.role == Role::Admin {
+            plan.conflicts.push(conflicts::admin_not_deprovisioned(
+                account,
+                external_id,
+                reason,
+                how,
+            ));
+            continue;
+        }
+        plan.deprovisions.push(Action::DeprovisionUser {
+            user_id: account.id.clone(),
+            external_id: external_id.map(Into::into),
+            email: account.email.clone(),
+            how,
+            reason,
+        });
+    }
+    plan
+}
+
+/// Why `account` leaves scope, with the Entra id it belongs to; `None` when it stays or is not
+/// the connector's to deprovision.
+fn leave_event<'a>(
+    snapshot: &EntraSnapshot,
+    account: &'a User,
+    links: &HashMap<&str, &'a EntraUser>,
+) -> Option<(LeaveReason, Option<&'a str>)> {
+    if let Some(entra) = links.get(account.id.as_str()) {
+        return (!is_enabled(entra)).then_some((LeaveReason::Disabled, Some(entra.id.as_str())));
+    }
+    if !account.is_managed_by_azure_ad() {
+        return None;
+    }
+    let external_id = account.external_id.as_deref()?;
+    if snapshot.users.contains_key(external_id) {
+        return None;
+    }
+    let reason = if snapshot.deleted.contains(external_id) {
+        LeaveReason::Deleted
+    } else {
+        LeaveReason::RemovedFromGroup
+    };
+    Some((reason, Some(external_id)))
+}
+
+fn rule_for(rules: &SyncRules, reason: LeaveReason) -> LeaveRule {
+    match reason {
+        LeaveReason::Deleted => rules.user_deleted,
+        LeaveReason::Disabled => rules.user_disabled,
+        LeaveReason::RemovedFromGroup => rules.user_removed_from_group,
+    }
+}

@@ -1,0 +1,107 @@
+//! `plan`: one sync's decisions, from the Entra snapshot, the Password Boss state and the rules.
+
+use super::directory::DirectoryIndex;
+use super::groups::plan_groups;
+use super::leave::plan_leavers;
+use super::safety::deprovisions_allowed;
+use super::summary::{
+    count_actions, project_users, sort_conflicts, sort_group_actions, sort_user_actions,
+};
+use super::types::{Action, DirectoryState, Plan, Rules};
+use super::users::plan_users;
+use crate::azure::model::EntraSnapshot;
+
+/// Plans one sync. Pure and deterministic: the same inputs give the same plan, and the work is
+/// linear in the number of users and group members (plus sorting the output).
+///
+/// The rules, in the order they apply:
+/// 1. **Email**: `Mail` → `mail` when non-empty after trimming, else `userPrincipalName`;
+///    `UserPrincipalName` → the UPN. It must be routable (`is_routable_email`), else `NoEmail`.
+///    Emails compare case-insensitively; accounts are created with the address as Entra has it.
+/// 2. **Names**: trimmed `givenName` / `surname`; a missing part comes from `displayName` split at
+///    its first whitespace; nothing usable → `NoName` (no create; linked accounts keep theirs).
+/// 3. **Duplicates**: in-scope users sharing an email all get `DuplicateEmail`; none is created or
+///    adopted; one already linked by externalId is still managed by id.
+/// 4. **Matching**: by externalId among `managedBy: Azure AD` accounts, else by email: an Azure AD
+///    account with a null or out-of-scope externalId is re-linked (adopt); one linked to another
+///    in-scope user → `DuplicateEmail`; a `Password Boss` account is adopted (`existingUser:
+///    Adopt`) or skipped (`ExistingUserSkipped`); any other owner → `OwnedByOther`. No match →
+///    `CreateUser` (active, or pending with `CreatePending`). Users disabled in Entra are
+///    matched by externalId only: nothing is created, adopted or re-linked for them.
+///    Licences go to re-enabled accounts first, then to active creates; creates beyond the free
+///    licences are planned pending (as Password Boss would create them).
+/// 5. **Linked accounts**: a changed email → `EmailChanged` (the account is kept); changed names
+///    and re-enabling (while licences are free, else `NoLicense`) go in one `UpdateUser`; pending
+///    accounts stay pending; the role never changes.
+/// 6. **Leave events** (`Disabled`, `Deleted`, `RemovedFromGroup`) follow the sync rules; admins
+///    are never deprovisioned (`AdminNotDeprovisioned`); see `leave`.
+/// 7. **Incomplete snapshot**: no deprovision (`skipped_deprovisions` counts them, admin conflicts
+///    are not reported), no group delete, memberships only grow.
+/// 8. **Safety**: deprovisions beyond the limits are all held back (`blocked_deprovisions`) unless
+///    `approved_deprovisions` equals their number.
+/// 9. **Groups**: see `groups`.
+/// 10. **Order**: user creates, user updates (by lowercase email), group creates and updates (by
+///     name), group deletes (by name), deprovisions (by email). Conflicts by (kind, email, id).
+/// 11. **Counts**: actions by kind; users as they will be once the plan is applied.
+pub fn plan(
+    snapshot: &EntraSnapshot,
+    state: &DirectoryState,
+    rules: &Rules,
+    approved_deprovisions: Option<u32>,
+) -> Plan {
+    let index = DirectoryIndex::new(state);
+    let users = plan_users(snapshot, &index, rules, state.licenses.free());
+    let leavers = plan_leavers(snapshot, state, &rules.sync_rules, &users.links);
+    let groups = plan_groups(snapshot, state, &users.members);
+
+    let mut conflicts = users.conflicts;
+    conflicts.extend(groups.conflicts);
+    let mut deprovisions = leavers.deprovisions;
+    let mut skipped_deprovisions = 0;
+    let mut blocked_deprovisions = 0;
+    if !snapshot.complete {
+        skipped_deprovisions = count(&deprovisions);
+        deprovisions.clear();
+    } else {
+        conflicts.extend(leavers.conflicts);
+        let managed = count(
+            state
+                .users
+                .iter()
+                .filter(|u| u.is_managed_by_azure_ad() && u.external_id.is_some()),
+        );
+        let planned = count(&deprovisions);
+        if !deprovisions_allowed(planned, managed, &rules.safety, approved_deprovisions) {
+            blocked_deprovisions = planned;
+            deprovisions.clear();
+        }
+    }
+
+    let (mut creates, mut updates): (Vec<Action>, Vec<Action>) = users
+        .actions
+        .into_iter()
+        .partition(|a| matches!(a, Action::CreateUser { .. }));
+    sort_user_actions(&mut creates);
+    sort_user_actions(&mut updates);
+    sort_user_actions(&mut deprovisions);
+    let mut actions = creates;
+    actions.append(&mut updates);
+    actions.extend(sort_group_actions(groups.upserts, groups.deletes));
+    actions.append(&mut deprovisions);
+    sort_conflicts(&mut conflicts);
+
+    let counts = count_actions(&actions);
+    let users_after = project_users(snapshot.users.len(), state, &actions);
+    Plan {
+        actions,
+        conflicts,
+        blocked_deprovisions,
+        skipped_deprovisions,
+        counts,
+        users: users_after,
+    }
+}
+
+fn count<T>(items: impl IntoIterator<Item = T>) -> u32 {
+    u32::try_from(items.into_iter().count()).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,247 @@
+//! In-scope Entra users → user creates and updates (rules 1–5).
+//!
+//! Each in-scope user is, in order:
+//! 1. linked by `externalId` to an account `managedBy: Azure AD` → managed by id (rule 5), whatever
+//!    its email says (`NoEmail`, `DuplicateEmail` and `EmailChanged` are reported, never acted on);
+//! 2. without a routable email → `NoEmail`;
+//! 3. sharing its email with another in-scope user → `DuplicateEmail`, nothing created or adopted;
+//! 4. disabled in Entra → nothing more: no account is created, adopted or re-linked for a user
+//!    only to deprovision it (a stale account keeps its own leave event; adopting a portal user
+//!    here would let `userDisabled: Delete` destroy a vault the connector never managed, and a
+//!    deprovisioned account's user would take over the next account holding its email);
+//! 5. matched by email (rule 4): re-linked, adopted, skipped or left to its other owner;
+//! 6. otherwise created (`NoName` when it has no usable name).
+//!
+//! Licences: each enable takes a free licence (users in Entra id order); none left → `NoLicense`.
+//! Active creates then take what is left (Entra id order); creates beyond it are planned
+//! `Pending`, which is what Password Boss would make of them, so that creates (which run first)
+//! never take the licence a returning user's enable was given.
+
+use std::collections::HashMap;
+
+use super::conflicts;
+use super::directory::DirectoryIndex;
+use super::identity::{email_key, is_enabled, resolve_email, resolve_names};
+use super::types::{Action, Conflict, MemberRef, Rules, UserChanges};
+use crate::azure::model::{EntraSnapshot, EntraUser};
+use crate::passwordboss::model::{MANAGED_BY_PASSWORD_BOSS, User, UserStatus};
+use crate::resources::{ExistingUserRule, NewUserRule};
+
+/// What the user pass decided.
+pub(super) struct UserPlan<'a> {
+    /// `CreateUser` and `UpdateUser` actions, unordered.
+    pub actions: Vec<Action>,
+    pub conflicts: Vec<Conflict>,
+    /// Password Boss user id → the in-scope Entra user its account belongs to after this plan
+    /// (linked by id, re-linked or adopted). Accounts here never leave scope except as `Disabled`.
+    pub links: HashMap<&'a str, &'a EntraUser>,
+    /// Entra id → its group member reference, for users enabled in Entra whose account is usable
+    /// after this plan (not disabled) or created by it.
+    pub members: HashMap<&'a str, MemberRef>,
+}
+
+/// An in-scope user with its resolved identity.
+struct Resolved<'a> {
+    user: &'a EntraUser,
+    email: Option<&'a str>,
+    email_key: Option<String>,
+    names: Option<(&'a str, &'a str)>,
+}
+
+pub(super) fn plan_users<'a>(
+    snapshot: &'a EntraSnapshot,
+    index: &DirectoryIndex<'a>,
+    rules: &Rules,
+    free_licences: u32,
+) -> UserPlan<'a> {
+    let resolved: Vec<Resolved<'a>> = snapshot
+        .users
+        .values()
+        .map(|user| {
+            let email = resolve_email(user, rules.email_attribute);
+            Resolved {
+                user,
+                email,
+                email_key: email.map(email_key),
+                names: resolve_names(user),
+            }
+        })
+        .collect();
+    let mut email_counts: HashMap<&str, u32> = HashMap::with_capacity(resolved.len());
+    for key in resolved.iter().filter_map(|r| r.email_key.as_deref()) {
+        *email_counts.entry(key).or_default() += 1;
+    }
+    let is_duplicate = |key: &str| email_counts.get(key).is_some_and(|n| *n > 1);
+
+    let mut pass = Pass {
+        rules,
+        free_licences,
+        plan: UserPlan {
+            actions: Vec::new(),
+            conflicts: Vec::new(),
+            links: HashMap::with_capacity(resolved.len()),
+            members: HashMap::with_capacity(resolved.len()),
+        },
+        creates: Vec::new(),
+    };
+    for r in &resolved {
+        if let Some(account) = index.linked(&r.user.id) {
+            pass.report_email_of_linked(r, account, is_duplicate);
+            pass.manage(r, account, false);
+            continue;
+        }
+        let (Some(email), Some(key)) = (r.email, r.email_key.as_deref()) else {
+            pass.conflict(conflicts::no_email(r.user, rules.email_attribute));
+            continue;
+        };
+        if is_duplicate(key) {
+            pass.conflict(conflicts::duplicate_email(r.user, email));
+            continue;
+        }
+        if !is_enabled(r.user) {
+            continue;
+        }
+        match index.by_email_key(key) {
+            Some(account) => pass.match_by_email(r, email, account, snapshot),
+            None => pass.create(r, email),
+        }
+    }
+    pass.finish_creates();
+    pass.plan
+}
+
+struct Pass<'r, 'a> {
+    rules: &'r Rules,
+    free_licences: u32,
+    plan: UserPlan<'a>,
+    /// `CreateUser` actions waiting for the enables to take their licences first.
+    creates: Vec<Action>,
+}
+
+impl<'a> Pass<'_, 'a> {
+    fn conflict(&mut self, conflict: Conflict) {
+        self.plan.conflicts.push(conflict);
+    }
+
+    /// Rules 3 and 5: the linked account keeps its email; a changed, duplicate or unusable Entra
+    /// email is reported and never recreates or deprovisions the account.
+    fn report_email_of_linked(
+        &mut self,
+        r: &Resolved<'a>,
+        account: &User,
+        is_duplicate: impl Fn(&str) -> bool,
+    ) {
+        match (r.email, r.email_key.as_deref()) {
+            (Some(email), Some(key)) if is_duplicate(key) => {
+                self.conflict(conflicts::duplicate_email(r.user, email));
+            }
+            (Some(email), Some(key)) if key != email_key(&account.email) => {
+                self.conflict(conflicts::email_changed(r.user, email, account));
+            }
+            (Some(_), _) => {}
+            (None, _) => self.conflict(conflicts::no_email(r.user, self.rules.email_attribute)),
+        }
+    }
+
+    /// Rule 4: the account holding the user's email decides.
+    fn match_by_email(
+        &mut self,
+        r: &Resolved<'a>,
+        email: &str,
+        account: &'a User,
+        snapshot: &EntraSnapshot,
+    ) {
+        if account.is_managed_by_azure_ad() {
+            match account.external_id.as_deref() {
+                Some(other) if snapshot.users.contains_key(other) => {
+                    self.conflict(conflicts::email_taken_by_link(r.user, email, account));
+                }
+                // Null or stale externalId: the Entra user was re-created; keep the vault.
+                _ => self.manage(r, account, true),
+            }
+        } else if account.managed_by == MANAGED_BY_PASSWORD_BOSS {
+            match self.rules.sync_rules.existing_user {
+                ExistingUserRule::Adopt => self.manage(r, account, true),
+                ExistingUserRule::Skip => {
+                    self.conflict(conflicts::existing_user_skipped(r.user, email, account));
+                }
+            }
+        } else {
+            self.conflict(conflicts::owned_by_other(r.user, email, account));
+        }
+    }
+
+    /// Rule 5: one `UpdateUser` with every change to a linked (or now adopted) account.
+    fn manage(&mut self, r: &Resolved<'a>, account: &'a User, adopt: bool) {
+        let mut changes = UserChanges {
+            adopt,
+            ..UserChanges::default()
+        };
+        match &r.names {
+            Some((first, last)) => {
+                changes.first_name = (*first != account.first_name).then(|| (*first).to_owned());
+                changes.last_name = (*last != account.last_name).then(|| (*last).to_owned());
+            }
+            None => self.conflict(conflicts::no_name(r.user, Some(&account.email))),
+        }
+        let enabled = is_enabled(r.user);
+        if enabled && account.status == UserStatus::Disabled {
+            if self.free_licences > 0 {
+                self.free_licences -= 1;
+                changes.enable = true;
+            } else {
+                self.conflict(conflicts::no_license(r.user, account));
+            }
+        }
+        if enabled && (account.status != UserStatus::Disabled || changes.enable) {
+            let member = MemberRef::User(account.id.clone());
+            self.plan.members.insert(&r.user.id, member);
+        }
+        self.plan.links.insert(&account.id, r.user);
+        if changes != UserChanges::default() {
+            self.plan.actions.push(Action::UpdateUser {
+                user_id: account.id.clone(),
+                external_id: r.user.id.clone(),
+                email: account.email.clone(),
+                changes,
+            });
+        }
+    }
+
+    /// Rule 4, no match: the (enabled) Entra user gets an account.
+    fn create(&mut self, r: &Resolved<'a>, email: &str) {
+        let Some((first_name, last_name)) = r.names else {
+            self.conflict(conflicts::no_name(r.user, Some(email)));
+            return;
+        };
+        let status = match self.rules.sync_rules.new_user {
+            NewUserRule::Create => UserStatus::Active,
+            NewUserRule::CreatePending => UserStatus::Pending,
+        };
+        self.creates.push(Action::CreateUser {
+            external_id: r.user.id.clone(),
+            email: email.to_owned(),
+            first_name: first_name.to_owned(),
+            last_name: last_name.to_owned(),
+            status,
+        });
+        let member = MemberRef::Created(r.user.id.clone());
+        self.plan.members.insert(&r.user.id, member);
+    }
+
+    /// Active creates take the licences the enables left; the others are planned pending.
+    fn finish_creates(&mut self) {
+        for mut action in std::mem::take(&mut self.creates) {
+            if let Action::CreateUser { status, .. } = &mut action
+                && *status == UserStatus::Active
+            {
+                if self.free_licences > 0 {
+                    self.free_licences -= 1;
+                } else {
+                    *status = UserStatus::Pending;
+                }
+            }
+            self.plan.actions.push(action);
+        }
+    }
+}

@@ -1,0 +1,1025 @@
+//! The planner's rules (the "sync planner" issue, items 3 and 4), one test or table per rule.
+
+#[path = "support/planner.rs"]
+mod support;
+
+use pbconnector::passwordboss::model::{
+    MANAGED_BY_ACTIVE_DIRECTORY, MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, UserStatus,
+};
+use pbconnector::plan::{
+    Action, ActionCounts, ConflictKind, Deprovision, LeaveReason, MemberRef, UserChanges,
+};
+use pbconnector::resources::{
+    EmailAttribute, ExistingUserRule, LeaveRule, NewUserRule, UserCounts,
+};
+use support::*;
+
+fn create(id: &str, email: &str, status: UserStatus) -> Action {
+    Action::CreateUser {
+        external_id: id.into(),
+        email: email.into(),
+        first_name: FIRST.into(),
+        last_name: LAST.into(),
+        status,
+    }
+}
+
+fn update(pb_id: &str, entra_id: &str, email: &str, changes: UserChanges) -> Action {
+    Action::UpdateUser {
+        user_id: pb_id.into(),
+        external_id: entra_id.into(),
+        email: email.into(),
+        changes,
+    }
+}
+
+fn adopt() -> UserChanges {
+    UserChanges {
+        adopt: true,
+        ..UserChanges::default()
+    }
+}
+
+fn enable() -> UserChanges {
+    UserChanges {
+        enable: true,
+        ..UserChanges::default()
+    }
+}
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_owned())
+}
+
+// ---- Rule 4 (no match): creates ----
+
+#[test]
+fn new_users_are_created_active_or_pending_and_disabled_ones_not_at_all() {
+    let mut unknown = entra("c");
+    unknown.account_enabled = None;
+    let s = Scenario::new()
+        .entra(entra("a"))
+        .entra(disabled(entra("b")))
+        .entra(unknown);
+    assert_eq!(
+        s.plan().actions,
+        vec![
+            create("a", "a@contoso.com", UserStatus::Active),
+            create("c", "c@contoso.com", UserStatus::Active)
+        ]
+    );
+    assert!(
+        s.plan().conflicts.is_empty(),
+        "a disabled user is no conflict"
+    );
+
+    let pending = s.rules(|r| r.sync_rules.new_user = NewUserRule::CreatePending);
+    let plan = pending.plan();
+    assert_eq!(
+        plan.actions,
+        vec![
+            create("a", "a@contoso.com", UserStatus::Pending),
+            create("c", "c@contoso.com", UserStatus::Pending)
+        ]
+    );
+    assert_eq!(
+        plan.users,
+        UserCounts {
+            in_scope: 3,
+            active: 0,
+            pending: 2,
+            disabled: 0
+        }
+    );
+}
+
+// ---- Rule 1: email ----
+
+#[test]
+fn email_comes_from_mail_then_upn_and_must_be_routable() {
+    let mut upn_only = entra("upn");
+    upn_only.mail = Some("   ".into());
+    upn_only.user_principal_name = Some("Upn.User@Contoso.com".into());
+    let guest = with_mail(
+        entra("guest"),
+        "guest_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+    );
+    let s = Scenario::new()
+        .entra(with_mail(entra("mail"), "Mail.User@Contoso.com"))
+        .entra(upn_only)
+        .entra(guest)
+        .entra(with_mail(entra("local"), "local@corp.local"));
+    let plan = s.plan();
+    assert_eq!(
+        plan.actions,
+        vec![
+            create("mail", "Mail.User@Contoso.com", UserStatus::Active),
+            create("upn", "Upn.User@Contoso.com", UserStatus::Active),
+        ],
+        "created with the address as Entra has it, the others refused"
+    );
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::NoEmail),
+        vec![(some("guest"), None), (some("local"), None)]
+    );
+
+    let by_upn = s.rules(|r| r.email_attribute = EmailAttribute::UserPrincipalName);
+    let emails: Vec<_> = by_upn
+        .plan()
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateUser { email, .. } => email.clone(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            "guest@contoso.onmicrosoft.com",
+            "local@contoso.onmicrosoft.com",
+            "mail@contoso.onmicrosoft.com",
+            "Upn.User@Contoso.com"
+        ]
+    );
+}
+
+// ---- Rule 2: names ----
+
+#[test]
+fn names_fall_back_to_display_name_and_none_means_no_account() {
+    let mut from_display = entra("d");
+    from_display.given_name = None;
+    from_display.surname = None;
+    from_display.display_name = Some("Grace Brewster Hopper".into());
+    let mut nameless = entra("n");
+    nameless.given_name = None;
+    nameless.surname = None;
+    nameless.display_name = Some("Reception".into());
+    let plan = Scenario::new().entra(from_display).entra(nameless).plan();
+    assert_eq!(
+        plan.actions,
+        vec![Action::CreateUser {
+            external_id: "d".into(),
+            email: "d@contoso.com".into(),
+            first_name: "Grace".into(),
+            last_name: "Brewster Hopper".into(),
+            status: UserStatus::Active,
+        }]
+    );
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::NoName),
+        vec![(some("n"), some("n@contoso.com"))]
+    );
+}
+
+#[test]
+fn a_linked_account_without_usable_names_keeps_them_and_is_still_managed() {
+    let mut nameless = disabled(entra("n"));
+    nameless.given_name = None;
+    nameless.surname = None;
+    nameless.display_name = None;
+    let plan = Scenario::new()
+        .entra(nameless)
+        .account(linked("u1", "n"))
+        .plan_approved(1);
+    assert_eq!(kinds(&plan.conflicts), [ConflictKind::NoName]);
+    assert_eq!(plan.actions.len(), 1);
+    assert!(matches!(
+        &plan.actions[0],
+        Action::DeprovisionUser { user_id, reason: LeaveReason::Disabled, how: Deprovision::Disable, .. } if user_id == "u1"
+    ));
+}
+
+// ---- Rule 3: duplicates ----
+
+#[test]
+fn users_sharing_an_email_are_all_conflicts_and_none_is_created_or_adopted() {
+    let plan = Scenario::new()
+        .entra(with_mail(entra("a"), "Same@contoso.com"))
+        .entra(with_mail(entra("b"), "same@CONTOSO.com"))
+        .entra(entra("c"))
+        .account(portal("p1", "same@contoso.com"))
+        .plan();
+    assert_eq!(
+        plan.actions,
+        vec![create("c", "c@contoso.com", UserStatus::Active)]
+    );
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::DuplicateEmail),
+        vec![
+            (some("a"), some("Same@contoso.com")),
+            (some("b"), some("same@CONTOSO.com"))
+        ]
+    );
+}
+
+#[test]
+fn a_duplicate_already_linked_by_id_is_still_managed_by_id() {
+    let mut renamed = with_mail(entra("a"), "shared@contoso.com");
+    renamed.given_name = Some("Augusta".into());
+    let mut account = linked("u1", "a");
+    account.email = "shared@contoso.com".into();
+    let plan = Scenario::new()
+        .entra(renamed)
+        .entra(with_mail(entra("b"), "shared@contoso.com"))
+        .account(account)
+        .plan();
+    assert_eq!(
+        plan.actions,
+        vec![update(
+            "u1",
+            "a",
+            "shared@contoso.com",
+            UserChanges {
+                first_name: some("Augusta"),
+                ..UserChanges::default()
+            }
+        )]
+    );
+    assert_eq!(
+        kinds(&plan.conflicts),
+        [ConflictKind::DuplicateEmail, ConflictKind::DuplicateEmail]
+    );
+}
+
+// ---- Rule 4: matching ----
+
+#[test]
+fn a_portal_user_with_the_email_is_adopted_or_skipped() {
+    let mut portal_user = portal("p1", "A@Contoso.com");
+    portal_user.last_name = "Byron".into();
+    let s = Scenario::new().entra(entra("a")).account(portal_user);
+    let plan = s.plan();
+    assert_eq!(
+        plan.actions,
+        vec![update(
+            "p1",
+            "a",
+            "A@Contoso.com",
+            UserChanges {
+                last_name: some(LAST),
+                adopt: true,
+                ..UserChanges::default()
+            }
+        )]
+    );
+    assert!(plan.conflicts.is_empty());
+    assert_eq!(plan.counts.adopted, 1);
+    assert_eq!(plan.counts.updated, 0, "an adopt counts as adopted only");
+    assert_eq!(plan.users.active, 1);
+
+    let skip = s.rules(|r| r.sync_rules.existing_user = ExistingUserRule::Skip);
+    let plan = skip.plan();
+    assert!(plan.actions.is_empty());
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::ExistingUserSkipped),
+        vec![(some("a"), some("a@contoso.com"))]
+    );
+}
+
+#[test]
+fn accounts_of_other_sources_are_never_touched() {
+    let plan = Scenario::new()
+        .entra(entra("a"))
+        .account(owned_by(
+            portal("ad1", "a@contoso.com"),
+            MANAGED_BY_ACTIVE_DIRECTORY,
+        ))
+        .account(owned_by(linked("ad2", "gone"), MANAGED_BY_ACTIVE_DIRECTORY))
+        .account(owned_by(linked("pb", "gone2"), MANAGED_BY_PASSWORD_BOSS))
+        .plan();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::OwnedByOther),
+        vec![(some("a"), some("a@contoso.com"))]
+    );
+}
+
+#[test]
+fn an_azure_ad_account_with_a_null_or_stale_external_id_is_relinked_not_recreated() {
+    let mut unlinked = linked("u1", "a");
+    unlinked.external_id = None;
+    let stale = status(linked("u2", "old-b"), UserStatus::Disabled);
+    let plan = Scenario::new()
+        .entra(entra("a"))
+        .entra(with_mail(entra("b"), "old-b@contoso.com"))
+        .deleted("old-b")
+        .account(unlinked)
+        .account(stale)
+        .rules(|r| {
+            r.sync_rules.existing_user = ExistingUserRule::Skip;
+            r.sync_rules.user_deleted = LeaveRule::Delete;
+        })
+        .plan();
+    assert_eq!(
+        plan.actions,
+        vec![
+            update("u1", "a", "a@contoso.com", adopt()),
+            update(
+                "u2",
+                "b",
+                "old-b@contoso.com",
+                UserChanges {
+                    enable: true,
+                    adopt: true,
+                    ..UserChanges::default()
+                }
+            ),
+        ],
+        "re-linking ignores existingUser and a re-linked account is not deleted"
+    );
+    assert_eq!(plan.counts.adopted, 2);
+    assert_eq!(plan.counts.enabled, 0);
+}
+
+#[test]
+fn an_email_held_by_another_in_scope_users_account_is_a_duplicate() {
+    // a's email moved to b in Entra; a's account keeps the address.
+    let plan = Scenario::new()
+        .entra(with_mail(entra("a"), "new-a@contoso.com"))
+        .entra(with_mail(entra("b"), "a@contoso.com"))
+        .account(linked("u1", "a"))
+        .plan();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        kinds(&plan.conflicts),
+        [ConflictKind::DuplicateEmail, ConflictKind::EmailChanged]
+    );
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::DuplicateEmail),
+        vec![(some("b"), some("a@contoso.com"))]
+    );
+}
+
+// ---- Rule 5: linked accounts ----
+
+#[test]
+fn a_changed_email_never_deletes_or_recreates_the_account() {
+    let mut moved = with_mail(entra("a"), "ada.king@contoso.com");
+    moved.surname = Some("King".into());
+    let mut no_email = with_mail(entra("b"), "not an address");
+    no_email.user_principal_name = None;
+    let s = Scenario::new()
+        .entra(moved)
+        .entra(no_email)
+        .account(linked("u1", "a"))
+        .account(linked("u2", "b"))
+        .rules(|r| {
+            r.sync_rules.user_removed_from_group = LeaveRule::Delete;
+            r.sync_rules.user_deleted = LeaveRule::Delete;
+        });
+    let plan = s.plan();
+    assert_eq!(
+        plan.actions,
+        vec![update(
+            "u1",
+            "a",
+            "a@contoso.com",
+            UserChanges {
+                last_name: some("King"),
+                ..UserChanges::default()
+            }
+        )]
+    );
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::EmailChanged),
+        vec![(some("a"), some("ada.king@contoso.com"))]
+    );
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::NoEmail),
+        vec![(some("b"), None)]
+    );
+    assert_eq!(plan.counts.updated, 1);
+}
+
+#[test]
+fn a_returning_user_is_re_enabled_while_licences_last() {
+    // "a" is new and sorts first, yet the one free licence goes to the returning "b".
+    let s = Scenario::new()
+        .entra(entra("a"))
+        .entra(entra("b"))
+        .entra(entra("c"))
+        .account(status(linked("u2", "b"), UserStatus::Disabled))
+        .account(status(linked("u3", "c"), UserStatus::Disabled))
+        .licences(10, 9);
+    let plan = s.plan();
+    assert_eq!(
+        plan.actions,
+        vec![
+            create("a", "a@contoso.com", UserStatus::Pending),
+            update("u2", "b", "b@contoso.com", enable()),
+        ],
+        "enables take the licences first; creates beyond them are planned pending"
+    );
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::NoLicense),
+        vec![(some("c"), some("c@contoso.com"))]
+    );
+    assert_eq!(plan.counts.enabled, 1);
+    assert_eq!(
+        plan.users,
+        UserCounts {
+            in_scope: 3,
+            active: 1,
+            pending: 1,
+            disabled: 1
+        }
+    );
+    let ample = s.licences(10, 7);
+    assert_eq!(
+        ample.plan().actions[0],
+        create("a", "a@contoso.com", UserStatus::Active),
+        "a create gets a licence when enables leave one"
+    );
+    assert!(ample.plan().conflicts.is_empty());
+}
+
+#[test]
+fn pending_accounts_stay_pending_but_get_name_changes() {
+    let mut renamed = entra("a");
+    renamed.given_name = Some("Augusta".into());
+    let plan = Scenario::new()
+        .entra(renamed)
+        .account(status(linked("u1", "a"), UserStatus::Pending))
+        .plan();
+    assert_eq!(
+        plan.actions,
+        vec![update(
+            "u1",
+            "a",
+            "a@contoso.com",
+            UserChanges {
+                first_name: some("Augusta"),
+                ..UserChanges::default()
+            }
+        )]
+    );
+}
+
+#[test]
+fn an_unchanged_linked_user_needs_nothing() {
+    let plan = Scenario::new()
+        .entra(entra("a"))
+        .account(linked("u1", "a"))
+        .plan();
+    assert!(plan.actions.is_empty() && plan.conflicts.is_empty());
+    assert_eq!(plan.counts, ActionCounts::default());
+}
+
+// ---- Rule 6: leave events ----
+
+/// Builds the account of one leaver for `reason`, plans it under `rule`, returns the
+/// deprovision (how) and admin conflicts.
+fn leave(reason: LeaveReason, rule: LeaveRule, account_status: UserStatus) -> Option<Deprovision> {
+    let mut s = Scenario::new()
+        .entra(entra("stays"))
+        .account(linked("u0", "stays"))
+        .account(status(linked("u1", "x"), account_status))
+        .rules(|r| {
+            r.sync_rules.user_deleted = LeaveRule::Ignore;
+            r.sync_rules.user_disabled = LeaveRule::Ignore;
+            r.sync_rules.user_removed_from_group = LeaveRule::Ignore;
+            match reason {
+                LeaveReason::Deleted => r.sync_rules.user_deleted = rule,
+                LeaveReason::Disabled => r.sync_rules.user_disabled = rule,
+                LeaveReason::RemovedFromGroup => r.sync_rules.user_removed_from_group = rule,
+            }
+        });
+    match reason {
+        LeaveReason::Deleted => s = s.deleted("x"),
+        LeaveReason::Disabled => s = s.entra(disabled(entra("x"))),
+        LeaveReason::RemovedFromGroup => {}
+    }
+    let plan = s.plan_approved(1);
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    match plan.actions.as_slice() {
+        [] => None,
+        [
+            Action::DeprovisionUser {
+                user_id,
+                external_id,
+                email,
+                how,
+                reason: got,
+            },
+        ] => {
+            assert_eq!(
+                (user_id.as_str(), external_id.as_deref(), email.as_str()),
+                ("u1", Some("x"), "x@contoso.com")
+            );
+            assert_eq!(*got, reason);
+            Some(*how)
+        }
+        other => panic!("unexpected actions {other:?}"),
+    }
+}
+
+#[test]
+fn each_leave_event_follows_its_rule() {
+    use Deprovision as D;
+    use LeaveRule as R;
+    for reason in [
+        LeaveReason::Deleted,
+        LeaveReason::Disabled,
+        LeaveReason::RemovedFromGroup,
+    ] {
+        for (rule, active, already_disabled) in [
+            (R::Disable, Some(D::Disable), None),
+            (R::Remove, Some(D::Remove), Some(D::Remove)),
+            (R::Delete, Some(D::Delete), Some(D::Delete)),
+            (R::Ignore, None, None),
+        ] {
+            assert_eq!(
+                leave(reason, rule, UserStatus::Active),
+                active,
+                "{reason:?} with {rule:?} (active account)"
+            );
+            assert_eq!(
+                leave(reason, rule, UserStatus::Disabled),
+                already_disabled,
+                "{reason:?} with {rule:?} (disabled account)"
+            );
+        }
+        assert_eq!(
+            leave(reason, R::Disable, UserStatus::Pending),
+            Some(D::Disable),
+            "{reason:?}: a pending account is disabled"
+        );
+    }
+}
+
+#[test]
+fn admins_and_unlinked_accounts_are_never_deprovisioned() {
+    let mut unlinked = linked("u2", "y");
+    unlinked.external_id = None;
+    let plan = Scenario::new()
+        .account(admin(linked("u1", "x")))
+        .account(unlinked)
+        .deleted("x")
+        .rules(|r| r.sync_rules.user_deleted = LeaveRule::Delete)
+        .plan_approved(1);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::AdminNotDeprovisioned),
+        vec![(some("x"), some("x@contoso.com"))]
+    );
+}
+
+#[test]
+fn a_disabled_entra_user_without_a_linked_account_is_not_adopted_or_relinked() {
+    // u2 still belongs to the deleted "old-b"; b, disabled, now has its email.
+    let plan = Scenario::new()
+        .entra(disabled(entra("a")))
+        .entra(disabled(with_mail(entra("b"), "old-b@contoso.com")))
+        .entra(disabled(with_mail(entra("c"), "bad")))
+        .account(portal("p1", "a@contoso.com"))
+        .account(linked("u2", "old-b"))
+        .deleted("old-b")
+        .rules(|r| {
+            r.sync_rules.user_disabled = LeaveRule::Delete;
+            r.sync_rules.user_deleted = LeaveRule::Disable;
+        })
+        .plan_approved(1);
+    assert_eq!(
+        plan.actions,
+        vec![Action::DeprovisionUser {
+            user_id: "u2".into(),
+            external_id: some("old-b"),
+            email: "old-b@contoso.com".into(),
+            how: Deprovision::Disable,
+            reason: LeaveReason::Deleted,
+        }],
+        "the portal user is untouched and the stale account follows userDeleted"
+    );
+    assert_eq!(kinds(&plan.conflicts), [ConflictKind::NoEmail]);
+}
+
+// ---- Rule 7: incomplete snapshot ----
+
+#[test]
+fn an_incomplete_snapshot_deprovisions_nothing_and_only_adds_members() {
+    let s = Scenario::new()
+        .entra(entra("a"))
+        .entra(entra("b"))
+        .account(linked("u1", "a"))
+        .account(linked("u2", "gone"))
+        .account(admin(linked("u3", "gone-admin")))
+        .group(entra_group("g-hr", "HR", &["a", "b"]))
+        .pb_group(
+            pb_group("pg1", "HR", MANAGED_BY_AZURE_AD, Some("g-hr")),
+            &["u2"],
+        )
+        .pb_group(
+            pb_group("pg2", "Old", MANAGED_BY_AZURE_AD, Some("g-old")),
+            &["u1"],
+        )
+        .group(entra_group("g-empty", "Empty", &["not-read-yet"]))
+        .pb_group(
+            pb_group("pg3", "Empty", MANAGED_BY_AZURE_AD, Some("g-empty")),
+            &["u1"],
+        )
+        .incomplete();
+    let plan = s.plan();
+    assert_eq!(
+        plan.actions,
+        vec![
+            create("b", "b@contoso.com", UserStatus::Active),
+            Action::UpdateGroup {
+                group_id: "pg1".into(),
+                external_id: "g-hr".into(),
+                rename: None,
+                members: Some(vec![
+                    MemberRef::User("u1".into()),
+                    MemberRef::User("u2".into()),
+                    MemberRef::Created("b".into()),
+                ]),
+            },
+        ]
+    );
+    assert_eq!(plan.skipped_deprovisions, 1);
+    assert_eq!(plan.blocked_deprovisions, 0);
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+
+    let mut complete = s.clone();
+    complete.snapshot.complete = true;
+    let plan = complete.plan_approved(1);
+    assert_eq!(plan.skipped_deprovisions, 0);
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::AdminNotDeprovisioned),
+        vec![(some("gone-admin"), some("gone-admin@contoso.com"))]
+    );
+    assert_eq!(plan.counts.disabled, 1);
+    assert_eq!(plan.counts.groups_deleted, 2);
+}
+
+// ---- Rule 8: safety ----
+
+fn leavers(n: usize, stay: usize) -> Scenario {
+    let mut s = Scenario::new();
+    for i in 0..stay {
+        let id = format!("s{i:03}");
+        s = s
+            .entra(entra(&id))
+            .account(linked(&format!("us{i:03}"), &id));
+    }
+    for i in 0..n {
+        s = s.account(linked(&format!("ul{i:03}"), &format!("l{i:03}")));
+    }
+    s.entra(entra("new"))
+}
+
+#[test]
+fn too_many_deprovisions_by_count_are_all_blocked_and_the_rest_stands() {
+    let s = leavers(3, 100).rules(|r| {
+        r.safety.max_deprovisions_per_sync = 2;
+        r.safety.max_deprovision_percent = 100;
+    });
+    let plan = s.plan();
+    assert_eq!(plan.blocked_deprovisions, 3);
+    assert!(deprovisions(&plan).is_empty());
+    assert_eq!(
+        plan.actions,
+        vec![create("new", "new@contoso.com", UserStatus::Active)]
+    );
+    assert_eq!(
+        plan.users.disabled, 0,
+        "blocked deprovisions change no count"
+    );
+    let within = leavers(2, 100).rules(|r| r.safety.max_deprovisions_per_sync = 2);
+    assert_eq!(deprovisions(&within.plan()).len(), 2);
+    assert_eq!(within.plan().blocked_deprovisions, 0);
+}
+
+#[test]
+fn too_many_deprovisions_by_percent_are_blocked() {
+    // 20 % of 10 managed accounts (8 staying + 2 leaving) is 2; of 8 + 3 = 11, it is 2.2.
+    let ok = leavers(2, 8);
+    assert_eq!(deprovisions(&ok.plan()).len(), 2);
+    let blocked = leavers(3, 8);
+    assert_eq!(blocked.plan().blocked_deprovisions, 3);
+    assert!(deprovisions(&blocked.plan()).is_empty());
+}
+
+#[test]
+fn approving_exactly_the_blocked_number_lets_them_through() {
+    let s = leavers(5, 5);
+    assert_eq!(s.plan().blocked_deprovisions, 5);
+    for wrong in [4, 6] {
+        let plan = s.plan_approved(wrong);
+        assert_eq!(plan.blocked_deprovisions, 5, "approving {wrong}");
+        assert!(deprovisions(&plan).is_empty());
+    }
+    let plan = s.plan_approved(5);
+    assert_eq!(plan.blocked_deprovisions, 0);
+    assert_eq!(deprovisions(&plan).len(), 5);
+    assert_eq!(plan.counts.disabled, 5);
+    assert_eq!(plan.users.disabled, 5);
+}
+
+#[test]
+fn no_deprovision_never_blocks() {
+    let plan = Scenario::new()
+        .entra(entra("a"))
+        .rules(|r| {
+            r.safety.max_deprovisions_per_sync = 0;
+            r.safety.max_deprovision_percent = 0;
+        })
+        .plan();
+    assert_eq!(plan.blocked_deprovisions, 0);
+    assert_eq!(plan.actions.len(), 1);
+}
+
+// ---- Rule 9: groups ----
+
+/// Users: a (linked u1), b (new), c (disabled in Entra, linked u3), d (linked but account disabled
+/// and no licence), e (not in scope).
+fn group_scenario() -> Scenario {
+    Scenario::new()
+        .entra(entra("a"))
+        .entra(entra("b"))
+        .entra(disabled(entra("c")))
+        .entra(entra("d"))
+        .account(linked("u1", "a"))
+        .account(linked("u3", "c"))
+        .account(status(linked("u4", "d"), UserStatus::Disabled))
+        .licences(5, 5)
+        .rules(|r| r.sync_rules.user_disabled = LeaveRule::Ignore)
+}
+
+#[test]
+fn a_new_group_is_created_with_its_members_in_scope() {
+    let plan = group_scenario()
+        .group(entra_group("g1", "Finance", &["a", "b", "c", "d", "e"]))
+        .group(entra_group("g2", "Empty", &["c", "e"]))
+        .group(entra_group(SYNC_GROUP, "Password Boss Users", &["a"]))
+        .group(entra_group("g1", "Finance again", &["a"]))
+        .plan();
+    let groups: Vec<_> = plan
+        .actions
+        .iter()
+        .filter(|a| !matches!(a, Action::CreateUser { .. }))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![&Action::CreateGroup {
+            external_id: "g1".into(),
+            name: "Finance".into(),
+            members: vec![MemberRef::User("u1".into()), MemberRef::Created("b".into())],
+        }],
+        "no empty group, no sync group, one group per id"
+    );
+    assert_eq!(plan.counts.groups_created, 1);
+}
+
+#[test]
+fn an_existing_group_is_renamed_and_its_members_replaced() {
+    let s = group_scenario()
+        .group(entra_group("g1", "Finance & Ops", &["a", "b"]))
+        .pb_group(
+            pb_group("pg1", "Finance", MANAGED_BY_AZURE_AD, Some("g1")),
+            &["u1", "u4"],
+        );
+    let plan = s.plan();
+    assert_eq!(
+        plan.actions.last(),
+        Some(&Action::UpdateGroup {
+            group_id: "pg1".into(),
+            external_id: "g1".into(),
+            rename: some("Finance & Ops"),
+            members: Some(vec![
+                MemberRef::User("u1".into()),
+                MemberRef::Created("b".into())
+            ]),
+        })
+    );
+    assert_eq!(plan.counts.groups_updated, 1);
+}
+
+#[test]
+fn an_unchanged_group_needs_nothing_and_membership_alone_is_updated() {
+    let s = group_scenario()
+        .group(entra_group("g1", "Finance", &["a", "d"]))
+        .pb_group(
+            pb_group("pg1", "Finance", MANAGED_BY_AZURE_AD, Some("g1")),
+            &["u1"],
+        );
+    assert_eq!(s.plan().counts.groups_updated, 0);
+    let grown = s.group(entra_group("g2", "Ops", &["a"])).pb_group(
+        pb_group("pg2", "Ops", MANAGED_BY_AZURE_AD, Some("g2")),
+        &["u1", "u3"],
+    );
+    assert_eq!(
+        grown.plan().actions[1..],
+        [Action::UpdateGroup {
+            group_id: "pg2".into(),
+            external_id: "g2".into(),
+            rename: None,
+            members: Some(vec![MemberRef::User("u1".into())]),
+        }]
+    );
+}
+
+#[test]
+fn a_group_name_held_by_another_group_is_a_conflict() {
+    let plan = group_scenario()
+        .group(entra_group("g1", "finance", &["a"]))
+        .group(entra_group("g2", "Sales", &["a"]))
+        .group(entra_group("g3", "SALES", &["a"]))
+        .group(entra_group("g4", "Everyone", &["a"]))
+        .pb_group(
+            pb_group("pg0", "Finance", MANAGED_BY_PASSWORD_BOSS, None),
+            &[],
+        )
+        .pb_group(
+            pb_group("pg1", "Old", MANAGED_BY_AZURE_AD, Some("g4")),
+            &["u1"],
+        )
+        .pb_group(
+            pb_group("pg2", "Everyone", MANAGED_BY_PASSWORD_BOSS, None),
+            &[],
+        )
+        .plan();
+    let groups: Vec<_> = plan
+        .actions
+        .iter()
+        .filter(|a| !matches!(a, Action::CreateUser { .. }))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![&Action::CreateGroup {
+            external_id: "g2".into(),
+            name: "Sales".into(),
+            members: vec![MemberRef::User("u1".into())],
+        }]
+    );
+    assert_eq!(
+        conflicts_of(&plan, pbconnector::plan::ConflictKind::GroupNameTaken),
+        vec![(some("g1"), None), (some("g3"), None), (some("g4"), None)]
+    );
+}
+
+#[test]
+fn groups_with_no_members_left_or_gone_from_entra_are_deleted_and_others_untouched() {
+    let plan = group_scenario()
+        .group(entra_group("g1", "Finance", &["c", "e"]))
+        .pb_group(
+            pb_group("pg1", "Finance", MANAGED_BY_AZURE_AD, Some("g1")),
+            &["u3"],
+        )
+        .pb_group(
+            pb_group("pg2", "Gone", MANAGED_BY_AZURE_AD, Some("g-gone")),
+            &["u1"],
+        )
+        .pb_group(pb_group("pg3", "Unlinked", MANAGED_BY_AZURE_AD, None), &[])
+        .pb_group(
+            pb_group("pg4", "Everyone", MANAGED_BY_PASSWORD_BOSS, None),
+            &["u1"],
+        )
+        .pb_group(
+            pb_group("pg5", "AD", MANAGED_BY_ACTIVE_DIRECTORY, Some("g-gone")),
+            &[],
+        )
+        .plan();
+    let groups: Vec<_> = plan
+        .actions
+        .iter()
+        .filter(|a| !matches!(a, Action::CreateUser { .. }))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            &Action::DeleteGroup {
+                group_id: "pg1".into(),
+                name: "Finance".into()
+            },
+            &Action::DeleteGroup {
+                group_id: "pg2".into(),
+                name: "Gone".into()
+            },
+        ]
+    );
+    assert_eq!(plan.counts.groups_deleted, 2);
+}
+
+// ---- Rules 10 and 11: order and counts ----
+
+#[test]
+fn actions_come_in_execution_order_and_conflicts_sorted() {
+    let mut renamed = entra("b");
+    renamed.given_name = Some("Beatrice".into());
+    let plan = Scenario::new()
+        .entra(entra("z"))
+        .entra(entra("c"))
+        .entra(renamed)
+        .entra(entra("a"))
+        .entra(with_mail(entra("n2"), "bad"))
+        .entra(with_mail(entra("n1"), "bad"))
+        .entra(with_mail(entra("d2"), "dup@contoso.com"))
+        .entra(with_mail(entra("d1"), "dup@contoso.com"))
+        .account(linked("u2", "b"))
+        .account(status(linked("u1", "a"), UserStatus::Disabled))
+        .account(linked("ux", "gone"))
+        .group(entra_group("g2", "Beta", &["a"]))
+        .group(entra_group("g1", "Alpha", &["a"]))
+        .pb_group(
+            pb_group("pg9", "Zeta", MANAGED_BY_AZURE_AD, Some("g9")),
+            &[],
+        )
+        .pb_group(pb_group("pg8", "Eta", MANAGED_BY_AZURE_AD, Some("g8")), &[])
+        .plan_approved(1);
+    let summary: Vec<String> = plan
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateUser { external_id, .. } => format!("create {external_id}"),
+            Action::UpdateUser { user_id, .. } => format!("update {user_id}"),
+            Action::CreateGroup { name, .. } => format!("create group {name}"),
+            Action::UpdateGroup { group_id, .. } => format!("update group {group_id}"),
+            Action::DeleteGroup { name, .. } => format!("delete group {name}"),
+            Action::DeprovisionUser { user_id, .. } => format!("deprovision {user_id}"),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "create c",
+            "create z",
+            "update u1",
+            "update u2",
+            "create group Alpha",
+            "create group Beta",
+            "delete group Eta",
+            "delete group Zeta",
+            "deprovision ux"
+        ]
+    );
+    let conflicts: Vec<_> = plan
+        .conflicts
+        .iter()
+        .map(|c| (c.kind, c.external_id.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        conflicts,
+        [
+            (ConflictKind::NoEmail, "n1".to_owned()),
+            (ConflictKind::NoEmail, "n2".to_owned()),
+            (ConflictKind::DuplicateEmail, "d1".to_owned()),
+            (ConflictKind::DuplicateEmail, "d2".to_owned()),
+        ]
+    );
+    assert!(
+        plan.conflicts
+            .iter()
+            .all(|c| c.message.len() > 40 && c.message.contains(';')),
+        "every message says what happened and what to do: {:?}",
+        plan.conflicts
+    );
+    assert_eq!(
+        plan.counts,
+        ActionCounts {
+            created: 2,
+            updated: 1,
+            enabled: 1,
+            disabled: 1,
+            groups_created: 2,
+            groups_deleted: 2,
+            ..ActionCounts::default()
+        }
+    );
+    assert_eq!(
+        plan.users,
+        UserCounts {
+            in_scope: 8,
+            active: 4,
+            pending: 0,
+            disabled: 1
+        }
+    );
+}
+
+#[test]
+fn removed_and_deleted_accounts_drop_out_of_the_user_counts() {
+    let plan = Scenario::new()
+        .entra(entra("a"))
+        .account(linked("u1", "a"))
+        .account(linked("u2", "x"))
+        .account(status(linked("u3", "y"), UserStatus::Pending))
+        .account(portal("p1", "p@contoso.com"))
+        .deleted("y")
+        .rules(|r| {
+            r.sync_rules.user_removed_from_group = LeaveRule::Remove;
+            r.sync_rules.user_deleted = LeaveRule::Delete;
+        })
+        .plan_approved(2);
+    assert_eq!((plan.counts.removed, plan.counts.deleted), (1, 1));
+    assert_eq!(
+        plan.users,
+        UserCounts {
+            in_scope: 1,
+            active: 1,
+            pending: 0,
+            disabled: 0
+        }
+    );
+}
