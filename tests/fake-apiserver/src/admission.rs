@@ -45,7 +45,8 @@ pub fn invalid(rt: &ResourceType, name: &str, causes: Vec<Cause>) -> ApiError {
     ApiError::Invalid(Box::new(Invalid {
         kind_group: rt.kind_group(),
         name: name.to_owned(),
-        subject: Subject::new(&rt.group, &rt.plural, name),
+        // Invalid errors name the kind (not the resource) in details, as the real server does.
+        subject: Subject::new(&rt.group, &rt.kind, name),
         causes,
     }))
 }

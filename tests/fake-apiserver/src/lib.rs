@@ -140,6 +140,12 @@ impl FakeApiServer {
             .url()
             .parse()
             .map_err(|e: http::uri::InvalidUri| StartError::Client(e.to_string()))?;
+        // kube's TLS stack needs a process-wide crypto provider even for plain http; two are
+        // compiled in, so one is chosen here unless the process already chose.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another installer is fine: a provider is then installed.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let config = kube::Config::new(uri);
         kube::Client::try_from(config).map_err(|e| StartError::Client(e.to_string()))
     }

@@ -1,0 +1,285 @@
+//! The real kubectl 1.35 against the fake API server: apply the CRD and an example connector with
+//! its Secrets, read printer columns, annotate, get YAML, see invalid connectors refused with the
+//! field named, wait for Ready through the status subresource, delete.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use fake_apiserver::FakeApiServer;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use pbconnector::resources::AzureAdConnector;
+use serde_json::{Value, json};
+
+const NS: &str = "msp-contoso";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `$KUBECTL`, else `<repo>/.tools/bin/kubectl`. Missing: a failure under CI, else a skip.
+fn find_kubectl() -> Option<PathBuf> {
+    let path = std::env::var_os("KUBECTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".tools/bin/kubectl"));
+    if path.is_file() {
+        return Some(path);
+    }
+    let reason = format!(
+        "kubectl not found at {} (set KUBECTL or run scripts/install-test-tools.sh)",
+        path.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{reason}");
+    }
+    eprintln!("skipping: {reason}");
+    None
+}
+
+struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+impl Kubectl {
+    fn new(bin: PathBuf, server: &FakeApiServer) -> Self {
+        Self {
+            bin,
+            kubeconfig: server.kubeconfig_path().to_owned(),
+            // Discovery cache next to the kubeconfig: gone with the server's temp dir.
+            cache: server.kubeconfig_path().with_file_name("kubectl-cache"),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        cmd.args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .current_dir(repo())
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("kubectl {args:?} could not run: {e}"))
+    }
+
+    /// Runs kubectl and returns stdout, failing the test when it fails.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("$ kubectl {}\n{stdout}{stderr}", args.join(" "));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+            out.status
+        );
+        stdout
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    async fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        eprintln!(
+            "$ kubectl {} (expected to fail)\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} should have failed; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+fn fixture(name: &str) -> String {
+    Path::new("tests/fixtures").join(name).display().to_string()
+}
+
+async fn write_status(api: &Api<AzureAdConnector>, status: Value) {
+    api.patch_status(
+        "contoso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await
+    .expect("the status subresource accepts the status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_manages_connectors_end_to_end() {
+    let Some(bin) = find_kubectl() else {
+        return;
+    };
+    let server = FakeApiServer::start().await.expect("server starts");
+    let kubectl = Kubectl::new(bin, &server);
+    let api: Api<AzureAdConnector> = Api::namespaced(server.client().expect("client"), NS);
+
+    let out = kubectl.ok(&["apply", "-f", "crds/"]).await;
+    assert!(
+        out.contains("customresourcedefinition.apiextensions.k8s.io/azureadconnectors.passwordboss.com created"),
+        "{out}"
+    );
+    let out = kubectl
+        .ok(&["apply", "-f", &fixture("connector.yaml")])
+        .await;
+    for created in [
+        "namespace/msp-contoso created",
+        "secret/entra-app created",
+        "secret/passwordboss created",
+        "azureadconnector.passwordboss.com/contoso created",
+    ] {
+        assert!(out.contains(created), "missing {created:?} in {out}");
+    }
+    // Applying again changes nothing and says so.
+    let out = kubectl
+        .ok(&["apply", "-f", &fixture("connector.yaml")])
+        .await;
+    assert!(
+        out.contains("azureadconnector.passwordboss.com/contoso unchanged"),
+        "{out}"
+    );
+
+    // Printer columns, with Message (priority 1) only in the wide output.
+    write_status(&api, json!({"connection": "Connected", "users": {"inScope": 812, "active": 800, "pending": 4, "disabled": 8},
+        "lastSyncTime": "2026-01-01T00:00:00Z", "message": "Synced 812 users"})).await;
+    let out = kubectl.ok(&["get", "aadc", "-n", NS]).await;
+    let header = out.lines().next().unwrap_or_default();
+    let columns: Vec<&str> = header
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        columns,
+        ["NAME", "STATUS", "USERS", "LAST SYNC", "AGE"],
+        "{out}"
+    );
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..3], ["contoso", "Connected", "812"], "{out}");
+    assert!(
+        row[3].ends_with('d') || row[3].ends_with('y'),
+        "Last Sync is an age: {out}"
+    );
+    let wide = kubectl.ok(&["get", "aadc", "-n", NS, "-o", "wide"]).await;
+    assert!(
+        wide.contains("MESSAGE") && wide.contains("Synced 812 users"),
+        "{wide}"
+    );
+
+    // Annotate, then read it all back as YAML: defaults applied, annotation and status present.
+    kubectl
+        .ok(&[
+            "annotate",
+            "aadc/contoso",
+            "-n",
+            NS,
+            "passwordboss.com/sync-requested-at=2026-11-25T10:00:00Z",
+        ])
+        .await;
+    let yaml = kubectl
+        .ok(&["get", "aadc", "contoso", "-n", NS, "-o", "yaml"])
+        .await;
+    let object: Value = serde_yaml::from_str(&yaml).expect("kubectl prints YAML");
+    assert_eq!(
+        object["metadata"]["annotations"]["passwordboss.com/sync-requested-at"],
+        "2026-11-25T10:00:00Z"
+    );
+    assert_eq!(
+        object["spec"]["interval"], "1m",
+        "defaults applied on create"
+    );
+    assert_eq!(
+        object["spec"]["passwordBoss"]["apiUrl"],
+        "https://api.passwordboss.com"
+    );
+    assert_eq!(object["status"]["users"]["inScope"], 812);
+    assert_eq!(
+        object["metadata"]["generation"], 1,
+        "annotations do not bump generation"
+    );
+
+    // Invalid connectors are refused at apply time, with the fields named.
+    let err = kubectl
+        .fails(&["apply", "-f", &fixture("connector-invalid.yaml")])
+        .await;
+    assert!(
+        err.contains("spec.interval") && err.contains("must be at least 10s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.azure") && err.contains("exactly one credential"),
+        "{err}"
+    );
+    let err = kubectl
+        .fails(&["apply", "-f", &fixture("connector-unknown-field.yaml")])
+        .await;
+    assert!(err.contains("unknown field \"spec.intervall\""), "{err}");
+    assert!(api.get_opt("broken").await.expect("get").is_none());
+    assert!(api.get_opt("typo").await.expect("get").is_none());
+
+    // kubectl wait: not Ready yet, then Ready once the status says so for this generation.
+    let err = kubectl
+        .fails(&[
+            "wait",
+            "--for=condition=Ready",
+            "aadc/contoso",
+            "-n",
+            NS,
+            "--timeout=1s",
+        ])
+        .await;
+    assert!(err.contains("timed out"), "{err}");
+    let waiting = kubectl
+        .command(&[
+            "wait",
+            "--for=condition=Ready",
+            "aadc/contoso",
+            "-n",
+            NS,
+            "--timeout=20s",
+        ])
+        .output();
+    let waiting = tokio::spawn(waiting);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let generation = api.get("contoso").await.expect("get").metadata.generation;
+    write_status(
+        &api,
+        json!({"observedGeneration": generation, "conditions": [{
+        "type": "Ready", "status": "True", "reason": "Synced", "message": "in sync",
+        "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": generation}]}),
+    )
+    .await;
+    let out = waiting.await.expect("join").expect("kubectl wait runs");
+    assert!(
+        out.status.success(),
+        "kubectl wait failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("condition met"));
+
+    let out = kubectl.ok(&["delete", "aadc", "contoso", "-n", NS]).await;
+    assert!(
+        out.contains("azureadconnector.passwordboss.com \"contoso\" deleted"),
+        "{out}"
+    );
+    assert!(api.get_opt("contoso").await.expect("get").is_none());
+    server.shutdown().await;
+}
