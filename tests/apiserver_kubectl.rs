@@ -87,6 +87,30 @@ impl Kubectl {
         stdout
     }
 
+    /// Runs kubectl with `input` on stdin, failing the test when it fails.
+    async fn ok_stdin(&self, args: &[&str], input: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .expect("stdin write");
+        drop(stdin);
+        let out = child.wait_with_output().await.expect("kubectl runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("$ kubectl {} < input\n{stdout}{stderr}", args.join(" "));
+        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
+        stdout
+    }
+
     /// Runs kubectl expecting failure; returns stderr.
     async fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args).await;
@@ -275,11 +299,97 @@ async fn kubectl_manages_connectors_end_to_end() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("condition met"));
 
+    // A changed spec is applied as a patch and bumps the generation.
+    let changed = std::fs::read_to_string(repo().join(fixture("connector.yaml")))
+        .expect("fixture")
+        .replace("  groups:\n", "  interval: 5m\n  groups:\n");
+    let out = kubectl.ok_stdin(&["apply", "-f", "-"], &changed).await;
+    assert!(
+        out.contains("azureadconnector.passwordboss.com/contoso configured"),
+        "{out}"
+    );
+    let after = api.get("contoso").await.expect("get");
+    assert_eq!(after.spec.interval, "5m");
+    assert_eq!(after.metadata.generation, generation.map(|g| g + 1));
+
     let out = kubectl.ok(&["delete", "aadc", "contoso", "-n", NS]).await;
     assert!(
         out.contains("azureadconnector.passwordboss.com \"contoso\" deleted"),
         "{out}"
     );
     assert!(api.get_opt("contoso").await.expect("get").is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_the_built_in_kinds_of_an_operator_install() {
+    let Some(bin) = find_kubectl() else {
+        return;
+    };
+    let server = FakeApiServer::start().await.expect("server starts");
+    let kubectl = Kubectl::new(bin, &server);
+    let manifest = fixture("operator-install.yaml");
+    let out = kubectl.ok(&["apply", "-f", &manifest]).await;
+    for created in [
+        "namespace/pbconnector-system created",
+        "serviceaccount/pbconnector created",
+        "clusterrole.rbac.authorization.k8s.io/pbconnector created",
+        "clusterrolebinding.rbac.authorization.k8s.io/pbconnector created",
+        "role.rbac.authorization.k8s.io/pbconnector-leader-election created",
+        "rolebinding.rbac.authorization.k8s.io/pbconnector-leader-election created",
+        "service/pbconnector-metrics created",
+        "deployment.apps/pbconnector created",
+        "poddisruptionbudget.policy/pbconnector created",
+    ] {
+        assert!(out.contains(created), "missing {created:?} in {out}");
+    }
+    // A changed container image goes out as a strategic merge patch keyed by container name.
+    let changed = std::fs::read_to_string(repo().join(&manifest))
+        .expect("fixture")
+        .replace("pbconnector:0.1.0", "pbconnector:0.2.0");
+    let out = kubectl.ok_stdin(&["apply", "-f", "-"], &changed).await;
+    assert!(
+        out.contains("deployment.apps/pbconnector configured"),
+        "{out}"
+    );
+    assert!(
+        out.contains("service/pbconnector-metrics unchanged"),
+        "{out}"
+    );
+    let yaml = kubectl
+        .ok(&[
+            "get",
+            "deployment",
+            "pbconnector",
+            "-n",
+            "pbconnector-system",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    let deployment: Value = serde_yaml::from_str(&yaml).expect("YAML");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "ghcr.io/example/pbconnector:0.2.0");
+    assert_eq!(
+        container["args"],
+        json!(["run"]),
+        "the rest of the container is kept"
+    );
+    let log = server.requests();
+    assert!(log.iter().any(|r| r.method == "PATCH"
+        && r.path.ends_with("/deployments/pbconnector")
+        && r.status == 200));
+    let out = kubectl
+        .ok(&["get", "deployments,services", "-n", "pbconnector-system"])
+        .await;
+    assert!(
+        out.contains("deployment.apps/pbconnector") && out.contains("service/pbconnector-metrics"),
+        "{out}"
+    );
+    let out = kubectl.ok(&["delete", "-f", &manifest]).await;
+    assert!(
+        out.contains("deployment.apps \"pbconnector\" deleted"),
+        "{out}"
+    );
     server.shutdown().await;
 }

@@ -70,6 +70,8 @@ pub enum ApiError {
     Gone(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
     #[error("the server could not find the requested resource")]
@@ -107,6 +109,7 @@ impl ApiError {
             Self::Invalid(_) => 422,
             Self::Gone(_) => 410,
             Self::BadRequest(_) => 400,
+            Self::Forbidden(_) => 403,
             Self::MethodNotAllowed => 405,
             Self::UnsupportedMediaType(_) => 415,
             Self::Injected { code, .. } => *code,
@@ -121,6 +124,7 @@ impl ApiError {
             Self::Invalid(_) => "Invalid",
             Self::Gone(_) => "Expired",
             Self::BadRequest(_) => "BadRequest",
+            Self::Forbidden(_) => "Forbidden",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Self::Injected { code, .. } => reason_for_code(*code),

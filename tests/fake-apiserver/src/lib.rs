@@ -106,6 +106,7 @@ impl FakeApiServer {
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(shared.clone());
+        let controller = tokio::spawn(namespace_controller(Arc::downgrade(&shared)));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -113,6 +114,7 @@ impl FakeApiServer {
             });
             // Serving ends only on shutdown; an I/O error there leaves nothing to report to.
             let _ = serve.await;
+            controller.abort();
         });
         Ok(Self {
             shared,
@@ -201,6 +203,18 @@ impl FakeApiServer {
                 abort.abort();
             }
         }
+    }
+}
+
+/// Finishes namespace deletions a moment after they are requested, until the server is gone.
+async fn namespace_controller(shared: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.store().finalize_namespaces();
     }
 }
 

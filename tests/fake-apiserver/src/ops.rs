@@ -119,12 +119,15 @@ fn check_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
 impl Store {
     fn require_namespace(&self, t: &Target<'_>) -> Result<(), ApiError> {
         match t.namespace {
-            Some(ns) if t.rt.namespaced => {
-                if self.get(&ObjKey::namespace_of(ns)).is_none() {
-                    return Err(ApiError::NotFound(Subject::new("", "namespaces", ns)));
+            Some(ns) if t.rt.namespaced => match self.get(&ObjKey::namespace_of(ns)) {
+                None => Err(ApiError::NotFound(Subject::new("", "namespaces", ns))),
+                Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => {
+                    Err(ApiError::Forbidden(format!(
+                        "unable to create new content in namespace {ns} because it is being terminated"
+                    )))
                 }
-                Ok(())
-            }
+                Some(_) => Ok(()),
+            },
             None if t.rt.namespaced => Err(ApiError::BadRequest(
                 "a namespaced resource needs a namespace in the request path".into(),
             )),
@@ -567,7 +570,8 @@ impl Store {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|f| !f.is_empty());
-        if has_finalizers {
+        let is_namespace = t.rt.plural == "namespaces" && t.rt.group.is_empty();
+        if has_finalizers || is_namespace {
             if current.pointer("/metadata/deletionTimestamp").is_some() {
                 return Ok(current);
             }
@@ -575,10 +579,34 @@ impl Store {
             let m = meta(&mut marked);
             m.insert("deletionTimestamp".into(), json!(now()));
             m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if is_namespace {
+                marked["status"] = json!({"phase": "Terminating"});
+            }
             return Ok(self.commit(key, EventType::Modified, marked));
         }
         self.cascade(t, &current);
         Ok(self.commit(key, EventType::Deleted, current))
+    }
+
+    /// The namespace controller's job: namespaces marked for deletion lose their content, then
+    /// go. Called periodically by the server, so deletion is asynchronous as on a cluster.
+    pub fn finalize_namespaces(&mut self) {
+        let terminating: Vec<(ObjKey, Value)> = self
+            .collection("", "namespaces", None)
+            .filter(|(_, o)| o.pointer("/metadata/deletionTimestamp").is_some())
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        let Some(rt) = self.catalog.find("", "v1", "namespaces").cloned() else {
+            return;
+        };
+        for (key, namespace) in terminating {
+            let t = Target {
+                rt: &rt,
+                namespace: None,
+            };
+            self.cascade(&t, &namespace);
+            self.commit(key, EventType::Deleted, namespace);
+        }
     }
 
     /// GET of one object.
