@@ -510,3 +510,47 @@ async fn injected_faults_and_the_request_log() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn watches_send_bookmarks_and_end_after_their_timeout() {
+    let server = FakeApiServer::start_with_bookmark_interval(Duration::from_millis(100))
+        .await
+        .expect("server starts");
+    let api: Api<ConfigMap> = Api::namespaced(server.client().expect("client"), NS);
+    let rv = server.resource_version().to_string();
+    let started = Instant::now();
+    let events: Vec<WatchEvent<ConfigMap>> = api
+        .watch(&WatchParams::default().timeout(1), &rv)
+        .await
+        .expect("the watch starts")
+        .try_collect()
+        .await
+        .expect("the stream ends cleanly");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "ends at timeoutSeconds"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, WatchEvent::Bookmark(b) if b.metadata.resource_version == rv)),
+        "bookmarks carry the watch's resourceVersion: {events:?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing() {
+    let server = FakeApiServer::start().await.expect("server starts");
+    let api: Api<ConfigMap> = Api::namespaced(server.client().expect("client"), NS);
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "dry"}})).expect("configmap");
+    let pp = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let returned = api.create(&pp, &cm).await.expect("dry-run create");
+    assert_eq!(returned.name_any(), "dry");
+    assert!(api.get_opt("dry").await.expect("get").is_none());
+    server.shutdown().await;
+}
