@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use tokio::io::{AsyncBufReadExt, BufReader};
+
 use fake_apiserver::FakeApiServer;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -167,6 +169,17 @@ async fn kubectl_manages_connectors_end_to_end() {
     ] {
         assert!(out.contains(created), "missing {created:?} in {out}");
     }
+    // Secrets are stored as the real server stores them: stringData encoded into data.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(server.client().expect("client"), NS);
+    let token = secrets
+        .get("passwordboss")
+        .await
+        .expect("the Secret exists");
+    let data = token.data.expect("data");
+    assert_eq!(data["token"].0, b"not-a-real-token");
+    assert!(token.string_data.is_none());
+
     // Applying again changes nothing and says so.
     let out = kubectl
         .ok(&["apply", "-f", &fixture("connector.yaml")])
@@ -207,6 +220,30 @@ async fn kubectl_manages_connectors_end_to_end() {
         wide.contains("MESSAGE") && wide.contains("Synced 812 users"),
         "{wide}"
     );
+
+    // kubectl get -w: watch events rendered as Table rows.
+    let mut watching = kubectl
+        .command(&["get", "aadc", "-n", NS, "-w"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl get -w starts");
+    let mut lines = BufReader::new(watching.stdout.take().expect("stdout")).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("kubectl get -w prints in time")
+            .expect("stdout reads")
+            .expect("a line")
+    };
+    assert!(next_line().await.starts_with("NAME"));
+    assert!(next_line().await.contains("Connected"));
+    write_status(&api, json!({"connection": "Error"})).await;
+    let changed = next_line().await;
+    assert!(
+        changed.starts_with("contoso") && changed.contains("Error"),
+        "{changed}"
+    );
+    watching.kill().await.expect("kubectl get -w stops");
 
     // Annotate, then read it all back as YAML: defaults applied, annotation and status present.
     kubectl

@@ -98,6 +98,9 @@ pub fn admit(
         .unwrap_or_default()
         .to_owned();
     check_name(rt, &name)?;
+    if rt.group.is_empty() && rt.plural == "secrets" {
+        normalize_secret(&mut object);
+    }
     let Some(schema) = rt.openapi.as_deref() else {
         return Ok(object);
     };
@@ -139,9 +142,47 @@ pub fn admit(
     })
 }
 
+/// What the real server does to every Secret written: `stringData` is merged into `data`
+/// (base64) and dropped, and `type` defaults to `Opaque`.
+fn normalize_secret(secret: &mut Value) {
+    use base64::Engine;
+    let Some(map) = secret.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(string_data)) = map.remove("stringData") {
+        let data = map
+            .entry("data")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if !data.is_object() {
+            *data = Value::Object(serde_json::Map::new());
+        }
+        if let Some(data) = data.as_object_mut() {
+            for (key, value) in string_data {
+                let text = value.as_str().unwrap_or_default();
+                let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+                data.insert(key, Value::String(encoded));
+            }
+        }
+    }
+    map.entry("type")
+        .or_insert_with(|| Value::String("Opaque".into()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_get_string_data_encoded_into_data() {
+        let mut secret = serde_json::json!({
+            "data": {"a": "eA=="}, "stringData": {"b": "hello"}
+        });
+        normalize_secret(&mut secret);
+        assert_eq!(
+            secret,
+            serde_json::json!({"data": {"a": "eA==", "b": "aGVsbG8="}, "type": "Opaque"})
+        );
+    }
 
     #[test]
     fn dns_subdomain_names() {

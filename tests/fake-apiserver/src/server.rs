@@ -304,6 +304,7 @@ fn resource_request(
                 timeout,
                 bookmark_interval: shared.bookmark_interval,
                 dropped: shared.dropped.subscribe(),
+                table: as_table.then(|| include.to_owned()),
             };
             drop(store);
             let mut response = Response::new(Body::from_stream(watch::stream(plan)));

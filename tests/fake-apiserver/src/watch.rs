@@ -29,6 +29,9 @@ pub struct WatchPlan {
     pub timeout: Duration,
     pub bookmark_interval: Duration,
     pub dropped: tokio::sync::watch::Receiver<u64>,
+    /// Render each event's object as a one-row Table (`kubectl get -w`), with this
+    /// `includeObject`.
+    pub table: Option<String>,
 }
 
 fn line(value: &Value) -> Result<Bytes, Infallible> {
@@ -64,6 +67,10 @@ fn render(plan: &WatchPlan, event: &Event) -> Option<Value> {
     };
     let mut object = event.object.clone();
     object["apiVersion"] = json!(plan.rt.api_version());
+    if let Some(include) = plan.table.as_deref() {
+        let meta = json!({"resourceVersion": event.rv.to_string()});
+        object = crate::table::render(&plan.rt, &[object], meta, include);
+    }
     Some(json!({"type": kind.as_str(), "object": object}))
 }
 
