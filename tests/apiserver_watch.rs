@@ -554,3 +554,64 @@ async fn dry_run_writes_nothing() {
     assert!(api.get_opt("dry").await.expect("get").is_none());
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn metadata_only_reads_and_watches_work_for_secrets() {
+    use k8s_openapi::api::core::v1::Secret;
+    let server = FakeApiServer::start().await.expect("server starts");
+    let api: Api<Secret> = Api::namespaced(server.client().expect("client"), NS);
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "creds", "labels": {"app": "pb"}},
+        "stringData": {"token": "t"}
+    }))
+    .expect("secret");
+    api.create(&PostParams::default(), &secret)
+        .await
+        .expect("create");
+    let meta = api.get_metadata("creds").await.expect("get_metadata");
+    assert_eq!(
+        meta.metadata.labels.as_ref().map(|l| l["app"].as_str()),
+        Some("pb")
+    );
+    let list = api
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list_metadata");
+    assert_eq!(list.items.len(), 1);
+    // On the wire: metadata only, no secret data.
+    let body: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/namespaces/{NS}/secrets", server.url()))
+        .header(
+            "Accept",
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        )
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["kind"], "PartialObjectMetadataList");
+    assert_eq!(body["items"][0]["kind"], "PartialObjectMetadata");
+    assert!(body["items"][0].get("data").is_none());
+
+    let (reader, writer) = reflector::store();
+    let metadata_api: Api<kube::core::PartialObjectMeta<Secret>> =
+        Api::namespaced(server.client().expect("client"), NS);
+    let stream = reflector(writer, watcher(metadata_api, watcher::Config::default()));
+    tokio::spawn(stream.applied_objects().for_each(|_| async {}));
+    reader.wait_until_ready().await.expect("the store fills");
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "second"}})).expect("secret"),
+    )
+    .await
+    .expect("create");
+    eventually("the metadata store sees both secrets", || {
+        reader.state().len() == 2
+    })
+    .await;
+    let lists = server.request_log().matching("list", "secrets").len();
+    assert!(lists >= 2, "list_metadata and the metadata watcher listed");
+    server.shutdown().await;
+}

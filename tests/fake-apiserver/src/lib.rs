@@ -14,6 +14,7 @@ mod kubeconfig;
 mod ops;
 mod patch;
 mod prune;
+mod render;
 mod route;
 mod selector;
 mod server;

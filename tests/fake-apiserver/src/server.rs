@@ -12,16 +12,15 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::admission::FieldValidation;
-use crate::catalog::ResourceType;
 use crate::discovery;
 use crate::error::ApiError;
 use crate::faults::{FaultAction, Faults, RequestLog, RequestRecord};
 use crate::ops::{Part, Target, WriteOptions};
 use crate::patch::PatchKind;
+use crate::render::Rendering;
 use crate::route::{ResourcePath, Route, parse};
 use crate::selector::{Filter, Selector};
 use crate::store::Store;
-use crate::table;
 use crate::watch::{self, WatchPlan};
 
 /// State shared by every request.
@@ -201,20 +200,6 @@ fn filter(q: &Query) -> Result<Filter, ApiError> {
     })
 }
 
-fn list_kind(rt: &ResourceType, items: Vec<Value>, meta: Value) -> Value {
-    json!({
-        "kind": format!("{}List", rt.kind),
-        "apiVersion": rt.api_version(),
-        "metadata": meta,
-        "items": items,
-    })
-}
-
-fn with_api_version(rt: &ResourceType, mut object: Value) -> Value {
-    object["apiVersion"] = json!(rt.api_version());
-    object
-}
-
 fn resource_request(
     shared: &Shared,
     rp: &ResourcePath,
@@ -244,19 +229,10 @@ fn resource_request(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let as_table = table::wants_table(accept);
-    let include = q
-        .get("includeObject")
-        .map(String::as_str)
-        .unwrap_or("Metadata");
+    let rendering = Rendering::from_accept(accept, q.get("includeObject").map(String::as_str));
     match verb {
         "get" => {
-            let object = with_api_version(&rt, store.read(&target, name)?);
-            if as_table {
-                let rv = object.pointer("/metadata/resourceVersion").cloned();
-                let doc = table::render(&rt, &[object], json!({"resourceVersion": rv}), include);
-                return Ok(json_response(200, &doc, &[]));
-            }
+            let object = rendering.object(&rt, store.read(&target, name)?);
             Ok(json_response(200, &object, &[]))
         }
         "list" => {
@@ -268,16 +244,7 @@ fn resource_request(
                 limit,
                 q.get("continue").map(String::as_str),
             )?;
-            let items: Vec<Value> = items
-                .into_iter()
-                .map(|o| with_api_version(&rt, o))
-                .collect();
-            let doc = if as_table {
-                table::render(&rt, &items, meta, include)
-            } else {
-                list_kind(&rt, items, meta)
-            };
-            Ok(json_response(200, &doc, &[]))
+            Ok(json_response(200, &rendering.list(&rt, items, meta), &[]))
         }
         "watch" => {
             let filter = filter(q)?;
@@ -304,7 +271,7 @@ fn resource_request(
                 timeout,
                 bookmark_interval: shared.bookmark_interval,
                 dropped: shared.dropped.subscribe(),
-                table: as_table.then(|| include.to_owned()),
+                rendering,
             };
             drop(store);
             let mut response = Response::new(Body::from_stream(watch::stream(plan)));
@@ -317,12 +284,14 @@ fn resource_request(
         "create" => {
             let opts = write_options(q)?;
             let written = store.create(&target, parse_object(body)?, &opts)?;
-            Ok(json_response(201, &written.object, &written.warnings))
+            let object = rendering.object(&rt, written.object);
+            Ok(json_response(201, &object, &written.warnings))
         }
         "update" => {
             let opts = write_options(q)?;
             let written = store.update(&target, name, parse_object(body)?, part, &opts)?;
-            Ok(json_response(200, &written.object, &written.warnings))
+            let object = rendering.object(&rt, written.object);
+            Ok(json_response(200, &object, &written.warnings))
         }
         "patch" => {
             let opts = write_options(q)?;
@@ -337,7 +306,8 @@ fn resource_request(
             })?;
             let written = store.patch(&target, name, kind, body, part, &opts)?;
             let code = if written.created { 201 } else { 200 };
-            Ok(json_response(code, &written.object, &written.warnings))
+            let object = rendering.object(&rt, written.object);
+            Ok(json_response(code, &object, &written.warnings))
         }
         "delete" => {
             let options: Value = if body.is_empty() {
@@ -351,7 +321,7 @@ fn resource_request(
                     .and_then(Value::as_array)
                     .is_some_and(|d| d.iter().any(|v| v == "All"));
             let object = store.delete(&target, name, &options, dry_run)?;
-            Ok(json_response(200, &with_api_version(&rt, object), &[]))
+            Ok(json_response(200, &rendering.object(&rt, object), &[]))
         }
         _ => Err(ApiError::MethodNotAllowed),
     }

@@ -7,14 +7,6 @@ use serde_json::{Value, json};
 
 use crate::catalog::{PrinterColumn, ResourceType};
 
-/// Whether an `Accept` header asks for a Table.
-pub fn wants_table(accept: &str) -> bool {
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.contains("as=Table"))
-}
-
 fn columns(rt: &ResourceType) -> Vec<PrinterColumn> {
     let mut cols = vec![PrinterColumn {
         name: "Name".into(),

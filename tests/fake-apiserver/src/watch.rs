@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::catalog::ResourceType;
 use crate::error::ApiError;
+use crate::render::Rendering;
 use crate::selector::Filter;
 use crate::store::{Event, EventType, Expired, WatchStart};
 
@@ -29,9 +30,8 @@ pub struct WatchPlan {
     pub timeout: Duration,
     pub bookmark_interval: Duration,
     pub dropped: tokio::sync::watch::Receiver<u64>,
-    /// Render each event's object as a one-row Table (`kubectl get -w`), with this
-    /// `includeObject`.
-    pub table: Option<String>,
+    /// How each event's object goes out (a one-row Table for `kubectl get -w`).
+    pub rendering: Rendering,
 }
 
 fn line(value: &Value) -> Result<Bytes, Infallible> {
@@ -65,12 +65,7 @@ fn render(plan: &WatchPlan, event: &Event) -> Option<Value> {
         (EventType::Deleted, _, true) => EventType::Deleted,
         _ => return None,
     };
-    let mut object = event.object.clone();
-    object["apiVersion"] = json!(plan.rt.api_version());
-    if let Some(include) = plan.table.as_deref() {
-        let meta = json!({"resourceVersion": event.rv.to_string()});
-        object = crate::table::render(&plan.rt, &[object], meta, include);
-    }
+    let object = plan.rendering.object(&plan.rt, event.object.clone());
     Some(json!({"type": kind.as_str(), "object": object}))
 }
 
