@@ -68,15 +68,19 @@ fn leaves(config: &Value, schema: Option<&Value>, path: String, out: &mut Vec<(S
     }
 }
 
-/// Fields that `incoming` sets to a value different from what another manager applied.
+/// Fields that `incoming` sets to a value different from what another manager applied and the
+/// object still holds (a manager loses a field once anyone changed or removed it).
 pub fn conflicts(
     managers: &Managers,
     manager: &str,
     incoming: &Value,
+    current: &Value,
     schema: Option<&Value>,
 ) -> Option<ApplyConflict> {
     let mut mine = Vec::new();
     leaves(incoming, schema, String::new(), &mut mine);
+    let mut present = Vec::new();
+    leaves(current, schema, String::new(), &mut present);
     for (other, config) in managers {
         if other == manager {
             continue;
@@ -89,7 +93,9 @@ pub fn conflicts(
                 !matches!(
                     path.as_str(),
                     ".apiVersion" | ".kind" | ".metadata.name" | ".metadata.namespace"
-                ) && theirs.iter().any(|(p, v)| p == path && v != value)
+                ) && theirs.iter().any(|(p, v)| {
+                    p == path && v != value && present.iter().any(|(cp, cv)| cp == p && cv == v)
+                })
             })
             .map(|(p, _)| p.clone())
             .collect();
@@ -189,7 +195,7 @@ pub fn apply(
     managers: &mut Managers,
     schema: Option<&Value>,
 ) -> Result<Value, ApplyConflict> {
-    if let Some(conflict) = conflicts(managers, manager, config, schema)
+    if let Some(conflict) = conflicts(managers, manager, config, current, schema)
         && !force
     {
         return Err(conflict);
@@ -265,5 +271,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(obj, json!({"spec": {"a": 2}}));
+        // "two" now holds the value "one" applied, so a third manager conflicts with "two" only.
+        let err = apply(
+            &obj,
+            &json!({"spec": {"a": 3}}),
+            "three",
+            false,
+            &mut managers,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(err.manager, "two");
+    }
+
+    #[test]
+    fn a_field_changed_by_someone_else_is_no_longer_owned() {
+        let mut managers = Managers::new();
+        let cfg = |holder: &str| json!({"spec": {"holder": holder}});
+        let obj = apply(&json!({}), &cfg("a"), "a", false, &mut managers, None).unwrap();
+        // A plain patch removed the field: "a" no longer owns it.
+        let mut released = obj.clone();
+        released["spec"].as_object_mut().unwrap().remove("holder");
+        let obj = apply(&released, &cfg("b"), "b", false, &mut managers, None).unwrap();
+        assert_eq!(obj, cfg("b"));
     }
 }
