@@ -423,6 +423,16 @@ async fn kubectl_applies_the_built_in_kinds_of_an_operator_install() {
         out.contains("deployment.apps/pbconnector") && out.contains("service/pbconnector-metrics"),
         "{out}"
     );
+    // Server-side apply by kubectl: a field manager of its own, conflicts reported.
+    let out = kubectl.ok(&["apply", "--server-side", "-f", "crds/"]).await;
+    assert!(out.contains("serverside-applied"), "{out}");
+    let out = kubectl
+        .ok(&["apply", "--server-side", "-f", &fixture("connector.yaml")])
+        .await;
+    assert!(
+        out.contains("azureadconnector.passwordboss.com/contoso serverside-applied"),
+        "{out}"
+    );
     let out = kubectl.ok(&["delete", "-f", &manifest]).await;
     assert!(
         out.contains("deployment.apps \"pbconnector\" deleted"),
