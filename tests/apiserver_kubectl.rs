@@ -1,0 +1,442 @@
+//! The real kubectl 1.35 against the fake API server: apply the CRD and an example connector with
+//! its Secrets, read printer columns, annotate, get YAML, see invalid connectors refused with the
+//! field named, wait for Ready through the status subresource, delete.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use fake_apiserver::FakeApiServer;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use pbconnector::resources::AzureAdConnector;
+use serde_json::{Value, json};
+
+const NS: &str = "msp-contoso";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `$KUBECTL`, else `<repo>/.tools/bin/kubectl`. Missing: a failure under CI, else a skip.
+fn find_kubectl() -> Option<PathBuf> {
+    let path = std::env::var_os("KUBECTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".tools/bin/kubectl"));
+    if path.is_file() {
+        return Some(path);
+    }
+    let reason = format!(
+        "kubectl not found at {} (set KUBECTL or run scripts/install-test-tools.sh)",
+        path.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{reason}");
+    }
+    eprintln!("skipping: {reason}");
+    None
+}
+
+struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+impl Kubectl {
+    fn new(bin: PathBuf, server: &FakeApiServer) -> Self {
+        Self {
+            bin,
+            kubeconfig: server.kubeconfig_path().to_owned(),
+            // Discovery cache next to the kubeconfig: gone with the server's temp dir.
+            cache: server.kubeconfig_path().with_file_name("kubectl-cache"),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        cmd.args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .current_dir(repo())
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("kubectl {args:?} could not run: {e}"))
+    }
+
+    /// Runs kubectl and returns stdout, failing the test when it fails.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("$ kubectl {}\n{stdout}{stderr}", args.join(" "));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+            out.status
+        );
+        stdout
+    }
+
+    /// Runs kubectl with `input` on stdin, failing the test when it fails.
+    async fn ok_stdin(&self, args: &[&str], input: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .expect("stdin write");
+        drop(stdin);
+        let out = child.wait_with_output().await.expect("kubectl runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("$ kubectl {} < input\n{stdout}{stderr}", args.join(" "));
+        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
+        stdout
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    async fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        eprintln!(
+            "$ kubectl {} (expected to fail)\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} should have failed; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+fn fixture(name: &str) -> String {
+    Path::new("tests/fixtures").join(name).display().to_string()
+}
+
+async fn write_status(api: &Api<AzureAdConnector>, status: Value) {
+    api.patch_status(
+        "contoso",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await
+    .expect("the status subresource accepts the status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_manages_connectors_end_to_end() {
+    let Some(bin) = find_kubectl() else {
+        return;
+    };
+    let server = FakeApiServer::start().await.expect("server starts");
+    let kubectl = Kubectl::new(bin, &server);
+    let api: Api<AzureAdConnector> = Api::namespaced(server.client().expect("client"), NS);
+
+    let out = kubectl.ok(&["apply", "-f", "crds/"]).await;
+    assert!(
+        out.contains("customresourcedefinition.apiextensions.k8s.io/azureadconnectors.passwordboss.com created"),
+        "{out}"
+    );
+    let out = kubectl
+        .ok(&["apply", "-f", &fixture("connector.yaml")])
+        .await;
+    for created in [
+        "namespace/msp-contoso created",
+        "secret/entra-app created",
+        "secret/passwordboss created",
+        "azureadconnector.passwordboss.com/contoso created",
+    ] {
+        assert!(out.contains(created), "missing {created:?} in {out}");
+    }
+    // Secrets are stored as the real server stores them: stringData encoded into data.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(server.client().expect("client"), NS);
+    let token = secrets
+        .get("passwordboss")
+        .await
+        .expect("the Secret exists");
+    let data = token.data.expect("data");
+    assert_eq!(data["token"].0, b"not-a-real-token");
+    assert!(token.string_data.is_none());
+
+    // Applying again changes nothing and says so.
+    let out = kubectl
+        .ok(&["apply", "-f", &fixture("connector.yaml")])
+        .await;
+    assert!(
+        out.contains("azureadconnector.passwordboss.com/contoso unchanged"),
+        "{out}"
+    );
+
+    // Printer columns, with Message (priority 1) only in the wide output.
+    write_status(&api, json!({"connection": "Connected", "users": {"inScope": 812, "active": 800, "pending": 4, "disabled": 8},
+        "lastSyncTime": "2026-01-01T00:00:00Z", "message": "Synced 812 users"})).await;
+    let out = kubectl.ok(&["get", "aadc", "-n", NS]).await;
+    let header = out.lines().next().unwrap_or_default();
+    let columns: Vec<&str> = header
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        columns,
+        ["NAME", "STATUS", "USERS", "LAST SYNC", "AGE"],
+        "{out}"
+    );
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..3], ["contoso", "Connected", "812"], "{out}");
+    assert!(
+        row[3].ends_with('d') || row[3].ends_with('y'),
+        "Last Sync is an age: {out}"
+    );
+    let wide = kubectl.ok(&["get", "aadc", "-n", NS, "-o", "wide"]).await;
+    assert!(
+        wide.contains("MESSAGE") && wide.contains("Synced 812 users"),
+        "{wide}"
+    );
+
+    // kubectl get -w: watch events rendered as Table rows.
+    let mut watching = kubectl
+        .command(&["get", "aadc", "-n", NS, "-w"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl get -w starts");
+    let mut lines = BufReader::new(watching.stdout.take().expect("stdout")).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("kubectl get -w prints in time")
+            .expect("stdout reads")
+            .expect("a line")
+    };
+    assert!(next_line().await.starts_with("NAME"));
+    assert!(next_line().await.contains("Connected"));
+    write_status(&api, json!({"connection": "Error"})).await;
+    let changed = next_line().await;
+    assert!(
+        changed.starts_with("contoso") && changed.contains("Error"),
+        "{changed}"
+    );
+    watching.kill().await.expect("kubectl get -w stops");
+
+    // Annotate, then read it all back as YAML: defaults applied, annotation and status present.
+    kubectl
+        .ok(&[
+            "annotate",
+            "aadc/contoso",
+            "-n",
+            NS,
+            "passwordboss.com/sync-requested-at=2026-11-25T10:00:00Z",
+        ])
+        .await;
+    let yaml = kubectl
+        .ok(&["get", "aadc", "contoso", "-n", NS, "-o", "yaml"])
+        .await;
+    let object: Value = serde_yaml::from_str(&yaml).expect("kubectl prints YAML");
+    assert_eq!(
+        object["metadata"]["annotations"]["passwordboss.com/sync-requested-at"],
+        "2026-11-25T10:00:00Z"
+    );
+    assert_eq!(
+        object["spec"]["interval"], "1m",
+        "defaults applied on create"
+    );
+    assert_eq!(
+        object["spec"]["passwordBoss"]["apiUrl"],
+        "https://api.passwordboss.com"
+    );
+    assert_eq!(object["status"]["users"]["inScope"], 812);
+    assert_eq!(
+        object["metadata"]["generation"], 1,
+        "annotations do not bump generation"
+    );
+
+    // Invalid connectors are refused at apply time, with the fields named.
+    let err = kubectl
+        .fails(&["apply", "-f", &fixture("connector-invalid.yaml")])
+        .await;
+    assert!(
+        err.contains("spec.interval") && err.contains("must be at least 10s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.azure") && err.contains("exactly one credential"),
+        "{err}"
+    );
+    let err = kubectl
+        .fails(&["apply", "-f", &fixture("connector-unknown-field.yaml")])
+        .await;
+    assert!(err.contains("unknown field \"spec.intervall\""), "{err}");
+    assert!(api.get_opt("broken").await.expect("get").is_none());
+    assert!(api.get_opt("typo").await.expect("get").is_none());
+
+    // kubectl wait: not Ready yet, then Ready once the status says so for this generation.
+    let err = kubectl
+        .fails(&[
+            "wait",
+            "--for=condition=Ready",
+            "aadc/contoso",
+            "-n",
+            NS,
+            "--timeout=1s",
+        ])
+        .await;
+    assert!(err.contains("timed out"), "{err}");
+    let waiting = kubectl
+        .command(&[
+            "wait",
+            "--for=condition=Ready",
+            "aadc/contoso",
+            "-n",
+            NS,
+            "--timeout=20s",
+        ])
+        .output();
+    let waiting = tokio::spawn(waiting);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let generation = api.get("contoso").await.expect("get").metadata.generation;
+    write_status(
+        &api,
+        json!({"observedGeneration": generation, "conditions": [{
+        "type": "Ready", "status": "True", "reason": "Synced", "message": "in sync",
+        "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": generation}]}),
+    )
+    .await;
+    let out = waiting.await.expect("join").expect("kubectl wait runs");
+    assert!(
+        out.status.success(),
+        "kubectl wait failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("condition met"));
+
+    // A changed spec is applied as a patch and bumps the generation.
+    let changed = std::fs::read_to_string(repo().join(fixture("connector.yaml")))
+        .expect("fixture")
+        .replace("  groups:\n", "  interval: 5m\n  groups:\n");
+    let out = kubectl.ok_stdin(&["apply", "-f", "-"], &changed).await;
+    assert!(
+        out.contains("azureadconnector.passwordboss.com/contoso configured"),
+        "{out}"
+    );
+    let after = api.get("contoso").await.expect("get");
+    assert_eq!(after.spec.interval, "5m");
+    assert_eq!(after.metadata.generation, generation.map(|g| g + 1));
+
+    let out = kubectl.ok(&["delete", "aadc", "contoso", "-n", NS]).await;
+    assert!(
+        out.contains("azureadconnector.passwordboss.com \"contoso\" deleted"),
+        "{out}"
+    );
+    assert!(api.get_opt("contoso").await.expect("get").is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_the_built_in_kinds_of_an_operator_install() {
+    let Some(bin) = find_kubectl() else {
+        return;
+    };
+    let server = FakeApiServer::start().await.expect("server starts");
+    let kubectl = Kubectl::new(bin, &server);
+    let manifest = fixture("operator-install.yaml");
+    let out = kubectl.ok(&["apply", "-f", &manifest]).await;
+    for created in [
+        "namespace/pbconnector-system created",
+        "serviceaccount/pbconnector created",
+        "clusterrole.rbac.authorization.k8s.io/pbconnector created",
+        "clusterrolebinding.rbac.authorization.k8s.io/pbconnector created",
+        "role.rbac.authorization.k8s.io/pbconnector-leader-election created",
+        "rolebinding.rbac.authorization.k8s.io/pbconnector-leader-election created",
+        "service/pbconnector-metrics created",
+        "deployment.apps/pbconnector created",
+        "poddisruptionbudget.policy/pbconnector created",
+    ] {
+        assert!(out.contains(created), "missing {created:?} in {out}");
+    }
+    // A changed container image goes out as a strategic merge patch keyed by container name.
+    let changed = std::fs::read_to_string(repo().join(&manifest))
+        .expect("fixture")
+        .replace("pbconnector:0.1.0", "pbconnector:0.2.0");
+    let out = kubectl.ok_stdin(&["apply", "-f", "-"], &changed).await;
+    assert!(
+        out.contains("deployment.apps/pbconnector configured"),
+        "{out}"
+    );
+    assert!(
+        out.contains("service/pbconnector-metrics unchanged"),
+        "{out}"
+    );
+    let yaml = kubectl
+        .ok(&[
+            "get",
+            "deployment",
+            "pbconnector",
+            "-n",
+            "pbconnector-system",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    let deployment: Value = serde_yaml::from_str(&yaml).expect("YAML");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "ghcr.io/example/pbconnector:0.2.0");
+    assert_eq!(
+        container["args"],
+        json!(["run"]),
+        "the rest of the container is kept"
+    );
+    let log = server.requests();
+    assert!(log.iter().any(|r| r.method == "PATCH"
+        && r.path.ends_with("/deployments/pbconnector")
+        && r.status == 200));
+    let out = kubectl
+        .ok(&["get", "deployments,services", "-n", "pbconnector-system"])
+        .await;
+    assert!(
+        out.contains("deployment.apps/pbconnector") && out.contains("service/pbconnector-metrics"),
+        "{out}"
+    );
+    // Server-side apply by kubectl: a field manager of its own, conflicts reported.
+    let out = kubectl.ok(&["apply", "--server-side", "-f", "crds/"]).await;
+    assert!(out.contains("serverside-applied"), "{out}");
+    let out = kubectl
+        .ok(&["apply", "--server-side", "-f", &fixture("connector.yaml")])
+        .await;
+    assert!(
+        out.contains("azureadconnector.passwordboss.com/contoso serverside-applied"),
+        "{out}"
+    );
+    let out = kubectl.ok(&["delete", "-f", &manifest]).await;
+    assert!(
+        out.contains("deployment.apps \"pbconnector\" deleted"),
+        "{out}"
+    );
+    server.shutdown().await;
+}
