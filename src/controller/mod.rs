@@ -4,6 +4,7 @@
 pub mod command;
 pub mod engine;
 pub mod leader;
+pub mod pipeline_engine;
 pub mod reconcile;
 pub mod requests;
 pub mod run;
@@ -14,4 +15,5 @@ pub mod triggers;
 
 pub use engine::{ConnectorKey, SyncEngine, SyncRequest};
 pub use leader::LeaderElection;
+pub use pipeline_engine::PipelineEngine;
 pub use run::{ControllerConfig, RunError, run};

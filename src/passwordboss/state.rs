@@ -15,19 +15,21 @@ impl PasswordBossClient {
         let connector = self.connector().await?;
         let users = self.list_users().await?;
         let groups = self.list_groups().await?;
-        let memberships: BTreeMap<String, BTreeSet<String>> = stream::iter(
-            groups
-                .iter()
-                .filter(|g| g.is_managed_by_azure_ad())
-                .map(|g| g.id.clone()),
-        )
-        .map(|id| async move {
-            let members = self.group_members(&id).await?;
-            Ok::<_, PasswordBossError>((id, members.into_iter().collect()))
-        })
-        .buffer_unordered(self.concurrency())
-        .try_collect()
-        .await?;
+        // Collected first: a lazy iterator over `groups` held across the awaits below would make
+        // this future not provably `Send`.
+        let managed: Vec<String> = groups
+            .iter()
+            .filter(|g| g.is_managed_by_azure_ad())
+            .map(|g| g.id.clone())
+            .collect();
+        let memberships: BTreeMap<String, BTreeSet<String>> = stream::iter(managed)
+            .map(|id| async move {
+                let members = self.group_members(&id).await?;
+                Ok::<_, PasswordBossError>((id, members.into_iter().collect()))
+            })
+            .buffer_unordered(self.concurrency())
+            .try_collect()
+            .await?;
         Ok(DirectoryState {
             users,
             groups,

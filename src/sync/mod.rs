@@ -2,6 +2,7 @@
 //! Shared by the controller and the command line.
 
 pub mod describe;
+pub mod pipeline;
 pub mod report;
 pub mod secrets;
 pub mod status;

@@ -87,6 +87,8 @@ pub struct SyncReport {
     pub graph_requests: u32,
     pub password_boss_requests: u32,
     pub password_boss_writes: u32,
+    /// Planned changes that failed or were not attempted (retried by the next sync).
+    pub failed_actions: u32,
 }
 
 impl SyncReport {
@@ -112,6 +114,7 @@ impl SyncReport {
             graph_requests: 0,
             password_boss_requests: 0,
             password_boss_writes: 0,
+            failed_actions: 0,
         }
     }
 

@@ -178,6 +178,12 @@ fn success_message(report: &SyncReport) -> String {
             report.conflicts.len()
         ));
     }
+    if report.failed_actions > 0 {
+        message.push_str(&format!(
+            "; {} changes failed and will be retried by the next sync",
+            report.failed_actions
+        ));
+    }
     if report.blocked_deprovisions > 0 {
         message.push_str(&format!(
             "; {n} deprovisions blocked by the safety limits: approve with the annotation \

@@ -9,7 +9,8 @@ mod report;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use futures::{StreamExt, stream};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, stream};
 
 pub use report::{ActionOutcome, Applied, ExecutionReport, Outcome};
 
@@ -60,11 +61,16 @@ pub async fn execute(client: &PasswordBossClient, plan: &Plan, sync_id: &str) ->
             .enumerate()
             .filter(|(_, a)| phase(a) == current)
             .collect();
-        let done: Vec<(usize, Outcome)> = stream::iter(batch)
+        // Boxed so the future stays provably `Send` when the caller's future must be (the
+        // controller runs syncs on its own tasks).
+        let work: Vec<BoxFuture<'_, (usize, Outcome)>> = batch
+            .into_iter()
             .map(|(index, action)| {
                 let run = &run;
-                async move { (index, run.one(action).await) }
+                async move { (index, run.one(action).await) }.boxed()
             })
+            .collect();
+        let done: Vec<(usize, Outcome)> = stream::iter(work)
             .buffer_unordered(concurrency)
             .collect()
             .await;

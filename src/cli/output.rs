@@ -1,0 +1,131 @@
+//! Output and exit codes of `sync`, `plan` and `verify`.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use crate::resources::AzureAdConnectorStatus;
+use crate::sync::describe::plan_lines;
+use crate::sync::report::SyncReport;
+use crate::sync::status::conflict_reason;
+
+/// Exit codes of sync/plan/verify (interface.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    Failure = 1,
+    Usage = 2,
+    Unauthorized = 3,
+    DeprovisionsBlocked = 4,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// The exit code a sync report deserves.
+pub fn exit_for(report: &SyncReport) -> Exit {
+    match &report.failure {
+        Some(f) if f.unauthorized_side().is_some() => Exit::Unauthorized,
+        Some(_) => Exit::Failure,
+        None if report.blocked_deprovisions > 0 => Exit::DeprovisionsBlocked,
+        None => Exit::Success,
+    }
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A short human summary of one sync, with the actions taken (or planned).
+pub fn text_summary(name: &str, report: &SyncReport, status: &AzureAdConnectorStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{name}: {} — {}", status.connection, status.message);
+    if report.failure.is_none() {
+        let a = &report.applied;
+        let verb = if report.dry_run {
+            "would change"
+        } else {
+            "changed"
+        };
+        if report.dry_run {
+            let planned = report.plan.as_ref().map_or(0, |p| p.actions.len());
+            let _ = writeln!(out, "  {verb}: {planned} actions (nothing was written)");
+        } else {
+            let _ = writeln!(
+                out,
+                "  users: {} created, {} updated, {} enabled, {} disabled, {} removed, {} deleted, {} adopted",
+                a.created, a.updated, a.enabled, a.disabled, a.removed, a.deleted, a.adopted
+            );
+            let _ = writeln!(
+                out,
+                "  groups: {} created, {} updated, {} deleted",
+                a.groups_created, a.groups_updated, a.groups_deleted
+            );
+        }
+        let u = &report.users;
+        let _ = writeln!(
+            out,
+            "  in scope: {}; managed accounts: {} active, {} pending, {} disabled",
+            u.in_scope, u.active, u.pending, u.disabled
+        );
+    }
+    if report.blocked_deprovisions > 0 {
+        let _ = writeln!(
+            out,
+            "  BLOCKED: {n} deprovisions exceed the safety limits; nothing was deprovisioned. \
+             Re-run with --approve-deprovisions {n} if that is intended.",
+            n = report.blocked_deprovisions
+        );
+    }
+    if !report.conflicts.is_empty() {
+        let _ = writeln!(out, "  conflicts ({}):", report.conflicts.len());
+        for c in report.conflicts.iter().take(20) {
+            let who = c
+                .email
+                .as_deref()
+                .or(c.external_id.as_deref())
+                .unwrap_or("-");
+            let _ = writeln!(
+                out,
+                "    {:<22} {who}: {}",
+                conflict_reason(c.kind),
+                c.message
+            );
+        }
+        if report.conflicts.len() > 20 {
+            let _ = writeln!(out, "    … and {} more", report.conflicts.len() - 20);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  cost: {} Graph requests, {} Password Boss requests ({} writes), {} ms",
+        report.graph_requests,
+        report.password_boss_requests,
+        report.password_boss_writes,
+        report.duration.as_millis()
+    );
+    if let Some(plan) = &report.plan {
+        let lines = plan_lines(plan);
+        if !lines.is_empty() {
+            let title = if report.dry_run {
+                "planned actions"
+            } else {
+                "actions"
+            };
+            let _ = writeln!(out, "  {title}:");
+            for line in lines.iter().take(200) {
+                let _ = writeln!(out, "    {line}");
+            }
+            if lines.len() > 200 {
+                let _ = writeln!(out, "    … and {} more", lines.len() - 200);
+            }
+        }
+    }
+    out
+}

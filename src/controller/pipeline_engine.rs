@@ -1,0 +1,63 @@
+//! The real `SyncEngine`: the sync pipeline, with per-connector state (delta links, token caches)
+//! kept between syncs and one Graph pacer per tenant shared by all connectors.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
+use crate::azure::PacerRegistry;
+use crate::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use crate::sync::report::SyncReport;
+
+/// Runs syncs through `sync::pipeline`.
+#[derive(Default)]
+pub struct PipelineEngine {
+    states: Mutex<HashMap<ConnectorKey, Arc<tokio::sync::Mutex<ConnectorState>>>>,
+    pacers: Arc<PacerRegistry>,
+}
+
+impl PipelineEngine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self, key: &ConnectorKey) -> Arc<tokio::sync::Mutex<ConnectorState>> {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        states
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(ConnectorState::with_pacers(
+                    self.pacers.clone(),
+                )))
+            })
+            .clone()
+    }
+
+    /// Connectors with state held (for tests of memory bounds).
+    pub fn tracked(&self) -> usize {
+        self.states.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+impl SyncEngine for PipelineEngine {
+    async fn sync(&self, request: SyncRequest) -> SyncReport {
+        let state = self.state(&request.key);
+        let mut state = state.lock().await;
+        let credentials = read_credentials(&request.spec, &request.key.namespace, |name| {
+            request.secrets.get(name).cloned()
+        });
+        let options = SyncOptions {
+            dry_run: request.dry_run,
+            approved_deprovisions: request.approved_deprovisions,
+            ..SyncOptions::default()
+        };
+        run_sync(&request.spec, credentials, &mut state, &options).await
+    }
+
+    fn forget(&self, key: &ConnectorKey) {
+        self.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}

@@ -1,0 +1,383 @@
+//! One sync of one connector: read Entra and Password Boss (concurrently), classify departures,
+//! plan, apply, report. The per-connector state that must survive between syncs (delta links,
+//! token caches) lives in `ConnectorState`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::report::{Reached, SyncFailure, SyncReport};
+use super::secrets::{SecretData, SecretError, secret_text};
+use crate::azure::{
+    AzureConfig, Credential, GraphClient, GraphError, GraphErrorKind, GraphSyncState,
+    PacerRegistry, ReadOptions,
+};
+use crate::passwordboss::{
+    PasswordBossClient, PasswordBossConfig, PasswordBossError, PasswordBossErrorKind, execute,
+};
+use crate::plan::{self, Rules};
+use crate::resources::{AzureAdConnectorSpec, LeaveRule};
+
+/// Environment variable Azure Workload Identity sets to the projected token's path.
+pub const FEDERATED_TOKEN_FILE_ENV: &str = "AZURE_FEDERATED_TOKEN_FILE";
+
+/// Per-connector state kept between syncs.
+#[derive(Default)]
+pub struct ConnectorState {
+    graph_state: GraphSyncState,
+    graph: Option<(u64, GraphClient)>,
+    password_boss: Option<(u64, PasswordBossClient)>,
+    pacers: Option<Arc<PacerRegistry>>,
+}
+
+impl ConnectorState {
+    /// State whose Graph client shares one pacer per tenant with every other connector built
+    /// from the same registry (connectors of one tenant share Graph's throttling budget).
+    pub fn with_pacers(pacers: Arc<PacerRegistry>) -> Self {
+        Self {
+            pacers: Some(pacers),
+            ..Self::default()
+        }
+    }
+}
+
+/// How to run one sync.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Plan only (spec.dryRun, or `pbconnector plan`).
+    pub dry_run: bool,
+    /// Deprovisions approved for this sync (the exact number a blocked sync reported).
+    pub approved_deprovisions: Option<u32>,
+    /// Distinguishes this sync's idempotency keys from other syncs'.
+    pub sync_id: String,
+    /// Use delta queries between full reads.
+    pub delta: bool,
+    /// Give up on the Entra read after this long (the snapshot is then incomplete or failed).
+    pub deadline: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            approved_deprovisions: None,
+            sync_id: uuid::Uuid::new_v4().to_string(),
+            delta: true,
+            deadline: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The credentials of one connector, read from its Secrets.
+pub struct Credentials {
+    pub azure: Credential,
+    pub password_boss_token: String,
+}
+
+/// Reads the connector's credentials from the Secrets of its namespace.
+pub fn read_credentials(
+    spec: &AzureAdConnectorSpec,
+    namespace: &str,
+    secret: impl Fn(&str) -> Option<SecretData>,
+) -> Result<Credentials, SecretError> {
+    let text =
+        |r: &crate::resources::SecretKeyRef| secret_text(namespace, r, secret(&r.name).as_ref());
+    let azure = if let Some(r) = &spec.azure.client_secret_ref {
+        Credential::ClientSecret(text(r)?)
+    } else if let Some(r) = &spec.azure.client_certificate_ref {
+        Credential::Certificate { pem: text(r)? }
+    } else {
+        let file = spec
+            .azure
+            .workload_identity
+            .as_ref()
+            .and_then(|w| w.token_file.clone())
+            .or_else(|| std::env::var(FEDERATED_TOKEN_FILE_ENV).ok())
+            .ok_or_else(|| SecretError::Unreadable {
+                name: "workloadIdentity".into(),
+                message: format!(
+                    "no federated token file: set spec.azure.workloadIdentity.tokenFile or run \
+                     with Azure Workload Identity, which sets {FEDERATED_TOKEN_FILE_ENV}"
+                ),
+            })?;
+        Credential::WorkloadIdentity {
+            token_file: file.into(),
+        }
+    };
+    let password_boss_token = text(&spec.password_boss.token_secret_ref)?;
+    Ok(Credentials {
+        azure,
+        password_boss_token,
+    })
+}
+
+/// Runs one sync end to end and reports what happened. Never panics on bad data: every failure
+/// ends up in the report.
+pub async fn run_sync(
+    spec: &AzureAdConnectorSpec,
+    credentials: Result<Credentials, SecretError>,
+    state: &mut ConnectorState,
+    options: &SyncOptions,
+) -> SyncReport {
+    let started = Timestamp::now();
+    let credentials = match credentials {
+        Ok(c) => c,
+        Err(e) => {
+            let failure = SyncFailure::Error {
+                reason: "SecretError",
+                message: e.to_string(),
+            };
+            return SyncReport::failed(started, failure, Reached::default());
+        }
+    };
+    let (graph, password_boss) = match clients(spec, credentials, state) {
+        Ok(c) => c,
+        Err(failure) => return SyncReport::failed(started, failure, Reached::default()),
+    };
+    let graph_before = graph.requests();
+    let pb_before = password_boss.requests();
+    let mut reached = Reached::default();
+
+    let full_reads_before = state.graph_state.last_full_read();
+    let read_options = ReadOptions {
+        nested_groups: spec.nested_groups,
+        full_sync_interval: spec.full_sync_interval(),
+        delta: options.delta,
+        deadline: options.deadline,
+    };
+    let (snapshot, directory) = tokio::join!(
+        graph.read(
+            &mut state.graph_state,
+            &spec.sync_group,
+            &spec.groups,
+            &read_options
+        ),
+        password_boss.read_state(),
+    );
+    let finish = |mut report: SyncReport| {
+        report.graph_requests = (graph.requests() - graph_before) as u32;
+        let pb = password_boss.requests();
+        report.password_boss_requests =
+            (pb.reads + pb.writes - pb_before.reads - pb_before.writes) as u32;
+        report.password_boss_writes = (pb.writes - pb_before.writes) as u32;
+        report
+    };
+    let mut snapshot = match snapshot {
+        Ok(s) => {
+            reached.azure = true;
+            s
+        }
+        Err(e) => {
+            if directory.is_ok() {
+                reached.password_boss = true;
+            }
+            return finish(SyncReport::failed(started, graph_failure(&e), reached));
+        }
+    };
+    let directory = match directory {
+        Ok(d) => {
+            reached.password_boss = true;
+            d
+        }
+        Err(e) => {
+            return finish(SyncReport::failed(
+                started,
+                password_boss_failure(&e),
+                reached,
+            ));
+        }
+    };
+
+    classify_departures(spec, &graph, &mut snapshot, &directory).await;
+
+    let rules = Rules::from_spec(spec);
+    let plan = plan::plan(&snapshot, &directory, &rules, options.approved_deprovisions);
+    let mut report = SyncReport::failed(
+        started,
+        SyncFailure::Error {
+            reason: "Unfinished",
+            message: String::new(),
+        },
+        reached,
+    );
+    report.failure = None;
+    report.full_read = state.graph_state.last_full_read() != full_reads_before;
+    report.snapshot_complete = snapshot.complete;
+    report.incomplete_reason = snapshot.incomplete_reason.clone();
+    report.blocked_deprovisions = plan.blocked_deprovisions;
+    report.users = plan.users;
+    report.groups = snapshot.groups.len() as u32;
+    report.conflicts = plan.conflicts.clone();
+    report.dry_run = options.dry_run;
+    if !options.dry_run {
+        let execution = execute(&password_boss, &plan, &options.sync_id).await;
+        report.applied = execution.applied;
+        report.conflicts.extend(execution.conflicts.iter().cloned());
+        report.failed_actions = execution.failed + execution.skipped;
+        if let Some(e) = &execution.unauthorized {
+            report.failure = Some(password_boss_failure(e));
+            report.reached.password_boss = false;
+        } else if let Some(e) = &execution.gave_up {
+            report.failure = Some(password_boss_failure(e));
+        }
+    }
+    report.plan = Some(plan);
+    report.finished = Timestamp::now();
+    report.duration = report.finished.duration_since(started).unsigned_abs();
+    finish(report)
+}
+
+/// Managed users who left scope are "deleted" or "removed from the group". Delta reads tell
+/// deletions; for the rest Graph is asked, but only when the two rules differ (otherwise the
+/// answer changes nothing and costs requests). A failed lookup makes the snapshot incomplete, so
+/// nothing is deprovisioned on a guess.
+async fn classify_departures(
+    spec: &AzureAdConnectorSpec,
+    graph: &GraphClient,
+    snapshot: &mut crate::azure::model::EntraSnapshot,
+    directory: &plan::DirectoryState,
+) {
+    let rules = &spec.sync_rules;
+    if !snapshot.complete || rules.user_deleted == rules.user_removed_from_group {
+        return;
+    }
+    if rules.user_deleted == LeaveRule::Ignore && rules.user_removed_from_group == LeaveRule::Ignore
+    {
+        return;
+    }
+    let departed: Vec<String> = directory
+        .users
+        .iter()
+        .filter(|u| u.is_managed_by_azure_ad())
+        .filter_map(|u| u.external_id.clone())
+        .filter(|id| !snapshot.users.contains_key(id) && !snapshot.deleted.contains(id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if departed.is_empty() {
+        return;
+    }
+    match graph.find_deleted(&departed).await {
+        Ok(deleted) => snapshot.deleted.extend(deleted),
+        Err(e) => {
+            snapshot.complete = false;
+            snapshot.incomplete_reason = Some(format!(
+                "could not tell deleted users from removed ones: {e}"
+            ));
+        }
+    }
+}
+
+fn clients(
+    spec: &AzureAdConnectorSpec,
+    credentials: Credentials,
+    state: &mut ConnectorState,
+) -> Result<(GraphClient, PasswordBossClient), SyncFailure> {
+    let config_error = |message: String| SyncFailure::Error {
+        reason: "InvalidConfiguration",
+        message,
+    };
+    let graph_key = fingerprint(&(
+        format!("{:?}", spec.azure),
+        credential_fingerprint(&credentials.azure),
+    ));
+    let graph = match &state.graph {
+        Some((key, client)) if *key == graph_key => client.clone(),
+        _ => {
+            let config = AzureConfig::from_spec(&spec.azure, credentials.azure)
+                .map_err(|e| config_error(e.to_string()))?;
+            let client = match &state.pacers {
+                Some(pacers) => {
+                    GraphClient::with_pacer(config, pacers.for_tenant(&spec.azure.tenant_id))
+                }
+                None => GraphClient::new(config),
+            }
+            .map_err(|e| config_error(e.to_string()))?;
+            state.graph = Some((graph_key, client.clone()));
+            client
+        }
+    };
+    let pb_key = fingerprint(&(
+        spec.password_boss.api_url.clone(),
+        credentials.password_boss_token.clone(),
+    ));
+    let password_boss = match &state.password_boss {
+        Some((key, client)) if *key == pb_key => client.clone(),
+        _ => {
+            let url = spec
+                .password_boss
+                .api_url
+                .parse()
+                .map_err(|e| config_error(format!("passwordBoss.apiUrl is not a URL: {e}")))?;
+            let config = PasswordBossConfig::new(url, credentials.password_boss_token);
+            let client =
+                PasswordBossClient::new(config).map_err(|e| config_error(e.to_string()))?;
+            state.password_boss = Some((pb_key, client.clone()));
+            client
+        }
+    };
+    Ok((graph, password_boss))
+}
+
+fn credential_fingerprint(credential: &Credential) -> String {
+    use sha2::Digest;
+    let material = match credential {
+        Credential::ClientSecret(s) => format!("secret:{s}"),
+        Credential::Certificate { pem } => format!("cert:{pem}"),
+        Credential::WorkloadIdentity { token_file } => format!("wi:{}", token_file.display()),
+    };
+    hex::encode(sha2::Sha256::digest(material.as_bytes()))
+}
+
+fn fingerprint<T: std::hash::Hash>(value: &T) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// Maps a Graph error to the failure written into status.
+pub fn graph_failure(e: &GraphError) -> SyncFailure {
+    let message = e.to_string();
+    match e.kind() {
+        GraphErrorKind::Unauthorized => SyncFailure::AzureUnauthorized(message),
+        GraphErrorKind::NotFound => SyncFailure::Error {
+            reason: "GroupNotFound",
+            message,
+        },
+        GraphErrorKind::Throttled | GraphErrorKind::Transient => SyncFailure::Error {
+            reason: "GraphUnavailable",
+            message,
+        },
+        GraphErrorKind::Protocol => SyncFailure::Error {
+            reason: "GraphProtocolError",
+            message,
+        },
+        GraphErrorKind::Config => SyncFailure::Error {
+            reason: "InvalidConfiguration",
+            message,
+        },
+    }
+}
+
+/// Maps a Password Boss error to the failure written into status.
+pub fn password_boss_failure(e: &PasswordBossError) -> SyncFailure {
+    let message = e.to_string();
+    match e.kind() {
+        PasswordBossErrorKind::Unauthorized => SyncFailure::PasswordBossUnauthorized(message),
+        PasswordBossErrorKind::Config => SyncFailure::Error {
+            reason: "InvalidConfiguration",
+            message,
+        },
+        PasswordBossErrorKind::Throttled | PasswordBossErrorKind::Transient => SyncFailure::Error {
+            reason: "PasswordBossUnavailable",
+            message,
+        },
+        _ => SyncFailure::Error {
+            reason: "PasswordBossError",
+            message,
+        },
+    }
+}
