@@ -290,6 +290,7 @@ async fn requests_are_one_per_changed_object_plus_paging() {
         Action::UpdateGroup {
             group_id: hr.id.clone(),
             external_id: "g-hr".into(),
+            name: hr.name.clone(),
             rename: Some("Human Resources".into()),
             members: Some(vec![MemberRef::Created("e2".into())]),
         },

@@ -628,6 +628,7 @@ fn an_incomplete_snapshot_deprovisions_nothing_and_only_adds_members() {
             Action::UpdateGroup {
                 group_id: "pg1".into(),
                 external_id: "g-hr".into(),
+                name: "HR".into(),
                 rename: None,
                 members: Some(vec![
                     MemberRef::User("u1".into()),
@@ -786,6 +787,7 @@ fn an_existing_group_is_renamed_and_its_members_replaced() {
         Some(&Action::UpdateGroup {
             group_id: "pg1".into(),
             external_id: "g1".into(),
+            name: "Finance".into(),
             rename: some("Finance & Ops"),
             members: Some(vec![
                 MemberRef::User("u1".into()),
@@ -814,6 +816,7 @@ fn an_unchanged_group_needs_nothing_and_membership_alone_is_updated() {
         [Action::UpdateGroup {
             group_id: "pg2".into(),
             external_id: "g2".into(),
+            name: "Ops".into(),
             rename: None,
             members: Some(vec![MemberRef::User("u1".into())]),
         }]

@@ -1,4 +1,93 @@
 //! The command line: argument parsing, manifest loading and output; no sync logic.
 
+pub mod demo;
 pub mod manifest;
 pub mod output;
+pub mod signals;
+pub mod sync_cmd;
+pub mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use self::output::Exit;
+
+/// Password Boss Entra ID connector: keeps Password Boss users in step with an Entra ID group.
+#[derive(Parser, Debug)]
+#[command(name = "pbconnector", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the controller (in-cluster config or KUBECONFIG).
+    Run(crate::controller::command::RunArgs),
+    /// Print the AzureAdConnector CustomResourceDefinition as YAML.
+    Crd,
+    /// Run the sync without Kubernetes, from the manifests kubectl would apply.
+    Sync(sync_cmd::SyncArgs),
+    /// Show what a sync would do, changing nothing.
+    Plan(PlanArgs),
+    /// Check both credentials, the sync group and the groups.
+    Verify(verify::VerifyArgs),
+    /// Start the Graph and Password Boss simulators with sample data and show a connector syncing.
+    Demo(demo::DemoArgs),
+}
+
+/// `plan` takes the files, the output format and an approval, like `sync`, and runs once.
+#[derive(clap::Args, Debug)]
+struct PlanArgs {
+    /// YAML files holding one AzureAdConnector and the Secrets it references (repeatable).
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<std::path::PathBuf>,
+    /// Output format: text, or the plan as JSON.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = output::Format::Text)]
+    output: output::Format,
+    /// Plan as if exactly this many blocked deprovisions were approved.
+    #[arg(long, value_name = "N")]
+    approve_deprovisions: Option<u32>,
+    /// Log level (RUST_LOG syntax); logs go to stderr.
+    #[arg(long, default_value = "warn", env = "PBCONNECTOR_LOG")]
+    log_level: String,
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Crd = cli.command {
+        print!("{}", crate::resources::crd_yaml());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => {
+                crate::controller::command::execute(args, crate::controller::PipelineEngine::new())
+                    .await
+            }
+            Command::Sync(args) => sync_cmd::run(args, false).await.into(),
+            Command::Plan(args) => {
+                let args = sync_cmd::SyncArgs {
+                    files: args.files,
+                    once: true,
+                    output: args.output,
+                    approve_deprovisions: args.approve_deprovisions,
+                    log_level: args.log_level,
+                };
+                sync_cmd::run(args, true).await.into()
+            }
+            Command::Verify(args) => verify::run(args).await.into(),
+            Command::Demo(args) => demo::run(args).await.into(),
+            Command::Crd => Exit::Success.into(),
+        }
+    })
+}

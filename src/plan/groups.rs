@@ -135,6 +135,7 @@ fn update(
     let action = Action::UpdateGroup {
         group_id: existing.id.clone(),
         external_id: group.id.clone(),
+        name: existing.name.clone(),
         rename,
         members,
     };

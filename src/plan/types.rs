@@ -121,6 +121,8 @@ pub enum Action {
     UpdateGroup {
         group_id: String,
         external_id: String,
+        /// The group's name in Password Boss before this action (for display).
+        name: String,
         /// New name when the Entra group was renamed.
         rename: Option<String>,
         /// Replacement membership when it differs.

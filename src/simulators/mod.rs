@@ -4,3 +4,4 @@
 
 pub mod graph;
 pub mod passwordboss;
+pub mod sample;

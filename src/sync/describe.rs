@@ -54,20 +54,19 @@ pub fn describe(action: &Action) -> PlanEntry {
             Some(format!("{} members", members.len())),
         ),
         Action::UpdateGroup {
-            external_id,
+            name,
             rename,
             members,
             ..
         } => {
             let mut parts = Vec::new();
-            if let Some(name) = rename {
-                parts.push(format!("rename → {name}"));
+            if let Some(new_name) = rename {
+                parts.push(format!("rename → {new_name}"));
             }
             if let Some(members) = members {
                 parts.push(format!("{} members", members.len()));
             }
-            let target = rename.clone().unwrap_or_else(|| external_id.clone());
-            ("UpdateGroup", target, Some(parts.join(", ")))
+            ("UpdateGroup", name.clone(), Some(parts.join(", ")))
         }
         Action::DeleteGroup { name, .. } => (
             "DeleteGroup",

@@ -402,6 +402,15 @@ impl SimTenant {
         self.update_user(id, |u| u.display_name = display_name.to_owned());
     }
 
+    /// Changes the user's given name and surname (and display name), as a rename in Entra does.
+    pub fn set_names(&self, id: &str, given_name: &str, surname: &str) {
+        self.update_user(id, |u| {
+            u.given_name = Some(given_name.to_owned());
+            u.surname = Some(surname.to_owned());
+            u.display_name = format!("{given_name} {surname}");
+        });
+    }
+
     pub fn set_mail(&self, id: &str, mail: Option<&str>) {
         self.update_user(id, |u| u.mail = mail.map(str::to_owned));
     }

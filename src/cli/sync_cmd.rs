@@ -1,0 +1,117 @@
+//! `pbconnector sync` and `pbconnector plan`: the controller's sync, from manifest files.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::manifest::{self, Manifests};
+use super::output::{Exit, Format, exit_for, text_summary};
+use crate::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use crate::sync::status::status_from_report;
+
+/// Arguments shared by `sync` and `plan`.
+#[derive(clap::Args, Debug)]
+pub struct SyncArgs {
+    /// YAML files holding one AzureAdConnector and the Secrets it references (repeatable).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Run one sync and exit (otherwise sync at the connector's interval until interrupted).
+    #[arg(long)]
+    pub once: bool,
+    /// Output format: a short human summary, or the status object the controller would write.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Approve exactly this many deprovisions blocked by the safety limits.
+    #[arg(long, value_name = "N")]
+    pub approve_deprovisions: Option<u32>,
+    /// Log level (RUST_LOG syntax); logs go to stderr.
+    #[arg(long, default_value = "warn", env = "PBCONNECTOR_LOG")]
+    pub log_level: String,
+}
+
+/// Runs `sync` (apply) or `plan` (dry run, one pass).
+pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
+    crate::telemetry::logging::init(crate::telemetry::logging::LogFormat::Text, &args.log_level);
+    let manifests = match manifest::load(&args.files) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let Manifests {
+        connector,
+        namespace,
+        secrets,
+    } = manifests;
+    let name = connector
+        .metadata
+        .name
+        .clone()
+        .unwrap_or_else(|| "connector".into());
+    let credentials = || read_credentials(&connector.spec, &namespace, |n| secrets.get(n).cloned());
+    if let Err(e) = credentials() {
+        eprintln!(
+            "error: {e} (pass the file that holds that Secret, in namespace `{namespace}`, with -f)"
+        );
+        return Exit::Usage;
+    }
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    {
+        let (interrupted, wake) = (interrupted.clone(), wake.clone());
+        tokio::spawn(async move {
+            super::signals::interrupted().await;
+            interrupted.store(true, Ordering::SeqCst);
+            wake.notify_waiters();
+        });
+    }
+
+    let mut state = ConnectorState::default();
+    let mut previous = connector.status.clone();
+    let once = args.once || dry_run;
+    let mut approved = args.approve_deprovisions;
+    loop {
+        let options = SyncOptions {
+            dry_run: dry_run || connector.spec.dry_run,
+            approved_deprovisions: approved,
+            ..SyncOptions::default()
+        };
+        let report = run_sync(&connector.spec, credentials(), &mut state, &options).await;
+        let status = status_from_report(
+            previous.as_ref(),
+            &report,
+            connector.metadata.generation,
+            None,
+        );
+        match (args.output, dry_run) {
+            (Format::Json, true) => match &report.plan {
+                Some(plan) => println!("{}", to_json(plan)),
+                None => println!("{}", to_json(&status)),
+            },
+            (Format::Json, false) => println!("{}", to_json(&status)),
+            (Format::Text, _) => print!("{}", text_summary(&name, &report, &status)),
+        }
+        // An approval is for the batch it was given for.
+        if report.succeeded() && report.blocked_deprovisions == 0 {
+            approved = None;
+        }
+        let exit = exit_for(&report);
+        previous = Some(status);
+        if once || interrupted.load(Ordering::SeqCst) {
+            return exit;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(connector.spec.interval()) => {}
+            _ = wake.notified() => return exit,
+        }
+        if interrupted.load(Ordering::SeqCst) {
+            return exit;
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("status and plans serialize to JSON")
+}

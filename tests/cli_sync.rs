@@ -1,0 +1,262 @@
+//! `pbconnector sync | plan | verify` as users run them: the built binary, real HTTP, the Graph and
+//! Password Boss simulators, manifests on disk. One test per exit code (0, 1, 2, 3, 4).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use pbconnector::passwordboss::model::UserStatus;
+use pbconnector::resources::{AzureAdConnectorStatus, Connection};
+use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn pbconnector(args: &[&str]) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = tokio::process::Command::new(env!("CARGO_BIN_EXE_pbconnector"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("the pbconnector binary runs");
+    Run {
+        code: status.code().expect("exited normally"),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+async fn sample(users: usize) -> (SampleEnvironment, tempfile::TempDir, PathBuf) {
+    let env = SampleEnvironment::start(SampleOptions {
+        users,
+        ..SampleOptions::default()
+    })
+    .await
+    .expect("simulators start");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("contoso.yaml");
+    std::fs::write(&path, env.manifests("msp-contoso")).expect("write manifests");
+    (env, dir, path)
+}
+
+fn rewrite(path: &Path, from: &str, to: &str) -> PathBuf {
+    let text = std::fs::read_to_string(path).expect("read manifests");
+    assert!(text.contains(from), "{from:?} is in the manifests");
+    let out = path.with_file_name(format!("edited-{}.yaml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&out, text.replace(from, to)).expect("write manifests");
+    out
+}
+
+fn status(run: &Run) -> AzureAdConnectorStatus {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "-o json prints the status object ({e}):\n{}\n{}",
+            run.stdout, run.stderr
+        )
+    })
+}
+
+#[tokio::test]
+async fn first_sync_of_2500_users_then_a_second_run_writes_nothing() {
+    let (env, _dir, file) = sample(2_500).await;
+    let f = file.to_str().unwrap();
+
+    let first = pbconnector(&["sync", "-f", f, "--once", "-o", "json"]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let s = status(&first);
+    assert_eq!(s.connection, Connection::Connected);
+    // 2,500 members + guest + disabled + no-mail + two duplicates.
+    assert_eq!(s.users.in_scope, 2_505);
+    // Every member, the guest and the no-mail user; not the disabled user nor the duplicates.
+    assert_eq!(s.users.active, 2_502);
+    assert_eq!(s.last_sync.created + s.last_sync.adopted, 2_502);
+    assert_eq!(
+        s.last_sync.adopted, 1,
+        "the portal user with a member's email is adopted"
+    );
+    assert_eq!(s.last_sync.groups_created, 3);
+    assert_eq!(s.last_sync.conflicts, 2, "the two users sharing an email");
+    assert_eq!(env.password_boss.azure_users().len(), 2_502);
+    let ready = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(ready.status, "True");
+
+    let writes_before = env.password_boss.requests().writes();
+    let second = pbconnector(&["sync", "-f", f, "--once"]).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stdout.contains("Connected"), "{}", second.stdout);
+    assert_eq!(
+        env.password_boss.requests().writes(),
+        writes_before,
+        "no Password Boss write"
+    );
+}
+
+#[tokio::test]
+async fn plan_changes_nothing_and_prints_the_actions() {
+    let (env, _dir, file) = sample(20).await;
+    let f = file.to_str().unwrap();
+    let run = pbconnector(&["plan", "-f", f]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("CreateUser"), "{}", run.stdout);
+    assert!(run.stdout.contains("nothing was written"), "{}", run.stdout);
+    assert_eq!(env.password_boss.requests().writes(), 0);
+    let json = pbconnector(&["plan", "-f", f, "-o", "json"]).await;
+    let plan: pbconnector::plan::Plan = serde_json::from_str(&json.stdout).expect("plan JSON");
+    assert_eq!(plan.counts.created + plan.counts.adopted, 22);
+}
+
+#[tokio::test]
+async fn a_wrong_azure_secret_exits_3_and_writes_nothing() {
+    let (env, _dir, file) = sample(10).await;
+    let bad = rewrite(&file, &env.client_secret, "not-the-secret");
+    let run = pbconnector(&["sync", "-f", bad.to_str().unwrap(), "--once", "-o", "json"]).await;
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let s = status(&run);
+    assert_eq!(s.connection, Connection::Unauthorized);
+    assert!(s.message.contains("7000215"), "{}", s.message);
+    assert_eq!(env.password_boss.requests().writes(), 0);
+    assert!(!run.stdout.contains("not-the-secret") && !run.stderr.contains("not-the-secret"));
+}
+
+#[tokio::test]
+async fn a_refused_password_boss_token_exits_3() {
+    let (env, _dir, file) = sample(10).await;
+    let token = env.password_boss.token().to_string();
+    let bad = rewrite(&file, &token, "revoked-token");
+    let run = pbconnector(&["sync", "-f", bad.to_str().unwrap(), "--once", "-o", "json"]).await;
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let s = status(&run);
+    assert_eq!(s.connection, Connection::Unauthorized);
+    assert!(
+        s.message.contains("Password Boss token was refused"),
+        "{}",
+        s.message
+    );
+    assert_eq!(env.password_boss.requests().writes(), 0);
+}
+
+#[tokio::test]
+async fn an_emptied_sync_group_is_blocked_with_exit_4_until_approved() {
+    // 48 members + the guest + the no-mail user = 50 managed accounts.
+    let (env, _dir, file) = sample(48).await;
+    let f = file.to_str().unwrap();
+    let first = pbconnector(&["sync", "-f", f, "--once"]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(env.password_boss.azure_users().len(), 50);
+
+    env.empty_sync_group();
+    let blocked = pbconnector(&["sync", "-f", f, "--once", "-o", "json"]).await;
+    assert_eq!(blocked.code, 4, "{}\n{}", blocked.stdout, blocked.stderr);
+    let s = status(&blocked);
+    assert_eq!(s.last_sync.blocked_deprovisions, 50);
+    let condition = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "DeprovisionBlocked")
+        .expect("condition");
+    assert_eq!(condition.status, "True");
+    let disabled = |env: &SampleEnvironment| {
+        env.password_boss
+            .azure_users()
+            .iter()
+            .filter(|u| u.status == UserStatus::Disabled)
+            .count()
+    };
+    assert_eq!(disabled(&env), 0, "nothing deprovisioned while blocked");
+
+    let wrong = pbconnector(&["sync", "-f", f, "--once", "--approve-deprovisions", "49"]).await;
+    assert_eq!(wrong.code, 4, "an approval of another number does nothing");
+    assert_eq!(disabled(&env), 0);
+
+    let approved = pbconnector(&["sync", "-f", f, "--once", "--approve-deprovisions", "50"]).await;
+    assert_eq!(approved.code, 0, "{}\n{}", approved.stdout, approved.stderr);
+    assert_eq!(disabled(&env), 50);
+}
+
+#[tokio::test]
+async fn a_sync_group_that_does_not_exist_exits_1_naming_it() {
+    let (_env, _dir, file) = sample(5).await;
+    let bad = rewrite(
+        &file,
+        "displayName: Password Boss Users",
+        "displayName: Password Boss Userz",
+    );
+    let run = pbconnector(&["sync", "-f", bad.to_str().unwrap(), "--once", "-o", "json"]).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let s = status(&run);
+    assert_eq!(s.connection, Connection::Error);
+    assert!(s.message.contains("Password Boss Userz"), "{}", s.message);
+}
+
+#[tokio::test]
+async fn a_malformed_manifest_exits_2_naming_the_file_and_field() {
+    let (_env, _dir, file) = sample(5).await;
+    let bad = rewrite(&file, "interval: 10s", "interval: 1s");
+    let run = pbconnector(&["sync", "-f", bad.to_str().unwrap(), "--once"]).await;
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(bad.to_str().unwrap()), "{}", run.stderr);
+    assert!(run.stderr.contains("spec.interval"), "{}", run.stderr);
+
+    let yaml = rewrite(
+        &file,
+        "kind: AzureAdConnector",
+        "kind: AzureAdConnector\n  - broken: [",
+    );
+    let run = pbconnector(&["plan", "-f", yaml.to_str().unwrap()]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("not valid YAML"), "{}", run.stderr);
+
+    let missing = pbconnector(&["sync", "-f", "/nonexistent/contoso.yaml", "--once"]).await;
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("/nonexistent/contoso.yaml"));
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_a_usage_error_naming_the_secret_and_key() {
+    let (_env, _dir, file) = sample(5).await;
+    let bad = rewrite(&file, "key: token", "key: api-token");
+    let run = pbconnector(&["sync", "-f", bad.to_str().unwrap(), "--once"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("secret `passwordboss` has no key `api-token`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn verify_checks_each_side_on_its_own_line() {
+    let (env, _dir, file) = sample(5).await;
+    let ok = pbconnector(&["verify", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    for line in [
+        "✓ Entra ID: token",
+        "✓ Sync group",
+        "✓ Group",
+        "✓ Members readable",
+        "✓ Password Boss: token accepted",
+        "✓ Licences:",
+    ] {
+        assert!(ok.stdout.contains(line), "{line:?} in\n{}", ok.stdout);
+    }
+    let bad = rewrite(&file, &env.client_secret, "wrong");
+    let run = pbconnector(&["verify", "-f", bad.to_str().unwrap()]).await;
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("✗ Entra ID") && run.stdout.contains("7000215"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("✓ Password Boss"), "{}", run.stdout);
+}
