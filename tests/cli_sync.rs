@@ -260,3 +260,41 @@ async fn verify_checks_each_side_on_its_own_line() {
     );
     assert!(run.stdout.contains("✓ Password Boss"), "{}", run.stdout);
 }
+
+#[tokio::test]
+async fn without_once_sync_loops_until_interrupted_then_exits_cleanly() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let (env, _dir, file) = sample(5).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pbconnector"))
+        .args(["sync", "-f", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sync starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("a first sync is reported")
+        .unwrap()
+        .unwrap_or_default();
+    assert!(first.contains("Connected"), "{first}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running, waiting for the next interval"
+    );
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        tokio::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits after Ctrl-C")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(env.password_boss.azure_users().len(), 7);
+}
