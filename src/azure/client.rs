@@ -1,8 +1,8 @@
 //! `GraphClient`: the connector's handle on Microsoft Graph.
 
+use crate::telemetry::tally::RequestTally;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -87,7 +87,7 @@ impl GraphClient {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| GraphError::config(format!("cannot build the HTTP client: {e}")))?;
-        let requests = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(RequestTally::default());
         let tokens = TokenProvider::new(&config, http.clone(), requests.clone())?;
         Ok(Self {
             transport: Arc::new(Transport {
@@ -103,7 +103,12 @@ impl GraphClient {
 
     /// HTTP requests sent so far (token calls included); monotonic.
     pub fn requests(&self) -> u64 {
-        self.transport.requests.load(Ordering::Relaxed)
+        self.transport.requests.total()
+    }
+
+    /// Answers so far by HTTP status (0: no response), token calls included.
+    pub fn requests_by_status(&self) -> std::collections::BTreeMap<u16, u64> {
+        self.transport.requests.by_status()
     }
 
     /// Gets a token and makes one cheap Graph call, which fails with 403 without consent.

@@ -1,9 +1,9 @@
 //! Access tokens through the `oauth2` crate's client-credentials flow, cached per connector and
 //! refreshed from `expires_in` before they expire.
 
+use crate::telemetry::tally::{NO_RESPONSE, RequestTally};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use oauth2::basic::{
@@ -100,7 +100,7 @@ pub(crate) struct TokenProvider {
     tenant: String,
     token_url: String,
     scope: String,
-    requests: Arc<AtomicU64>,
+    requests: Arc<RequestTally>,
     cache: Mutex<Option<Cached>>,
 }
 
@@ -108,7 +108,7 @@ impl TokenProvider {
     pub(crate) fn new(
         config: &AzureConfig,
         http: reqwest::Client,
-        requests: Arc<AtomicU64>,
+        requests: Arc<RequestTally>,
     ) -> Result<Self, GraphError> {
         let token_url = config.token_url();
         let url = TokenUrl::new(token_url.clone())
@@ -234,7 +234,7 @@ impl TokenProvider {
 /// (with their Retry-After) and never follows redirects (the reqwest client is built so).
 struct CountingHttp<'a> {
     http: &'a reqwest::Client,
-    requests: &'a AtomicU64,
+    requests: &'a RequestTally,
 }
 
 type BoxedSend<'c> = std::pin::Pin<
@@ -252,10 +252,17 @@ impl<'c> oauth2::AsyncHttpClient<'c> for CountingHttp<'_> {
 
 impl CountingHttp<'_> {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TokenTransport> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.requests.sent();
         let req = reqwest::Request::try_from(req)?;
-        let resp = self.http.execute(req).await?;
+        let resp = match self.http.execute(req).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.requests.answered(NO_RESPONSE);
+                return Err(e.into());
+            }
+        };
         let status = resp.status();
+        self.requests.answered(status.as_u16());
         if status.as_u16() == 429 || status.is_server_error() {
             return Err(TokenTransport::Status {
                 status: status.as_u16(),

@@ -1,8 +1,8 @@
 //! Sends Graph requests: pacing, bearer tokens (one forced refresh on 401), retries on
 //! 429/503/504 honouring `Retry-After`, backoff with jitter, a deadline, and `$batch`.
 
+use crate::telemetry::tally::{NO_RESPONSE, RequestTally};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ pub(crate) struct Transport {
     pub(crate) root: String,
     pub(crate) tokens: TokenProvider,
     pub(crate) pacer: Arc<TenantPacer>,
-    pub(crate) requests: Arc<AtomicU64>,
+    pub(crate) requests: Arc<RequestTally>,
     pub(crate) policy: RetryPolicy,
 }
 
@@ -242,8 +242,11 @@ impl Transport {
         if let Some(b) = body {
             req = req.json(b);
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.requests.sent();
         let sent = tokio::time::timeout_at(deadline.into(), req.send()).await;
+        if !matches!(sent, Ok(Ok(_))) {
+            self.requests.answered(NO_RESPONSE);
+        }
         let resp = match sent {
             Ok(Ok(r)) => r,
             Err(_) => {
@@ -261,6 +264,7 @@ impl Transport {
             }
         };
         let status = resp.status().as_u16();
+        self.requests.answered(status);
         let wait = retry_after(resp.headers());
         let bytes = match resp.bytes().await {
             Ok(b) => b,

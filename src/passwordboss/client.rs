@@ -77,6 +77,11 @@ impl PasswordBossClient {
         self.inner.transport.counts()
     }
 
+    /// Answers so far by HTTP status (0: no response); monotonic per status.
+    pub fn requests_by_status(&self) -> std::collections::BTreeMap<u16, u64> {
+        self.inner.transport.by_status()
+    }
+
     fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> url::Url {
         let mut url = self.inner.base.clone();
         url.path_segments_mut()

@@ -1,6 +1,7 @@
 //! One HTTP exchange with Password Boss, with the bearer token, bounded retries (backoff with
 //! jitter, `Retry-After` honoured) and request counting. Knows nothing of endpoints.
 
+use crate::telemetry::tally::{NO_RESPONSE, RequestTally};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -55,6 +56,7 @@ pub(crate) struct Transport {
     retry: RetryPolicy,
     reads: AtomicU64,
     writes: AtomicU64,
+    statuses: RequestTally,
 }
 
 impl Transport {
@@ -81,7 +83,13 @@ impl Transport {
             retry: config.retry.clone(),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            statuses: RequestTally::default(),
         })
+    }
+
+    /// Answers so far by HTTP status (0: no response).
+    pub fn by_status(&self) -> std::collections::BTreeMap<u16, u64> {
+        self.statuses.by_status()
     }
 
     pub fn counts(&self) -> RequestCounts {
@@ -119,9 +127,13 @@ impl Transport {
         }
         let resp = match req.send().await {
             Ok(resp) => resp,
-            Err(e) => return Attempt::Broken(e),
+            Err(e) => {
+                self.statuses.answered(NO_RESPONSE);
+                return Attempt::Broken(e);
+            }
         };
         let status = resp.status();
+        self.statuses.answered(status.as_u16());
         let retry_after = parse_retry_after(
             resp.headers()
                 .get(RETRY_AFTER)

@@ -19,6 +19,7 @@ use crate::passwordboss::{
 };
 use crate::plan::{self, Rules};
 use crate::resources::{AzureAdConnectorSpec, LeaveRule};
+use crate::telemetry::tally::status_delta;
 
 /// Environment variable Azure Workload Identity sets to the projected token's path.
 pub const FEDERATED_TOKEN_FILE_ENV: &str = "AZURE_FEDERATED_TOKEN_FILE";
@@ -138,6 +139,8 @@ pub async fn run_sync(
     };
     let graph_before = graph.requests();
     let pb_before = password_boss.requests();
+    let graph_statuses_before = graph.requests_by_status();
+    let pb_statuses_before = password_boss.requests_by_status();
     let mut reached = Reached::default();
 
     let full_reads_before = state.graph_state.last_full_read();
@@ -162,6 +165,9 @@ pub async fn run_sync(
         report.password_boss_requests =
             (pb.reads + pb.writes - pb_before.reads - pb_before.writes) as u32;
         report.password_boss_writes = (pb.writes - pb_before.writes) as u32;
+        report.graph_statuses = status_delta(&graph.requests_by_status(), &graph_statuses_before);
+        report.password_boss_statuses =
+            status_delta(&password_boss.requests_by_status(), &pb_statuses_before);
         report
     };
     let mut snapshot = match snapshot {

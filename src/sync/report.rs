@@ -1,5 +1,6 @@
 //! What one sync did: the input of the status mapping, the CLI's output and the metrics.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
@@ -89,6 +90,10 @@ pub struct SyncReport {
     pub password_boss_writes: u32,
     /// Planned changes that failed or were not attempted (retried by the next sync).
     pub failed_actions: u32,
+    /// This sync's Graph and token answers by HTTP status (0: no response).
+    pub graph_statuses: BTreeMap<u16, u32>,
+    /// This sync's Password Boss answers by HTTP status (0: no response).
+    pub password_boss_statuses: BTreeMap<u16, u32>,
 }
 
 impl SyncReport {
@@ -115,6 +120,8 @@ impl SyncReport {
             password_boss_requests: 0,
             password_boss_writes: 0,
             failed_actions: 0,
+            graph_statuses: BTreeMap::new(),
+            password_boss_statuses: BTreeMap::new(),
         }
     }
 

@@ -23,6 +23,12 @@ pub struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    /// HTTP status, or "none" when no response came.
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionLabel {
     pub connection: String,
 }
@@ -36,8 +42,8 @@ pub struct Metrics {
     pub actions: Family<KindLabel, Counter>,
     pub conflicts: Counter,
     pub blocked_deprovisions: Counter,
-    pub graph_requests: Family<ResultLabel, Counter>,
-    pub password_boss_requests: Family<ResultLabel, Counter>,
+    pub graph_requests: Family<StatusLabel, Counter>,
+    pub password_boss_requests: Family<StatusLabel, Counter>,
     pub connectors: Family<ConnectionLabel, Gauge>,
     pub status_writes: Counter,
 }
@@ -56,8 +62,8 @@ impl Metrics {
         let actions = Family::<KindLabel, Counter>::default();
         let conflicts = Counter::default();
         let blocked_deprovisions = Counter::default();
-        let graph_requests = Family::<ResultLabel, Counter>::default();
-        let password_boss_requests = Family::<ResultLabel, Counter>::default();
+        let graph_requests = Family::<StatusLabel, Counter>::default();
+        let password_boss_requests = Family::<StatusLabel, Counter>::default();
         let connectors = Family::<ConnectionLabel, Gauge>::default();
         let status_writes = Counter::default();
         registry.register(
@@ -83,12 +89,12 @@ impl Metrics {
         );
         registry.register(
             "graph_requests",
-            "Microsoft Graph and token requests, by sync result",
+            "Microsoft Graph and Entra token requests, by HTTP status",
             graph_requests.clone(),
         );
         registry.register(
             "passwordboss_requests",
-            "Password Boss API requests, by kind (read or write)",
+            "Password Boss API requests, by HTTP status",
             password_boss_requests.clone(),
         );
         registry.register(
@@ -151,23 +157,21 @@ impl Metrics {
         self.conflicts.inc_by(report.conflicts.len() as u64);
         self.blocked_deprovisions
             .inc_by(report.blocked_deprovisions.into());
-        self.graph_requests
-            .get_or_create(&ResultLabel {
-                result: result.into(),
-            })
-            .inc_by(report.graph_requests.into());
-        let writes = report.password_boss_writes;
-        let reads = report.password_boss_requests.saturating_sub(writes);
-        self.password_boss_requests
-            .get_or_create(&ResultLabel {
-                result: "read".into(),
-            })
-            .inc_by(reads.into());
-        self.password_boss_requests
-            .get_or_create(&ResultLabel {
-                result: "write".into(),
-            })
-            .inc_by(writes.into());
+        for (family, statuses) in [
+            (&self.graph_requests, &report.graph_statuses),
+            (&self.password_boss_requests, &report.password_boss_statuses),
+        ] {
+            for (status, n) in statuses {
+                let status = if *status == 0 {
+                    "none".to_string()
+                } else {
+                    status.to_string()
+                };
+                family
+                    .get_or_create(&StatusLabel { status })
+                    .inc_by((*n).into());
+            }
+        }
     }
 
     /// Sets the number of connectors in each connection state.

@@ -3,3 +3,4 @@
 pub mod logging;
 pub mod metrics;
 pub mod server;
+pub mod tally;
