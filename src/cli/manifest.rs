@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::resources::AzureAdConnector;
 use crate::resources::validate::validate_connector;
-use crate::sync::secrets::SecretData;
+use crate::sync::secrets::{SecretData, secret_data};
 
 /// A connector and the Secrets found beside it (by name, in the connector's namespace).
 #[derive(Debug)]
@@ -154,17 +154,4 @@ fn display_name(value: &Value) -> String {
         Some(ns) => format!("{ns}/{name}"),
         None => name.to_string(),
     }
-}
-
-fn secret_data(secret: Secret) -> SecretData {
-    let mut data: SecretData = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    for (k, v) in secret.string_data.unwrap_or_default() {
-        data.insert(k, v.into_bytes());
-    }
-    data
 }

@@ -12,7 +12,7 @@ use kube::{Client, ResourceExt};
 
 use super::schedule::SecretVersions;
 use crate::resources::{AzureAdConnector, AzureAdConnectorSpec};
-use crate::sync::secrets::SecretData;
+use crate::sync::secrets::{SecretData, secret_data};
 
 /// A referenced Secret could not be read for another reason than not existing.
 #[derive(Debug, thiserror::Error)]
@@ -69,20 +69,6 @@ pub async fn read_secrets(
         }
     }
     Ok(read)
-}
-
-/// `data` with `stringData` merged over it.
-fn secret_data(secret: Secret) -> SecretData {
-    let mut data: SecretData = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    for (k, v) in secret.string_data.unwrap_or_default() {
-        data.insert(k, v.into_bytes());
-    }
-    data
 }
 
 type SecretId = (String, String);

@@ -53,3 +53,17 @@ pub fn secret_text(
     }
     Ok(text.to_string())
 }
+
+/// A Secret's data: `data` with `stringData` merged over it (as the API server stores it).
+pub fn secret_data(secret: k8s_openapi::api::core::v1::Secret) -> SecretData {
+    let mut data: SecretData = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        data.insert(k, v.into_bytes());
+    }
+    data
+}
