@@ -29,8 +29,8 @@ impl fmt::Display for ConnectorKey {
     }
 }
 
-/// Everything one sync needs.
-#[derive(Clone, Debug, PartialEq)]
+/// Everything one sync needs. `Debug` shows Secret names and keys, never their values.
+#[derive(Clone, PartialEq)]
 pub struct SyncRequest {
     /// namespace/name of the connector.
     pub key: ConnectorKey,
@@ -44,6 +44,23 @@ pub struct SyncRequest {
     pub approved_deprovisions: Option<u32>,
 }
 
+impl fmt::Debug for SyncRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secrets: BTreeMap<&str, Vec<&str>> = self
+            .secrets
+            .iter()
+            .map(|(name, data)| (name.as_str(), data.keys().map(String::as_str).collect()))
+            .collect();
+        f.debug_struct("SyncRequest")
+            .field("key", &self.key)
+            .field("spec", &self.spec)
+            .field("secrets", &secrets)
+            .field("dry_run", &self.dry_run)
+            .field("approved_deprovisions", &self.approved_deprovisions)
+            .finish()
+    }
+}
+
 /// Runs one sync of one connector. The real implementation (wired by the lead later) reads the
 /// credentials from `secrets`, keeps per-connector state (delta links, token caches) keyed by
 /// `key`, and calls the sync pipeline. Tests use a scripted fake.
@@ -51,4 +68,35 @@ pub trait SyncEngine: Send + Sync + 'static {
     fn sync(&self, request: SyncRequest) -> impl std::future::Future<Output = SyncReport> + Send;
     /// Forget a connector's state (it was deleted).
     fn forget(&self, key: &ConnectorKey);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_names_secret_keys_but_not_values() {
+        let spec: AzureAdConnectorSpec = serde_json::from_value(serde_json::json!({
+            "azure": {"tenantId": "contoso.onmicrosoft.com",
+                      "clientId": "00000000-0000-0000-0000-000000000000",
+                      "clientSecretRef": {"name": "entra-app", "key": "client-secret"}},
+            "passwordBoss": {"tokenSecretRef": {"name": "passwordboss", "key": "token"}},
+            "syncGroup": {"displayName": "Password Boss Users"}
+        }))
+        .unwrap();
+        let request = SyncRequest {
+            key: ConnectorKey::new("ns", "contoso"),
+            spec,
+            secrets: BTreeMap::from([(
+                "entra-app".to_string(),
+                SecretData::from([("client-secret".to_string(), b"hunter2-value".to_vec())]),
+            )]),
+            dry_run: false,
+            approved_deprovisions: None,
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("client-secret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("104, 117"), "no byte dump either: {shown}");
+    }
 }
