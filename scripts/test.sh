@@ -13,3 +13,6 @@ export KUBECTL="$tools_bin/kubectl" HELM="$tools_bin/helm"
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace --all-targets
+# The CRD in crds/ is exactly what the binary prints (also a test; this is the literal check).
+cargo run --locked --quiet -- crd | diff - crds/passwordboss.com_azureadconnectors.yaml
+echo "crds/ matches 'pbconnector crd'"
