@@ -13,6 +13,7 @@ mod faults;
 mod kubeconfig;
 mod ops;
 mod patch;
+mod protobuf;
 mod prune;
 mod render;
 mod route;

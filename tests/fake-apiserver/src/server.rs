@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::faults::{FaultAction, Faults, RequestLog, RequestRecord};
 use crate::ops::{Part, Target, WriteOptions};
 use crate::patch::PatchKind;
+use crate::protobuf;
 use crate::render::Rendering;
 use crate::route::{ResourcePath, Route, parse};
 use crate::selector::{Filter, Selector};
@@ -174,7 +175,16 @@ fn non_resource(shared: &Shared, method: &Method, route: Route) -> Response {
     }
 }
 
-fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
+/// The object in a create or update body: JSON or YAML, or protobuf for the built-in kinds
+/// client-go's typed clients send that way.
+fn parse_object(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if protobuf::is_protobuf(content_type) {
+        return protobuf::decode(body);
+    }
     serde_json::from_slice(body)
         .or_else(|_| serde_yaml::from_slice(body))
         .map_err(|e| ApiError::BadRequest(format!("the request body is not a valid object: {e}")))
@@ -283,13 +293,13 @@ fn resource_request(
         }
         "create" => {
             let opts = write_options(q)?;
-            let written = store.create(&target, parse_object(body)?, &opts)?;
+            let written = store.create(&target, parse_object(headers, body)?, &opts)?;
             let object = rendering.object(&rt, written.object);
             Ok(json_response(201, &object, &written.warnings))
         }
         "update" => {
             let opts = write_options(q)?;
-            let written = store.update(&target, name, parse_object(body)?, part, &opts)?;
+            let written = store.update(&target, name, parse_object(headers, body)?, part, &opts)?;
             let object = rendering.object(&rt, written.object);
             Ok(json_response(200, &object, &written.warnings))
         }
