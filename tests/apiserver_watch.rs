@@ -2,6 +2,9 @@
 //! forced 410 Gone and dropped connections, status-subresource semantics, optimistic concurrency,
 //! server-side apply of status, pagination and selectors, CRD discovery, faults and the log.
 
+#[path = "support/connector_json.rs"]
+mod connector_json;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -34,15 +37,7 @@ fn connector(name: &str) -> AzureAdConnector {
         "apiVersion": "passwordboss.com/v1alpha1",
         "kind": "AzureAdConnector",
         "metadata": {"name": name},
-        "spec": {
-            "azure": {
-                "tenantId": "contoso.onmicrosoft.com",
-                "clientId": "00000000-0000-0000-0000-000000000000",
-                "clientSecretRef": {"name": "entra-app", "key": "client-secret"}
-            },
-            "passwordBoss": {"tokenSecretRef": {"name": "passwordboss", "key": "token"}},
-            "syncGroup": {"displayName": "Password Boss Users"}
-        }
+        "spec": connector_json::minimal_spec()
     }))
     .expect("a valid connector")
 }

@@ -1,6 +1,9 @@
 //! The CRD in `crds/` is exactly what `pbconnector crd` prints, and its schema (OpenAPI + CEL,
 //! evaluated the way the API server does) accepts good connectors and refuses bad ones.
 
+#[path = "support/connector_json.rs"]
+mod connector_json;
+
 use pbconnector::resources::validate::{FieldError, validate_connector};
 use pbconnector::resources::{Connection, crd_yaml};
 use serde_json::{Value, json};
@@ -10,16 +13,9 @@ fn good() -> Value {
         "apiVersion": "passwordboss.com/v1alpha1",
         "kind": "AzureAdConnector",
         "metadata": {"name": "contoso", "namespace": "msp-contoso"},
-        "spec": {
-            "azure": {
-                "tenantId": "contoso.onmicrosoft.com",
-                "clientId": "00000000-0000-0000-0000-000000000000",
-                "clientSecretRef": {"name": "entra-app", "key": "client-secret"}
-            },
-            "passwordBoss": {"tokenSecretRef": {"name": "passwordboss", "key": "token"}},
-            "syncGroup": {"displayName": "Password Boss Users"},
+        "spec": connector_json::spec_with(json!({
             "groups": [{"displayName": "HR"}, {"id": "11111111-1111-1111-1111-111111111111"}]
-        }
+        }))
     })
 }
 

@@ -2,13 +2,14 @@
 //! federated token file; error classification; token caching and refresh; no secrets in logs.
 
 mod graph_support;
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use graph_support::{DOMAIN, SECRET, env, spec};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use log_capture::Capture;
 use pbconnector::azure::{
     AzureConfig, Credential, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions,
 };
@@ -196,29 +197,10 @@ async fn tokens_are_cached_refreshed_early_and_one_401_forces_one_refresh() {
     assert_eq!(doomed.requests(), 4, "token, 401, token, 401");
 }
 
-/// Collects every log line at TRACE.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_secret_assertion_or_token_reaches_the_logs() {
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
 
     let e = env().await;
     let group = e.tenant.add_group("Password Boss Users");
@@ -264,7 +246,7 @@ async fn no_secret_assertion_or_token_reaches_the_logs() {
     .unwrap();
     std::fs::remove_file(&file).unwrap();
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("requesting an access token"),
         "the capture works"

@@ -1,42 +1,19 @@
 //! No token in any log line: a capturing subscriber at TRACE (with `log` records bridged)
 //! watches successes, retries, dropped connections and a refused token.
 
+#[path = "support/log_capture.rs"]
+mod log_capture;
 mod passwordboss_support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use log_capture::Capture;
 use passwordboss_support::*;
 use pbconnector::passwordboss::{PasswordBossClient, execute};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn no_token_appears_in_any_log_line() {
     let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(capture.clone())
-        .try_init()
+    // try_init also bridges `log` records (reqwest's) into the capture.
+    tracing_subscriber::util::SubscriberInitExt::try_init(capture.subscriber())
         .expect("the only subscriber of this test binary");
 
     let sim = sim(3).await;
@@ -63,7 +40,7 @@ async fn no_token_appears_in_any_log_line() {
         );
     }
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("retrying Password Boss request"), "{logs}");
     assert!(logs.contains("Password Boss refused the token"), "{logs}");
     assert!(logs.lines().count() > 20, "TRACE captured: {logs}");

@@ -33,17 +33,13 @@ impl std::fmt::Debug for PasswordBossClient {
     }
 }
 
+/// One page of a cursor-paged listing: the items (under `users` or `groups`) and the
+/// cursor of the next page.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct UserPage {
-    users: Vec<User>,
-    next_cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GroupPage {
-    groups: Vec<Group>,
+struct Page<T> {
+    #[serde(alias = "users", alias = "groups")]
+    items: Vec<T>,
     next_cursor: Option<String>,
 }
 
@@ -167,33 +163,19 @@ impl PasswordBossClient {
 
     /// Every user of the company, all pages.
     pub async fn list_users(&self) -> Result<Vec<User>, PasswordBossError> {
-        let limit = self.inner.page_size.to_string();
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut query = vec![("limit", limit.as_str())];
-            if let Some(c) = &cursor {
-                query.push(("cursor", c));
-            }
-            let page: UserPage = self
-                .json(Method::GET, &["v1", "users"], &query, None, None)
-                .await?;
-            all.extend(page.users);
-            match page.next_cursor {
-                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
-                Some(_) => {
-                    return Err(PasswordBossError::Protocol {
-                        what: "GET /v1/users".into(),
-                        detail: "the same nextCursor came back twice".into(),
-                    });
-                }
-                None => return Ok(all),
-            }
-        }
+        self.list_all("users").await
     }
 
     /// Every group of the company (the Everyone group included), all pages.
     pub async fn list_groups(&self) -> Result<Vec<Group>, PasswordBossError> {
+        self.list_all("groups").await
+    }
+
+    /// `GET /v1/{collection}` following `nextCursor` to the last page.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        collection: &str,
+    ) -> Result<Vec<T>, PasswordBossError> {
         let limit = self.inner.page_size.to_string();
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
@@ -202,15 +184,15 @@ impl PasswordBossClient {
             if let Some(c) = &cursor {
                 query.push(("cursor", c));
             }
-            let page: GroupPage = self
-                .json(Method::GET, &["v1", "groups"], &query, None, None)
+            let page: Page<T> = self
+                .json(Method::GET, &["v1", collection], &query, None, None)
                 .await?;
-            all.extend(page.groups);
+            all.extend(page.items);
             match page.next_cursor {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
                 Some(_) => {
                     return Err(PasswordBossError::Protocol {
-                        what: "GET /v1/groups".into(),
+                        what: format!("GET /v1/{collection}"),
                         detail: "the same nextCursor came back twice".into(),
                     });
                 }

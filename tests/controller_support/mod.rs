@@ -2,6 +2,9 @@
 //! reconcile tests.
 #![allow(dead_code)] // each test file uses its own part of the support code
 
+#[path = "../support/connector_json.rs"]
+mod connector_json;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -233,16 +236,7 @@ pub fn connector_json() -> Value {
         "kind": "AzureAdConnector",
         "metadata": {"name": NAME, "namespace": NS, "generation": 1, "resourceVersion": "10",
                      "uid": "7d1f3c9e-0000-4000-8000-000000000001"},
-        "spec": {
-            "azure": {
-                "tenantId": "contoso.onmicrosoft.com",
-                "clientId": "00000000-0000-0000-0000-000000000000",
-                "clientSecretRef": {"name": "entra-app", "key": "client-secret"}
-            },
-            "passwordBoss": {"tokenSecretRef": {"name": "passwordboss", "key": "token"}},
-            "syncGroup": {"displayName": "Password Boss Users"},
-            "interval": "1m"
-        }
+        "spec": connector_json::spec_with(json!({"interval": "1m"}))
     })
 }
 
