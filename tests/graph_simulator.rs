@@ -160,3 +160,47 @@ async fn delta_rules_and_batch_limits() {
     assert_eq!(status, 401);
     assert_eq!(err["error"]["code"], "InvalidAuthenticationToken");
 }
+
+#[tokio::test]
+async fn one_tenant_can_be_throttled_while_the_others_are_served() {
+    let e = env().await;
+    let other = e.sim.add_tenant("fabrikam.onmicrosoft.com");
+    let other_app = other.add_app();
+    other.add_secret(&other_app, SECRET, false);
+    let other_token: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/fabrikam.onmicrosoft.com/oauth2/v2.0/token",
+            e.sim.url()
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", other_app.as_str()),
+            ("client_secret", SECRET),
+            ("scope", &format!("{}/.default", e.sim.url())),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other_token = other_token["access_token"].as_str().unwrap().to_owned();
+    let t = token(e.sim.url(), &e.app).await;
+    let groups = format!("{}/v1.0/groups", e.sim.url());
+
+    e.sim.faults().throttle_tenant(e.tenant.id(), Some(30));
+    for _ in 0..2 {
+        let r = reqwest::Client::new()
+            .get(&groups)
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429, "throttled until cleared");
+        assert_eq!(r.headers()["retry-after"], "30");
+        let (status, _) = get(&groups, &other_token).await;
+        assert_eq!(status, 200, "the other tenant is served");
+    }
+    e.sim.faults().throttle_tenant(e.tenant.id(), None);
+    assert_eq!(get(&groups, &t).await.0, 200, "cleared");
+}

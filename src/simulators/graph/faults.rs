@@ -1,5 +1,6 @@
 //! Faults the simulator injects on request.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 #[derive(Default, Debug, Clone)]
@@ -14,6 +15,9 @@ pub(crate) struct Faults {
     pub token_unavailable: u32,
     /// Every Graph answer is delayed this long.
     pub delay: Option<Duration>,
+    /// Every Graph request of these tenants (by id) answers 429 with this Retry-After, until
+    /// cleared: one customer's tenant throttled while the others are not.
+    pub tenant_throttle: HashMap<String, u64>,
 }
 
 /// Takes one use of a counted fault.

@@ -173,6 +173,16 @@ impl SimFaults {
         lock(&self.shared).faults.token_unavailable = n;
     }
 
+    /// Every Graph request of `tenant_id` answers 429 with `Retry-After: retry_after_secs` until
+    /// called again with `None`; other tenants are unaffected.
+    pub fn throttle_tenant(&self, tenant_id: &str, retry_after_secs: Option<u64>) {
+        let mut st = lock(&self.shared);
+        match retry_after_secs {
+            Some(secs) => st.faults.tenant_throttle.insert(tenant_id.to_owned(), secs),
+            None => st.faults.tenant_throttle.remove(tenant_id),
+        };
+    }
+
     /// Every Graph answer waits this long (None: no delay).
     pub fn set_delay(&self, delay: Option<Duration>) {
         lock(&self.shared).faults.delay = delay;

@@ -90,6 +90,9 @@ fn route(
     if let Some(retry_after) = take(&mut st.faults.throttle) {
         return (guess, Reply::throttled(retry_after));
     }
+    if let Some(&retry_after) = st.faults.tenant_throttle.get(&tenant) {
+        return (guess, Reply::throttled(retry_after));
+    }
     if let Some((status, retry_after)) = take(&mut st.faults.unavailable) {
         let mut r = Reply::graph_error(
             StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
