@@ -2,8 +2,10 @@
 //! its Secrets, read printer columns, annotate, get YAML, see invalid connectors refused with the
 //! field named, wait for Ready through the status subresource, delete.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+#[path = "support/kubectl.rs"]
+mod kubectl;
+
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -11,124 +13,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use fake_apiserver::FakeApiServer;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
+use kubectl::{Kubectl, find_kubectl, repo};
 use pbconnector::resources::AzureAdConnector;
 use serde_json::{Value, json};
 
 const NS: &str = "msp-contoso";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `$KUBECTL`, else `<repo>/.tools/bin/kubectl`. Missing: a failure under CI, else a skip.
-fn find_kubectl() -> Option<PathBuf> {
-    let path = std::env::var_os("KUBECTL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".tools/bin/kubectl"));
-    if path.is_file() {
-        return Some(path);
-    }
-    let reason = format!(
-        "kubectl not found at {} (set KUBECTL or run scripts/install-test-tools.sh)",
-        path.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{reason}");
-    }
-    eprintln!("skipping: {reason}");
-    None
-}
-
-struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-impl Kubectl {
-    fn new(bin: PathBuf, server: &FakeApiServer) -> Self {
-        Self {
-            bin,
-            kubeconfig: server.kubeconfig_path().to_owned(),
-            // Discovery cache next to the kubeconfig: gone with the server's temp dir.
-            cache: server.kubeconfig_path().with_file_name("kubectl-cache"),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(&self.bin);
-        cmd.args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .current_dir(repo())
-            .env_remove("KUBECONFIG")
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .output()
-            .await
-            .unwrap_or_else(|e| panic!("kubectl {args:?} could not run: {e}"))
-    }
-
-    /// Runs kubectl and returns stdout, failing the test when it fails.
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        eprintln!("$ kubectl {}\n{stdout}{stderr}", args.join(" "));
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
-            out.status
-        );
-        stdout
-    }
-
-    /// Runs kubectl with `input` on stdin, failing the test when it fails.
-    async fn ok_stdin(&self, args: &[&str], input: &str) -> String {
-        use tokio::io::AsyncWriteExt;
-        let mut child = self
-            .command(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("kubectl starts");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin
-            .write_all(input.as_bytes())
-            .await
-            .expect("stdin write");
-        drop(stdin);
-        let out = child.wait_with_output().await.expect("kubectl runs");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        eprintln!("$ kubectl {} < input\n{stdout}{stderr}", args.join(" "));
-        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}");
-        stdout
-    }
-
-    /// Runs kubectl expecting failure; returns stderr.
-    async fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        eprintln!(
-            "$ kubectl {} (expected to fail)\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !out.status.success(),
-            "kubectl {args:?} should have failed; stdout: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
 
 fn fixture(name: &str) -> String {
     Path::new("tests/fixtures").join(name).display().to_string()
@@ -150,7 +39,7 @@ async fn kubectl_manages_connectors_end_to_end() {
         return;
     };
     let server = FakeApiServer::start().await.expect("server starts");
-    let kubectl = Kubectl::new(bin, &server);
+    let kubectl = Kubectl::new(bin, server.kubeconfig_path());
     let api: Api<AzureAdConnector> = Api::namespaced(server.client().expect("client"), NS);
 
     let out = kubectl.ok(&["apply", "-f", "crds/"]).await;
@@ -364,7 +253,7 @@ async fn kubectl_applies_the_built_in_kinds_of_an_operator_install() {
         return;
     };
     let server = FakeApiServer::start().await.expect("server starts");
-    let kubectl = Kubectl::new(bin, &server);
+    let kubectl = Kubectl::new(bin, server.kubeconfig_path());
     let manifest = fixture("operator-install.yaml");
     let out = kubectl.ok(&["apply", "-f", &manifest]).await;
     for created in [
