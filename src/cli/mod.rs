@@ -56,6 +56,9 @@ struct PlanArgs {
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (kube's client, reqwest), chosen here rather
+    // than left to rustls' feature detection, which panics when a dependency brings a second.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     if let Command::Crd = cli.command {
         print!("{}", crate::resources::crd_yaml());
