@@ -1,0 +1,386 @@
+//! The operator as users run it: the built `pbconnector run` binary, over HTTP, against the
+//! test Kubernetes API server (tests/fake-apiserver), driven with the real kubectl the way the
+//! README tells users to (`kubectl apply`, `annotate`, `wait`, `get events`), syncing the Graph
+//! and Password Boss simulators.
+//!
+//! `real_cluster_*` runs the first scenario against the cluster of `$KUBECONFIG` instead (and is
+//! skipped when it is not set): the operator binary and the simulators still run on this
+//! machine, so only the Kubernetes side is real.
+
+mod e2e_support;
+
+use std::time::{Duration, Instant};
+
+use e2e_support::{Cluster, NAME, Operator, eventually, sample};
+use futures::StreamExt;
+use kube::runtime::{WatchStreamExt, watcher};
+use pbconnector::passwordboss::model::UserStatus;
+use pbconnector::resources::{
+    ANNOTATION_APPROVE_DEPROVISIONS, ANNOTATION_SYNC_REQUESTED_AT, AzureAdConnectorStatus,
+    CONDITION_DEPROVISION_BLOCKED, CONDITION_READY, Connection,
+};
+use pbconnector::simulators::sample::SampleEnvironment;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn condition<'a>(s: &'a AzureAdConnectorStatus, kind: &str) -> Option<&'a str> {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == kind)
+        .map(|c| c.status.as_str())
+}
+
+fn active_in_password_boss(env: &SampleEnvironment) -> usize {
+    env.password_boss
+        .azure_users()
+        .iter()
+        .filter(|u| u.status == UserStatus::Active)
+        .count()
+}
+
+async fn annotate(cluster: &Cluster, ns: &str, annotation: &str, value: &str) {
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            ns,
+            "annotate",
+            &format!("aadc/{NAME}"),
+            "--overwrite",
+            &format!("{annotation}={value}"),
+        ])
+        .await;
+}
+
+/// New connector → WaitingForConnection → Connected; users appear in Password Boss;
+/// `kubectl wait --for=condition=Ready` (also after a spec change, with observedGeneration); a
+/// user added in Entra reaches Password Boss within one interval; the sync-now annotation is
+/// handled within 2 s; SIGTERM stops the operator cleanly.
+async fn connects_and_follows_entra(cluster: &Cluster) {
+    cluster.install_crd().await;
+    let ns = cluster.namespace("e2e-connect").await;
+    let env = sample(200, "10s").await;
+    let operator = Operator::start(cluster.kubeconfig(), &[]).await;
+
+    // Every connection state the connector's status goes through, in order.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Connection>::new()));
+    let recorder = {
+        let seen = seen.clone();
+        let stream = watcher(cluster.connectors(&ns), watcher::Config::default())
+            .applied_objects()
+            .boxed();
+        tokio::spawn(async move {
+            let mut stream = stream;
+            while let Some(Ok(c)) = stream.next().await {
+                if let Some(connection) = c.status.map(|s| s.connection) {
+                    let mut seen = seen.lock().unwrap();
+                    if seen.last() != Some(&connection) {
+                        seen.push(connection);
+                    }
+                }
+            }
+        })
+    };
+
+    cluster.apply(&env.manifests(&ns)).await;
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "wait",
+            "--for=condition=Ready",
+            &format!("aadc/{NAME}"),
+            "--timeout=60s",
+        ])
+        .await;
+    let connector = cluster.connectors(&ns).get(NAME).await.expect("connector");
+    let status = connector.status.clone().expect("status");
+    assert_eq!(
+        status.connection,
+        Connection::Connected,
+        "{}",
+        status.message
+    );
+    assert_eq!(status.observed_generation, connector.metadata.generation);
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION_READY)
+        .expect("Ready condition");
+    assert_eq!(ready.status, "True");
+    assert_eq!(ready.observed_generation, connector.metadata.generation);
+    eventually("the watcher to see Connected", MINUTE, || {
+        let seen = seen.lock().unwrap().clone();
+        async move { seen.contains(&Connection::Connected).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        seen.lock().unwrap()[..2],
+        [Connection::WaitingForConnection, Connection::Connected],
+        "the status says WaitingForConnection until the first sync ends"
+    );
+    recorder.abort();
+    assert!(status.users.active > 200, "{:?}", status.users);
+    assert_eq!(
+        active_in_password_boss(&env),
+        status.users.active as usize,
+        "every user the status counts is active in Password Boss"
+    );
+    let out = cluster.kubectl.ok(&["get", "aadc", "-A"]).await;
+    assert!(out.contains(&ns) && out.contains("Connected"), "{out}");
+
+    // A user joins the sync group in Entra: in Password Boss within one interval (10 s).
+    let joiner = env.outsiders[0].clone();
+    let mail = env
+        .tenant
+        .user(&joiner)
+        .and_then(|u| u.mail)
+        .expect("the joiner has a mail");
+    env.tenant.add_member(&env.sync_group_id, &joiner);
+    let joined = Instant::now();
+    eventually(
+        "the new member in Password Boss",
+        Duration::from_secs(15),
+        || {
+            let found = env.password_boss.user_by_email(&mail);
+            async move { found.map(|_| ()) }
+        },
+    )
+    .await;
+    assert!(
+        joined.elapsed() <= Duration::from_secs(12),
+        "reached Password Boss within one interval (+ jitter): {:?}",
+        joined.elapsed()
+    );
+
+    // Sync now: handled and echoed within 2 s.
+    annotate(
+        cluster,
+        &ns,
+        ANNOTATION_SYNC_REQUESTED_AT,
+        "2026-11-25T08:00:00Z",
+    )
+    .await;
+    cluster
+        .wait_status(
+            &ns,
+            "the sync request echoed",
+            Duration::from_secs(2),
+            |s| s.last_handled_sync_request.as_deref() == Some("2026-11-25T08:00:00Z"),
+        )
+        .await;
+
+    // A spec change: Ready again for the new generation.
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "patch",
+            &format!("aadc/{NAME}"),
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"interval":"15s"}}"#,
+        ])
+        .await;
+    let generation = cluster
+        .connectors(&ns)
+        .get(NAME)
+        .await
+        .expect("connector")
+        .metadata
+        .generation;
+    cluster
+        .wait_status(&ns, "the new generation observed", MINUTE, |s| {
+            s.observed_generation == generation
+        })
+        .await;
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "wait",
+            "--for=condition=Ready",
+            &format!("aadc/{NAME}"),
+            "--timeout=30s",
+        ])
+        .await;
+
+    let metrics = operator.metrics().await;
+    assert!(
+        metrics.contains(r#"pbconnector_syncs_total{result="success"}"#),
+        "{metrics}"
+    );
+    let logs = operator.logs();
+    assert!(
+        !logs.contains(&env.client_secret),
+        "the client secret was logged"
+    );
+    assert!(
+        !logs.contains(env.password_boss.token()),
+        "the Password Boss token was logged"
+    );
+    let exit = operator.stop().await;
+    assert!(exit.success(), "graceful stop on SIGTERM: {exit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connector_connects_and_follows_entra() {
+    let Some(cluster) = Cluster::fake().await else {
+        return;
+    };
+    connects_and_follows_entra(&cluster).await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cluster_a_new_connector_connects_and_follows_entra() {
+    let Some(cluster) = Cluster::real().await else {
+        return;
+    };
+    connects_and_follows_entra(&cluster).await;
+    cluster.cleanup().await;
+}
+
+/// A wrong client secret: Unauthorized with the AADSTS code and a Warning Event; applying the
+/// corrected Secret recovers at once, not after the 5-minute interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_unauthorized_until_the_secret_is_fixed() {
+    let Some(cluster) = Cluster::fake().await else {
+        return;
+    };
+    cluster.install_crd().await;
+    let ns = cluster.namespace("e2e-auth").await;
+    let env = sample(20, "5m").await;
+    let operator = Operator::start(cluster.kubeconfig(), &[]).await;
+
+    let good = env.manifests(&ns);
+    cluster
+        .apply(&good.replace(&env.client_secret, "not-the-secret"))
+        .await;
+    let status = cluster
+        .wait_connection(&ns, Connection::Unauthorized, MINUTE)
+        .await;
+    assert!(
+        status.message.contains("AADSTS7000215"),
+        "the message names the Entra error: {}",
+        status.message
+    );
+    assert_eq!(condition(&status, CONDITION_READY), Some("False"));
+    let events = cluster.events(&ns).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["reason"] == "Unauthorized" && e["type"] == "Warning"),
+        "a Warning Event Unauthorized: {events:#?}"
+    );
+    assert!(
+        env.password_boss.azure_users().is_empty(),
+        "nothing written"
+    );
+
+    let fixed = Instant::now();
+    let out = cluster.apply(&good).await;
+    assert!(out.contains("secret/entra-app configured"), "{out}");
+    cluster
+        .wait_connection(&ns, Connection::Connected, Duration::from_secs(30))
+        .await;
+    assert!(
+        fixed.elapsed() < Duration::from_secs(60),
+        "recovered without waiting for the interval"
+    );
+    let events = cluster.events(&ns).await;
+    assert!(
+        events.iter().any(|e| e["reason"] == "ConnectionRecovered"),
+        "{events:#?}"
+    );
+    assert!(active_in_password_boss(&env) > 20);
+    assert!(!operator.logs().contains(&env.client_secret));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// An emptied sync group: DeprovisionBlocked, nothing deprovisioned, until
+/// `kubectl annotate … passwordboss.com/approve-deprovisions=N`; then exactly N disabled.
+/// Then a watch that gets 410 Gone: the operator re-lists and still sees new annotations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
+    let Some(cluster) = Cluster::fake().await else {
+        return;
+    };
+    cluster.install_crd().await;
+    let ns = cluster.namespace("e2e-safety").await;
+    let env = sample(60, "10s").await;
+    let operator = Operator::start(cluster.kubeconfig(), &[]).await;
+    cluster.apply(&env.manifests(&ns)).await;
+    let connected = cluster
+        .wait_connection(&ns, Connection::Connected, MINUTE)
+        .await;
+    let active = connected.users.active as usize;
+
+    env.empty_sync_group();
+    annotate(&cluster, &ns, ANNOTATION_SYNC_REQUESTED_AT, "emptied").await;
+    let blocked = cluster
+        .wait_status(&ns, "DeprovisionBlocked", MINUTE, |s| {
+            condition(s, CONDITION_DEPROVISION_BLOCKED) == Some("True")
+        })
+        .await;
+    let n = blocked.last_sync.blocked_deprovisions;
+    assert!(n as usize >= 60, "every member is held back: {n}");
+    assert_eq!(
+        active_in_password_boss(&env),
+        active,
+        "nothing deprovisioned"
+    );
+    let events = cluster.events(&ns).await;
+    assert!(
+        events.iter().any(|e| e["reason"] == "DeprovisionBlocked"),
+        "{events:#?}"
+    );
+
+    annotate(
+        &cluster,
+        &ns,
+        ANNOTATION_APPROVE_DEPROVISIONS,
+        &n.to_string(),
+    )
+    .await;
+    cluster
+        .wait_status(&ns, "the approved deprovisions applied", MINUTE, |s| {
+            condition(s, CONDITION_DEPROVISION_BLOCKED) == Some("False")
+        })
+        .await;
+    let disabled = env
+        .password_boss
+        .azure_users()
+        .iter()
+        .filter(|u| u.status == UserStatus::Disabled)
+        .count();
+    assert_eq!(disabled, n as usize, "exactly the approved number disabled");
+
+    // 410 Gone: every resourceVersion so far is too old and every watch is cut.
+    let fake = cluster.server();
+    let before = fake.requests().len();
+    fake.compact_history();
+    fake.drop_watches();
+    annotate(&cluster, &ns, ANNOTATION_SYNC_REQUESTED_AT, "after-410").await;
+    cluster
+        .wait_status(&ns, "the request after the 410", MINUTE, |s| {
+            s.last_handled_sync_request.as_deref() == Some("after-410")
+        })
+        .await;
+    let after: Vec<_> = fake.requests().split_off(before);
+    let connectors = |verb: &str| {
+        after.iter().any(|r| {
+            r.verb.as_deref() == Some(verb) && r.resource.as_deref() == Some("azureadconnectors")
+        })
+    };
+    assert!(
+        connectors("watch"),
+        "the operator watched connectors again after its watch was cut: {after:#?}"
+    );
+    operator.stop().await;
+    cluster.cleanup().await;
+}
