@@ -64,16 +64,21 @@ impl TenantPacer {
     }
 }
 
-/// Hands out one shared pacer per tenant id.
+/// Hands out one shared pacer per tenant of a Graph service: Graph throttles each tenant within
+/// one cloud, so the same tenant id at two Graph endpoints (a national cloud, a simulator) has
+/// two budgets.
 #[derive(Default)]
 pub struct PacerRegistry {
-    pacers: Mutex<HashMap<String, Weak<TenantPacer>>>,
+    pacers: Mutex<HashMap<(String, String), Weak<TenantPacer>>>,
 }
 
 impl PacerRegistry {
-    pub fn for_tenant(&self, tenant: &str) -> Arc<TenantPacer> {
+    pub fn for_tenant(&self, graph_endpoint: &str, tenant: &str) -> Arc<TenantPacer> {
         let mut map = self.pacers.lock().unwrap_or_else(|e| e.into_inner());
-        let key = tenant.to_ascii_lowercase();
+        let key = (
+            graph_endpoint.trim_end_matches('/').to_ascii_lowercase(),
+            tenant.to_ascii_lowercase(),
+        );
         if let Some(p) = map.get(&key).and_then(Weak::upgrade) {
             return p;
         }
@@ -91,10 +96,13 @@ mod tests {
     #[test]
     fn registry_shares_per_tenant() {
         let r = PacerRegistry::default();
-        let a = r.for_tenant("Contoso.onmicrosoft.com");
-        let b = r.for_tenant("contoso.onmicrosoft.com");
+        const GRAPH: &str = "https://graph.microsoft.com";
+        let a = r.for_tenant(GRAPH, "Contoso.onmicrosoft.com");
+        let b = r.for_tenant("https://graph.microsoft.com/", "contoso.onmicrosoft.com");
         assert!(Arc::ptr_eq(&a, &b));
-        assert!(!Arc::ptr_eq(&a, &r.for_tenant("fabrikam")));
+        assert!(!Arc::ptr_eq(&a, &r.for_tenant(GRAPH, "fabrikam")));
+        let us_gov = r.for_tenant("https://graph.microsoft.us", "contoso.onmicrosoft.com");
+        assert!(!Arc::ptr_eq(&a, &us_gov), "another cloud, another budget");
         a.defer(Duration::from_secs(5));
         assert!(b.wait().unwrap() > Duration::from_secs(4));
     }

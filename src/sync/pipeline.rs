@@ -296,7 +296,9 @@ fn clients(
                 .map_err(|e| config_error(e.to_string()))?;
             let client = match &state.pacers {
                 Some(pacers) => {
-                    GraphClient::with_pacer(config, pacers.for_tenant(&spec.azure.tenant_id))
+                    let pacer =
+                        pacers.for_tenant(config.graph_endpoint.as_str(), &config.tenant_id);
+                    GraphClient::with_pacer(config, pacer)
                 }
                 None => GraphClient::new(config),
             }

@@ -347,6 +347,8 @@ impl InProcess {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut config = ControllerConfig::new("e2e-in-process");
         config.max_concurrent_syncs = max_concurrent_syncs;
+        // A sync honouring a long Retry-After is abandoned this soon after `stop`.
+        config.shutdown_timeout = Duration::from_secs(3);
         let task = tokio::spawn(async move {
             pbconnector::controller::run(client, config, engine, async move {
                 let _ = stopped.await;
