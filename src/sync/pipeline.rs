@@ -199,7 +199,9 @@ pub async fn run_sync(
     classify_departures(spec, &graph, &mut snapshot, &directory).await;
 
     let rules = Rules::from_spec(spec);
+    let planning_started = std::time::Instant::now();
     let plan = plan::plan(&snapshot, &directory, &rules, options.approved_deprovisions);
+    let planning = planning_started.elapsed();
     let mut report = SyncReport::failed(
         started,
         SyncFailure::Error {
@@ -209,6 +211,7 @@ pub async fn run_sync(
         reached,
     );
     report.failure = None;
+    report.planning = planning;
     report.full_read = state.graph_state.last_full_read() != full_reads_before;
     report.snapshot_complete = snapshot.complete;
     report.incomplete_reason = snapshot.incomplete_reason.clone();

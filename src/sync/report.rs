@@ -64,6 +64,8 @@ pub struct SyncReport {
     pub started: Timestamp,
     pub finished: Timestamp,
     pub duration: Duration,
+    /// Time spent in the planner (zero when the sync failed before planning).
+    pub planning: Duration,
     /// `None` when the sync completed (possibly with per-user conflicts).
     pub failure: Option<SyncFailure>,
     pub reached: Reached,
@@ -104,6 +106,7 @@ impl SyncReport {
             started,
             finished,
             duration: finished.duration_since(started).unsigned_abs(),
+            planning: Duration::ZERO,
             failure: Some(failure),
             reached,
             full_read: false,

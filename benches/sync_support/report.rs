@@ -1,0 +1,242 @@
+//! Results: one row per scenario, the fleet run, the machine; as a markdown table and JSON.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::fleet::FleetResult;
+use crate::world::{Latency, Measured};
+
+/// Resets the process's peak RSS (VmHWM) so the next reading covers one scenario.
+pub fn reset_peak_rss() {
+    // Linux ≥ 4.0: writing 5 to clear_refs resets VmHWM to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Peak resident set since the last reset, in KiB (simulators included).
+pub fn peak_rss_kb() -> u64 {
+    status_kb("VmHWM:")
+}
+
+/// CPU seconds (user + system) this process used so far.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct it is given; zeroed is a valid initial value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+#[derive(Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub users: usize,
+    pub mode: String,
+    pub wall_ms: f64,
+    pub wall_bound_ms: f64,
+    pub planning_ms: f64,
+    pub graph_requests: u64,
+    pub graph_bound: u64,
+    pub pb_reads: u64,
+    pub pb_writes: u64,
+    pub pb_writes_bound: u64,
+    pub peak_rss_mib: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn ratio(value: u64, bound: u64) -> String {
+    if bound == 0 {
+        if value == 0 {
+            "1.00".into()
+        } else {
+            format!("∞ ({value} vs 0)")
+        }
+    } else {
+        format!("{:.2}", value as f64 / bound as f64)
+    }
+}
+
+impl Row {
+    pub fn new(
+        scenario: &str,
+        users: usize,
+        mode: &str,
+        m: &Measured,
+        graph_bound: u64,
+        pb_writes_bound: u64,
+        wall_bound: Duration,
+    ) -> Self {
+        let row = Self {
+            scenario: scenario.into(),
+            users,
+            mode: mode.into(),
+            wall_ms: ms(m.wall),
+            wall_bound_ms: ms(wall_bound),
+            planning_ms: ms(m.report.planning),
+            graph_requests: m.graph_requests,
+            graph_bound,
+            pb_reads: m.pb_reads,
+            pb_writes: m.pb_writes,
+            pb_writes_bound,
+            peak_rss_mib: m.peak_rss_kb as f64 / 1024.0,
+        };
+        eprintln!(
+            "  {scenario} ({mode}): {:.0} ms, Graph {} (bound {}), PB reads {} writes {} (bound {})",
+            row.wall_ms,
+            row.graph_requests,
+            graph_bound,
+            row.pb_reads,
+            row.pb_writes,
+            pb_writes_bound
+        );
+        row
+    }
+}
+
+#[derive(Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+}
+
+impl Machine {
+    pub fn read() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { cpu, cores }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub quick: bool,
+    pub latency: Latency,
+    pub rows: Vec<Row>,
+    /// (users, bytes of operator state per managed user)
+    pub memory_per_user: Vec<(usize, f64)>,
+    pub fleet: FleetResult,
+}
+
+impl Results {
+    pub fn markdown(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(t, "# Sync benchmark results\n");
+        let _ = writeln!(
+            t,
+            "Machine: {} ({} cores). Simulated latency: Graph {} ms, Password Boss {} ms per request. Mode: {}. \
+             Produced by `cargo bench --bench sync`{}.\n",
+            self.machine.cpu,
+            self.machine.cores,
+            self.latency.graph.as_millis(),
+            self.latency.password_boss.as_millis(),
+            if self.quick {
+                "quick (CI sizes)"
+            } else {
+                "full"
+            },
+            if self.quick { " -- --quick" } else { "" },
+        );
+        let _ = writeln!(t, "## One connector\n");
+        let _ = writeln!(
+            t,
+            "Graph requests exclude token requests (about one an hour per connector). Lower bounds: Graph = member pages of ⌈members/999⌉ per group (sync group + mirrored) for a full read, one \
+             delta round (⌈changes/999⌉ pages) for an incremental sync; Password Boss writes = one per created or changed \
+             user plus one per created group and per group whose membership changed; wall = the largest group's pages \
+             × Graph latency + writes / 8 (the executor's concurrency) × Password Boss latency. Password Boss reads \
+             (connector, user and group pages, group members) are reported, not bounded. Peak RSS includes both \
+             simulators, which run in the same process.\n"
+        );
+        let _ = writeln!(
+            t,
+            "| scenario | users | reads | wall ms | wall bound ms | planning % | Graph requests | bound | ratio | PB reads | PB writes | bound | ratio | peak RSS MiB |"
+        );
+        let _ = writeln!(
+            t,
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for r in &self.rows {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                r.scenario,
+                r.users,
+                r.mode,
+                r.wall_ms,
+                r.wall_bound_ms,
+                100.0 * r.planning_ms / r.wall_ms.max(1e-9),
+                r.graph_requests,
+                r.graph_bound,
+                ratio(r.graph_requests, r.graph_bound),
+                r.pb_reads,
+                r.pb_writes,
+                r.pb_writes_bound,
+                ratio(r.pb_writes, r.pb_writes_bound),
+                r.peak_rss_mib,
+            );
+        }
+        let _ = writeln!(
+            t,
+            "\nBaseline ratios (full re-list ÷ delta, same scenario and size):\n"
+        );
+        for r in self.rows.iter().filter(|r| r.mode == "full re-list") {
+            if let Some(d) = self
+                .rows
+                .iter()
+                .find(|d| d.mode == "delta" && d.scenario == r.scenario && d.users == r.users)
+            {
+                let _ = writeln!(
+                    t,
+                    "- {} users, {}: Graph requests ×{:.1}, wall time ×{:.1}, Password Boss requests ×{:.2}",
+                    r.users,
+                    r.scenario,
+                    r.graph_requests as f64 / d.graph_requests.max(1) as f64,
+                    r.wall_ms / d.wall_ms.max(1e-9),
+                    (r.pb_reads + r.pb_writes) as f64 / (d.pb_reads + d.pb_writes).max(1) as f64,
+                );
+            }
+        }
+        let _ = writeln!(
+            t,
+            "\nOperator memory (heap its per-connector state holds after syncing, measured by a counting allocator):\n"
+        );
+        for (users, bytes) in &self.memory_per_user {
+            let _ = writeln!(t, "- {users} users: {bytes:.0} bytes per managed user");
+        }
+        t.push_str(&self.fleet.markdown());
+        t
+    }
+
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("RESULTS.md"), self.markdown())?;
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("results.json"), json + "\n")
+    }
+}
