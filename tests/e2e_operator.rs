@@ -384,3 +384,64 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
     operator.stop().await;
     cluster.cleanup().await;
 }
+
+/// Two replicas with `--leader-elect`: only the Lease holder syncs; when it stops (SIGTERM
+/// releases the Lease) the standby takes over and handles the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_sync_only_on_the_leader_and_fail_over() {
+    let Some(cluster) = Cluster::fake().await else {
+        return;
+    };
+    cluster.install_crd().await;
+    let ns = cluster.namespace("e2e-leader").await;
+    let env = sample(20, "10s").await;
+    let elect = ["--leader-elect", "--lease-namespace", "default"];
+    let leader = Operator::start_as(cluster.kubeconfig(), "replica-a", &elect).await;
+    let standby = Operator::start_as(cluster.kubeconfig(), "replica-b", &elect).await;
+    cluster.apply(&env.manifests(&ns)).await;
+    cluster
+        .wait_connection(&ns, Connection::Connected, MINUTE)
+        .await;
+    let lease = cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            "default",
+            "get",
+            "lease",
+            "pbconnector-leader",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .await;
+    assert_eq!(lease.trim(), "replica-a");
+    assert!(leader.logs().contains("sync started"), "{}", leader.logs());
+    assert!(
+        !standby.logs().contains("sync started"),
+        "the standby never syncs: {}",
+        standby.logs()
+    );
+
+    let exit = leader.stop().await;
+    assert!(exit.success(), "{exit:?}");
+    eventually("the standby to lead", MINUTE, || {
+        let leads = standby.logs().contains("leading: starting the controller");
+        async move { leads.then_some(()) }
+    })
+    .await;
+    annotate(
+        &cluster,
+        &ns,
+        ANNOTATION_SYNC_REQUESTED_AT,
+        "after-failover",
+    )
+    .await;
+    cluster
+        .wait_status(&ns, "the request handled by the new leader", MINUTE, |s| {
+            s.last_handled_sync_request.as_deref() == Some("after-failover")
+        })
+        .await;
+    assert!(standby.logs().contains("sync started"));
+    standby.stop().await;
+    cluster.cleanup().await;
+}

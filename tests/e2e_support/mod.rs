@@ -230,6 +230,11 @@ pub struct Operator {
 impl Operator {
     /// Starts the operator and waits until `/readyz` answers 200.
     pub async fn start(kubeconfig: &Path, extra: &[&str]) -> Self {
+        Self::start_as(kubeconfig, "pbconnector-e2e", extra).await
+    }
+
+    /// The same with `identity` (POD_NAME: the leader-election identity).
+    pub async fn start_as(kubeconfig: &Path, identity: &str, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -240,6 +245,7 @@ impl Operator {
             .args(["run", "--listen-addr", &addr, "--log-format", "json"])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
+            .env("POD_NAME", identity)
             .env_remove("RUST_LOG")
             .stdout(log.reopen().expect("log file"))
             .stderr(log.reopen().expect("log file"))
