@@ -11,7 +11,7 @@ use super::client::{GraphClient, USER_SELECT, enc};
 use super::error::GraphError;
 use super::full::{MemberRead, parse_page, snapshot};
 use super::model::EntraSnapshot;
-use super::state::{CachedUser, GraphSyncState};
+use super::state::{CachedUser, GraphSyncState, ObjectId};
 use super::transport::failure_error;
 use super::wire::WireObject;
 
@@ -153,7 +153,7 @@ pub(crate) fn plan(state: &GraphSyncState, changes: &Changes) -> DeltaWork {
                         work.reread.insert(i);
                     }
                 } else if i == 0
-                    && !state.users.contains_key(m.id.as_str())
+                    && !state.users.contains_key(&ObjectId::from(m.id.as_str()))
                     && !seen_users.contains(m.id.as_str())
                 {
                     work.fetch.insert(m.id.clone());
@@ -174,9 +174,9 @@ pub(crate) fn apply(
     fetched: HashMap<String, Option<CachedUser>>,
     mut reread: HashMap<usize, MemberRead>,
 ) {
-    let mut seen: HashMap<Box<str>, CachedUser> = HashMap::new();
+    let mut seen: HashMap<ObjectId, CachedUser> = HashMap::new();
     for u in &changes.users {
-        let id: Box<str> = u.id.as_str().into();
+        let id = ObjectId::from(u.id.as_str());
         if u.removed.is_some() {
             state.users.remove(&id);
             for g in &mut state.groups {
@@ -214,7 +214,7 @@ pub(crate) fn apply(
                 if is_group_ref(&m.odata_type) {
                     continue;
                 }
-                let id: Box<str> = m.id.as_str().into();
+                let id = ObjectId::from(m.id.as_str());
                 if m.removed.is_some() {
                     t.members.remove(&id);
                     if i == 0 {

@@ -15,7 +15,7 @@ use super::client::{
 };
 use super::error::GraphError;
 use super::model::{EntraGroup, EntraSnapshot};
-use super::state::{CachedUser, GraphSyncState, TrackedGroup};
+use super::state::{CachedUser, GraphSyncState, ObjectId, TrackedGroup};
 use super::transport::failure_error;
 use super::wire::Page;
 use crate::resources::GroupSelector;
@@ -25,9 +25,9 @@ pub(crate) const DELTA_FILTER_LIMIT: usize = 50;
 
 /// One group's members as read.
 pub(crate) struct MemberRead {
-    pub members: BTreeSet<Box<str>>,
+    pub members: BTreeSet<ObjectId>,
     pub nested: BTreeSet<Box<str>>,
-    pub users: HashMap<Box<str>, CachedUser>,
+    pub users: HashMap<ObjectId, CachedUser>,
 }
 
 impl GraphClient {
@@ -152,7 +152,7 @@ impl GraphClient {
             };
             for obj in &page.value {
                 if obj.is_user() {
-                    let id: Box<str> = obj.id.as_str().into();
+                    let id = ObjectId::from(obj.id.as_str());
                     if with_users {
                         read.users.insert(id.clone(), CachedUser::from_wire(obj));
                     }
@@ -261,7 +261,9 @@ pub(crate) fn snapshot(state: &GraphSyncState) -> EntraSnapshot {
     for id in &sync.members {
         match state.users.get(id) {
             Some(u) => {
-                users.insert(id.to_string(), u.to_entra(id));
+                let id = id.to_string();
+                let user = u.to_entra(&id);
+                users.insert(id, user);
             }
             None => missing += 1,
         }

@@ -8,6 +8,7 @@ mod delta;
 mod error;
 mod full;
 pub mod model;
+mod object_id;
 mod pacer;
 mod retry;
 mod state;

@@ -5,49 +5,113 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use super::model::EntraUser;
+pub(crate) use super::object_id::ObjectId;
 use super::wire::WireObject;
 use crate::resources::GroupSelector;
 
-/// A user's attributes, kept small: the operator holds 100,000s of them.
+/// A user's attributes, kept small: the operator holds 100,000s of them. The six text fields
+/// live in one allocation, each as a varint length (0: absent, n + 1: n bytes) and its bytes;
+/// the common cases cost nothing: a UPN equal to the mail and the user type `Member` are flags.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CachedUser {
-    display_name: Option<Box<str>>,
-    given_name: Option<Box<str>>,
-    surname: Option<Box<str>>,
-    mail: Option<Box<str>>,
-    user_principal_name: Option<Box<str>>,
-    user_type: Option<Box<str>>,
-    account_enabled: Option<bool>,
+    text: Box<[u8]>,
+    flags: u8,
 }
 
-fn boxed(s: &Option<String>) -> Option<Box<str>> {
-    s.as_deref().map(Box::from)
+const ENABLED_KNOWN: u8 = 1;
+const ENABLED: u8 = 2;
+const UPN_IS_MAIL: u8 = 4;
+const TYPE_MEMBER: u8 = 8;
+
+fn put(out: &mut Vec<u8>, field: Option<&str>) {
+    let mut n = field.map_or(0, |f| f.len() + 1);
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    if let Some(f) = field {
+        out.extend_from_slice(f.as_bytes());
+    }
+}
+
+/// Reads the next field written by `put`.
+fn take<'a>(text: &mut &'a [u8]) -> Option<&'a str> {
+    let mut n = 0usize;
+    let mut shift = 0;
+    while let Some((&byte, rest)) = text.split_first() {
+        *text = rest;
+        n |= ((byte & 0x7f) as usize) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    let len = n.checked_sub(1)?;
+    let (field, rest) = text.split_at(len.min(text.len()));
+    *text = rest;
+    // Written from &str by `put`: always UTF-8.
+    std::str::from_utf8(field).ok()
 }
 
 impl CachedUser {
     pub(crate) fn from_wire(o: &WireObject) -> Self {
+        let mut flags = 0;
+        match o.account_enabled {
+            Some(true) => flags |= ENABLED_KNOWN | ENABLED,
+            Some(false) => flags |= ENABLED_KNOWN,
+            None => {}
+        }
+        let mut upn = o.user_principal_name.as_deref();
+        if upn.is_some() && upn == o.mail.as_deref() {
+            flags |= UPN_IS_MAIL;
+            upn = None;
+        }
+        let mut user_type = o.user_type.as_deref();
+        if user_type == Some("Member") {
+            flags |= TYPE_MEMBER;
+            user_type = None;
+        }
+        let mut text = Vec::new();
+        for field in [
+            o.display_name.as_deref(),
+            o.given_name.as_deref(),
+            o.surname.as_deref(),
+            o.mail.as_deref(),
+            upn,
+            user_type,
+        ] {
+            put(&mut text, field);
+        }
         Self {
-            display_name: boxed(&o.display_name),
-            given_name: boxed(&o.given_name),
-            surname: boxed(&o.surname),
-            mail: boxed(&o.mail),
-            user_principal_name: boxed(&o.user_principal_name),
-            user_type: boxed(&o.user_type),
-            account_enabled: o.account_enabled,
+            text: text.into_boxed_slice(),
+            flags,
         }
     }
 
     pub(crate) fn to_entra(&self, id: &str) -> EntraUser {
-        let s = |v: &Option<Box<str>>| v.as_deref().map(str::to_owned);
+        let mut text = &self.text[..];
+        let mut next = || take(&mut text).map(str::to_owned);
+        let (display_name, given_name, surname, mail) = (next(), next(), next(), next());
+        let (upn, user_type) = (next(), next());
+        let has = |flag: u8| self.flags & flag != 0;
         EntraUser {
             id: id.to_owned(),
-            display_name: s(&self.display_name),
-            given_name: s(&self.given_name),
-            surname: s(&self.surname),
-            mail: s(&self.mail),
-            user_principal_name: s(&self.user_principal_name),
-            account_enabled: self.account_enabled,
-            user_type: s(&self.user_type),
+            user_principal_name: if has(UPN_IS_MAIL) { mail.clone() } else { upn },
+            display_name,
+            given_name,
+            surname,
+            mail,
+            account_enabled: has(ENABLED_KNOWN).then_some(has(ENABLED)),
+            user_type: if has(TYPE_MEMBER) {
+                Some("Member".to_owned())
+            } else {
+                user_type
+            },
         }
     }
 }
@@ -58,7 +122,7 @@ pub(crate) struct TrackedGroup {
     pub id: Box<str>,
     pub name: String,
     /// User members (transitive when nested groups are on).
-    pub members: BTreeSet<Box<str>>,
+    pub members: BTreeSet<ObjectId>,
     /// Groups nested (at any depth) under this one; empty when nested groups are off.
     pub nested: BTreeSet<Box<str>>,
 }
@@ -72,9 +136,9 @@ pub struct GraphSyncState {
     pub(crate) shape: Option<(Vec<GroupSelector>, bool)>,
     pub(crate) groups: Vec<TrackedGroup>,
     /// Attributes of the sync group's user members.
-    pub(crate) users: HashMap<Box<str>, CachedUser>,
+    pub(crate) users: HashMap<ObjectId, CachedUser>,
     /// Users learned deleted since the last full read.
-    pub(crate) deleted: BTreeSet<Box<str>>,
+    pub(crate) deleted: BTreeSet<ObjectId>,
     pub(crate) users_delta: Option<String>,
     pub(crate) groups_delta: Vec<String>,
     pub(crate) last_full: Option<Instant>,
@@ -101,5 +165,63 @@ impl GraphSyncState {
     /// Users whose attributes are cached.
     pub fn cached_users(&self) -> usize {
         self.users.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(
+        upn: Option<&str>,
+        mail: Option<&str>,
+        kind: Option<&str>,
+        enabled: Option<bool>,
+    ) -> WireObject {
+        WireObject {
+            id: "u1".into(),
+            display_name: Some("Ada Lovelace".into()),
+            given_name: Some("Ada".into()),
+            surname: None,
+            mail: mail.map(Into::into),
+            user_principal_name: upn.map(Into::into),
+            account_enabled: enabled,
+            user_type: kind.map(Into::into),
+            ..WireObject::default()
+        }
+    }
+
+    #[test]
+    fn cached_users_give_back_exactly_what_graph_sent() {
+        let long = "x".repeat(300);
+        let cases = [
+            wire(
+                Some("ada@contoso.com"),
+                Some("ada@contoso.com"),
+                Some("Member"),
+                Some(true),
+            ),
+            wire(
+                Some("ada_ext#EXT#@contoso.com"),
+                Some("ada@fabrikam.com"),
+                Some("Guest"),
+                Some(false),
+            ),
+            wire(None, None, None, None),
+            wire(Some(&long), Some(""), Some("member"), Some(true)),
+        ];
+        for w in cases {
+            let expected = EntraUser {
+                id: "u1".into(),
+                display_name: w.display_name.clone(),
+                given_name: w.given_name.clone(),
+                surname: w.surname.clone(),
+                mail: w.mail.clone(),
+                user_principal_name: w.user_principal_name.clone(),
+                account_enabled: w.account_enabled,
+                user_type: w.user_type.clone(),
+            };
+            assert_eq!(CachedUser::from_wire(&w).to_entra("u1"), expected);
+        }
     }
 }
