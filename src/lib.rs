@@ -5,6 +5,7 @@
 pub mod azure;
 pub mod cli;
 pub mod controller;
+pub mod http_client;
 pub mod passwordboss;
 pub mod plan;
 pub mod resources;

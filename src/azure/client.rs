@@ -24,7 +24,7 @@ pub(crate) const USER_SELECT: &str =
     "id,displayName,givenName,surname,mail,userPrincipalName,accountEnabled,userType";
 
 /// Timeout of one HTTP exchange (the per-sync deadline bounds the whole read).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A group as Graph names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,11 +82,7 @@ impl GraphClient {
         pacer: Arc<TenantPacer>,
         policy: RetryPolicy,
     ) -> Result<Self, GraphError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| GraphError::config(format!("cannot build the HTTP client: {e}")))?;
+        let http = crate::http_client::shared().map_err(GraphError::config)?;
         let requests = Arc::new(RequestTally::default());
         let tokens = TokenProvider::new(&config, http.clone(), requests.clone())?;
         Ok(Self {

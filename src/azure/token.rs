@@ -253,7 +253,8 @@ impl<'c> oauth2::AsyncHttpClient<'c> for CountingHttp<'_> {
 impl CountingHttp<'_> {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TokenTransport> {
         self.requests.sent();
-        let req = reqwest::Request::try_from(req)?;
+        let mut req = reqwest::Request::try_from(req)?;
+        *req.timeout_mut() = Some(super::client::REQUEST_TIMEOUT);
         let resp = match self.http.execute(req).await {
             Ok(resp) => resp,
             Err(e) => {

@@ -238,6 +238,7 @@ impl Transport {
         let mut req = self
             .http
             .request(method.clone(), url)
+            .timeout(super::client::REQUEST_TIMEOUT)
             .header(http::header::AUTHORIZATION, bearer.header_value());
         if let Some(b) = body {
             req = req.json(b);

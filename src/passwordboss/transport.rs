@@ -51,7 +51,10 @@ enum Attempt {
 }
 
 pub(crate) struct Transport {
+    /// The process-wide client (`crate::http_client`).
     http: reqwest::Client,
+    /// Per request: the shared client has no timeout of its own.
+    timeout: std::time::Duration,
     auth: HeaderValue,
     retry: RetryPolicy,
     reads: AtomicU64,
@@ -68,17 +71,10 @@ impl Transport {
                 )
             })?;
         auth.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            // No redirects (the token must not follow one to another host); retries are ours,
-            // so every request sent is counted.
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .user_agent(concat!("pbconnector/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| PasswordBossError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = crate::http_client::shared().map_err(PasswordBossError::Config)?;
         Ok(Self {
             http,
+            timeout: config.request_timeout,
             auth,
             retry: config.retry.clone(),
             reads: AtomicU64::new(0),
@@ -115,6 +111,7 @@ impl Transport {
         let mut req = self
             .http
             .request(method.clone(), url.clone())
+            .timeout(self.timeout)
             .header(AUTHORIZATION, self.auth.clone())
             .header(ACCEPT, "application/json");
         if let Some(body) = body {
