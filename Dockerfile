@@ -13,7 +13,7 @@
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-alpine AS builder
-# C toolchain for the crates with C parts (aws-lc-sys, ring); the musl libc to link statically.
+# C toolchain for the crates with C parts (ring); the musl libc to link statically.
 RUN apk add --no-cache musl-dev gcc g++ make
 WORKDIR /build
 # No RUSTFLAGS: musl targets link statically by default, and forcing +crt-static through
