@@ -88,6 +88,10 @@ pub struct Store {
     pub company_name: String,
     pub license_total: u32,
     users: BTreeMap<u64, User>,
+    /// Lowercased email → user: emails are unique case-insensitively and immutable.
+    by_email: HashMap<String, u64>,
+    /// Users with status Active (licences in use).
+    active: u32,
     groups: BTreeMap<u64, Group>,
     members: BTreeMap<u64, BTreeSet<String>>,
     everyone: u64,
@@ -103,6 +107,8 @@ impl Store {
             company_name: company_name.to_string(),
             license_total,
             users: BTreeMap::new(),
+            by_email: HashMap::new(),
+            active: 0,
             groups: BTreeMap::new(),
             members: BTreeMap::new(),
             everyone: 0,
@@ -122,14 +128,9 @@ impl Store {
     }
 
     pub fn licenses(&self) -> Licenses {
-        let used = self
-            .users
-            .values()
-            .filter(|u| u.status == UserStatus::Active)
-            .count() as u32;
         Licenses {
             total: self.license_total,
-            used,
+            used: self.active,
         }
     }
 
@@ -174,9 +175,9 @@ impl Store {
     }
 
     fn user_by_email(&self, email: &str) -> Option<&User> {
-        self.users
-            .values()
-            .find(|u| u.email.eq_ignore_ascii_case(email))
+        self.by_email
+            .get(&email.to_ascii_lowercase())
+            .and_then(|seq| self.users.get(seq))
     }
 
     /// `POST /v1/users`: with no free licence an active request is created pending.
@@ -223,6 +224,10 @@ impl Store {
             external_id: new.external_id,
             role: new.role,
         };
+        self.by_email.insert(user.email.to_ascii_lowercase(), seq);
+        if user.status == UserStatus::Active {
+            self.active += 1;
+        }
         self.users.insert(seq, user.clone());
         Ok(user)
     }
@@ -255,6 +260,11 @@ impl Store {
             user.last_name = v;
         }
         if let Some(v) = update.status {
+            match (user.status == UserStatus::Active, v == UserStatus::Active) {
+                (false, true) => self.active += 1,
+                (true, false) => self.active -= 1,
+                _ => {}
+            }
             user.status = v;
         }
         if let Some(v) = update.managed_by {
@@ -270,6 +280,10 @@ impl Store {
     pub fn delete_user(&mut self, id: &str, keep_personal_account: bool) -> Result<(), ApiError> {
         let seq = self.user_seq(id)?;
         let user = self.users.remove(&seq).expect("checked above");
+        self.by_email.remove(&user.email.to_ascii_lowercase());
+        if user.status == UserStatus::Active {
+            self.active -= 1;
+        }
         for members in self.members.values_mut() {
             members.remove(&user.id);
         }
