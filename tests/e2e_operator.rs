@@ -11,7 +11,7 @@ mod e2e_support;
 
 use std::time::{Duration, Instant};
 
-use e2e_support::{Cluster, NAME, Operator, eventually, sample};
+use e2e_support::{Cluster, NAME, Operator, eventually, fake_cluster_with_sample, sample};
 use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use pbconnector::passwordboss::model::UserStatus;
@@ -248,12 +248,9 @@ async fn real_cluster_a_new_connector_connects_and_follows_entra() {
 /// corrected Secret recovers at once, not after the 5-minute interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_unauthorized_until_the_secret_is_fixed() {
-    let Some(cluster) = Cluster::fake().await else {
+    let Some((cluster, ns, env)) = fake_cluster_with_sample("e2e-auth", 20, "5m").await else {
         return;
     };
-    cluster.install_crd().await;
-    let ns = cluster.namespace("e2e-auth").await;
-    let env = sample(20, "5m").await;
     let operator = Operator::start(cluster.kubeconfig(), &[]).await;
 
     let good = env.manifests(&ns);
@@ -307,12 +304,9 @@ async fn a_wrong_secret_is_unauthorized_until_the_secret_is_fixed() {
 /// Then a watch that gets 410 Gone: the operator re-lists and still sees new annotations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
-    let Some(cluster) = Cluster::fake().await else {
+    let Some((cluster, ns, env)) = fake_cluster_with_sample("e2e-safety", 60, "10s").await else {
         return;
     };
-    cluster.install_crd().await;
-    let ns = cluster.namespace("e2e-safety").await;
-    let env = sample(60, "10s").await;
     let operator = Operator::start(cluster.kubeconfig(), &[]).await;
     cluster.apply(&env.manifests(&ns)).await;
     let connected = cluster
@@ -389,12 +383,9 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
 /// releases the Lease) the standby takes over and handles the next request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_sync_only_on_the_leader_and_fail_over() {
-    let Some(cluster) = Cluster::fake().await else {
+    let Some((cluster, ns, env)) = fake_cluster_with_sample("e2e-leader", 20, "10s").await else {
         return;
     };
-    cluster.install_crd().await;
-    let ns = cluster.namespace("e2e-leader").await;
-    let env = sample(20, "10s").await;
     let elect = ["--leader-elect", "--lease-namespace", "default"];
     let leader = Operator::start_as(cluster.kubeconfig(), "replica-a", &elect).await;
     let standby = Operator::start_as(cluster.kubeconfig(), "replica-b", &elect).await;

@@ -7,8 +7,13 @@ use graph_support::{DOMAIN, SECRET, env};
 use serde_json::{Value, json};
 
 async fn token(url: &str, client_id: &str) -> String {
+    token_in(url, DOMAIN, client_id).await
+}
+
+/// An access token of `client_id` in the tenant `domain` (client secret `SECRET`).
+async fn token_in(url: &str, domain: &str, client_id: &str) -> String {
     let body: Value = reqwest::Client::new()
-        .post(format!("{url}/{DOMAIN}/oauth2/v2.0/token"))
+        .post(format!("{url}/{domain}/oauth2/v2.0/token"))
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", client_id),
@@ -167,24 +172,7 @@ async fn one_tenant_can_be_throttled_while_the_others_are_served() {
     let other = e.sim.add_tenant("fabrikam.onmicrosoft.com");
     let other_app = other.add_app();
     other.add_secret(&other_app, SECRET, false);
-    let other_token: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/fabrikam.onmicrosoft.com/oauth2/v2.0/token",
-            e.sim.url()
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", other_app.as_str()),
-            ("client_secret", SECRET),
-            ("scope", &format!("{}/.default", e.sim.url())),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let other_token = other_token["access_token"].as_str().unwrap().to_owned();
+    let other_token = token_in(e.sim.url(), "fabrikam.onmicrosoft.com", &other_app).await;
     let t = token(e.sim.url(), &e.app).await;
     let groups = format!("{}/v1.0/groups", e.sim.url());
 

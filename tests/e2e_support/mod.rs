@@ -209,6 +209,19 @@ impl Cluster {
     }
 }
 
+/// The fake API server with the CRD applied by kubectl, a fresh namespace `prefix-…`, and the
+/// sample tenant and company; `None` (skipped) without kubectl.
+pub async fn fake_cluster_with_sample(
+    prefix: &str,
+    users: usize,
+    interval: &str,
+) -> Option<(Cluster, String, SampleEnvironment)> {
+    let cluster = Cluster::fake().await?;
+    cluster.install_crd().await;
+    let ns = cluster.namespace(prefix).await;
+    Some((cluster, ns, sample(users, interval).await))
+}
+
 /// The sample tenant and company (both simulators) with `users` members and `interval`.
 pub async fn sample(users: usize, interval: &str) -> SampleEnvironment {
     SampleEnvironment::start(SampleOptions {
