@@ -167,7 +167,9 @@ impl Results {
         let _ = writeln!(
             t,
             "Graph requests exclude token requests (about one an hour per connector). Lower bounds: Graph = member pages of ⌈members/999⌉ per group (sync group + mirrored) for a full read, one \
-             delta round (⌈changes/999⌉ pages) for an incremental sync; Password Boss writes = one per created or changed \
+             delta round for an incremental sync (delta takes no `$top`: ⌈users with changed attributes / 100⌉ pages at \
+             the 100 objects per page the simulator serves, like Graph's default; the groups round's first page rides \
+             in the same `$batch`); Password Boss writes = one per created or changed \
              user plus one per created group and per group whose membership changed; wall = the largest group's pages \
              × Graph latency + writes / 8 (the executor's concurrency) × Password Boss latency. Password Boss reads \
              (connector, user and group pages, group members) are reported, not bounded. Peak RSS includes both \

@@ -18,6 +18,9 @@ use crate::report::{Row, peak_rss_kb, reset_peak_rss};
 
 /// Graph `$top` maximum: members per page.
 pub const GRAPH_PAGE: usize = 999;
+/// Objects per delta page: delta takes no `$top`, the server picks (the simulator, like
+/// Graph's default, serves 100).
+pub const DELTA_PAGE: usize = pbconnector::simulators::graph::DEFAULT_PAGE_SIZE;
 /// The executor's default concurrency.
 pub const PB_CONCURRENCY: usize = 8;
 
@@ -180,8 +183,9 @@ impl World {
     }
 
     /// 1 % churn: half renamed, half leaving (removed from the sync group and their mirrored
-    /// group, as an offboarding does). Returns (changed users, mirrored groups touched).
-    pub fn churn(&mut self, percent: f64) -> (usize, usize) {
+    /// group, as an offboarding does). Returns (changed users, renamed users, mirrored groups
+    /// touched).
+    pub fn churn(&mut self, percent: f64) -> (usize, usize, usize) {
         let k = ((self.members.len() as f64 * percent / 100.0).ceil() as usize).max(2);
         let renamed = k / 2;
         self.churns += 1;
@@ -201,7 +205,7 @@ impl World {
                 }
             }
         }
-        (k, touched.len())
+        (k, renamed, touched.len())
     }
 
     /// Member pages of a full read: ⌈members/999⌉ for the sync group and each mirrored group.
@@ -249,9 +253,11 @@ impl World {
         ));
 
         // 1 % churn through delta.
-        let (changed, touched) = world.churn(1.0);
+        let (changed, renamed, touched) = world.churn(1.0);
         let m = world.sync(&mut state, true).await;
-        let delta_pages = (changed as u64).div_ceil(GRAPH_PAGE as u64).max(1);
+        // The users delta pages of the renamed users; the groups round's first page rides in
+        // the same `$batch`.
+        let delta_pages = (renamed as u64).div_ceil(DELTA_PAGE as u64).max(1);
         let churn_writes = (changed + touched) as u64;
         rows.push(Row::new(
             "1 % churn",
@@ -280,7 +286,7 @@ impl World {
             0,
             wall_bound(1, 0),
         ));
-        let (changed, touched) = world.churn(1.0);
+        let (changed, _, touched) = world.churn(1.0);
         let m = world.sync(&mut baseline, false).await;
         let churn_writes = (changed + touched) as u64;
         rows.push(Row::new(
