@@ -277,6 +277,22 @@ async fn a_wrong_secret_is_unauthorized_until_the_secret_is_fixed() {
         env.password_boss.azure_users().is_empty(),
         "nothing written"
     );
+    // Read as a log pipeline reads JSON lines (with duplicate keys the last one wins): the
+    // failed sync keeps its message, its error and the connector it is about.
+    let failed = operator
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "sync failed")
+        .unwrap_or_else(|| panic!("no 'sync failed' line: {}", operator.logs()));
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("AADSTS7000215")),
+        "{failed}"
+    );
+    assert_eq!(failed["span"]["namespace"], ns.as_str(), "{failed}");
+    assert_eq!(failed["span"]["connector"], NAME, "{failed}");
 
     let fixed = Instant::now();
     let out = cluster.apply(&good).await;

@@ -110,7 +110,7 @@ pub async fn reconcile<E: SyncEngine>(
 ) -> Result<Action, Error> {
     let namespace = object.namespace().ok_or(Error::NoNamespace)?;
     let key = ConnectorKey::new(namespace, object.name_any());
-    let span = tracing::info_span!("reconcile", namespace = %key.namespace, name = %key.name);
+    let span = tracing::info_span!("reconcile", namespace = %key.namespace, connector = %key.name);
     let result = async {
         match &object.0 {
             Ok(connector) => reconcile_connector(connector, &key, &ctx).await,
@@ -332,7 +332,7 @@ fn log_outcome(report: &SyncReport) {
         Some(failure) => tracing::warn!(
             duration_ms,
             reason = failure.reason(),
-            message = %failure,
+            error = %failure,
             "sync failed"
         ),
     }
