@@ -66,7 +66,7 @@ impl<E: SyncEngine> Context<E> {
         let forgotten = self.ledger().forget(key);
         self.engine.forget(key);
         if forgotten {
-            tracing::info!(namespace = %key.namespace, name = %key.name, "connector deleted; its state is forgotten");
+            tracing::info!(namespace = %key.namespace, connector = %key.name, "connector deleted; its state is forgotten");
         }
         self.update_gauge();
     }
@@ -140,7 +140,7 @@ pub fn error_policy<E: SyncEngine>(
         .unwrap_or(Duration::from_secs(60));
     let failures = ctx.ledger().note_error(&key);
     let delay = backoff(failures, interval);
-    tracing::warn!(namespace = %key.namespace, name = %key.name, error = %error, kind = error.label(), retry_in_s = delay.as_secs(), "reconcile failed");
+    tracing::warn!(namespace = %key.namespace, connector = %key.name, error = %error, kind = error.label(), retry_in_s = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
 }
 
