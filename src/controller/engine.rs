@@ -61,9 +61,10 @@ impl fmt::Debug for SyncRequest {
     }
 }
 
-/// Runs one sync of one connector. The real implementation (wired by the lead later) reads the
+/// Runs one sync of one connector. The real implementation, [`super::PipelineEngine`], reads the
 /// credentials from `secrets`, keeps per-connector state (delta links, token caches) keyed by
-/// `key`, and calls the sync pipeline. Tests use a scripted fake.
+/// `key`, and calls the sync pipeline. Unit tests use a scripted fake; the e2e tests wrap the
+/// real one to count syncs.
 pub trait SyncEngine: Send + Sync + 'static {
     fn sync(&self, request: SyncRequest) -> impl std::future::Future<Output = SyncReport> + Send;
     /// Forget a connector's state (it was deleted).
