@@ -1,4 +1,4 @@
-//! `pbconnector run`: flags, logging, the health server, signals, then [`super::run`].
+//! `pbconnector run`: flags, logging, the health server, signals, then [`super::run()`].
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
