@@ -4,8 +4,10 @@
 //!   cargo bench --bench sync                      # full: 10,000 and 100,000 users, 1,000 connectors
 //!   cargo bench --bench sync -- --quick           # small sizes, for CI (the default in debug builds)
 //!   cargo bench --bench sync -- --graph-latency-ms 20 --pb-latency-ms 10 --out DIR
+//!   cargo bench --bench sync -- --users 100000 --no-fleet   # one size, no fleet: to iterate
 //!
-//! Writes RESULTS.md and results.json to bench-results/ (full) or target/bench-quick/ (quick).
+//! Writes RESULTS.md and results.json to bench-results/ (full), target/bench-quick/ (quick) or
+//! target/bench-partial/ (a run with --users or --no-fleet).
 //! The simulators run in this process: wall time and request counts are the connector's; RSS and
 //! CPU include the simulators (so they are upper bounds), and the operator's own memory is
 //! measured exactly with a counting allocator (heap released when its per-connector state drops).
@@ -32,6 +34,10 @@ struct Args {
     quick: bool,
     latency: Latency,
     out: PathBuf,
+    /// Connector sizes to run instead of the mode's (`--users 100000,10000`).
+    users: Option<Vec<usize>>,
+    /// Leave the 1,000-connector fleet out (`--no-fleet`), to iterate on one connector.
+    fleet: bool,
 }
 
 fn args() -> Args {
@@ -41,6 +47,8 @@ fn args() -> Args {
         password_boss: Duration::from_millis(10),
     };
     let mut out = None;
+    let mut users = None;
+    let mut fleet = true;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut ms = |what: &str| {
@@ -52,14 +60,26 @@ fn args() -> Args {
             "--graph-latency-ms" => latency.graph = ms("--graph-latency-ms"),
             "--pb-latency-ms" => latency.password_boss = ms("--pb-latency-ms"),
             "--out" => out = it.next().map(PathBuf::from),
+            "--users" => {
+                let list = it.next().expect("--users needs a value");
+                users = Some(
+                    list.split(',')
+                        .map(|n| n.trim().parse().expect("--users: comma-separated numbers"))
+                        .collect(),
+                );
+            }
+            "--no-fleet" => fleet = false,
             // `cargo bench` passes --bench; anything else is a mistake worth saying.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let partial = users.is_some() || !fleet;
     let out = out.unwrap_or_else(|| {
-        if quick {
+        if partial {
+            root.join("target/bench-partial")
+        } else if quick {
             root.join("target/bench-quick")
         } else {
             root.join("bench-results")
@@ -69,6 +89,8 @@ fn args() -> Args {
         quick,
         latency,
         out,
+        users,
+        fleet,
     }
 }
 
@@ -78,11 +100,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (sizes, fleet_shape) = if args.quick {
+    let (mut sizes, fleet_shape) = if args.quick {
         (vec![1_000], fleet::Shape::quick())
     } else {
         (vec![10_000, 100_000], fleet::Shape::full())
     };
+    if let Some(users) = args.users.clone() {
+        sizes = users;
+    }
     let mut rows: Vec<Row> = Vec::new();
     let mut memory = Vec::new();
     for n in sizes {
@@ -91,8 +116,10 @@ fn main() {
         rows.extend(r);
         memory.push((n, per_user));
     }
-    eprintln!("== fleet: {}", fleet_shape.describe());
-    let fleet = runtime.block_on(fleet::run(&fleet_shape, args.latency));
+    let fleet = args.fleet.then(|| {
+        eprintln!("== fleet: {}", fleet_shape.describe());
+        runtime.block_on(fleet::run(&fleet_shape, args.latency))
+    });
     let results = Results {
         machine: Machine::read(),
         quick: args.quick,

@@ -141,7 +141,8 @@ pub struct Results {
     pub rows: Vec<Row>,
     /// (users, bytes of operator state per managed user)
     pub memory_per_user: Vec<(usize, f64)>,
-    pub fleet: FleetResult,
+    /// `None` when the run left the fleet out (`--no-fleet`).
+    pub fleet: Option<FleetResult>,
 }
 
 impl Results {
@@ -231,7 +232,9 @@ impl Results {
         for (users, bytes) in &self.memory_per_user {
             let _ = writeln!(t, "- {users} users: {bytes:.0} bytes per managed user");
         }
-        t.push_str(&self.fleet.markdown());
+        if let Some(fleet) = &self.fleet {
+            t.push_str(&fleet.markdown());
+        }
         t
     }
 

@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::client::{GraphClient, USER_SELECT, enc};
 use super::error::GraphError;
 use super::full::{MemberRead, parse_page, snapshot};
+use super::member_set::MemberEdits;
 use super::model::EntraSnapshot;
 use super::state::{CachedUser, GraphSyncState, ObjectId};
 use super::transport::failure_error;
@@ -175,12 +176,18 @@ pub(crate) fn apply(
     mut reread: HashMap<usize, MemberRead>,
 ) {
     let mut seen: HashMap<ObjectId, CachedUser> = HashMap::new();
+    // Membership changes are collected per group and merged in once at the end.
+    let mut edits: Vec<MemberEdits> = state
+        .groups
+        .iter()
+        .map(|_| MemberEdits::default())
+        .collect();
     for u in &changes.users {
         let id = ObjectId::from(u.id.as_str());
         if u.removed.is_some() {
             state.users.remove(&id);
-            for g in &mut state.groups {
-                g.members.remove(&id);
+            for group_edits in &mut edits {
+                group_edits.remove(id.clone());
             }
             state.deleted.insert(id);
         } else {
@@ -194,7 +201,7 @@ pub(crate) fn apply(
         }
     }
     for g in &changes.groups {
-        for (i, t) in state.groups.iter_mut().enumerate() {
+        for (i, (t, t_edits)) in state.groups.iter_mut().zip(&mut edits).enumerate() {
             let direct = *t.id == *g.id;
             if !direct && !t.nested.contains(g.id.as_str()) {
                 continue;
@@ -216,7 +223,7 @@ pub(crate) fn apply(
                 }
                 let id = ObjectId::from(m.id.as_str());
                 if m.removed.is_some() {
-                    t.members.remove(&id);
+                    t_edits.remove(id.clone());
                     if i == 0 {
                         state.users.remove(&id);
                     }
@@ -240,9 +247,12 @@ pub(crate) fn apply(
                         }
                     }
                 }
-                t.members.insert(id);
+                t_edits.add(id);
             }
         }
+    }
+    for (t, t_edits) in state.groups.iter_mut().zip(edits) {
+        t.members.apply(t_edits);
     }
     for (i, read) in reread.drain() {
         let t = &mut state.groups[i];

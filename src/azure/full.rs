@@ -14,6 +14,7 @@ use super::client::{
     GraphClient, ReadOptions, USER_SELECT, enc, failure_error_for, resolve_url, resolved_from,
 };
 use super::error::GraphError;
+use super::member_set::MemberSet;
 use super::model::{EntraGroup, EntraSnapshot};
 use super::state::{CachedUser, GraphSyncState, ObjectId, TrackedGroup};
 use super::transport::failure_error;
@@ -25,7 +26,7 @@ pub(crate) const DELTA_FILTER_LIMIT: usize = 50;
 
 /// One group's members as read.
 pub(crate) struct MemberRead {
-    pub members: BTreeSet<ObjectId>,
+    pub members: MemberSet,
     pub nested: BTreeSet<Box<str>>,
     pub users: HashMap<ObjectId, CachedUser>,
 }
@@ -135,11 +136,9 @@ impl GraphClient {
             "/groups/{}/{relation}?$select={select}&$top=999",
             enc(group_id)
         );
-        let mut read = MemberRead {
-            members: BTreeSet::new(),
-            nested: BTreeSet::new(),
-            users: HashMap::new(),
-        };
+        let mut members = Vec::new();
+        let mut nested_ids = BTreeSet::new();
+        let mut users = HashMap::new();
         loop {
             let page = match self.transport.get_or_failure(&url, deadline).await? {
                 Ok(v) => parse_page(v)?,
@@ -154,16 +153,22 @@ impl GraphClient {
                 if obj.is_user() {
                     let id = ObjectId::from(obj.id.as_str());
                     if with_users {
-                        read.users.insert(id.clone(), CachedUser::from_wire(obj));
+                        users.insert(id.clone(), CachedUser::from_wire(obj));
                     }
-                    read.members.insert(id);
+                    members.push(id);
                 } else if obj.is_group() && nested {
-                    read.nested.insert(obj.id.as_str().into());
+                    nested_ids.insert(obj.id.as_str().into());
                 }
             }
             match page.next_link {
                 Some(next) => url = next,
-                None => return Ok(read),
+                None => {
+                    return Ok(MemberRead {
+                        members: members.into_iter().collect(),
+                        nested: nested_ids,
+                        users,
+                    });
+                }
             }
         }
     }

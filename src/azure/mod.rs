@@ -7,6 +7,7 @@ mod config;
 mod delta;
 mod error;
 mod full;
+mod member_set;
 pub mod model;
 mod object_id;
 mod pacer;

@@ -4,18 +4,19 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use super::member_set::MemberSet;
 use super::model::EntraUser;
 pub(crate) use super::object_id::ObjectId;
 use super::wire::WireObject;
 use crate::resources::GroupSelector;
 
-/// A user's attributes, kept small: the operator holds 100,000s of them. The six text fields
-/// live in one allocation, each as a varint length (0: absent, n + 1: n bytes) and its bytes;
-/// the common cases cost nothing: a UPN equal to the mail and the user type `Member` are flags.
+/// A user's attributes, kept small: the operator holds 100,000s of them. One allocation holds a
+/// flags byte, then the six text fields, each as a varint length (0: absent, n + 1: n bytes) and
+/// its bytes; the common cases cost nothing: a UPN equal to the mail and the user type `Member`
+/// are flags.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CachedUser {
-    text: Box<[u8]>,
-    flags: u8,
+    packed: Box<[u8]>,
 }
 
 const ENABLED_KNOWN: u8 = 1;
@@ -76,7 +77,7 @@ impl CachedUser {
             flags |= TYPE_MEMBER;
             user_type = None;
         }
-        let mut text = Vec::new();
+        let mut packed = vec![flags];
         for field in [
             o.display_name.as_deref(),
             o.given_name.as_deref(),
@@ -85,20 +86,22 @@ impl CachedUser {
             upn,
             user_type,
         ] {
-            put(&mut text, field);
+            put(&mut packed, field);
         }
         Self {
-            text: text.into_boxed_slice(),
-            flags,
+            packed: packed.into_boxed_slice(),
         }
     }
 
     pub(crate) fn to_entra(&self, id: &str) -> EntraUser {
-        let mut text = &self.text[..];
+        let (flags, mut text) = self
+            .packed
+            .split_first()
+            .map_or((0, &[][..]), |(f, t)| (*f, t));
         let mut next = || take(&mut text).map(str::to_owned);
         let (display_name, given_name, surname, mail) = (next(), next(), next(), next());
         let (upn, user_type) = (next(), next());
-        let has = |flag: u8| self.flags & flag != 0;
+        let has = |flag: u8| flags & flag != 0;
         EntraUser {
             id: id.to_owned(),
             user_principal_name: if has(UPN_IS_MAIL) { mail.clone() } else { upn },
@@ -122,7 +125,7 @@ pub(crate) struct TrackedGroup {
     pub id: Box<str>,
     pub name: String,
     /// User members (transitive when nested groups are on).
-    pub members: BTreeSet<ObjectId>,
+    pub members: MemberSet,
     /// Groups nested (at any depth) under this one; empty when nested groups are off.
     pub nested: BTreeSet<Box<str>>,
 }
@@ -223,5 +226,10 @@ mod tests {
             };
             assert_eq!(CachedUser::from_wire(&w).to_entra("u1"), expected);
         }
+        assert_eq!(
+            std::mem::size_of::<CachedUser>(),
+            16,
+            "one thin pointer per user"
+        );
     }
 }
