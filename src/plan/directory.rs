@@ -1,9 +1,9 @@
 //! Lookups into the Password Boss side (`DirectoryState`), built once per plan so that matching
 //! stays linear in the number of users.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
-use super::identity::email_key;
+use super::identity::EmailKey;
 use super::types::DirectoryState;
 use crate::passwordboss::model::User;
 
@@ -13,8 +13,9 @@ pub(super) struct DirectoryIndex<'a> {
     /// externalId (Password Boss does not forbid it) the first in `state.users` wins and the
     /// other is left alone.
     by_external_id: HashMap<&'a str, &'a User>,
-    /// Lowercase email → user, among all users (Password Boss keeps emails unique).
-    by_email: HashMap<String, &'a User>,
+    /// Email (compared case-insensitively) → user, among all users (Password Boss keeps emails
+    /// unique).
+    by_email: HashMap<EmailKey<'a>, &'a User>,
 }
 
 impl<'a> DirectoryIndex<'a> {
@@ -27,7 +28,7 @@ impl<'a> DirectoryIndex<'a> {
             {
                 by_external_id.entry(external_id).or_insert(user);
             }
-            by_email.entry(email_key(&user.email)).or_insert(user);
+            by_email.entry(EmailKey(&user.email)).or_insert(user);
         }
         Self {
             by_external_id,
@@ -40,8 +41,8 @@ impl<'a> DirectoryIndex<'a> {
         self.by_external_id.get(entra_id).copied()
     }
 
-    /// The account holding an email, compared case-insensitively (`key` is already lowercase).
-    pub(super) fn by_email_key(&self, key: &str) -> Option<&'a User> {
-        self.by_email.get(key).copied()
+    /// The account holding an email, compared case-insensitively.
+    pub(super) fn by_email(&self, email: EmailKey<'_>) -> Option<&'a User> {
+        self.by_email.get(&email).copied()
     }
 }

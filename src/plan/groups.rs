@@ -22,6 +22,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::conflicts;
 use super::types::{Action, Conflict, DirectoryState, MemberRef};
+use super::users::Member;
 use crate::azure::model::{EntraGroup, EntraSnapshot};
 use crate::passwordboss::model::{EVERYONE_GROUP, Group};
 
@@ -36,7 +37,7 @@ pub(super) struct GroupPlan {
 pub(super) fn plan_groups(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
-    members: &HashMap<&str, MemberRef>,
+    members: &foldhash::HashMap<&str, Member<'_>>,
 ) -> GroupPlan {
     let managed = managed_groups(state);
     let mut taken: HashSet<String> = state.groups.iter().map(|g| name_key(&g.name)).collect();
@@ -50,12 +51,12 @@ pub(super) fn plan_groups(
         if group.id == snapshot.sync_group_id || !mirrored.insert(&group.id) {
             continue;
         }
-        let mut desired: Vec<MemberRef> = group
+        let mut desired: Vec<Member<'_>> = group
             .members
             .iter()
-            .filter_map(|id| members.get(id.as_str()).cloned())
+            .filter_map(|id| members.get(id.as_str()).copied())
             .collect();
-        desired.sort();
+        desired.sort_unstable();
         desired.dedup();
         match managed.get(group.id.as_str()) {
             Some(existing) if desired.is_empty() && snapshot.complete => {
@@ -66,7 +67,7 @@ pub(super) fn plan_groups(
                 if !snapshot.complete {
                     desired = union(desired, current);
                 }
-                update(&mut plan, &mut taken, group, existing, desired, current);
+                update(&mut plan, &mut taken, group, existing, &desired, current);
             }
             None if desired.is_empty() => {}
             None if taken.contains(&name_key(&group.display_name)) => {
@@ -78,7 +79,7 @@ pub(super) fn plan_groups(
                 let action = Action::CreateGroup {
                     external_id: group.id.clone(),
                     name: group.display_name.clone(),
-                    members: desired,
+                    members: desired.iter().map(|m| m.to_ref()).collect(),
                 };
                 plan.upserts.push((group.display_name.clone(), action));
             }
@@ -113,7 +114,7 @@ fn update(
     taken: &mut HashSet<String>,
     group: &EntraGroup,
     existing: &Group,
-    desired: Vec<MemberRef>,
+    desired: &[Member<'_>],
     current: Option<&BTreeSet<String>>,
 ) {
     let mut rename = None;
@@ -127,7 +128,12 @@ fn update(
             rename = Some(group.display_name.clone());
         }
     }
-    let members = (!same_members(&desired, current)).then_some(desired);
+    let members = (!same_members(desired, current)).then(|| {
+        desired
+            .iter()
+            .map(|m| m.to_ref())
+            .collect::<Vec<MemberRef>>()
+    });
     if rename.is_none() && members.is_none() {
         return;
     }
@@ -143,19 +149,19 @@ fn update(
 }
 
 /// Whether a sorted desired membership equals the current one (created users never do).
-fn same_members(desired: &[MemberRef], current: Option<&BTreeSet<String>>) -> bool {
+fn same_members(desired: &[Member<'_>], current: Option<&BTreeSet<String>>) -> bool {
     let empty = BTreeSet::new();
     let current = current.unwrap_or(&empty);
     desired.len() == current.len()
         && desired.iter().zip(current).all(|(d, c)| match d {
-            MemberRef::User(id) => id == c,
-            MemberRef::Created(_) => false,
+            Member::User(id) => id == c,
+            Member::Created(_) => false,
         })
 }
 
-fn union(desired: Vec<MemberRef>, current: Option<&BTreeSet<String>>) -> Vec<MemberRef> {
-    let mut all: BTreeSet<MemberRef> = desired.into_iter().collect();
-    all.extend(current.into_iter().flatten().cloned().map(MemberRef::User));
+fn union<'a>(desired: Vec<Member<'a>>, current: Option<&'a BTreeSet<String>>) -> Vec<Member<'a>> {
+    let mut all: BTreeSet<Member<'a>> = desired.into_iter().collect();
+    all.extend(current.into_iter().flatten().map(|id| Member::User(id)));
     all.into_iter().collect()
 }
 

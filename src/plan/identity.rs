@@ -10,6 +10,33 @@ pub(super) fn email_key(email: &str) -> String {
     email.to_ascii_lowercase()
 }
 
+/// An email as a hash key that compares like `email_key` without allocating it: the planner
+/// looks up every user by email on every sync.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct EmailKey<'a>(pub &'a str);
+
+impl PartialEq for EmailKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for EmailKey<'_> {}
+
+impl std::hash::Hash for EmailKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Equal keys have equal lengths, so they are cut into the same chunks.
+        let mut buf = [0u8; 64];
+        for chunk in self.0.as_bytes().chunks(buf.len()) {
+            let lower = &mut buf[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            state.write(lower);
+        }
+        state.write_usize(self.0.len());
+    }
+}
+
 /// Rule 1. `Mail` takes `mail` when it is non-empty after trimming, else `userPrincipalName`;
 /// `UserPrincipalName` takes the UPN. The trimmed address is returned as Entra has it (case kept)
 /// when Password Boss would accept it (`is_routable_email`), else `None` (a `NoEmail` conflict).
@@ -132,6 +159,28 @@ mod tests {
                 *want,
                 "given={given:?} surname={surname:?} display={display:?}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// `EmailKey` equality and hashing agree with comparing `email_key`s.
+        #[test]
+        fn email_keys_compare_like_lowercase_emails(
+            a in "[a-cA-C.@é]{0,70}",
+            flips in proptest::collection::vec(proptest::bool::ANY, 70),
+        ) {
+            use std::hash::BuildHasher;
+            // `b` is `a` with some letters' case flipped: the same key.
+            let b: String = a
+                .chars()
+                .zip(flips.iter().chain(std::iter::repeat(&false)))
+                .map(|(c, flip)| if *flip { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                .collect();
+            let hasher = foldhash::fast::FixedState::with_seed(7);
+            proptest::prop_assert_eq!(EmailKey(&a), EmailKey(&b));
+            proptest::prop_assert_eq!(hasher.hash_one(EmailKey(&a)), hasher.hash_one(EmailKey(&b)));
+            let c = format!("{a}x");
+            proptest::prop_assert_eq!(EmailKey(&a) == EmailKey(&c), email_key(&a) == email_key(&c));
         }
     }
 

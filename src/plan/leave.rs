@@ -12,7 +12,7 @@
 //! nor an account whose externalId is in scope but which lost the link to another account with
 //! the same externalId.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::conflicts;
 use super::identity::is_enabled;

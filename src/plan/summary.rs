@@ -1,6 +1,6 @@
 //! The plan's order (rule 10) and counts (rule 11).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use super::identity::email_key;
 use super::types::{Action, ActionCounts, Conflict, Deprovision, DirectoryState};
@@ -91,7 +91,25 @@ pub(super) fn project_users(
     state: &DirectoryState,
     actions: &[Action],
 ) -> UserCounts {
-    let by_id: HashMap<&str, &User> = state.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    // Only the accounts the actions touch are looked up: usually few of many.
+    let mut by_id: HashMap<&str, Option<&User>> = HashMap::new();
+    for action in actions {
+        if let Action::UpdateUser { user_id, .. } | Action::DeprovisionUser { user_id, .. } = action
+        {
+            by_id.insert(user_id, None);
+        }
+    }
+    if !by_id.is_empty() {
+        for user in &state.users {
+            if let Some(slot) = by_id.get_mut(user.id.as_str()) {
+                *slot = Some(user);
+            }
+        }
+    }
+    let by_id: HashMap<&str, &User> = by_id
+        .into_iter()
+        .filter_map(|(id, user)| Some((id, user?)))
+        .collect();
     let mut tally = Tally::default();
     for user in state.users.iter().filter(|u| u.is_managed_by_azure_ad()) {
         tally.add(user.status, 1);

@@ -17,11 +17,11 @@
 //! `Pending`, which is what Password Boss would make of them, so that creates (which run first)
 //! never take the licence a returning user's enable was given.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use super::conflicts;
 use super::directory::DirectoryIndex;
-use super::identity::{email_key, is_enabled, resolve_email, resolve_names};
+use super::identity::{EmailKey, is_enabled, resolve_email, resolve_names};
 use super::types::{Action, Conflict, MemberRef, Rules, UserChanges};
 use crate::azure::model::{EntraSnapshot, EntraUser};
 use crate::passwordboss::model::{MANAGED_BY_PASSWORD_BOSS, User, UserStatus};
@@ -37,14 +37,32 @@ pub(super) struct UserPlan<'a> {
     pub links: HashMap<&'a str, &'a EntraUser>,
     /// Entra id → its group member reference, for users enabled in Entra whose account is usable
     /// after this plan (not disabled) or created by it.
-    pub members: HashMap<&'a str, MemberRef>,
+    pub members: HashMap<&'a str, Member<'a>>,
+}
+
+/// A group member as the planner works with it: `MemberRef` borrowed from the inputs, ordered
+/// the same way, so that memberships are compared without copying an id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Member<'a> {
+    /// An existing Password Boss user, by id.
+    User(&'a str),
+    /// A user this plan creates, by Entra id.
+    Created(&'a str),
+}
+
+impl Member<'_> {
+    pub(super) fn to_ref(self) -> MemberRef {
+        match self {
+            Member::User(id) => MemberRef::User(id.to_owned()),
+            Member::Created(id) => MemberRef::Created(id.to_owned()),
+        }
+    }
 }
 
 /// An in-scope user with its resolved identity.
 struct Resolved<'a> {
     user: &'a EntraUser,
     email: Option<&'a str>,
-    email_key: Option<String>,
     names: Option<(&'a str, &'a str)>,
 }
 
@@ -62,16 +80,15 @@ pub(super) fn plan_users<'a>(
             Resolved {
                 user,
                 email,
-                email_key: email.map(email_key),
                 names: resolve_names(user),
             }
         })
         .collect();
-    let mut email_counts: HashMap<&str, u32> = HashMap::with_capacity(resolved.len());
-    for key in resolved.iter().filter_map(|r| r.email_key.as_deref()) {
-        *email_counts.entry(key).or_default() += 1;
+    let mut email_counts: HashMap<EmailKey<'a>, u32> = HashMap::with_capacity(resolved.len());
+    for email in resolved.iter().filter_map(|r| r.email) {
+        *email_counts.entry(EmailKey(email)).or_default() += 1;
     }
-    let is_duplicate = |key: &str| email_counts.get(key).is_some_and(|n| *n > 1);
+    let is_duplicate = |email: &str| email_counts.get(&EmailKey(email)).is_some_and(|n| *n > 1);
 
     let mut pass = Pass {
         rules,
@@ -90,18 +107,18 @@ pub(super) fn plan_users<'a>(
             pass.manage(r, account, false);
             continue;
         }
-        let (Some(email), Some(key)) = (r.email, r.email_key.as_deref()) else {
+        let Some(email) = r.email else {
             pass.conflict(conflicts::no_email(r.user, rules.email_attribute));
             continue;
         };
-        if is_duplicate(key) {
+        if is_duplicate(email) {
             pass.conflict(conflicts::duplicate_email(r.user, email));
             continue;
         }
         if !is_enabled(r.user) {
             continue;
         }
-        match index.by_email_key(key) {
+        match index.by_email(EmailKey(email)) {
             Some(account) => pass.match_by_email(r, email, account, snapshot),
             None => pass.create(r, email),
         }
@@ -131,15 +148,15 @@ impl<'a> Pass<'_, 'a> {
         account: &User,
         is_duplicate: impl Fn(&str) -> bool,
     ) {
-        match (r.email, r.email_key.as_deref()) {
-            (Some(email), Some(key)) if is_duplicate(key) => {
+        match r.email {
+            Some(email) if is_duplicate(email) => {
                 self.conflict(conflicts::duplicate_email(r.user, email));
             }
-            (Some(email), Some(key)) if key != email_key(&account.email) => {
+            Some(email) if !email.eq_ignore_ascii_case(&account.email) => {
                 self.conflict(conflicts::email_changed(r.user, email, account));
             }
-            (Some(_), _) => {}
-            (None, _) => self.conflict(conflicts::no_email(r.user, self.rules.email_attribute)),
+            Some(_) => {}
+            None => self.conflict(conflicts::no_email(r.user, self.rules.email_attribute)),
         }
     }
 
@@ -194,8 +211,9 @@ impl<'a> Pass<'_, 'a> {
             }
         }
         if enabled && (account.status != UserStatus::Disabled || changes.enable) {
-            let member = MemberRef::User(account.id.clone());
-            self.plan.members.insert(&r.user.id, member);
+            self.plan
+                .members
+                .insert(&r.user.id, Member::User(&account.id));
         }
         self.plan.links.insert(&account.id, r.user);
         if changes != UserChanges::default() {
@@ -225,8 +243,9 @@ impl<'a> Pass<'_, 'a> {
             last_name: last_name.to_owned(),
             status,
         });
-        let member = MemberRef::Created(r.user.id.clone());
-        self.plan.members.insert(&r.user.id, member);
+        self.plan
+            .members
+            .insert(&r.user.id, Member::Created(&r.user.id));
     }
 
     /// Active creates take the licences the enables left; the others are planned pending.
