@@ -208,6 +208,55 @@ async fn expired_delta_token_falls_back_to_one_full_read_without_losing_members(
     assert_eq!(client.requests() - before, 1);
 }
 
+/// Group delta names joiners by id only; their attributes come from users-delta queries filtered
+/// by id, 50 ids each and 20 per `$batch`: 1,001 joiners cost two `$batch`es (21 queries), not
+/// one `GET /users/{id}` each.
+#[tokio::test]
+async fn joiners_attributes_come_1000_per_batch() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let first = e.users("first", 1);
+    e.tenant.add_member(&sync, &first[0]);
+    // Users that exist before the first read: joining changes no attribute, so the users
+    // delta does not carry them.
+    let joiners = e.users("joiner", 1001);
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    client
+        .read(&mut state, &sel, &[], &opts(false))
+        .await
+        .unwrap();
+
+    for id in &joiners {
+        e.tenant.add_member(&sync, id);
+    }
+    let before = e.sim.requests();
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(false))
+        .await
+        .unwrap();
+    let after = e.sim.requests();
+    let queries = after.in_batch(PathKind::UsersDelta) - before.in_batch(PathKind::UsersDelta);
+    // The round's own users delta link, then ⌈1,001 / 50⌉ = 21 filtered queries.
+    assert_eq!(queries, 1 + 21);
+    // The delta round's `$batch`, then 20 + 1 queries in two more.
+    assert_eq!(
+        after.http(PathKind::Batch) - before.http(PathKind::Batch),
+        3
+    );
+    assert_eq!(
+        after.http(PathKind::User),
+        before.http(PathKind::User),
+        "no per-user GET"
+    );
+    assert!(snap.complete);
+    assert_eq!(snap.users.len(), 1 + 1001);
+    let j = &snap.users[&joiners[1000]];
+    assert_eq!(j.display_name.as_deref(), Some("joiner 1000"));
+    assert_eq!(j.account_enabled, Some(true));
+}
+
 #[tokio::test]
 async fn delta_reports_deletes_restores_disables_and_new_members() {
     let e = env().await;

@@ -170,7 +170,9 @@ impl Results {
             "Graph requests exclude token requests (about one an hour per connector). Lower bounds: Graph = member pages of ⌈members/999⌉ per group (sync group + mirrored) for a full read, one \
              delta round for an incremental sync (delta takes no `$top`: ⌈users with changed attributes / 100⌉ pages at \
              the 100 objects per page the simulator serves, like Graph's default; the groups round's first page rides \
-             in the same `$batch`); Password Boss writes = one per created or changed \
+             in the same `$batch`), plus ⌈joiners / 1000⌉ for the joiners' attributes (group delta names new members \
+             by id only; one `$batch` of 20 users-delta queries filtered by 50 ids reads 1,000 users). 1 % churn is a \
+             third renamed, a third joining, a third leaving (sync group and a mirrored group). Password Boss writes = one per created or changed \
              user plus one per created group and per group whose membership changed; wall = the largest group's pages \
              × Graph latency + writes / 8 (the executor's concurrency) × Password Boss latency. Password Boss reads \
              (connector, user and group pages, group members) are reported, not bounded. Peak RSS includes both \

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::client::{GraphClient, USER_SELECT, enc};
 use super::error::GraphError;
-use super::full::{MemberRead, parse_page, snapshot};
+use super::full::{DELTA_FILTER_LIMIT, MemberRead, id_filter, parse_page, snapshot};
 use super::member_set::MemberEdits;
 use super::model::EntraSnapshot;
 use super::state::{CachedUser, GraphSyncState, ObjectId};
@@ -83,7 +83,11 @@ impl GraphClient {
         Ok(snapshot(state))
     }
 
-    /// Attributes of `ids`; `None` for users that no longer exist.
+    /// Attributes of `ids`; `None` for users that no longer exist. Group delta names new members
+    /// by id only, so their attributes are read with initial users-delta queries filtered by id:
+    /// 50 ids per query (the `$filter` limit), 20 queries per `$batch`, so one request brings up
+    /// to 1,000 users (one `GET /users/{id}` each would be 20). An initial round lists the users
+    /// that exist; soft- and hard-deleted ones are absent.
     async fn fetch_users(
         &self,
         ids: &BTreeSet<String>,
@@ -91,25 +95,38 @@ impl GraphClient {
     ) -> Result<HashMap<String, Option<CachedUser>>, GraphError> {
         let ids: Vec<&String> = ids.iter().collect();
         let urls: Vec<String> = ids
-            .iter()
-            .map(|id| format!("/users/{}?$select={USER_SELECT}", enc(id)))
+            .chunks(DELTA_FILTER_LIMIT)
+            .map(|chunk| {
+                format!(
+                    "/users/delta?$filter={}&$select={USER_SELECT}",
+                    enc(&id_filter(chunk.iter().map(|id| id.as_str())))
+                )
+            })
             .collect();
         if urls.is_empty() {
             return Ok(HashMap::new());
         }
-        let results = self.transport.batch(&urls, deadline).await?;
-        let mut out = HashMap::new();
-        for (id, r) in ids.into_iter().zip(results) {
-            let user = match r {
-                Ok(v) => {
-                    let o: WireObject = serde_json::from_value(v)
-                        .map_err(|e| GraphError::protocol(format!("user answer: {e}")))?;
-                    Some(CachedUser::from_wire(&o))
+        let mut out: HashMap<String, Option<CachedUser>> =
+            ids.iter().map(|id| ((*id).clone(), None)).collect();
+        for result in self.transport.batch(&urls, deadline).await? {
+            let page = parse_page(result.map_err(failure_error)?)?;
+            let mut objects = Vec::new();
+            self.finish_delta_round(page, deadline, &mut objects)
+                .await?;
+            for o in objects {
+                if o.removed.is_some() {
+                    continue;
                 }
-                Err(f) if f.status == 404 => None,
-                Err(f) => return Err(failure_error(f)),
-            };
-            out.insert(id.clone(), user);
+                match out.get_mut(&o.id) {
+                    Some(slot) => *slot = Some(CachedUser::from_wire(&o)),
+                    None => {
+                        return Err(GraphError::protocol(format!(
+                            "a users delta filtered by id returned user {} that was not asked for",
+                            o.id
+                        )));
+                    }
+                }
+            }
         }
         Ok(out)
     }

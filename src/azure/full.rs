@@ -197,14 +197,9 @@ impl GraphClient {
             ));
         }
         for chunk in ids.chunks(DELTA_FILTER_LIMIT) {
-            let filter = chunk
-                .iter()
-                .map(|id| format!("id eq '{id}'"))
-                .collect::<Vec<_>>()
-                .join(" or ");
             urls.push(format!(
                 "/groups/delta?$filter={}&$select=displayName,members&$deltatoken=latest",
-                enc(&filter)
+                enc(&id_filter(chunk.iter().copied()))
             ));
         }
         let results = self.transport.batch(&urls, deadline).await?;
@@ -247,6 +242,14 @@ fn not_found_if_gone(e: GraphError, sel: &GroupSelector) -> GraphError {
         },
         e => e,
     }
+}
+
+/// A delta `$filter` selecting objects by id (`id eq 'a' or id eq 'b'`); at most
+/// `DELTA_FILTER_LIMIT` ids.
+pub(crate) fn id_filter<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    ids.map(|id| format!("id eq '{id}'"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 pub(crate) fn parse_page(v: serde_json::Value) -> Result<Page, GraphError> {
