@@ -4,6 +4,7 @@
 //! The world: N in-scope Entra users; Password Boss holds 90 % of them (1 % of those with a
 //! changed surname), plus departed accounts worth 1 % of N whose users left the sync group;
 //! 20 mirrored groups of N/20 members each, already in Password Boss with their members.
+//! Then the steady state ("no change"): every user linked and up to date.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
@@ -147,12 +148,55 @@ fn main() {
         "the groups holding the 10 % new users"
     );
 
+    report("plan", n, p.actions.len(), &times);
+
+    // The steady state: every user linked and up to date, nothing to do.
+    let (snapshot, state) = in_sync(n);
+    let mut times = Vec::with_capacity(runs);
+    let mut actions = 0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let p = plan(black_box(&snapshot), black_box(&state), &rules, None);
+        times.push(start.elapsed());
+        actions = p.actions.len();
+    }
+    assert_eq!(actions, 0, "nothing to do in sync");
+    report("plan, no change", n, actions, &times);
+}
+
+/// The world after the plan of `world(n)` was applied.
+fn in_sync(n: usize) -> (EntraSnapshot, DirectoryState) {
+    let (snapshot, mut state) = world(n);
+    state.users = (0..n)
+        .map(|i| User {
+            id: format!("u{i}"),
+            email: format!("user.{i}@contoso.com"),
+            first_name: "User".into(),
+            last_name: format!("Number {i}"),
+            status: UserStatus::Active,
+            managed_by: MANAGED_BY_AZURE_AD.into(),
+            external_id: Some(entra_id(i)),
+            role: Role::User,
+        })
+        .collect();
+    let size = n / GROUPS;
+    for g in 0..GROUPS {
+        let members = (g * size..(g + 1) * size)
+            .map(|i| format!("u{i}"))
+            .collect();
+        state.memberships.insert(format!("pg{g}"), members);
+    }
+    state.licenses.used = n as u32;
+    (snapshot, state)
+}
+
+fn report(what: &str, n: usize, actions: usize, times: &[Duration]) {
+    let runs = times.len();
     let mean = times.iter().sum::<Duration>() / runs as u32;
     let best = times.iter().min().copied().unwrap_or_default();
     let rate = n as f64 / best.as_secs_f64();
     println!(
-        "plan: {n} users, {} actions, {runs} run(s): mean {:.1} ms, best {:.1} ms, {rate:.0} users/s",
-        p.actions.len(),
+        "{what}: {n} users, {actions} actions, {runs} run(s): mean {:.1} ms, best {:.1} ms, {rate:.0} users/s",
         mean.as_secs_f64() * 1e3,
         best.as_secs_f64() * 1e3,
     );

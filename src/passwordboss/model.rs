@@ -168,25 +168,24 @@ pub fn is_routable_email(email: &str) -> bool {
     {
         return false;
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 {
+    // Checked without allocating: the planner asks this for every user on every sync.
+    let Some((_, tld)) = domain.rsplit_once('.') else {
         return false;
-    }
-    let valid_label = |l: &&str| {
+    };
+    let valid_label = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
     };
-    if !labels.iter().all(valid_label) {
+    if !domain.split('.').all(valid_label) {
         return false;
     }
-    let tld = labels[labels.len() - 1].to_ascii_lowercase();
     tld.len() >= 2
-        && tld.chars().all(|c| c.is_ascii_alphabetic())
-        && tld != "local"
-        && tld != "localhost"
+        && tld.bytes().all(|c| c.is_ascii_alphabetic())
+        && !tld.eq_ignore_ascii_case("local")
+        && !tld.eq_ignore_ascii_case("localhost")
 }
 
 #[cfg(test)]
