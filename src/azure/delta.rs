@@ -119,12 +119,11 @@ impl GraphClient {
                 }
                 match out.get_mut(&o.id) {
                     Some(slot) => *slot = Some(CachedUser::from_wire(&o)),
-                    None => {
-                        return Err(GraphError::protocol(format!(
-                            "a users delta filtered by id returned user {} that was not asked for",
-                            o.id
-                        )));
-                    }
+                    // Not asked for: nothing to record, and no reason to fail the read.
+                    None => tracing::warn!(
+                        user = %o.id,
+                        "a users delta filtered by id returned a user that was not asked for"
+                    ),
                 }
             }
         }
@@ -199,6 +198,7 @@ pub(crate) fn apply(
         .iter()
         .map(|_| MemberEdits::default())
         .collect();
+    let mut left_sync_group: Vec<ObjectId> = Vec::new();
     for u in &changes.users {
         let id = ObjectId::from(u.id.as_str());
         if u.removed.is_some() {
@@ -240,10 +240,10 @@ pub(crate) fn apply(
                 }
                 let id = ObjectId::from(m.id.as_str());
                 if m.removed.is_some() {
-                    t_edits.remove(id.clone());
                     if i == 0 {
-                        state.users.remove(&id);
+                        left_sync_group.push(id.clone());
                     }
+                    t_edits.remove(id);
                     continue;
                 }
                 if state.deleted.contains(&id) {
@@ -271,6 +271,15 @@ pub(crate) fn apply(
     for (t, t_edits) in state.groups.iter_mut().zip(edits) {
         t.members.apply(t_edits);
     }
+    // Attributes are dropped only for users out of the sync group once the whole round is in:
+    // a round can report a removal and a re-add of the same member (replays happen).
+    if let Some(sync) = state.groups.first() {
+        for id in left_sync_group {
+            if !sync.members.contains(&id) {
+                state.users.remove(&id);
+            }
+        }
+    }
     for (i, read) in reread.drain() {
         let t = &mut state.groups[i];
         t.members = read.members;
@@ -278,5 +287,58 @@ pub(crate) fn apply(
         if i == 0 {
             state.users = read.users;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::azure::state::TrackedGroup;
+
+    fn user(id: &str) -> WireObject {
+        serde_json::from_value(json!({"id": id, "displayName": "Ada Lovelace"})).unwrap()
+    }
+
+    /// A round may report a member's removal and its re-add (Graph replays changes): the member
+    /// stays, with its attributes, and is not taken for deleted.
+    #[test]
+    fn a_member_removed_and_added_back_in_one_round_stays() {
+        let id = "00000000-0000-4000-8000-000000000001";
+        let mut state = GraphSyncState::default();
+        state.groups.push(TrackedGroup {
+            id: "sync".into(),
+            members: [ObjectId::from(id)].into_iter().collect(),
+            ..TrackedGroup::default()
+        });
+        state
+            .users
+            .insert(ObjectId::from(id), CachedUser::from_wire(&user(id)));
+        let member = |removed: bool| {
+            let mut m = json!({"@odata.type": "#microsoft.graph.user", "id": id});
+            if removed {
+                m["@removed"] = json!({"reason": "deleted"});
+            }
+            m
+        };
+        let group: WireObject = serde_json::from_value(
+            json!({"id": "sync", "members@delta": [member(true), member(false)]}),
+        )
+        .unwrap();
+        let changes = Changes {
+            users: Vec::new(),
+            groups: vec![group],
+        };
+        assert_eq!(
+            plan(&state, &changes),
+            DeltaWork::default(),
+            "nothing to fetch"
+        );
+        apply(&mut state, changes, HashMap::new(), HashMap::new());
+        let snap = snapshot(&state);
+        assert!(snap.complete);
+        assert!(snap.deleted.is_empty());
+        assert_eq!(snap.users[id].display_name.as_deref(), Some("Ada Lovelace"));
     }
 }

@@ -245,9 +245,9 @@ fn not_found_if_gone(e: GraphError, sel: &GroupSelector) -> GraphError {
 }
 
 /// A delta `$filter` selecting objects by id (`id eq 'a' or id eq 'b'`); at most
-/// `DELTA_FILTER_LIMIT` ids.
+/// `DELTA_FILTER_LIMIT` ids. A quote inside an id is doubled, as OData string literals need.
 pub(crate) fn id_filter<'a>(ids: impl Iterator<Item = &'a str>) -> String {
-    ids.map(|id| format!("id eq '{id}'"))
+    ids.map(|id| format!("id eq '{}'", id.replace('\'', "''")))
         .collect::<Vec<_>>()
         .join(" or ")
 }

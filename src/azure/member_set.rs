@@ -24,6 +24,10 @@ impl MemberEdits {
 }
 
 impl MemberSet {
+    pub(crate) fn contains(&self, id: &ObjectId) -> bool {
+        self.0.binary_search(id).is_ok()
+    }
+
     pub(crate) fn iter(&self) -> std::slice::Iter<'_, ObjectId> {
         self.0.iter()
     }
@@ -42,6 +46,11 @@ impl MemberSet {
                 Some(prev) if prev.0 == edit.0 => *prev = edit,
                 _ => last.push(edit),
             }
+        }
+        // A deleted user is removed from every group; most groups never had it.
+        last.retain(|(id, present)| self.contains(id) != *present);
+        if last.is_empty() {
+            return;
         }
         let old = std::mem::take(&mut self.0);
         let mut merged = Vec::with_capacity(old.len() + last.len());
@@ -120,6 +129,9 @@ mod tests {
             let got: Vec<&ObjectId> = set.iter().collect();
             let want: Vec<&ObjectId> = model.iter().collect();
             prop_assert_eq!(got, want);
+            for n in 0u8..40 {
+                prop_assert_eq!(set.contains(&id(n)), model.contains(&id(n)));
+            }
         }
     }
 }

@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(
             std::mem::size_of::<CachedUser>(),
             16,
-            "one thin pointer per user"
+            "a boxed slice, no padded flags byte beside it"
         );
     }
 }

@@ -20,6 +20,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use foldhash::HashMap as FastMap;
+
 use super::conflicts;
 use super::types::{Action, Conflict, DirectoryState, MemberRef};
 use super::users::Member;
@@ -37,7 +39,7 @@ pub(super) struct GroupPlan {
 pub(super) fn plan_groups(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
-    members: &foldhash::HashMap<&str, Member<'_>>,
+    members: &FastMap<&str, Member<'_>>,
 ) -> GroupPlan {
     let managed = managed_groups(state);
     let mut taken: HashSet<String> = state.groups.iter().map(|g| name_key(&g.name)).collect();

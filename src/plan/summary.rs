@@ -106,10 +106,7 @@ pub(super) fn project_users(
             }
         }
     }
-    let by_id: HashMap<&str, &User> = by_id
-        .into_iter()
-        .filter_map(|(id, user)| Some((id, user?)))
-        .collect();
+    let user = |id: &str| by_id.get(id).copied().flatten();
     let mut tally = Tally::default();
     for user in state.users.iter().filter(|u| u.is_managed_by_azure_ad()) {
         tally.add(user.status, 1);
@@ -120,7 +117,7 @@ pub(super) fn project_users(
             Action::UpdateUser {
                 user_id, changes, ..
             } => {
-                let Some(user) = by_id.get(user_id.as_str()) else {
+                let Some(user) = user(user_id) else {
                     continue;
                 };
                 if changes.adopt && !user.is_managed_by_azure_ad() {
@@ -132,7 +129,7 @@ pub(super) fn project_users(
                 }
             }
             Action::DeprovisionUser { user_id, how, .. } => {
-                let Some(user) = by_id.get(user_id.as_str()) else {
+                let Some(user) = user(user_id) else {
                     continue;
                 };
                 // Enables and deprovisions never touch the same account: the status is original.
