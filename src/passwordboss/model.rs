@@ -38,7 +38,7 @@ pub enum Role {
 }
 
 /// A Password Boss user.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: String,
@@ -60,7 +60,7 @@ impl User {
 }
 
 /// A Password Boss group.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     pub id: String,
@@ -76,7 +76,7 @@ impl Group {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Licenses {
     pub total: u32,
     pub used: u32,

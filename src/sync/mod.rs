@@ -3,6 +3,7 @@
 
 pub mod describe;
 pub mod pipeline;
+mod plan_memo;
 pub mod report;
 pub mod secrets;
 pub mod status;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::plan_memo::{PlanKey, PlanMemo};
 use super::report::{Reached, SyncFailure, SyncReport};
 use super::secrets::{SecretData, SecretError, secret_text};
 use crate::azure::{
@@ -31,6 +32,7 @@ pub struct ConnectorState {
     graph: Option<(u64, GraphClient)>,
     password_boss: Option<(u64, PasswordBossClient)>,
     pacers: Option<Arc<PacerRegistry>>,
+    plan_memo: PlanMemo,
 }
 
 impl ConnectorState {
@@ -157,7 +159,7 @@ pub async fn run_sync(
             &spec.groups,
             &read_options
         ),
-        password_boss.read_state(),
+        password_boss.read_state_fingerprinted(),
     );
     let finish = |mut report: SyncReport| {
         report.graph_requests = (graph.requests() - graph_before) as u32;
@@ -182,7 +184,7 @@ pub async fn run_sync(
             return finish(SyncReport::failed(started, graph_failure(&e), reached));
         }
     };
-    let directory = match directory {
+    let (directory, directory_fingerprint) = match directory {
         Ok(d) => {
             reached.password_boss = true;
             d
@@ -200,7 +202,16 @@ pub async fn run_sync(
 
     let rules = Rules::from_spec(spec);
     let planning_started = std::time::Instant::now();
-    let plan = plan::plan(&snapshot, &directory, &rules, options.approved_deprovisions);
+    let key = PlanKey::new(
+        state.graph_state.generation(),
+        directory_fingerprint,
+        &snapshot,
+        &rules,
+        options.approved_deprovisions,
+    );
+    let (plan, plan_reused) = state.plan_memo.plan(key, || {
+        plan::plan(&snapshot, &directory, &rules, options.approved_deprovisions)
+    });
     let planning = planning_started.elapsed();
     let mut report = SyncReport::failed(
         started,
@@ -212,6 +223,7 @@ pub async fn run_sync(
     );
     report.failure = None;
     report.planning = planning;
+    report.plan_reused = plan_reused;
     report.full_read = state.graph_state.last_full_read() != full_reads_before;
     report.snapshot_complete = snapshot.complete;
     report.incomplete_reason = snapshot.incomplete_reason.clone();

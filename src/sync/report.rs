@@ -66,6 +66,8 @@ pub struct SyncReport {
     pub duration: Duration,
     /// Time spent in the planner (zero when the sync failed before planning).
     pub planning: Duration,
+    /// True when nothing the planner reads had changed and the last sync's plan was reused.
+    pub plan_reused: bool,
     /// `None` when the sync completed (possibly with per-user conflicts).
     pub failure: Option<SyncFailure>,
     pub reached: Reached,
@@ -107,6 +109,7 @@ impl SyncReport {
             finished,
             duration: finished.duration_since(started).unsigned_abs(),
             planning: Duration::ZERO,
+            plan_reused: false,
             failure: Some(failure),
             reached,
             full_read: false,

@@ -1,0 +1,113 @@
+//! A sync whose inputs did not change reuses the last plan (planning is skipped); a change on
+//! either side, in the rules or in the approved deprovisions makes it plan again. Runs whole
+//! syncs against both simulators.
+
+use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
+use pbconnector::resources::{AzureAdConnectorSpec, LeaveRule};
+use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use pbconnector::sync::report::SyncReport;
+
+struct Run {
+    env: SampleEnvironment,
+    spec: AzureAdConnectorSpec,
+    state: ConnectorState,
+    options: SyncOptions,
+}
+
+impl Run {
+    async fn sync(&mut self) -> SyncReport {
+        let secrets = self.env.secrets();
+        let credentials = read_credentials(&self.spec, "default", |n| secrets.get(n).cloned());
+        let report = run_sync(&self.spec, credentials, &mut self.state, &self.options).await;
+        assert!(report.succeeded(), "{:?}", report.failure);
+        report
+    }
+
+    /// Syncs until one reuses its plan (the sync after a change plans; it may write, and then
+    /// the next one plans again), at most four times.
+    async fn settle(&mut self) -> SyncReport {
+        for _ in 0..4 {
+            let report = self.sync().await;
+            if report.plan_reused {
+                return report;
+            }
+        }
+        panic!("four syncs of unchanged inputs and none reused its plan");
+    }
+}
+
+#[tokio::test]
+async fn unchanged_inputs_reuse_the_plan_and_any_change_plans_again() {
+    let env = SampleEnvironment::start(SampleOptions {
+        users: 20,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let spec = env.spec();
+    let mut run = Run {
+        env,
+        spec,
+        state: ConnectorState::default(),
+        options: SyncOptions::default(),
+    };
+    let first = run.sync().await;
+    assert!(!first.plan_reused);
+    assert!(first.applied.created > 0);
+    let planned = run.sync().await;
+    assert!(
+        !planned.plan_reused,
+        "the first sync's writes changed Password Boss"
+    );
+    let plan = planned.plan.clone().expect("a plan");
+    assert!(plan.actions.is_empty(), "in sync: {:?}", plan.actions);
+    let reused = run.sync().await;
+    assert!(reused.plan_reused, "nothing changed");
+    assert_eq!(reused.plan.as_ref(), Some(&plan));
+    assert_eq!(
+        reused.conflicts, planned.conflicts,
+        "the same conflicts reported"
+    );
+    assert_eq!(reused.users, planned.users);
+    assert_eq!(reused.password_boss_writes, 0);
+
+    // Password Boss changed outside the connector: a managed account disabled in the portal.
+    let pb = PasswordBossClient::new(PasswordBossConfig::new(
+        run.env.password_boss.url(),
+        run.env.password_boss.token(),
+    ))
+    .unwrap();
+    let member = run.env.members[1].clone();
+    let account = run
+        .env
+        .password_boss
+        .azure_users()
+        .into_iter()
+        .find(|u| u.external_id.as_deref() == Some(member.as_str()))
+        .expect("the member's account");
+    pb.disable_user(&account.id).await.unwrap();
+    let report = run.sync().await;
+    assert!(!report.plan_reused);
+    assert_eq!(report.applied.enabled, 1, "the account is enabled again");
+    run.settle().await;
+
+    // Entra changed: a member renamed.
+    run.env.tenant.set_names(&member, "Renamed", "Person");
+    let report = run.sync().await;
+    assert!(!report.plan_reused);
+    assert_eq!(report.applied.updated, 1);
+    run.settle().await;
+
+    // The rules changed.
+    run.spec.sync_rules.user_removed_from_group = LeaveRule::Ignore;
+    let report = run.sync().await;
+    assert!(!report.plan_reused);
+    run.settle().await;
+
+    // The approved deprovisions changed.
+    run.options.approved_deprovisions = Some(3);
+    let report = run.sync().await;
+    assert!(!report.plan_reused);
+    run.settle().await;
+}
