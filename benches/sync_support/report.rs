@@ -50,6 +50,8 @@ pub struct Row {
     pub wall_ms: f64,
     pub wall_bound_ms: f64,
     pub planning_ms: f64,
+    /// True when the sync reused the last plan (nothing it reads had changed).
+    pub plan_reused: bool,
     pub graph_requests: u64,
     pub graph_bound: u64,
     pub pb_reads: u64,
@@ -91,6 +93,7 @@ impl Row {
             wall_ms: ms(m.wall),
             wall_bound_ms: ms(wall_bound),
             planning_ms: ms(m.report.planning),
+            plan_reused: m.report.plan_reused,
             graph_requests: m.graph_requests,
             graph_bound,
             pb_reads: m.pb_reads,
@@ -175,26 +178,29 @@ impl Results {
              third renamed, a third joining, a third leaving (sync group and a mirrored group). Password Boss writes = one per created or changed \
              user plus one per created group and per group whose membership changed; wall = the largest group's pages \
              × Graph latency + writes / 8 (the executor's concurrency) × Password Boss latency. Password Boss reads \
-             (connector, user and group pages, group members) are reported, not bounded. Peak RSS includes both \
+             (connector, user and group pages, group members) are reported, not bounded. Plan: `planned`, or \
+             `reused` when nothing the planner reads had changed since the last sync (the last plan is its answer; \
+             see the README's Planning). Peak RSS includes both \
              simulators, which run in the same process.\n"
         );
         let _ = writeln!(
             t,
-            "| scenario | users | reads | wall ms | wall bound ms | planning % | Graph requests | bound | ratio | PB reads | PB writes | bound | ratio | peak RSS MiB |"
+            "| scenario | users | reads | wall ms | wall bound ms | plan | planning % | Graph requests | bound | ratio | PB reads | PB writes | bound | ratio | peak RSS MiB |"
         );
         let _ = writeln!(
             t,
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for r in &self.rows {
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {} | {} | {:.0} | {:.0} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
                 r.scenario,
                 r.users,
                 r.mode,
                 r.wall_ms,
                 r.wall_bound_ms,
+                if r.plan_reused { "reused" } else { "planned" },
                 100.0 * r.planning_ms / r.wall_ms.max(1e-9),
                 r.graph_requests,
                 r.graph_bound,
