@@ -327,6 +327,7 @@ fn log_outcome(report: &SyncReport) {
             created = report.applied.created,
             blocked_deprovisions = report.blocked_deprovisions,
             conflicts = report.conflicts.len(),
+            plan_reused = report.plan_reused,
             "sync finished"
         ),
         Some(failure) => tracing::warn!(
