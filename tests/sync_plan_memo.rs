@@ -7,6 +7,7 @@ use pbconnector::resources::{AzureAdConnectorSpec, LeaveRule};
 use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
+use pbconnector::telemetry::metrics::Metrics;
 
 struct Run {
     env: SampleEnvironment,
@@ -71,6 +72,18 @@ async fn unchanged_inputs_reuse_the_plan_and_any_change_plans_again() {
     );
     assert_eq!(reused.users, planned.users);
     assert_eq!(reused.password_boss_writes, 0);
+    let metrics = Metrics::new();
+    for report in [&first, &planned, &reused] {
+        metrics.observe_sync(report);
+    }
+    assert!(
+        metrics
+            .encode()
+            .lines()
+            .any(|l| l == "pbconnector_plans_reused_total 1"),
+        "{}",
+        metrics.encode()
+    );
 
     // Password Boss changed outside the connector: a managed account disabled in the portal.
     let pb = PasswordBossClient::new(PasswordBossConfig::new(

@@ -46,6 +46,7 @@ pub struct Metrics {
     pub password_boss_requests: Family<StatusLabel, Counter>,
     pub connectors: Family<ConnectionLabel, Gauge>,
     pub status_writes: Counter,
+    pub plans_reused: Counter,
 }
 
 impl Default for Metrics {
@@ -66,6 +67,7 @@ impl Metrics {
         let password_boss_requests = Family::<StatusLabel, Counter>::default();
         let connectors = Family::<ConnectionLabel, Gauge>::default();
         let status_writes = Counter::default();
+        let plans_reused = Counter::default();
         registry.register(
             "sync_duration_seconds",
             "Duration of one connector sync",
@@ -107,6 +109,11 @@ impl Metrics {
             "Status patches written",
             status_writes.clone(),
         );
+        registry.register(
+            "plans_reused",
+            "Syncs that reused the last plan: nothing the planner reads had changed",
+            plans_reused.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             sync_duration,
@@ -118,6 +125,7 @@ impl Metrics {
             password_boss_requests,
             connectors,
             status_writes,
+            plans_reused,
         }
     }
 
@@ -155,6 +163,9 @@ impl Metrics {
             }
         }
         self.conflicts.inc_by(report.conflicts.len() as u64);
+        if report.plan_reused {
+            self.plans_reused.inc();
+        }
         self.blocked_deprovisions
             .inc_by(report.blocked_deprovisions.into());
         for (family, statuses) in [
