@@ -26,6 +26,33 @@ pub struct Churn {
     pub groups_touched: usize,
 }
 
+impl Churn {
+    /// The churn's row. Bounds: the users delta pages of the renamed users (the groups round's
+    /// first page rides in the same `$batch`), then the joiners' attributes (group delta names
+    /// members by id only; one `$batch` reads up to 1,000 users); one write per changed user and
+    /// per mirrored group whose membership changed.
+    fn row(
+        &self,
+        n: usize,
+        mode: &str,
+        m: &Measured,
+        wall_bound: impl Fn(u64, u64) -> Duration,
+    ) -> Row {
+        let graph = (self.renamed as u64).div_ceil(DELTA_PAGE as u64).max(1)
+            + (self.joined as u64).div_ceil(USERS_PER_ATTRIBUTE_BATCH as u64);
+        let writes = (self.changed + self.groups_touched) as u64;
+        Row::new(
+            "1 % churn",
+            n,
+            mode,
+            m,
+            graph,
+            writes,
+            wall_bound(graph, writes),
+        )
+    }
+}
+
 /// Joiners in a churn of `k` users: a third.
 fn joiners_of(k: usize) -> usize {
     k / 3
@@ -302,21 +329,7 @@ impl World {
         // 1 % churn through delta.
         let churn = world.churn(1.0);
         let m = world.sync(&mut state, true).await;
-        // The users delta pages of the renamed users (the groups round's first page rides in
-        // the same `$batch`), then the joiners' attributes: group delta names members by id
-        // only, and one `$batch` reads up to 1,000 users.
-        let churn_graph = (churn.renamed as u64).div_ceil(DELTA_PAGE as u64).max(1)
-            + (churn.joined as u64).div_ceil(USERS_PER_ATTRIBUTE_BATCH as u64);
-        let churn_writes = (churn.changed + churn.groups_touched) as u64;
-        rows.push(Row::new(
-            "1 % churn",
-            n,
-            "delta",
-            &m,
-            churn_graph,
-            churn_writes,
-            wall_bound(churn_graph, churn_writes),
-        ));
+        rows.push(churn.row(n, "delta", &m, wall_bound));
 
         // The operator's memory for this connector: what dropping its state gives back.
         let held = alloc::live();
@@ -337,16 +350,7 @@ impl World {
         ));
         let churn = world.churn(1.0);
         let m = world.sync(&mut baseline, false).await;
-        let churn_writes = (churn.changed + churn.groups_touched) as u64;
-        rows.push(Row::new(
-            "1 % churn",
-            n,
-            "full re-list",
-            &m,
-            churn_graph,
-            churn_writes,
-            wall_bound(churn_graph, churn_writes),
-        ));
+        rows.push(churn.row(n, "full re-list", &m, wall_bound));
         (rows, per_user)
     }
 }
