@@ -25,15 +25,21 @@ impl Eq for EmailKey<'_> {}
 
 impl std::hash::Hash for EmailKey<'_> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Equal keys have equal lengths, so they are cut into the same chunks.
-        let mut buf = [0u8; 64];
-        for chunk in self.0.as_bytes().chunks(buf.len()) {
-            let lower = &mut buf[..chunk.len()];
-            lower.copy_from_slice(chunk);
-            lower.make_ascii_lowercase();
-            state.write(lower);
+        // Setting bit 5 of every byte folds ASCII case (`A` 0x41 → `a` 0x61) and leaves equal
+        // bytes equal, so keys equal ignoring ASCII case hash the same (other bytes may collide,
+        // which only costs a comparison). Eight bytes at a time: no copy, no allocation.
+        const FOLD: u64 = 0x2020_2020_2020_2020;
+        let bytes = self.0.as_bytes();
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let word: [u8; 8] = word.try_into().expect("chunks of 8");
+            state.write_u64(u64::from_le_bytes(word) | FOLD);
         }
-        state.write_usize(self.0.len());
+        let tail = words.remainder();
+        let mut last = [0u8; 8];
+        last[..tail.len()].copy_from_slice(tail);
+        state.write_u64(u64::from_le_bytes(last) | FOLD);
+        state.write_usize(bytes.len());
     }
 }
 

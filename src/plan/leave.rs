@@ -12,8 +12,6 @@
 //! nor an account whose externalId is in scope but which lost the link to another account with
 //! the same externalId.
 
-use foldhash::HashMap;
-
 use super::conflicts;
 use super::identity::is_enabled;
 use super::types::{Action, Conflict, Deprovision, DirectoryState, LeaveReason};
@@ -32,14 +30,14 @@ pub(super) fn plan_leavers(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
     rules: &SyncRules,
-    links: &HashMap<&str, &EntraUser>,
+    links: &[Option<&EntraUser>],
 ) -> LeavePlan {
     let mut plan = LeavePlan {
         deprovisions: Vec::new(),
         conflicts: Vec::new(),
     };
-    for account in &state.users {
-        let Some((reason, external_id)) = leave_event(snapshot, account, links) else {
+    for (account, link) in state.users.iter().zip(links) {
+        let Some((reason, external_id)) = leave_event(snapshot, account, *link) else {
             continue;
         };
         let how = match rule_for(rules, reason) {
@@ -74,9 +72,9 @@ pub(super) fn plan_leavers(
 fn leave_event<'a>(
     snapshot: &EntraSnapshot,
     account: &'a User,
-    links: &HashMap<&str, &'a EntraUser>,
+    link: Option<&'a EntraUser>,
 ) -> Option<(LeaveReason, Option<&'a str>)> {
-    if let Some(entra) = links.get(account.id.as_str()) {
+    if let Some(entra) = link {
         return (!is_enabled(entra)).then_some((LeaveReason::Disabled, Some(entra.id.as_str())));
     }
     if !account.is_managed_by_azure_ad() {

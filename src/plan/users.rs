@@ -20,7 +20,7 @@
 use foldhash::{HashMap, HashMapExt};
 
 use super::conflicts;
-use super::directory::DirectoryIndex;
+use super::directory::{Account, DirectoryIndex};
 use super::identity::{EmailKey, is_enabled, resolve_email, resolve_names};
 use super::types::{Action, Conflict, MemberRef, Rules, UserChanges};
 use crate::azure::model::{EntraSnapshot, EntraUser};
@@ -32,9 +32,10 @@ pub(super) struct UserPlan<'a> {
     /// `CreateUser` and `UpdateUser` actions, unordered.
     pub actions: Vec<Action>,
     pub conflicts: Vec<Conflict>,
-    /// Password Boss user id → the in-scope Entra user its account belongs to after this plan
-    /// (linked by id, re-linked or adopted). Accounts here never leave scope except as `Disabled`.
-    pub links: HashMap<&'a str, &'a EntraUser>,
+    /// By position in `state.users`: the in-scope Entra user the account belongs to after this
+    /// plan (linked by id, re-linked or adopted). Accounts here never leave scope except as
+    /// `Disabled`.
+    pub links: Vec<Option<&'a EntraUser>>,
     /// Entra id → its group member reference, for users enabled in Entra whose account is usable
     /// after this plan (not disabled) or created by it.
     pub members: HashMap<&'a str, Member<'a>>,
@@ -96,14 +97,14 @@ pub(super) fn plan_users<'a>(
         plan: UserPlan {
             actions: Vec::new(),
             conflicts: Vec::new(),
-            links: HashMap::with_capacity(resolved.len()),
+            links: vec![None; index.len()],
             members: HashMap::with_capacity(resolved.len()),
         },
         creates: Vec::new(),
     };
     for r in &resolved {
         if let Some(account) = index.linked(&r.user.id) {
-            pass.report_email_of_linked(r, account, is_duplicate);
+            pass.report_email_of_linked(r, account.user, is_duplicate);
             pass.manage(r, account, false);
             continue;
         }
@@ -165,20 +166,21 @@ impl<'a> Pass<'_, 'a> {
         &mut self,
         r: &Resolved<'a>,
         email: &str,
-        account: &'a User,
+        found: Account<'a>,
         snapshot: &EntraSnapshot,
     ) {
+        let account = found.user;
         if account.is_managed_by_azure_ad() {
             match account.external_id.as_deref() {
                 Some(other) if snapshot.users.contains_key(other) => {
                     self.conflict(conflicts::email_taken_by_link(r.user, email, account));
                 }
                 // Null or stale externalId: the Entra user was re-created; keep the vault.
-                _ => self.manage(r, account, true),
+                _ => self.manage(r, found, true),
             }
         } else if account.managed_by == MANAGED_BY_PASSWORD_BOSS {
             match self.rules.sync_rules.existing_user {
-                ExistingUserRule::Adopt => self.manage(r, account, true),
+                ExistingUserRule::Adopt => self.manage(r, found, true),
                 ExistingUserRule::Skip => {
                     self.conflict(conflicts::existing_user_skipped(r.user, email, account));
                 }
@@ -189,7 +191,8 @@ impl<'a> Pass<'_, 'a> {
     }
 
     /// Rule 5: one `UpdateUser` with every change to a linked (or now adopted) account.
-    fn manage(&mut self, r: &Resolved<'a>, account: &'a User, adopt: bool) {
+    fn manage(&mut self, r: &Resolved<'a>, found: Account<'a>, adopt: bool) {
+        let account = found.user;
         let mut changes = UserChanges {
             adopt,
             ..UserChanges::default()
@@ -215,7 +218,7 @@ impl<'a> Pass<'_, 'a> {
                 .members
                 .insert(&r.user.id, Member::User(&account.id));
         }
-        self.plan.links.insert(&account.id, r.user);
+        self.plan.links[found.position] = Some(r.user);
         if changes != UserChanges::default() {
             self.plan.actions.push(Action::UpdateUser {
                 user_id: account.id.clone(),
