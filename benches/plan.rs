@@ -17,6 +17,10 @@ use pbconnector::passwordboss::model::{
 use pbconnector::plan::{DirectoryState, Rules, plan};
 use pbconnector::resources::Safety;
 
+/// The operator's allocator (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const GROUPS: usize = 20;
 
 fn entra_id(i: usize) -> String {
