@@ -20,12 +20,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use foldhash::HashMap as FastMap;
-
 use super::conflicts;
+use super::digest::{DirectoryDigest, MemberSetHash};
+use super::leave::Scope;
 use super::types::{Action, Conflict, DirectoryState, MemberRef};
-use super::users::Member;
-use crate::azure::model::{EntraGroup, EntraSnapshot};
+use super::users::{Member, Slot};
+use crate::azure::model::EntraGroup;
 use crate::passwordboss::model::{EVERYONE_GROUP, Group};
 
 pub(super) struct GroupPlan {
@@ -36,11 +36,16 @@ pub(super) struct GroupPlan {
     pub conflicts: Vec<Conflict>,
 }
 
+/// `members` is `UserPlan::members`. With `fast`, a group whose desired member set hashes equal
+/// to its current one keeps its members without either list being built.
 pub(super) fn plan_groups(
-    snapshot: &EntraSnapshot,
+    scope: &Scope<'_, '_>,
     state: &DirectoryState,
-    members: &FastMap<&str, Member<'_>>,
+    directory: &DirectoryDigest,
+    members: &[Option<Slot>],
+    fast: bool,
 ) -> GroupPlan {
+    let snapshot = scope.snapshot;
     let managed = managed_groups(state);
     let mut taken: HashSet<String> = state.groups.iter().map(|g| name_key(&g.name)).collect();
     let mut mirrored: HashSet<&str> = HashSet::new();
@@ -49,29 +54,47 @@ pub(super) fn plan_groups(
         deletes: Vec::new(),
         conflicts: Vec::new(),
     };
-    for group in &snapshot.groups {
+    for (group, positions) in snapshot.groups.iter().zip(&scope.digest.groups) {
         if group.id == snapshot.sync_group_id || !mirrored.insert(&group.id) {
             continue;
         }
-        let mut desired: Vec<Member<'_>> = group
-            .members
-            .iter()
-            .filter_map(|id| members.get(id.as_str()).copied())
-            .collect();
-        desired.sort_unstable();
-        desired.dedup();
+        let in_group = || {
+            positions
+                .iter()
+                .filter_map(|&i| Some((members[i as usize]?, i)))
+        };
+        let desired = || {
+            let mut desired: Vec<Member<'_>> = in_group()
+                .map(|(slot, i)| member(scope, state, slot, i))
+                .collect();
+            sort_members(&mut desired);
+            desired
+        };
+        let has_members = in_group().next().is_some();
         match managed.get(group.id.as_str()) {
-            Some(existing) if desired.is_empty() && snapshot.complete => {
+            Some(existing) if !has_members && snapshot.complete => {
                 plan.deletes.push(delete(existing));
             }
             Some(existing) => {
                 let current = state.memberships.get(&existing.id);
-                if !snapshot.complete {
-                    desired = union(desired, current);
-                }
-                update(&mut plan, &mut taken, group, existing, &desired, current);
+                // Equal sets stay equal under the union an incomplete snapshot takes.
+                let unchanged = fast
+                    && directory.memberships.get(&existing.id).is_some_and(|hash| {
+                        set_hash(in_group().map(|(slot, _)| slot), directory) == Some(*hash)
+                    });
+                let change = if unchanged {
+                    None
+                } else {
+                    let mut desired = desired();
+                    if !snapshot.complete {
+                        desired = union(desired, current);
+                    }
+                    (!same_members(&desired, current))
+                        .then(|| desired.iter().map(|m| m.to_ref()).collect())
+                };
+                update(&mut plan, &mut taken, group, existing, change);
             }
-            None if desired.is_empty() => {}
+            None if !has_members => {}
             None if taken.contains(&name_key(&group.display_name)) => {
                 let conflict = conflicts::group_name_taken(group, &group.display_name, false);
                 plan.conflicts.push(conflict);
@@ -81,7 +104,7 @@ pub(super) fn plan_groups(
                 let action = Action::CreateGroup {
                     external_id: group.id.clone(),
                     name: group.display_name.clone(),
-                    members: desired.iter().map(|m| m.to_ref()).collect(),
+                    members: desired().iter().map(|m| m.to_ref()).collect(),
                 };
                 plan.upserts.push((group.display_name.clone(), action));
             }
@@ -95,6 +118,29 @@ pub(super) fn plan_groups(
         }
     }
     plan
+}
+
+/// A member slot as the member it is.
+fn member<'a>(scope: &Scope<'_, 'a>, state: &'a DirectoryState, slot: Slot, i: u32) -> Member<'a> {
+    match slot {
+        Slot::Account(p) => Member::User(&state.users[p as usize].id),
+        Slot::Created => Member::Created(&scope.users[i as usize].id),
+    }
+}
+
+/// The member set hash of existing accounts; `None` when a member is yet to be created.
+fn set_hash(
+    slots: impl Iterator<Item = Slot>,
+    directory: &DirectoryDigest,
+) -> Option<MemberSetHash> {
+    let mut hash = MemberSetHash::default();
+    for slot in slots {
+        match slot {
+            Slot::Account(p) => hash.add(directory.accounts[p as usize].id),
+            Slot::Created => return None,
+        }
+    }
+    Some(hash)
 }
 
 /// Groups the connector owns, by Entra id (first in `state.groups` wins; never Everyone).
@@ -111,13 +157,14 @@ fn managed_groups(state: &DirectoryState) -> HashMap<&str, &Group> {
     managed
 }
 
+/// One `UpdateGroup` with a rename when the Entra name changed and is free, and `members` when
+/// the membership changes; nothing when neither does.
 fn update(
     plan: &mut GroupPlan,
     taken: &mut HashSet<String>,
     group: &EntraGroup,
     existing: &Group,
-    desired: &[Member<'_>],
-    current: Option<&BTreeSet<String>>,
+    members: Option<Vec<MemberRef>>,
 ) {
     let mut rename = None;
     if group.display_name != existing.name {
@@ -130,12 +177,6 @@ fn update(
             rename = Some(group.display_name.clone());
         }
     }
-    let members = (!same_members(desired, current)).then(|| {
-        desired
-            .iter()
-            .map(|m| m.to_ref())
-            .collect::<Vec<MemberRef>>()
-    });
     if rename.is_none() && members.is_none() {
         return;
     }
@@ -159,6 +200,29 @@ fn same_members(desired: &[Member<'_>], current: Option<&BTreeSet<String>>) -> b
             Member::User(id) => id == c,
             Member::Created(_) => false,
         })
+}
+
+/// Sorts and deduplicates members in `Member` order, reading each id once: the comparisons
+/// look at the first 16 bytes kept beside it (which order like the whole id wherever they
+/// differ) and read the ids again only on a tie.
+fn sort_members(members: &mut Vec<Member<'_>>) {
+    fn prefix(id: &str) -> u128 {
+        let mut bytes = [0u8; 16];
+        let n = id.len().min(16);
+        bytes[..n].copy_from_slice(&id.as_bytes()[..n]);
+        u128::from_be_bytes(bytes)
+    }
+    let mut keyed: Vec<(bool, u128, Member<'_>)> = members
+        .iter()
+        .map(|m| match m {
+            Member::User(id) => (false, prefix(id), *m),
+            Member::Created(id) => (true, prefix(id), *m),
+        })
+        .collect();
+    keyed.sort_unstable();
+    members.clear();
+    members.extend(keyed.into_iter().map(|(_, _, m)| m));
+    members.dedup();
 }
 
 fn union<'a>(desired: Vec<Member<'a>>, current: Option<&'a BTreeSet<String>>) -> Vec<Member<'a>> {

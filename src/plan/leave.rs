@@ -13,7 +13,7 @@
 //! the same externalId.
 
 use super::conflicts;
-use super::identity::is_enabled;
+use super::digest::{DirectoryDigest, ENABLED, EntraDigest};
 use super::types::{Action, Conflict, Deprovision, DirectoryState, LeaveReason};
 use crate::azure::model::{EntraSnapshot, EntraUser};
 use crate::passwordboss::model::{Role, User, UserStatus};
@@ -26,20 +26,43 @@ pub(super) struct LeavePlan {
     pub conflicts: Vec<Conflict>,
 }
 
+/// The Entra side as the leave pass reads it: the users in scope (`snapshot.users` in order)
+/// and their digest.
+pub(super) struct Scope<'s, 'a> {
+    pub snapshot: &'a EntraSnapshot,
+    pub users: &'s [&'a EntraUser],
+    pub digest: &'s EntraDigest,
+}
+
+impl Scope<'_, '_> {
+    /// Whether the user with this id (whose hash is `hash`) is in scope.
+    fn contains(&self, id: &str, hash: u64) -> bool {
+        match self.digest.by_id.get(&hash) {
+            None => false,
+            Some(&p) if self.users[p as usize].id == id => true,
+            Some(_) => self.snapshot.users.contains_key(id),
+        }
+    }
+}
+
+/// `links` is `UserPlan::links`: by account position, the in-scope user it belongs to.
 pub(super) fn plan_leavers(
-    snapshot: &EntraSnapshot,
+    scope: &Scope<'_, '_>,
     state: &DirectoryState,
+    directory: &DirectoryDigest,
     rules: &SyncRules,
-    links: &[Option<&EntraUser>],
+    links: &[Option<u32>],
 ) -> LeavePlan {
     let mut plan = LeavePlan {
         deprovisions: Vec::new(),
         conflicts: Vec::new(),
     };
-    for (account, link) in state.users.iter().zip(links) {
-        let Some((reason, external_id)) = leave_event(snapshot, account, *link) else {
+    for (position, link) in links.iter().enumerate() {
+        let Some((reason, external_id)) = leave_event(scope, state, directory, position, *link)
+        else {
             continue;
         };
+        let account = &state.users[position];
         let how = match rule_for(rules, reason) {
             LeaveRule::Ignore => continue,
             LeaveRule::Disable if account.status == UserStatus::Disabled => continue,
@@ -67,24 +90,32 @@ pub(super) fn plan_leavers(
     plan
 }
 
-/// Why `account` leaves scope, with the Entra id it belongs to; `None` when it stays or is not
-/// the connector's to deprovision.
+/// Why the account at `position` leaves scope, with the Entra id it belongs to; `None` when it
+/// stays or is not the connector's to deprovision. Accounts that stay are told apart by their
+/// digest alone.
 fn leave_event<'a>(
-    snapshot: &EntraSnapshot,
-    account: &'a User,
-    link: Option<&'a EntraUser>,
+    scope: &Scope<'_, 'a>,
+    state: &'a DirectoryState,
+    directory: &DirectoryDigest,
+    position: usize,
+    link: Option<u32>,
 ) -> Option<(LeaveReason, Option<&'a str>)> {
     if let Some(entra) = link {
-        return (!is_enabled(entra)).then_some((LeaveReason::Disabled, Some(entra.id.as_str())));
+        let entra = entra as usize;
+        let enabled = scope.digest.users[entra].has(ENABLED);
+        return (!enabled).then(|| (LeaveReason::Disabled, Some(scope.users[entra].id.as_str())));
     }
-    if !account.is_managed_by_azure_ad() {
+    let hash = directory.accounts[position].external_id;
+    if hash == 0 {
+        // Not managed by Azure AD, or no externalId.
         return None;
     }
+    let account: &'a User = &state.users[position];
     let external_id = account.external_id.as_deref()?;
-    if snapshot.users.contains_key(external_id) {
+    if scope.contains(external_id, hash) {
         return None;
     }
-    let reason = if snapshot.deleted.contains(external_id) {
+    let reason = if scope.snapshot.deleted.contains(external_id) {
         LeaveReason::Deleted
     } else {
         LeaveReason::RemovedFromGroup

@@ -2,6 +2,7 @@
 //! and the connector's rules, it decides the actions of one sync (`plan`).
 
 mod conflicts;
+mod digest;
 mod directory;
 mod groups;
 mod identity;
@@ -12,6 +13,7 @@ mod summary;
 mod types;
 mod users;
 
-pub use planner::plan;
+pub use digest::{DirectoryDigest, EntraDigest, MemberSetHash};
+pub use planner::{Digests, plan, plan_with, plan_without_shortcuts};
 pub use safety::{deprovision_limits_exceeded, deprovisions_allowed};
 pub use types::*;

@@ -1,15 +1,16 @@
 //! `plan`: one sync's decisions, from the Entra snapshot, the Password Boss state and the rules.
 
+use super::digest::{DirectoryDigest, EntraDigest};
 use super::directory::DirectoryIndex;
 use super::groups::plan_groups;
-use super::leave::plan_leavers;
+use super::leave::{Scope, plan_leavers};
 use super::safety::deprovisions_allowed;
 use super::summary::{
     count_actions, project_users, sort_conflicts, sort_group_actions, sort_user_actions,
 };
 use super::types::{Action, DirectoryState, Plan, Rules};
 use super::users::plan_users;
-use crate::azure::model::EntraSnapshot;
+use crate::azure::model::{EntraSnapshot, EntraUser};
 
 /// Plans one sync. Pure and deterministic: the same inputs give the same plan, and the work is
 /// linear in the number of users and group members (plus sorting the output).
@@ -49,10 +50,97 @@ pub fn plan(
     rules: &Rules,
     approved_deprovisions: Option<u32>,
 ) -> Plan {
-    let index = DirectoryIndex::new(state);
-    let users = plan_users(snapshot, &index, rules, state.licenses.free());
-    let leavers = plan_leavers(snapshot, state, &rules.sync_rules, &users.links);
-    let groups = plan_groups(snapshot, state, &users.members);
+    let digests = Digests {
+        entra: &EntraDigest::new(snapshot, rules.email_attribute),
+        directory: &DirectoryDigest::of(state),
+    };
+    plan_with(snapshot, state, rules, approved_deprovisions, digests)
+}
+
+/// The digests of one sync's inputs (see `digest`), made while they were read.
+#[derive(Clone, Copy)]
+pub struct Digests<'d> {
+    pub entra: &'d EntraDigest,
+    pub directory: &'d DirectoryDigest,
+}
+
+/// `plan`, with the inputs' digests already made. Digests that were not made of these inputs
+/// (other sizes, another email attribute) are made again.
+pub fn plan_with(
+    snapshot: &EntraSnapshot,
+    state: &DirectoryState,
+    rules: &Rules,
+    approved_deprovisions: Option<u32>,
+    digests: Digests<'_>,
+) -> Plan {
+    plan_checked(snapshot, state, rules, approved_deprovisions, digests, true)
+}
+
+/// `plan` with every user, account and group decided from its strings: what `plan` must equal.
+/// For tests that hold the shortcuts to that.
+pub fn plan_without_shortcuts(
+    snapshot: &EntraSnapshot,
+    state: &DirectoryState,
+    rules: &Rules,
+    approved_deprovisions: Option<u32>,
+) -> Plan {
+    let digests = Digests {
+        entra: &EntraDigest::new(snapshot, rules.email_attribute),
+        directory: &DirectoryDigest::of(state),
+    };
+    plan_checked(
+        snapshot,
+        state,
+        rules,
+        approved_deprovisions,
+        digests,
+        false,
+    )
+}
+
+fn plan_checked(
+    snapshot: &EntraSnapshot,
+    state: &DirectoryState,
+    rules: &Rules,
+    approved_deprovisions: Option<u32>,
+    digests: Digests<'_>,
+    fast: bool,
+) -> Plan {
+    let fits = digests.entra.fits(snapshot, rules.email_attribute) && digests.directory.fits(state);
+    if !fits {
+        let entra = EntraDigest::new(snapshot, rules.email_attribute);
+        let directory = DirectoryDigest::of(state);
+        let digests = Digests {
+            entra: &entra,
+            directory: &directory,
+        };
+        return plan_checked(snapshot, state, rules, approved_deprovisions, digests, fast);
+    }
+    let in_scope: Vec<&EntraUser> = snapshot.users.values().collect();
+    let scope = Scope {
+        snapshot,
+        users: &in_scope,
+        digest: digests.entra,
+    };
+    let index = DirectoryIndex::new(state, digests.directory);
+    let users = plan_users(
+        snapshot,
+        &in_scope,
+        digests.entra,
+        &index,
+        digests.directory,
+        rules,
+        state.licenses.free(),
+        fast,
+    );
+    let leavers = plan_leavers(
+        &scope,
+        state,
+        digests.directory,
+        &rules.sync_rules,
+        &users.links,
+    );
+    let groups = plan_groups(&scope, state, digests.directory, &users.members, fast);
 
     let mut conflicts = users.conflicts;
     conflicts.extend(groups.conflicts);
@@ -64,12 +152,7 @@ pub fn plan(
         deprovisions.clear();
     } else {
         conflicts.extend(leavers.conflicts);
-        let managed = count(
-            state
-                .users
-                .iter()
-                .filter(|u| u.is_managed_by_azure_ad() && u.external_id.is_some()),
-        );
+        let managed = digests.directory.managed_with_external_id();
         let planned = count(&deprovisions);
         if !deprovisions_allowed(planned, managed, &rules.safety, approved_deprovisions) {
             blocked_deprovisions = planned;
@@ -91,7 +174,7 @@ pub fn plan(
     sort_conflicts(&mut conflicts);
 
     let counts = count_actions(&actions);
-    let users_after = project_users(snapshot.users.len(), state, &actions);
+    let users_after = project_users(snapshot.users.len(), state, digests.directory, &actions);
     Plan {
         actions,
         conflicts,

@@ -17,32 +17,39 @@
 //! `Pending`, which is what Password Boss would make of them, so that creates (which run first)
 //! never take the licence a returning user's enable was given.
 
-use foldhash::{HashMap, HashMapExt};
-
 use super::conflicts;
+use super::digest::{DUPLICATE, DirectoryDigest, ENABLED, EntraDigest, UserDigest};
 use super::directory::{Account, DirectoryIndex};
-use super::identity::{EmailKey, is_enabled, resolve_email, resolve_names};
+use super::identity::{is_enabled, resolve_email, resolve_names};
 use super::types::{Action, Conflict, MemberRef, Rules, UserChanges};
 use crate::azure::model::{EntraSnapshot, EntraUser};
 use crate::passwordboss::model::{MANAGED_BY_PASSWORD_BOSS, User, UserStatus};
 use crate::resources::{ExistingUserRule, NewUserRule};
 
 /// What the user pass decided.
-pub(super) struct UserPlan<'a> {
+pub(super) struct UserPlan {
     /// `CreateUser` and `UpdateUser` actions, unordered.
     pub actions: Vec<Action>,
     pub conflicts: Vec<Conflict>,
-    /// By position in `state.users`: the in-scope Entra user the account belongs to after this
-    /// plan (linked by id, re-linked or adopted). Accounts here never leave scope except as
-    /// `Disabled`.
-    pub links: Vec<Option<&'a EntraUser>>,
-    /// Entra id → its group member reference, for users enabled in Entra whose account is usable
-    /// after this plan (not disabled) or created by it.
-    pub members: HashMap<&'a str, Member<'a>>,
+    /// By position in `state.users`: the position (in `snapshot.users`) of the in-scope Entra
+    /// user the account belongs to after this plan (linked by id, re-linked or adopted).
+    /// Accounts here never leave scope except as `Disabled`.
+    pub links: Vec<Option<u32>>,
+    /// By position in `snapshot.users`: what the user is as a group member, for users enabled in
+    /// Entra whose account is usable after this plan (not disabled) or created by it.
+    pub members: Vec<Option<Slot>>,
 }
 
-/// A group member as the planner works with it: `MemberRef` borrowed from the inputs, ordered
-/// the same way, so that memberships are compared without copying an id.
+/// A group member: an existing account (by position in `state.users`), or the account this plan
+/// creates for the Entra user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Slot {
+    Account(u32),
+    Created,
+}
+
+/// A group member as the planner compares memberships: `MemberRef` borrowed from the inputs,
+/// ordered the same way, so that memberships are compared without copying an id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Member<'a> {
     /// An existing Password Boss user, by id.
@@ -62,35 +69,27 @@ impl Member<'_> {
 
 /// An in-scope user with its resolved identity.
 struct Resolved<'a> {
+    position: usize,
     user: &'a EntraUser,
     email: Option<&'a str>,
     names: Option<(&'a str, &'a str)>,
+    duplicate: bool,
 }
 
+/// The user pass. `in_scope` are `snapshot.users` in order, `entra` their digest. With `fast`, a
+/// user whose linked account is in step by the digests is only recorded (no action, no
+/// conflict); every other user goes through the rules on its strings.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn plan_users<'a>(
     snapshot: &'a EntraSnapshot,
+    in_scope: &[&'a EntraUser],
+    entra: &EntraDigest,
     index: &DirectoryIndex<'a>,
+    directory: &DirectoryDigest,
     rules: &Rules,
     free_licences: u32,
-) -> UserPlan<'a> {
-    let resolved: Vec<Resolved<'a>> = snapshot
-        .users
-        .values()
-        .map(|user| {
-            let email = resolve_email(user, rules.email_attribute);
-            Resolved {
-                user,
-                email,
-                names: resolve_names(user),
-            }
-        })
-        .collect();
-    let mut email_counts: HashMap<EmailKey<'a>, u32> = HashMap::with_capacity(resolved.len());
-    for email in resolved.iter().filter_map(|r| r.email) {
-        *email_counts.entry(EmailKey(email)).or_default() += 1;
-    }
-    let is_duplicate = |email: &str| email_counts.get(&EmailKey(email)).is_some_and(|n| *n > 1);
-
+    fast: bool,
+) -> UserPlan {
     let mut pass = Pass {
         rules,
         free_licences,
@@ -98,59 +97,79 @@ pub(super) fn plan_users<'a>(
             actions: Vec::new(),
             conflicts: Vec::new(),
             links: vec![None; index.len()],
-            members: HashMap::with_capacity(resolved.len()),
+            members: vec![None; in_scope.len()],
         },
         creates: Vec::new(),
     };
-    for r in &resolved {
-        if let Some(account) = index.linked(&r.user.id) {
-            pass.report_email_of_linked(r, account.user, is_duplicate);
-            pass.manage(r, account, false);
+    for (position, (user, digest)) in in_scope.iter().zip(&entra.users).enumerate() {
+        if fast && let Some(account) = in_step(digest, directory) {
+            pass.plan.links[account] = Some(position as u32);
+            pass.plan.members[position] = Some(Slot::Account(account as u32));
+            continue;
+        }
+        let r = Resolved {
+            position,
+            user,
+            email: resolve_email(user, rules.email_attribute),
+            names: resolve_names(user),
+            duplicate: digest.flags & DUPLICATE != 0,
+        };
+        if let Some(account) = index.linked(&user.id) {
+            pass.report_email_of_linked(&r, account.user);
+            pass.manage(&r, account, false);
             continue;
         }
         let Some(email) = r.email else {
-            pass.conflict(conflicts::no_email(r.user, rules.email_attribute));
+            pass.conflict(conflicts::no_email(user, rules.email_attribute));
             continue;
         };
-        if is_duplicate(email) {
-            pass.conflict(conflicts::duplicate_email(r.user, email));
+        if r.duplicate {
+            pass.conflict(conflicts::duplicate_email(user, email));
             continue;
         }
-        if !is_enabled(r.user) {
+        if !is_enabled(user) {
             continue;
         }
-        match index.by_email(EmailKey(email)) {
-            Some(account) => pass.match_by_email(r, email, account, snapshot),
-            None => pass.create(r, email),
+        match index.by_email(email) {
+            Some(account) => pass.match_by_email(&r, email, account, snapshot),
+            None => pass.create(&r, email),
         }
     }
     pass.finish_creates();
     pass.plan
 }
 
-struct Pass<'r, 'a> {
+/// The position of the account linked to this user when the digests say there is nothing to
+/// do: enabled in Entra, a usable, unique email and names that hash equal to the account's
+/// (rules 3 and 5), and an account that is not disabled.
+fn in_step(user: &UserDigest, directory: &DirectoryDigest) -> Option<usize> {
+    if !user.has(ENABLED) || user.has(DUPLICATE) || user.identity == 0 {
+        return None;
+    }
+    let position = *directory.by_external_id.get(&user.id)? as usize;
+    let account = &directory.accounts[position];
+    (account.identity == user.identity && account.status != UserStatus::Disabled)
+        .then_some(position)
+}
+
+struct Pass<'r> {
     rules: &'r Rules,
     free_licences: u32,
-    plan: UserPlan<'a>,
+    plan: UserPlan,
     /// `CreateUser` actions waiting for the enables to take their licences first.
     creates: Vec<Action>,
 }
 
-impl<'a> Pass<'_, 'a> {
+impl<'a> Pass<'_> {
     fn conflict(&mut self, conflict: Conflict) {
         self.plan.conflicts.push(conflict);
     }
 
     /// Rules 3 and 5: the linked account keeps its email; a changed, duplicate or unusable Entra
     /// email is reported and never recreates or deprovisions the account.
-    fn report_email_of_linked(
-        &mut self,
-        r: &Resolved<'a>,
-        account: &User,
-        is_duplicate: impl Fn(&str) -> bool,
-    ) {
+    fn report_email_of_linked(&mut self, r: &Resolved<'a>, account: &User) {
         match r.email {
-            Some(email) if is_duplicate(email) => {
+            Some(email) if r.duplicate => {
                 self.conflict(conflicts::duplicate_email(r.user, email));
             }
             Some(email) if !email.eq_ignore_ascii_case(&account.email) => {
@@ -214,11 +233,9 @@ impl<'a> Pass<'_, 'a> {
             }
         }
         if enabled && (account.status != UserStatus::Disabled || changes.enable) {
-            self.plan
-                .members
-                .insert(&r.user.id, Member::User(&account.id));
+            self.plan.members[r.position] = Some(Slot::Account(found.position as u32));
         }
-        self.plan.links[found.position] = Some(r.user);
+        self.plan.links[found.position] = Some(r.position as u32);
         if changes != UserChanges::default() {
             self.plan.actions.push(Action::UpdateUser {
                 user_id: account.id.clone(),
@@ -246,9 +263,7 @@ impl<'a> Pass<'_, 'a> {
             last_name: last_name.to_owned(),
             status,
         });
-        self.plan
-            .members
-            .insert(&r.user.id, Member::Created(&r.user.id));
+        self.plan.members[r.position] = Some(Slot::Created);
     }
 
     /// Active creates take the licences the enables left; the others are planned pending.
