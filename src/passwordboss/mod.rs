@@ -17,4 +17,5 @@ pub use error::{PasswordBossError, PasswordBossErrorKind};
 pub use executor::{ActionOutcome, Applied, ExecutionReport, Outcome, execute};
 pub use idempotency::idempotency_key;
 pub use retry::RetryPolicy;
+pub use state::DirectoryRead;
 pub use transport::RequestCounts;

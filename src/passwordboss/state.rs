@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::client::PasswordBossClient;
 use super::error::PasswordBossError;
 use super::model::Group;
-use crate::plan::DirectoryState;
+use crate::plan::{DirectoryDigest, DirectoryState, MemberSetHash};
 
 /// Seed of the fingerprint hasher: fixed, so fingerprints compare across syncs in a process.
 const FINGERPRINT_SEED: u64 = 0x5eed_f1a9_e2b0_c0de;
@@ -19,19 +19,25 @@ impl PasswordBossClient {
     /// All users, all groups, the memberships of Azure AD–managed groups, and the licences.
     /// Requests: 1 + user pages + group pages + one per Azure AD–managed group.
     pub async fn read_state(&self) -> Result<DirectoryState, PasswordBossError> {
-        Ok(self.read_state_fingerprinted().await?.0)
+        Ok(self.read_state_for_planning().await?.state)
     }
 
-    /// `read_state`, with a fingerprint of everything read: equal fingerprints mean (but for a
-    /// 2⁻⁶⁴ chance) equal states. Each page is hashed as it arrives, so the fingerprint costs
-    /// no second pass over the state; a different page order gives a different fingerprint.
-    pub async fn read_state_fingerprinted(
-        &self,
-    ) -> Result<(DirectoryState, u64), PasswordBossError> {
+    /// `read_state`, with what planning needs besides:
+    /// - a fingerprint of everything read: equal fingerprints mean (but for a 2⁻⁶⁴ chance)
+    ///   equal states. Each page is hashed as it arrives, so the fingerprint costs no second
+    ///   pass over the state; a different page order gives a different fingerprint;
+    /// - the state's digest (`plan::DirectoryDigest`): the users are digested on a blocking
+    ///   thread while the groups and their members are read, each member set as it arrives.
+    pub async fn read_state_for_planning(&self) -> Result<DirectoryRead, PasswordBossError> {
         let mut fingerprint = FixedState::with_seed(FINGERPRINT_SEED).build_hasher();
         let connector = self.connector().await?;
         connector.licenses.hash(&mut fingerprint);
         let users = self.list_all("users", Some(&mut fingerprint)).await?;
+        let digesting = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let digest = DirectoryDigest::of_users(&users);
+            (users, digest, started.elapsed())
+        });
         let groups: Vec<Group> = self.list_all("groups", Some(&mut fingerprint)).await?;
         // Collected first: a lazy iterator over `groups` held across the awaits below would make
         // this future not provably `Send`.
@@ -40,29 +46,56 @@ impl PasswordBossClient {
             .filter(|g| g.is_managed_by_azure_ad())
             .map(|g| g.id.clone())
             .collect();
-        let read: Vec<(String, BTreeSet<String>, u64)> = stream::iter(managed)
+        type Read = (String, BTreeSet<String>, u64, MemberSetHash);
+        let read: Vec<Read> = stream::iter(managed)
             .map(|id| async move {
                 let members: BTreeSet<String> =
                     self.group_members(&id).await?.into_iter().collect();
                 let hash = FixedState::with_seed(FINGERPRINT_SEED).hash_one(&members);
-                Ok::<_, PasswordBossError>((id, members, hash))
+                let set = MemberSetHash::of(&members);
+                Ok::<_, PasswordBossError>((id, members, hash, set))
             })
             .buffer_unordered(self.concurrency())
             .try_collect()
             .await?;
         let mut memberships = BTreeMap::new();
         let mut hashes = BTreeMap::new();
-        for (id, members, hash) in read {
+        let mut sets = foldhash::HashMap::default();
+        for (id, members, hash, set) in read {
             hashes.insert(id.clone(), hash);
+            sets.insert(id.clone(), set);
             memberships.insert(id, members);
         }
         hashes.hash(&mut fingerprint);
+        let waiting = std::time::Instant::now();
+        let (users, digest, digesting) = match digesting.await {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        let waited = waiting.elapsed();
         let state = DirectoryState {
             users,
             groups,
             memberships,
             licenses: connector.licenses,
         };
-        Ok((state, fingerprint.finish()))
+        Ok(DirectoryRead {
+            state,
+            fingerprint: fingerprint.finish(),
+            digest: digest.with_memberships(sets),
+            digesting,
+            waited,
+        })
     }
+}
+
+/// The Password Boss side of a sync, as `read_state_for_planning` reads it.
+pub struct DirectoryRead {
+    pub state: DirectoryState,
+    pub fingerprint: u64,
+    pub digest: DirectoryDigest,
+    /// How long digesting the users took (on a blocking thread, during the read).
+    pub digesting: std::time::Duration,
+    /// How much of it the read waited for, once the groups were read.
+    pub waited: std::time::Duration,
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 
@@ -16,9 +16,10 @@ use crate::azure::{
     PacerRegistry, ReadOptions,
 };
 use crate::passwordboss::{
-    PasswordBossClient, PasswordBossConfig, PasswordBossError, PasswordBossErrorKind, execute,
+    DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
+    PasswordBossErrorKind, execute,
 };
-use crate::plan::{self, Rules};
+use crate::plan::{self, Digests, EntraDigest, Rules};
 use crate::resources::{AzureAdConnectorSpec, LeaveRule};
 use crate::telemetry::tally::status_delta;
 
@@ -152,15 +153,34 @@ pub async fn run_sync(
         delta: options.delta,
         deadline: options.deadline,
     };
-    let (snapshot, directory) = tokio::join!(
-        graph.read(
-            &mut state.graph_state,
-            &spec.sync_group,
-            &spec.groups,
-            &read_options
-        ),
-        password_boss.read_state_fingerprinted(),
-    );
+    let rules = Rules::from_spec(spec);
+    let email_attribute = rules.email_attribute;
+    // The Entra side is digested on a blocking thread as soon as it is read: the Password Boss
+    // read (every user, page by page) is nearly always the longer one.
+    let entra_read = async {
+        let snapshot = graph
+            .read(
+                &mut state.graph_state,
+                &spec.sync_group,
+                &spec.groups,
+                &read_options,
+            )
+            .await?;
+        let digesting = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let digest = EntraDigest::new(&snapshot, email_attribute);
+            (snapshot, digest, started.elapsed())
+        });
+        match digesting.await {
+            Ok((snapshot, digest, took)) => Ok((snapshot, digest, took, Instant::now())),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    };
+    let directory_read = async {
+        let read = password_boss.read_state_for_planning().await;
+        (read, Instant::now())
+    };
+    let (snapshot, (directory, directory_done)) = tokio::join!(entra_read, directory_read);
     let finish = |mut report: SyncReport| {
         report.graph_requests = (graph.requests() - graph_before) as u32;
         let pb = password_boss.requests();
@@ -172,7 +192,7 @@ pub async fn run_sync(
             status_delta(&password_boss.requests_by_status(), &pb_statuses_before);
         report
     };
-    let mut snapshot = match snapshot {
+    let (mut snapshot, entra_digest, entra_digesting, entra_done) = match snapshot {
         Ok(s) => {
             reached.azure = true;
             s
@@ -184,7 +204,13 @@ pub async fn run_sync(
             return finish(SyncReport::failed(started, graph_failure(&e), reached));
         }
     };
-    let (directory, directory_fingerprint) = match directory {
+    let DirectoryRead {
+        state: directory,
+        fingerprint: directory_fingerprint,
+        digest: directory_digest,
+        digesting: directory_digesting,
+        waited: directory_waited,
+    } = match directory {
         Ok(d) => {
             reached.password_boss = true;
             d
@@ -200,7 +226,6 @@ pub async fn run_sync(
 
     classify_departures(spec, &graph, &mut snapshot, &directory).await;
 
-    let rules = Rules::from_spec(spec);
     let planning_started = std::time::Instant::now();
     let key = PlanKey::new(
         state.graph_state.generation(),
@@ -209,8 +234,13 @@ pub async fn run_sync(
         &rules,
         options.approved_deprovisions,
     );
+    let digests = Digests {
+        entra: &entra_digest,
+        directory: &directory_digest,
+    };
     let (plan, plan_reused) = state.plan_memo.plan(key, || {
-        plan::plan(&snapshot, &directory, &rules, options.approved_deprovisions)
+        let approved = options.approved_deprovisions;
+        plan::plan_with(&snapshot, &directory, &rules, approved, digests)
     });
     let planning = planning_started.elapsed();
     let mut report = SyncReport::failed(
@@ -223,6 +253,13 @@ pub async fn run_sync(
     );
     report.failure = None;
     report.planning = planning;
+    report.digesting = entra_digesting + directory_digesting;
+    // What the digests added to the sync: the Password Boss read's wait for its digest, and the
+    // Entra digest's overhang past the end of that read.
+    let entra_overhang = entra_done
+        .saturating_duration_since(directory_done)
+        .min(entra_digesting);
+    report.digest_wait = directory_waited + entra_overhang;
     report.plan_reused = plan_reused;
     report.full_read = state.graph_state.last_full_read() != full_reads_before;
     report.snapshot_complete = snapshot.complete;
