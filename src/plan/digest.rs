@@ -54,6 +54,16 @@ fn identity_hash(email: &str, first: &str, last: &str) -> u64 {
     h.finish().max(1)
 }
 
+/// The first 16 bytes of an id, zero-padded, as a number: where two ids' prefixes differ, they
+/// order like the ids (a shorter id that is a prefix of the other pads with zeros, the least
+/// byte); equal prefixes say nothing.
+pub(super) fn id_prefix(id: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = id.len().min(16);
+    bytes[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u128::from_be_bytes(bytes)
+}
+
 /// A multiset hash of a group's member ids: the sum of their hashes, and how many there are.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemberSetHash {
@@ -84,10 +94,12 @@ pub(super) enum Owner {
     Other,
 }
 
-/// One Password Boss user, in 32 bytes.
+/// One Password Boss user, in 48 bytes.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct AccountDigest {
     pub id: u64,
+    /// The id's first 16 bytes (`id_prefix`): members sort by it.
+    pub id_prefix: u128,
     /// The externalId's hash when the user is managed by Azure AD and has one, else 0.
     pub external_id: u64,
     pub identity: u64,
@@ -133,6 +145,7 @@ impl DirectoryDigest {
             digest.by_email.entry(email).or_insert(position);
             digest.accounts.push(AccountDigest {
                 id: key_hash(&user.id),
+                id_prefix: id_prefix(&user.id),
                 external_id,
                 identity: identity_hash(&user.email, &user.first_name, &user.last_name),
                 status: user.status,
