@@ -50,11 +50,7 @@ pub fn plan(
     rules: &Rules,
     approved_deprovisions: Option<u32>,
 ) -> Plan {
-    let digests = Digests {
-        entra: &EntraDigest::new(snapshot, rules.email_attribute),
-        directory: &DirectoryDigest::of(state),
-    };
-    plan_with(snapshot, state, rules, approved_deprovisions, digests)
+    plan_digesting(snapshot, state, rules, approved_deprovisions, true)
 }
 
 /// The digests of one sync's inputs (see `digest`), made while they were read.
@@ -64,8 +60,8 @@ pub struct Digests<'d> {
     pub directory: &'d DirectoryDigest,
 }
 
-/// `plan`, with the inputs' digests already made. Digests that were not made of these inputs
-/// (other sizes, another email attribute) are made again.
+/// `plan`, with the inputs' digests already made of them. Digests that cannot be theirs (other
+/// sizes, another email attribute) are made again.
 pub fn plan_with(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
@@ -84,18 +80,24 @@ pub fn plan_without_shortcuts(
     rules: &Rules,
     approved_deprovisions: Option<u32>,
 ) -> Plan {
+    plan_digesting(snapshot, state, rules, approved_deprovisions, false)
+}
+
+/// Plans with digests made here, for callers that did not make them while reading.
+fn plan_digesting(
+    snapshot: &EntraSnapshot,
+    state: &DirectoryState,
+    rules: &Rules,
+    approved_deprovisions: Option<u32>,
+    fast: bool,
+) -> Plan {
+    let entra = EntraDigest::new(snapshot, rules.email_attribute);
+    let directory = DirectoryDigest::of(state);
     let digests = Digests {
-        entra: &EntraDigest::new(snapshot, rules.email_attribute),
-        directory: &DirectoryDigest::of(state),
+        entra: &entra,
+        directory: &directory,
     };
-    plan_checked(
-        snapshot,
-        state,
-        rules,
-        approved_deprovisions,
-        digests,
-        false,
-    )
+    plan_checked(snapshot, state, rules, approved_deprovisions, digests, fast)
 }
 
 fn plan_checked(
@@ -108,13 +110,7 @@ fn plan_checked(
 ) -> Plan {
     let fits = digests.entra.fits(snapshot, rules.email_attribute) && digests.directory.fits(state);
     if !fits {
-        let entra = EntraDigest::new(snapshot, rules.email_attribute);
-        let directory = DirectoryDigest::of(state);
-        let digests = Digests {
-            entra: &entra,
-            directory: &directory,
-        };
-        return plan_checked(snapshot, state, rules, approved_deprovisions, digests, fast);
+        return plan_digesting(snapshot, state, rules, approved_deprovisions, fast);
     }
     let in_scope: Vec<&EntraUser> = snapshot.users.values().collect();
     let scope = Scope {
