@@ -1026,3 +1026,26 @@ fn removed_and_deleted_accounts_drop_out_of_the_user_counts() {
         }
     );
 }
+
+/// Emails differing in bytes that only look like a case change (`^` and `~`, `é` and `É`) are
+/// different emails: the linked account's email is reported changed, and the account is kept.
+#[test]
+fn emails_differing_in_more_than_ascii_case_are_changed_emails() {
+    for (entra_mail, account_mail) in [
+        ("a~b@contoso.com", "a^b@contoso.com"),
+        ("zoË@contoso.com", "zoë@contoso.com"),
+    ] {
+        let mut account = linked("u1", "a");
+        account.email = account_mail.into();
+        let plan = Scenario::new()
+            .entra(with_mail(entra("a"), entra_mail))
+            .account(account)
+            .plan();
+        assert!(plan.actions.is_empty(), "{entra_mail}: {:?}", plan.actions);
+        assert_eq!(
+            conflicts_of(&plan, ConflictKind::EmailChanged),
+            vec![(some("a"), some(entra_mail))],
+            "{entra_mail} vs {account_mail}"
+        );
+    }
+}

@@ -70,7 +70,7 @@ impl PasswordBossClient {
         let waiting = std::time::Instant::now();
         let (users, digest, digesting) = match digesting.await {
             Ok(done) => done,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => crate::plan::digest_failed(e),
         };
         let waited = waiting.elapsed();
         let state = DirectoryState {

@@ -8,12 +8,14 @@
 //! Boss reader digests the users while it reads the groups, and the pipeline digests the Entra
 //! snapshot while the Password Boss read is still going.
 //!
-//! What a digest decides on its own is only ever "nothing to do": a linked account whose email
-//! (case-insensitively) and names hash equal to its Entra user's, a group whose member set hashes
-//! equal. Any other outcome, and every lookup that decides one, is computed from the strings
-//! exactly. Equal 64-bit hashes of different values would leave one change unmade until either
-//! side changes again (a 2⁻⁶⁴ chance per compared pair); they can never cause a deprovision,
-//! create or adoption.
+//! What a digest decides on its own is only ever "nothing to do": a linked account whose link,
+//! email (case-insensitively) and names hash equal to its Entra user's, a group whose member set
+//! hashes equal. Any other outcome, and every lookup that decides one, is computed from the
+//! strings exactly. Equal 64-bit hashes of different values would leave one change unmade until
+//! either side changes again (a 2⁻⁶⁴ chance per compared pair); they can never cause a
+//! deprovision, create or adoption. Taking a user for in step with an account linked to someone
+//! else (which would put that account in the user's groups) would take two independent 64-bit
+//! collisions, of the ids and of the identities.
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -26,6 +28,16 @@ use super::types::DirectoryState;
 use crate::azure::model::EntraSnapshot;
 use crate::passwordboss::model::{User, UserStatus};
 use crate::resources::EmailAttribute;
+
+/// A digesting task that did not finish: its panic goes on, as if digesting had run in place.
+/// (The only other way, cancellation, happens when the runtime shuts down with the task not
+/// yet started; the sync is being dropped then, and this says why.)
+pub fn digest_failed(e: tokio::task::JoinError) -> ! {
+    match e.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("digesting for the planner was cancelled: the runtime is shutting down"),
+    }
+}
 
 /// Seed of every digest hash: both sides must hash alike.
 const SEED: u64 = 0xd16e_57ed_0f1d_e27a;
@@ -45,9 +57,13 @@ pub(super) fn email_key_hash(email: &str) -> u64 {
     hash_of(EmailKey(email))
 }
 
-/// What "in step" compares: the email compared case-insensitively, the names exactly.
-fn identity_hash(email: &str, first: &str, last: &str) -> u64 {
+/// What "in step" compares: the link (the Entra id, the account's externalId), the email compared
+/// case-insensitively, the names exactly. With the link in it, an account and a user hash alike
+/// only if they are linked (but for a 64-bit collision), so a user is never taken for in step
+/// with an account that another user's id merely hashes like (that would take two collisions).
+fn identity_hash(link: &str, email: &str, first: &str, last: &str) -> u64 {
     let mut h = FixedState::with_seed(SEED).build_hasher();
+    link.hash(&mut h);
     EmailKey(email).hash(&mut h);
     first.hash(&mut h);
     last.hash(&mut h);
@@ -94,8 +110,9 @@ pub(super) enum Owner {
     Other,
 }
 
-/// One Password Boss user, in 48 bytes.
-#[derive(Clone, Copy, Debug)]
+/// One Password Boss user, in 48 bytes. (No `Debug`: the hashes of emails and names are
+/// personal data that a fixed seed would let anyone test guesses against.)
+#[derive(Clone, Copy)]
 pub(super) struct AccountDigest {
     pub id: u64,
     /// The id's first 16 bytes (`id_prefix`): members sort by it.
@@ -108,7 +125,7 @@ pub(super) struct AccountDigest {
 }
 
 /// The Password Boss side, digested. Positions are positions in `DirectoryState::users`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct DirectoryDigest {
     pub(super) accounts: Vec<AccountDigest>,
     /// externalId hash → first position managed by Azure AD with it.
@@ -147,7 +164,12 @@ impl DirectoryDigest {
                 id: key_hash(&user.id),
                 id_prefix: id_prefix(&user.id),
                 external_id,
-                identity: identity_hash(&user.email, &user.first_name, &user.last_name),
+                identity: identity_hash(
+                    user.external_id.as_deref().unwrap_or_default(),
+                    &user.email,
+                    &user.first_name,
+                    &user.last_name,
+                ),
                 status: user.status,
                 owner,
             });
@@ -188,7 +210,7 @@ pub(super) const HAS_NAMES: u8 = 2;
 pub(super) const DUPLICATE: u8 = 4;
 
 /// One in-scope Entra user, as the planner resolves it (rules 1 and 2).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub(super) struct UserDigest {
     pub id: u64,
     /// `identity_hash` of the resolved email and names, 0 when either is missing.
@@ -204,7 +226,7 @@ impl UserDigest {
 
 /// The Entra side, digested for one email attribute. Indexes are positions in the order of
 /// `EntraSnapshot::users`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EntraDigest {
     pub(super) email_attribute: EmailAttribute,
     pub(super) users: Vec<UserDigest>,
@@ -221,13 +243,13 @@ impl EntraDigest {
         let mut by_id = HashMap::with_capacity(n);
         let mut email_counts: HashMap<EmailKey<'_>, u32> = HashMap::with_capacity(n);
         let mut emails = Vec::with_capacity(n);
-        for (position, user) in (0u32..).zip(snapshot.users.values()) {
+        for (position, (id_str, user)) in (0u32..).zip(&snapshot.users) {
             let email = resolve_email(user, email_attribute);
             let names = resolve_names(user);
             if let Some(email) = email {
                 *email_counts.entry(EmailKey(email)).or_default() += 1;
             }
-            let id = key_hash(&user.id);
+            let id = key_hash(id_str);
             by_id.insert(id, position);
             let mut flags = 0;
             if is_enabled(user) {
@@ -239,7 +261,7 @@ impl EntraDigest {
             users.push(UserDigest {
                 id,
                 identity: match (email, names) {
-                    (Some(email), Some((first, last))) => identity_hash(email, first, last),
+                    (Some(email), Some((first, last))) => identity_hash(id_str, email, first, last),
                     _ => 0,
                 },
                 flags,

@@ -60,8 +60,10 @@ pub struct Digests<'d> {
     pub directory: &'d DirectoryDigest,
 }
 
-/// `plan`, with the inputs' digests already made of them. Digests that cannot be theirs (other
-/// sizes, another email attribute) are made again.
+/// `plan`, with the inputs' digests already made of these very inputs (`EntraDigest::new` of the
+/// snapshot for the rules' email attribute, `DirectoryDigest::of` the state, or the reader's).
+/// Digests that cannot be theirs (other sizes, another email attribute) are made again; digests
+/// of other inputs of the same sizes are not detected.
 pub fn plan_with(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,

@@ -173,7 +173,7 @@ pub async fn run_sync(
         });
         match digesting.await {
             Ok((snapshot, digest, took)) => Ok((snapshot, digest, took, Instant::now())),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => crate::plan::digest_failed(e),
         }
     };
     let directory_read = async {
