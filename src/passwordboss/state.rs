@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::client::PasswordBossClient;
 use super::error::PasswordBossError;
 use super::model::Group;
-use crate::plan::{DirectoryDigest, DirectoryState, MemberSetHash};
+use crate::plan::{DirectoryDigest, DirectoryState, MemberSetHash, digest_apart};
 
 /// Seed of the fingerprint hasher: fixed, so fingerprints compare across syncs in a process.
 const FINGERPRINT_SEED: u64 = 0x5eed_f1a9_e2b0_c0de;
@@ -33,11 +33,7 @@ impl PasswordBossClient {
         let connector = self.connector().await?;
         connector.licenses.hash(&mut fingerprint);
         let users = self.list_all("users", Some(&mut fingerprint)).await?;
-        let digesting = tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let digest = DirectoryDigest::of_users(&users);
-            (users, digest, started.elapsed())
-        });
+        let digesting = digest_apart(users, |users| DirectoryDigest::of_users(users));
         let groups: Vec<Group> = self.list_all("groups", Some(&mut fingerprint)).await?;
         // Collected first: a lazy iterator over `groups` held across the awaits below would make
         // this future not provably `Send`.
@@ -68,10 +64,7 @@ impl PasswordBossClient {
         }
         hashes.hash(&mut fingerprint);
         let waiting = std::time::Instant::now();
-        let (users, digest, digesting) = match digesting.await {
-            Ok(done) => done,
-            Err(e) => crate::plan::digest_failed(e),
-        };
+        let (users, digest, digesting) = digesting.await;
         let waited = waiting.elapsed();
         let state = DirectoryState {
             users,

@@ -29,10 +29,33 @@ use crate::azure::model::EntraSnapshot;
 use crate::passwordboss::model::{User, UserStatus};
 use crate::resources::EmailAttribute;
 
+/// Starts `digest` of `input` on a blocking thread now; the future gives back the input, its
+/// digest and how long digesting took. The readers digest this way while other reads go on.
+pub fn digest_apart<T, D>(
+    input: T,
+    digest: impl FnOnce(&T) -> D + Send + 'static,
+) -> impl std::future::Future<Output = (T, D, std::time::Duration)>
+where
+    T: Send + 'static,
+    D: Send + 'static,
+{
+    let task = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let digest = digest(&input);
+        (input, digest, started.elapsed())
+    });
+    async move {
+        match task.await {
+            Ok(done) => done,
+            Err(e) => digest_failed(e),
+        }
+    }
+}
+
 /// A digesting task that did not finish: its panic goes on, as if digesting had run in place.
 /// (The only other way, cancellation, happens when the runtime shuts down with the task not
 /// yet started; the sync is being dropped then, and this says why.)
-pub fn digest_failed(e: tokio::task::JoinError) -> ! {
+fn digest_failed(e: tokio::task::JoinError) -> ! {
     match e.try_into_panic() {
         Ok(panic) => std::panic::resume_unwind(panic),
         Err(_) => panic!("digesting for the planner was cancelled: the runtime is shutting down"),
@@ -205,15 +228,16 @@ impl DirectoryDigest {
     }
 }
 
+/// `UserDigest::flags`: enabled in Entra.
 pub(super) const ENABLED: u8 = 1;
-pub(super) const HAS_NAMES: u8 = 2;
-pub(super) const DUPLICATE: u8 = 4;
+/// `UserDigest::flags`: another in-scope user resolves to the same email.
+pub(super) const DUPLICATE: u8 = 2;
 
 /// One in-scope Entra user, as the planner resolves it (rules 1 and 2).
 #[derive(Clone, Copy)]
 pub(super) struct UserDigest {
     pub id: u64,
-    /// `identity_hash` of the resolved email and names, 0 when either is missing.
+    /// `identity_hash` of its id, resolved email and names; 0 when the email or names are missing.
     pub identity: u64,
     pub flags: u8,
 }
@@ -254,9 +278,6 @@ impl EntraDigest {
             let mut flags = 0;
             if is_enabled(user) {
                 flags |= ENABLED;
-            }
-            if names.is_some() {
-                flags |= HAS_NAMES;
             }
             users.push(UserDigest {
                 id,

@@ -13,7 +13,7 @@ mod summary;
 mod types;
 mod users;
 
-pub use digest::{DirectoryDigest, EntraDigest, MemberSetHash, digest_failed};
+pub use digest::{DirectoryDigest, EntraDigest, MemberSetHash, digest_apart};
 pub use planner::{Digests, plan, plan_with, plan_without_shortcuts};
 pub use safety::{deprovision_limits_exceeded, deprovisions_allowed};
 pub use types::*;

@@ -112,7 +112,7 @@ pub(super) fn plan_users<'a>(
             user,
             email: resolve_email(user, rules.email_attribute),
             names: resolve_names(user),
-            duplicate: digest.flags & DUPLICATE != 0,
+            duplicate: digest.has(DUPLICATE),
         };
         if let Some(account) = index.linked(&user.id) {
             pass.report_email_of_linked(&r, account.user);

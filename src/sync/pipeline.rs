@@ -166,15 +166,9 @@ pub async fn run_sync(
                 &read_options,
             )
             .await?;
-        let digesting = tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let digest = EntraDigest::new(&snapshot, email_attribute);
-            (snapshot, digest, started.elapsed())
-        });
-        match digesting.await {
-            Ok((snapshot, digest, took)) => Ok((snapshot, digest, took, Instant::now())),
-            Err(e) => crate::plan::digest_failed(e),
-        }
+        let digesting = plan::digest_apart(snapshot, move |s| EntraDigest::new(s, email_attribute));
+        let (snapshot, digest, took) = digesting.await;
+        Ok((snapshot, digest, took, Instant::now()))
     };
     let directory_read = async {
         let read = password_boss.read_state_for_planning().await;
