@@ -4,6 +4,7 @@
 pub mod command;
 pub mod engine;
 pub mod leader;
+pub mod permissions;
 pub mod pipeline_engine;
 pub mod reconcile;
 pub mod requests;

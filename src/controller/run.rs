@@ -19,6 +19,7 @@ use kube::{Client, ResourceExt};
 
 use super::engine::{ConnectorKey, SyncEngine};
 use super::leader::{Candidate, ElectionError, LeaderElection};
+use super::permissions::{self, Scope};
 use super::reconcile::{Context, Guarded, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
 use super::triggers::secret_triggers;
@@ -134,6 +135,9 @@ async fn run_controller<E: SyncEngine>(
     engine: Arc<E>,
     stop: Signal,
 ) {
+    if !permitted(&client, config, &stop).await {
+        return;
+    }
     let (connectors, secrets): (Api<Guarded>, Api<PartialObjectMeta<Secret>>) =
         match &config.namespace {
             Some(ns) => (
@@ -206,6 +210,26 @@ async fn run_controller<E: SyncEngine>(
     }
     pruner.abort();
     config.readiness.set(false);
+}
+
+/// How often a controller missing permissions asks again (so a fixed Role takes effect without a
+/// restart).
+const PERMISSION_RECHECK: Duration = Duration::from_secs(15);
+
+/// Waits until the API server grants every permission the controller uses, saying which are
+/// missing meanwhile (readiness stays false); `false` if `stop` came first.
+async fn permitted(client: &Client, config: &ControllerConfig, stop: &Signal) -> bool {
+    let scope = Scope::of(config.namespace.as_deref());
+    loop {
+        match permissions::check(client, &scope).await {
+            Ok(()) => return true,
+            Err(error) => tracing::error!(%error, "cannot start the controller"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PERMISSION_RECHECK) => {}
+            _ = stop.clone() => return false,
+        }
+    }
 }
 
 async fn handle_result<E: SyncEngine>(

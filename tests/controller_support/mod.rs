@@ -120,6 +120,12 @@ impl ApiState {
                 object["status"] = seen.body["status"].clone();
                 (StatusCode::OK, object)
             }
+            // The controller's permission check at start: everything is granted here.
+            ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
+                let mut review = seen.body.clone();
+                review["status"] = json!({"allowed": true});
+                (StatusCode::CREATED, review)
+            }
             ("POST", EVENTS_PATH) => (StatusCode::CREATED, seen.body.clone()),
             ("PATCH", path) if path.starts_with(EVENTS_PATH) => (StatusCode::OK, seen.body.clone()),
             _ => not_found("no such path in this test"),
