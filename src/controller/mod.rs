@@ -2,6 +2,7 @@
 //! so in its status. Thin glue: the sync itself is behind [`engine::SyncEngine`].
 
 pub mod command;
+pub mod endpoints;
 pub mod engine;
 pub mod leader;
 pub mod pipeline_engine;
@@ -15,5 +16,6 @@ pub mod triggers;
 
 pub use engine::{ConnectorKey, SyncEngine, SyncRequest};
 pub use leader::LeaderElection;
+pub use endpoints::EndpointPolicy;
 pub use pipeline_engine::PipelineEngine;
 pub use run::{ControllerConfig, RunError, run};
