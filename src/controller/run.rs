@@ -19,6 +19,7 @@ use kube::{Client, ResourceExt};
 
 use super::engine::{ConnectorKey, SyncEngine};
 use super::leader::{Candidate, ElectionError, LeaderElection};
+use super::policy::CredentialPolicy;
 use super::reconcile::{Context, Guarded, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
 use super::triggers::secret_triggers;
@@ -47,6 +48,8 @@ pub struct ControllerConfig {
     /// Set once the controller's store is ready (with leader election: once the election
     /// settled); read it to learn readiness.
     pub readiness: Readiness,
+    /// Which endpoints and identities connectors may use.
+    pub policy: CredentialPolicy,
 }
 
 impl ControllerConfig {
@@ -60,6 +63,7 @@ impl ControllerConfig {
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
             readiness: Readiness::default(),
+            policy: CredentialPolicy::default(),
         }
     }
 }
@@ -147,13 +151,16 @@ async fn run_controller<E: SyncEngine>(
         controller: CONTROLLER_NAME.into(),
         instance: Some(config.identity.clone()),
     };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        engine,
-        Recorder::new(client, reporter),
-        config.metrics.clone(),
-        registry.clone(),
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            engine,
+            Recorder::new(client, reporter),
+            config.metrics.clone(),
+            registry.clone(),
+        )
+        .with_policy(config.policy.clone()),
+    );
 
     // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
     // which finds the object gone and forgets it; and the first complete list marks the store

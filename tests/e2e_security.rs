@@ -1,0 +1,170 @@
+//! Issue 15 end to end, through kubectl and the test API server: the operator as installed sends
+//! credentials only where its administrator allows; a connector naming any other host is
+//! refused (Ready=False, EndpointNotAllowed) with nothing sent; a workload identity can no longer
+//! name a file.
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use e2e_support::{Cluster, InProcess, NAME, Operator, sample};
+use pbconnector::controller::PipelineEngine;
+use pbconnector::resources::{AzureAdConnectorStatus, Connection};
+use pbconnector::simulators::sample::SampleEnvironment;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// `manifests` with the connector's `field` set to `value` (the line that holds it replaced).
+fn with_field(manifests: &str, field: &str, value: &str) -> String {
+    let key = format!("{field}:");
+    let mut out: Vec<String> = Vec::new();
+    for line in manifests.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with(&key) {
+            let indent = &line[..line.len() - trimmed.len()];
+            out.push(format!("{indent}{key} {value}"));
+        } else {
+            out.push(line.to_owned());
+        }
+    }
+    out.join("\n") + "\n"
+}
+
+fn ready_reason(status: &AzureAdConnectorStatus) -> Option<&str> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.reason.as_str())
+}
+
+fn nothing_sent(env: &SampleEnvironment) {
+    assert_eq!(
+        env.graph.requests().total_http(),
+        0,
+        "no token or Graph request"
+    );
+    assert_eq!(
+        env.password_boss.requests().total(),
+        0,
+        "no Password Boss request"
+    );
+}
+
+async fn refused(cluster: &Cluster, ns: &str) -> AzureAdConnectorStatus {
+    cluster
+        .wait_status(ns, "Ready=False/EndpointNotAllowed", MINUTE, |s| {
+            ready_reason(s) == Some("EndpointNotAllowed")
+        })
+        .await
+}
+
+/// The built operator with its default flags, as the chart runs it: the simulators listen on
+/// loopback, so a connector pointing at them — any listener an attacker runs — gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_as_installed_sends_nothing_to_a_host_it_does_not_allow() {
+    let Some(cluster) = Cluster::fake().await else {
+        return;
+    };
+    cluster.install_crd().await;
+    let ns = cluster.namespace("e2e-strict").await;
+    let env = sample(10, "10s").await;
+    let operator = Operator::start_strict(cluster.kubeconfig(), &[]).await;
+    cluster.apply(&env.manifests(&ns)).await;
+
+    let status = refused(&cluster, &ns).await;
+    assert_eq!(status.connection, Connection::Error);
+    assert!(
+        status.message.contains("--allow-loopback-endpoints"),
+        "{}",
+        status.message
+    );
+    nothing_sent(&env);
+    assert!(operator.stop().await.success());
+}
+
+/// Attack (2) replayed with each field, against an operator that does allow the simulators: the
+/// instance metadata service, the API server and an attacker's host are all refused, the
+/// message names the host and the flag that would allow it, and the simulators — where the
+/// other endpoints of the same connector point — see nothing at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authority_graph_and_password_boss_hosts_outside_the_allow_list_are_refused() {
+    let Some(cluster) = Cluster::fake().await else {
+        return;
+    };
+    cluster.install_crd().await;
+    let operator = InProcess::start(cluster.client.clone(), PipelineEngine::new(), 4);
+    for (field, url, host) in [
+        (
+            "authorityHost",
+            "https://169.254.169.254",
+            "169.254.169.254",
+        ),
+        (
+            "graphEndpoint",
+            "https://kubernetes.default.svc",
+            "kubernetes.default.svc",
+        ),
+        (
+            "apiUrl",
+            "https://attacker.example:8443",
+            "attacker.example:8443",
+        ),
+    ] {
+        let ns = cluster.namespace("e2e-endpoint").await;
+        let env = sample(10, "10s").await;
+        let manifests = env.manifests(&ns);
+        let edited = with_field(&manifests, field, url);
+        assert_ne!(edited, manifests, "{field} was edited");
+        cluster.apply(&edited).await;
+
+        let status = refused(&cluster, &ns).await;
+        assert!(status.message.contains(host), "{field}: {}", status.message);
+        assert!(
+            status.message.contains("--allowed-endpoint-hosts")
+                && status.message.contains("allowedEndpointHosts"),
+            "{}",
+            status.message
+        );
+        nothing_sent(&env);
+    }
+    operator.stop().await;
+}
+
+/// Attack (1): `workloadIdentity.tokenFile` is gone; the API server refuses a connector naming a
+/// file, and a ServiceAccount of another namespace cannot even be written down.
+#[tokio::test]
+async fn a_workload_identity_can_no_longer_name_a_file_or_another_namespace() {
+    let Some(cluster) = Cluster::fake().await else {
+        return;
+    };
+    cluster.install_crd().await;
+    let ns = cluster.namespace("e2e-wi").await;
+    let connector = |identity: &str| {
+        format!(
+            "apiVersion: passwordboss.com/v1alpha1\nkind: AzureAdConnector\nmetadata:\n  \
+             name: {NAME}\n  namespace: {ns}\nspec:\n  azure:\n    tenantId: contoso.onmicrosoft.com\n    \
+             clientId: 00000000-0000-0000-0000-000000000000\n    workloadIdentity: {identity}\n  \
+             passwordBoss:\n    tokenSecretRef: {{name: passwordboss, key: token}}\n  \
+             syncGroup: {{displayName: Password Boss Users}}\n"
+        )
+    };
+    for bad in [
+        "{tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token}",
+        "{serviceAccountName: kube-system/default}",
+        "{}",
+    ] {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), connector(bad)).expect("manifest written");
+        let path = file.path().to_str().expect("UTF-8 path");
+        let refused = cluster.kubectl.fails(&["apply", "-f", path]).await;
+        assert!(!refused.is_empty(), "{bad}: kubectl says why");
+    }
+    cluster
+        .kubectl
+        .ok_stdin(
+            &["apply", "-f", "-"],
+            &connector("{serviceAccountName: pbconnector-contoso}"),
+        )
+        .await;
+}
