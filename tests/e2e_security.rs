@@ -1,7 +1,7 @@
 //! Issue 15 end to end, through kubectl and the test API server: the operator as installed sends
 //! credentials only where its administrator allows; a connector naming any other host is
-//! refused (Ready=False, EndpointNotAllowed) with nothing sent; a workload identity can no longer
-//! name a file.
+//! refused (Ready=False, EndpointNotAllowed) with nothing sent; the operator watches exactly the
+//! namespaces it is given; a workload identity can no longer name a file.
 
 mod e2e_support;
 
@@ -167,4 +167,45 @@ async fn a_workload_identity_can_no_longer_name_a_file_or_another_namespace() {
             &connector("{serviceAccountName: pbconnector-contoso}"),
         )
         .await;
+}
+
+/// The least-privilege mode: the operator watches exactly the namespaces it is given — a
+/// connector elsewhere is neither synced nor written to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_watches_exactly_the_namespaces_it_is_given() {
+    let Some(cluster) = Cluster::fake().await else {
+        return;
+    };
+    cluster.install_crd().await;
+    let watched = [
+        cluster.namespace("e2e-watched-a").await,
+        cluster.namespace("e2e-watched-b").await,
+    ];
+    let other = cluster.namespace("e2e-unwatched").await;
+    let mut config = InProcess::config(true);
+    config.namespaces = watched.to_vec();
+    let operator = InProcess::start_with(cluster.client.clone(), PipelineEngine::new(), config);
+    let mut envs = Vec::new();
+    for ns in watched.iter().chain([&other]) {
+        let env = sample(10, "10s").await;
+        cluster.apply(&env.manifests(ns)).await;
+        envs.push(env);
+    }
+    for ns in &watched {
+        cluster
+            .wait_connection(ns, Connection::Connected, MINUTE)
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let unwatched = cluster
+        .connectors(&other)
+        .get(NAME)
+        .await
+        .expect("connector");
+    assert!(
+        unwatched.status.is_none(),
+        "no status written outside the watched namespaces"
+    );
+    nothing_sent(&envs[2]);
+    operator.stop().await;
 }

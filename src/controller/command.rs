@@ -18,9 +18,14 @@ use crate::telemetry::server;
 /// Flags of `pbconnector run` (the Helm chart passes exactly these).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Watch only this namespace; empty watches all namespaces.
-    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
-    pub namespace: String,
+    /// Watch only these namespaces (comma-separated); none watches all namespaces.
+    #[arg(
+        long = "namespace",
+        env = "WATCH_NAMESPACE",
+        value_delimiter = ',',
+        num_args = 0..
+    )]
+    pub namespaces: Vec<String>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "PBCONNECTOR_LISTEN_ADDR", default_value = "0.0.0.0:8080")]
     pub listen_addr: SocketAddr,
@@ -75,7 +80,14 @@ impl RunArgs {
             )?,
             operator_identity: self.allow_operator_workload_identity,
         };
-        config.namespace = Some(self.namespace.trim().to_string()).filter(|ns| !ns.is_empty());
+        config.namespaces = self
+            .namespaces
+            .iter()
+            .map(|ns| ns.trim().to_string())
+            .filter(|ns| !ns.is_empty())
+            .collect();
+        config.namespaces.sort();
+        config.namespaces.dedup();
         config.max_concurrent_syncs = self.max_concurrent_syncs;
         config.leader_election = self.leader_elect.then(|| {
             let namespace = self
@@ -213,7 +225,7 @@ mod tests {
         assert_eq!(cli.run.listen_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(cli.run.log_format, LogFormat::Json);
         let config = cli.run.config("pod-0".into(), "ops").unwrap();
-        assert_eq!(config.namespace, None);
+        assert!(config.namespaces.is_empty());
         assert_eq!(config.max_concurrent_syncs, 16);
         assert!(config.leader_election.is_none());
 
@@ -231,11 +243,18 @@ mod tests {
         ])
         .unwrap();
         let config = cli.run.config("pod-0".into(), "default").unwrap();
-        assert_eq!(config.namespace.as_deref(), Some("msp"));
+        assert_eq!(config.namespaces, vec!["msp"]);
         assert_eq!(config.max_concurrent_syncs, 4);
         let election = config.leader_election.unwrap();
         assert_eq!(election.lease_name, "pbconnector-leader");
         assert_eq!(election.lease_namespace, "ops");
+
+        let cli = Cli::try_parse_from(["run", "--namespace", "b,a, ,b", "--namespace=c"]).unwrap();
+        let config = cli.run.config("pod-0".into(), "default").unwrap();
+        assert_eq!(config.namespaces, vec!["a", "b", "c"]);
+        let cli = Cli::try_parse_from(["run", "--namespace="]).unwrap();
+        let config = cli.run.config("pod-0".into(), "default").unwrap();
+        assert!(config.namespaces.is_empty(), "empty: all namespaces");
 
         let cli = Cli::try_parse_from(["run", "--leader-elect=false"]).unwrap();
         assert!(!cli.run.leader_elect);
