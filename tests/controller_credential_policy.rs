@@ -5,12 +5,15 @@
 //! namespace, got through the TokenRequest API, and nothing else.
 
 mod controller_support;
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use controller_support::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use log_capture::Capture;
 use pbconnector::azure::{FEDERATED_TOKEN_AUDIENCE, FederatedToken, FederatedTokenSource};
 use pbconnector::controller::reconcile::{Guarded, reconcile};
 use pbconnector::controller::workload_identity::{ServiceAccountToken, TOKEN_EXPIRATION};
@@ -192,6 +195,8 @@ async fn loopback_and_other_hosts_only_as_the_administrator_allows() {
 /// short expiry, and that token is the client assertion the token endpoint accepts.
 #[tokio::test]
 async fn workload_identity_presents_a_token_request_token_of_the_connectors_own_service_account() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
     let env = simulators().await;
     let issuer = rcgen::KeyPair::generate().unwrap();
     federate(
@@ -257,6 +262,12 @@ async fn workload_identity_presents_a_token_request_token_of_the_connectors_own_
             written.path
         );
     }
+    let logs = capture.text();
+    assert!(
+        logs.contains("service account token issued"),
+        "the capture works"
+    );
+    assert!(!logs.contains(&jwt), "the service-account token was logged");
 }
 
 /// A tenant cannot borrow another namespace's identity: the spec holds a name only (the schema
