@@ -473,12 +473,12 @@ async fn two_replicas_sync_only_on_the_leader_and_fail_over() {
     cluster.cleanup().await;
 }
 
-/// The least-privilege mode: with `watchNamespace` the chart grants a Role in that namespace and
+/// The least-privilege mode: with `watchNamespaces` the chart grants a Role in each and
 /// nothing cluster-wide on Secrets, and that Role is all the operator needs there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_least_privilege_mode_needs_only_its_namespace() {
     let (cluster, ns, env) = cluster_with_sample("e2e-scoped", 20, "10s").await;
-    let watch = format!("watchNamespace={ns}");
+    let watch = format!("watchNamespaces={{{ns}}}");
     let identity = cluster.operator_identity(&[watch.as_str()]).await;
     let as_operator = Kubectl::new(find_kubectl(), &identity.kubeconfig);
     let all = as_operator
@@ -543,7 +543,7 @@ async fn a_missing_permission_is_named_until_it_is_granted() {
     let operator = Operator::launch(
         &identity.kubeconfig,
         "pbconnector-e2e",
-        &["--namespace", &ns],
+        &["--allow-loopback-endpoints", "--namespace", &ns],
     );
     let expected =
         format!("may not `patch azureadconnectors/status (passwordboss.com)` in namespace {ns}");

@@ -125,6 +125,11 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
         ("default", ""),
         ("single namespace", "watchNamespace: msp-contoso\n"),
         (
+            "several namespaces",
+            "watchNamespaces: [msp-contoso, msp-fabrikam]\nallowedEndpointHosts: [pb.internal:8443]\n\
+             networkPolicy:\n  enabled: true\n  metricsFrom:\n  - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}\n",
+        ),
+        (
             "two replicas with ServiceMonitor",
             "replicaCount: 2\nserviceMonitor:\n  enabled: true\n",
         ),
@@ -135,6 +140,7 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
         sh.ok(&format!("kubectl create namespace {RELEASE_NAMESPACE}"))
             .await;
         sh.ok("kubectl create namespace msp-contoso").await;
+        sh.ok("kubectl create namespace msp-fabrikam").await;
         sh.ok(&format!(
             "cat <<'EOF' | kubectl apply -f -\n{SERVICE_MONITOR_CRD}\nEOF"
         ))
@@ -174,6 +180,23 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
                 assert_eq!(scoped("ClusterRole"), 0, "{mode}: no cluster-wide grant");
                 let roles = sh.ok("kubectl -n msp-contoso get role -o name").await;
                 assert!(roles.contains("role.rbac.authorization.k8s.io/"), "{roles}");
+            }
+            "several namespaces" => {
+                assert_eq!(scoped("ClusterRole"), 0, "{mode}: no cluster-wide grant");
+                for ns in ["msp-contoso", "msp-fabrikam"] {
+                    let roles = sh.ok(&format!("kubectl -n {ns} get role -o name")).await;
+                    assert!(
+                        roles.contains("role.rbac.authorization.k8s.io/"),
+                        "{ns}: {roles}"
+                    );
+                    let bindings = sh
+                        .ok(&format!("kubectl -n {ns} get rolebinding -o name"))
+                        .await;
+                    assert!(
+                        bindings.contains("rolebinding.rbac.authorization.k8s.io/"),
+                        "{ns}: {bindings}"
+                    );
+                }
             }
             "two replicas with ServiceMonitor" => {
                 for k in ["PodDisruptionBudget", "ServiceMonitor", "Role"] {

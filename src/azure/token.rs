@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use super::assertion::CertificateKey;
 use super::config::{AzureConfig, Credential};
 use super::error::{GraphError, classify_token_error};
+use super::federated::FederatedToken;
 use super::retry::retry_after;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -89,7 +90,7 @@ struct Cached {
 enum Method {
     Secret,
     Certificate(CertificateKey),
-    Federated(std::path::PathBuf),
+    Federated(FederatedToken),
 }
 
 pub(crate) struct TokenProvider {
@@ -127,7 +128,7 @@ impl TokenProvider {
                 Method::Secret
             }
             Credential::Certificate { pem } => Method::Certificate(CertificateKey::from_pem(pem)?),
-            Credential::WorkloadIdentity { token_file } => Method::Federated(token_file.clone()),
+            Credential::WorkloadIdentity(source) => Method::Federated(source.clone()),
         };
         Ok(Self {
             client,
@@ -175,7 +176,7 @@ impl TokenProvider {
             Method::Certificate(key) => {
                 Some(key.assertion(&self.client_id, &self.token_url, unix_now())?)
             }
-            Method::Federated(path) => Some(read_token_file(path).await?),
+            Method::Federated(source) => Some(source.token().await?),
         };
         if let Some(assertion) = assertion {
             request = request
@@ -281,23 +282,6 @@ impl CountingHttp<'_> {
             retry_after: None,
         })
     }
-}
-
-async fn read_token_file(path: &std::path::Path) -> Result<String, GraphError> {
-    let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-        GraphError::config(format!(
-            "cannot read the federated token file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(GraphError::config(format!(
-            "the federated token file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(token.to_owned())
 }
 
 fn unix_now() -> u64 {

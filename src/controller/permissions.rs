@@ -44,6 +44,13 @@ pub const REQUIRED: &[Permission] = &[
     permission("watch", "", "secrets"),
     permission("create", "events.k8s.io", "events"),
     permission("patch", "events.k8s.io", "events"),
+    // Workload identity per tenant: a token of the connector's ServiceAccount (TokenRequest).
+    Permission {
+        verb: "create",
+        group: "",
+        resource: "serviceaccounts",
+        subresource: Some("token"),
+    },
 ];
 
 impl fmt::Display for Permission {

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
+use super::policy::CredentialPolicy;
 use super::requests::{RequestTokens, approved_deprovisions};
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
@@ -37,6 +38,8 @@ pub struct Context<E> {
     pub metrics: Metrics,
     pub ledger: Mutex<Ledger>,
     pub secrets: Arc<SecretRegistry>,
+    /// Which endpoints and identities connectors may use; the strictest unless set.
+    pub policy: CredentialPolicy,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -54,7 +57,14 @@ impl<E: SyncEngine> Context<E> {
             metrics,
             ledger: Mutex::default(),
             secrets,
+            policy: CredentialPolicy::default(),
         }
+    }
+
+    /// The same context under `policy`.
+    pub fn with_policy(mut self, policy: CredentialPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
@@ -202,26 +212,39 @@ async fn reconcile_connector<E: SyncEngine>(
         "sync started"
     );
     let started = Timestamp::now();
-    let (report, versions) = match read_secrets(&ctx.client, &key.namespace, spec).await {
-        Ok(read) => {
-            let request = SyncRequest {
-                key: key.clone(),
-                spec: spec.clone(),
-                secrets: read.data,
-                dry_run: spec.dry_run,
-                approved_deprovisions: approval,
-            };
-            (ctx.engine.sync(request).await, read.versions)
-        }
-        Err(error) => {
-            tracing::warn!(%error, "referenced secret unreadable");
+    // The spec is untrusted: its endpoints and identity are checked before any Secret is read.
+    let (report, versions) = match ctx.policy.admit(&ctx.client, &key.namespace, spec) {
+        Err(refusal) => {
+            tracing::warn!(reason = refusal.reason(), error = %refusal, "connector refused; nothing sent");
             let failure = SyncFailure::Error {
-                reason: "SecretUnreadable",
-                message: error.to_string(),
+                reason: refusal.reason(),
+                message: refusal.to_string(),
             };
             let report = SyncReport::failed(started, failure, Reached::default());
             (report, observed.secrets.clone())
         }
+        Ok(federated_token) => match read_secrets(&ctx.client, &key.namespace, spec).await {
+            Ok(read) => {
+                let request = SyncRequest {
+                    key: key.clone(),
+                    spec: spec.clone(),
+                    secrets: read.data,
+                    dry_run: spec.dry_run,
+                    approved_deprovisions: approval,
+                    federated_token,
+                };
+                (ctx.engine.sync(request).await, read.versions)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "referenced secret unreadable");
+                let failure = SyncFailure::Error {
+                    reason: "SecretUnreadable",
+                    message: error.to_string(),
+                };
+                let report = SyncReport::failed(started, failure, Reached::default());
+                (report, observed.secrets.clone())
+            }
+        },
     };
     ctx.metrics.observe_sync(&report);
     log_outcome(&report);

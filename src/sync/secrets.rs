@@ -20,8 +20,8 @@ pub enum SecretError {
     Empty { name: String, key: String },
     #[error("secret `{name}` key `{key}` is not UTF-8 text")]
     NotText { name: String, key: String },
-    #[error("secret `{name}` could not be read: {message}")]
-    Unreadable { name: String, message: String },
+    #[error("spec.azure.workloadIdentity: {0}")]
+    NoFederatedToken(String),
 }
 
 /// Reads a referenced key as trimmed text.

@@ -21,7 +21,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::PostParams;
 use kube::{Api, Client, CustomResourceExt};
 use pbconnector::controller::{
-    ConnectorKey, ControllerConfig, PipelineEngine, SyncEngine, SyncRequest,
+    ConnectorKey, ControllerConfig, CredentialPolicy, EndpointPolicy, PipelineEngine, SyncEngine,
+    SyncRequest,
 };
 use pbconnector::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
 use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
@@ -381,19 +382,30 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts the operator and waits until `/readyz` answers 200.
+    /// Starts the operator, allowed to send credentials to the loopback simulators
+    /// (`--allow-loopback-endpoints`), and waits until `/readyz` answers 200.
     pub async fn start(kubeconfig: &Path, extra: &[&str]) -> Self {
         Self::start_as(kubeconfig, "pbconnector-e2e", extra).await
     }
 
     /// The same with `identity` (POD_NAME: the leader-election identity).
     pub async fn start_as(kubeconfig: &Path, identity: &str, extra: &[&str]) -> Self {
-        let operator = Self::launch(kubeconfig, identity, extra);
+        let mut args = vec!["--allow-loopback-endpoints"];
+        args.extend_from_slice(extra);
+        let operator = Self::launch(kubeconfig, identity, &args);
         operator.wait_ready(Duration::from_secs(20)).await;
         operator
     }
 
-    /// Starts the operator without waiting for it to be ready.
+    /// The operator as installed: no loopback endpoints (the simulators are refused).
+    pub async fn start_strict(kubeconfig: &Path, extra: &[&str]) -> Self {
+        let operator = Self::launch(kubeconfig, "pbconnector-e2e", extra);
+        operator.wait_ready(Duration::from_secs(20)).await;
+        operator
+    }
+
+    /// Starts the operator with exactly `extra` (no loopback unless asked) without waiting for
+    /// it to be ready.
     pub fn launch(kubeconfig: &Path, identity: &str, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -514,19 +526,35 @@ pub struct InProcess {
 
 impl InProcess {
     /// The controller watching `namespace`, or every namespace (`None`: only on a server of the
-    /// test's own, as tests share the API server).
+    /// test's own, as tests share the API server), allowed to send credentials to the loopback
+    /// simulators.
     pub fn start<E: SyncEngine>(
         client: Client,
         engine: E,
         max_concurrent_syncs: u16,
         namespace: Option<&str>,
     ) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut config = ControllerConfig::new("e2e-in-process");
-        config.namespace = namespace.map(str::to_owned);
+        let mut config = Self::config(true);
+        config.namespaces = namespace.map(str::to_owned).into_iter().collect();
         config.max_concurrent_syncs = max_concurrent_syncs;
+        Self::start_with(client, engine, config)
+    }
+
+    /// The in-process configuration; `loopback`: the simulators are allowed endpoints.
+    pub fn config(loopback: bool) -> ControllerConfig {
+        let mut config = ControllerConfig::new("e2e-in-process");
         // A sync honouring a long Retry-After is abandoned this soon after `stop`.
         config.shutdown_timeout = Duration::from_secs(3);
+        config.policy = CredentialPolicy {
+            endpoints: EndpointPolicy::new(Vec::<String>::new(), loopback).expect("no entries"),
+            operator_identity: false,
+        };
+        config
+    }
+
+    /// `controller::run` with `config`.
+    pub fn start_with<E: SyncEngine>(client: Client, engine: E, config: ControllerConfig) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             pbconnector::controller::run(client, config, engine, async move {
                 let _ = stopped.await;

@@ -26,6 +26,9 @@ use rcgen::{
 pub const K8S_VERSION: &str = "1.35.4";
 const ETCD_VERSION: &str = "3.6.16";
 
+/// The issuer of the service-account tokens the servers sign (`--service-account-issuer`).
+pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
 /// How long etcd and kube-apiserver may take to become ready on a loaded 2-core machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -340,7 +343,7 @@ impl TestApiServer {
                 "--service-account-signing-key-file={}",
                 dir.join("sa.key").display()
             ),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
             "--disable-admission-plugins=ServiceAccount".into(),
             "--enable-priority-and-fairness=false".into(),
             format!(
