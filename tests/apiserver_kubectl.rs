@@ -16,7 +16,7 @@ use apiserver::TestApiServer;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kubectl::{Kubectl, find_kubectl, repo};
-use pbconnector::resources::AzureAdConnector;
+use pbconnector::resources::{AzureAdConnector, SyncCounts};
 use serde_json::{Value, json};
 
 const NS: &str = "msp-contoso";
@@ -80,9 +80,14 @@ async fn kubectl_manages_connectors_end_to_end() {
         "{out}"
     );
 
-    // Printer columns, with Message (priority 1) only in the wide output.
+    // Printer columns that triage, with Message (priority 1) only in the wide output.
     write_status(&api, json!({"connection": "Connected", "users": {"inScope": 812, "active": 800, "pending": 4, "disabled": 8},
-        "lastSyncTime": "2026-01-01T00:00:00Z", "message": "Synced 812 users"})).await;
+        "conditions": [{"type": "Ready", "status": "False", "reason": "DeprovisionBlocked", "message": "held",
+            "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+        "blocked": {"deprovisions": 242},
+        "lastSync": serde_json::to_value(SyncCounts { conflicts: 3, ..Default::default() }).expect("counts"),
+        "lastSyncTime": "2026-01-01T00:00:00Z", "lastSuccessfulSyncTime": "2026-01-01T00:00:00Z",
+        "message": "Synced 812 users"})).await;
     let out = kubectl.ok(&["get", "aadc", "-n", NS]).await;
     let header = out.lines().next().unwrap_or_default();
     let columns: Vec<&str> = header
@@ -92,7 +97,16 @@ async fn kubectl_manages_connectors_end_to_end() {
         .collect();
     assert_eq!(
         columns,
-        ["NAME", "STATUS", "USERS", "LAST SYNC", "AGE"],
+        [
+            "NAME",
+            "CONNECTION",
+            "READY",
+            "USERS",
+            "HELD",
+            "CONFLICTS",
+            "LAST SUCCESS",
+            "AGE"
+        ],
         "{out}"
     );
     let row: Vec<&str> = out
@@ -101,10 +115,14 @@ async fn kubectl_manages_connectors_end_to_end() {
         .unwrap_or_default()
         .split_whitespace()
         .collect();
-    assert_eq!(&row[..3], ["contoso", "Connected", "812"], "{out}");
+    assert_eq!(
+        &row[..6],
+        ["contoso", "Connected", "False", "812", "242", "3"],
+        "{out}"
+    );
     assert!(
-        row[3].ends_with('d') || row[3].ends_with('y'),
-        "Last Sync is an age: {out}"
+        row[6].ends_with('d') || row[6].ends_with('y'),
+        "Last Success is an age: {out}"
     );
     let wide = kubectl.ok(&["get", "aadc", "-n", NS, "-o", "wide"]).await;
     assert!(

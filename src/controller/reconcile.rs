@@ -21,8 +21,8 @@ use super::status_writer::{apply_status, publish};
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
-    EventType, is_meaningful_change, set_condition, status_from_report, suspended_status,
-    transitions, waiting_status,
+    EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, set_condition, status_from_report,
+    suspended_status, transitions, waiting_status,
 };
 use crate::telemetry::metrics::Metrics;
 
@@ -37,6 +37,9 @@ pub struct Context<E> {
     pub metrics: Metrics,
     pub ledger: Mutex<Ledger>,
     pub secrets: Arc<SecretRegistry>,
+    /// An unchanged status is rewritten this long after its last success, to refresh
+    /// `lastSuccessfulSyncTime` (`LAST_SUCCESS_REFRESH` unless a test shortens it).
+    pub last_success_refresh: Duration,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -54,6 +57,7 @@ impl<E: SyncEngine> Context<E> {
             metrics,
             ledger: Mutex::default(),
             secrets,
+            last_success_refresh: LAST_SUCCESS_REFRESH,
         }
     }
 
@@ -257,7 +261,7 @@ async fn write_if_changed<E: SyncEngine>(
     ctx: &Context<E>,
 ) -> Result<(), Error> {
     ctx.ledger().set_connection(key, next.connection);
-    if !is_meaningful_change(previous, next) {
+    if !is_meaningful_change(previous, next, ctx.last_success_refresh) {
         return Ok(());
     }
     apply_status(api, &key.name, next)

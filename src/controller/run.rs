@@ -23,6 +23,7 @@ use super::permissions::{self, Scope};
 use super::reconcile::{Context, Guarded, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
 use super::triggers::secret_triggers;
+use crate::sync::status::LAST_SUCCESS_REFRESH;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::server::Readiness;
 
@@ -45,6 +46,9 @@ pub struct ControllerConfig {
     /// How often deleted connectors' state and unreferenced Secret versions are dropped.
     pub prune_interval: Duration,
     pub metrics: Metrics,
+    /// An unchanged status is rewritten this long after its last success, to refresh
+    /// `lastSuccessfulSyncTime`.
+    pub last_success_refresh: Duration,
     /// Set once the controller's store is ready (with leader election: once the election
     /// settled); read it to learn readiness.
     pub readiness: Readiness,
@@ -60,6 +64,7 @@ impl ControllerConfig {
             identity: identity.into(),
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
+            last_success_refresh: LAST_SUCCESS_REFRESH,
             readiness: Readiness::default(),
         }
     }
@@ -151,13 +156,15 @@ async fn run_controller<E: SyncEngine>(
         controller: CONTROLLER_NAME.into(),
         instance: Some(config.identity.clone()),
     };
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         engine,
         Recorder::new(client, reporter),
         config.metrics.clone(),
         registry.clone(),
-    ));
+    );
+    ctx.last_success_refresh = config.last_success_refresh;
+    let ctx = Arc::new(ctx);
 
     // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
     // which finds the object gone and forgets it; and the first complete list marks the store

@@ -34,9 +34,32 @@ pub const DEFAULT_FULL_SYNC_INTERVAL: &str = "1h";
     namespaced,
     status = "AzureAdConnectorStatus",
     doc = "Keeps Password Boss users and groups in step with a Microsoft Entra ID group.",
-    printcolumn(name = "Status", type_ = "string", json_path = ".status.connection"),
+    printcolumn(
+        name = "Connection",
+        type_ = "string",
+        json_path = ".status.connection"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
     printcolumn(name = "Users", type_ = "integer", json_path = ".status.users.inScope"),
-    printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime"),
+    printcolumn(
+        name = "Held",
+        type_ = "integer",
+        json_path = ".status.blocked.deprovisions"
+    ),
+    printcolumn(
+        name = "Conflicts",
+        type_ = "integer",
+        json_path = ".status.lastSync.conflicts"
+    ),
+    printcolumn(
+        name = "Last Success",
+        type_ = "date",
+        json_path = ".status.lastSuccessfulSyncTime"
+    ),
     printcolumn(
         name = "Age",
         type_ = "date",

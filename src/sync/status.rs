@@ -2,13 +2,15 @@
 //! (which patches it) and by `pbconnector sync -o json` (which prints it).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use std::time::Duration;
+
 use k8s_openapi::jiff::Timestamp;
 
 use super::describe::plan_entries;
 use super::report::{Side, SyncFailure, SyncReport};
 use crate::plan::{Conflict, ConflictKind};
 use crate::resources::{
-    AzureAdConnectorStatus, CONDITION_AZURE_AUTHORIZED, CONDITION_DEPROVISION_BLOCKED,
+    AzureAdConnectorStatus, Blocked, CONDITION_AZURE_AUTHORIZED, CONDITION_DEPROVISION_BLOCKED,
     CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY, ConflictEntry, Connection,
     MAX_STATUS_CONFLICTS, SyncCounts,
 };
@@ -80,6 +82,9 @@ pub fn status_from_report(
             status.users = report.users;
             status.last_sync = sync_counts(report);
             status.conflicts = conflict_entries(&report.conflicts);
+            status.blocked = (report.blocked_deprovisions > 0).then_some(Blocked {
+                deprovisions: report.blocked_deprovisions,
+            });
             status.plan = if report.dry_run {
                 report.plan.as_ref().map(plan_entries)
             } else {
@@ -133,16 +138,42 @@ pub fn status_from_report(
     status
 }
 
-/// Whether `next` says something `previous` does not. Times, request counts and durations alone
-/// are not worth a write: an idle connector's status is written once, not every interval.
+/// How often an idle connector's `lastSuccessfulSyncTime` is refreshed when nothing else changed:
+/// a "Last Success" older than this (plus one interval) means syncs stopped succeeding.
+pub const LAST_SUCCESS_REFRESH: Duration = Duration::from_secs(600);
+
+/// Whether `next` is worth writing over `previous`: it says something new, or its
+/// `lastSuccessfulSyncTime` is at least `refresh` newer. Other times, request counts and
+/// durations alone are not worth a write: an idle connector's status is written once per
+/// `refresh` (`LAST_SUCCESS_REFRESH` in the controller), not every interval.
 pub fn is_meaningful_change(
     previous: Option<&AzureAdConnectorStatus>,
     next: &AzureAdConnectorStatus,
+    refresh: Duration,
 ) -> bool {
     let Some(previous) = previous else {
         return true;
     };
-    normalized(previous) != normalized(next)
+    normalized(previous) != normalized(next) || success_is_due(previous, next, refresh)
+}
+
+/// Whether `next`'s last success is at least `refresh` after `previous`'s (or `previous` has none).
+fn success_is_due(
+    previous: &AzureAdConnectorStatus,
+    next: &AzureAdConnectorStatus,
+    refresh: Duration,
+) -> bool {
+    match (
+        &previous.last_successful_sync_time,
+        &next.last_successful_sync_time,
+    ) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(Time(before)), Some(Time(after))) => after
+            .duration_since(*before)
+            .try_into()
+            .is_ok_and(|elapsed: Duration| elapsed >= refresh),
+    }
 }
 
 fn normalized(status: &AzureAdConnectorStatus) -> AzureAdConnectorStatus {

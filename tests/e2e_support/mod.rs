@@ -521,12 +521,24 @@ impl InProcess {
         max_concurrent_syncs: u16,
         namespace: Option<&str>,
     ) -> Self {
+        Self::start_configured(client, engine, max_concurrent_syncs, namespace, |_| {})
+    }
+
+    /// The same, with `configure` applied to the controller's configuration last.
+    pub fn start_configured<E: SyncEngine>(
+        client: Client,
+        engine: E,
+        max_concurrent_syncs: u16,
+        namespace: Option<&str>,
+        configure: impl FnOnce(&mut ControllerConfig),
+    ) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut config = ControllerConfig::new("e2e-in-process");
         config.namespace = namespace.map(str::to_owned);
         config.max_concurrent_syncs = max_concurrent_syncs;
         // A sync honouring a long Retry-After is abandoned this soon after `stop`.
         config.shutdown_timeout = Duration::from_secs(3);
+        configure(&mut config);
         let task = tokio::spawn(async move {
             pbconnector::controller::run(client, config, engine, async move {
                 let _ = stopped.await;
