@@ -19,6 +19,7 @@ use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
+use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, set_condition, status_from_report,
@@ -69,6 +70,7 @@ impl<E: SyncEngine> Context<E> {
     pub fn forget(&self, key: &ConnectorKey) {
         let forgotten = self.ledger().forget(key);
         self.engine.forget(key);
+        self.metrics.fleet.forget(&key.namespace, &key.name);
         if forgotten {
             tracing::info!(namespace = %key.namespace, connector = %key.name, "connector deleted; its state is forgotten");
         }
@@ -206,8 +208,9 @@ async fn reconcile_connector<E: SyncEngine>(
         "sync started"
     );
     let started = Timestamp::now();
-    let (report, versions) = match read_secrets(&ctx.client, &key.namespace, spec).await {
+    let (report, versions, expiry) = match read_secrets(&ctx.client, &key.namespace, spec).await {
         Ok(read) => {
+            let expiry = credential_expiry(&key.namespace, &spec.azure, &read.data);
             let request = SyncRequest {
                 key: key.clone(),
                 spec: spec.clone(),
@@ -215,7 +218,7 @@ async fn reconcile_connector<E: SyncEngine>(
                 dry_run: spec.dry_run,
                 approved_deprovisions: approval,
             };
-            (ctx.engine.sync(request).await, read.versions)
+            (ctx.engine.sync(request).await, read.versions, Some(expiry))
         }
         Err(error) => {
             tracing::warn!(%error, "referenced secret unreadable");
@@ -224,7 +227,7 @@ async fn reconcile_connector<E: SyncEngine>(
                 message: error.to_string(),
             };
             let report = SyncReport::failed(started, failure, Reached::default());
-            (report, observed.secrets.clone())
+            (report, observed.secrets.clone(), None)
         }
     };
     ctx.metrics.observe_sync(&report);
@@ -241,7 +244,18 @@ async fn reconcile_connector<E: SyncEngine>(
     };
     ctx.ledger().record_sync(key, record, report.succeeded());
 
-    let next = status_from_report(current.as_ref(), &report, generation, pending);
+    let mut next = status_from_report(current.as_ref(), &report, generation, pending);
+    // Unknown while the Secrets cannot be read: the condition and metric stay as they were.
+    if let Some(expiry) = &expiry {
+        set_expiry_condition(&mut next, expiry, generation, report.finished);
+        let at = expiry
+            .as_ref()
+            .ok()
+            .and_then(|e| e.as_ref().map(|e| e.expires_at));
+        ctx.metrics
+            .fleet
+            .set_credential_expiry(&key.namespace, &key.name, at);
+    }
     if let Err(error) = write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await {
         ctx.ledger().status_not_written(key);
         return Err(error);
@@ -261,6 +275,9 @@ async fn write_if_changed<E: SyncEngine>(
     ctx: &Context<E>,
 ) -> Result<(), Error> {
     ctx.ledger().set_connection(key, next.connection);
+    ctx.metrics
+        .fleet
+        .observe(&key.namespace, &key.name, next, connector.spec.interval());
     if !is_meaningful_change(previous, next, ctx.last_success_refresh) {
         return Ok(());
     }
@@ -308,6 +325,10 @@ async fn report_invalid<E: SyncEngine>(
         generation,
         Timestamp::now(),
     );
+    // The interval is unreadable too: the default, as `error_policy` assumes.
+    ctx.metrics
+        .fleet
+        .observe(&key.namespace, &key.name, &status, Duration::from_secs(60));
     let api: Api<Guarded> = Api::namespaced(ctx.client.clone(), &key.namespace);
     if let Err(source) = apply_status(&api, &key.name, &status).await {
         ctx.ledger().clear_invalid(key);

@@ -216,6 +216,8 @@ async fn run_controller<E: SyncEngine>(
         _ = deadline => tracing::warn!(timeout_s = timeout.as_secs(), "in-flight syncs did not finish in time; abandoning them"),
     }
     pruner.abort();
+    // Another process (the next leader) reports the connectors from now on.
+    config.metrics.fleet.clear();
     config.readiness.set(false);
 }
 

@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::schema_rules::{
-    duration_schema, endpoint_schema, guid_schema, optional_endpoint_schema, optional_guid_schema,
-    tenant_schema,
+    duration_schema, endpoint_schema, guid_schema, optional_date_schema, optional_endpoint_schema,
+    optional_guid_schema, tenant_schema,
 };
 use super::status::AzureAdConnectorStatus;
 
@@ -118,6 +118,9 @@ pub struct AzureAdConnectorSpec {
 #[x_kube(validation = Rule::new(
     "(has(self.clientSecretRef) ? 1 : 0) + (has(self.clientCertificateRef) ? 1 : 0) + (has(self.workloadIdentity) ? 1 : 0) == 1"
 ).message("exactly one credential must be set: clientSecretRef, clientCertificateRef or workloadIdentity"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.clientSecretExpiresAt) || has(self.clientSecretRef)"
+).message("clientSecretExpiresAt is the expiry of clientSecretRef's secret; set it only with clientSecretRef"))]
 pub struct AzureSpec {
     /// Directory (tenant) ID: a GUID or a verified domain such as contoso.onmicrosoft.com.
     #[schemars(schema_with = "tenant_schema")]
@@ -139,6 +142,12 @@ pub struct AzureSpec {
     /// Client secret of the app registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_ref: Option<SecretKeyRef>,
+    /// When the client secret expires, as the Entra portal shows it ("Expires"): an RFC 3339
+    /// date or date-time. From 30 days before, the connector warns (condition
+    /// CredentialExpiring, a Warning Event, a metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_date_schema")]
+    pub client_secret_expires_at: Option<String>,
     /// PEM holding the app's certificate and its private key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate_ref: Option<SecretKeyRef>,

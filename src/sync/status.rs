@@ -10,9 +10,9 @@ use super::describe::plan_entries;
 use super::report::{Side, SyncFailure, SyncReport};
 use crate::plan::{Conflict, ConflictKind};
 use crate::resources::{
-    AzureAdConnectorStatus, Blocked, CONDITION_AZURE_AUTHORIZED, CONDITION_DEPROVISION_BLOCKED,
-    CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY, ConflictEntry, Connection,
-    MAX_STATUS_CONFLICTS, SyncCounts,
+    AzureAdConnectorStatus, Blocked, CONDITION_AZURE_AUTHORIZED, CONDITION_CREDENTIAL_EXPIRING,
+    CONDITION_DEPROVISION_BLOCKED, CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY,
+    ConflictEntry, Connection, MAX_STATUS_CONFLICTS, SyncCounts,
 };
 
 /// The status right after creation, before the first sync attempt ends.
@@ -404,6 +404,7 @@ fn condition_order(kind: &str) -> usize {
         CONDITION_AZURE_AUTHORIZED,
         CONDITION_PASSWORDBOSS_AUTHORIZED,
         CONDITION_DEPROVISION_BLOCKED,
+        CONDITION_CREDENTIAL_EXPIRING,
     ]
     .iter()
     .position(|k| *k == kind)
@@ -451,6 +452,9 @@ pub fn transitions(
             .unwrap_or_default();
         events.push((EventType::Warning, "DeprovisionBlocked", note));
     }
+    if let Some(note) = credential_warning(previous, next) {
+        events.push((EventType::Warning, "CredentialExpiring", note));
+    }
     if !blocked_now && blocked(previous) {
         events.push((
             EventType::Normal,
@@ -459,6 +463,23 @@ pub fn transitions(
         ));
     }
     events
+}
+
+/// The `CredentialExpiring` message when it newly warns (became True, or expiring → expired).
+fn credential_warning(
+    previous: Option<&AzureAdConnectorStatus>,
+    next: &AzureAdConnectorStatus,
+) -> Option<String> {
+    let now = expiring_condition(next)?;
+    let before = previous.and_then(expiring_condition);
+    (before.map(|c| &c.reason) != Some(&now.reason)).then(|| now.message.clone())
+}
+
+fn expiring_condition(status: &AzureAdConnectorStatus) -> Option<&Condition> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION_CREDENTIAL_EXPIRING && c.status == "True")
 }
 
 /// Kubernetes Event type.
