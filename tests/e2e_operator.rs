@@ -459,6 +459,17 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
     let n = blocked.last_sync.blocked_deprovisions;
     assert!(n as usize >= 60, "every member is held back: {n}");
     assert_eq!(
+        blocked.blocked.as_ref().map(|b| b.deprovisions),
+        Some(n),
+        "the Held column's field"
+    );
+    assert_eq!(blocked.connection, Connection::Connected);
+    assert_eq!(
+        condition(&blocked, CONDITION_READY),
+        Some("False"),
+        "held deprovisions need a person: not Ready"
+    );
+    assert_eq!(
         active_in_password_boss(&env),
         active,
         "nothing deprovisioned"

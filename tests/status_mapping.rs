@@ -212,6 +212,13 @@ fn blocked_deprovisions_set_the_condition_say_how_to_approve_and_emit_an_event()
     );
     assert_eq!(s.last_sync.blocked_deprovisions, 50);
     assert_eq!(s.connection, Connection::Connected);
+    let ready = condition(&s, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "DeprovisionBlocked"),
+        "held deprovisions need a person: not Ready, though Connected"
+    );
+    assert!(ready.message.contains("approve-deprovisions"));
     let events = transitions(None, &s);
     assert!(events.iter().any(|(_, r, _)| *r == "DeprovisionBlocked"));
 }

@@ -90,24 +90,34 @@ pub fn status_from_report(
             } else {
                 None
             };
-            let (reason, message) = if report.dry_run {
+            set_blocked_condition(&mut status, report, generation, now);
+            // Held-back deprovisions need a person: not Ready, though the credentials work.
+            let (value, reason, message) = if report.dry_run {
                 (
+                    "True",
                     "DryRun",
                     "Dry run: the plan is in status.plan; nothing was changed".to_string(),
                 )
+            } else if report.blocked_deprovisions > 0 {
+                let held = status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == CONDITION_DEPROVISION_BLOCKED)
+                    .map(|c| c.message.clone())
+                    .unwrap_or_default();
+                ("False", "DeprovisionBlocked", held)
             } else {
-                ("Synced", status.message.clone())
+                ("True", "Synced", status.message.clone())
             };
             set_condition(
                 &mut status,
                 CONDITION_READY,
-                "True",
+                value,
                 reason,
                 &message,
                 generation,
                 now,
             );
-            set_blocked_condition(&mut status, report, generation, now);
         }
         Some(failure) => {
             status.connection = match failure {
