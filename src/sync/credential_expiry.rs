@@ -46,10 +46,13 @@ pub enum ExpiryError {
     #[error("cannot read the certificate's expiry: {0}")]
     Secret(#[from] SecretError),
     #[error(
-        "cannot read the certificate's expiry: secret `{location}` holds no PEM CERTIFICATE block \
-         that parses as X.509 ({reason}); it must hold the certificate and its private key"
+        "cannot read the certificate's expiry: secret `{location}` holds no usable certificate \
+         ({reason}); it must hold the PEM certificate and its private key"
     )]
-    Certificate { location: String, reason: String },
+    Certificate {
+        location: String,
+        reason: &'static str,
+    },
     #[error(
         "spec.azure.clientSecretExpiresAt {value:?} is not an RFC 3339 date or date-time \
          (e.g. 2028-11-25 or 2028-11-25T10:00:00Z): {reason}"
@@ -88,16 +91,18 @@ pub fn credential_expiry(
     }
 }
 
-/// `notAfter` of the first certificate in `pem`.
-fn certificate_not_after(pem: &str) -> Result<Timestamp, String> {
-    let blocks = pem::parse_many(pem).map_err(|e| e.to_string())?;
+/// `notAfter` of the first certificate in `pem`. Reasons are fixed texts: a parser's message
+/// could quote bytes of the Secret.
+fn certificate_not_after(pem: &str) -> Result<Timestamp, &'static str> {
+    let blocks = pem::parse_many(pem).map_err(|_| "not PEM")?;
     let block = blocks
         .iter()
         .find(|b| b.tag() == "CERTIFICATE")
         .ok_or("no CERTIFICATE block")?;
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(block.contents()).map_err(|e| e.to_string())?;
-    Timestamp::from_second(cert.validity().not_after.timestamp()).map_err(|e| e.to_string())
+    let (_, cert) = x509_parser::parse_x509_certificate(block.contents())
+        .map_err(|_| "the CERTIFICATE block is not an X.509 certificate")?;
+    Timestamp::from_second(cert.validity().not_after.timestamp())
+        .map_err(|_| "its notAfter is out of range")
 }
 
 /// An RFC 3339 date (midnight UTC) or date-time.
