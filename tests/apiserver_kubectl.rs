@@ -16,7 +16,7 @@ use apiserver::TestApiServer;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kubectl::{Kubectl, find_kubectl, repo};
-use pbconnector::resources::AzureAdConnector;
+use pbconnector::resources::{AzureAdConnector, SyncCounts};
 use serde_json::{Value, json};
 
 const NS: &str = "msp-contoso";
@@ -80,9 +80,14 @@ async fn kubectl_manages_connectors_end_to_end() {
         "{out}"
     );
 
-    // Printer columns, with Message (priority 1) only in the wide output.
+    // Printer columns that triage, with Message (priority 1) only in the wide output.
     write_status(&api, json!({"connection": "Connected", "users": {"inScope": 812, "active": 800, "pending": 4, "disabled": 8},
-        "lastSyncTime": "2026-01-01T00:00:00Z", "message": "Synced 812 users"})).await;
+        "conditions": [{"type": "Ready", "status": "False", "reason": "DeprovisionBlocked", "message": "held",
+            "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+        "blocked": {"deprovisions": 242},
+        "lastSync": serde_json::to_value(SyncCounts { conflicts: 3, ..Default::default() }).expect("counts"),
+        "lastSyncTime": "2026-01-01T00:00:00Z", "lastSuccessfulSyncTime": "2026-01-01T00:00:00Z",
+        "message": "Synced 812 users"})).await;
     let out = kubectl.ok(&["get", "aadc", "-n", NS]).await;
     let header = out.lines().next().unwrap_or_default();
     let columns: Vec<&str> = header
@@ -92,7 +97,16 @@ async fn kubectl_manages_connectors_end_to_end() {
         .collect();
     assert_eq!(
         columns,
-        ["NAME", "STATUS", "USERS", "LAST SYNC", "AGE"],
+        [
+            "NAME",
+            "CONNECTION",
+            "READY",
+            "USERS",
+            "HELD",
+            "CONFLICTS",
+            "LAST SUCCESS",
+            "AGE"
+        ],
         "{out}"
     );
     let row: Vec<&str> = out
@@ -101,10 +115,14 @@ async fn kubectl_manages_connectors_end_to_end() {
         .unwrap_or_default()
         .split_whitespace()
         .collect();
-    assert_eq!(&row[..3], ["contoso", "Connected", "812"], "{out}");
+    assert_eq!(
+        &row[..6],
+        ["contoso", "Connected", "False", "812", "242", "3"],
+        "{out}"
+    );
     assert!(
-        row[3].ends_with('d') || row[3].ends_with('y'),
-        "Last Sync is an age: {out}"
+        row[6].ends_with('d') || row[6].ends_with('y'),
+        "Last Success is an age: {out}"
     );
     let wide = kubectl.ok(&["get", "aadc", "-n", NS, "-o", "wide"]).await;
     assert!(
@@ -343,4 +361,150 @@ async fn kubectl_applies_the_built_in_kinds_of_an_operator_install() {
     tokio::task::spawn_blocking(move || drop(server))
         .await
         .expect("the API server stops");
+}
+
+/// `kubectl get aadc -A` over a fleet tells which company needs attention and why: a healthy
+/// connector, one Unauthorized, one holding deprovisions back, one whose syncs stopped (old Last
+/// Success). The README's "Running a fleet" sample is this output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_across_namespaces_tells_which_company_needs_attention() {
+    let server = tokio::task::spawn_blocking(TestApiServer::start)
+        .await
+        .expect("the API server starts");
+    let kubectl = Kubectl::new(find_kubectl(), server.kubeconfig_path());
+    let client = server.client().await;
+    kubectl.ok(&["apply", "-f", "crds/"]).await;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/azureadconnectors.passwordboss.com",
+        ])
+        .await;
+    let fixture = std::fs::read_to_string(repo().join(fixture("connector.yaml"))).expect("fixture");
+    let ago = |minutes: i64| {
+        let at = k8s_openapi::jiff::Timestamp::now()
+            - k8s_openapi::jiff::SignedDuration::from_mins(minutes);
+        at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    };
+    let ready = |value: &str, reason: &str| {
+        json!([{"type": "Ready", "status": value, "reason": reason, "message": reason,
+            "lastTransitionTime": ago(60 * 24)}])
+    };
+    let counts = |conflicts: u32| {
+        serde_json::to_value(SyncCounts {
+            conflicts,
+            ..Default::default()
+        })
+        .expect("counts")
+    };
+    let fleet = [
+        (
+            "contoso",
+            json!({"connection": "Connected", "conditions": ready("True", "Synced"),
+            "users": {"inScope": 812, "active": 800, "pending": 4, "disabled": 8}, "lastSync": counts(0),
+            "lastSuccessfulSyncTime": ago(4), "message": "Synced 812 users, 4 groups"}),
+        ),
+        (
+            "fabrikam",
+            json!({"connection": "Unauthorized", "conditions": ready("False", "AzureUnauthorized"),
+            "users": {"inScope": 140, "active": 140, "pending": 0, "disabled": 0}, "lastSync": counts(0),
+            "lastSuccessfulSyncTime": ago(60 * 24 * 2),
+            "message": "Microsoft Entra ID refused the credentials: AADSTS7000222: the client secret is expired"}),
+        ),
+        (
+            "tailspin",
+            json!({"connection": "Connected", "conditions": ready("False", "DeprovisionBlocked"),
+            "users": {"inScope": 57, "active": 299, "pending": 0, "disabled": 0}, "lastSync": counts(3),
+            "blocked": {"deprovisions": 242}, "lastSuccessfulSyncTime": ago(1),
+            "message": "Synced 57 users, 2 groups; 242 deprovisions blocked by the safety limits"}),
+        ),
+        (
+            "northwind",
+            json!({"connection": "Connected", "conditions": ready("True", "Synced"),
+            "users": {"inScope": 95, "active": 95, "pending": 0, "disabled": 0}, "lastSync": counts(0),
+            "lastSuccessfulSyncTime": ago(180), "message": "Synced 95 users, 1 groups"}),
+        ),
+    ];
+    for (company, status) in &fleet {
+        let ns = format!("msp-{company}");
+        let manifests = fixture
+            .replace("msp-contoso", &ns)
+            .replace("name: contoso", &format!("name: {company}"));
+        kubectl.ok_stdin(&["apply", "-f", "-"], &manifests).await;
+        let api: Api<AzureAdConnector> = Api::namespaced(client.clone(), &ns);
+        api.patch_status(
+            company,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+        .expect("the status subresource accepts the status");
+    }
+
+    let out = kubectl.ok(&["get", "aadc", "-A"]).await;
+    let table = columns(&out);
+    let row = |company: &str| {
+        table
+            .iter()
+            .find(|r| r["NAME"] == company)
+            .unwrap_or_else(|| panic!("no row for {company}: {out}"))
+            .clone()
+    };
+    let expect = [
+        // (name, connection, ready, users, held (empty: none held), conflicts, last success age)
+        ("contoso", "Connected", "True", "812", "", "0", "4m"),
+        ("fabrikam", "Unauthorized", "False", "140", "", "0", "2d"),
+        ("tailspin", "Connected", "False", "57", "242", "3", "6"),
+        ("northwind", "Connected", "True", "95", "", "0", "3h"),
+    ];
+    for (name, connection, ready, users, held, conflicts, success) in expect {
+        let r = row(name);
+        assert_eq!(r["NAMESPACE"], format!("msp-{name}"), "{out}");
+        assert_eq!(
+            [
+                &r["CONNECTION"],
+                &r["READY"],
+                &r["USERS"],
+                &r["HELD"],
+                &r["CONFLICTS"]
+            ],
+            [connection, ready, users, held, conflicts],
+            "{name}: {out}"
+        );
+        assert!(r["LAST SUCCESS"].starts_with(success), "{name}: {out}");
+    }
+    let wide = kubectl.ok(&["get", "aadc", "-A", "-o", "wide"]).await;
+    assert!(wide.contains("AADSTS7000222"), "{wide}");
+    tokio::task::spawn_blocking(move || drop(server))
+        .await
+        .expect("the API server stops");
+}
+
+/// The rows of a `kubectl get` table, cells by header (cut at the header's column starts, so
+/// empty cells stay empty).
+fn columns(table: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut lines = table.lines();
+    let header = lines.next().unwrap_or_default();
+    let mut starts = Vec::new();
+    let mut previous = ' ';
+    for (i, c) in header.char_indices() {
+        // A column starts after two spaces (headers such as "LAST SUCCESS" hold one).
+        if c != ' ' && (i == 0 || (previous == ' ' && header[..i].ends_with("  "))) {
+            starts.push(i);
+        }
+        previous = c;
+    }
+    let cell = |line: &str, k: usize| {
+        let from = starts[k].min(line.len());
+        let to = starts.get(k + 1).map_or(line.len(), |&e| e.min(line.len()));
+        line[from..to].trim().to_string()
+    };
+    lines
+        .map(|line| {
+            (0..starts.len())
+                .map(|k| (cell(header, k), cell(line, k)))
+                .collect()
+        })
+        .collect()
 }

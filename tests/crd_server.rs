@@ -87,6 +87,18 @@ async fn a_complete_connector_is_accepted_and_defaulted_by_the_server() {
     assert_eq!(spec["safety"]["maxDeprovisionsPerSync"], 25);
     let ten = create(&with(&["spec", "interval"], json!("10s"))).await;
     ten.expect("10s is the minimum interval");
+    for expiry in [
+        "2028-11-25",
+        "2028-11-25T10:00:00Z",
+        "2028-11-25T10:00:00.5+02:00",
+    ] {
+        create(&with(
+            &["spec", "azure", "clientSecretExpiresAt"],
+            json!(expiry),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{expiry} is an RFC 3339 date: {e}"));
+    }
 }
 
 #[tokio::test]
@@ -106,6 +118,25 @@ async fn every_rule_and_pattern_is_enforced_by_the_server_with_its_message() {
             without(&["spec", "azure", "clientSecretRef"]),
             "spec.azure",
             "exactly one credential must be set",
+        ),
+        (
+            "client secret expiry not an RFC 3339 date",
+            with(
+                &["spec", "azure", "clientSecretExpiresAt"],
+                json!("11/25/2028"),
+            ),
+            "spec.azure.clientSecretExpiresAt",
+            "should match",
+        ),
+        (
+            "client secret expiry without a client secret",
+            with(
+                &["spec", "azure"],
+                json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "00000000-0000-0000-0000-000000000001",
+                    "workloadIdentity": {}, "clientSecretExpiresAt": "2028-11-25"}),
+            ),
+            "spec.azure",
+            "set it only with clientSecretRef",
         ),
         (
             "client id not a GUID",

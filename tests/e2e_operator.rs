@@ -228,6 +228,140 @@ async fn a_new_connector_connects_and_follows_entra() {
     cluster.cleanup().await;
 }
 
+/// The fleet view of one connector, scraped from the running operator's `/metrics`: its series
+/// follow its status (ready, connection state, users, last success), a client secret expiring in
+/// 10 days turns on `CredentialExpiring` with a Warning Event and the expiry metric, and
+/// `kubectl delete aadc` removes every series of the connector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_metrics_follow_a_connector_and_go_with_it() {
+    let (cluster, ns, env) = cluster_with_sample("e2e-fleet", 20, "10s").await;
+    let operator =
+        Operator::start(&cluster.operator_kubeconfig().await, &["--namespace", &ns]).await;
+    cluster.apply(&env.manifests(&ns)).await;
+    let status = cluster
+        .wait_connection(&ns, Connection::Connected, MINUTE)
+        .await;
+    let users = status.users;
+    assert!(users.in_scope > 0 && users.active > 0, "{users:?}");
+    let series = |name: &str, extra: &str, value: &str| {
+        format!("pbconnector_{name}{{namespace=\"{ns}\",name=\"{NAME}\"{extra}}} {value}")
+    };
+    let expected = [
+        series("connector_ready", "", "1"),
+        series("connector_connection", ",state=\"Connected\"", "1"),
+        series("connector_connection", ",state=\"Unauthorized\"", "0"),
+        series("connector_users_in_scope", "", &users.in_scope.to_string()),
+        series(
+            "connector_managed_users",
+            ",status=\"active\"",
+            &users.active.to_string(),
+        ),
+        series("connector_held_deprovisions", "", "0"),
+        series(
+            "connector_conflicts",
+            "",
+            &status.last_sync.conflicts.to_string(),
+        ),
+        series("connector_interval_seconds", "", "10"),
+    ];
+    let metrics = operator.metrics().await;
+    for line in &expected {
+        assert!(
+            metrics.contains(line.as_str()),
+            "missing {line} in {metrics}"
+        );
+    }
+    let last_success = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("pbconnector_connector_last_success_timestamp_seconds{")
+                && l.contains(&ns)
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("no last success series: {metrics}"));
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    assert!(
+        (now - 120..=now).contains(&last_success),
+        "{last_success} vs now {now}"
+    );
+    assert!(
+        !metrics.contains("connector_credential_expiry_timestamp_seconds{"),
+        "no expiry is known for a client secret without clientSecretExpiresAt: {metrics}"
+    );
+
+    // The client secret expires in 10 days, as the Entra portal would show it.
+    let expires =
+        k8s_openapi::jiff::Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_hours(240);
+    let expires = expires.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let patch = format!(r#"{{"spec":{{"azure":{{"clientSecretExpiresAt":"{expires}"}}}}}}"#);
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "patch",
+            &format!("aadc/{NAME}"),
+            "--type=merge",
+            "-p",
+            &patch,
+        ])
+        .await;
+    let status = cluster
+        .wait_status(&ns, "CredentialExpiring", MINUTE, |s| {
+            condition(s, "CredentialExpiring") == Some("True")
+        })
+        .await;
+    let expiring = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "CredentialExpiring")
+        .expect("the condition");
+    assert_eq!(expiring.reason, "ExpiresSoon");
+    assert!(
+        expiring.message.contains(&expires) && expiring.message.contains("entra-app/client-secret"),
+        "{}",
+        expiring.message
+    );
+    assert!(!expiring.message.contains(&env.client_secret));
+    let events = cluster.events(&ns).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["reason"] == "CredentialExpiring" && e["type"] == "Warning"),
+        "a Warning Event CredentialExpiring: {events:#?}"
+    );
+    let at = expires
+        .parse::<k8s_openapi::jiff::Timestamp>()
+        .expect("a time")
+        .as_second();
+    let metrics = operator.metrics().await;
+    let line = series(
+        "connector_credential_expiry_timestamp_seconds",
+        "",
+        &at.to_string(),
+    );
+    assert!(metrics.contains(&line), "missing {line} in {metrics}");
+
+    // Deleted: every series of the connector goes.
+    cluster
+        .kubectl
+        .ok(&["-n", &ns, "delete", &format!("aadc/{NAME}")])
+        .await;
+    let needle = format!("namespace=\"{ns}\"");
+    eventually(
+        "the connector's series removed",
+        Duration::from_secs(30),
+        || {
+            let metrics = operator.metrics();
+            let needle = needle.clone();
+            async move { (!metrics.await.contains(&needle)).then_some(()) }
+        },
+    )
+    .await;
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
 /// A wrong client secret: Unauthorized with the AADSTS code and a Warning Event; applying the
 /// corrected Secret recovers at once, not after the 5-minute interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,6 +458,17 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
         .await;
     let n = blocked.last_sync.blocked_deprovisions;
     assert!(n as usize >= 60, "every member is held back: {n}");
+    assert_eq!(
+        blocked.blocked.as_ref().map(|b| b.deprovisions),
+        Some(n),
+        "the Held column's field"
+    );
+    assert_eq!(blocked.connection, Connection::Connected);
+    assert_eq!(
+        condition(&blocked, CONDITION_READY),
+        Some("False"),
+        "held deprovisions need a person: not Ready"
+    );
     assert_eq!(
         active_in_password_boss(&env),
         active,

@@ -15,20 +15,23 @@ use e2e_support::{Cluster, CountingEngine, InProcess, NAME, eventually, sample};
 use pbconnector::controller::ConnectorKey;
 use pbconnector::resources::Connection;
 
-/// 100 idle intervals of a connector with nothing to change: at most one status write and no
-/// Password Boss write.
+/// 100 idle intervals of a connector with nothing to change: no Password Boss write, and status
+/// writes only to refresh `lastSuccessfulSyncTime`, at most one per refresh period (10 minutes as
+/// shipped; 3 s here, so that the refresh is seen happening within the test's seconds).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_idle_intervals_write_neither_status_nor_password_boss() {
+async fn idle_intervals_write_status_once_per_refresh_period_and_never_password_boss() {
+    const REFRESH: Duration = Duration::from_secs(3);
     let cluster = Cluster::shared().await;
     cluster.install_crd_without_interval_minimum().await;
     let ns = cluster.namespace("e2e-idle").await;
     let env = sample(50, "100ms").await;
     let engine = CountingEngine::default();
-    let operator = InProcess::start(
+    let operator = InProcess::start_configured(
         cluster.operator_client().await,
         engine.clone(),
         4,
         Some(&ns),
+        |config| config.last_success_refresh = REFRESH,
     );
     cluster.apply(&env.manifests(&ns)).await;
     cluster
@@ -59,20 +62,44 @@ async fn a_hundred_idle_intervals_write_neither_status_nor_password_boss() {
     let pb_writes_before = env.password_boss.requests().writes();
     let graph_before = env.graph.requests().graph_http();
     let start = engine.syncs(&key);
+    let began = Instant::now();
+    // At least 100 intervals, and long enough for three refresh periods.
     eventually("100 idle intervals", Duration::from_secs(60), || {
         let n = engine.syncs(&key);
-        async move { (n >= start + 100).then_some(()) }
+        let long_enough = began.elapsed() >= 3 * REFRESH;
+        async move { (n >= start + 100 && long_enough).then_some(()) }
     })
     .await;
     let syncs = engine.syncs(&key) - start;
+    let elapsed = began.elapsed();
     let status_written = status_writes() - writes_before;
     let pb_written = env.password_boss.requests().writes() - pb_writes_before;
     let graph_requests = env.graph.requests().graph_http() - graph_before;
+    let last_success = cluster
+        .connectors(&ns)
+        .get(NAME)
+        .await
+        .expect("the connector")
+        .status
+        .and_then(|s| s.last_successful_sync_time)
+        .expect("a last success");
     operator.stop().await;
 
+    // One write per full refresh period at most, plus one for a period begun before counting.
+    let periods = elapsed.as_secs_f64() / REFRESH.as_secs_f64();
     assert!(
-        status_written <= 1,
-        "{status_written} status writes in {syncs} idle syncs"
+        status_written as f64 <= periods.floor() + 1.0,
+        "{status_written} status writes in {syncs} idle syncs over {elapsed:?}: more than one per {REFRESH:?}"
+    );
+    // ... and the refresh does happen: a stuck connector is told from an idle one.
+    assert!(
+        status_written as f64 >= periods.floor() - 1.0 && status_written >= 1,
+        "{status_written} status writes in {syncs} idle syncs over {elapsed:?}: lastSuccessfulSyncTime was not refreshed every {REFRESH:?}"
+    );
+    let age = k8s_openapi::jiff::Timestamp::now().duration_since(last_success.0);
+    assert!(
+        age.as_secs_f64() <= (2 * REFRESH).as_secs_f64(),
+        "lastSuccessfulSyncTime is {age:?} old after {elapsed:?} of successful syncs"
     );
     assert_eq!(
         pb_written, 0,

@@ -15,7 +15,8 @@ use serde_json::Value;
 
 const WATCHED: &str = "msp-contoso";
 const SINGLE_NAMESPACE: &str = "watchNamespace: msp-contoso\n";
-const TWO_REPLICAS: &str = "replicaCount: 2\nserviceMonitor:\n  enabled: true\n";
+const TWO_REPLICAS: &str = "replicaCount: 2\nserviceMonitor:\n  enabled: true\n\
+    prometheusRule:\n  enabled: true\ngrafanaDashboard:\n  enabled: true\n";
 /// The least-privilege mode: a list of namespaces (plus the older single one), a NetworkPolicy,
 /// allowed endpoint hosts.
 const HARDENED: &str = "watchNamespaces: [msp-fabrikam, msp-contoso]\nwatchNamespace: msp-adatum\n\
@@ -28,7 +29,10 @@ const HARDENED_NAMESPACES: [&str; 3] = ["msp-adatum", "msp-contoso", "msp-fabrik
 const MODES: [(&str, &str); 4] = [
     ("default", ""),
     ("single namespace", SINGLE_NAMESPACE),
-    ("two replicas with ServiceMonitor", TWO_REPLICAS),
+    (
+        "two replicas with ServiceMonitor, alerts and dashboard",
+        TWO_REPLICAS,
+    ),
     ("namespaces, NetworkPolicy, allowed hosts", HARDENED),
 ];
 
@@ -115,8 +119,9 @@ fn every_rendered_manifest_passes_the_kubernetes_1_35_schemas_strictly() {
             .unwrap_or_else(|e| panic!("helm template ({mode}): {e}"));
         let docs = helm_support::parse_documents(&rendered);
         assert!(docs.iter().any(|d| kind(d) == "CustomResourceDefinition"));
-        // ServiceMonitor is the Prometheus Operator's CRD: Kubernetes has no schema for it.
-        validate_with_kubernetes(&validator, &docs, &["ServiceMonitor"]);
+        // ServiceMonitor and PrometheusRule are the Prometheus Operator's CRDs: Kubernetes has
+        // no schema for them (promtool checks the rules: tests/helm_monitoring.rs).
+        validate_with_kubernetes(&validator, &docs, &["ServiceMonitor", "PrometheusRule"]);
     }
 }
 

@@ -7,8 +7,8 @@ use pbconnector::plan::{ActionCounts, Conflict, ConflictKind};
 use pbconnector::resources::{AzureAdConnectorStatus, Connection, UserCounts};
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::sync::status::{
-    EventType, is_meaningful_change, status_from_report, suspended_status, transitions,
-    waiting_status,
+    EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, status_from_report, suspended_status,
+    transitions, waiting_status,
 };
 
 fn at(seconds: i64) -> Timestamp {
@@ -141,15 +141,61 @@ fn idle_syncs_are_not_a_meaningful_change_but_new_counts_are() {
     idle.graph_requests = 2;
     idle.duration = Duration::from_millis(999);
     let second = status_from_report(Some(&first), &idle, Some(1), None);
-    assert!(!is_meaningful_change(Some(&first), &second));
+    assert!(!is_meaningful_change(
+        Some(&first),
+        &second,
+        LAST_SUCCESS_REFRESH
+    ));
     let mut busy = ok_report(at(130));
     busy.applied = ActionCounts {
         created: 1,
         ..Default::default()
     };
     let third = status_from_report(Some(&second), &busy, Some(1), None);
-    assert!(is_meaningful_change(Some(&second), &third));
-    assert!(is_meaningful_change(None, &first));
+    assert!(is_meaningful_change(
+        Some(&second),
+        &third,
+        LAST_SUCCESS_REFRESH
+    ));
+    assert!(is_meaningful_change(None, &first, LAST_SUCCESS_REFRESH));
+}
+
+#[test]
+fn an_idle_success_is_written_once_the_refresh_period_has_passed_since_the_last_written_one() {
+    assert_eq!(LAST_SUCCESS_REFRESH, Duration::from_secs(600));
+    let written = status_from_report(None, &ok_report(at(0)), Some(1), None);
+    let just_before = status_from_report(Some(&written), &ok_report(at(599)), Some(1), None);
+    assert!(!is_meaningful_change(
+        Some(&written),
+        &just_before,
+        LAST_SUCCESS_REFRESH
+    ));
+    let due = status_from_report(Some(&written), &ok_report(at(600)), Some(1), None);
+    assert!(is_meaningful_change(
+        Some(&written),
+        &due,
+        LAST_SUCCESS_REFRESH
+    ));
+    // A failure does not move the last success, so it never refreshes it.
+    let mut refused = ok_report(at(900));
+    refused.failure = Some(SyncFailure::PasswordBossUnauthorized(
+        "Password Boss refused the token".into(),
+    ));
+    let failed = status_from_report(Some(&written), &refused, Some(1), None);
+    assert_eq!(
+        failed.last_successful_sync_time,
+        written.last_successful_sync_time
+    );
+}
+
+#[test]
+fn held_deprovisions_are_in_status_blocked_until_a_sync_holds_none() {
+    let mut r = ok_report(at(10));
+    r.blocked_deprovisions = 242;
+    let held = status_from_report(None, &r, Some(1), None);
+    assert_eq!(held.blocked.as_ref().map(|b| b.deprovisions), Some(242));
+    let clear = status_from_report(Some(&held), &ok_report(at(70)), Some(1), None);
+    assert_eq!(clear.blocked, None);
 }
 
 #[test]
@@ -166,6 +212,13 @@ fn blocked_deprovisions_set_the_condition_say_how_to_approve_and_emit_an_event()
     );
     assert_eq!(s.last_sync.blocked_deprovisions, 50);
     assert_eq!(s.connection, Connection::Connected);
+    let ready = condition(&s, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "DeprovisionBlocked"),
+        "held deprovisions need a person: not Ready, though Connected"
+    );
+    assert!(ready.message.contains("approve-deprovisions"));
     let events = transitions(None, &s);
     assert!(events.iter().any(|(_, r, _)| *r == "DeprovisionBlocked"));
 }

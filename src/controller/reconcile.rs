@@ -20,10 +20,11 @@ use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
+use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
-    EventType, is_meaningful_change, set_condition, status_from_report, suspended_status,
-    transitions, waiting_status,
+    EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, set_condition, status_from_report,
+    suspended_status, transitions, waiting_status,
 };
 use crate::telemetry::metrics::Metrics;
 
@@ -40,6 +41,9 @@ pub struct Context<E> {
     pub secrets: Arc<SecretRegistry>,
     /// Which endpoints and identities connectors may use; the strictest unless set.
     pub policy: CredentialPolicy,
+    /// An unchanged status is rewritten this long after its last success, to refresh
+    /// `lastSuccessfulSyncTime` (`LAST_SUCCESS_REFRESH` unless a test shortens it).
+    pub last_success_refresh: Duration,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -58,12 +62,19 @@ impl<E: SyncEngine> Context<E> {
             ledger: Mutex::default(),
             secrets,
             policy: CredentialPolicy::default(),
+            last_success_refresh: LAST_SUCCESS_REFRESH,
         }
     }
 
     /// The same context under `policy`.
     pub fn with_policy(mut self, policy: CredentialPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Rewrites an unchanged status this long after its last success (tests shorten it).
+    pub fn with_last_success_refresh(mut self, every: Duration) -> Self {
+        self.last_success_refresh = every;
         self
     }
 
@@ -75,6 +86,7 @@ impl<E: SyncEngine> Context<E> {
     pub fn forget(&self, key: &ConnectorKey) {
         let forgotten = self.ledger().forget(key);
         self.engine.forget(key);
+        self.metrics.fleet.forget(&key.namespace, &key.name);
         if forgotten {
             tracing::info!(namespace = %key.namespace, connector = %key.name, "connector deleted; its state is forgotten");
         }
@@ -213,7 +225,7 @@ async fn reconcile_connector<E: SyncEngine>(
     );
     let started = Timestamp::now();
     // The spec is untrusted: its endpoints and identity are checked before any Secret is read.
-    let (report, versions) = match ctx.policy.admit(&ctx.client, &key.namespace, spec) {
+    let (report, versions, expiry) = match ctx.policy.admit(&ctx.client, &key.namespace, spec) {
         Err(refusal) => {
             tracing::warn!(reason = refusal.reason(), error = %refusal, "connector refused; nothing sent");
             let failure = SyncFailure::Error {
@@ -221,10 +233,11 @@ async fn reconcile_connector<E: SyncEngine>(
                 message: refusal.to_string(),
             };
             let report = SyncReport::failed(started, failure, Reached::default());
-            (report, observed.secrets.clone())
+            (report, observed.secrets.clone(), None)
         }
         Ok(federated_token) => match read_secrets(&ctx.client, &key.namespace, spec).await {
             Ok(read) => {
+                let expiry = credential_expiry(&key.namespace, &spec.azure, &read.data);
                 let request = SyncRequest {
                     key: key.clone(),
                     spec: spec.clone(),
@@ -233,7 +246,7 @@ async fn reconcile_connector<E: SyncEngine>(
                     approved_deprovisions: approval,
                     federated_token,
                 };
-                (ctx.engine.sync(request).await, read.versions)
+                (ctx.engine.sync(request).await, read.versions, Some(expiry))
             }
             Err(error) => {
                 tracing::warn!(%error, "referenced secret unreadable");
@@ -242,7 +255,7 @@ async fn reconcile_connector<E: SyncEngine>(
                     message: error.to_string(),
                 };
                 let report = SyncReport::failed(started, failure, Reached::default());
-                (report, observed.secrets.clone())
+                (report, observed.secrets.clone(), None)
             }
         },
     };
@@ -260,7 +273,18 @@ async fn reconcile_connector<E: SyncEngine>(
     };
     ctx.ledger().record_sync(key, record, report.succeeded());
 
-    let next = status_from_report(current.as_ref(), &report, generation, pending);
+    let mut next = status_from_report(current.as_ref(), &report, generation, pending);
+    // Unknown while the Secrets cannot be read: the condition and metric stay as they were.
+    if let Some(expiry) = &expiry {
+        set_expiry_condition(&mut next, expiry, generation, report.finished);
+        let at = expiry
+            .as_ref()
+            .ok()
+            .and_then(|e| e.as_ref().map(|e| e.expires_at));
+        ctx.metrics
+            .fleet
+            .set_credential_expiry(&key.namespace, &key.name, at);
+    }
     if let Err(error) = write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await {
         ctx.ledger().status_not_written(key);
         return Err(error);
@@ -280,7 +304,10 @@ async fn write_if_changed<E: SyncEngine>(
     ctx: &Context<E>,
 ) -> Result<(), Error> {
     ctx.ledger().set_connection(key, next.connection);
-    if !is_meaningful_change(previous, next) {
+    ctx.metrics
+        .fleet
+        .observe(&key.namespace, &key.name, next, connector.spec.interval());
+    if !is_meaningful_change(previous, next, ctx.last_success_refresh) {
         return Ok(());
     }
     apply_status(api, &key.name, next)
@@ -327,6 +354,10 @@ async fn report_invalid<E: SyncEngine>(
         generation,
         Timestamp::now(),
     );
+    // The interval is unreadable too: the default, as `error_policy` assumes.
+    ctx.metrics
+        .fleet
+        .observe(&key.namespace, &key.name, &status, Duration::from_secs(60));
     let api: Api<Guarded> = Api::namespaced(ctx.client.clone(), &key.namespace);
     if let Err(source) = apply_status(&api, &key.name, &status).await {
         ctx.ledger().clear_invalid(key);

@@ -24,6 +24,7 @@ use super::policy::CredentialPolicy;
 use super::reconcile::{Context, Guarded, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
 use super::triggers::secret_triggers;
+use crate::sync::status::LAST_SUCCESS_REFRESH;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::server::Readiness;
 
@@ -46,6 +47,9 @@ pub struct ControllerConfig {
     /// How often deleted connectors' state and unreferenced Secret versions are dropped.
     pub prune_interval: Duration,
     pub metrics: Metrics,
+    /// An unchanged status is rewritten this long after its last success, to refresh
+    /// `lastSuccessfulSyncTime`.
+    pub last_success_refresh: Duration,
     /// Set once the controller's store is ready (with leader election: once the election
     /// settled); read it to learn readiness.
     pub readiness: Readiness,
@@ -63,6 +67,7 @@ impl ControllerConfig {
             identity: identity.into(),
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
+            last_success_refresh: LAST_SUCCESS_REFRESH,
             readiness: Readiness::default(),
             policy: CredentialPolicy::default(),
         }
@@ -166,7 +171,8 @@ async fn run_controller<E: SyncEngine>(
             config.metrics.clone(),
             registry.clone(),
         )
-        .with_policy(config.policy.clone()),
+        .with_policy(config.policy.clone())
+        .with_last_success_refresh(config.last_success_refresh),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());
@@ -206,6 +212,8 @@ async fn run_controller<E: SyncEngine>(
         _ = deadline => tracing::warn!(timeout_s = timeout.as_secs(), "in-flight syncs did not finish in time; abandoning them"),
     }
     pruner.abort();
+    // Another process (the next leader) reports the connectors from now on.
+    config.metrics.fleet.clear();
     config.readiness.set(false);
 }
 

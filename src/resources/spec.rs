@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::schema_rules::{
-    duration_schema, endpoint_schema, guid_schema, optional_endpoint_schema, optional_guid_schema,
-    tenant_schema,
+    duration_schema, endpoint_schema, guid_schema, optional_date_schema, optional_endpoint_schema,
+    optional_guid_schema, tenant_schema,
 };
 use super::status::AzureAdConnectorStatus;
 
@@ -34,9 +34,32 @@ pub const DEFAULT_FULL_SYNC_INTERVAL: &str = "1h";
     namespaced,
     status = "AzureAdConnectorStatus",
     doc = "Keeps Password Boss users and groups in step with a Microsoft Entra ID group.",
-    printcolumn(name = "Status", type_ = "string", json_path = ".status.connection"),
+    printcolumn(
+        name = "Connection",
+        type_ = "string",
+        json_path = ".status.connection"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
     printcolumn(name = "Users", type_ = "integer", json_path = ".status.users.inScope"),
-    printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime"),
+    printcolumn(
+        name = "Held",
+        type_ = "integer",
+        json_path = ".status.blocked.deprovisions"
+    ),
+    printcolumn(
+        name = "Conflicts",
+        type_ = "integer",
+        json_path = ".status.lastSync.conflicts"
+    ),
+    printcolumn(
+        name = "Last Success",
+        type_ = "date",
+        json_path = ".status.lastSuccessfulSyncTime"
+    ),
     printcolumn(
         name = "Age",
         type_ = "date",
@@ -95,6 +118,9 @@ pub struct AzureAdConnectorSpec {
 #[x_kube(validation = Rule::new(
     "(has(self.clientSecretRef) ? 1 : 0) + (has(self.clientCertificateRef) ? 1 : 0) + (has(self.workloadIdentity) ? 1 : 0) == 1"
 ).message("exactly one credential must be set: clientSecretRef, clientCertificateRef or workloadIdentity"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.clientSecretExpiresAt) || has(self.clientSecretRef)"
+).message("clientSecretExpiresAt is the expiry of clientSecretRef's secret; set it only with clientSecretRef"))]
 pub struct AzureSpec {
     /// Directory (tenant) ID: a GUID or a verified domain such as contoso.onmicrosoft.com.
     #[schemars(schema_with = "tenant_schema")]
@@ -116,6 +142,12 @@ pub struct AzureSpec {
     /// Client secret of the app registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_ref: Option<SecretKeyRef>,
+    /// When the client secret expires, as the Entra portal shows it ("Expires"): an RFC 3339
+    /// date or date-time. From 30 days before, the connector warns (condition
+    /// CredentialExpiring, a Warning Event, a metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_date_schema")]
+    pub client_secret_expires_at: Option<String>,
     /// PEM holding the app's certificate and its private key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate_ref: Option<SecretKeyRef>,

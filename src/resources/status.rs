@@ -16,6 +16,7 @@ pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_AZURE_AUTHORIZED: &str = "AzureAuthorized";
 pub const CONDITION_PASSWORDBOSS_AUTHORIZED: &str = "PasswordBossAuthorized";
 pub const CONDITION_DEPROVISION_BLOCKED: &str = "DeprovisionBlocked";
+pub const CONDITION_CREDENTIAL_EXPIRING: &str = "CredentialExpiring";
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -36,7 +37,8 @@ pub struct AzureAdConnectorStatus {
     /// When the last sync attempt ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
-    /// When the last successful sync ended.
+    /// When the last successful sync ended. Refreshed on its own (nothing else changed) at most
+    /// once per `LAST_SUCCESS_REFRESH`, so an older value means syncs stopped succeeding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_sync_time: Option<Time>,
     /// When the last full (non-delta) read of Entra ended.
@@ -51,12 +53,23 @@ pub struct AzureAdConnectorStatus {
     /// What the last sync did and what it cost.
     #[serde(default)]
     pub last_sync: SyncCounts,
+    /// Present while destructive changes are held back by the safety limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Blocked>,
     /// Users the last sync could not provision, with the reason (first entries only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<ConflictEntry>,
     /// Dry run only: the actions a sync would take (first entries only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<PlanEntry>>,
+}
+
+/// What the safety limits hold back until approved.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Blocked {
+    /// Deprovisions (disable, remove, delete) held back.
+    pub deprovisions: u32,
 }
 
 /// The connection state shown in the Status column.

@@ -266,6 +266,7 @@ impl SampleEnvironment {
                     name: "entra-app".into(),
                     key: "client-secret".into(),
                 }),
+                client_secret_expires_at: None,
                 client_certificate_ref: None,
                 workload_identity: None,
             },

@@ -2,15 +2,17 @@
 //! (which patches it) and by `pbconnector sync -o json` (which prints it).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use std::time::Duration;
+
 use k8s_openapi::jiff::Timestamp;
 
 use super::describe::plan_entries;
 use super::report::{Side, SyncFailure, SyncReport};
 use crate::plan::{Conflict, ConflictKind};
 use crate::resources::{
-    AzureAdConnectorStatus, CONDITION_AZURE_AUTHORIZED, CONDITION_DEPROVISION_BLOCKED,
-    CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY, ConflictEntry, Connection,
-    MAX_STATUS_CONFLICTS, SyncCounts,
+    AzureAdConnectorStatus, Blocked, CONDITION_AZURE_AUTHORIZED, CONDITION_CREDENTIAL_EXPIRING,
+    CONDITION_DEPROVISION_BLOCKED, CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY,
+    ConflictEntry, Connection, MAX_STATUS_CONFLICTS, SyncCounts,
 };
 
 /// The status right after creation, before the first sync attempt ends.
@@ -80,29 +82,42 @@ pub fn status_from_report(
             status.users = report.users;
             status.last_sync = sync_counts(report);
             status.conflicts = conflict_entries(&report.conflicts);
+            status.blocked = (report.blocked_deprovisions > 0).then_some(Blocked {
+                deprovisions: report.blocked_deprovisions,
+            });
             status.plan = if report.dry_run {
                 report.plan.as_ref().map(plan_entries)
             } else {
                 None
             };
-            let (reason, message) = if report.dry_run {
+            set_blocked_condition(&mut status, report, generation, now);
+            // Held-back deprovisions need a person: not Ready, though the credentials work.
+            let (value, reason, message) = if report.dry_run {
                 (
+                    "True",
                     "DryRun",
                     "Dry run: the plan is in status.plan; nothing was changed".to_string(),
                 )
+            } else if report.blocked_deprovisions > 0 {
+                let held = status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == CONDITION_DEPROVISION_BLOCKED)
+                    .map(|c| c.message.clone())
+                    .unwrap_or_default();
+                ("False", "DeprovisionBlocked", held)
             } else {
-                ("Synced", status.message.clone())
+                ("True", "Synced", status.message.clone())
             };
             set_condition(
                 &mut status,
                 CONDITION_READY,
-                "True",
+                value,
                 reason,
                 &message,
                 generation,
                 now,
             );
-            set_blocked_condition(&mut status, report, generation, now);
         }
         Some(failure) => {
             status.connection = match failure {
@@ -133,16 +148,42 @@ pub fn status_from_report(
     status
 }
 
-/// Whether `next` says something `previous` does not. Times, request counts and durations alone
-/// are not worth a write: an idle connector's status is written once, not every interval.
+/// How often an idle connector's `lastSuccessfulSyncTime` is refreshed when nothing else changed:
+/// a "Last Success" older than this (plus one interval) means syncs stopped succeeding.
+pub const LAST_SUCCESS_REFRESH: Duration = Duration::from_secs(600);
+
+/// Whether `next` is worth writing over `previous`: it says something new, or its
+/// `lastSuccessfulSyncTime` is at least `refresh` newer. Other times, request counts and
+/// durations alone are not worth a write: an idle connector's status is written once per
+/// `refresh` (`LAST_SUCCESS_REFRESH` in the controller), not every interval.
 pub fn is_meaningful_change(
     previous: Option<&AzureAdConnectorStatus>,
     next: &AzureAdConnectorStatus,
+    refresh: Duration,
 ) -> bool {
     let Some(previous) = previous else {
         return true;
     };
-    normalized(previous) != normalized(next)
+    normalized(previous) != normalized(next) || success_is_due(previous, next, refresh)
+}
+
+/// Whether `next`'s last success is at least `refresh` after `previous`'s (or `previous` has none).
+fn success_is_due(
+    previous: &AzureAdConnectorStatus,
+    next: &AzureAdConnectorStatus,
+    refresh: Duration,
+) -> bool {
+    match (
+        &previous.last_successful_sync_time,
+        &next.last_successful_sync_time,
+    ) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(Time(before)), Some(Time(after))) => after
+            .duration_since(*before)
+            .try_into()
+            .is_ok_and(|elapsed: Duration| elapsed >= refresh),
+    }
 }
 
 fn normalized(status: &AzureAdConnectorStatus) -> AzureAdConnectorStatus {
@@ -373,6 +414,7 @@ fn condition_order(kind: &str) -> usize {
         CONDITION_AZURE_AUTHORIZED,
         CONDITION_PASSWORDBOSS_AUTHORIZED,
         CONDITION_DEPROVISION_BLOCKED,
+        CONDITION_CREDENTIAL_EXPIRING,
     ]
     .iter()
     .position(|k| *k == kind)
@@ -420,6 +462,9 @@ pub fn transitions(
             .unwrap_or_default();
         events.push((EventType::Warning, "DeprovisionBlocked", note));
     }
+    if let Some(note) = credential_warning(previous, next) {
+        events.push((EventType::Warning, "CredentialExpiring", note));
+    }
     if !blocked_now && blocked(previous) {
         events.push((
             EventType::Normal,
@@ -428,6 +473,23 @@ pub fn transitions(
         ));
     }
     events
+}
+
+/// The `CredentialExpiring` message when it newly warns (became True, or expiring → expired).
+fn credential_warning(
+    previous: Option<&AzureAdConnectorStatus>,
+    next: &AzureAdConnectorStatus,
+) -> Option<String> {
+    let now = expiring_condition(next)?;
+    let before = previous.and_then(expiring_condition);
+    (before.map(|c| &c.reason) != Some(&now.reason)).then(|| now.message.clone())
+}
+
+fn expiring_condition(status: &AzureAdConnectorStatus) -> Option<&Condition> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION_CREDENTIAL_EXPIRING && c.status == "True")
 }
 
 /// Kubernetes Event type.

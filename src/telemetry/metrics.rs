@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::connector_metrics::ConnectorMetrics;
 use crate::resources::Connection;
 use crate::sync::report::SyncReport;
 
@@ -47,6 +48,8 @@ pub struct Metrics {
     pub connectors: Family<ConnectionLabel, Gauge>,
     pub status_writes: Counter,
     pub plans_reused: Counter,
+    /// Per-connector gauges (`namespace`, `name`).
+    pub fleet: ConnectorMetrics,
 }
 
 impl Default for Metrics {
@@ -114,6 +117,7 @@ impl Metrics {
             "Syncs that reused the last plan: nothing the planner reads had changed",
             plans_reused.clone(),
         );
+        let fleet = ConnectorMetrics::register(&mut registry);
         Self {
             registry: Arc::new(registry),
             sync_duration,
@@ -126,6 +130,7 @@ impl Metrics {
             connectors,
             status_writes,
             plans_reused,
+            fleet,
         }
     }
 

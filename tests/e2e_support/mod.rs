@@ -534,9 +534,21 @@ impl InProcess {
         max_concurrent_syncs: u16,
         namespace: Option<&str>,
     ) -> Self {
+        Self::start_configured(client, engine, max_concurrent_syncs, namespace, |_| {})
+    }
+
+    /// The same, with `configure` applied to the controller's configuration last.
+    pub fn start_configured<E: SyncEngine>(
+        client: Client,
+        engine: E,
+        max_concurrent_syncs: u16,
+        namespace: Option<&str>,
+        configure: impl FnOnce(&mut ControllerConfig),
+    ) -> Self {
         let mut config = Self::config(true);
         config.namespaces = namespace.map(str::to_owned).into_iter().collect();
         config.max_concurrent_syncs = max_concurrent_syncs;
+        configure(&mut config);
         Self::start_with(client, engine, config)
     }
 

@@ -1,0 +1,313 @@
+//! Per-connector gauges, labelled `namespace` and `name`: what a fleet's alerts and dashboard
+//! read. A fixed set of series per connector (at most 14: ready, 4 connection states, last
+//! success, interval, users in scope, 3 managed-user statuses, conflicts, held deprovisions,
+//! credential expiry), set from the status the controller computes after each sync and removed
+//! when the connector is deleted or this process stops leading.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::resources::{AzureAdConnectorStatus, CONDITION_READY, Connection};
+
+/// The connector a series is about.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorLabels {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// A connector and one of its connection states.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorStateLabels {
+    pub namespace: String,
+    pub name: String,
+    pub state: String,
+}
+
+/// A connector and a status of its managed users.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorUsersLabels {
+    pub namespace: String,
+    pub name: String,
+    pub status: String,
+}
+
+const STATES: [Connection; 4] = [
+    Connection::WaitingForConnection,
+    Connection::Connected,
+    Connection::Unauthorized,
+    Connection::Error,
+];
+const USER_STATUSES: [&str; 3] = ["active", "pending", "disabled"];
+
+/// The per-connector families.
+#[derive(Clone, Default)]
+pub struct ConnectorMetrics {
+    pub ready: Family<ConnectorLabels, Gauge>,
+    pub connection: Family<ConnectorStateLabels, Gauge>,
+    pub last_success: Family<ConnectorLabels, Gauge>,
+    pub interval: Family<ConnectorLabels, Gauge>,
+    pub users_in_scope: Family<ConnectorLabels, Gauge>,
+    pub managed_users: Family<ConnectorUsersLabels, Gauge>,
+    pub conflicts: Family<ConnectorLabels, Gauge>,
+    pub held_deprovisions: Family<ConnectorLabels, Gauge>,
+    pub credential_expiry: Family<ConnectorLabels, Gauge>,
+}
+
+impl ConnectorMetrics {
+    /// Registers every family in `registry` (names under its prefix).
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "connector_ready",
+            "1 when the connector's Ready condition is True, else 0",
+            m.ready.clone(),
+        );
+        registry.register(
+            "connector_connection",
+            "1 for the connector's connection state, 0 for the other three",
+            m.connection.clone(),
+        );
+        registry.register(
+            "connector_last_success_timestamp_seconds",
+            "Unix time the connector's last successful sync ended",
+            m.last_success.clone(),
+        );
+        registry.register(
+            "connector_interval_seconds",
+            "The connector's sync interval (spec.interval)",
+            m.interval.clone(),
+        );
+        registry.register(
+            "connector_users_in_scope",
+            "Entra users in the connector's sync group",
+            m.users_in_scope.clone(),
+        );
+        registry.register(
+            "connector_managed_users",
+            "Password Boss users the connector manages, by status",
+            m.managed_users.clone(),
+        );
+        registry.register(
+            "connector_conflicts",
+            "Per-user conflicts of the connector's last sync",
+            m.conflicts.clone(),
+        );
+        registry.register(
+            "connector_held_deprovisions",
+            "Deprovisions the safety limits hold back until approved",
+            m.held_deprovisions.clone(),
+        );
+        registry.register(
+            "connector_credential_expiry_timestamp_seconds",
+            "Unix time the connector's Entra certificate or client secret expires",
+            m.credential_expiry.clone(),
+        );
+        m
+    }
+
+    /// Sets the connector's series from the status computed for it (written or not).
+    pub fn observe(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &AzureAdConnectorStatus,
+        interval: Duration,
+    ) {
+        let labels = labels(namespace, name);
+        let ready = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == CONDITION_READY && c.status == "True");
+        self.ready.get_or_create(&labels).set(ready.into());
+        for state in STATES {
+            self.connection
+                .get_or_create(&state_labels(namespace, name, state))
+                .set((status.connection == state).into());
+        }
+        match &status.last_successful_sync_time {
+            Some(time) => {
+                self.last_success
+                    .get_or_create(&labels)
+                    .set(time.0.as_second());
+            }
+            None => {
+                self.last_success.remove(&labels);
+            }
+        }
+        self.interval
+            .get_or_create(&labels)
+            .set(interval.as_secs() as i64);
+        let users = &status.users;
+        self.users_in_scope
+            .get_or_create(&labels)
+            .set(users.in_scope.into());
+        for (kind, n) in
+            USER_STATUSES
+                .into_iter()
+                .zip([users.active, users.pending, users.disabled])
+        {
+            self.managed_users
+                .get_or_create(&users_labels(namespace, name, kind))
+                .set(n.into());
+        }
+        self.conflicts
+            .get_or_create(&labels)
+            .set(status.last_sync.conflicts.into());
+        self.held_deprovisions
+            .get_or_create(&labels)
+            .set(status.blocked.as_ref().map_or(0, |b| b.deprovisions).into());
+    }
+
+    /// Sets (or, with `None`: removes) the connector's credential expiry.
+    pub fn set_credential_expiry(&self, namespace: &str, name: &str, at: Option<Timestamp>) {
+        let labels = labels(namespace, name);
+        match at {
+            Some(at) => {
+                self.credential_expiry
+                    .get_or_create(&labels)
+                    .set(at.as_second());
+            }
+            None => {
+                self.credential_expiry.remove(&labels);
+            }
+        }
+    }
+
+    /// Removes every series of a deleted connector.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        let labels = labels(namespace, name);
+        for family in [
+            &self.ready,
+            &self.last_success,
+            &self.interval,
+            &self.users_in_scope,
+            &self.conflicts,
+            &self.held_deprovisions,
+            &self.credential_expiry,
+        ] {
+            family.remove(&labels);
+        }
+        for state in STATES {
+            self.connection
+                .remove(&state_labels(namespace, name, state));
+        }
+        for kind in USER_STATUSES {
+            self.managed_users
+                .remove(&users_labels(namespace, name, kind));
+        }
+    }
+
+    /// Removes every connector's series (this process stopped reconciling them).
+    pub fn clear(&self) {
+        for family in [
+            &self.ready,
+            &self.last_success,
+            &self.interval,
+            &self.users_in_scope,
+            &self.conflicts,
+            &self.held_deprovisions,
+            &self.credential_expiry,
+        ] {
+            family.clear();
+        }
+        self.connection.clear();
+        self.managed_users.clear();
+    }
+}
+
+fn labels(namespace: &str, name: &str) -> ConnectorLabels {
+    ConnectorLabels {
+        namespace: namespace.into(),
+        name: name.into(),
+    }
+}
+
+fn state_labels(namespace: &str, name: &str, state: Connection) -> ConnectorStateLabels {
+    ConnectorStateLabels {
+        namespace: namespace.into(),
+        name: name.into(),
+        state: state.as_str().into(),
+    }
+}
+
+fn users_labels(namespace: &str, name: &str, status: &str) -> ConnectorUsersLabels {
+    ConnectorUsersLabels {
+        namespace: namespace.into(),
+        name: name.into(),
+        status: status.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::{Blocked, SyncCounts, UserCounts};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn encode(registry: &Registry) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, registry).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_connector_has_a_fixed_set_of_series_and_none_once_forgotten() {
+        let mut registry = Registry::with_prefix("pbconnector");
+        let m = ConnectorMetrics::register(&mut registry);
+        let status = AzureAdConnectorStatus {
+            connection: Connection::Connected,
+            last_successful_sync_time: Some(Time(Timestamp::from_second(1_800_000_000).unwrap())),
+            users: UserCounts {
+                in_scope: 812,
+                active: 800,
+                pending: 4,
+                disabled: 8,
+            },
+            last_sync: SyncCounts {
+                conflicts: 3,
+                ..Default::default()
+            },
+            blocked: Some(Blocked { deprovisions: 242 }),
+            ..Default::default()
+        };
+        m.observe("msp-a", "contoso", &status, Duration::from_secs(60));
+        m.observe("msp-a", "contoso", &status, Duration::from_secs(60));
+        m.set_credential_expiry(
+            "msp-a",
+            "contoso",
+            Timestamp::from_second(1_900_000_000).ok(),
+        );
+        m.observe("msp-b", "fabrikam", &status, Duration::from_secs(60));
+        let text = encode(&registry);
+        let series = |who: &str| {
+            text.lines()
+                .filter(|l| !l.starts_with('#') && l.contains(who))
+                .count()
+        };
+        assert_eq!(series("name=\"contoso\""), 14, "{text}");
+        for line in [
+            "pbconnector_connector_ready{namespace=\"msp-a\",name=\"contoso\"} 0",
+            "pbconnector_connector_connection{namespace=\"msp-a\",name=\"contoso\",state=\"Connected\"} 1",
+            "pbconnector_connector_connection{namespace=\"msp-a\",name=\"contoso\",state=\"Error\"} 0",
+            "pbconnector_connector_last_success_timestamp_seconds{namespace=\"msp-a\",name=\"contoso\"} 1800000000",
+            "pbconnector_connector_managed_users{namespace=\"msp-a\",name=\"contoso\",status=\"pending\"} 4",
+            "pbconnector_connector_held_deprovisions{namespace=\"msp-a\",name=\"contoso\"} 242",
+            "pbconnector_connector_conflicts{namespace=\"msp-a\",name=\"contoso\"} 3",
+            "pbconnector_connector_credential_expiry_timestamp_seconds{namespace=\"msp-a\",name=\"contoso\"} 1900000000",
+        ] {
+            assert!(text.contains(line), "missing {line} in {text}");
+        }
+        m.forget("msp-a", "contoso");
+        let text = encode(&registry);
+        assert!(!text.contains("contoso"), "{text}");
+        assert!(text.contains("fabrikam"), "{text}");
+        m.clear();
+        assert!(!encode(&registry).contains("fabrikam"));
+    }
+}
