@@ -88,6 +88,11 @@ impl Candidate {
         leading.wait_for(|leading| *leading).await.is_ok()
     }
 
+    /// This process's leadership, for syncs to stop on its loss.
+    pub fn leadership(&self) -> super::leadership::Leadership {
+        super::leadership::Leadership::following(self.leading.clone())
+    }
+
     /// Resolves when this process no longer holds the lease.
     pub fn lost(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
         let mut leading = self.leading.clone();

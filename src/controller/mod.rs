@@ -4,6 +4,7 @@
 pub mod command;
 pub mod engine;
 pub mod leader;
+pub mod leadership;
 pub mod pipeline_engine;
 pub mod reconcile;
 pub mod requests;
@@ -11,9 +12,11 @@ pub mod run;
 pub mod schedule;
 pub mod secrets;
 pub mod status_writer;
+pub mod sync_guard;
 pub mod triggers;
 
 pub use engine::{ConnectorKey, SyncEngine, SyncRequest};
 pub use leader::LeaderElection;
+pub use leadership::Leadership;
 pub use pipeline_engine::PipelineEngine;
 pub use run::{ControllerConfig, RunError, run};

@@ -14,10 +14,12 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
+use super::leadership::Leadership;
 use super::requests::{RequestTokens, approved_deprovisions};
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
+use super::sync_guard::{DEFAULT_SYNC_TIMEOUT, guarded_sync};
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
@@ -37,6 +39,10 @@ pub struct Context<E> {
     pub metrics: Metrics,
     pub ledger: Mutex<Ledger>,
     pub secrets: Arc<SecretRegistry>,
+    /// Syncs stop the moment this is lost (`Leadership::always()` without leader election).
+    pub leadership: Leadership,
+    /// The most one sync may take (`sync_guard::DEFAULT_SYNC_TIMEOUT`).
+    pub sync_timeout: Duration,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -54,6 +60,8 @@ impl<E: SyncEngine> Context<E> {
             metrics,
             ledger: Mutex::default(),
             secrets,
+            leadership: Leadership::always(),
+            sync_timeout: DEFAULT_SYNC_TIMEOUT,
         }
     }
 
@@ -211,7 +219,9 @@ async fn reconcile_connector<E: SyncEngine>(
                 dry_run: spec.dry_run,
                 approved_deprovisions: approval,
             };
-            (ctx.engine.sync(request).await, read.versions)
+            let report =
+                guarded_sync(&*ctx.engine, request, ctx.sync_timeout, &ctx.leadership).await;
+            (report, read.versions)
         }
         Err(error) => {
             tracing::warn!(%error, "referenced secret unreadable");
@@ -223,6 +233,11 @@ async fn reconcile_connector<E: SyncEngine>(
             (report, observed.secrets.clone())
         }
     };
+    if !ctx.leadership.is_leading() {
+        // The new leader owns the connector now, its status included.
+        tracing::info!("not leading any more; the status is left to the new leader");
+        return Ok(Action::await_change());
+    }
     ctx.metrics.observe_sync(&report);
     log_outcome(&report);
 

@@ -19,8 +19,10 @@ use kube::{Client, ResourceExt};
 
 use super::engine::{ConnectorKey, SyncEngine};
 use super::leader::{Candidate, ElectionError, LeaderElection};
+use super::leadership::Leadership;
 use super::reconcile::{Context, Guarded, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
+use super::sync_guard::DEFAULT_SYNC_TIMEOUT;
 use super::triggers::secret_triggers;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::server::Readiness;
@@ -39,6 +41,8 @@ pub struct ControllerConfig {
     pub shutdown_timeout: Duration,
     /// Run only while holding this Lease.
     pub leader_election: Option<LeaderElection>,
+    /// The most one sync may take; it is stopped then and fails with `SyncDeadlineExceeded`.
+    pub sync_timeout: Duration,
     /// This process in the lease and in Events (POD_NAME or the hostname).
     pub identity: String,
     /// How often deleted connectors' state and unreferenced Secret versions are dropped.
@@ -56,6 +60,7 @@ impl ControllerConfig {
             max_concurrent_syncs: 16,
             shutdown_timeout: Duration::from_secs(30),
             leader_election: None,
+            sync_timeout: DEFAULT_SYNC_TIMEOUT,
             identity: identity.into(),
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
@@ -84,7 +89,14 @@ pub async fn run<E: SyncEngine>(
     let shutdown: Signal = shutdown.boxed().shared();
     let engine = Arc::new(engine);
     let Some(election) = config.leader_election.clone() else {
-        run_controller(client, &config, engine, shutdown.clone()).await;
+        run_controller(
+            client,
+            &config,
+            engine,
+            shutdown.clone(),
+            Leadership::always(),
+        )
+        .await;
         return Ok(());
     };
     let candidate =
@@ -106,7 +118,14 @@ pub async fn run<E: SyncEngine>(
             .map(|_| ())
             .boxed()
             .shared();
-        run_controller(client.clone(), &config, engine.clone(), stop).await;
+        run_controller(
+            client.clone(),
+            &config,
+            engine.clone(),
+            stop,
+            candidate.leadership(),
+        )
+        .await;
         if shutdown.peek().is_some() {
             break;
         }
@@ -133,6 +152,7 @@ async fn run_controller<E: SyncEngine>(
     config: &ControllerConfig,
     engine: Arc<E>,
     stop: Signal,
+    leadership: Leadership,
 ) {
     let (connectors, secrets): (Api<Guarded>, Api<PartialObjectMeta<Secret>>) =
         match &config.namespace {
@@ -147,13 +167,16 @@ async fn run_controller<E: SyncEngine>(
         controller: CONTROLLER_NAME.into(),
         instance: Some(config.identity.clone()),
     };
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         engine,
         Recorder::new(client, reporter),
         config.metrics.clone(),
         registry.clone(),
-    ));
+    );
+    ctx.leadership = leadership;
+    ctx.sync_timeout = config.sync_timeout;
+    let ctx = Arc::new(ctx);
 
     // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
     // which finds the object gone and forgets it; and the first complete list marks the store
