@@ -7,6 +7,12 @@ pub const MAX_LISTED: usize = 10;
 
 /// `a, b, c … and N more`, naming at most `MAX_LISTED` items.
 pub fn capped_list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
+    capped_join(items, ", ")
+}
+
+/// The items joined by `separator`, at most `MAX_LISTED` of them, then `… and N more`. Each
+/// item is cleaned and cut like remote text.
+pub fn capped_join<T: Display>(items: impl IntoIterator<Item = T>, separator: &str) -> String {
     let mut out = String::new();
     let mut rest = 0usize;
     for (i, item) in items.into_iter().enumerate() {
@@ -15,7 +21,7 @@ pub fn capped_list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
             continue;
         }
         if i > 0 {
-            out.push_str(", ");
+            out.push_str(separator);
         }
         out.push_str(&super::remote_text(&item.to_string()));
     }
@@ -36,5 +42,6 @@ mod tests {
         assert!(listed.ends_with(" … and 9990 more"), "{listed}");
         assert!(listed.len() < 200, "{}", listed.len());
         assert_eq!(capped_list(["a", "b"]), "a, b");
+        assert_eq!(capped_join(["a", "b"], "\n"), "a\nb");
     }
 }

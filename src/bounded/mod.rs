@@ -8,6 +8,6 @@ pub mod paging;
 pub mod text;
 
 pub use body::{BodyError, MAX_RESPONSE_BYTES, read_capped};
-pub use lists::capped_list;
+pub use lists::{MAX_LISTED, capped_join, capped_list};
 pub use paging::{MAX_PAGES, PageGuard, PagingError};
 pub use text::{MAX_REMOTE_TEXT_CHARS, has_hidden_chars, is_hidden_char, remote_text};

@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
 use super::manifest_yaml::{YamlError, read_documents};
+use crate::bounded::capped_join;
 use crate::resources::AzureAdConnector;
 use crate::resources::validate::validate_connector;
 use crate::sync::secrets::{SecretData, secret_data};
@@ -50,7 +51,10 @@ pub enum ManifestError {
         document: usize,
         message: String,
     },
-    #[error("{path}: AzureAdConnector {name} is invalid:\n  {}", errors.join("\n  "))]
+    #[error(
+        "{path}: AzureAdConnector {name} is invalid:\n  {}",
+        capped_join(errors, "\n  ")
+    )]
     Invalid {
         path: PathBuf,
         name: String,

@@ -302,7 +302,9 @@ async fn report_invalid<E: SyncEngine>(
     if !ctx.ledger().report_invalid(key, error) {
         return Ok(Action::await_change());
     }
-    let message = format!("The connector cannot be read, fix its spec: {error}");
+    let message = crate::bounded::remote_text(&format!(
+        "The connector cannot be read, fix its spec: {error}"
+    ));
     let generation = object.meta().generation;
     let mut status = AzureAdConnectorStatus {
         observed_generation: generation,
