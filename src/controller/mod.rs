@@ -5,6 +5,7 @@ pub mod command;
 pub mod engine;
 pub mod leader;
 pub mod leadership;
+pub mod lease_watch;
 pub mod pipeline_engine;
 pub mod reconcile;
 pub mod requests;
