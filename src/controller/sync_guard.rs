@@ -61,3 +61,62 @@ fn leadership_lost() -> SyncFailure {
             .into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::engine::ConnectorKey;
+    use crate::sync::pipeline::REASON_DEADLINE;
+
+    /// An engine whose syncs never end (a hung server, a bug).
+    struct Hanging;
+
+    impl SyncEngine for Hanging {
+        async fn sync(&self, _request: SyncRequest) -> SyncReport {
+            std::future::pending().await
+        }
+        fn forget(&self, _key: &ConnectorKey) {}
+    }
+
+    fn request() -> SyncRequest {
+        let spec = serde_json::from_value(serde_json::json!({
+            "azure": {"tenantId": "contoso.onmicrosoft.com",
+                      "clientId": "00000000-0000-0000-0000-000000000000",
+                      "clientSecretRef": {"name": "entra-app", "key": "client-secret"}},
+            "passwordBoss": {"tokenSecretRef": {"name": "passwordboss", "key": "token"}},
+            "syncGroup": {"displayName": "Password Boss Users"}
+        }))
+        .expect("a spec");
+        SyncRequest {
+            key: ConnectorKey::new("ns", "contoso"),
+            spec,
+            secrets: Default::default(),
+            dry_run: false,
+            approved_deprovisions: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sync_that_never_ends_is_stopped_at_the_timeout() {
+        let timeout = Duration::from_millis(50);
+        let report = guarded_sync(&Hanging, request(), timeout, &Leadership::always()).await;
+        let failure = report.failure.expect("a stopped sync fails");
+        assert_eq!(failure.reason(), REASON_DEADLINE);
+        assert!(
+            failure.to_string().contains("per-sync timeout"),
+            "{failure}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sync_in_flight_stops_when_leadership_is_lost() {
+        let (tx, rx) = tokio::sync::watch::channel(true);
+        let leadership = Leadership::following(rx);
+        let sync = guarded_sync(&Hanging, request(), Duration::from_secs(3600), &leadership);
+        let (report, ()) = tokio::join!(sync, async move {
+            tokio::task::yield_now().await;
+            tx.send(false).expect("the sync watches leadership");
+        });
+        assert_eq!(report.failure.unwrap().reason(), REASON_LEADERSHIP_LOST);
+    }
+}
