@@ -1,10 +1,13 @@
-//! The client libraries the operator builds on, against the fake API server: kube-runtime's
+//! The client libraries the operator builds on, against a real kube-apiserver: kube-runtime's
 //! event Recorder (create, then merge-patch of a repeated event) and kube-lease-manager's leader
 //! election (server-side apply without force, strategic merge patches, conflicts).
 
+#[path = "support/apiserver.rs"]
+mod apiserver;
+
 use std::time::Duration;
 
-use fake_apiserver::FakeApiServer;
+use apiserver::TestApiServer;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use kube::Api;
@@ -14,8 +17,10 @@ use kube_lease_manager::LeaseManagerBuilder;
 
 #[tokio::test]
 async fn the_event_recorder_creates_and_then_counts_repeats() {
-    let server = FakeApiServer::start().await.expect("server starts");
-    let client = server.client().expect("client");
+    let server = tokio::task::spawn_blocking(TestApiServer::shared)
+        .await
+        .expect("the API server starts");
+    let client = server.client().await;
     let reporter = Reporter {
         controller: "pbconnector".into(),
         instance: Some("pbconnector-0".into()),
@@ -41,27 +46,28 @@ async fn the_event_recorder_creates_and_then_counts_repeats() {
         .expect("first event");
     recorder.publish(&event, &reference).await.expect("repeat");
     let methods: Vec<String> = server
-        .request_log()
-        .all()
+        .requests()
         .into_iter()
-        .filter(|r| r.resource.as_deref() == Some("events"))
-        .map(|r| format!("{} {}", r.method, r.status))
+        .filter(|r| r.resource() == "events" && r.namespace() == "default" && r.verb != "list")
+        .map(|r| format!("{} {}", r.verb, r.code()))
         .collect();
-    assert_eq!(methods, ["POST 201", "PATCH 200"]);
+    assert_eq!(methods, ["create 201", "patch 200"]);
     let events: Api<KubeEvent> = Api::namespaced(client, "default");
     let list = events.list(&ListParams::default()).await.expect("list");
     assert_eq!(list.items.len(), 1, "a repeat patches the same Event");
     let stored = &list.items[0];
     assert_eq!(stored.reason.as_deref(), Some("Synced"));
     assert_eq!(stored.series.as_ref().map(|s| s.count), Some(2));
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn lease_manager_leadership_passes_between_replicas() {
-    let server = FakeApiServer::start().await.expect("server starts");
+    let server = tokio::task::spawn_blocking(TestApiServer::shared)
+        .await
+        .expect("the API server starts");
+    let client = server.client().await;
     let build = |identity: &str| {
-        LeaseManagerBuilder::new(server.client().expect("client"), "pbconnector-leader")
+        LeaseManagerBuilder::new(client.clone(), "pbconnector-leader")
             .with_namespace("default")
             .with_identity(identity)
             .with_duration(3)
@@ -92,5 +98,4 @@ async fn lease_manager_leadership_passes_between_replicas() {
             .expect("no API error"),
         "the second replica takes over after the release"
     );
-    server.shutdown().await;
 }

@@ -1,7 +1,9 @@
-//! The real kubectl 1.35 against the fake API server: apply the CRD and an example connector with
+//! The real kubectl 1.35 against a real kube-apiserver (tests/support/apiserver.rs): apply the CRD and an example connector with
 //! its Secrets, read printer columns, annotate, get YAML, see invalid connectors refused with the
 //! field named, wait for Ready through the status subresource, delete.
 
+#[path = "support/apiserver.rs"]
+mod apiserver;
 #[path = "support/kubectl.rs"]
 mod kubectl;
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use fake_apiserver::FakeApiServer;
+use apiserver::TestApiServer;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kubectl::{Kubectl, find_kubectl, repo};
@@ -35,12 +37,12 @@ async fn write_status(api: &Api<AzureAdConnector>, status: Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_manages_connectors_end_to_end() {
-    let Some(bin) = find_kubectl() else {
-        return;
-    };
-    let server = FakeApiServer::start().await.expect("server starts");
-    let kubectl = Kubectl::new(bin, server.kubeconfig_path());
-    let api: Api<AzureAdConnector> = Api::namespaced(server.client().expect("client"), NS);
+    // A server of this test's own: it installs the CRD and a fixed namespace.
+    let server = tokio::task::spawn_blocking(TestApiServer::start)
+        .await
+        .expect("the API server starts");
+    let kubectl = Kubectl::new(find_kubectl(), server.kubeconfig_path());
+    let api: Api<AzureAdConnector> = Api::namespaced(server.client().await, NS);
 
     let out = kubectl.ok(&["apply", "-f", "crds/"]).await;
     assert!(
@@ -60,7 +62,7 @@ async fn kubectl_manages_connectors_end_to_end() {
     }
     // Secrets are stored as the real server stores them: stringData encoded into data.
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(server.client().expect("client"), NS);
+        Api::namespaced(server.client().await, NS);
     let token = secrets
         .get("passwordboss")
         .await
@@ -244,16 +246,18 @@ async fn kubectl_manages_connectors_end_to_end() {
         "{out}"
     );
     assert!(api.get_opt("contoso").await.expect("get").is_none());
-    server.shutdown().await;
+    tokio::task::spawn_blocking(move || drop(server))
+        .await
+        .expect("the API server stops");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_the_built_in_kinds_of_an_operator_install() {
-    let Some(bin) = find_kubectl() else {
-        return;
-    };
-    let server = FakeApiServer::start().await.expect("server starts");
-    let kubectl = Kubectl::new(bin, server.kubeconfig_path());
+    // A server of this test's own: it installs the CRD and a fixed namespace.
+    let server = tokio::task::spawn_blocking(TestApiServer::start)
+        .await
+        .expect("the API server starts");
+    let kubectl = Kubectl::new(find_kubectl(), server.kubeconfig_path());
     let manifest = fixture("operator-install.yaml");
     let out = kubectl.ok(&["apply", "-f", &manifest]).await;
     for created in [
@@ -302,9 +306,14 @@ async fn kubectl_applies_the_built_in_kinds_of_an_operator_install() {
         "the rest of the container is kept"
     );
     let log = server.requests();
-    assert!(log.iter().any(|r| r.method == "PATCH"
-        && r.path.ends_with("/deployments/pbconnector")
-        && r.status == 200));
+    assert!(log.iter().any(|r| {
+        r.verb == "patch"
+            && r.resource() == "deployments"
+            && r.object_ref
+                .as_ref()
+                .is_some_and(|o| o.name == "pbconnector")
+            && r.code() == 200
+    }));
     let out = kubectl
         .ok(&["get", "deployments,services", "-n", "pbconnector-system"])
         .await;
@@ -322,10 +331,16 @@ async fn kubectl_applies_the_built_in_kinds_of_an_operator_install() {
         out.contains("azureadconnector.passwordboss.com/contoso serverside-applied"),
         "{out}"
     );
-    let out = kubectl.ok(&["delete", "-f", &manifest]).await;
+    // No namespace controller runs (no kube-controller-manager): the namespace stays
+    // Terminating, so kubectl does not wait for it to go.
+    let out = kubectl
+        .ok(&["delete", "--wait=false", "-f", &manifest])
+        .await;
     assert!(
         out.contains("deployment.apps \"pbconnector\" deleted"),
         "{out}"
     );
-    server.shutdown().await;
+    tokio::task::spawn_blocking(move || drop(server))
+        .await
+        .expect("the API server stops");
 }

@@ -173,7 +173,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 fn config() -> ControllerConfig {
     let mut config = ControllerConfig::new("test-0");
-    config.namespace = Some(NS.into());
+    config.namespaces = vec![NS.into()];
     config.shutdown_timeout = Duration::from_secs(5);
     config.prune_interval = Duration::from_millis(200);
     config

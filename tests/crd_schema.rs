@@ -75,8 +75,59 @@ fn a_complete_connector_is_accepted_and_defaulted() {
 
 #[test]
 fn two_credentials_are_refused() {
-    let obj = with(&["spec", "azure", "workloadIdentity"], json!({}));
+    let obj = with(
+        &["spec", "azure", "workloadIdentity"],
+        json!({"serviceAccountName": "pbconnector-contoso"}),
+    );
     assert_rejected_at(obj, "spec.azure", "exactly one credential");
+}
+
+/// Issue 15: a connector could name any file as its federated token (the operator's own
+/// service-account token, for one). The field is gone; an identity is a ServiceAccount name.
+#[test]
+fn workload_identity_names_a_service_account_of_the_namespace_never_a_file() {
+    let wi = |value: serde_json::Value| {
+        let mut obj = good();
+        let azure = obj["spec"]["azure"].as_object_mut().unwrap();
+        azure.remove("clientSecretRef");
+        azure.insert("workloadIdentity".into(), value);
+        obj
+    };
+    let c = validate_connector(&wi(json!({"serviceAccountName": "pbconnector-contoso"})))
+        .expect("a ServiceAccount name");
+    let identity = c.spec.azure.workload_identity.unwrap();
+    assert_eq!(
+        identity.service_account_name.as_deref(),
+        Some("pbconnector-contoso")
+    );
+    validate_connector(&wi(json!({"operatorIdentity": true}))).expect("the operator's own");
+
+    let file = wi(json!({"tokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"}));
+    assert!(validate_connector(&file).is_err(), "tokenFile is refused");
+    for other_namespace in [
+        "kube-system/default",
+        "system:serviceaccount:kube-system:default",
+        "../default",
+        "Default",
+    ] {
+        let obj = wi(json!({"serviceAccountName": other_namespace}));
+        assert_rejected_at(
+            obj,
+            "spec.azure.workloadIdentity.serviceAccountName",
+            "should match",
+        );
+    }
+    for neither in [
+        json!({}),
+        json!({"operatorIdentity": false}),
+        json!({"serviceAccountName": "a", "operatorIdentity": true}),
+    ] {
+        assert_rejected_at(
+            wi(neither),
+            "spec.azure.workloadIdentity",
+            "set exactly one: serviceAccountName",
+        );
+    }
 }
 
 #[test]

@@ -1,17 +1,14 @@
-//! The operator as users run it: the built `pbconnector run` binary, over HTTP, against the
-//! test Kubernetes API server (tests/fake-apiserver), driven with the real kubectl the way the
-//! README tells users to (`kubectl apply`, `annotate`, `wait`, `get events`), syncing the Graph
-//! and Password Boss simulators.
-//!
-//! `real_cluster_*` runs the first scenario against the cluster of `$KUBECONFIG` instead (and is
-//! skipped when it is not set): the operator binary and the simulators still run on this
-//! machine, so only the Kubernetes side is real.
+//! The operator as users run it: the built `pbconnector run` binary, with the identity and RBAC
+//! the chart gives it, against a real kube-apiserver (tests/support/apiserver.rs), driven with
+//! the real kubectl the way the README tells users to (`kubectl apply`, `annotate`, `wait`,
+//! `get events`), syncing the Graph and Password Boss simulators.
 
 mod e2e_support;
 
 use std::time::{Duration, Instant};
 
-use e2e_support::{Cluster, NAME, Operator, eventually, fake_cluster_with_sample, sample};
+use e2e_support::kubectl::{Kubectl, find_kubectl};
+use e2e_support::{Cluster, NAME, Operator, cluster_with_sample, eventually, sample};
 use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use pbconnector::passwordboss::model::UserStatus;
@@ -56,11 +53,15 @@ async fn annotate(cluster: &Cluster, ns: &str, annotation: &str, value: &str) {
 /// `kubectl wait --for=condition=Ready` (also after a spec change, with observedGeneration); a
 /// user added in Entra reaches Password Boss within one interval; the sync-now annotation is
 /// handled within 2 s; SIGTERM stops the operator cleanly.
-async fn connects_and_follows_entra(cluster: &Cluster) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connector_connects_and_follows_entra() {
+    // The chart's default mode watches every namespace: a server of this test's own, so no other
+    // test's connectors are in sight.
+    let cluster = Cluster::owned().await;
     cluster.install_crd().await;
     let ns = cluster.namespace("e2e-connect").await;
     let env = sample(200, "10s").await;
-    let operator = Operator::start(cluster.kubeconfig(), &[]).await;
+    let operator = Operator::start(&cluster.operator_kubeconfig().await, &[]).await;
 
     // Every connection state the connector's status goes through, in order.
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Connection>::new()));
@@ -156,7 +157,7 @@ async fn connects_and_follows_entra(cluster: &Cluster) {
 
     // Sync now: handled and echoed within 2 s.
     annotate(
-        cluster,
+        &cluster,
         &ns,
         ANNOTATION_SYNC_REQUESTED_AT,
         "2026-11-25T08:00:00Z",
@@ -224,23 +225,6 @@ async fn connects_and_follows_entra(cluster: &Cluster) {
     );
     let exit = operator.stop().await;
     assert!(exit.success(), "graceful stop on SIGTERM: {exit:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_connector_connects_and_follows_entra() {
-    let Some(cluster) = Cluster::fake().await else {
-        return;
-    };
-    connects_and_follows_entra(&cluster).await;
-    cluster.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_cluster_a_new_connector_connects_and_follows_entra() {
-    let Some(cluster) = Cluster::real().await else {
-        return;
-    };
-    connects_and_follows_entra(&cluster).await;
     cluster.cleanup().await;
 }
 
@@ -248,10 +232,9 @@ async fn real_cluster_a_new_connector_connects_and_follows_entra() {
 /// corrected Secret recovers at once, not after the 5-minute interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_unauthorized_until_the_secret_is_fixed() {
-    let Some((cluster, ns, env)) = fake_cluster_with_sample("e2e-auth", 20, "5m").await else {
-        return;
-    };
-    let operator = Operator::start(cluster.kubeconfig(), &[]).await;
+    let (cluster, ns, env) = cluster_with_sample("e2e-auth", 20, "5m").await;
+    let operator =
+        Operator::start(&cluster.operator_kubeconfig().await, &["--namespace", &ns]).await;
 
     let good = env.manifests(&ns);
     cluster
@@ -320,10 +303,12 @@ async fn a_wrong_secret_is_unauthorized_until_the_secret_is_fixed() {
 /// Then a watch that gets 410 Gone: the operator re-lists and still sees new annotations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
-    let Some((cluster, ns, env)) = fake_cluster_with_sample("e2e-safety", 60, "10s").await else {
-        return;
-    };
-    let operator = Operator::start(cluster.kubeconfig(), &[]).await;
+    // The API server is restarted below: a server of this test's own.
+    let cluster = Cluster::owned().await;
+    cluster.install_crd().await;
+    let ns = cluster.namespace("e2e-safety").await;
+    let env = sample(60, "10s").await;
+    let operator = Operator::start(&cluster.operator_kubeconfig().await, &[]).await;
     cluster.apply(&env.manifests(&ns)).await;
     let connected = cluster
         .wait_connection(&ns, Connection::Connected, MINUTE)
@@ -370,25 +355,51 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
         .count();
     assert_eq!(disabled, n as usize, "exactly the approved number disabled");
 
-    // 410 Gone: every resourceVersion so far is too old and every watch is cut.
-    let fake = cluster.server();
-    let before = fake.requests().len();
-    fake.compact_history();
-    fake.drop_watches();
+    // 410 Gone, as after an etcd compaction: the API server goes away (every watch is cut),
+    // etcd moves on meanwhile, and the restarted server's watch cache starts past every
+    // resourceVersion the operator has seen.
+    let api = cluster.connectors(&ns);
+    let seen = api
+        .get(NAME)
+        .await
+        .expect("the connector")
+        .metadata
+        .resource_version
+        .expect("a resourceVersion");
+    let server = cluster.server();
+    tokio::task::block_in_place(|| {
+        server.stop_apiserver();
+        for _ in 0..5 {
+            server.advance_etcd_revision();
+        }
+        server.start_apiserver();
+    });
+    let restarted = server.requests().len();
+    // What the operator's watch now gets from its last resourceVersion: 410 Gone.
+    let mut stale = api
+        .watch(&kube::api::WatchParams::default(), &seen)
+        .await
+        .expect("a watch starts")
+        .boxed();
+    match stale.next().await {
+        Some(Ok(kube::api::WatchEvent::Error(e))) => assert_eq!(e.code, 410, "{e:?}"),
+        other => panic!("a watch from {seen} should get 410 Gone, got {other:?}"),
+    }
     annotate(&cluster, &ns, ANNOTATION_SYNC_REQUESTED_AT, "after-410").await;
     cluster
         .wait_status(&ns, "the request after the 410", MINUTE, |s| {
             s.last_handled_sync_request.as_deref() == Some("after-410")
         })
         .await;
-    let after: Vec<_> = fake.requests().split_off(before);
-    let connectors = |verb: &str| {
-        after.iter().any(|r| {
-            r.verb.as_deref() == Some(verb) && r.resource.as_deref() == Some("azureadconnectors")
-        })
+    let after = server.requests().split_off(restarted);
+    let operator_user = |e: &&e2e_support::apiserver::AuditEvent| {
+        e.user.username.starts_with("system:serviceaccount:")
     };
     assert!(
-        connectors("watch"),
+        after
+            .iter()
+            .filter(operator_user)
+            .any(|e| e.verb == "watch" && e.resource() == "azureadconnectors"),
         "the operator watched connectors again after its watch was cut: {after:#?}"
     );
     operator.stop().await;
@@ -399,12 +410,21 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
 /// releases the Lease) the standby takes over and handles the next request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_sync_only_on_the_leader_and_fail_over() {
-    let Some((cluster, ns, env)) = fake_cluster_with_sample("e2e-leader", 20, "10s").await else {
-        return;
-    };
-    let elect = ["--leader-elect", "--lease-namespace", "default"];
-    let leader = Operator::start_as(cluster.kubeconfig(), "replica-a", &elect).await;
-    let standby = Operator::start_as(cluster.kubeconfig(), "replica-b", &elect).await;
+    let (cluster, ns, env) = cluster_with_sample("e2e-leader", 20, "10s").await;
+    let identity = cluster
+        .operator_identity(&["leaderElection.enabled=true"])
+        .await;
+    // The chart's Role lets the operator use its Lease in the release namespace only.
+    let release_ns = identity.namespace.clone();
+    let elect = [
+        "--leader-elect",
+        "--lease-namespace",
+        release_ns.as_str(),
+        "--namespace",
+        ns.as_str(),
+    ];
+    let leader = Operator::start_as(&identity.kubeconfig, "replica-a", &elect).await;
+    let standby = Operator::start_as(&identity.kubeconfig, "replica-b", &elect).await;
     cluster.apply(&env.manifests(&ns)).await;
     cluster
         .wait_connection(&ns, Connection::Connected, MINUTE)
@@ -413,7 +433,7 @@ async fn two_replicas_sync_only_on_the_leader_and_fail_over() {
         .kubectl
         .ok(&[
             "-n",
-            "default",
+            &release_ns,
             "get",
             "lease",
             "pbconnector-leader",
@@ -450,5 +470,98 @@ async fn two_replicas_sync_only_on_the_leader_and_fail_over() {
         .await;
     assert!(standby.logs().contains("sync started"));
     standby.stop().await;
+    cluster.cleanup().await;
+}
+
+/// The least-privilege mode: with `watchNamespaces` the chart grants a Role in each and
+/// nothing cluster-wide on Secrets, and that Role is all the operator needs there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_least_privilege_mode_needs_only_its_namespace() {
+    let (cluster, ns, env) = cluster_with_sample("e2e-scoped", 20, "10s").await;
+    let watch = format!("watchNamespaces={{{ns}}}");
+    let identity = cluster.operator_identity(&[watch.as_str()]).await;
+    let as_operator = Kubectl::new(find_kubectl(), &identity.kubeconfig);
+    let all = as_operator
+        .run(&["auth", "can-i", "list", "secrets", "--all-namespaces"])
+        .await;
+    assert_eq!(
+        String::from_utf8_lossy(&all.stdout).trim(),
+        "no",
+        "no Secret access outside the watched namespace"
+    );
+    let here = as_operator
+        .ok(&["auth", "can-i", "watch", "secrets", "-n", &ns])
+        .await;
+    assert_eq!(here.trim(), "yes");
+
+    let operator = Operator::start(&identity.kubeconfig, &["--namespace", &ns]).await;
+    cluster.apply(&env.manifests(&ns)).await;
+    cluster
+        .wait_connection(&ns, Connection::Connected, MINUTE)
+        .await;
+    assert!(active_in_password_boss(&env) > 20);
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// A Role missing one permission: the operator names exactly what it lacks and where, stays
+/// unready, and starts on its own once the Role is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_permission_is_named_until_it_is_granted() {
+    let (cluster, ns, env) = cluster_with_sample("e2e-rbac", 20, "10s").await;
+    let watch = format!("watchNamespace={ns}");
+    let values = [watch.as_str()];
+    let identity = cluster.operator_identity(&values).await;
+    // Take `patch` on the status subresource out of the chart's Role.
+    let role = cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "get",
+            "role",
+            &identity.service_account,
+            "-o",
+            "json",
+        ])
+        .await;
+    let mut role: serde_json::Value = serde_json::from_str(&role).expect("JSON");
+    let rules = role["rules"].as_array_mut().expect("rules");
+    let before = rules.len();
+    rules.retain(|r| r["resources"] != serde_json::json!(["azureadconnectors/status"]));
+    assert_eq!(
+        rules.len(),
+        before - 1,
+        "the chart's Role grants status writes"
+    );
+    cluster
+        .kubectl
+        .ok_stdin(&["replace", "-f", "-"], &role.to_string())
+        .await;
+
+    cluster.apply(&env.manifests(&ns)).await;
+    let operator = Operator::launch(
+        &identity.kubeconfig,
+        "pbconnector-e2e",
+        &["--allow-loopback-endpoints", "--namespace", &ns],
+    );
+    let expected =
+        format!("may not `patch azureadconnectors/status (passwordboss.com)` in namespace {ns}");
+    eventually("the missing permission named in the log", MINUTE, || {
+        let named = operator.logs().contains(&expected);
+        async move { named.then_some(()) }
+    })
+    .await;
+    assert!(!operator.ready().await, "not ready without its permissions");
+    assert!(env.password_boss.azure_users().is_empty(), "nothing synced");
+
+    // The chart's Role again: the operator starts without a restart.
+    let rbac = cluster.chart_rbac(&identity, &values).await;
+    cluster.kubectl.ok_stdin(&["apply", "-f", "-"], &rbac).await;
+    operator.wait_ready(MINUTE).await;
+    cluster
+        .wait_connection(&ns, Connection::Connected, MINUTE)
+        .await;
+    operator.stop().await;
     cluster.cleanup().await;
 }

@@ -19,14 +19,17 @@ use pbconnector::resources::Connection;
 /// Password Boss write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_idle_intervals_write_neither_status_nor_password_boss() {
-    let Some(cluster) = Cluster::fake().await else {
-        return;
-    };
+    let cluster = Cluster::shared().await;
     cluster.install_crd_without_interval_minimum().await;
     let ns = cluster.namespace("e2e-idle").await;
     let env = sample(50, "100ms").await;
     let engine = CountingEngine::default();
-    let operator = InProcess::start(cluster.client.clone(), engine.clone(), 4);
+    let operator = InProcess::start(
+        cluster.operator_client().await,
+        engine.clone(),
+        4,
+        Some(&ns),
+    );
     cluster.apply(&env.manifests(&ns)).await;
     cluster
         .wait_connection(&ns, Connection::Connected, Duration::from_secs(30))
@@ -46,8 +49,9 @@ async fn a_hundred_idle_intervals_write_neither_status_nor_password_boss() {
             .requests()
             .iter()
             .filter(|r| {
-                r.resource.as_deref() == Some("azureadconnectors/status")
-                    && matches!(r.verb.as_deref(), Some("patch" | "update"))
+                r.namespace() == ns
+                    && r.resource() == "azureadconnectors/status"
+                    && matches!(r.verb.as_str(), "patch" | "update")
             })
             .count()
     };
@@ -88,9 +92,8 @@ async fn fifty_connectors_keep_their_interval_while_one_is_throttled() {
     const CONNECTORS: usize = 50;
     const INTERVAL: Duration = Duration::from_secs(1);
     const WINDOW: Duration = Duration::from_secs(8);
-    let Some(cluster) = Cluster::fake().await else {
-        return;
-    };
+    // Fifty namespaces watched cluster-wide: a server of this test's own.
+    let cluster = Cluster::owned().await;
     cluster.install_crd_without_interval_minimum().await;
     let mut envs = Vec::with_capacity(CONNECTORS);
     let mut manifests = String::new();
@@ -110,7 +113,7 @@ async fn fifty_connectors_keep_their_interval_while_one_is_throttled() {
         .throttle_tenant(throttled.tenant.id(), Some(60));
 
     let engine = CountingEngine::default();
-    let operator = InProcess::start(cluster.client.clone(), engine.clone(), 16);
+    let operator = InProcess::start(cluster.operator_client().await, engine.clone(), 16, None);
     cluster.apply(&manifests).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

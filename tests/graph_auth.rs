@@ -11,7 +11,8 @@ use graph_support::{DOMAIN, SECRET, env, spec};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use log_capture::Capture;
 use pbconnector::azure::{
-    AzureConfig, Credential, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions,
+    AzureConfig, Credential, FederatedToken, GraphClient, GraphErrorKind, GraphSyncState,
+    ReadOptions, TokenFile,
 };
 use pbconnector::resources::GroupSelector;
 use pbconnector::simulators::graph::{FederatedCredential, JwtAlgorithm, PathKind};
@@ -140,9 +141,9 @@ async fn workload_identity_rereads_the_rotated_token_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("azure-identity-token");
     std::fs::write(&file, federated_token(&issuer_key, SUBJECT)).unwrap();
-    let client = e.client_with(Credential::WorkloadIdentity {
-        token_file: file.clone(),
-    });
+    let client = e.client_with(Credential::WorkloadIdentity(FederatedToken::new(
+        TokenFile::new(&file),
+    )));
     client.check_token().await.unwrap();
 
     // Kubelet rotates the file; the next token request must present the new content.
@@ -238,9 +239,9 @@ async fn no_secret_assertion_or_token_reaches_the_logs() {
     let file = std::env::temp_dir().join(format!("pbconnector-log-{}", uuid::Uuid::new_v4()));
     let federated = federated_token(&issuer_key, SUBJECT);
     std::fs::write(&file, &federated).unwrap();
-    e.client_with(Credential::WorkloadIdentity {
-        token_file: file.clone(),
-    })
+    e.client_with(Credential::WorkloadIdentity(FederatedToken::new(
+        TokenFile::new(&file),
+    )))
     .check_token()
     .await
     .unwrap();

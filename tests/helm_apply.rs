@@ -1,5 +1,5 @@
-//! The chart installed the ways users install it, against the test Kubernetes API server with
-//! the real helm 4 and kubectl 1.35:
+//! The chart installed the ways users install it, against a real kube-apiserver
+//! (tests/support/apiserver.rs) with the real helm 4 and kubectl 1.35:
 //! - `helm template … | kubectl apply -f -` (what a GitOps controller does) in every mode creates
 //!   every object, and applying again changes nothing;
 //! - every shell command of the install guides (README.md and charts/pbconnector/README.md) —
@@ -7,12 +7,14 @@
 //!   `annotate`, `delete` — runs in order and succeeds, so the documentation cannot drift from
 //!   what works.
 
+#[path = "support/apiserver.rs"]
+mod apiserver;
 mod helm_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use fake_apiserver::FakeApiServer;
+use apiserver::TestApiServer;
 use helm_support::{Helm, RELEASE, RELEASE_NAMESPACE, chart_dir, kind, name, root, text, tool};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -45,8 +47,8 @@ struct Shell {
 }
 
 impl Shell {
-    /// `None` (test skipped, reason printed; a failure under CI) when the tools are missing.
-    fn new(server: &FakeApiServer) -> Option<Self> {
+    /// A missing tool fails the test.
+    fn new(server: &TestApiServer) -> Option<Self> {
         let kubectl = tool("bin/kubectl")?;
         tool("bin/helm")?;
         let bin = kubectl.parent().expect("bin dir").display().to_string();
@@ -123,18 +125,22 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
         ("default", ""),
         ("single namespace", "watchNamespace: msp-contoso\n"),
         (
+            "several namespaces",
+            "watchNamespaces: [msp-contoso, msp-fabrikam]\nallowedEndpointHosts: [pb.internal:8443]\n\
+             networkPolicy:\n  enabled: true\n  metricsFrom:\n  - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}\n",
+        ),
+        (
             "two replicas with ServiceMonitor",
             "replicaCount: 2\nserviceMonitor:\n  enabled: true\n",
         ),
     ];
     for (mode, values) in modes {
-        let server = FakeApiServer::start().await.expect("server starts");
-        let Some(sh) = Shell::new(&server) else {
-            return;
-        };
+        let server = start_server().await;
+        let sh = Shell::new(&server).expect("the tools are installed");
         sh.ok(&format!("kubectl create namespace {RELEASE_NAMESPACE}"))
             .await;
         sh.ok("kubectl create namespace msp-contoso").await;
+        sh.ok("kubectl create namespace msp-fabrikam").await;
         sh.ok(&format!(
             "cat <<'EOF' | kubectl apply -f -\n{SERVICE_MONITOR_CRD}\nEOF"
         ))
@@ -159,9 +165,12 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
                 .await;
             let stored: Value = serde_json::from_str(&stored).expect("kubectl prints JSON");
             assert_eq!(stored["metadata"]["name"], doc["metadata"]["name"]);
+            // The server adds its defaults (clusterIP, termination policies…); everything the
+            // chart wrote is stored as written.
             for field in ["spec", "rules", "subjects", "roleRef"] {
                 if !doc[field].is_null() && kind(doc) != "CustomResourceDefinition" {
-                    assert_eq!(stored[field], doc[field], "{mode}: {} {field}", name(doc));
+                    let at = format!("{mode}: {} {} .{field}", kind(doc), name(doc));
+                    assert_written(&stored[field], &doc[field], &at);
                 }
             }
         }
@@ -172,6 +181,23 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
                 let roles = sh.ok("kubectl -n msp-contoso get role -o name").await;
                 assert!(roles.contains("role.rbac.authorization.k8s.io/"), "{roles}");
             }
+            "several namespaces" => {
+                assert_eq!(scoped("ClusterRole"), 0, "{mode}: no cluster-wide grant");
+                for ns in ["msp-contoso", "msp-fabrikam"] {
+                    let roles = sh.ok(&format!("kubectl -n {ns} get role -o name")).await;
+                    assert!(
+                        roles.contains("role.rbac.authorization.k8s.io/"),
+                        "{ns}: {roles}"
+                    );
+                    let bindings = sh
+                        .ok(&format!("kubectl -n {ns} get rolebinding -o name"))
+                        .await;
+                    assert!(
+                        bindings.contains("rolebinding.rbac.authorization.k8s.io/"),
+                        "{ns}: {bindings}"
+                    );
+                }
+            }
             "two replicas with ServiceMonitor" => {
                 for k in ["PodDisruptionBudget", "ServiceMonitor", "Role"] {
                     assert_eq!(scoped(k), 1, "{mode}: one {k}");
@@ -181,7 +207,7 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
         }
 
         // What Argo CD or Flux does on every sync: nothing changes, nothing is rewritten.
-        let before = server.resource_version();
+        let before = resource_versions(&sh, &docs).await;
         let out = sh.ok(&apply).await;
         for doc in &docs {
             // kubectl always sends a PodDisruptionBudget's selector (its patch strategy is
@@ -194,12 +220,64 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
             assert!(out.contains(&line), "{mode}: missing `{line}` in:\n{out}");
         }
         assert_eq!(
-            server.resource_version(),
+            resource_versions(&sh, &docs).await,
             before,
             "{mode}: re-applying the same manifests wrote nothing"
         );
-        server.shutdown().await;
+        stop_server(server).await;
     }
+}
+
+/// `written` is kept in `stored`: every field it has is there with the same value (objects may
+/// gain the server's defaults; lists keep their length and order).
+fn assert_written(stored: &Value, written: &Value, at: &str) {
+    match (stored, written) {
+        (Value::Object(s), Value::Object(w)) => {
+            for (key, value) in w {
+                let got = s.get(key).unwrap_or(&Value::Null);
+                assert_written(got, value, &format!("{at}.{key}"));
+            }
+        }
+        (Value::Array(s), Value::Array(w)) => {
+            assert_eq!(s.len(), w.len(), "{at}: {stored} stored for {written}");
+            for (i, (s, w)) in s.iter().zip(w).enumerate() {
+                assert_written(s, w, &format!("{at}[{i}]"));
+            }
+        }
+        _ => assert_eq!(stored, written, "{at}"),
+    }
+}
+
+/// A real API server of the test's own (each mode and guide installs cluster-wide objects).
+async fn start_server() -> TestApiServer {
+    tokio::task::spawn_blocking(TestApiServer::start)
+        .await
+        .expect("the API server starts")
+}
+
+async fn stop_server(server: TestApiServer) {
+    tokio::task::spawn_blocking(move || drop(server))
+        .await
+        .expect("the API server stops");
+}
+
+/// The stored resourceVersion of each of `docs`: unchanged exactly when nothing was written.
+async fn resource_versions(sh: &Shell, docs: &[Value]) -> Vec<String> {
+    let mut versions = Vec::new();
+    for doc in docs {
+        let ns_arg = doc["metadata"]["namespace"]
+            .as_str()
+            .map(|ns| format!("-n {ns} "))
+            .unwrap_or_default();
+        versions.push(
+            sh.ok(&format!(
+                "kubectl get {ns_arg}{} -o jsonpath='{{.metadata.resourceVersion}}'",
+                kubectl_ref(doc)
+            ))
+            .await,
+        );
+    }
+    versions
 }
 
 /// The shell commands of a markdown guide in order: fenced `sh` blocks (continuation lines
@@ -253,9 +331,8 @@ fn strip_comment(line: &str) -> String {
 
 /// The operator's part, which this test does not run (tests/e2e_*.rs do): a Ready status, so
 /// the guide's `kubectl wait --for=condition=Ready` and jsonpath commands have something to read.
-async fn connector_reports_ready(server: &FakeApiServer) {
-    let api: Api<AzureAdConnector> =
-        Api::namespaced(server.client().expect("client"), "msp-contoso");
+async fn connector_reports_ready(server: &TestApiServer) {
+    let api: Api<AzureAdConnector> = Api::namespaced(server.client().await, "msp-contoso");
     let generation = api
         .get("contoso")
         .await
@@ -286,10 +363,8 @@ async fn walk_through(guide: &Path) {
         "{} shows the install and the sync-now commands: {commands:#?}",
         guide.display()
     );
-    let server = FakeApiServer::start().await.expect("server starts");
-    let Some(sh) = Shell::new(&server) else {
-        return;
-    };
+    let server = start_server().await;
+    let sh = Shell::new(&server).expect("the tools are installed");
     // The files the guide tells the user to have: the connector it shows, a certificate pair.
     if let Some(yaml) = markdown
         .split("```yaml\n# contoso.yaml\n")
@@ -335,7 +410,7 @@ async fn walk_through(guide: &Path) {
             "the guide ends uninstalled: {left}"
         );
     }
-    server.shutdown().await;
+    stop_server(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

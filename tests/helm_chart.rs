@@ -16,12 +16,20 @@ use serde_json::Value;
 const WATCHED: &str = "msp-contoso";
 const SINGLE_NAMESPACE: &str = "watchNamespace: msp-contoso\n";
 const TWO_REPLICAS: &str = "replicaCount: 2\nserviceMonitor:\n  enabled: true\n";
+/// The least-privilege mode: a list of namespaces (plus the older single one), a NetworkPolicy,
+/// allowed endpoint hosts.
+const HARDENED: &str = "watchNamespaces: [msp-fabrikam, msp-contoso]\nwatchNamespace: msp-adatum\n\
+networkPolicy:\n  enabled: true\n  metricsFrom:\n    - namespaceSelector:\n        matchLabels:\n          \
+kubernetes.io/metadata.name: monitoring\n\
+allowedEndpointHosts: [graph.proxy.example, pb.internal:8443]\n";
+const HARDENED_NAMESPACES: [&str; 3] = ["msp-adatum", "msp-contoso", "msp-fabrikam"];
 
 /// (name, values) of the modes every check runs against.
-const MODES: [(&str, &str); 3] = [
+const MODES: [(&str, &str); 4] = [
     ("default", ""),
     ("single namespace", SINGLE_NAMESPACE),
     ("two replicas with ServiceMonitor", TWO_REPLICAS),
+    ("namespaces, NetworkPolicy, allowed hosts", HARDENED),
 ];
 
 fn container(docs: &[Value]) -> &Value {
@@ -202,6 +210,7 @@ fn operator_grants(scope: &str) -> Vec<String> {
         " secrets get",
         " secrets list",
         " secrets watch",
+        " serviceaccounts/token create",
         "events.k8s.io events create",
         "events.k8s.io events patch",
         " events create",
@@ -300,6 +309,152 @@ fn single_namespace_mode_grants_a_role_in_the_watched_namespace_only() {
     assert_eq!(grants(&docs), expected);
     assert_bindings_tie_the_service_account_to_every_role(&docs);
     assert_eq!(flag(&args(&docs), "--namespace").as_deref(), Some(WATCHED));
+}
+
+#[test]
+fn least_privilege_mode_grants_a_role_in_each_watched_namespace_and_nothing_cluster_wide() {
+    let helm = require!(Helm::find());
+    let docs = helm.template(HARDENED);
+    assert!(
+        of_kind(&docs, "ClusterRole").is_empty(),
+        "no Secret access cluster-wide"
+    );
+    assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
+    let expected: BTreeSet<String> = HARDENED_NAMESPACES
+        .iter()
+        .flat_map(|ns| operator_grants(&format!("Role/{ns}")))
+        .collect();
+    assert_eq!(grants(&docs), expected);
+    assert_eq!(of_kind(&docs, "Role").len(), HARDENED_NAMESPACES.len());
+    assert_eq!(
+        of_kind(&docs, "RoleBinding").len(),
+        HARDENED_NAMESPACES.len()
+    );
+    assert_bindings_tie_the_service_account_to_every_role(&docs);
+    assert_eq!(
+        flag(&args(&docs), "--namespace").as_deref(),
+        Some("msp-adatum,msp-contoso,msp-fabrikam"),
+        "the operator watches exactly the namespaces it has a Role in"
+    );
+
+    // With leader election the Lease Role is added in the release namespace, nothing else.
+    let docs = helm.template(&format!("{HARDENED}replicaCount: 2\n"));
+    let mut expected = expected.clone();
+    expected.extend(lease_grants());
+    assert_eq!(grants(&docs), expected);
+    assert!(of_kind(&docs, "ClusterRole").is_empty());
+}
+
+#[test]
+fn endpoint_and_identity_policy_values_become_the_operators_flags() {
+    let helm = require!(Helm::find());
+    let a = args(&helm.template(""));
+    assert_eq!(
+        flag(&a, "--allowed-endpoint-hosts"),
+        None,
+        "built-in hosts only"
+    );
+    assert!(
+        !a.iter()
+            .any(|f| f.starts_with("--allow-loopback-endpoints"))
+    );
+    assert!(
+        !a.iter()
+            .any(|f| f.starts_with("--allow-operator-workload-identity"))
+    );
+
+    let a = args(&helm.template(HARDENED));
+    assert_eq!(
+        flag(&a, "--allowed-endpoint-hosts").as_deref(),
+        Some("graph.proxy.example,pb.internal:8443")
+    );
+    let a = args(&helm.template("allowOperatorWorkloadIdentity: true\n"));
+    assert!(a.contains(&"--allow-operator-workload-identity".to_owned()));
+}
+
+/// (protocol, port) of every egress rule, and the peers of each.
+fn egress(policy: &Value) -> (BTreeSet<(String, u64)>, Vec<Value>) {
+    let mut ports = BTreeSet::new();
+    let mut peers = Vec::new();
+    for rule in policy["spec"]["egress"].as_array().expect("egress rules") {
+        for port in rule["ports"]
+            .as_array()
+            .expect("every egress rule names its ports")
+        {
+            ports.insert((
+                port["protocol"].as_str().unwrap().to_owned(),
+                port["port"].as_u64().expect("numeric port"),
+            ));
+        }
+        peers.push(rule.get("to").cloned().unwrap_or(Value::Null));
+    }
+    (ports, peers)
+}
+
+#[test]
+fn network_policy_is_opt_in_and_lets_through_only_dns_the_api_server_https_and_metrics() {
+    let helm = require!(Helm::find());
+    for (mode, values) in [("default", ""), ("single namespace", SINGLE_NAMESPACE)] {
+        assert!(
+            of_kind(&helm.template(values), "NetworkPolicy").is_empty(),
+            "{mode}"
+        );
+    }
+
+    let docs = helm.template(HARDENED);
+    let policy = one(&docs, "NetworkPolicy");
+    assert_eq!(policy["metadata"]["namespace"], RELEASE_NAMESPACE);
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    let pod_labels = &one(&docs, "Deployment")["spec"]["template"]["metadata"]["labels"];
+    let selector = policy["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .expect("selects by labels");
+    assert!(!selector.is_empty());
+    for (k, v) in selector {
+        assert_eq!(&pod_labels[k], v, "the policy selects the operator's pods");
+    }
+    let tcp = |p: u64| ("TCP".to_owned(), p);
+    let (ports, peers) = egress(policy);
+    let expected: BTreeSet<_> = [("UDP".to_owned(), 53), tcp(53), tcp(443), tcp(6443)].into();
+    assert_eq!(ports, expected);
+    assert!(
+        peers.iter().all(Value::is_null),
+        "egressTo empty: any address, on those ports"
+    );
+
+    let ingress = policy["spec"]["ingress"].as_array().expect("ingress rules");
+    assert_eq!(ingress.len(), 1);
+    let container = container(&docs);
+    assert_eq!(
+        ingress[0]["ports"],
+        serde_json::json!([{"protocol": "TCP", "port": resolve_port(container, &Value::from("http"))}]),
+        "only the metrics/health port"
+    );
+    assert_eq!(
+        ingress[0]["from"],
+        serde_json::json!([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}])
+    );
+
+    // No metricsFrom: nothing may connect. Peers and extra ports as given.
+    let values = "networkPolicy:\n  enabled: true\n  apiServerPorts: [443]\n  extraEgressPorts: [8443, 443]\n  \
+egressTo:\n    - ipBlock: {cidr: 10.0.0.0/8}\nport: 9464\n";
+    let docs = helm.template(values);
+    let policy = one(&docs, "NetworkPolicy");
+    assert_eq!(policy["spec"]["ingress"], serde_json::json!([]));
+    let (ports, peers) = egress(policy);
+    let expected: BTreeSet<_> = [("UDP".to_owned(), 53), tcp(53), tcp(443), tcp(8443)].into();
+    assert_eq!(ports, expected);
+    assert_eq!(
+        peers,
+        vec![
+            Value::Null,
+            serde_json::json!([{"ipBlock": {"cidr": "10.0.0.0/8"}}])
+        ],
+        "DNS anywhere; the rest only to egressTo"
+    );
 }
 
 #[test]
@@ -440,6 +595,20 @@ fn bad_values_are_rejected_by_the_schema_before_anything_renders() {
         ("port: \"8080\"\n", "port"),
         ("logging:\n  format: xml\n", "format"),
         ("watchNamespace: Not_A_Namespace\n", "watchNamespace"),
+        (
+            "watchNamespaces: [ok, Not_A_Namespace]\n",
+            "watchNamespaces",
+        ),
+        (
+            "allowedEndpointHosts: [\"https://evil.example/\"]\n",
+            "allowedEndpointHosts",
+        ),
+        (
+            "allowedEndpointHosts: [\"user@evil.example\"]\n",
+            "allowedEndpointHosts",
+        ),
+        ("networkPolicy:\n  enable: true\n", "enable"),
+        ("networkPolicy:\n  apiServerPorts: [0]\n", "apiServerPorts"),
         ("workloadIdentity:\n  enabled: true\n", "clientId"),
         (
             "tolerations:\n  - key: a\n    operater: Exists\n",

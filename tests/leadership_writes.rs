@@ -14,6 +14,7 @@ fn request(env: &SampleEnvironment) -> SyncRequest {
         secrets: env.secrets(),
         dry_run: false,
         approved_deprovisions: None,
+        federated_token: None,
     }
 }
 

@@ -2,15 +2,12 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use url::Url;
 
 use super::error::GraphError;
-use crate::resources::{AzureSpec, Cloud, WorkloadIdentity};
-
-/// The environment variable the Azure Workload Identity webhook sets to the token file path.
-pub const FEDERATED_TOKEN_FILE_ENV: &str = "AZURE_FEDERATED_TOKEN_FILE";
+use super::federated::FederatedToken;
+use crate::resources::{AzureSpec, Cloud};
 
 /// The app registration's credential, as read from the connector's Secret or the pod.
 #[derive(Clone)]
@@ -20,10 +17,8 @@ pub enum Credential {
     Certificate {
         pem: String,
     },
-    /// A federated token file, re-read whenever a new access token is requested.
-    WorkloadIdentity {
-        token_file: PathBuf,
-    },
+    /// A federated token, asked for whenever a new access token is requested.
+    WorkloadIdentity(FederatedToken),
 }
 
 impl fmt::Debug for Credential {
@@ -31,28 +26,10 @@ impl fmt::Debug for Credential {
         match self {
             Credential::ClientSecret(_) => f.write_str("ClientSecret(<redacted>)"),
             Credential::Certificate { .. } => f.write_str("Certificate(<redacted>)"),
-            Credential::WorkloadIdentity { token_file } => f
-                .debug_struct("WorkloadIdentity")
-                .field("token_file", token_file)
-                .finish(),
+            Credential::WorkloadIdentity(source) => {
+                f.debug_tuple("WorkloadIdentity").field(source).finish()
+            }
         }
-    }
-}
-
-impl Credential {
-    /// The workload identity credential: the spec's `tokenFile`, else `$AZURE_FEDERATED_TOKEN_FILE`.
-    pub fn workload_identity(spec: &WorkloadIdentity) -> Result<Self, GraphError> {
-        let path = match &spec.token_file {
-            Some(path) => PathBuf::from(path),
-            None => std::env::var_os(FEDERATED_TOKEN_FILE_ENV)
-                .map(PathBuf::from)
-                .ok_or_else(|| {
-                    GraphError::config(format!(
-                        "workloadIdentity is set but neither workloadIdentity.tokenFile nor {FEDERATED_TOKEN_FILE_ENV} names the token file; is the pod labelled azure.workload.identity/use: \"true\"?"
-                    ))
-                })?,
-        };
-        Ok(Credential::WorkloadIdentity { token_file: path })
     }
 }
 

@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod delta;
 mod error;
+pub mod federated;
 mod full;
 mod member_set;
 pub mod model;
@@ -18,8 +19,12 @@ mod transport;
 mod wire;
 
 pub use client::{GraphClient, ReadOptions, ResolvedGroup};
-pub use config::{AzureConfig, Credential, FEDERATED_TOKEN_FILE_ENV, cloud_hosts};
+pub use config::{AzureConfig, Credential, cloud_hosts};
 pub use error::{GraphError, GraphErrorKind};
+pub use federated::{
+    FEDERATED_TOKEN_AUDIENCE, FEDERATED_TOKEN_FILE_ENV, FederatedToken, FederatedTokenSource,
+    TokenFile,
+};
 pub use pacer::{DEFAULT_TENANT_CONCURRENCY, PacerRegistry, TenantPacer};
 pub use retry::RetryPolicy;
 pub use state::GraphSyncState;

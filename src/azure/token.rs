@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use super::assertion::CertificateKey;
 use super::config::{AzureConfig, Credential};
 use super::error::{GraphError, classify_token_error};
+use super::federated::FederatedToken;
 use super::retry::retry_after;
 use crate::bounded::{BodyError, MAX_RESPONSE_BYTES, read_capped, remote_text};
 
@@ -96,7 +97,7 @@ struct Cached {
 enum Method {
     Secret,
     Certificate(CertificateKey),
-    Federated(std::path::PathBuf),
+    Federated(FederatedToken),
 }
 
 pub(crate) struct TokenProvider {
@@ -134,7 +135,7 @@ impl TokenProvider {
                 Method::Secret
             }
             Credential::Certificate { pem } => Method::Certificate(CertificateKey::from_pem(pem)?),
-            Credential::WorkloadIdentity { token_file } => Method::Federated(token_file.clone()),
+            Credential::WorkloadIdentity(source) => Method::Federated(source.clone()),
         };
         Ok(Self {
             client,
@@ -182,7 +183,7 @@ impl TokenProvider {
             Method::Certificate(key) => {
                 Some(key.assertion(&self.client_id, &self.token_url, unix_now())?)
             }
-            Method::Federated(path) => Some(read_token_file(path).await?),
+            Method::Federated(source) => Some(source.token().await?),
         };
         if let Some(assertion) = assertion {
             request = request
@@ -299,23 +300,6 @@ impl CountingHttp<'_> {
             retry_after: None,
         })
     }
-}
-
-async fn read_token_file(path: &std::path::Path) -> Result<String, GraphError> {
-    let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-        GraphError::config(format!(
-            "cannot read the federated token file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(GraphError::config(format!(
-            "the federated token file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(token.to_owned())
 }
 
 fn unix_now() -> u64 {

@@ -86,6 +86,10 @@ async fn serve(env: &SampleEnvironment, args: &DemoArgs) -> Exit {
             "  pbconnector verify -f {p}\n  pbconnector plan -f {p}\n  pbconnector sync -f {p} --once"
         );
     }
+    println!(
+        "The simulators listen on loopback: an operator syncing these manifests must run with \
+         `pbconnector run --allow-loopback-endpoints` (it refuses loopback endpoints otherwise)."
+    );
     println!("\n--- manifests (kubectl apply -f, or pbconnector sync -f) ---\n{manifests}");
     println!("Serving until Ctrl-C.");
     let _ = std::io::stdout().flush();

@@ -7,8 +7,10 @@ use std::time::Duration;
 use clap::ArgAction;
 use kube::Client;
 
+use super::endpoints::{BadAllowedHost, EndpointPolicy};
 use super::engine::SyncEngine;
 use super::leader::LeaderElection;
+use super::policy::CredentialPolicy;
 use super::run::{ControllerConfig, run};
 use crate::telemetry::logging::{self, LogFormat};
 use crate::telemetry::server;
@@ -20,9 +22,14 @@ pub const SYNC_TIMEOUT_GRACE: Duration = Duration::from_secs(60);
 /// Flags of `pbconnector run` (the Helm chart passes exactly these).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Watch only this namespace; empty watches all namespaces.
-    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
-    pub namespace: String,
+    /// Watch only these namespaces (comma-separated); none watches all namespaces.
+    #[arg(
+        long = "namespace",
+        env = "WATCH_NAMESPACE",
+        value_delimiter = ',',
+        num_args = 0..
+    )]
+    pub namespaces: Vec<String>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "PBCONNECTOR_LISTEN_ADDR", default_value = "0.0.0.0:8080")]
     pub listen_addr: SocketAddr,
@@ -48,13 +55,47 @@ pub struct RunArgs {
     /// Log filter, RUST_LOG style (e.g. `info` or `pbconnector=debug`).
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// Hosts (`host` or `host:port`, comma-separated) connectors may name in authorityHost,
+    /// graphEndpoint and apiUrl, beyond the built-in hosts of each cloud and of Password Boss.
+    #[arg(
+        long,
+        env = "PBCONNECTOR_ALLOWED_ENDPOINT_HOSTS",
+        value_delimiter = ',',
+        num_args = 0..
+    )]
+    pub allowed_endpoint_hosts: Vec<String>,
+    /// Let connectors name loopback endpoints (127.0.0.0/8, ::1, localhost): tests and demos only.
+    #[arg(long, env = "PBCONNECTOR_ALLOW_LOOPBACK_ENDPOINTS", action = ArgAction::Set, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub allow_loopback_endpoints: bool,
+    /// Let connectors present the operator's own workload identity
+    /// (`workloadIdentity: {operatorIdentity: true}`), not only a ServiceAccount of their namespace.
+    #[arg(long, env = "PBCONNECTOR_ALLOW_OPERATOR_WORKLOAD_IDENTITY", action = ArgAction::Set, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub allow_operator_workload_identity: bool,
 }
 
 impl RunArgs {
     /// The controller configuration these flags describe.
-    pub fn config(&self, identity: String, default_namespace: &str) -> ControllerConfig {
+    pub fn config(
+        &self,
+        identity: String,
+        default_namespace: &str,
+    ) -> Result<ControllerConfig, BadAllowedHost> {
         let mut config = ControllerConfig::new(identity);
-        config.namespace = Some(self.namespace.trim().to_string()).filter(|ns| !ns.is_empty());
+        config.policy = CredentialPolicy {
+            endpoints: EndpointPolicy::new(
+                &self.allowed_endpoint_hosts,
+                self.allow_loopback_endpoints,
+            )?,
+            operator_identity: self.allow_operator_workload_identity,
+        };
+        config.namespaces = self
+            .namespaces
+            .iter()
+            .map(|ns| ns.trim().to_string())
+            .filter(|ns| !ns.is_empty())
+            .collect();
+        config.namespaces.sort();
+        config.namespaces.dedup();
         config.max_concurrent_syncs = self.max_concurrent_syncs;
         config.sync_timeout = self.sync_deadline + SYNC_TIMEOUT_GRACE;
         config.leader_election = self.leader_elect.then(|| {
@@ -65,7 +106,7 @@ impl RunArgs {
                 .unwrap_or_else(|| default_namespace.to_string());
             LeaderElection::new(&self.lease_name, namespace)
         });
-        config
+        Ok(config)
     }
 }
 
@@ -93,7 +134,14 @@ pub async fn execute<E: SyncEngine>(args: RunArgs, engine: E) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config = args.config(identity(), client.default_namespace());
+    let config = match args.config(identity(), client.default_namespace()) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "invalid flags");
+            return ExitCode::from(2);
+        }
+    };
+    log_policy(&config.policy);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let listen = server::serve(
         args.listen_addr,
@@ -124,6 +172,23 @@ pub async fn execute<E: SyncEngine>(args: RunArgs, engine: E) -> ExitCode {
             tracing::error!(%error, "controller failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Says at start where connectors' credentials may go.
+fn log_policy(policy: &CredentialPolicy) {
+    tracing::info!(
+        allowed_endpoint_hosts = ?policy.endpoints.allowed_hosts(),
+        loopback = policy.endpoints.allows_loopback(),
+        operator_identity = policy.operator_identity,
+        "credentials go only to the built-in hosts and these"
+    );
+    if policy.operator_identity && crate::azure::FederatedToken::from_env().is_none() {
+        tracing::warn!(
+            "--allow-operator-workload-identity is set but {} is not: connectors asking for the \
+             operator's identity will be refused",
+            crate::azure::FEDERATED_TOKEN_FILE_ENV
+        );
     }
 }
 
@@ -168,8 +233,8 @@ mod tests {
         let cli = Cli::try_parse_from(["run"]).unwrap();
         assert_eq!(cli.run.listen_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(cli.run.log_format, LogFormat::Json);
-        let config = cli.run.config("pod-0".into(), "ops");
-        assert_eq!(config.namespace, None);
+        let config = cli.run.config("pod-0".into(), "ops").unwrap();
+        assert!(config.namespaces.is_empty());
         assert_eq!(config.max_concurrent_syncs, 16);
         assert!(config.leader_election.is_none());
 
@@ -186,15 +251,57 @@ mod tests {
             "text",
         ])
         .unwrap();
-        let config = cli.run.config("pod-0".into(), "default");
-        assert_eq!(config.namespace.as_deref(), Some("msp"));
+        let config = cli.run.config("pod-0".into(), "default").unwrap();
+        assert_eq!(config.namespaces, vec!["msp"]);
         assert_eq!(config.max_concurrent_syncs, 4);
         let election = config.leader_election.unwrap();
         assert_eq!(election.lease_name, "pbconnector-leader");
         assert_eq!(election.lease_namespace, "ops");
 
+        let cli = Cli::try_parse_from(["run", "--namespace", "b,a, ,b", "--namespace=c"]).unwrap();
+        let config = cli.run.config("pod-0".into(), "default").unwrap();
+        assert_eq!(config.namespaces, vec!["a", "b", "c"]);
+        let cli = Cli::try_parse_from(["run", "--namespace="]).unwrap();
+        let config = cli.run.config("pod-0".into(), "default").unwrap();
+        assert!(config.namespaces.is_empty(), "empty: all namespaces");
+
         let cli = Cli::try_parse_from(["run", "--leader-elect=false"]).unwrap();
         assert!(!cli.run.leader_elect);
         assert!(Cli::try_parse_from(["run", "--max-concurrent-syncs", "0"]).is_err());
+    }
+
+    #[test]
+    fn credential_policy_flags() {
+        let cli = Cli::try_parse_from(["run"]).unwrap();
+        let config = cli.run.config("pod-0".into(), "ops").unwrap();
+        assert_eq!(config.policy, CredentialPolicy::default());
+        assert!(!config.policy.endpoints.allows_loopback());
+
+        let cli = Cli::try_parse_from([
+            "run",
+            "--allowed-endpoint-hosts",
+            "graph.contoso.example,pb.internal:8443",
+            "--allow-loopback-endpoints",
+            "--allow-operator-workload-identity",
+        ])
+        .unwrap();
+        let config = cli.run.config("pod-0".into(), "ops").unwrap();
+        assert_eq!(
+            config.policy.endpoints.allowed_hosts(),
+            vec!["graph.contoso.example", "pb.internal:8443"]
+        );
+        assert!(config.policy.endpoints.allows_loopback());
+        assert!(config.policy.operator_identity);
+
+        // The chart passes an empty list when nothing is allowed.
+        let cli = Cli::try_parse_from(["run", "--allowed-endpoint-hosts="]).unwrap();
+        let config = cli.run.config("pod-0".into(), "ops").unwrap();
+        assert!(config.policy.endpoints.allowed_hosts().is_empty());
+
+        let cli =
+            Cli::try_parse_from(["run", "--allowed-endpoint-hosts", "https://evil.example/x"])
+                .unwrap();
+        let err = cli.run.config("pod-0".into(), "ops").err().unwrap();
+        assert!(err.to_string().contains("https://evil.example/x"), "{err}");
     }
 }

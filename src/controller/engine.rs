@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::azure::FederatedToken;
 use crate::resources::AzureAdConnectorSpec;
 use crate::sync::report::SyncReport;
 use crate::sync::secrets::SecretData;
@@ -42,6 +43,9 @@ pub struct SyncRequest {
     /// Deprovisions approved by the `passwordboss.com/approve-deprovisions` annotation; set only
     /// when it matches the blocked count the current status reports.
     pub approved_deprovisions: Option<u32>,
+    /// Where a workload-identity connector's federated token comes from, as the controller
+    /// resolved it (its own namespace's ServiceAccount); `None` for other credentials.
+    pub federated_token: Option<FederatedToken>,
 }
 
 impl fmt::Debug for SyncRequest {
@@ -57,6 +61,7 @@ impl fmt::Debug for SyncRequest {
             .field("secrets", &secrets)
             .field("dry_run", &self.dry_run)
             .field("approved_deprovisions", &self.approved_deprovisions)
+            .field("federated_token", &self.federated_token)
             .finish()
     }
 }
@@ -94,6 +99,7 @@ mod tests {
             )]),
             dry_run: false,
             approved_deprovisions: None,
+            federated_token: None,
         };
         let shown = format!("{request:?}");
         assert!(shown.contains("client-secret"), "{shown}");

@@ -2,11 +2,14 @@
 //! so in its status. Thin glue: the sync itself is behind [`engine::SyncEngine`].
 
 pub mod command;
+pub mod endpoints;
 pub mod engine;
 pub mod leader;
 pub mod leadership;
 pub mod lease_watch;
+pub mod permissions;
 pub mod pipeline_engine;
+pub mod policy;
 pub mod reconcile;
 pub mod requests;
 pub mod run;
@@ -15,9 +18,12 @@ pub mod secrets;
 pub mod status_writer;
 pub mod sync_guard;
 pub mod triggers;
+pub mod workload_identity;
 
+pub use endpoints::EndpointPolicy;
 pub use engine::{ConnectorKey, SyncEngine, SyncRequest};
 pub use leader::LeaderElection;
 pub use leadership::Leadership;
 pub use pipeline_engine::PipelineEngine;
+pub use policy::CredentialPolicy;
 pub use run::{ControllerConfig, RunError, run};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
 use crate::azure::PacerRegistry;
 use crate::sync::pipeline::{
-    ConnectorState, DEFAULT_SYNC_DEADLINE, SyncOptions, read_credentials, run_sync,
+    ConnectorState, DEFAULT_SYNC_DEADLINE, SyncOptions, read_credentials_with, run_sync,
 };
 use crate::sync::report::SyncReport;
 
@@ -63,9 +63,12 @@ impl SyncEngine for PipelineEngine {
     async fn sync(&self, request: SyncRequest) -> SyncReport {
         let state = self.state(&request.key);
         let mut state = state.lock().await;
-        let credentials = read_credentials(&request.spec, &request.key.namespace, |name| {
-            request.secrets.get(name).cloned()
-        });
+        let credentials = read_credentials_with(
+            &request.spec,
+            &request.key.namespace,
+            |name| request.secrets.get(name).cloned(),
+            request.federated_token.clone(),
+        );
         let options = SyncOptions {
             dry_run: request.dry_run,
             approved_deprovisions: request.approved_deprovisions,

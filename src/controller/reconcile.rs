@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
 use super::leadership::Leadership;
+use super::policy::CredentialPolicy;
 use super::requests::{RequestTokens, approved_deprovisions};
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
@@ -43,6 +44,8 @@ pub struct Context<E> {
     pub leadership: Leadership,
     /// The most one sync may take (`sync_guard::DEFAULT_SYNC_TIMEOUT`).
     pub sync_timeout: Duration,
+    /// Which endpoints and identities connectors may use; the strictest unless set.
+    pub policy: CredentialPolicy,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -62,7 +65,21 @@ impl<E: SyncEngine> Context<E> {
             secrets,
             leadership: Leadership::always(),
             sync_timeout: DEFAULT_SYNC_TIMEOUT,
+            policy: CredentialPolicy::default(),
         }
+    }
+
+    /// The same context under `policy`.
+    pub fn with_policy(mut self, policy: CredentialPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Syncs stop when `leadership` is lost and after `sync_timeout`.
+    pub fn with_sync_guard(mut self, leadership: Leadership, sync_timeout: Duration) -> Self {
+        self.leadership = leadership;
+        self.sync_timeout = sync_timeout;
+        self
     }
 
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
@@ -210,28 +227,41 @@ async fn reconcile_connector<E: SyncEngine>(
         "sync started"
     );
     let started = Timestamp::now();
-    let (report, versions) = match read_secrets(&ctx.client, &key.namespace, spec).await {
-        Ok(read) => {
-            let request = SyncRequest {
-                key: key.clone(),
-                spec: spec.clone(),
-                secrets: read.data,
-                dry_run: spec.dry_run,
-                approved_deprovisions: approval,
-            };
-            let report =
-                guarded_sync(&*ctx.engine, request, ctx.sync_timeout, &ctx.leadership).await;
-            (report, read.versions)
-        }
-        Err(error) => {
-            tracing::warn!(%error, "referenced secret unreadable");
+    // The spec is untrusted: its endpoints and identity are checked before any Secret is read.
+    let (report, versions) = match ctx.policy.admit(&ctx.client, &key.namespace, spec) {
+        Err(refusal) => {
+            tracing::warn!(reason = refusal.reason(), error = %refusal, "connector refused; nothing sent");
             let failure = SyncFailure::Error {
-                reason: "SecretUnreadable",
-                message: error.to_string(),
+                reason: refusal.reason(),
+                message: refusal.to_string(),
             };
             let report = SyncReport::failed(started, failure, Reached::default());
             (report, observed.secrets.clone())
         }
+        Ok(federated_token) => match read_secrets(&ctx.client, &key.namespace, spec).await {
+            Ok(read) => {
+                let request = SyncRequest {
+                    key: key.clone(),
+                    spec: spec.clone(),
+                    secrets: read.data,
+                    dry_run: spec.dry_run,
+                    approved_deprovisions: approval,
+                    federated_token,
+                };
+                let report =
+                    guarded_sync(&*ctx.engine, request, ctx.sync_timeout, &ctx.leadership).await;
+                (report, read.versions)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "referenced secret unreadable");
+                let failure = SyncFailure::Error {
+                    reason: "SecretUnreadable",
+                    message: error.to_string(),
+                };
+                let report = SyncReport::failed(started, failure, Reached::default());
+                (report, observed.secrets.clone())
+            }
+        },
     };
     if !ctx.leadership.is_leading() {
         // The new leader owns the connector now, its status included.

@@ -20,6 +20,8 @@ use kube::{Client, ResourceExt};
 use super::engine::{ConnectorKey, SyncEngine};
 use super::leader::{Candidate, ElectionError, LeaderElection};
 use super::leadership::Leadership;
+use super::permissions::{self, Scope};
+use super::policy::CredentialPolicy;
 use super::reconcile::{Context, Guarded, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
 use super::sync_guard::DEFAULT_SYNC_TIMEOUT;
@@ -33,8 +35,8 @@ pub const CONTROLLER_NAME: &str = "pbconnector";
 /// How the controller runs.
 #[derive(Clone)]
 pub struct ControllerConfig {
-    /// Watch one namespace, or all of them (`None`).
-    pub namespace: Option<String>,
+    /// Watch exactly these namespaces, or all of them (empty).
+    pub namespaces: Vec<String>,
     /// At most this many syncs run at once.
     pub max_concurrent_syncs: u16,
     /// After shutdown is requested, in-flight syncs get this long to finish.
@@ -51,12 +53,14 @@ pub struct ControllerConfig {
     /// Set once the controller's store is ready (with leader election: once the election
     /// settled); read it to learn readiness.
     pub readiness: Readiness,
+    /// Which endpoints and identities connectors may use.
+    pub policy: CredentialPolicy,
 }
 
 impl ControllerConfig {
     pub fn new(identity: impl Into<String>) -> Self {
         Self {
-            namespace: None,
+            namespaces: Vec::new(),
             max_concurrent_syncs: 16,
             shutdown_timeout: Duration::from_secs(30),
             leader_election: None,
@@ -65,6 +69,7 @@ impl ControllerConfig {
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
             readiness: Readiness::default(),
+            policy: CredentialPolicy::default(),
         }
     }
 }
@@ -146,7 +151,9 @@ async fn standby_readiness(candidate: &Candidate, readiness: &Readiness) {
     }
 }
 
-/// Runs one controller until `stop` resolves and in-flight work ends (or its time runs out).
+/// Runs the controller until `stop` resolves and in-flight work ends (or its time runs out): one
+/// kube-runtime controller per watched namespace (or one for all namespaces), sharing one
+/// context, one limit on concurrent syncs and one readiness.
 async fn run_controller<E: SyncEngine>(
     client: Client,
     config: &ControllerConfig,
@@ -154,67 +161,59 @@ async fn run_controller<E: SyncEngine>(
     stop: Signal,
     leadership: Leadership,
 ) {
-    let (connectors, secrets): (Api<Guarded>, Api<PartialObjectMeta<Secret>>) =
-        match &config.namespace {
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-            ),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
-        };
+    let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
+    };
+    if !permitted(&client, &scopes, &stop).await {
+        return;
+    }
     let registry = Arc::new(SecretRegistry::default());
     let reporter = Reporter {
         controller: CONTROLLER_NAME.into(),
         instance: Some(config.identity.clone()),
     };
-    let mut ctx = Context::new(
-        client.clone(),
-        engine,
-        Recorder::new(client, reporter),
-        config.metrics.clone(),
-        registry.clone(),
+    let engine = Arc::new(Limited {
+        inner: engine,
+        permits: tokio::sync::Semaphore::new(config.max_concurrent_syncs.into()),
+    });
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            engine,
+            Recorder::new(client.clone(), reporter),
+            config.metrics.clone(),
+            registry.clone(),
+        )
+        .with_policy(config.policy.clone())
+        .with_sync_guard(leadership, config.sync_timeout),
     );
-    ctx.leadership = leadership;
-    ctx.sync_timeout = config.sync_timeout;
-    let ctx = Arc::new(ctx);
-
-    // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
-    // which finds the object gone and forgets it; and the first complete list marks the store
-    // synced without a second waiter on the store's readiness (kube 5 wakes only one).
-    let (store, writer) = reflector::store::<Guarded>();
-    let synced = Readiness::default();
-    let on_list = synced.clone();
-    let readiness = config.readiness.clone();
-    let connector_events = reflector(
-        writer,
-        watcher(connectors, watcher::Config::default().any_semantic()),
-    )
-    .inspect(move |event| {
-        if matches!(event, Ok(watcher::Event::InitDone)) && !on_list.is_ready() {
-            tracing::info!("connector cache synced; ready");
-            on_list.set(true);
-            readiness.set(true);
-        }
-    })
-    .touched_objects();
-    // Metadata only: `Api<PartialObjectMeta<_>>` asks for metadata, so no Secret data is cached.
-    let triggers = secret_triggers(
-        watcher(secrets, watcher::Config::default().any_semantic()),
-        store.clone(),
-        registry.clone(),
-    );
-    let mapper_store = store.clone();
-    let results = Controller::for_stream(connector_events, store.clone())
-        .with_config(controller::Config::default().concurrency(config.max_concurrent_syncs))
-        .watches_stream(triggers, move |secret| {
-            referencing_connectors(&mapper_store, &secret)
-        })
-        .graceful_shutdown_on(stop.clone())
-        .run(reconcile, error_policy, ctx.clone())
-        .for_each(|result| handle_result(result, &store, &ctx));
+    let synced: Arc<Vec<Readiness>> =
+        Arc::new(scopes.iter().map(|_| Readiness::default()).collect());
+    let mut stores = Vec::new();
+    let mut controllers = Vec::new();
+    for (index, scope) in scopes.iter().enumerate() {
+        let (store, controller) = scope_controller(
+            &client,
+            scope.as_deref(),
+            config,
+            ctx.clone(),
+            ScopeReadiness {
+                index,
+                all: synced.clone(),
+                overall: config.readiness.clone(),
+            },
+            stop.clone(),
+        );
+        stores.push(store);
+        controllers.push(controller);
+    }
+    tracing::info!(namespaces = ?config.namespaces, "watching connectors (no namespaces listed: all)");
+    let results = futures::future::join_all(controllers);
 
     let pruner = tokio::spawn(prune_forever(
-        store.clone(),
+        stores,
         synced,
         ctx.clone(),
         registry,
@@ -229,6 +228,125 @@ async fn run_controller<E: SyncEngine>(
     }
     pruner.abort();
     config.readiness.set(false);
+}
+
+/// How often a controller missing permissions asks again (so a fixed Role takes effect without a
+/// restart).
+const PERMISSION_RECHECK: Duration = Duration::from_secs(15);
+
+/// Waits until the API server grants every permission the controller uses in every scope it
+/// watches, saying which are missing meanwhile (readiness stays false); `false` if `stop` came
+/// first.
+async fn permitted(client: &Client, scopes: &[Option<String>], stop: &Signal) -> bool {
+    loop {
+        let mut all = true;
+        for scope in scopes {
+            if let Err(error) = permissions::check(client, &Scope::of(scope.as_deref())).await {
+                tracing::error!(%error, "cannot start the controller");
+                all = false;
+            }
+        }
+        if all {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PERMISSION_RECHECK) => {}
+            _ = stop.clone() => return false,
+        }
+    }
+}
+
+/// Where one scope reports that its first list is complete; the process is ready once every
+/// scope's is.
+struct ScopeReadiness {
+    index: usize,
+    all: Arc<Vec<Readiness>>,
+    overall: Readiness,
+}
+
+impl ScopeReadiness {
+    fn synced(&self) {
+        if self.all[self.index].is_ready() {
+            return;
+        }
+        self.all[self.index].set(true);
+        if self.all.iter().all(Readiness::is_ready) {
+            tracing::info!("connector cache synced; ready");
+            self.overall.set(true);
+        }
+    }
+}
+
+/// The controller of one scope (a namespace, or all of them): its store, and the future that
+/// runs it until `stop`.
+fn scope_controller<E: SyncEngine>(
+    client: &Client,
+    namespace: Option<&str>,
+    config: &ControllerConfig,
+    ctx: Arc<Context<Limited<E>>>,
+    readiness: ScopeReadiness,
+    stop: Signal,
+) -> (Store<Guarded>, BoxFuture<'static, ()>) {
+    let (connectors, secrets): (Api<Guarded>, Api<PartialObjectMeta<Secret>>) = match namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
+    // which finds the object gone and forgets it; and the first complete list marks the store
+    // synced without a second waiter on the store's readiness (kube 5 wakes only one).
+    let (store, writer) = reflector::store::<Guarded>();
+    let connector_events = reflector(
+        writer,
+        watcher(connectors, watcher::Config::default().any_semantic()),
+    )
+    .inspect(move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) {
+            readiness.synced();
+        }
+    })
+    .touched_objects();
+    // Metadata only: `Api<PartialObjectMeta<_>>` asks for metadata, so no Secret data is cached.
+    let triggers = secret_triggers(
+        watcher(secrets, watcher::Config::default().any_semantic()),
+        store.clone(),
+        ctx.secrets.clone(),
+    );
+    let mapper_store = store.clone();
+    let result_store = store.clone();
+    let controller = Controller::for_stream(connector_events, store.clone())
+        .with_config(controller::Config::default().concurrency(config.max_concurrent_syncs))
+        .watches_stream(triggers, move |secret| {
+            referencing_connectors(&mapper_store, &secret)
+        })
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(move |result| {
+            let (store, ctx) = (result_store.clone(), ctx.clone());
+            async move { handle_result(result, &store, &ctx).await }
+        })
+        .boxed();
+    (store, controller)
+}
+
+/// The engine under one limit on concurrent syncs shared by every scope's controller.
+struct Limited<E> {
+    inner: Arc<E>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl<E: SyncEngine> SyncEngine for Limited<E> {
+    async fn sync(&self, request: super::engine::SyncRequest) -> crate::sync::report::SyncReport {
+        // The semaphore is never closed.
+        let _permit = self.permits.acquire().await.ok();
+        self.inner.sync(request).await
+    }
+
+    fn forget(&self, key: &ConnectorKey) {
+        self.inner.forget(key);
+    }
 }
 
 async fn handle_result<E: SyncEngine>(
@@ -258,8 +376,8 @@ async fn handle_result<E: SyncEngine>(
 
 /// Drops state of connectors that no longer exist and versions of Secrets no one references.
 async fn prune_forever<E: SyncEngine>(
-    store: Store<Guarded>,
-    synced: Readiness,
+    stores: Vec<Store<Guarded>>,
+    synced: Arc<Vec<Readiness>>,
     ctx: Arc<Context<E>>,
     registry: Arc<SecretRegistry>,
     every: Duration,
@@ -267,18 +385,19 @@ async fn prune_forever<E: SyncEngine>(
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        if !synced.is_ready() {
+        if !synced.iter().all(Readiness::is_ready) {
             continue;
         }
-        let live: std::collections::BTreeSet<ConnectorKey> = store
-            .state()
+        let live: std::collections::BTreeSet<ConnectorKey> = stores
             .iter()
+            .flat_map(|store| store.state())
             .filter_map(|c| Some(ConnectorKey::new(c.namespace()?, c.name_any())))
             .collect();
         let known = ctx.ledger().keys();
         for key in known.into_iter().filter(|k| !live.contains(k)) {
             ctx.forget(&key);
         }
-        registry.retain_referenced(&all_referenced(&store));
+        let referenced = stores.iter().flat_map(all_referenced).collect();
+        registry.retain_referenced(&referenced);
     }
 }

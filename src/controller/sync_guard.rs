@@ -93,6 +93,7 @@ mod tests {
             secrets: Default::default(),
             dry_run: false,
             approved_deprovisions: None,
+            federated_token: None,
         }
     }
 

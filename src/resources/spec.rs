@@ -119,18 +119,42 @@ pub struct AzureSpec {
     /// PEM holding the app's certificate and its private key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate_ref: Option<SecretKeyRef>,
-    /// Federated token as Azure Workload Identity injects it (`AZURE_FEDERATED_TOKEN_FILE`).
+    /// Azure Workload Identity: a federated token of a ServiceAccount of this namespace (or,
+    /// where the operator's administrator allows it, of the operator itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_identity: Option<WorkloadIdentity>,
 }
 
-/// Federated credential settings; empty means "as the Azure Workload Identity webhook injects it".
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+/// Whose Kubernetes service-account token is presented to Entra as the federated credential.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "has(self.serviceAccountName) != (has(self.operatorIdentity) && self.operatorIdentity)"
+).message("set exactly one: serviceAccountName (a ServiceAccount of this namespace) or operatorIdentity: true"))]
 pub struct WorkloadIdentity {
-    /// Path of the federated token file; defaults to `$AZURE_FEDERATED_TOKEN_FILE`.
+    /// A ServiceAccount of the connector's namespace. The operator gets its token through the
+    /// TokenRequest API (audience api://AzureADTokenExchange); the app's federated credential
+    /// names the subject system:serviceaccount:NAMESPACE:NAME.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_file: Option<String>,
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub service_account_name: Option<String>,
+    /// Present the operator's own projected token ($AZURE_FEDERATED_TOKEN_FILE). Honoured only
+    /// when the operator runs with --allow-operator-workload-identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_identity: Option<bool>,
+}
+
+impl WorkloadIdentity {
+    /// The ServiceAccount of the connector's namespace, by name.
+    pub fn service_account(name: impl Into<String>) -> Self {
+        Self {
+            service_account_name: Some(name.into()),
+            operator_identity: None,
+        }
+    }
 }
 
 /// A key of a Secret in the connector's own namespace.

@@ -1,7 +1,8 @@
 //! Validation of an object against a CRD's `openAPIV3Schema`, as the Kubernetes API server does it:
 //! defaults applied, then structural checks (types, required, enums, patterns, bounds, unknown
 //! fields), then the CEL `x-kubernetes-validations` rules. Used by `pbconnector sync -f` (so a
-//! manifest is checked with the very rules the CRD enforces) and by the test API server.
+//! manifest is checked with the very rules the CRD enforces without a cluster);
+//! tests/crd_server.rs holds the real API server to the same refusals.
 
 use std::fmt;
 

@@ -12,8 +12,8 @@ use super::plan_memo::{PlanKey, PlanMemo};
 use super::report::{Reached, SyncFailure, SyncReport};
 use super::secrets::{SecretData, SecretError, secret_text};
 use crate::azure::{
-    AzureConfig, Credential, GraphClient, GraphError, GraphErrorKind, GraphSyncState,
-    PacerRegistry, ReadOptions,
+    AzureConfig, Credential, FEDERATED_TOKEN_AUDIENCE, FEDERATED_TOKEN_FILE_ENV, FederatedToken,
+    GraphClient, GraphError, GraphErrorKind, GraphSyncState, PacerRegistry, ReadOptions,
 };
 use crate::bounded::PagingError;
 use crate::passwordboss::{
@@ -23,9 +23,6 @@ use crate::passwordboss::{
 use crate::plan::{self, Digests, EntraDigest, Rules};
 use crate::resources::{AzureAdConnectorSpec, LeaveRule};
 use crate::telemetry::tally::status_delta;
-
-/// Environment variable Azure Workload Identity sets to the projected token's path.
-pub const FEDERATED_TOKEN_FILE_ENV: &str = "AZURE_FEDERATED_TOKEN_FILE";
 
 /// How long one sync may take, both services together: 5 minutes.
 pub const DEFAULT_SYNC_DEADLINE: Duration = Duration::from_secs(300);
@@ -85,11 +82,46 @@ pub struct Credentials {
     pub password_boss_token: String,
 }
 
-/// Reads the connector's credentials from the Secrets of its namespace.
+/// Reads the connector's credentials from the Secrets of its namespace, for the CLI, whose user
+/// owns the manifest: a workload-identity connector presents the token in the file named by
+/// `$AZURE_FEDERATED_TOKEN_FILE`, whatever ServiceAccount the spec names.
 pub fn read_credentials(
     spec: &AzureAdConnectorSpec,
     namespace: &str,
     secret: impl Fn(&str) -> Option<SecretData>,
+) -> Result<Credentials, SecretError> {
+    credentials_from(spec, namespace, secret, || {
+        FederatedToken::from_env().ok_or_else(|| {
+            SecretError::NoFederatedToken(format!(
+                "outside the cluster the token comes from the file named by \
+                 {FEDERATED_TOKEN_FILE_ENV}; set it to a file holding a token of the federated \
+                 identity (e.g. `kubectl create token NAME --audience {FEDERATED_TOKEN_AUDIENCE}`)"
+            ))
+        })
+    })
+}
+
+/// Reads the connector's credentials as the controller does: the federated token source is the
+/// one the controller resolved for this connector (its own ServiceAccount), never the process's
+/// environment.
+pub fn read_credentials_with(
+    spec: &AzureAdConnectorSpec,
+    namespace: &str,
+    secret: impl Fn(&str) -> Option<SecretData>,
+    federated: Option<FederatedToken>,
+) -> Result<Credentials, SecretError> {
+    credentials_from(spec, namespace, secret, || {
+        federated.ok_or_else(|| {
+            SecretError::NoFederatedToken("no federated token source was resolved".into())
+        })
+    })
+}
+
+fn credentials_from(
+    spec: &AzureAdConnectorSpec,
+    namespace: &str,
+    secret: impl Fn(&str) -> Option<SecretData>,
+    federated: impl FnOnce() -> Result<FederatedToken, SecretError>,
 ) -> Result<Credentials, SecretError> {
     let text =
         |r: &crate::resources::SecretKeyRef| secret_text(namespace, r, secret(&r.name).as_ref());
@@ -98,22 +130,7 @@ pub fn read_credentials(
     } else if let Some(r) = &spec.azure.client_certificate_ref {
         Credential::Certificate { pem: text(r)? }
     } else {
-        let file = spec
-            .azure
-            .workload_identity
-            .as_ref()
-            .and_then(|w| w.token_file.clone())
-            .or_else(|| std::env::var(FEDERATED_TOKEN_FILE_ENV).ok())
-            .ok_or_else(|| SecretError::Unreadable {
-                name: "workloadIdentity".into(),
-                message: format!(
-                    "no federated token file: set spec.azure.workloadIdentity.tokenFile or run \
-                     with Azure Workload Identity, which sets {FEDERATED_TOKEN_FILE_ENV}"
-                ),
-            })?;
-        Credential::WorkloadIdentity {
-            token_file: file.into(),
-        }
+        Credential::WorkloadIdentity(federated()?)
     };
     let password_boss_token = text(&spec.password_boss.token_secret_ref)?;
     Ok(Credentials {
@@ -410,7 +427,7 @@ fn credential_fingerprint(credential: &Credential) -> String {
     let material = match credential {
         Credential::ClientSecret(s) => format!("secret:{s}"),
         Credential::Certificate { pem } => format!("cert:{pem}"),
-        Credential::WorkloadIdentity { token_file } => format!("wi:{}", token_file.display()),
+        Credential::WorkloadIdentity(source) => format!("wi:{}", source.id()),
     };
     hex::encode(sha2::Sha256::digest(material.as_bytes()))
 }

@@ -29,8 +29,8 @@ pub enum SecretError {
          credential there"
     )]
     TooLarge { name: String, key: String },
-    #[error("secret `{name}` could not be read: {message}")]
-    Unreadable { name: String, message: String },
+    #[error("spec.azure.workloadIdentity: {0}")]
+    NoFederatedToken(String),
 }
 
 /// Reads a referenced key as trimmed text.

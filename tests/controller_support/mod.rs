@@ -17,7 +17,7 @@ use kube::client::Body;
 use kube::runtime::events::{Recorder, Reporter};
 use pbconnector::controller::reconcile::{Context, Guarded};
 use pbconnector::controller::secrets::SecretRegistry;
-use pbconnector::controller::{ConnectorKey, SyncEngine, SyncRequest};
+use pbconnector::controller::{ConnectorKey, CredentialPolicy, SyncEngine, SyncRequest};
 use pbconnector::resources::{AzureAdConnectorStatus, UserCounts};
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::telemetry::metrics::Metrics;
@@ -28,6 +28,7 @@ pub const NAME: &str = "contoso";
 pub const STATUS_PATH: &str =
     "/apis/passwordboss.com/v1alpha1/namespaces/msp/azureadconnectors/contoso/status";
 pub const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/msp/events";
+pub const SERVICE_ACCOUNTS_PATH: &str = "/api/v1/namespaces/msp/serviceaccounts/";
 
 /// One request the API server received.
 #[derive(Clone, Debug)]
@@ -46,6 +47,8 @@ type ServedSecret = (String, BTreeMap<String, String>);
 #[derive(Default)]
 pub struct ApiState {
     pub secrets: Mutex<BTreeMap<String, ServedSecret>>,
+    /// ServiceAccounts of the namespace, by name, with the token a TokenRequest returns.
+    pub service_account_tokens: Mutex<BTreeMap<String, String>>,
     pub seen: Mutex<Vec<Seen>>,
 }
 
@@ -59,6 +62,30 @@ impl ApiState {
             .lock()
             .unwrap()
             .insert(name.into(), (version.into(), data));
+    }
+
+    /// A ServiceAccount whose TokenRequests return `token`.
+    pub fn add_service_account(&self, name: &str, token: &str) {
+        self.service_account_tokens
+            .lock()
+            .unwrap()
+            .insert(name.into(), token.into());
+    }
+
+    /// The TokenRequests received (any namespace).
+    pub fn token_requests(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path.contains("/serviceaccounts/"))
+            .collect()
+    }
+
+    /// Secret reads (any namespace).
+    pub fn secret_reads(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path.contains("/secrets"))
+            .collect()
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -119,6 +146,30 @@ impl ApiState {
                 let mut object = connector_json();
                 object["status"] = seen.body["status"].clone();
                 (StatusCode::OK, object)
+            }
+            // The controller's permission check at start: everything is granted here.
+            ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
+                let mut review = seen.body.clone();
+                review["status"] = json!({"allowed": true});
+                (StatusCode::CREATED, review)
+            }
+            ("POST", path)
+                if path.starts_with(SERVICE_ACCOUNTS_PATH) && path.ends_with("/token") =>
+            {
+                let name = &path[SERVICE_ACCOUNTS_PATH.len()..path.len() - "/token".len()];
+                match self.service_account_tokens.lock().unwrap().get(name) {
+                    Some(token) => {
+                        let seconds = seen.body["spec"]["expirationSeconds"]
+                            .as_i64()
+                            .unwrap_or(3600);
+                        let expires = Timestamp::now() + SignedDuration::from_secs(seconds);
+                        let mut answer = seen.body.clone();
+                        answer["status"] =
+                            json!({"token": token, "expirationTimestamp": expires.to_string()});
+                        (StatusCode::CREATED, answer)
+                    }
+                    None => not_found(&format!("serviceaccounts \"{name}\" not found")),
+                }
             }
             ("POST", EVENTS_PATH) => (StatusCode::CREATED, seen.body.clone()),
             ("PATCH", path) if path.starts_with(EVENTS_PATH) => (StatusCode::OK, seen.body.clone()),
@@ -212,6 +263,15 @@ impl SyncEngine for ScriptedEngine {
 
 /// The reconcile context over the mock API and the scripted engine.
 pub fn context(api: Arc<ApiState>, engine: Arc<ScriptedEngine>) -> Arc<Context<ScriptedEngine>> {
+    context_with(api, engine, CredentialPolicy::default())
+}
+
+/// The reconcile context over the mock API, any engine, under `policy`.
+pub fn context_with<E: SyncEngine>(
+    api: Arc<ApiState>,
+    engine: Arc<E>,
+    policy: CredentialPolicy,
+) -> Arc<Context<E>> {
     let client = mock_client(api);
     let recorder = Recorder::new(
         client.clone(),
@@ -220,13 +280,16 @@ pub fn context(api: Arc<ApiState>, engine: Arc<ScriptedEngine>) -> Arc<Context<S
             instance: Some("test-0".into()),
         },
     );
-    Arc::new(Context::new(
-        client,
-        engine,
-        recorder,
-        Metrics::new(),
-        Arc::new(SecretRegistry::default()),
-    ))
+    Arc::new(
+        Context::new(
+            client,
+            engine,
+            recorder,
+            Metrics::new(),
+            Arc::new(SecretRegistry::default()),
+        )
+        .with_policy(policy),
+    )
 }
 
 /// The connector as the API server stores it (no status).

@@ -1,9 +1,11 @@
-//! Shared by tests/e2e_*.rs: a Kubernetes API (the in-process fake, or a real cluster), the real
+//! Shared by tests/e2e_*.rs: a real Kubernetes API server (kube-apiserver + etcd), the real
 //! kubectl against it, the operator (the built binary, or `controller::run` in-process), and
 //! polling with deadlines.
 // Each tests/*.rs file is its own crate and uses only part of this module.
 #![allow(dead_code)]
 
+#[path = "../support/apiserver.rs"]
+pub mod apiserver;
 #[path = "../support/kubectl.rs"]
 pub mod kubectl;
 
@@ -11,14 +13,16 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+pub use apiserver::TestApiServer;
 use std::time::{Duration, Instant};
 
-use fake_apiserver::FakeApiServer;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client, CustomResourceExt};
 use pbconnector::controller::{
-    ConnectorKey, ControllerConfig, PipelineEngine, SyncEngine, SyncRequest,
+    ConnectorKey, ControllerConfig, CredentialPolicy, EndpointPolicy, PipelineEngine, SyncEngine,
+    SyncRequest,
 };
 use pbconnector::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
 use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
@@ -47,61 +51,153 @@ where
     }
 }
 
-/// The Kubernetes API the test drives: the in-process fake (with its fault injection), or the
-/// real cluster of `$KUBECONFIG` (real-cluster tests only).
+/// The Kubernetes API a test drives: a real kube-apiserver + etcd (tests/support/apiserver.rs),
+/// either the test binary's shared one (a namespace per test) or one of the test's own.
 pub struct Cluster {
-    pub fake: Option<FakeApiServer>,
+    server: Server,
     kubeconfig: PathBuf,
     pub kubectl: Kubectl,
     pub client: Client,
-    /// Namespaces this test created (deleted at the end on a real cluster).
-    namespaces: Mutex<Vec<String>>,
+}
+
+enum Server {
+    Shared(&'static TestApiServer),
+    Owned(Box<TestApiServer>),
 }
 
 impl Cluster {
-    /// The fake API server; `None` (test skipped, reason printed) without kubectl.
-    pub async fn fake() -> Option<Self> {
-        let bin = find_kubectl()?;
-        let server = FakeApiServer::start()
+    /// The test binary's shared API server (started on first use, the CRD installed).
+    pub async fn shared() -> Self {
+        let server = tokio::task::spawn_blocking(TestApiServer::shared)
             .await
-            .expect("fake API server starts");
-        let kubeconfig = server.kubeconfig_path().to_owned();
-        let client = server.client().expect("client");
-        Some(Self {
-            kubectl: Kubectl::new(bin, &kubeconfig),
-            kubeconfig,
-            client,
-            fake: Some(server),
-            namespaces: Mutex::default(),
-        })
+            .expect("the API server starts");
+        Self::with(Server::Shared(server)).await
     }
 
-    /// The cluster of `$KUBECONFIG`; `None` (skipped) when it is not set or kubectl is missing.
-    pub async fn real() -> Option<Self> {
-        let Some(kubeconfig) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) else {
-            eprintln!("skipping: KUBECONFIG is not set (this test runs against a real cluster)");
-            return None;
+    /// An API server of this test's own, stopped at the end (no CRD installed), for tests that
+    /// restart it or change cluster-wide objects.
+    pub async fn owned() -> Self {
+        let server = tokio::task::spawn_blocking(TestApiServer::start)
+            .await
+            .expect("the API server starts");
+        Self::with(Server::Owned(Box::new(server))).await
+    }
+
+    async fn with(server: Server) -> Self {
+        let api = match &server {
+            Server::Shared(s) => *s,
+            Server::Owned(s) => s,
         };
-        let bin = find_kubectl()?;
-        let kubeconfig = PathBuf::from(kubeconfig);
-        let client = Client::try_default().await.expect("client for $KUBECONFIG");
-        Some(Self {
-            kubectl: Kubectl::new(bin, &kubeconfig),
+        let kubeconfig = api.kubeconfig_path().to_owned();
+        let client = api.client().await;
+        Self {
+            kubectl: Kubectl::new(find_kubectl(), &kubeconfig),
             kubeconfig,
             client,
-            fake: None,
-            namespaces: Mutex::default(),
-        })
+            server,
+        }
+    }
+
+    /// The API server (its audit log, logs, restarts).
+    pub fn server(&self) -> &TestApiServer {
+        match &self.server {
+            Server::Shared(s) => s,
+            Server::Owned(s) => s,
+        }
     }
 
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
     }
 
-    pub fn server(&self) -> &FakeApiServer {
-        self.fake
-            .as_ref()
-            .expect("this test needs the fake API server")
+    /// The operator's identity as the chart installs it: the chart's RBAC (`helm template` with
+    /// `values`, applied with kubectl) and a token of its ServiceAccount from the TokenRequest
+    /// API (`kubectl create token`). Each distinct `values` is a release of its own (its own
+    /// namespace, ServiceAccount and cluster-wide names), so tests can differ in what the
+    /// operator may do.
+    pub async fn operator_identity(&self, values: &[&str]) -> Identity {
+        let release = format!("pbc-{:08x}", fnv(&values.join(",")));
+        let identity = Identity {
+            kubeconfig: self.server().dir().join(format!("kubeconfig-{release}")),
+            service_account: format!("{release}-pbconnector"),
+            namespace: release.clone(),
+            release,
+        };
+        // Tests of one binary share the server: one identity per values, made once.
+        static MADE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _made = MADE.lock().await;
+        if identity.kubeconfig.is_file() {
+            return identity;
+        }
+        self.kubectl
+            .ok(&["create", "namespace", &identity.namespace])
+            .await;
+        let rbac = self.chart_rbac(&identity, values).await;
+        self.kubectl.ok_stdin(&["apply", "-f", "-"], &rbac).await;
+        let token = self
+            .kubectl
+            .ok(&[
+                "create",
+                "token",
+                &identity.service_account,
+                "-n",
+                &identity.namespace,
+                "--duration=2h",
+            ])
+            .await;
+        let path = self
+            .server()
+            .kubeconfig_for_token(&identity.release, token.trim());
+        assert_eq!(path, identity.kubeconfig);
+        identity
+    }
+
+    /// The chart's ServiceAccount and RBAC for `identity`'s release with `values`.
+    pub async fn chart_rbac(&self, identity: &Identity, values: &[&str]) -> String {
+        let mut args: Vec<String> = [
+            "template",
+            &identity.release,
+            "charts/pbconnector",
+            "--namespace",
+            &identity.namespace,
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        if values.contains(&"leaderElection.enabled=true") {
+            args.extend([
+                "--show-only".into(),
+                "templates/leader-election-rbac.yaml".into(),
+            ]);
+        }
+        for v in values {
+            args.extend(["--set".into(), (*v).to_string()]);
+        }
+        let out = tokio::process::Command::new(helm_bin())
+            .args(&args)
+            .current_dir(kubectl::repo())
+            .output()
+            .await
+            .expect("helm runs");
+        assert!(
+            out.status.success(),
+            "helm {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("helm prints UTF-8")
+    }
+
+    /// The chart's default identity (cluster-wide, no leader election).
+    pub async fn operator_kubeconfig(&self) -> PathBuf {
+        self.operator_identity(&[]).await.kubeconfig
+    }
+
+    /// A kube client with the chart's default operator identity.
+    pub async fn operator_client(&self) -> Client {
+        apiserver::client_for(&self.operator_kubeconfig().await).await
     }
 
     /// `kubectl apply -f crds/`, as the README's install without Helm.
@@ -123,11 +219,31 @@ impl Cluster {
             interval.remove("x-kubernetes-validations").is_some(),
             "the minimum is a CEL rule on spec.interval"
         );
-        let crd: CustomResourceDefinition = serde_json::from_value(crd).expect("a CRD");
-        Api::<CustomResourceDefinition>::all(self.client.clone())
-            .create(&PostParams::default(), &crd)
-            .await
-            .expect("the CRD is created");
+        let mut crd: CustomResourceDefinition = serde_json::from_value(crd).expect("a CRD");
+        // Replaced whole (PUT), not applied: an apply would keep the rule another field manager
+        // (the kubectl apply that installed the CRD) owns.
+        let api = Api::<CustomResourceDefinition>::all(self.client.clone());
+        let name = "azureadconnectors.passwordboss.com";
+        match api.get_opt(name).await.expect("the CRD is read") {
+            Some(current) => {
+                crd.metadata.resource_version = current.metadata.resource_version;
+                api.replace(name, &PostParams::default(), &crd)
+                    .await
+                    .expect("the CRD is replaced");
+            }
+            None => {
+                api.create(&PostParams::default(), &crd)
+                    .await
+                    .expect("the CRD is created");
+            }
+        }
+        self.kubectl
+            .ok(&[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/{name}"),
+            ])
+            .await;
     }
 
     /// A namespace unique to this test run (`kubectl create namespace`).
@@ -137,7 +253,6 @@ impl Cluster {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         self.kubectl.ok(&["create", "namespace", &ns]).await;
-        self.namespaces.lock().unwrap().push(ns.clone());
         ns
     }
 
@@ -194,32 +309,58 @@ impl Cluster {
         list["items"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Deletes the namespaces this test created (real clusters keep them otherwise).
+    /// The end of the test: an owned server stops (the shared one's namespaces stay; the
+    /// server goes with the test binary).
     pub async fn cleanup(self) {
-        if self.fake.is_none() {
-            let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
-            let namespaces: Vec<String> = self.namespaces.lock().unwrap().drain(..).collect();
-            for ns in namespaces {
-                let _ = api.delete(&ns, &DeleteParams::default()).await;
-            }
-        }
-        if let Some(server) = self.fake {
-            server.shutdown().await;
+        if let Server::Owned(server) = self.server {
+            tokio::task::spawn_blocking(move || drop(server))
+                .await
+                .expect("the API server stops");
         }
     }
 }
 
-/// The fake API server with the CRD applied by kubectl, a fresh namespace `prefix-…`, and the
-/// sample tenant and company; `None` (skipped) without kubectl.
-pub async fn fake_cluster_with_sample(
+/// The operator's Kubernetes identity: a release of the chart's RBAC and a token of its
+/// ServiceAccount.
+pub struct Identity {
+    pub release: String,
+    /// The release namespace (the ServiceAccount's, and the leader Lease's).
+    pub namespace: String,
+    pub service_account: String,
+    pub kubeconfig: PathBuf,
+}
+
+/// `$HELM`, else `<repo>/.tools/bin/helm`; missing fails the test.
+pub fn helm_bin() -> PathBuf {
+    let path = std::env::var_os("HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| kubectl::repo().join(".tools/bin/helm"));
+    assert!(
+        path.is_file(),
+        "helm not found at {} (set HELM or run scripts/install-test-tools.sh)",
+        path.display()
+    );
+    path
+}
+
+/// A short stable hash (FNV-1a) naming a release namespace after its values.
+fn fnv(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The shared API server with the CRD applied by kubectl, a fresh namespace `prefix-…`, and the
+/// sample tenant and company.
+pub async fn cluster_with_sample(
     prefix: &str,
     users: usize,
     interval: &str,
-) -> Option<(Cluster, String, SampleEnvironment)> {
-    let cluster = Cluster::fake().await?;
+) -> (Cluster, String, SampleEnvironment) {
+    let cluster = Cluster::shared().await;
     cluster.install_crd().await;
     let ns = cluster.namespace(prefix).await;
-    Some((cluster, ns, sample(users, interval).await))
+    (cluster, ns, sample(users, interval).await)
 }
 
 /// The sample tenant and company (both simulators) with `users` members and `interval`.
@@ -241,13 +382,31 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts the operator and waits until `/readyz` answers 200.
+    /// Starts the operator, allowed to send credentials to the loopback simulators
+    /// (`--allow-loopback-endpoints`), and waits until `/readyz` answers 200.
     pub async fn start(kubeconfig: &Path, extra: &[&str]) -> Self {
         Self::start_as(kubeconfig, "pbconnector-e2e", extra).await
     }
 
     /// The same with `identity` (POD_NAME: the leader-election identity).
     pub async fn start_as(kubeconfig: &Path, identity: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--allow-loopback-endpoints"];
+        args.extend_from_slice(extra);
+        let operator = Self::launch(kubeconfig, identity, &args);
+        operator.wait_ready(Duration::from_secs(20)).await;
+        operator
+    }
+
+    /// The operator as installed: no loopback endpoints (the simulators are refused).
+    pub async fn start_strict(kubeconfig: &Path, extra: &[&str]) -> Self {
+        let operator = Self::launch(kubeconfig, "pbconnector-e2e", extra);
+        operator.wait_ready(Duration::from_secs(20)).await;
+        operator
+    }
+
+    /// Starts the operator with exactly `extra` (no loopback unless asked) without waiting for
+    /// it to be ready.
+    pub fn launch(kubeconfig: &Path, identity: &str, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -265,23 +424,27 @@ impl Operator {
             .kill_on_drop(true)
             .spawn()
             .expect("pbconnector run starts");
-        let operator = Self { child, addr, log };
-        let url = format!("http://{}/readyz", operator.addr);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = reqwest::get(&url).await
-                && r.status().is_success()
-            {
-                break;
-            }
+        Self { child, addr, log }
+    }
+
+    /// Whether `/readyz` answers 200 now.
+    pub async fn ready(&self) -> bool {
+        reqwest::get(format!("http://{}/readyz", self.addr))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    }
+
+    /// Waits until `/readyz` answers 200, failing the test with the log after `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.ready().await {
             assert!(
                 Instant::now() < deadline,
-                "the operator was not ready within 20 s; its log:\n{}",
-                operator.logs()
+                "the operator was not ready within {timeout:?}; its log:\n{}",
+                self.logs()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        operator
     }
 
     /// Everything the operator logged so far.
@@ -370,12 +533,36 @@ pub struct InProcess {
 }
 
 impl InProcess {
-    pub fn start<E: SyncEngine>(client: Client, engine: E, max_concurrent_syncs: u16) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut config = ControllerConfig::new("e2e-in-process");
+    /// The controller watching `namespace`, or every namespace (`None`: only on a server of the
+    /// test's own, as tests share the API server), allowed to send credentials to the loopback
+    /// simulators.
+    pub fn start<E: SyncEngine>(
+        client: Client,
+        engine: E,
+        max_concurrent_syncs: u16,
+        namespace: Option<&str>,
+    ) -> Self {
+        let mut config = Self::config(true);
+        config.namespaces = namespace.map(str::to_owned).into_iter().collect();
         config.max_concurrent_syncs = max_concurrent_syncs;
+        Self::start_with(client, engine, config)
+    }
+
+    /// The in-process configuration; `loopback`: the simulators are allowed endpoints.
+    pub fn config(loopback: bool) -> ControllerConfig {
+        let mut config = ControllerConfig::new("e2e-in-process");
         // A sync honouring a long Retry-After is abandoned this soon after `stop`.
         config.shutdown_timeout = Duration::from_secs(3);
+        config.policy = CredentialPolicy {
+            endpoints: EndpointPolicy::new(Vec::<String>::new(), loopback).expect("no entries"),
+            operator_identity: false,
+        };
+        config
+    }
+
+    /// `controller::run` with `config`.
+    pub fn start_with<E: SyncEngine>(client: Client, engine: E, config: ControllerConfig) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             pbconnector::controller::run(client, config, engine, async move {
                 let _ = stopped.await;

@@ -1,7 +1,7 @@
 //! Shared by tests/helm_*.rs: finds the real helm, kubernetes-validate and Lua (lupa) that
 //! scripts/install-test-tools.sh puts under .tools/, renders the chart, and validates manifests.
 //!
-//! When a tool is missing the test fails if `CI` is set, and otherwise prints why and skips.
+//! A missing tool fails the test with what to run: it is never a skip.
 // Each tests/*.rs file is its own crate and uses only part of this module.
 #![allow(dead_code)]
 
@@ -27,8 +27,8 @@ pub fn chart_dir() -> PathBuf {
     root().join("charts/pbconnector")
 }
 
-/// Returns the tool under `.tools/`, or `None` after printing why the test is skipped.
-/// Panics instead when `CI` is set: there a missing tool is a broken setup, not a skip.
+/// Returns the tool under `.tools/`; a missing one fails the test. (Callers unwrap with
+/// `require!`, which predates this rule: it can no longer return early.)
 pub fn tool(relative: &str) -> Option<PathBuf> {
     let path = root().join(".tools").join(relative);
     if path.is_file() {
@@ -38,12 +38,7 @@ pub fn tool(relative: &str) -> Option<PathBuf> {
 }
 
 fn missing(what: &str) -> Option<PathBuf> {
-    let reason = format!("{what}: run scripts/install-test-tools.sh");
-    if std::env::var_os("CI").is_some() {
-        panic!("{reason}");
-    }
-    eprintln!("SKIPPED: {reason}");
-    None
+    panic!("{what}: run scripts/install-test-tools.sh");
 }
 
 /// The venv's Python with lupa's Lua 5.1 (the Lua dialect Argo CD runs).

@@ -1,6 +1,5 @@
 //! The real kubectl 1.35 (`$KUBECTL`, else `<repo>/.tools/bin/kubectl`, installed by
-//! scripts/install-test-tools.sh) as a client of one API server. Missing: a failure under CI,
-//! else a skip with the reason printed.
+//! scripts/install-test-tools.sh) as a client of one API server. Missing: the test fails.
 // Each tests/*.rs file is its own crate and uses only part of this module.
 #![allow(dead_code)]
 
@@ -13,23 +12,17 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `$KUBECTL`, else `<repo>/.tools/bin/kubectl`; `None` after printing why the test is skipped.
-pub fn find_kubectl() -> Option<PathBuf> {
+/// `$KUBECTL`, else `<repo>/.tools/bin/kubectl`; missing fails the test.
+pub fn find_kubectl() -> PathBuf {
     let path = std::env::var_os("KUBECTL")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".tools/bin/kubectl"));
-    if path.is_file() {
-        return Some(path);
-    }
-    let reason = format!(
+    assert!(
+        path.is_file(),
         "kubectl not found at {} (set KUBECTL or run scripts/install-test-tools.sh)",
         path.display()
     );
-    if std::env::var_os("CI").is_some() {
-        panic!("{reason}");
-    }
-    eprintln!("skipping: {reason}");
-    None
+    path
 }
 
 /// kubectl with its own kubeconfig and discovery cache, run from the repository root.

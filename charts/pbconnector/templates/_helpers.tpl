@@ -57,3 +57,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
+
+{{/* The watched namespaces, sorted and unique, comma-joined: watchNamespaces plus the older
+single watchNamespace. Empty: all namespaces. */}}
+{{- define "pbconnector.watchNamespaces" -}}
+{{- $all := concat (.Values.watchNamespaces | default list) (ternary (list .Values.watchNamespace) list (ne .Values.watchNamespace "")) }}
+{{- $all | uniq | sortAlpha | join "," }}
+{{- end }}
