@@ -19,7 +19,7 @@ use pbconnector::controller::reconcile::{Guarded, reconcile};
 use pbconnector::controller::workload_identity::{ServiceAccountToken, TOKEN_EXPIRATION};
 use pbconnector::controller::{CredentialPolicy, EndpointPolicy, PipelineEngine};
 use pbconnector::resources::{AzureAdConnectorStatus, Connection, WorkloadIdentity};
-use pbconnector::simulators::graph::{FederatedCredential, PathKind};
+use pbconnector::simulators::graph::{FederatedCredential, JwtAlgorithm, PathKind};
 use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use serde_json::{Value, json};
 
@@ -99,7 +99,7 @@ fn federate(env: &SampleEnvironment, key: &rcgen::KeyPair, subject: &str) {
                 subject: subject.into(),
                 audience: FEDERATED_TOKEN_AUDIENCE.into(),
                 issuer_key_pem: key.public_key_pem(),
-                algorithm: Algorithm::ES256,
+                algorithm: JwtAlgorithm::ES256,
             },
         )
         .expect("the sample app exists");

@@ -8,10 +8,9 @@ mod e2e_support;
 use std::time::Duration;
 
 use e2e_support::{Cluster, InProcess, NAME, Operator, sample};
-use jsonwebtoken::Algorithm;
 use pbconnector::controller::PipelineEngine;
 use pbconnector::resources::{AzureAdConnectorStatus, Connection};
-use pbconnector::simulators::graph::FederatedCredential;
+use pbconnector::simulators::graph::{FederatedCredential, JwtAlgorithm};
 use pbconnector::simulators::sample::SampleEnvironment;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -239,7 +238,7 @@ async fn a_connectors_own_service_account_token_is_its_federated_credential() {
                 subject: format!("system:serviceaccount:{ns}:{account}"),
                 audience: "api://AzureADTokenExchange".into(),
                 issuer_key_pem: issuer_key,
-                algorithm: Algorithm::ES256,
+                algorithm: JwtAlgorithm::ES256,
             },
         )
         .expect("the sample app exists");

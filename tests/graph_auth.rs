@@ -15,7 +15,7 @@ use pbconnector::azure::{
     ReadOptions, TokenFile,
 };
 use pbconnector::resources::GroupSelector;
-use pbconnector::simulators::graph::{FederatedCredential, PathKind};
+use pbconnector::simulators::graph::{FederatedCredential, JwtAlgorithm, PathKind};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 
 /// A PEM holding a self-signed certificate and its RSA private key.
@@ -52,7 +52,7 @@ fn federated_credential(key: &rcgen::KeyPair) -> FederatedCredential {
         subject: SUBJECT.into(),
         audience: AUDIENCE.into(),
         issuer_key_pem: key.public_key_pem(),
-        algorithm: Algorithm::ES256,
+        algorithm: JwtAlgorithm::ES256,
     }
 }
 

@@ -96,7 +96,7 @@ async fn the_sync_deadline_bounds_throttling_and_slow_answers() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), GraphErrorKind::Transient);
+    assert_eq!(err.kind(), GraphErrorKind::Deadline, "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 

@@ -144,6 +144,51 @@ fn email_comes_from_mail_then_upn_and_must_be_routable() {
     );
 }
 
+#[test]
+fn emails_and_names_with_hidden_characters_or_absurd_length_are_conflicts_not_writes() {
+    let mut bidi_name = entra("bidi-name");
+    bidi_name.given_name = Some("Ada\u{202E}nimda".into());
+    let mut nul_name = entra("nul-name");
+    nul_name.surname = Some("Love\0lace".into());
+    let mut long_name = entra("long-name");
+    long_name.given_name = Some("x".repeat(5_000));
+    let s = Scenario::new()
+        .entra(with_mail(
+            entra("bidi-mail"),
+            "ada\u{202E}moc.evil@contoso.com",
+        ))
+        .entra(with_mail(entra("zw-mail"), "ad\u{200B}a@contoso.com"))
+        .entra(with_mail(entra("isolate"), "\u{2066}ada@contoso.com"))
+        .entra(bidi_name)
+        .entra(nul_name)
+        .entra(long_name)
+        .entra(entra("fine"));
+    let plan = s.plan();
+    assert_eq!(
+        plan.actions,
+        vec![create("fine", "fine@contoso.com", UserStatus::Active)],
+        "only the clean user is written"
+    );
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::NoEmail),
+        vec![
+            (some("bidi-mail"), None),
+            (some("isolate"), None),
+            (some("zw-mail"), None)
+        ]
+    );
+    let no_name = conflicts_of(&plan, ConflictKind::NoName);
+    assert_eq!(no_name.len(), 3, "{no_name:?}");
+    for c in &plan.conflicts {
+        assert!(
+            !c.message.chars().any(pbconnector::bounded::is_hidden_char),
+            "conflict messages are clean: {:?}",
+            c.message
+        );
+        assert!(c.message.len() < 2_000, "{}", c.message.len());
+    }
+}
+
 // ---- Rule 2: names ----
 
 #[test]

@@ -1,9 +1,13 @@
 //! The signed client assertion for certificate credentials (graph-protocol.md §1): a PS256 JWT
-//! with the certificate's SHA-256 thumbprint in `x5t#S256`.
+//! with the certificate's SHA-256 thumbprint in `x5t#S256`, signed with `ring`.
+
+use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -12,11 +16,29 @@ use super::error::GraphError;
 /// Lifetime of an assertion: Entra wants `exp` 5–10 minutes after `nbf`.
 const ASSERTION_LIFETIME_SECS: u64 = 600;
 
-/// A certificate credential parsed once from the Secret's PEM.
+/// A certificate credential parsed once from the Secret's PEM. `Debug` shows the thumbprint
+/// only, never the key.
 #[derive(Clone)]
 pub(crate) struct CertificateKey {
     x5t_s256: String,
-    key: EncodingKey,
+    key: Arc<RsaKeyPair>,
+}
+
+impl fmt::Debug for CertificateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateKey")
+            .field("x5t_s256", &self.x5t_s256)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Serialize)]
+struct JwtHeader<'a> {
+    alg: &'static str,
+    typ: &'static str,
+    #[serde(rename = "x5t#S256")]
+    x5t_s256: &'a str,
 }
 
 #[derive(Serialize)]
@@ -32,24 +54,36 @@ struct Claims<'a> {
 
 impl CertificateKey {
     /// Reads the first CERTIFICATE and the RSA private key (PKCS#8 or PKCS#1) from `pem`.
+    /// Errors say what is wrong with the PEM, never what it holds.
     pub(crate) fn from_pem(pem_text: &str) -> Result<Self, GraphError> {
-        let blocks = pem::parse_many(pem_text).map_err(|e| {
-            GraphError::config(format!("the certificate Secret is not valid PEM: {e}"))
+        let blocks = pem::parse_many(pem_text).map_err(|_| {
+            GraphError::config(
+                "the certificate Secret is not valid PEM; put the certificate and its private key in one PEM",
+            )
         })?;
         let cert = blocks.iter().find(|b| b.tag() == "CERTIFICATE").ok_or_else(|| {
             GraphError::config("the certificate Secret holds no CERTIFICATE block; put the certificate and its private key in one PEM")
         })?;
-        let key = blocks
+        let block = blocks
             .iter()
             .find(|b| matches!(b.tag(), "PRIVATE KEY" | "RSA PRIVATE KEY"))
             .ok_or_else(|| {
                 GraphError::config("the certificate Secret holds no unencrypted RSA PRIVATE KEY or PRIVATE KEY block")
             })?;
-        let key = EncodingKey::from_rsa_pem(pem::encode(key).as_bytes()).map_err(|_| {
-            GraphError::config("the private key in the certificate Secret is not an RSA key")
+        let key = match block.tag() {
+            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(block.contents()),
+            _ => RsaKeyPair::from_der(block.contents()),
+        }
+        .map_err(|_| {
+            GraphError::config(
+                "the private key in the certificate Secret is not an RSA key of 2048 to 8192 bits",
+            )
         })?;
         let x5t_s256 = URL_SAFE_NO_PAD.encode(Sha256::digest(cert.contents()));
-        Ok(Self { x5t_s256, key })
+        Ok(Self {
+            x5t_s256,
+            key: Arc::new(key),
+        })
     }
 
     /// A fresh assertion for `audience` (the token endpoint URL), valid from `now` (Unix seconds).
@@ -59,9 +93,11 @@ impl CertificateKey {
         audience: &str,
         now: u64,
     ) -> Result<String, GraphError> {
-        let mut header = Header::new(Algorithm::PS256);
-        header.typ = Some("JWT".into());
-        header.x5t_s256 = Some(self.x5t_s256.clone());
+        let header = JwtHeader {
+            alg: "PS256",
+            typ: "JWT",
+            x5t_s256: &self.x5t_s256,
+        };
         let claims = Claims {
             aud: audience,
             iss: client_id,
@@ -71,9 +107,24 @@ impl CertificateKey {
             iat: now,
             exp: now + ASSERTION_LIFETIME_SECS,
         };
-        jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| GraphError::config(format!("cannot sign the client assertion: {e}")))
+        let signed = format!("{}.{}", b64_json(&header), b64_json(&claims));
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &RSA_PSS_SHA256,
+                &SystemRandom::new(),
+                signed.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| GraphError::config("cannot sign the client assertion"))?;
+        Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
+}
+
+/// base64url of the JSON of the header or the claims (plain strings and numbers: it cannot
+/// fail).
+fn b64_json<T: Serialize>(value: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::bounded::remote_text;
+
 /// What the controller needs to know about a failed Graph read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GraphErrorKind {
@@ -19,6 +21,12 @@ pub enum GraphErrorKind {
     Protocol,
     /// The connector's configuration cannot work (bad endpoint, unreadable PEM or token file).
     Config,
+    /// A response body passed `bounded::MAX_RESPONSE_BYTES`.
+    TooLarge,
+    /// A listing's links went round in a cycle or past `bounded::MAX_PAGES`.
+    Paging,
+    /// The sync's deadline passed while reading.
+    Deadline,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +58,14 @@ pub enum GraphError {
     Protocol { what: String },
     #[error("invalid Azure configuration: {what}")]
     Config { what: String },
+    #[error(
+        "{what}: the answer is larger than {limit} bytes; check the endpoint (a broken or hostile server)"
+    )]
+    TooLarge { what: &'static str, limit: usize },
+    #[error("{0}; check graphEndpoint")]
+    Paging(#[from] crate::bounded::PagingError),
+    #[error("the sync deadline passed while waiting for {what}")]
+    DeadlineExceeded { what: &'static str },
     /// A delta link is no longer valid; handled inside the client by a full read.
     #[error("the delta token expired ({code}); a full read is required")]
     DeltaExpired { code: String },
@@ -77,6 +93,9 @@ impl GraphError {
             }
             GraphError::Protocol { .. } => GraphErrorKind::Protocol,
             GraphError::Config { .. } => GraphErrorKind::Config,
+            GraphError::TooLarge { .. } => GraphErrorKind::TooLarge,
+            GraphError::Paging(_) => GraphErrorKind::Paging,
+            GraphError::DeadlineExceeded { .. } => GraphErrorKind::Deadline,
         }
     }
 
@@ -115,7 +134,7 @@ pub(crate) fn classify_token_error(
             _ => "see the Entra sign-in logs of the app registration",
         };
         return GraphError::TokenRefused {
-            error: error.to_owned(),
+            error: remote_text(error),
             fix: fix.to_owned(),
         };
     };
@@ -156,7 +175,7 @@ pub(crate) fn classify_graph_error(status: u16, code: &str) -> GraphError {
     };
     GraphError::GraphRefused {
         status,
-        code: code.to_owned(),
+        code: remote_text(code),
         fix,
     }
 }

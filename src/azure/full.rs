@@ -7,6 +7,7 @@
 //! nested group ids they reveal), so a membership change landing between the two is only seen
 //! by the next periodic full read.
 
+use crate::bounded::PageGuard;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
@@ -140,6 +141,10 @@ impl GraphClient {
         let mut members = Vec::new();
         let mut nested_ids = BTreeSet::new();
         let mut users = HashMap::new();
+        let mut pages = PageGuard::new(format!(
+            "GET /groups/{}/{relation}",
+            crate::bounded::remote_text(group_id)
+        ));
         loop {
             let page = match self.transport.get_or_failure(&url, deadline).await? {
                 Ok(v) => parse_page(v)?,
@@ -162,7 +167,10 @@ impl GraphClient {
                 }
             }
             match page.next_link {
-                Some(next) => url = next,
+                Some(next) => {
+                    pages.next(&next)?;
+                    url = next;
+                }
                 None => {
                     return Ok(MemberRead {
                         members: members.into_iter().collect(),
@@ -223,6 +231,7 @@ impl GraphClient {
         deadline: Instant,
         out: &mut Vec<super::wire::WireObject>,
     ) -> Result<String, GraphError> {
+        let mut pages = PageGuard::new("a Graph delta listing");
         loop {
             out.append(&mut page.value);
             if let Some(link) = page.delta_link {
@@ -231,6 +240,7 @@ impl GraphClient {
             let next = page.next_link.ok_or_else(|| {
                 GraphError::protocol("a delta page has neither a nextLink nor a deltaLink")
             })?;
+            pages.next(&next)?;
             page = parse_page(self.transport.get(&next, deadline).await?)?;
         }
     }

@@ -21,6 +21,7 @@ use super::config::{AzureConfig, Credential};
 use super::error::{GraphError, classify_token_error};
 use super::federated::FederatedToken;
 use super::retry::retry_after;
+use crate::bounded::{BodyError, MAX_RESPONSE_BYTES, read_capped, remote_text};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -64,6 +65,8 @@ enum TokenTransport {
         status: u16,
         retry_after: Option<Duration>,
     },
+    #[error("the token endpoint's answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 /// A bearer token; never printed.
@@ -71,8 +74,12 @@ enum TokenTransport {
 pub(crate) struct Bearer(Arc<str>);
 
 impl Bearer {
-    pub(crate) fn header_value(&self) -> String {
-        format!("Bearer {}", self.0)
+    /// The `Authorization` header, marked sensitive (never logged by the HTTP stack); `None`
+    /// when the token endpoint handed out a token that cannot be a header value.
+    pub(crate) fn header_value(&self) -> Option<http::HeaderValue> {
+        let mut value = http::HeaderValue::from_str(&format!("Bearer {}", self.0)).ok()?;
+        value.set_sensitive(true);
+        Some(value)
     }
 }
 
@@ -218,6 +225,12 @@ impl TokenProvider {
                 what: "token endpoint answered 429".into(),
                 retry_after,
             },
+            RequestTokenError::Request(TokenTransport::TooLarge { limit }) => {
+                GraphError::TooLarge {
+                    what: "the Entra token endpoint",
+                    limit,
+                }
+            }
             RequestTokenError::Request(e) => GraphError::Transient {
                 what: e.to_string(),
             },
@@ -225,7 +238,7 @@ impl TokenProvider {
                 GraphError::protocol("the token endpoint answered with an unreadable body")
             }
             RequestTokenError::Other(what) => {
-                GraphError::protocol(format!("token endpoint: {what}"))
+                GraphError::protocol(format!("token endpoint: {}", remote_text(&what)))
             }
         }
     }
@@ -272,7 +285,12 @@ impl CountingHttp<'_> {
             });
         }
         let headers = resp.headers().clone();
-        let body = resp.bytes().await?.to_vec();
+        let body = read_capped(resp, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { limit } => TokenTransport::TooLarge { limit },
+                BodyError::Network(e) => TokenTransport::Network(e),
+            })?;
         let mut out = http::Response::builder().status(status);
         if let Some(h) = out.headers_mut() {
             *h = headers;

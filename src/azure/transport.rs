@@ -12,6 +12,7 @@ use super::pacer::TenantPacer;
 use super::retry::{RetryPolicy, parse_retry_after, retry_after};
 use super::token::TokenProvider;
 use super::wire::ErrorBody;
+use crate::bounded::{BodyError, MAX_RESPONSE_BYTES, read_capped, remote_text};
 
 /// `$batch` carries at most this many requests.
 pub(crate) const BATCH_LIMIT: usize = 20;
@@ -45,8 +46,9 @@ impl Transport {
             .filter(|rest| rest.starts_with('/'))
             .ok_or_else(|| {
                 GraphError::protocol(format!(
-                    "Graph returned a link outside {}: {url}",
-                    self.root
+                    "Graph returned a link outside {}: {}",
+                    self.root,
+                    remote_text(url)
                 ))
             })
     }
@@ -235,11 +237,16 @@ impl Transport {
             }
             Err(e) => return Attempt::Done(Err(e)),
         };
+        let Some(authorization) = bearer.header_value() else {
+            return Attempt::Done(Err(GraphError::protocol(
+                "the token endpoint issued an access token that is not a valid header value",
+            )));
+        };
         let mut req = self
             .http
             .request(method.clone(), url)
             .timeout(super::client::REQUEST_TIMEOUT)
-            .header(http::header::AUTHORIZATION, bearer.header_value());
+            .header(http::header::AUTHORIZATION, authorization);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -251,8 +258,8 @@ impl Transport {
         let resp = match sent {
             Ok(Ok(r)) => r,
             Err(_) => {
-                return Attempt::Done(Err(GraphError::Transient {
-                    what: "the sync deadline passed while waiting for Graph".into(),
+                return Attempt::Done(Err(GraphError::DeadlineExceeded {
+                    what: "Microsoft Graph",
                 }));
             }
             Ok(Err(e)) => {
@@ -267,15 +274,27 @@ impl Transport {
         let status = resp.status().as_u16();
         self.requests.answered(status);
         let wait = retry_after(resp.headers());
-        let bytes = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
+        let read = read_capped(resp, MAX_RESPONSE_BYTES);
+        let bytes = match tokio::time::timeout_at(deadline.into(), read).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(BodyError::TooLarge { limit })) => {
+                return Attempt::Done(Err(GraphError::TooLarge {
+                    what: "Microsoft Graph",
+                    limit,
+                }));
+            }
+            Ok(Err(BodyError::Network(e))) => {
                 return Attempt::Retry(
                     GraphError::Transient {
                         what: format!("Graph response cut short: {}", e.without_url()),
                     },
                     None,
                 );
+            }
+            Err(_) => {
+                return Attempt::Done(Err(GraphError::DeadlineExceeded {
+                    what: "Microsoft Graph",
+                }));
             }
         };
         let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
@@ -339,16 +358,16 @@ pub(crate) fn failure_error(f: Failure) -> GraphError {
             code: if f.code.is_empty() {
                 format!("HTTP {}", f.status)
             } else {
-                f.code
+                remote_text(&f.code)
             },
         },
         (401 | 403, code) => classify_graph_error(f.status, code),
         (status, code) => GraphError::protocol(format!(
             "Graph answered {status} {}",
             if code.is_empty() {
-                "without an error code"
+                "without an error code".to_owned()
             } else {
-                code
+                remote_text(code)
             }
         )),
     }

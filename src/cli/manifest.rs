@@ -5,34 +5,45 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Secret;
-use serde::Deserialize;
 use serde_json::Value;
 
+use super::manifest_yaml::{YamlError, read_documents};
+use crate::bounded::capped_join;
 use crate::resources::AzureAdConnector;
 use crate::resources::validate::validate_connector;
 use crate::sync::secrets::{SecretData, secret_data};
 
 /// A connector and the Secrets found beside it (by name, in the connector's namespace).
-#[derive(Debug)]
+/// `Debug` names the Secrets and their keys, never the values.
 pub struct Manifests {
     pub connector: AzureAdConnector,
     pub namespace: String,
     pub secrets: BTreeMap<String, SecretData>,
 }
 
+impl std::fmt::Debug for Manifests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets: BTreeMap<&str, Vec<&str>> = self
+            .secrets
+            .iter()
+            .map(|(name, data)| (name.as_str(), data.keys().map(String::as_str).collect()))
+            .collect();
+        f.debug_struct("Manifests")
+            .field("connector", &self.connector)
+            .field("namespace", &self.namespace)
+            .field("secrets", &secrets)
+            .finish()
+    }
+}
+
 /// A manifest problem: exit code 2, with the file and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("{path}: cannot read: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: document {document}: not valid YAML: {message}")]
+    #[error("{path}: {source}")]
     Yaml {
         path: PathBuf,
-        document: usize,
-        message: String,
+        #[source]
+        source: YamlError,
     },
     #[error("{path}: document {document}: {message}")]
     Object {
@@ -40,7 +51,10 @@ pub enum ManifestError {
         document: usize,
         message: String,
     },
-    #[error("{path}: AzureAdConnector {name} is invalid:\n  {}", errors.join("\n  "))]
+    #[error(
+        "{path}: AzureAdConnector {name} is invalid:\n  {}",
+        capped_join(errors, "\n  ")
+    )]
     Invalid {
         path: PathBuf,
         name: String,
@@ -60,17 +74,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, ManifestError> {
     let mut connector: Option<(AzureAdConnector, String)> = None;
     let mut secrets: Vec<(String, String, SecretData)> = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+        let documents = read_documents(path).map_err(|source| ManifestError::Yaml {
             path: path.clone(),
             source,
         })?;
-        for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+        for (index, value) in documents.into_iter().enumerate() {
             let document_no = index + 1;
-            let value = Value::deserialize(document).map_err(|e| ManifestError::Yaml {
-                path: path.clone(),
-                document: document_no,
-                message: e.to_string(),
-            })?;
             if value.is_null() {
                 continue;
             }
@@ -102,8 +111,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, ManifestError> {
                     connector = Some((parsed, here));
                 }
                 "Secret" => {
-                    let secret: Secret = serde_json::from_value(value)
-                        .map_err(|e| object_error(format!("invalid Secret: {e}")))?;
+                    let secret = parse_secret(value).map_err(object_error)?;
                     let name = secret
                         .metadata
                         .name
@@ -154,4 +162,38 @@ fn display_name(value: &Value) -> String {
         Some(ns) => format!("{ns}/{name}"),
         None => name.to_string(),
     }
+}
+
+/// A Secret document. serde's messages quote the offending value, which here is secret, so the
+/// error names the field only.
+fn parse_secret(value: Value) -> Result<Secret, String> {
+    let field = first_bad_field(&value);
+    serde_json::from_value(value).map_err(|_| {
+        format!(
+            "invalid Secret{}: `data` values must be base64, `stringData` values text, \
+             metadata.name a string (the value is not shown)",
+            field.map(|f| format!(" (check {f})")).unwrap_or_default()
+        )
+    })
+}
+
+/// The first `data`/`stringData` key whose value has the wrong shape, by name.
+fn first_bad_field(value: &Value) -> Option<String> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    if let Some(data) = value.get("data").and_then(Value::as_object) {
+        for (key, v) in data {
+            if v.as_str().is_none_or(|s| engine.decode(s).is_err()) {
+                return Some(format!("data.{key}"));
+            }
+        }
+    }
+    if let Some(data) = value.get("stringData").and_then(Value::as_object) {
+        for (key, v) in data {
+            if !v.is_string() {
+                return Some(format!("stringData.{key}"));
+            }
+        }
+    }
+    None
 }

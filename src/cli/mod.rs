@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod manifest;
+pub mod manifest_yaml;
 pub mod output;
 pub mod signals;
 pub mod sync_cmd;
@@ -49,6 +50,9 @@ struct PlanArgs {
     /// Plan as if exactly this many blocked deprovisions were approved.
     #[arg(long, value_name = "N")]
     approve_deprovisions: Option<u32>,
+    /// Stop the reads when they take longer than this, Kubernetes-style duration.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::resources::parse_duration)]
+    sync_deadline: std::time::Duration,
     /// Log level (RUST_LOG syntax); logs go to stderr.
     #[arg(long, default_value = "warn", env = "PBCONNECTOR_LOG")]
     log_level: String,
@@ -74,8 +78,9 @@ pub fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => {
-                crate::controller::command::execute(args, crate::controller::PipelineEngine::new())
-                    .await
+                let engine =
+                    crate::controller::PipelineEngine::new().with_deadline(args.sync_deadline);
+                crate::controller::command::execute(args, engine).await
             }
             Command::Sync(args) => sync_cmd::run(args, false).await.into(),
             Command::Plan(args) => {
@@ -84,6 +89,7 @@ pub fn main() -> ExitCode {
                     once: true,
                     output: args.output,
                     approve_deprovisions: args.approve_deprovisions,
+                    sync_deadline: args.sync_deadline,
                     log_level: args.log_level,
                 };
                 sync_cmd::run(args, true).await.into()

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use crate::bounded::remote_text;
 use crate::resources::AzureAdConnectorStatus;
 use crate::sync::describe::plan_lines;
 use crate::sync::report::SyncReport;
@@ -93,9 +94,10 @@ pub fn text_summary(name: &str, report: &SyncReport, status: &AzureAdConnectorSt
                 .unwrap_or("-");
             let _ = writeln!(
                 out,
-                "    {:<22} {who}: {}",
+                "    {:<22} {}: {}",
                 conflict_reason(c.kind),
-                c.message
+                remote_text(who),
+                remote_text(&c.message)
             );
         }
         if report.conflicts.len() > 20 {

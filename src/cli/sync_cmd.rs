@@ -1,8 +1,6 @@
 //! `pbconnector sync` and `pbconnector plan`: the controller's sync, from manifest files.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::manifest::{self, Manifests};
 use super::output::{Exit, Format, exit_for, text_summary};
@@ -24,6 +22,10 @@ pub struct SyncArgs {
     /// Approve exactly this many deprovisions blocked by the safety limits.
     #[arg(long, value_name = "N")]
     pub approve_deprovisions: Option<u32>,
+    /// Stop a sync that takes longer than this (Microsoft Graph and Password Boss together),
+    /// Kubernetes-style duration.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::resources::parse_duration)]
+    pub sync_deadline: std::time::Duration,
     /// Log level (RUST_LOG syntax); logs go to stderr.
     #[arg(long, default_value = "warn", env = "PBCONNECTOR_LOG")]
     pub log_level: String,
@@ -57,16 +59,19 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
         return Exit::Usage;
     }
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let wake = Arc::new(tokio::sync::Notify::new());
-    {
-        let (interrupted, wake) = (interrupted.clone(), wake.clone());
-        tokio::spawn(async move {
-            super::signals::interrupted().await;
-            interrupted.store(true, Ordering::SeqCst);
-            wake.notify_waiters();
-        });
-    }
+    // SIGTERM or Ctrl-C stops the loop at once, a sync in flight included: it is dropped where
+    // it waits, so no request starts after the signal.
+    let (interrupt, interrupted) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        super::signals::interrupted().await;
+        let _ = interrupt.send(true);
+    });
+    let stop = move || {
+        let mut interrupted = interrupted.clone();
+        async move {
+            let _ = interrupted.wait_for(|stop| *stop).await;
+        }
+    };
 
     let mut state = ConnectorState::default();
     let mut previous = connector.status.clone();
@@ -76,9 +81,17 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
         let options = SyncOptions {
             dry_run: dry_run || connector.spec.dry_run,
             approved_deprovisions: approved,
+            deadline: args.sync_deadline,
             ..SyncOptions::default()
         };
-        let report = run_sync(&connector.spec, credentials(), &mut state, &options).await;
+        let sync = run_sync(&connector.spec, credentials(), &mut state, &options);
+        let report = tokio::select! {
+            report = sync => report,
+            () = stop() => {
+                eprintln!("interrupted: the sync in progress was stopped");
+                return Exit::Failure;
+            }
+        };
         let status = status_from_report(
             previous.as_ref(),
             &report,
@@ -99,15 +112,12 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
         }
         let exit = exit_for(&report);
         previous = Some(status);
-        if once || interrupted.load(Ordering::SeqCst) {
+        if once {
             return exit;
         }
         tokio::select! {
             _ = tokio::time::sleep(connector.spec.interval()) => {}
-            _ = wake.notified() => return exit,
-        }
-        if interrupted.load(Ordering::SeqCst) {
-            return exit;
+            () = stop() => return exit,
         }
     }
 }

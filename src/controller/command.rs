@@ -15,6 +15,10 @@ use super::run::{ControllerConfig, run};
 use crate::telemetry::logging::{self, LogFormat};
 use crate::telemetry::server;
 
+/// The controller stops a sync this long after its own deadline passed (an engine that did not
+/// stop by itself).
+pub const SYNC_TIMEOUT_GRACE: Duration = Duration::from_secs(60);
+
 /// Flags of `pbconnector run` (the Helm chart passes exactly these).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
@@ -41,6 +45,10 @@ pub struct RunArgs {
     /// At most this many syncs at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_syncs: u16,
+    /// Stop a sync that takes longer than this (Microsoft Graph and Password Boss together);
+    /// it fails with SyncDeadlineExceeded and the other connectors are not held up.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::resources::parse_duration)]
+    pub sync_deadline: Duration,
     /// Log line format.
     #[arg(long, value_enum, default_value = "json")]
     pub log_format: LogFormat,
@@ -89,6 +97,7 @@ impl RunArgs {
         config.namespaces.sort();
         config.namespaces.dedup();
         config.max_concurrent_syncs = self.max_concurrent_syncs;
+        config.sync_timeout = self.sync_deadline + SYNC_TIMEOUT_GRACE;
         config.leader_election = self.leader_elect.then(|| {
             let namespace = self
                 .lease_namespace

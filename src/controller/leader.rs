@@ -46,6 +46,10 @@ pub struct ElectionError {
 /// hold the lease.
 pub struct Candidate {
     leading: watch::Receiver<bool>,
+    /// `leading`, ended early when the lease as last renewed is about to expire
+    /// (`lease_watch`): what syncs follow.
+    acting: watch::Receiver<bool>,
+    watch_task: JoinHandle<()>,
     task: JoinHandle<Result<LeaseManager, LeaseManagerError>>,
     client: Client,
     election: LeaderElection,
@@ -73,8 +77,12 @@ impl Candidate {
                 source,
             })?;
         let (leading, task) = manager.watch().await;
+        let (acting, watch_task) =
+            super::lease_watch::spawn(client.clone(), &election, identity.clone(), leading.clone());
         Ok(Self {
             leading,
+            acting,
+            watch_task,
             task,
             client,
             election,
@@ -85,12 +93,22 @@ impl Candidate {
     /// Resolves once this process holds the lease; false when the lease manager stopped.
     pub async fn leading(&self) -> bool {
         let mut leading = self.leading.clone();
-        leading.wait_for(|leading| *leading).await.is_ok()
+        if leading.wait_for(|leading| *leading).await.is_err() {
+            return false;
+        }
+        // The local lease watch follows a moment later.
+        let mut acting = self.acting.clone();
+        acting.wait_for(|acting| *acting).await.is_ok()
     }
 
-    /// Resolves when this process no longer holds the lease.
+    /// This process's leadership, for syncs to stop on its loss.
+    pub fn leadership(&self) -> super::leadership::Leadership {
+        super::leadership::Leadership::following(self.acting.clone())
+    }
+
+    /// Resolves when this process no longer holds the lease (or it is about to expire).
     pub fn lost(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
-        let mut leading = self.leading.clone();
+        let mut leading = self.acting.clone();
         async move {
             let _ = leading.wait_for(|leading| !*leading).await;
         }
@@ -114,7 +132,15 @@ impl Candidate {
 
     /// Gives the lease up (if held) and stops the lease manager.
     pub async fn resign(self) {
-        let Self { leading, task, .. } = self;
+        let Self {
+            leading,
+            acting,
+            watch_task,
+            task,
+            ..
+        } = self;
+        watch_task.abort();
+        drop(acting);
         drop(leading);
         match tokio::time::timeout(Duration::from_secs(5), task).await {
             Ok(Ok(Ok(_))) => tracing::info!("leader lease released"),

@@ -3,22 +3,42 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
 use crate::azure::PacerRegistry;
-use crate::sync::pipeline::{ConnectorState, SyncOptions, read_credentials_with, run_sync};
+use crate::sync::pipeline::{
+    ConnectorState, DEFAULT_SYNC_DEADLINE, SyncOptions, read_credentials_with, run_sync,
+};
 use crate::sync::report::SyncReport;
 
 /// Runs syncs through `sync::pipeline`.
-#[derive(Default)]
 pub struct PipelineEngine {
     states: Mutex<HashMap<ConnectorKey, Arc<tokio::sync::Mutex<ConnectorState>>>>,
     pacers: Arc<PacerRegistry>,
+    /// Each sync's deadline, both services together.
+    deadline: Duration,
+}
+
+impl Default for PipelineEngine {
+    fn default() -> Self {
+        Self {
+            states: Mutex::default(),
+            pacers: Arc::default(),
+            deadline: DEFAULT_SYNC_DEADLINE,
+        }
+    }
 }
 
 impl PipelineEngine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Each sync ends by `deadline` (default `DEFAULT_SYNC_DEADLINE`).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     fn state(&self, key: &ConnectorKey) -> Arc<tokio::sync::Mutex<ConnectorState>> {
@@ -52,6 +72,7 @@ impl SyncEngine for PipelineEngine {
         let options = SyncOptions {
             dry_run: request.dry_run,
             approved_deprovisions: request.approved_deprovisions,
+            deadline: self.deadline,
             ..SyncOptions::default()
         };
         run_sync(&request.spec, credentials, &mut state, &options).await

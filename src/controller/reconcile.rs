@@ -14,11 +14,13 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
+use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
 use super::requests::{RequestTokens, approved_deprovisions};
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
+use super::sync_guard::{DEFAULT_SYNC_TIMEOUT, guarded_sync};
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
 use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
@@ -39,6 +41,10 @@ pub struct Context<E> {
     pub metrics: Metrics,
     pub ledger: Mutex<Ledger>,
     pub secrets: Arc<SecretRegistry>,
+    /// Syncs stop the moment this is lost (`Leadership::always()` without leader election).
+    pub leadership: Leadership,
+    /// The most one sync may take (`sync_guard::DEFAULT_SYNC_TIMEOUT`).
+    pub sync_timeout: Duration,
     /// Which endpoints and identities connectors may use; the strictest unless set.
     pub policy: CredentialPolicy,
     /// An unchanged status is rewritten this long after its last success, to refresh
@@ -61,6 +67,8 @@ impl<E: SyncEngine> Context<E> {
             metrics,
             ledger: Mutex::default(),
             secrets,
+            leadership: Leadership::always(),
+            sync_timeout: DEFAULT_SYNC_TIMEOUT,
             policy: CredentialPolicy::default(),
             last_success_refresh: LAST_SUCCESS_REFRESH,
         }
@@ -75,6 +83,13 @@ impl<E: SyncEngine> Context<E> {
     /// Rewrites an unchanged status this long after its last success (tests shorten it).
     pub fn with_last_success_refresh(mut self, every: Duration) -> Self {
         self.last_success_refresh = every;
+        self
+    }
+
+    /// Syncs stop when `leadership` is lost and after `sync_timeout`.
+    pub fn with_sync_guard(mut self, leadership: Leadership, sync_timeout: Duration) -> Self {
+        self.leadership = leadership;
+        self.sync_timeout = sync_timeout;
         self
     }
 
@@ -246,7 +261,9 @@ async fn reconcile_connector<E: SyncEngine>(
                     approved_deprovisions: approval,
                     federated_token,
                 };
-                (ctx.engine.sync(request).await, read.versions, Some(expiry))
+                let report =
+                    guarded_sync(&*ctx.engine, request, ctx.sync_timeout, &ctx.leadership).await;
+                (report, read.versions, Some(expiry))
             }
             Err(error) => {
                 tracing::warn!(%error, "referenced secret unreadable");
@@ -259,6 +276,11 @@ async fn reconcile_connector<E: SyncEngine>(
             }
         },
     };
+    if !ctx.leadership.is_leading() {
+        // The new leader owns the connector now, its status included.
+        tracing::info!("not leading any more; the status is left to the new leader");
+        return Ok(Action::await_change());
+    }
     ctx.metrics.observe_sync(&report);
     log_outcome(&report);
 
@@ -337,7 +359,9 @@ async fn report_invalid<E: SyncEngine>(
     if !ctx.ledger().report_invalid(key, error) {
         return Ok(Action::await_change());
     }
-    let message = format!("The connector cannot be read, fix its spec: {error}");
+    let message = crate::bounded::remote_text(&format!(
+        "The connector cannot be read, fix its spec: {error}"
+    ));
     let generation = object.meta().generation;
     let mut status = AzureAdConnectorStatus {
         observed_generation: generation,

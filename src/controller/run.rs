@@ -19,10 +19,12 @@ use kube::{Client, ResourceExt};
 
 use super::engine::{ConnectorKey, SyncEngine};
 use super::leader::{Candidate, ElectionError, LeaderElection};
+use super::leadership::Leadership;
 use super::permissions::{self, Scope};
 use super::policy::CredentialPolicy;
 use super::reconcile::{Context, Guarded, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
+use super::sync_guard::DEFAULT_SYNC_TIMEOUT;
 use super::triggers::secret_triggers;
 use crate::sync::status::LAST_SUCCESS_REFRESH;
 use crate::telemetry::metrics::Metrics;
@@ -42,6 +44,8 @@ pub struct ControllerConfig {
     pub shutdown_timeout: Duration,
     /// Run only while holding this Lease.
     pub leader_election: Option<LeaderElection>,
+    /// The most one sync may take; it is stopped then and fails with `SyncDeadlineExceeded`.
+    pub sync_timeout: Duration,
     /// This process in the lease and in Events (POD_NAME or the hostname).
     pub identity: String,
     /// How often deleted connectors' state and unreferenced Secret versions are dropped.
@@ -64,6 +68,7 @@ impl ControllerConfig {
             max_concurrent_syncs: 16,
             shutdown_timeout: Duration::from_secs(30),
             leader_election: None,
+            sync_timeout: DEFAULT_SYNC_TIMEOUT,
             identity: identity.into(),
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
@@ -94,7 +99,14 @@ pub async fn run<E: SyncEngine>(
     let shutdown: Signal = shutdown.boxed().shared();
     let engine = Arc::new(engine);
     let Some(election) = config.leader_election.clone() else {
-        run_controller(client, &config, engine, shutdown.clone()).await;
+        run_controller(
+            client,
+            &config,
+            engine,
+            shutdown.clone(),
+            Leadership::always(),
+        )
+        .await;
         return Ok(());
     };
     let candidate =
@@ -116,7 +128,14 @@ pub async fn run<E: SyncEngine>(
             .map(|_| ())
             .boxed()
             .shared();
-        run_controller(client.clone(), &config, engine.clone(), stop).await;
+        run_controller(
+            client.clone(),
+            &config,
+            engine.clone(),
+            stop,
+            candidate.leadership(),
+        )
+        .await;
         if shutdown.peek().is_some() {
             break;
         }
@@ -145,6 +164,7 @@ async fn run_controller<E: SyncEngine>(
     config: &ControllerConfig,
     engine: Arc<E>,
     stop: Signal,
+    leadership: Leadership,
 ) {
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -172,7 +192,8 @@ async fn run_controller<E: SyncEngine>(
             registry.clone(),
         )
         .with_policy(config.policy.clone())
-        .with_last_success_refresh(config.last_success_refresh),
+        .with_last_success_refresh(config.last_success_refresh)
+        .with_sync_guard(leadership, config.sync_timeout),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());

@@ -12,6 +12,7 @@ use super::config::PasswordBossConfig;
 use super::error::PasswordBossError;
 use super::model::{ConnectorInfo, Group, NewGroup, NewUser, User, UserPatch, UserStatus};
 use super::transport::{Reply, RequestCounts, Transport};
+use crate::bounded::PageGuard;
 
 /// A client for one company (one token). Cheap to clone.
 #[derive(Clone)]
@@ -182,6 +183,7 @@ impl PasswordBossClient {
         let limit = self.inner.page_size.to_string();
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut pages = PageGuard::new(format!("GET /v1/{collection}"));
         loop {
             let mut query = vec![("limit", limit.as_str())];
             if let Some(c) = &cursor {
@@ -195,12 +197,9 @@ impl PasswordBossClient {
             }
             all.extend(page.items);
             match page.next_cursor {
-                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
-                Some(_) => {
-                    return Err(PasswordBossError::Protocol {
-                        what: format!("GET /v1/{collection}"),
-                        detail: "the same nextCursor came back twice".into(),
-                    });
+                Some(next) => {
+                    pages.next(&next)?;
+                    cursor = Some(next);
                 }
                 None => return Ok(all),
             }

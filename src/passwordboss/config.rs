@@ -25,6 +25,8 @@ pub struct PasswordBossConfig {
     pub request_timeout: Duration,
     /// `limit` of listing requests, 1..=500.
     pub page_size: u32,
+    /// The most of one response body that is read (`bounded::MAX_RESPONSE_BYTES`).
+    pub max_response_bytes: usize,
 }
 
 impl PasswordBossConfig {
@@ -37,6 +39,7 @@ impl PasswordBossConfig {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(30),
             page_size: DEFAULT_PAGE_SIZE,
+            max_response_bytes: crate::bounded::MAX_RESPONSE_BYTES,
         }
     }
 

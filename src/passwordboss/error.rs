@@ -1,5 +1,6 @@
 //! Errors of the Password Boss client. Messages say what to fix and never carry the token.
 
+use crate::bounded::remote_text;
 use crate::passwordboss::model::ErrorBody;
 
 /// The class of an error: what the caller should do about it (and a metric label).
@@ -21,6 +22,10 @@ pub enum PasswordBossErrorKind {
     Protocol,
     /// Bad client configuration.
     Config,
+    /// A response body passed `bounded::MAX_RESPONSE_BYTES`.
+    TooLarge,
+    /// A listing's cursors went round in a cycle or past `bounded::MAX_PAGES`.
+    Paging,
 }
 
 #[derive(thiserror::Error, Clone, Debug, PartialEq, Eq)]
@@ -65,6 +70,12 @@ pub enum PasswordBossError {
     Protocol { what: String, detail: String },
     #[error("invalid Password Boss client configuration: {0}")]
     Config(String),
+    #[error(
+        "{what}: the Password Boss answer is larger than {limit} bytes; check spec.passwordBoss.apiUrl"
+    )]
+    TooLarge { what: String, limit: usize },
+    #[error("{0}; check spec.passwordBoss.apiUrl")]
+    Paging(#[from] crate::bounded::PagingError),
 }
 
 impl PasswordBossError {
@@ -78,6 +89,8 @@ impl PasswordBossError {
             Self::Transient { .. } => PasswordBossErrorKind::Transient,
             Self::Protocol { .. } => PasswordBossErrorKind::Protocol,
             Self::Config(_) => PasswordBossErrorKind::Config,
+            Self::TooLarge { .. } => PasswordBossErrorKind::TooLarge,
+            Self::Paging(_) => PasswordBossErrorKind::Paging,
         }
     }
 
@@ -107,10 +120,10 @@ impl PasswordBossError {
             .map(|b| b.error);
         let code = detail
             .as_ref()
-            .map_or_else(|| format!("http_{status}"), |d| d.code.clone());
+            .map_or_else(|| format!("http_{status}"), |d| remote_text(&d.code));
         let message = detail
             .as_ref()
-            .map(|d| d.message.clone())
+            .map(|d| remote_text(&d.message))
             .unwrap_or_default();
         let what = what.to_string();
         match status {
@@ -157,5 +170,19 @@ mod tests {
         let e = PasswordBossError::from_status("PATCH /v1/users/u_1", 422, b"not json");
         assert_eq!(e.kind(), PasswordBossErrorKind::Rejected);
         assert_eq!(e.code(), Some("http_422"));
+    }
+
+    #[test]
+    fn remote_text_is_cleaned_and_cut() {
+        let long = "m".repeat(5_000);
+        let body = format!(r#"{{"error":{{"code":"bad\u202ecode","message":"\u001b[2J{long}"}}}}"#);
+        let e = PasswordBossError::from_status("POST /v1/users", 400, body.as_bytes());
+        assert_eq!(e.code(), Some("badcode"));
+        let shown = e.to_string();
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{202e}'),
+            "{shown}"
+        );
+        assert!(shown.len() < 800, "{}", shown.len());
     }
 }

@@ -161,7 +161,10 @@ pub fn is_routable_email(email: &str) -> bool {
     if local.is_empty() || local.len() > 64 || domain.len() > 253 || email.contains('#') {
         return false;
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email
+        .chars()
+        .any(|c| c.is_whitespace() || crate::bounded::is_hidden_char(c))
+    {
         return false;
     }
     if local.contains('@') || local.starts_with('.') || local.ends_with('.') || local.contains("..")
@@ -215,6 +218,11 @@ mod tests {
             "ada@contoso.c0m",
             ".ada@contoso.com",
             "a..da@contoso.com",
+            "ada\u{202E}moc.liam@contoso.com",
+            "ad\u{200B}a@contoso.com",
+            "\u{2066}ada@contoso.com",
+            "ada\u{0}@contoso.com",
+            "ada@contoso.com\u{FEFF}",
         ] {
             assert!(!is_routable_email(bad), "{bad} should be refused");
         }

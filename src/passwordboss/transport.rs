@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use super::config::PasswordBossConfig;
 use super::error::PasswordBossError;
 use super::retry::{RetryPolicy, parse_retry_after};
+use crate::bounded::{BodyError, read_capped, remote_text};
 
 /// Requests sent so far (every attempt counts), split into reads (`GET`) and writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,6 +49,8 @@ enum Attempt {
         body: Vec<u8>,
     },
     Broken(reqwest::Error),
+    /// The body passed `bounded::MAX_RESPONSE_BYTES`; reading stopped there.
+    TooLarge,
 }
 
 pub(crate) struct Transport {
@@ -55,6 +58,8 @@ pub(crate) struct Transport {
     http: reqwest::Client,
     /// Per request: the shared client has no timeout of its own.
     timeout: std::time::Duration,
+    /// The most of a response body that is read (`bounded::MAX_RESPONSE_BYTES` by default).
+    max_body: usize,
     auth: HeaderValue,
     retry: RetryPolicy,
     reads: AtomicU64,
@@ -75,6 +80,7 @@ impl Transport {
         Ok(Self {
             http,
             timeout: config.request_timeout,
+            max_body: config.max_response_bytes,
             auth,
             retry: config.retry.clone(),
             reads: AtomicU64::new(0),
@@ -136,13 +142,14 @@ impl Transport {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok()),
         );
-        match resp.bytes().await {
+        match read_capped(resp, self.max_body).await {
             Ok(body) => Attempt::Answer {
                 status,
                 retry_after,
-                body: body.to_vec(),
+                body,
             },
-            Err(e) => Attempt::Broken(e),
+            Err(BodyError::Network(e)) => Attempt::Broken(e),
+            Err(BodyError::TooLarge { .. }) => Attempt::TooLarge,
         }
     }
 
@@ -208,7 +215,7 @@ impl Transport {
                             return Err(PasswordBossError::Transient {
                                 what: what.to_string(),
                                 attempts: attempt,
-                                detail: format!("HTTP {status} {}", truncate(&detail, 200)),
+                                detail: format!("HTTP {status} {}", remote_text(&detail)),
                             });
                         }
                     }
@@ -224,6 +231,12 @@ impl Transport {
                         status,
                         body,
                         after_lost_answer,
+                    });
+                }
+                Attempt::TooLarge => {
+                    return Err(PasswordBossError::TooLarge {
+                        what: what.to_string(),
+                        limit: self.max_body,
                     });
                 }
                 Attempt::Broken(e) => {
@@ -255,12 +268,5 @@ fn describe(e: &reqwest::Error) -> String {
         text.push_str(&s.to_string());
         source = s.source();
     }
-    text
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
+    remote_text(&text)
 }

@@ -1,8 +1,10 @@
 //! Conflict records. Each message says what happened and what an administrator can do about it.
 //! Messages carry names, emails and ids only (directory data, never credentials).
 
+use super::identity::MAX_NAME_CHARS;
 use super::types::{Conflict, ConflictKind, Deprovision, LeaveReason};
 use crate::azure::model::{EntraGroup, EntraUser};
+use crate::bounded::remote_text;
 use crate::passwordboss::model::User;
 use crate::resources::EmailAttribute;
 
@@ -20,10 +22,12 @@ fn user_conflict(
     }
 }
 
+/// The user as a person reads it: the display name cleaned and cut (`bounded::remote_text`).
 fn who(user: &EntraUser) -> String {
+    let id = remote_text(&user.id);
     match user.display_name.as_deref().map(str::trim) {
-        Some(name) if !name.is_empty() => format!("Entra user \"{name}\" ({})", user.id),
-        _ => format!("Entra user {}", user.id),
+        Some(name) if !name.is_empty() => format!("Entra user \"{}\" ({id})", remote_text(name)),
+        _ => format!("Entra user {id}"),
     }
 }
 
@@ -37,8 +41,9 @@ pub(super) fn no_email(user: &EntraUser, attribute: EmailAttribute) -> Conflict 
         Some(&user.id),
         None,
         format!(
-            "{} has no routable email in {source}; set an address like name@example.com in Entra, \
-             or change emailAttribute",
+            "{} has no routable email in {source} (an address with control or invisible \
+             characters, such as bidi overrides, counts as none); set an address like \
+             name@example.com in Entra, or change emailAttribute",
             who(user)
         ),
     )
@@ -50,8 +55,9 @@ pub(super) fn no_name(user: &EntraUser, email: Option<&str>) -> Conflict {
         Some(&user.id),
         email,
         format!(
-            "{} has no usable first and last name; set givenName and surname (or a two-word \
-             displayName) in Entra",
+            "{} has no usable first and last name (a name over {MAX_NAME_CHARS} characters or \
+             with control or invisible characters counts as none); set givenName and surname (or \
+             a two-word displayName) in Entra",
             who(user)
         ),
     )

@@ -79,7 +79,16 @@ pub(super) fn resolve_names(user: &EntraUser) -> Option<(&str, &str)> {
             }
         }
     };
-    Some((first, last))
+    (usable_name(first) && usable_name(last)).then_some((first, last))
+}
+
+/// Names longer than this are refused (`NoName`): Password Boss and people read them.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// A name Password Boss may be given: not absurdly long, and without control characters or
+/// invisible format characters (bidi overrides, zero-width characters) that disguise text.
+fn usable_name(name: &str) -> bool {
+    name.chars().count() <= MAX_NAME_CHARS && !crate::bounded::has_hidden_chars(name)
 }
 
 /// Whether Entra counts the user as enabled (`accountEnabled` absent counts as enabled).
@@ -114,6 +123,24 @@ mod tests {
         Option<&'static str>,
         Option<(&'static str, &'static str)>,
     );
+
+    #[test]
+    fn names_with_hidden_characters_or_absurd_length_are_not_usable() {
+        let long = "a".repeat(MAX_NAME_CHARS + 1);
+        let fine = "b".repeat(MAX_NAME_CHARS);
+        for bad in [
+            "Ada\u{202E}",
+            "Ada\0",
+            "\u{2066}Ada",
+            "Ad\u{200B}a",
+            long.as_str(),
+        ] {
+            let u = user(Some(bad), Some("Lovelace"), None);
+            assert_eq!(resolve_names(&u), None, "{bad:?}");
+        }
+        let u = user(Some(&fine), Some("Łukasz"), None);
+        assert_eq!(resolve_names(&u), Some((fine.as_str(), "Łukasz")));
+    }
 
     #[test]
     fn names_follow_rule_two() {

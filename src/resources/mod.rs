@@ -29,7 +29,7 @@ pub fn crd() -> CustomResourceDefinition {
 
 /// The CRD as YAML, exactly the content of `crds/passwordboss.com_azureadconnectors.yaml`.
 pub fn crd_yaml() -> String {
-    serde_yaml::to_string(&crd()).expect("the CRD serializes to YAML")
+    serde_saphyr::to_string(&crd()).expect("the CRD serializes to YAML")
 }
 
 /// Parses a Kubernetes (Go-style) duration such as `1m`, `90s` or `1h30m`.

@@ -111,7 +111,7 @@ fn structural_error(e: &jsonschema::ValidationError<'_>) -> FieldError {
         acc.push_str(seg);
         acc
     });
-    let instance = e.instance().to_string();
+    let instance = crate::bounded::remote_text(&e.instance().to_string());
     let message = match e.kind() {
         K::Required { property } => {
             let name = property

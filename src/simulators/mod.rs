@@ -3,5 +3,6 @@
 //! `pbconnector demo` and the benchmarks run the real clients against them.
 
 pub mod graph;
+pub mod hostile;
 pub mod passwordboss;
 pub mod sample;

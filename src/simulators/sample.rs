@@ -339,7 +339,7 @@ impl SampleEnvironment {
             "metadata": {"name": "contoso", "namespace": namespace},
             "spec": spec,
         });
-        out.push_str(&serde_yaml::to_string(&connector).expect("the connector serializes"));
+        out.push_str(&serde_saphyr::to_string(&connector).expect("the connector serializes"));
         out
     }
 }

@@ -1,5 +1,6 @@
 //! Human-readable renderings of planned actions, for status (dry run) and the CLI.
 
+use crate::bounded::remote_text;
 use crate::plan::{Action, Deprovision, LeaveReason, Plan};
 use crate::resources::{MAX_STATUS_PLAN_ENTRIES, PlanEntry};
 
@@ -74,10 +75,11 @@ pub fn describe(action: &Action) -> PlanEntry {
             Some("no member of the sync group left".into()),
         ),
     };
+    // Names and emails come from Entra and Password Boss: cleaned and cut before anyone sees them.
     PlanEntry {
         action: kind.into(),
-        target,
-        detail: detail.filter(|d| !d.is_empty()),
+        target: remote_text(&target),
+        detail: detail.filter(|d| !d.is_empty()).map(|d| remote_text(&d)),
     }
 }
 

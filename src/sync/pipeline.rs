@@ -15,6 +15,7 @@ use crate::azure::{
     AzureConfig, Credential, FEDERATED_TOKEN_AUDIENCE, FEDERATED_TOKEN_FILE_ENV, FederatedToken,
     GraphClient, GraphError, GraphErrorKind, GraphSyncState, PacerRegistry, ReadOptions,
 };
+use crate::bounded::PagingError;
 use crate::passwordboss::{
     DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
     PasswordBossErrorKind, execute,
@@ -22,6 +23,9 @@ use crate::passwordboss::{
 use crate::plan::{self, Digests, EntraDigest, Rules};
 use crate::resources::{AzureAdConnectorSpec, LeaveRule};
 use crate::telemetry::tally::status_delta;
+
+/// How long one sync may take, both services together: 5 minutes.
+pub const DEFAULT_SYNC_DEADLINE: Duration = Duration::from_secs(300);
 
 /// Per-connector state kept between syncs.
 #[derive(Default)]
@@ -55,7 +59,8 @@ pub struct SyncOptions {
     pub sync_id: String,
     /// Use delta queries between full reads.
     pub delta: bool,
-    /// Give up on the Entra read after this long (the snapshot is then incomplete or failed).
+    /// The whole sync, Entra and Password Boss together, ends by this deadline
+    /// (`DEFAULT_SYNC_DEADLINE` by default).
     pub deadline: Duration,
 }
 
@@ -66,7 +71,7 @@ impl Default for SyncOptions {
             approved_deprovisions: None,
             sync_id: uuid::Uuid::new_v4().to_string(),
             delta: true,
-            deadline: Duration::from_secs(300),
+            deadline: DEFAULT_SYNC_DEADLINE,
         }
     }
 }
@@ -135,8 +140,33 @@ fn credentials_from(
 }
 
 /// Runs one sync end to end and reports what happened. Never panics on bad data: every failure
-/// ends up in the report.
+/// ends up in the report. The whole sync, both services together, gets `options.deadline`; a
+/// sync stopped there is a failure (`SyncDeadlineExceeded`) and changes nothing more. Stopping
+/// happens at an await point, where any request could have failed, so the per-connector state
+/// stays as consistent as after a failed request.
 pub async fn run_sync(
+    spec: &AzureAdConnectorSpec,
+    credentials: Result<Credentials, SecretError>,
+    state: &mut ConnectorState,
+    options: &SyncOptions,
+) -> SyncReport {
+    let started = Timestamp::now();
+    let sync = sync_within_deadline(spec, credentials, state, options);
+    match tokio::time::timeout(options.deadline, sync).await {
+        Ok(report) => report,
+        Err(_) => {
+            let message = format!(
+                "the sync did not finish within its deadline of {}s (Microsoft Graph and \
+                 Password Boss together); writes not yet made were dropped and the next sync \
+                 tries again; check that both services answer promptly",
+                options.deadline.as_secs()
+            );
+            SyncReport::failed(started, deadline_failure(message), Reached::default())
+        }
+    }
+}
+
+async fn sync_within_deadline(
     spec: &AzureAdConnectorSpec,
     credentials: Result<Credentials, SecretError>,
     state: &mut ConnectorState,
@@ -430,6 +460,15 @@ pub fn graph_failure(e: &GraphError) -> SyncFailure {
             reason: "InvalidConfiguration",
             message,
         },
+        GraphErrorKind::TooLarge => SyncFailure::Error {
+            reason: REASON_TOO_LARGE,
+            message,
+        },
+        GraphErrorKind::Paging => SyncFailure::Error {
+            reason: paging_reason(e),
+            message,
+        },
+        GraphErrorKind::Deadline => deadline_failure(message),
     }
 }
 
@@ -446,9 +485,46 @@ pub fn password_boss_failure(e: &PasswordBossError) -> SyncFailure {
             reason: "PasswordBossUnavailable",
             message,
         },
+        PasswordBossErrorKind::TooLarge => SyncFailure::Error {
+            reason: REASON_TOO_LARGE,
+            message,
+        },
+        PasswordBossErrorKind::Paging => SyncFailure::Error {
+            reason: match e {
+                PasswordBossError::Paging(PagingError::TooManyPages { .. }) => {
+                    REASON_TOO_MANY_PAGES
+                }
+                _ => REASON_PAGING_CYCLE,
+            },
+            message,
+        },
         _ => SyncFailure::Error {
             reason: "PasswordBossError",
             message,
         },
+    }
+}
+
+/// Status reason: a response body passed `bounded::MAX_RESPONSE_BYTES`.
+pub const REASON_TOO_LARGE: &str = "ResponseTooLarge";
+/// Status reason: a listing's links or cursors went round in a cycle.
+pub const REASON_PAGING_CYCLE: &str = "PagingCycle";
+/// Status reason: a listing had more than `bounded::MAX_PAGES` pages.
+pub const REASON_TOO_MANY_PAGES: &str = "TooManyPages";
+/// Status reason: the sync did not finish within its deadline.
+pub const REASON_DEADLINE: &str = "SyncDeadlineExceeded";
+
+fn paging_reason(e: &GraphError) -> &'static str {
+    match e {
+        GraphError::Paging(PagingError::TooManyPages { .. }) => REASON_TOO_MANY_PAGES,
+        _ => REASON_PAGING_CYCLE,
+    }
+}
+
+/// The failure of a sync that ran out of time.
+pub fn deadline_failure(message: String) -> SyncFailure {
+    SyncFailure::Error {
+        reason: REASON_DEADLINE,
+        message,
     }
 }

@@ -8,6 +8,10 @@ use crate::resources::SecretKeyRef;
 /// The data of one Secret: key → bytes (`stringData` already merged over `data`).
 pub type SecretData = BTreeMap<String, Vec<u8>>;
 
+/// The largest credential read from a Secret: 64 KiB (a certificate chain with its key is a
+/// few KiB; a token far less).
+pub const MAX_SECRET_BYTES: usize = 64 * 1024;
+
 /// Why a referenced secret value could not be read. Messages name the Secret and key, never the
 /// value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +24,11 @@ pub enum SecretError {
     Empty { name: String, key: String },
     #[error("secret `{name}` key `{key}` is not UTF-8 text")]
     NotText { name: String, key: String },
+    #[error(
+        "secret `{name}` key `{key}` is larger than {MAX_SECRET_BYTES} bytes; store only the \
+         credential there"
+    )]
+    TooLarge { name: String, key: String },
     #[error("spec.azure.workloadIdentity: {0}")]
     NoFederatedToken(String),
 }
@@ -40,6 +49,12 @@ pub fn secret_text(
             name: reference.name.clone(),
             key: reference.key.clone(),
         })?;
+    if bytes.len() > MAX_SECRET_BYTES {
+        return Err(SecretError::TooLarge {
+            name: reference.name.clone(),
+            key: reference.key.clone(),
+        });
+    }
     let text = std::str::from_utf8(bytes).map_err(|_| SecretError::NotText {
         name: reference.name.clone(),
         key: reference.key.clone(),

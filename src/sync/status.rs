@@ -1,6 +1,7 @@
 //! From a sync report to the `AzureAdConnector` status: one function, used by the controller
 //! (which patches it) and by `pbconnector sync -o json` (which prints it).
 
+use crate::bounded::remote_text;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use std::time::Duration;
 
@@ -124,7 +125,7 @@ pub fn status_from_report(
                 SyncFailure::Error { .. } => Connection::Error,
                 _ => Connection::Unauthorized,
             };
-            status.message = failure.to_string();
+            status.message = remote_text(&failure.to_string());
             status.last_sync = SyncCounts {
                 graph_requests: report.graph_requests,
                 password_boss_requests: report.password_boss_requests,
@@ -235,10 +236,12 @@ fn success_message(report: &SyncReport) -> String {
     if !report.snapshot_complete {
         message.push_str(&format!(
             "; the Entra read was incomplete ({}), so nothing was deprovisioned",
-            report
-                .incomplete_reason
-                .as_deref()
-                .unwrap_or("partial read")
+            remote_text(
+                report
+                    .incomplete_reason
+                    .as_deref()
+                    .unwrap_or("partial read")
+            )
         ));
     }
     message
@@ -270,10 +273,10 @@ fn conflict_entries(conflicts: &[Conflict]) -> Vec<ConflictEntry> {
         .iter()
         .take(MAX_STATUS_CONFLICTS)
         .map(|c| ConflictEntry {
-            external_id: c.external_id.clone(),
-            email: c.email.clone(),
+            external_id: c.external_id.as_deref().map(remote_text),
+            email: c.email.as_deref().map(remote_text),
             reason: conflict_reason(c.kind).into(),
-            message: c.message.clone(),
+            message: remote_text(&c.message),
         })
         .collect()
 }
@@ -397,7 +400,7 @@ pub fn set_condition(
         type_: kind.into(),
         status: value.into(),
         reason: reason.into(),
-        message: message.into(),
+        message: remote_text(message),
         last_transition_time: transition,
         observed_generation: generation,
     };

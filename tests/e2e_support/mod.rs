@@ -484,6 +484,14 @@ pub struct CountingEngine {
 }
 
 impl CountingEngine {
+    /// Counts syncs of a pipeline whose syncs end by `deadline` (both services together).
+    pub fn with_deadline(deadline: Duration) -> Self {
+        Self {
+            inner: Arc::new(PipelineEngine::new().with_deadline(deadline)),
+            syncs: Arc::default(),
+        }
+    }
+
     /// Syncs of `key` that ended so far.
     pub fn syncs(&self, key: &ConnectorKey) -> usize {
         self.syncs.lock().unwrap().get(key).map_or(0, Vec::len)

@@ -140,7 +140,10 @@ impl Run<'_> {
                 }
                 Outcome::Failed(error)
             }
-            PasswordBossErrorKind::Protocol | PasswordBossErrorKind::Config => {
+            PasswordBossErrorKind::Protocol
+            | PasswordBossErrorKind::Config
+            | PasswordBossErrorKind::TooLarge
+            | PasswordBossErrorKind::Paging => {
                 tracing::warn!(error = %error, "Password Boss write failed");
                 Outcome::Failed(error)
             }

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::http::StatusCode;
-use jsonwebtoken::{Algorithm, Validation};
 use serde_json::json;
 
 use super::directory::App;
+use super::jwt::{self, Expected};
 use super::odata::Reply;
 use super::state::{IssuedToken, SimState};
 
@@ -34,9 +34,6 @@ fn entra_error(status: StatusCode, error: &str, code: u64, message: &str) -> Rep
         }),
     }
 }
-
-/// The claims are checked by `Validation`; their values are not needed afterwards.
-type Claims = serde::de::IgnoredAny;
 
 /// Handles `POST /{tenant}/oauth2/v2.0/token`.
 pub(crate) fn token(state: &mut SimState, tenant_name: &str, body: &[u8]) -> Reply {
@@ -155,7 +152,7 @@ fn check_assertion(
     assertion: &str,
     audience: &str,
 ) -> Result<(), Reply> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| {
+    let header = jwt::header(assertion).ok_or_else(|| {
         entra_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -172,7 +169,7 @@ fn check_assertion(
                 "Client assertion failed signature validation.",
             )
         };
-        if header.alg != Algorithm::PS256 {
+        if header.alg != "PS256" {
             return Err(bad_signature());
         }
         let cert = app
@@ -180,13 +177,14 @@ fn check_assertion(
             .iter()
             .find(|c| c.thumbprint == thumb)
             .ok_or_else(bad_signature)?;
-        let mut v = Validation::new(Algorithm::PS256);
-        v.set_audience(&[audience]);
-        v.set_issuer(&[client_id]);
-        v.sub = Some(client_id.to_owned());
-        v.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
-        v.validate_nbf = true;
-        jsonwebtoken::decode::<Claims>(assertion, &cert.key, &v).map_err(|_| bad_signature())?;
+        let expected = Expected {
+            audience,
+            issuer: client_id,
+            subject: client_id,
+        };
+        if !jwt::verify(assertion, &cert.key, &expected) {
+            return Err(bad_signature());
+        }
         return Ok(());
     }
     let mismatch = |iss: &str, sub: &str, aud: &str| {
@@ -200,11 +198,12 @@ fn check_assertion(
         )
     };
     for (cred, key) in &app.federated {
-        let mut v = Validation::new(cred.algorithm);
-        v.set_audience(&[&cred.audience]);
-        v.set_issuer(&[&cred.issuer]);
-        v.sub = Some(cred.subject.clone());
-        if jsonwebtoken::decode::<Claims>(assertion, key, &v).is_ok() {
+        let expected = Expected {
+            audience: &cred.audience,
+            issuer: &cred.issuer,
+            subject: &cred.subject,
+        };
+        if jwt::verify(assertion, key, &expected) {
             return Ok(());
         }
     }
@@ -213,18 +212,8 @@ fn check_assertion(
 }
 
 /// iss, sub, aud of an unverified JWT, for the error message only.
-fn unverified_claims(jwt: &str) -> (String, String, String) {
-    use base64::Engine;
-    let payload = jwt
-        .split('.')
-        .nth(1)
-        .and_then(|p| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .unwrap_or_default();
+fn unverified_claims(token: &str) -> (String, String, String) {
+    let payload = jwt::unverified_claims(token);
     let s = |k: &str| match &payload[k] {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).unwrap_or("").to_owned(),

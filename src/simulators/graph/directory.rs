@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use jsonwebtoken::{Algorithm, DecodingKey};
+use super::jwt::{JwtAlgorithm, VerifyingKey};
 
 /// A user as the simulator stores it.
 #[derive(Clone, Debug)]
@@ -60,13 +60,13 @@ pub struct FederatedCredential {
     /// Public key of the issuer, PEM (`PUBLIC KEY`).
     pub issuer_key_pem: String,
     /// `RS256` or `ES256`.
-    pub algorithm: Algorithm,
+    pub algorithm: JwtAlgorithm,
 }
 
 #[derive(Clone)]
 pub(crate) struct AppCert {
     pub thumbprint: String,
-    pub key: DecodingKey,
+    pub key: VerifyingKey,
 }
 
 #[derive(Clone, Default)]
@@ -74,7 +74,7 @@ pub(crate) struct App {
     /// (value, expired)
     pub secrets: Vec<(String, bool)>,
     pub certs: Vec<AppCert>,
-    pub federated: Vec<(FederatedCredential, DecodingKey)>,
+    pub federated: Vec<(FederatedCredential, VerifyingKey)>,
     pub consent: bool,
 }
 

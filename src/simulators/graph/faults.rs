@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::simulators::hostile::Hostile;
+
 #[derive(Default, Debug, Clone)]
 pub(crate) struct Faults {
     /// The next n Graph requests answer 429 with this Retry-After (seconds).
@@ -18,6 +20,8 @@ pub(crate) struct Faults {
     /// Every Graph request of these tenants (by id) answers 429 with this Retry-After, until
     /// cleared: one customer's tenant throttled while the others are not.
     pub tenant_throttle: HashMap<String, u64>,
+    /// Hostile or broken behaviour for every request, token endpoint included.
+    pub hostile: Option<Hostile>,
 }
 
 /// Takes one use of a counted fault.

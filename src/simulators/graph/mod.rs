@@ -20,6 +20,7 @@ mod api;
 mod auth;
 mod directory;
 mod faults;
+mod jwt;
 mod odata;
 mod server;
 mod state;
@@ -28,12 +29,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jsonwebtoken::DecodingKey;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 pub use api::{DEFAULT_PAGE_SIZE, DELTA_FILTER_MAX};
 pub use directory::{FederatedCredential, SimUser, UserState};
+pub use jwt::JwtAlgorithm;
 pub use server::BATCH_MAX;
 pub use state::PathKind;
 
@@ -188,6 +189,11 @@ impl SimFaults {
         lock(&self.shared).faults.delay = delay;
     }
 
+    /// Behave as a hostile or broken server for every request from now on (`None`: stop).
+    pub fn set_hostile(&self, hostile: Option<crate::simulators::hostile::Hostile>) {
+        lock(&self.shared).faults.hostile = hostile;
+    }
+
     /// Every delta token issued so far answers 400 `syncStateNotFound`.
     pub fn expire_delta_tokens(&self) {
         for d in lock(&self.shared).deltas.values_mut() {
@@ -285,7 +291,10 @@ impl SimTenant {
         let block = pem::parse(cert_pem).map_err(|e| format!("certificate PEM: {e}"))?;
         let (_, cert) = x509_parser::parse_x509_certificate(block.contents())
             .map_err(|e| format!("certificate: {e}"))?;
-        let key = DecodingKey::from_rsa_der(&cert.public_key().subject_public_key.data);
+        let key = jwt::VerifyingKey::new(
+            JwtAlgorithm::PS256,
+            &cert.public_key().subject_public_key.data,
+        );
         use base64::Engine;
         let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(Sha256::digest(block.contents()));
@@ -302,13 +311,8 @@ impl SimTenant {
         app: &str,
         cred: FederatedCredential,
     ) -> Result<(), String> {
-        let key = match cred.algorithm {
-            jsonwebtoken::Algorithm::ES256 | jsonwebtoken::Algorithm::ES384 => {
-                DecodingKey::from_ec_pem(cred.issuer_key_pem.as_bytes())
-            }
-            _ => DecodingKey::from_rsa_pem(cred.issuer_key_pem.as_bytes()),
-        }
-        .map_err(|e| format!("issuer key: {e}"))?;
+        let key = jwt::VerifyingKey::from_spki_pem(cred.algorithm, &cred.issuer_key_pem)
+            .map_err(|e| format!("issuer key: {e}"))?;
         self.with(|t, _| {
             t.apps
                 .get_mut(app)

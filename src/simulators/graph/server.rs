@@ -13,6 +13,7 @@ use super::auth;
 use super::faults::take;
 use super::odata::Reply;
 use super::state::{PathKind, SimState};
+use crate::simulators::hostile::{Hostile, huge_body, next_token};
 
 pub(crate) type Shared = Arc<Mutex<SimState>>;
 
@@ -31,6 +32,12 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
+    let hostile = lock(&shared).faults.hostile;
+    match hostile {
+        Some(Hostile::NeverAnswer) => return std::future::pending().await,
+        Some(Hostile::HugeBody(bytes)) => return huge_body(bytes),
+        _ => {}
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     if let [tenant, "oauth2", "v2.0", "token"] = segments.as_slice() {
         let mut st = lock(&shared);
@@ -104,6 +111,12 @@ fn route(
         }
         return (guess, r);
     }
+    if let Some(kind @ (Hostile::CyclicPaging | Hostile::EndlessPaging)) = st.faults.hostile
+        && !batch
+        && (path.ends_with("/members") || path.ends_with("/transitiveMembers"))
+    {
+        return (PathKind::Other, hostile_page(st, kind, path, query));
+    }
     match (method, batch) {
         (&Method::POST, true) => (PathKind::Batch, run_batch(st, &tenant, body)),
         (&Method::GET, false) => api::get(st, &tenant, path, query),
@@ -116,6 +129,20 @@ fn route(
             ),
         ),
     }
+}
+
+/// An empty member page whose nextLink goes round a cycle or on forever.
+fn hostile_page(st: &SimState, kind: Hostile, path: &str, query: Option<&str>) -> Reply {
+    let current = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "$skiptoken")
+            .map(|(_, v)| v.into_owned())
+    });
+    let next = next_token(kind, current.as_deref(), &st.hostile_pages);
+    Reply::ok(json!({
+        "value": [],
+        "@odata.nextLink": format!("{}/v1.0{path}?$skiptoken={next}", st.base),
+    }))
 }
 
 fn run_batch(st: &mut SimState, tenant: &str, body: &[u8]) -> Reply {

@@ -69,6 +69,8 @@ pub(crate) struct SimState {
     pub faults: Faults,
     /// (kind, status, inside a $batch) → count
     pub counts: HashMap<(PathKind, u16, bool), u64>,
+    /// Numbers the pages of an endless hostile listing.
+    pub hostile_pages: std::sync::atomic::AtomicU64,
 }
 
 impl SimState {
@@ -83,6 +85,7 @@ impl SimState {
             deltas: HashMap::new(),
             faults: Faults::default(),
             counts: HashMap::new(),
+            hostile_pages: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

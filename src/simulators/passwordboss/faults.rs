@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::simulators::hostile::Hostile;
+
 /// An injected error answer, given instead of handling the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InjectedError {
@@ -22,12 +24,15 @@ struct FaultState {
     drop_every_nth_write: Option<u64>,
     requests_seen: u64,
     writes_applied: u64,
+    hostile: Option<Hostile>,
 }
 
 /// The simulator's fault switches. Cloning shares them.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     state: Arc<Mutex<FaultState>>,
+    /// Numbers the pages of an endless hostile listing.
+    pages: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What the server does with one request before handling it.
@@ -86,6 +91,19 @@ impl Faults {
             s.writes_applied = 0;
             s.drop_every_nth_write = Some(n);
         });
+    }
+
+    /// Behave as a hostile or broken server for every request from now on (`None`: stop).
+    pub fn set_hostile(&self, hostile: Option<Hostile>) {
+        self.with(|s| s.hostile = hostile);
+    }
+
+    pub(crate) fn hostile(&self) -> Option<Hostile> {
+        self.with(|s| s.hostile)
+    }
+
+    pub(crate) fn pages(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.pages
     }
 
     /// Switch every fault off.

@@ -57,13 +57,21 @@ impl Default for SimConfig {
     }
 }
 
-/// A running simulator. Dropping it stops the server.
-#[derive(Debug)]
+/// A running simulator. Dropping it stops the server. `Debug` leaves the token out.
 pub struct PbSim {
     url: url::Url,
     token: String,
     shared: Shared,
     shutdown: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for PbSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PbSim")
+            .field("url", &self.url.as_str())
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// The name the brief uses for the simulator.

@@ -23,6 +23,7 @@ use super::server::ConnectionKill;
 use super::stats::Counters;
 use super::store::{SeedUser, Store, StoredResponse, UserUpdate};
 use crate::passwordboss::model::{Role, UserStatus};
+use crate::simulators::hostile::{Hostile, huge_body, next_token};
 
 /// State shared by the handlers and the test's handle.
 #[derive(Clone, Debug)]
@@ -69,11 +70,20 @@ pub(crate) fn router(shared: Shared) -> Router {
 async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Response {
     let write = req.method() != Method::GET;
     let kill = req.extensions().get::<ConnectionKill>().cloned();
+    shared.counters.arrived(write);
     let decision = shared.faults.decide();
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
     tracing::trace!(method = %req.method(), path = %req.uri().path(), "simulator request");
+    if let Some(hostile) = shared.faults.hostile() {
+        shared.counters.record(write, 200);
+        let (path, query) = (
+            req.uri().path().to_owned(),
+            req.uri().query().map(str::to_owned),
+        );
+        return hostile_answer(&shared, hostile, &path, query.as_deref()).await;
+    }
     let response = if let Some(injected) = decision.error {
         injected_error(injected)
     } else if !authorized(&shared, req.headers()) {
@@ -97,6 +107,35 @@ async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Respons
     }
     shared.counters.record(write, response.status().as_u16());
     response
+}
+
+/// What a hostile server answers (`Faults::set_hostile`).
+async fn hostile_answer(
+    shared: &Shared,
+    hostile: Hostile,
+    path: &str,
+    query: Option<&str>,
+) -> Response {
+    match hostile {
+        Hostile::NeverAnswer => std::future::pending().await,
+        Hostile::HugeBody(bytes) => huge_body(bytes),
+        Hostile::CyclicPaging | Hostile::EndlessPaging => {
+            let collection = path.trim_start_matches("/v1/");
+            if !matches!(collection, "users" | "groups") {
+                return Json(json!(shared.store().connector())).into_response();
+            }
+            let query: HashMap<String, String> = query
+                .map(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .into_owned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let cursor = query.get("cursor").map(String::as_str);
+            let next = next_token(hostile, cursor, shared.faults.pages());
+            Json(json!({ collection: [], "nextCursor": next })).into_response()
+        }
+    }
 }
 
 fn injected_error(injected: InjectedError) -> Response {

@@ -12,6 +12,8 @@ pub struct RequestStats {
     pub writes_by_status: BTreeMap<u16, u64>,
     /// Writes applied whose connection was then dropped without an answer.
     pub dropped: u64,
+    /// When the last write request arrived (before any injected latency or handling).
+    pub last_write_arrived: Option<std::time::Instant>,
 }
 
 impl RequestStats {
@@ -60,6 +62,14 @@ impl Counters {
             &mut s.reads_by_status
         };
         *map.entry(status).or_default() += 1;
+    }
+
+    /// Called as a request arrives, before it is delayed or handled.
+    pub fn arrived(&self, write: bool) {
+        if write {
+            self.stats.lock().expect("stats lock").last_write_arrived =
+                Some(std::time::Instant::now());
+        }
     }
 
     pub fn record_dropped(&self) {

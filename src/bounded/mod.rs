@@ -1,0 +1,13 @@
+//! Bounds on the work one connector can cause: how much of a response is read, how many pages
+//! a listing may have (and that it never revisits one), and how remote text is shortened before
+//! anyone sees it. A hostile or broken server fails only its own connector's sync.
+
+pub mod body;
+pub mod lists;
+pub mod paging;
+pub mod text;
+
+pub use body::{BodyError, MAX_RESPONSE_BYTES, read_capped};
+pub use lists::{MAX_LISTED, capped_join, capped_list};
+pub use paging::{MAX_PAGES, PageGuard, PagingError};
+pub use text::{MAX_REMOTE_TEXT_CHARS, has_hidden_chars, is_hidden_char, remote_text};
