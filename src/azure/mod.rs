@@ -18,7 +18,9 @@ mod transport;
 mod wire;
 
 pub use client::{GraphClient, ReadOptions, ResolvedGroup};
-pub use config::{AzureConfig, Credential, FEDERATED_TOKEN_FILE_ENV, cloud_hosts};
+pub use config::{
+    AzureConfig, Credential, FEDERATED_TOKEN_FILE_ENV, admin_consent_url, cloud_hosts,
+};
 pub use error::{GraphError, GraphErrorKind};
 pub use pacer::{DEFAULT_TENANT_CONCURRENCY, PacerRegistry, TenantPacer};
 pub use retry::RetryPolicy;

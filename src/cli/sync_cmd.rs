@@ -91,6 +91,12 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
                 None => println!("{}", to_json(&status)),
             },
             (Format::Json, false) => println!("{}", to_json(&status)),
+            // A loop's runs are told apart by the time each ended.
+            (Format::Text, _) if !once => print!(
+                "{} {}",
+                report.finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                text_summary(&name, &report, &status)
+            ),
             (Format::Text, _) => print!("{}", text_summary(&name, &report, &status)),
         }
         // An approval is for the batch it was given for.

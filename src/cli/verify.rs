@@ -7,7 +7,8 @@ use super::manifest;
 use super::output::Exit;
 use crate::azure::{AzureConfig, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions};
 use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossErrorKind};
-use crate::sync::pipeline::read_credentials;
+use crate::resources::GroupSelector;
+use crate::sync::pipeline::{graph_message, read_credentials};
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -74,7 +75,7 @@ pub async fn run(args: VerifyArgs) -> Exit {
         Ok(graph) => match graph.check_token().await {
             Err(e) => checks.fail(
                 &azure,
-                &e.to_string(),
+                &graph_message(&spec.azure, &e),
                 e.kind() == GraphErrorKind::Unauthorized,
             ),
             Ok(()) => {
@@ -84,11 +85,17 @@ pub async fn run(args: VerifyArgs) -> Exit {
         },
     }
 
+    // The failing line says what failed, never "token accepted".
     let pb = "Password Boss: token accepted";
+    let pb_unchecked = "Password Boss: token not checked";
     let url = spec.password_boss.api_url.parse();
     let client = match url {
         Err(e) => {
-            checks.fail(pb, &format!("passwordBoss.apiUrl is not a URL: {e}"), false);
+            checks.fail(
+                pb_unchecked,
+                &format!("passwordBoss.apiUrl is not a URL: {e}"),
+                false,
+            );
             None
         }
         Ok(url) => match PasswordBossClient::new(PasswordBossConfig::new(
@@ -96,7 +103,7 @@ pub async fn run(args: VerifyArgs) -> Exit {
             credentials.password_boss_token,
         )) {
             Err(e) => {
-                checks.fail(pb, &e.to_string(), false);
+                checks.fail(pb_unchecked, &e.to_string(), false);
                 None
             }
             Ok(c) => Some(c),
@@ -106,7 +113,12 @@ pub async fn run(args: VerifyArgs) -> Exit {
         match client.connector().await {
             Err(e) => {
                 let unauthorized = e.kind() == PasswordBossErrorKind::Unauthorized;
-                checks.fail(pb, &e.to_string(), unauthorized);
+                let what = if unauthorized {
+                    "Password Boss: token refused"
+                } else {
+                    pb_unchecked
+                };
+                checks.fail(what, &e.to_string(), unauthorized);
             }
             Ok(info) => {
                 checks.pass(&format!(
@@ -142,14 +154,14 @@ async fn verify_groups(
     for (role, selector) in std::iter::once(("Sync group", &spec.sync_group))
         .chain(spec.groups.iter().map(|g| ("Group", g)))
     {
-        let what = format!("{role} {selector}");
+        let what = format!("{role} {}", selector_name(selector));
         match graph.resolve_group(selector).await {
             Ok(g) => checks.pass(&format!("{what}: found \"{}\" ({})", g.display_name, g.id)),
             Err(e) => {
                 all_found = false;
                 checks.fail(
                     &what,
-                    &e.to_string(),
+                    &graph_message(&spec.azure, &e),
                     e.kind() == GraphErrorKind::Unauthorized,
                 );
             }
@@ -180,8 +192,17 @@ async fn verify_groups(
         )),
         Err(e) => checks.fail(
             "Members readable",
-            &e.to_string(),
+            &graph_message(&spec.azure, &e),
             e.kind() == GraphErrorKind::Unauthorized,
         ),
+    }
+}
+
+/// `"HR"` or `id 1111…`: a selector after a role that already says "group".
+fn selector_name(selector: &GroupSelector) -> String {
+    match (&selector.id, &selector.display_name) {
+        (Some(id), _) => format!("id {id}"),
+        (None, Some(name)) => format!("\"{name}\""),
+        (None, None) => "(no id or displayName)".into(),
     }
 }

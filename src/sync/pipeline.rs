@@ -13,14 +13,14 @@ use super::report::{Reached, SyncFailure, SyncReport};
 use super::secrets::{SecretData, SecretError, secret_text};
 use crate::azure::{
     AzureConfig, Credential, GraphClient, GraphError, GraphErrorKind, GraphSyncState,
-    PacerRegistry, ReadOptions,
+    PacerRegistry, ReadOptions, admin_consent_url,
 };
 use crate::passwordboss::{
     DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
     PasswordBossErrorKind, execute,
 };
 use crate::plan::{self, Digests, EntraDigest, Rules};
-use crate::resources::{AzureAdConnectorSpec, LeaveRule};
+use crate::resources::{AzureAdConnectorSpec, AzureSpec, LeaveRule};
 use crate::telemetry::tally::status_delta;
 
 /// Environment variable Azure Workload Identity sets to the projected token's path.
@@ -195,7 +195,11 @@ pub async fn run_sync(
             if directory.is_ok() {
                 reached.password_boss = true;
             }
-            return finish(SyncReport::failed(started, graph_failure(&e), reached));
+            return finish(SyncReport::failed(
+                started,
+                graph_failure(&spec.azure, &e),
+                reached,
+            ));
         }
     };
     let DirectoryRead {
@@ -392,9 +396,22 @@ fn fingerprint<T: std::hash::Hash>(value: &T) -> u64 {
     h.finish()
 }
 
+/// What a Graph error tells the administrator: the error, and where to grant admin consent when
+/// consent is what is missing.
+pub fn graph_message(azure: &AzureSpec, e: &GraphError) -> String {
+    if e.needs_admin_consent() {
+        format!(
+            "{e}; an administrator of the tenant grants it at {}",
+            admin_consent_url(azure)
+        )
+    } else {
+        e.to_string()
+    }
+}
+
 /// Maps a Graph error to the failure written into status.
-pub fn graph_failure(e: &GraphError) -> SyncFailure {
-    let message = e.to_string();
+pub fn graph_failure(azure: &AzureSpec, e: &GraphError) -> SyncFailure {
+    let message = graph_message(azure, e);
     match e.kind() {
         GraphErrorKind::Unauthorized => SyncFailure::AzureUnauthorized(message),
         GraphErrorKind::NotFound => SyncFailure::Error {
