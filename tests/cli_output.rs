@@ -181,3 +181,32 @@ async fn the_sync_loop_stamps_each_run_with_its_time() {
         .unwrap_or_else(|e| panic!("{stamp:?} is a time ({e}): {first}"));
     assert!(rest.starts_with("contoso: Connected"), "{first}");
 }
+
+#[tokio::test]
+async fn scope_excludes_the_guest_read_from_graph_and_narrowing_it_is_held_back() {
+    let (env, _dir, file) = sample(5).await;
+    let scoped = rewrite(
+        &file,
+        "interval: 10s",
+        "scope: {excludeGuests: true}\n  interval: 10s",
+    );
+    let run = pbconnector(&["sync", "-f", scoped.to_str().unwrap(), "--once"], &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let guest_created = env
+        .password_boss
+        .azure_users()
+        .iter()
+        .any(|u| u.first_name == "Gwen");
+    assert!(!guest_created, "the guest gets no account\n{}", run.stdout);
+    assert!(run.stdout.contains("in scope: 9;"), "{}", run.stdout);
+
+    // Every account is now at contoso.com; keeping only another domain would deprovision all.
+    let other = rewrite(
+        &file,
+        "interval: 10s",
+        "scope: {emailDomains: [fabrikam.com]}\n  interval: 10s",
+    );
+    let run = pbconnector(&["sync", "-f", other.to_str().unwrap(), "--once"], &[]).await;
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("BLOCKED"), "{}", run.stdout);
+}

@@ -6,7 +6,9 @@ mod spec;
 mod status;
 pub mod validate;
 
-pub use schema_rules::{DURATION_PATTERN, ENDPOINT_PATTERN, GUID_PATTERN, TENANT_PATTERN};
+pub use schema_rules::{
+    DURATION_PATTERN, EMAIL_DOMAIN_PATTERN, ENDPOINT_PATTERN, GUID_PATTERN, TENANT_PATTERN,
+};
 pub use spec::*;
 pub use status::*;
 

@@ -9,6 +9,9 @@ pub const GUID_PATTERN: &str =
 pub const TENANT_PATTERN: &str = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|([a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63})$";
 /// An endpoint: https anywhere, plain http only on a loopback address.
 pub const ENDPOINT_PATTERN: &str = r"^(https://[A-Za-z0-9.-]+|http://(localhost|127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]))(:[0-9]{1,5})?(/[^\s?#]*)?$";
+/// An email domain such as `contoso.com` (no `@`, no wildcard).
+pub const EMAIL_DOMAIN_PATTERN: &str =
+    r"^([a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$";
 /// A Kubernetes (Go) duration such as `90s`, `1m` or `1h30m`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$";
 
@@ -18,6 +21,16 @@ pub fn guid_schema(_: &mut SchemaGenerator) -> Schema {
 
 pub fn optional_guid_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "string", "nullable": true, "pattern": GUID_PATTERN})
+}
+
+/// `scope.emailDomains`: distinct domain names, at most 100.
+pub fn email_domains_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "maxItems": 100,
+        "x-kubernetes-list-type": "set",
+        "items": {"type": "string", "maxLength": 253, "pattern": EMAIL_DOMAIN_PATTERN},
+    })
 }
 
 pub fn tenant_schema(_: &mut SchemaGenerator) -> Schema {

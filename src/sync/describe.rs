@@ -45,6 +45,7 @@ pub fn describe(action: &Action) -> PlanEntry {
                 LeaveReason::Deleted => "deleted in Entra",
                 LeaveReason::Disabled => "disabled in Entra",
                 LeaveReason::RemovedFromGroup => "removed from the sync group",
+                LeaveReason::OutOfScope => "outside spec.scope",
             };
             (kind, email.clone(), Some(why.to_string()))
         }

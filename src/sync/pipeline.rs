@@ -155,6 +155,7 @@ pub async fn run_sync(
     };
     let rules = Rules::from_spec(spec);
     let email_attribute = rules.email_attribute;
+    let scope = &rules.scope;
     // The Entra side is digested on a blocking thread as soon as it is read: the Password Boss
     // read (every user, page by page) is nearly always the longer one.
     let entra_read = async {
@@ -166,6 +167,8 @@ pub async fn run_sync(
                 &read_options,
             )
             .await?;
+        let mut snapshot = snapshot;
+        plan::apply_scope(&mut snapshot, scope, email_attribute);
         let digesting = plan::digest_apart(snapshot, move |s| EntraDigest::new(s, email_attribute));
         let (snapshot, digest, took) = digesting.await;
         Ok((snapshot, digest, took, Instant::now()))
@@ -308,7 +311,11 @@ async fn classify_departures(
         .iter()
         .filter(|u| u.is_managed_by_azure_ad())
         .filter_map(|u| u.external_id.clone())
-        .filter(|id| !snapshot.users.contains_key(id) && !snapshot.deleted.contains(id))
+        .filter(|id| {
+            !snapshot.users.contains_key(id)
+                && !snapshot.deleted.contains(id)
+                && !snapshot.out_of_scope.contains(id)
+        })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
