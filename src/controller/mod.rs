@@ -13,6 +13,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod status_writer;
 pub mod triggers;
+pub mod verify;
 
 pub use engine::{ConnectorKey, SyncEngine, SyncRequest};
 pub use leader::LeaderElection;

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
-use super::requests::{RequestTokens, approved_deprovisions};
+use super::requests::{RequestTokens, approved_deprovisions, pending_verify};
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
@@ -155,6 +155,20 @@ async fn reconcile_connector<E: SyncEngine>(
     let spec = &connector.spec;
     let interval = spec.interval();
     let mut current = connector.status.clone();
+
+    // A verify request is answered first, suspended or not; the sync decision follows.
+    if let Some(requested) = pending_verify(connector.annotations(), current.as_ref()) {
+        let next = super::verify::verified_status(
+            &ctx.client,
+            &key.namespace,
+            spec,
+            current.as_ref(),
+            requested,
+        )
+        .await;
+        write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await?;
+        current = Some(next);
+    }
 
     if spec.suspend {
         let next = suspended_status(current.as_ref(), generation, Timestamp::now());

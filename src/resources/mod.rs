@@ -19,6 +19,8 @@ use kube::CustomResourceExt;
 pub const ANNOTATION_SYNC_REQUESTED_AT: &str = "passwordboss.com/sync-requested-at";
 /// Flux's reconcile request annotation, honoured the same way.
 pub const ANNOTATION_FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// Annotation: any new value runs the `pbconnector verify` checks into `status.verify`.
+pub const ANNOTATION_VERIFY_REQUESTED_AT: &str = "passwordboss.com/verify-requested-at";
 /// Annotation: approves exactly this many blocked deprovisions.
 pub const ANNOTATION_APPROVE_DEPROVISIONS: &str = "passwordboss.com/approve-deprovisions";
 

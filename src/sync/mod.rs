@@ -7,3 +7,4 @@ mod plan_memo;
 pub mod report;
 pub mod secrets;
 pub mod status;
+pub mod verify;
