@@ -210,3 +210,37 @@ async fn scope_excludes_the_guest_read_from_graph_and_narrowing_it_is_held_back(
     assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("BLOCKED"), "{}", run.stdout);
 }
+
+#[tokio::test]
+async fn a_slow_sync_reports_its_progress_on_stderr_in_plain_lines() {
+    let (env, _dir, file) = sample(300).await;
+    // Every Password Boss answer takes 30 ms: the 302 creates take a while.
+    env.password_boss
+        .faults()
+        .set_latency(std::time::Duration::from_millis(30));
+    let run = pbconnector(
+        &["sync", "-f", file.to_str().unwrap(), "--once", "-o", "json"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("progress: Creating and updating accounts: ")
+                && l.ends_with(" of 302")
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "no redraw codes when not a terminal"
+    );
+    // stdout is still exactly the status object.
+    serde_json::from_str::<serde_json::Value>(&run.stdout).expect("JSON on stdout");
+}

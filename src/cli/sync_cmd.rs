@@ -73,12 +73,15 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
     let once = args.once || dry_run;
     let mut approved = args.approve_deprovisions;
     loop {
+        let (progress, display) = super::progress::Display::start();
         let options = SyncOptions {
             dry_run: dry_run || connector.spec.dry_run,
             approved_deprovisions: approved,
+            progress,
             ..SyncOptions::default()
         };
         let report = run_sync(&connector.spec, credentials(), &mut state, &options).await;
+        display.finish().await;
         let status = status_from_report(
             previous.as_ref(),
             &report,

@@ -4,6 +4,7 @@
 pub mod describe;
 pub mod pipeline;
 mod plan_memo;
+pub mod progress;
 pub mod report;
 pub mod secrets;
 pub mod status;

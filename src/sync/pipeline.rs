@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::jiff::Timestamp;
 
 use super::plan_memo::{PlanKey, PlanMemo};
+use super::progress::{Progress, ProgressSender, Step};
 use super::report::{Reached, SyncFailure, SyncReport};
 use super::secrets::{SecretData, SecretError, secret_text};
 use crate::azure::{
@@ -16,8 +17,8 @@ use crate::azure::{
     PacerRegistry, ReadOptions, admin_consent_url,
 };
 use crate::passwordboss::{
-    DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
-    PasswordBossErrorKind, execute,
+    ApplyProgress, DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
+    PasswordBossErrorKind, execute_reporting,
 };
 use crate::plan::{self, Digests, EntraDigest, Rules};
 use crate::resources::{AzureAdConnectorSpec, AzureSpec, LeaveRule};
@@ -60,6 +61,8 @@ pub struct SyncOptions {
     pub delta: bool,
     /// Give up on the Entra read after this long (the snapshot is then incomplete or failed).
     pub deadline: Duration,
+    /// Where the sync is, for a front end to show (nobody listens by default).
+    pub progress: ProgressSender,
 }
 
 impl Default for SyncOptions {
@@ -70,6 +73,7 @@ impl Default for SyncOptions {
             sync_id: uuid::Uuid::new_v4().to_string(),
             delta: true,
             deadline: Duration::from_secs(300),
+            progress: ProgressSender::default(),
         }
     }
 }
@@ -140,6 +144,7 @@ pub async fn run_sync(
         Ok(c) => c,
         Err(failure) => return SyncReport::failed(started, failure, Reached::default()),
     };
+    options.progress.send(Progress::step(Step::Reading));
     let graph_before = graph.requests();
     let pb_before = password_boss.requests();
     let graph_statuses_before = graph.requests_by_status();
@@ -227,6 +232,7 @@ pub async fn run_sync(
 
     classify_departures(spec, &graph, &mut snapshot, &directory).await;
 
+    options.progress.send(Progress::step(Step::Planning));
     let planning_started = std::time::Instant::now();
     let key = PlanKey::new(
         state.graph_state.generation(),
@@ -271,7 +277,21 @@ pub async fn run_sync(
     report.conflicts = plan.conflicts.clone();
     report.dry_run = options.dry_run;
     if !options.dry_run {
-        let execution = execute(&password_boss, &plan, &options.sync_id).await;
+        let report_progress = |p: ApplyProgress| {
+            let step = match p.phase {
+                0 => Step::Accounts,
+                1 => Step::Groups,
+                2 => Step::GroupDeletes,
+                _ => Step::Deprovisions,
+            };
+            options.progress.send(Progress {
+                step,
+                done: p.done,
+                total: p.total,
+            });
+        };
+        let execution =
+            execute_reporting(&password_boss, &plan, &options.sync_id, &report_progress).await;
         report.applied = execution.applied;
         report.conflicts.extend(execution.conflicts.iter().cloned());
         report.failed_actions = execution.failed + execution.skipped;
