@@ -109,6 +109,7 @@ pub async fn run(shape: &Shape, latency: Latency) -> FleetResult {
             secrets: secrets("bench-secret", &pb),
             dry_run: false,
             approved_deprovisions: None,
+            progress: Default::default(),
         };
         connectors.push((pb, request));
     }

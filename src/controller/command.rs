@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// At most this many syncs at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_syncs: u16,
+    /// While a sync runs longer than this many seconds, its progress goes into
+    /// status.message, at most this often.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub progress_status_interval: u64,
     /// Log line format.
     #[arg(long, value_enum, default_value = "json")]
     pub log_format: LogFormat,
@@ -48,6 +52,7 @@ impl RunArgs {
         let mut config = ControllerConfig::new(identity);
         config.namespace = Some(self.namespace.trim().to_string()).filter(|ns| !ns.is_empty());
         config.max_concurrent_syncs = self.max_concurrent_syncs;
+        config.progress_status_interval = Duration::from_secs(self.progress_status_interval);
         config.leader_election = self.leader_elect.then(|| {
             let namespace = self
                 .lease_namespace

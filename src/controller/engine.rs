@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::resources::AzureAdConnectorSpec;
+use crate::sync::progress::ProgressSender;
 use crate::sync::report::SyncReport;
 use crate::sync::secrets::SecretData;
 
@@ -42,6 +43,8 @@ pub struct SyncRequest {
     /// Deprovisions approved by the `passwordboss.com/approve-deprovisions` annotation; set only
     /// when it matches the blocked count the current status reports.
     pub approved_deprovisions: Option<u32>,
+    /// Where the sync is, for the progress the controller writes into `status.message`.
+    pub progress: ProgressSender,
 }
 
 impl fmt::Debug for SyncRequest {
@@ -94,6 +97,7 @@ mod tests {
             )]),
             dry_run: false,
             approved_deprovisions: None,
+            progress: ProgressSender::default(),
         };
         let shown = format!("{request:?}");
         assert!(shown.contains("client-secret"), "{shown}");

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod leader;
 pub mod permissions;
 pub mod pipeline_engine;
+pub mod progress;
 pub mod reconcile;
 pub mod requests;
 pub mod run;

@@ -49,6 +49,7 @@ impl SyncEngine for PipelineEngine {
         let options = SyncOptions {
             dry_run: request.dry_run,
             approved_deprovisions: request.approved_deprovisions,
+            progress: request.progress.clone(),
             ..SyncOptions::default()
         };
         run_sync(&request.spec, credentials, &mut state, &options).await

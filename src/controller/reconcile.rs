@@ -19,6 +19,7 @@ use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
+use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
     EventType, is_meaningful_change, set_condition, status_from_report, suspended_status,
@@ -37,6 +38,8 @@ pub struct Context<E> {
     pub metrics: Metrics,
     pub ledger: Mutex<Ledger>,
     pub secrets: Arc<SecretRegistry>,
+    /// A sync running longer than this writes its progress into status.message, this often.
+    pub progress_status_interval: Duration,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -54,7 +57,13 @@ impl<E: SyncEngine> Context<E> {
             metrics,
             ledger: Mutex::default(),
             secrets,
+            progress_status_interval: Duration::from_secs(30),
         }
+    }
+
+    pub fn with_progress_status_interval(mut self, interval: Duration) -> Self {
+        self.progress_status_interval = interval;
+        self
     }
 
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
@@ -218,14 +227,27 @@ async fn reconcile_connector<E: SyncEngine>(
     let started = Timestamp::now();
     let (report, versions) = match read_secrets(&ctx.client, &key.namespace, spec).await {
         Ok(read) => {
+            let (progress, watching) = ProgressSender::channel();
             let request = SyncRequest {
                 key: key.clone(),
                 spec: spec.clone(),
                 secrets: read.data,
                 dry_run: spec.dry_run,
                 approved_deprovisions: approval,
+                progress,
             };
-            (ctx.engine.sync(request).await, read.versions)
+            let writer = tokio::spawn(super::progress::write_progress(
+                api.clone(),
+                key.name.clone(),
+                current.clone().unwrap_or_default(),
+                watching,
+                ctx.progress_status_interval,
+            ));
+            let report = ctx.engine.sync(request).await;
+            // Stopped (and any write in flight finished) before the final status is written.
+            writer.abort();
+            let _ = writer.await;
+            (report, read.versions)
         }
         Err(error) => {
             tracing::warn!(%error, "referenced secret unreadable");

@@ -45,6 +45,9 @@ pub struct ControllerConfig {
     /// How often deleted connectors' state and unreferenced Secret versions are dropped.
     pub prune_interval: Duration,
     pub metrics: Metrics,
+    /// A sync running longer than this writes its progress into status.message, at most this
+    /// often.
+    pub progress_status_interval: Duration,
     /// Set once the controller's store is ready (with leader election: once the election
     /// settled); read it to learn readiness.
     pub readiness: Readiness,
@@ -60,6 +63,7 @@ impl ControllerConfig {
             identity: identity.into(),
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
+            progress_status_interval: Duration::from_secs(30),
             readiness: Readiness::default(),
         }
     }
@@ -151,13 +155,16 @@ async fn run_controller<E: SyncEngine>(
         controller: CONTROLLER_NAME.into(),
         instance: Some(config.identity.clone()),
     };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        engine,
-        Recorder::new(client, reporter),
-        config.metrics.clone(),
-        registry.clone(),
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            engine,
+            Recorder::new(client, reporter),
+            config.metrics.clone(),
+            registry.clone(),
+        )
+        .with_progress_status_interval(config.progress_status_interval),
+    );
 
     // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
     // which finds the object gone and forgets it; and the first complete list marks the store
