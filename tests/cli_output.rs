@@ -214,10 +214,14 @@ async fn scope_excludes_the_guest_read_from_graph_and_narrowing_it_is_held_back(
 #[tokio::test]
 async fn a_slow_sync_reports_its_progress_on_stderr_in_plain_lines() {
     let (env, _dir, file) = sample(300).await;
-    // Every Password Boss answer takes 30 ms: the 302 creates take a while.
+    // Every Password Boss answer takes 30 ms: the 302 creates take a while; every Graph answer
+    // takes 1.5 s: the read outlasts the 5 s between two plain lines of one step.
     env.password_boss
         .faults()
         .set_latency(std::time::Duration::from_millis(30));
+    env.graph
+        .faults()
+        .set_delay(Some(std::time::Duration::from_millis(1_500)));
     let run = pbconnector(
         &["sync", "-f", file.to_str().unwrap(), "--once", "-o", "json"],
         &[],

@@ -48,6 +48,9 @@ impl ConnectorState {
     }
 }
 
+/// How often a long read reports the requests it made so far.
+const READ_PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// How to run one sync.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
@@ -182,7 +185,23 @@ pub async fn run_sync(
         let read = password_boss.read_state_for_planning().await;
         (read, Instant::now())
     };
-    let (snapshot, (directory, directory_done)) = tokio::join!(entra_read, directory_read);
+    // While both reads run, the requests they made so far tell a front end they are moving.
+    let (snapshot, (directory, directory_done)) = {
+        let reads = async { tokio::join!(entra_read, directory_read) };
+        tokio::pin!(reads);
+        let mut ticks = tokio::time::interval(READ_PROGRESS_EVERY);
+        loop {
+            tokio::select! {
+                read = &mut reads => break read,
+                _ = ticks.tick() => {
+                    let pb = password_boss.requests();
+                    let made = (graph.requests() - graph_before)
+                        + (pb.reads + pb.writes - pb_before.reads - pb_before.writes);
+                    options.progress.send(Progress { step: Step::Reading, done: made, total: 0 });
+                }
+            }
+        }
+    };
     let finish = |mut report: SyncReport| {
         report.graph_requests = (graph.requests() - graph_before) as u32;
         let pb = password_boss.requests();

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 /// Where a sync is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Reading Entra ID and Password Boss (both at once).
+    /// Reading Entra ID and Password Boss (both at once); `done` counts the requests made.
     Reading,
     /// Planning.
     Planning,
@@ -46,7 +46,16 @@ impl fmt::Display for Progress {
     /// "Creating and updating accounts: 12,000 of 100,000".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.step {
-            Step::Reading => return f.write_str("Reading Entra ID and Password Boss"),
+            Step::Reading if self.done == 0 => {
+                return f.write_str("Reading Entra ID and Password Boss");
+            }
+            Step::Reading => {
+                return write!(
+                    f,
+                    "Reading Entra ID and Password Boss: {} requests so far",
+                    thousands(self.done)
+                );
+            }
             Step::Planning => return f.write_str("Planning"),
             Step::Accounts => "Creating and updating accounts",
             Step::Groups => "Creating and updating groups",
@@ -114,6 +123,15 @@ mod tests {
         assert_eq!(
             p.to_string(),
             "Creating and updating accounts: 12,000 of 100,000"
+        );
+        let reading = Progress {
+            step: Step::Reading,
+            done: 1_500,
+            total: 0,
+        };
+        assert_eq!(
+            reading.to_string(),
+            "Reading Entra ID and Password Boss: 1,500 requests so far"
         );
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
