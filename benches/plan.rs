@@ -104,6 +104,7 @@ fn world(n: usize) -> (EntraSnapshot, DirectoryState) {
         sync_group_name: "Password Boss Users".into(),
         users,
         deleted: BTreeSet::new(),
+        out_of_scope: BTreeSet::new(),
         groups,
         complete: true,
         incomplete_reason: None,

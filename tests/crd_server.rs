@@ -151,6 +151,24 @@ async fn every_rule_and_pattern_is_enforced_by_the_server_with_its_message() {
             "should match",
         ),
         (
+            "scope domain with an @",
+            with(
+                &["spec", "scope"],
+                json!({"emailDomains": ["@contoso.com"]}),
+            ),
+            "spec.scope.emailDomains[0]",
+            "should match",
+        ),
+        (
+            "scope domain with a wildcard",
+            with(
+                &["spec", "scope"],
+                json!({"emailDomains": ["*.contoso.com"]}),
+            ),
+            "spec.scope.emailDomains[0]",
+            "should match",
+        ),
+        (
             "interval under 10s",
             with(&["spec", "interval"], json!("1s")),
             "spec.interval",

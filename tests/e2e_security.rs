@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use e2e_support::{Cluster, InProcess, NAME, Operator, sample};
 use pbconnector::controller::PipelineEngine;
-use pbconnector::resources::{AzureAdConnectorStatus, Connection};
+use pbconnector::resources::{ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus, Connection};
 use pbconnector::simulators::graph::{FederatedCredential, JwtAlgorithm};
 use pbconnector::simulators::sample::SampleEnvironment;
 
@@ -266,6 +266,52 @@ async fn a_connectors_own_service_account_token_is_its_federated_credential() {
             && r.code() == 201),
         "the operator asked the TokenRequest API in the connector's namespace"
     );
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// The verify annotation sends credentials too: it passes the same endpoint check as a sync.
+/// A connector naming the instance metadata service and asking for a verify gets a failed check
+/// naming the host, and nothing is sent anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verify_request_sends_nothing_to_a_host_the_operator_does_not_allow() {
+    let cluster = Cluster::shared().await;
+    let ns = cluster.namespace("e2e-verify-endpoint").await;
+    let env = sample(10, "10m").await;
+    let operator =
+        Operator::start(&cluster.operator_kubeconfig().await, &["--namespace", &ns]).await;
+    let edited = with_field(
+        &env.manifests(&ns),
+        "authorityHost",
+        "https://169.254.169.254",
+    );
+    cluster.apply(&edited).await;
+    refused(&cluster, &ns).await;
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "annotate",
+            &format!("aadc/{NAME}"),
+            &format!("{ANNOTATION_VERIFY_REQUESTED_AT}=now"),
+        ])
+        .await;
+    let status = cluster
+        .wait_status(&ns, "the verify answered", MINUTE, |s| {
+            s.verify.as_ref().is_some_and(|v| v.requested_at == "now")
+        })
+        .await;
+    let checks = status.verify.expect("verify").checks;
+    // Refused by the endpoint check (which names the flag that would allow the host), not
+    // tried and failed on the network.
+    assert!(
+        checks.iter().any(|c| !c.ok
+            && c.message.contains("169.254.169.254")
+            && c.message.contains("--allowed-endpoint-hosts")),
+        "{checks:#?}"
+    );
+    nothing_sent(&env);
     operator.stop().await;
     cluster.cleanup().await;
 }

@@ -15,6 +15,7 @@ fn request(env: &SampleEnvironment) -> SyncRequest {
         dry_run: false,
         approved_deprovisions: None,
         federated_token: None,
+        progress: Default::default(),
     }
 }
 

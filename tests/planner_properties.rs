@@ -247,6 +247,7 @@ fn world(licences: impl Strategy<Value = u32>) -> impl Strategy<Value = World> {
                         sync_group_name: "Password Boss Users".into(),
                         users,
                         deleted,
+                        out_of_scope: Default::default(),
                         groups: entra_groups,
                         complete,
                         incomplete_reason: None,
@@ -256,6 +257,7 @@ fn world(licences: impl Strategy<Value = u32>) -> impl Strategy<Value = World> {
                         email_attribute: attribute,
                         sync_rules,
                         safety: Safety::default(),
+                        scope: Default::default(),
                     },
                 }
             },

@@ -528,13 +528,20 @@ fn leave(reason: LeaveReason, rule: LeaveRule, account_status: UserStatus) -> Op
             match reason {
                 LeaveReason::Deleted => r.sync_rules.user_deleted = rule,
                 LeaveReason::Disabled => r.sync_rules.user_disabled = rule,
-                LeaveReason::RemovedFromGroup => r.sync_rules.user_removed_from_group = rule,
+                LeaveReason::RemovedFromGroup | LeaveReason::OutOfScope => {
+                    r.sync_rules.user_removed_from_group = rule
+                }
             }
         });
     match reason {
         LeaveReason::Deleted => s = s.deleted("x"),
         LeaveReason::Disabled => s = s.entra(disabled(entra("x"))),
         LeaveReason::RemovedFromGroup => {}
+        LeaveReason::OutOfScope => {
+            s = s
+                .entra(guest(entra("x")))
+                .rules(|r| r.scope.exclude_guests = true)
+        }
     }
     let plan = s.plan_approved(1);
     assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
@@ -568,6 +575,7 @@ fn each_leave_event_follows_its_rule() {
         LeaveReason::Deleted,
         LeaveReason::Disabled,
         LeaveReason::RemovedFromGroup,
+        LeaveReason::OutOfScope,
     ] {
         for (rule, active, already_disabled) in [
             (R::Disable, Some(D::Disable), None),

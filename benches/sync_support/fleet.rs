@@ -110,6 +110,7 @@ pub async fn run(shape: &Shape, latency: Latency) -> FleetResult {
             dry_run: false,
             approved_deprovisions: None,
             federated_token: None,
+            progress: Default::default(),
         };
         connectors.push((pb, request));
     }

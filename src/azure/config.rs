@@ -63,6 +63,19 @@ pub fn cloud_hosts(cloud: Cloud) -> (&'static str, &'static str) {
     }
 }
 
+/// The page where an administrator of the tenant grants the app's permissions (admin consent),
+/// on the authority host of the connector's cloud (or its `authorityHost`).
+pub fn admin_consent_url(spec: &AzureSpec) -> String {
+    let (authority, _) = cloud_hosts(spec.cloud);
+    let host = spec.authority_host.as_deref().unwrap_or(authority);
+    format!(
+        "{}/{}/adminconsent?client_id={}",
+        host.trim_end_matches('/'),
+        spec.tenant_id,
+        spec.client_id
+    )
+}
+
 impl AzureConfig {
     pub fn from_spec(spec: &AzureSpec, credential: Credential) -> Result<Self, GraphError> {
         let (authority, graph) = cloud_hosts(spec.cloud);

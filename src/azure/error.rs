@@ -99,6 +99,16 @@ impl GraphError {
         }
     }
 
+    /// The app lacks admin consent for its Graph permissions (Graph answered 403, or Entra
+    /// refused the token with AADSTS65001 "consent required").
+    pub fn needs_admin_consent(&self) -> bool {
+        matches!(
+            self,
+            GraphError::GraphRefused { status: 403, .. }
+                | GraphError::TokenRejected { code: 65001, .. }
+        )
+    }
+
     pub(crate) fn config(what: impl Into<String>) -> Self {
         GraphError::Config { what: what.into() }
     }

@@ -300,6 +300,7 @@ pub(crate) fn snapshot(state: &GraphSyncState) -> EntraSnapshot {
         sync_group_name: sync.name.clone(),
         users,
         deleted: state.deleted.iter().map(|d| d.to_string()).collect(),
+        out_of_scope: Default::default(),
         groups,
         complete: missing == 0,
         incomplete_reason: (missing > 0)

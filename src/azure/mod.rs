@@ -19,7 +19,7 @@ mod transport;
 mod wire;
 
 pub use client::{GraphClient, ReadOptions, ResolvedGroup};
-pub use config::{AzureConfig, Credential, cloud_hosts};
+pub use config::{AzureConfig, Credential, admin_consent_url, cloud_hosts};
 pub use error::{GraphError, GraphErrorKind};
 pub use federated::{
     FEDERATED_TOKEN_AUDIENCE, FEDERATED_TOKEN_FILE_ENV, FederatedToken, FederatedTokenSource,

@@ -49,6 +49,10 @@ pub struct EntraSnapshot {
     /// Object ids known to be deleted in Entra (soft or hard). A managed user missing from
     /// `users` is "removed from group" unless its id is here.
     pub deleted: BTreeSet<String>,
+    /// Members of the sync group that `spec.scope` leaves out (filled by the planner's
+    /// `apply_scope`, never by the Graph read): not created, and deprovisioned as `OutOfScope`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub out_of_scope: BTreeSet<String>,
     /// The mirrored groups (not the sync group), in spec order.
     pub groups: Vec<EntraGroup>,
     /// False when any read failed or was cut short: the planner then deprovisions nothing.

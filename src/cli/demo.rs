@@ -230,7 +230,7 @@ fn print_sync(number: u32, report: &SyncReport, message: &str) {
             );
         }
     } else if let Some(plan) = &report.plan {
-        for line in plan_lines(plan).iter().take(12) {
+        for (_, line) in plan_lines(plan).iter().take(12) {
             println!("    {line}");
         }
     }

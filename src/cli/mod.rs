@@ -4,6 +4,7 @@ pub mod demo;
 pub mod manifest;
 pub mod manifest_yaml;
 pub mod output;
+pub mod progress;
 pub mod signals;
 pub mod sync_cmd;
 pub mod verify;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::bounded::remote_text;
 use crate::resources::AzureAdConnectorStatus;
-use crate::sync::describe::plan_lines;
+use crate::sync::describe::{count_by_kind, plan_lines};
 use crate::sync::report::SyncReport;
 use crate::sync::status::conflict_reason;
 
@@ -70,9 +70,15 @@ pub fn text_summary(name: &str, report: &SyncReport, status: &AzureAdConnectorSt
             );
         }
         let u = &report.users;
+        // A dry run counts the accounts as they would be after the sync, not as they are.
+        let managed = if report.dry_run {
+            "managed accounts once applied"
+        } else {
+            "managed accounts"
+        };
         let _ = writeln!(
             out,
-            "  in scope: {}; managed accounts: {} active, {} pending, {} disabled",
+            "  in scope: {}; {managed}: {} active, {} pending, {} disabled",
             u.in_scope, u.active, u.pending, u.disabled
         );
     }
@@ -113,21 +119,37 @@ pub fn text_summary(name: &str, report: &SyncReport, status: &AzureAdConnectorSt
         report.duration.as_millis()
     );
     if let Some(plan) = &report.plan {
-        let lines = plan_lines(plan);
-        if !lines.is_empty() {
-            let title = if report.dry_run {
-                "planned actions"
-            } else {
-                "actions"
-            };
-            let _ = writeln!(out, "  {title}:");
-            for line in lines.iter().take(200) {
-                let _ = writeln!(out, "    {line}");
-            }
-            if lines.len() > 200 {
-                let _ = writeln!(out, "    … and {} more", lines.len() - 200);
-            }
-        }
+        write_actions(&mut out, plan, report.dry_run);
     }
     out
+}
+
+/// At most this many action lines are printed; the rest are counted by kind.
+const MAX_ACTION_LINES: usize = 200;
+
+/// The actions: a count per kind, then one line each (destructive first, creates last), the
+/// hidden ones counted by kind.
+fn write_actions(out: &mut String, plan: &crate::plan::Plan, dry_run: bool) {
+    let lines = plan_lines(plan);
+    if lines.is_empty() {
+        return;
+    }
+    let title = if dry_run {
+        "planned actions"
+    } else {
+        "actions"
+    };
+    let _ = writeln!(out, "  {title}: {}", count_by_kind(&lines));
+    for (_, line) in lines.iter().take(MAX_ACTION_LINES) {
+        let _ = writeln!(out, "    {line}");
+    }
+    if lines.len() > MAX_ACTION_LINES {
+        let hidden = &lines[MAX_ACTION_LINES..];
+        let _ = writeln!(
+            out,
+            "    … and {} more: {}",
+            hidden.len(),
+            count_by_kind(hidden)
+        );
+    }
 }

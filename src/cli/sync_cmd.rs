@@ -78,20 +78,24 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
     let once = args.once || dry_run;
     let mut approved = args.approve_deprovisions;
     loop {
+        let (progress, display) = super::progress::Display::start();
         let options = SyncOptions {
             dry_run: dry_run || connector.spec.dry_run,
             approved_deprovisions: approved,
             deadline: args.sync_deadline,
+            progress,
             ..SyncOptions::default()
         };
         let sync = run_sync(&connector.spec, credentials(), &mut state, &options);
         let report = tokio::select! {
             report = sync => report,
             () = stop() => {
+                display.finish().await;
                 eprintln!("interrupted: the sync in progress was stopped");
                 return Exit::Failure;
             }
         };
+        display.finish().await;
         let status = status_from_report(
             previous.as_ref(),
             &report,
@@ -104,6 +108,12 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
                 None => println!("{}", to_json(&status)),
             },
             (Format::Json, false) => println!("{}", to_json(&status)),
+            // A loop's runs are told apart by the time each ended.
+            (Format::Text, _) if !once => print!(
+                "{} {}",
+                report.finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                text_summary(&name, &report, &status)
+            ),
             (Format::Text, _) => print!("{}", text_summary(&name, &report, &status)),
         }
         // An approval is for the batch it was given for.

@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// it fails with SyncDeadlineExceeded and the other connectors are not held up.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::resources::parse_duration)]
     pub sync_deadline: Duration,
+    /// While a sync runs longer than this many seconds, its progress goes into
+    /// status.message, at most this often.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub progress_status_interval: u64,
     /// Log line format.
     #[arg(long, value_enum, default_value = "json")]
     pub log_format: LogFormat,
@@ -98,6 +102,7 @@ impl RunArgs {
         config.namespaces.dedup();
         config.max_concurrent_syncs = self.max_concurrent_syncs;
         config.sync_timeout = self.sync_deadline + SYNC_TIMEOUT_GRACE;
+        config.progress_status_interval = Duration::from_secs(self.progress_status_interval);
         config.leader_election = self.leader_elect.then(|| {
             let namespace = self
                 .lease_namespace

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::azure::FederatedToken;
 use crate::resources::AzureAdConnectorSpec;
+use crate::sync::progress::ProgressSender;
 use crate::sync::report::SyncReport;
 use crate::sync::secrets::SecretData;
 
@@ -46,6 +47,8 @@ pub struct SyncRequest {
     /// Where a workload-identity connector's federated token comes from, as the controller
     /// resolved it (its own namespace's ServiceAccount); `None` for other credentials.
     pub federated_token: Option<FederatedToken>,
+    /// Where the sync is, for the progress the controller writes into `status.message`.
+    pub progress: ProgressSender,
 }
 
 impl fmt::Debug for SyncRequest {
@@ -100,6 +103,7 @@ mod tests {
             dry_run: false,
             approved_deprovisions: None,
             federated_token: None,
+            progress: ProgressSender::default(),
         };
         let shown = format!("{request:?}");
         assert!(shown.contains("client-secret"), "{shown}");

@@ -10,6 +10,7 @@ pub mod lease_watch;
 pub mod permissions;
 pub mod pipeline_engine;
 pub mod policy;
+pub mod progress;
 pub mod reconcile;
 pub mod requests;
 pub mod run;
@@ -18,6 +19,7 @@ pub mod secrets;
 pub mod status_writer;
 pub mod sync_guard;
 pub mod triggers;
+pub mod verify;
 pub mod workload_identity;
 
 pub use endpoints::EndpointPolicy;

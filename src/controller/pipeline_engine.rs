@@ -73,6 +73,7 @@ impl SyncEngine for PipelineEngine {
             dry_run: request.dry_run,
             approved_deprovisions: request.approved_deprovisions,
             deadline: self.deadline,
+            progress: request.progress.clone(),
             ..SyncOptions::default()
         };
         run_sync(&request.spec, credentials, &mut state, &options).await

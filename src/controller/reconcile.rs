@@ -16,13 +16,14 @@ use tracing::Instrument;
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
-use super::requests::{RequestTokens, approved_deprovisions};
+use super::requests::{RequestTokens, approved_deprovisions, pending_verify};
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
 use super::sync_guard::{DEFAULT_SYNC_TIMEOUT, guarded_sync};
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
 use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
+use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, set_condition, status_from_report,
@@ -50,6 +51,8 @@ pub struct Context<E> {
     /// An unchanged status is rewritten this long after its last success, to refresh
     /// `lastSuccessfulSyncTime` (`LAST_SUCCESS_REFRESH` unless a test shortens it).
     pub last_success_refresh: Duration,
+    /// A sync running longer than this writes its progress into status.message, this often.
+    pub progress_status_interval: Duration,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -71,6 +74,7 @@ impl<E: SyncEngine> Context<E> {
             sync_timeout: DEFAULT_SYNC_TIMEOUT,
             policy: CredentialPolicy::default(),
             last_success_refresh: LAST_SUCCESS_REFRESH,
+            progress_status_interval: Duration::from_secs(30),
         }
     }
 
@@ -90,6 +94,13 @@ impl<E: SyncEngine> Context<E> {
     pub fn with_sync_guard(mut self, leadership: Leadership, sync_timeout: Duration) -> Self {
         self.leadership = leadership;
         self.sync_timeout = sync_timeout;
+        self
+    }
+
+    /// A sync running longer than `interval` writes its progress into status.message, this
+    /// often.
+    pub fn with_progress_status_interval(mut self, interval: Duration) -> Self {
+        self.progress_status_interval = interval;
         self
     }
 
@@ -193,6 +204,21 @@ async fn reconcile_connector<E: SyncEngine>(
     let interval = spec.interval();
     let mut current = connector.status.clone();
 
+    // A verify request is answered first, suspended or not; the sync decision follows.
+    if let Some(requested) = pending_verify(connector.annotations(), current.as_ref()) {
+        let next = super::verify::verified_status(
+            &ctx.client,
+            &ctx.policy,
+            &key.namespace,
+            spec,
+            current.as_ref(),
+            requested,
+        )
+        .await;
+        write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await?;
+        current = Some(next);
+    }
+
     if spec.suspend {
         let next = suspended_status(current.as_ref(), generation, Timestamp::now());
         write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await?;
@@ -253,6 +279,7 @@ async fn reconcile_connector<E: SyncEngine>(
         Ok(federated_token) => match read_secrets(&ctx.client, &key.namespace, spec).await {
             Ok(read) => {
                 let expiry = credential_expiry(&key.namespace, &spec.azure, &read.data);
+                let (progress, watching) = ProgressSender::channel();
                 let request = SyncRequest {
                     key: key.clone(),
                     spec: spec.clone(),
@@ -260,9 +287,20 @@ async fn reconcile_connector<E: SyncEngine>(
                     dry_run: spec.dry_run,
                     approved_deprovisions: approval,
                     federated_token,
+                    progress,
                 };
+                let writer = tokio::spawn(super::progress::write_progress(
+                    api.clone(),
+                    key.name.clone(),
+                    current.clone().unwrap_or_default(),
+                    watching,
+                    ctx.progress_status_interval,
+                ));
                 let report =
                     guarded_sync(&*ctx.engine, request, ctx.sync_timeout, &ctx.leadership).await;
+                // Stopped (and any write in flight finished) before the final status is written.
+                writer.abort();
+                let _ = writer.await;
                 (report, read.versions, Some(expiry))
             }
             Err(error) => {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::resources::{
     ANNOTATION_APPROVE_DEPROVISIONS, ANNOTATION_FLUX_REQUESTED_AT, ANNOTATION_SYNC_REQUESTED_AT,
-    AzureAdConnectorStatus,
+    ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus,
 };
 
 /// The values of both sync-request annotations, as last seen.
@@ -55,6 +55,21 @@ pub fn approved_deprovisions(
     (approved > 0 && approved == blocked).then_some(approved)
 }
 
+/// The verify request not answered yet: the annotation's value when `status.verify` answers
+/// another (or none).
+pub fn pending_verify(
+    annotations: &BTreeMap<String, String>,
+    status: Option<&AzureAdConnectorStatus>,
+) -> Option<String> {
+    let requested = annotations
+        .get(ANNOTATION_VERIFY_REQUESTED_AT)
+        .filter(|v| !v.is_empty())?;
+    let answered = status
+        .and_then(|s| s.verify.as_ref())
+        .map(|v| v.requested_at.as_str());
+    (answered != Some(requested.as_str())).then(|| requested.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +115,26 @@ mod tests {
         let flux_only =
             RequestTokens::from_annotations(&annotations(&[(ANNOTATION_FLUX_REQUESTED_AT, "c")]));
         assert_eq!(flux_only.pending(Some("b"), Some(&t)).as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn a_verify_request_is_pending_until_status_answers_that_value() {
+        let a = annotations(&[(ANNOTATION_VERIFY_REQUESTED_AT, "v1")]);
+        assert_eq!(pending_verify(&a, None).as_deref(), Some("v1"));
+        let answered = AzureAdConnectorStatus {
+            verify: Some(crate::resources::VerifyStatus {
+                requested_at: "v1".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(pending_verify(&a, Some(&answered)), None);
+        let again = annotations(&[(ANNOTATION_VERIFY_REQUESTED_AT, "v2")]);
+        assert_eq!(
+            pending_verify(&again, Some(&answered)).as_deref(),
+            Some("v2")
+        );
+        assert_eq!(pending_verify(&annotations(&[]), None), None);
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct ControllerConfig {
     /// An unchanged status is rewritten this long after its last success, to refresh
     /// `lastSuccessfulSyncTime`.
     pub last_success_refresh: Duration,
+    /// A sync running longer than this writes its progress into status.message, at most this
+    /// often.
+    pub progress_status_interval: Duration,
     /// Set once the controller's store is ready (with leader election: once the election
     /// settled); read it to learn readiness.
     pub readiness: Readiness,
@@ -73,6 +76,7 @@ impl ControllerConfig {
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
             last_success_refresh: LAST_SUCCESS_REFRESH,
+            progress_status_interval: Duration::from_secs(30),
             readiness: Readiness::default(),
             policy: CredentialPolicy::default(),
         }
@@ -193,7 +197,8 @@ async fn run_controller<E: SyncEngine>(
         )
         .with_policy(config.policy.clone())
         .with_last_success_refresh(config.last_success_refresh)
-        .with_sync_guard(leadership, config.sync_timeout),
+        .with_sync_guard(leadership, config.sync_timeout)
+        .with_progress_status_interval(config.progress_status_interval),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());

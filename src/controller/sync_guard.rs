@@ -94,6 +94,7 @@ mod tests {
             dry_run: false,
             approved_deprovisions: None,
             federated_token: None,
+            progress: Default::default(),
         }
     }
 

@@ -34,20 +34,26 @@ pub enum PasswordBossError {
         "the Password Boss token was refused ({code}): put a current Authentication token from the Password Boss Portal into the Secret named by spec.passwordBoss.tokenSecretRef"
     )]
     Unauthorized { code: String },
-    #[error("{what}: Password Boss has no such object (404 {code}): {message}")]
+    #[error(
+        "{what}: Password Boss has no such object (404 {code}){}",
+        detail(message)
+    )]
     NotFound {
         what: String,
         code: String,
         message: String,
     },
-    #[error("{what}: Password Boss refused it with 409 {code}: {message}")]
+    #[error("{what}: Password Boss refused it with 409 {code}{}", detail(message))]
     Conflict {
         what: String,
         code: String,
         message: String,
         user_id: Option<String>,
     },
-    #[error("{what}: Password Boss rejected it with {status} {code}: {message}")]
+    #[error(
+        "{what}: Password Boss rejected it with {status} {code}{}",
+        detail(message)
+    )]
     Rejected {
         what: String,
         status: u16,
@@ -76,6 +82,16 @@ pub enum PasswordBossError {
     TooLarge { what: String, limit: usize },
     #[error("{0}; check spec.passwordBoss.apiUrl")]
     Paging(#[from] crate::bounded::PagingError),
+}
+
+/// `": message"`, or nothing when Password Boss sent no message (never a dangling colon).
+fn detail(message: &str) -> String {
+    let message = message.trim();
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
 }
 
 impl PasswordBossError {
@@ -184,5 +200,20 @@ mod tests {
             "{shown}"
         );
         assert!(shown.len() < 800, "{}", shown.len());
+    }
+
+    #[test]
+    fn an_error_without_a_message_does_not_end_in_a_colon() {
+        let e = PasswordBossError::from_status("DELETE /v1/users/u_1", 404, b"");
+        assert_eq!(
+            e.to_string(),
+            "DELETE /v1/users/u_1: Password Boss has no such object (404 http_404)"
+        );
+        let body = br#"{"error":{"code":"not_found","message":"no user u_1"}}"#;
+        let e = PasswordBossError::from_status("DELETE /v1/users/u_1", 404, body);
+        assert!(
+            e.to_string().ends_with("(404 not_found): no user u_1"),
+            "{e}"
+        );
     }
 }

@@ -14,7 +14,9 @@ mod transport;
 pub use client::PasswordBossClient;
 pub use config::{DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, PasswordBossConfig};
 pub use error::{PasswordBossError, PasswordBossErrorKind};
-pub use executor::{ActionOutcome, Applied, ExecutionReport, Outcome, execute};
+pub use executor::{
+    ActionOutcome, Applied, ApplyProgress, ExecutionReport, Outcome, execute, execute_reporting,
+};
 pub use idempotency::idempotency_key;
 pub use retry::RetryPolicy;
 pub use state::DirectoryRead;

@@ -160,6 +160,7 @@ pub(super) fn admin_not_deprovisioned(
         LeaveReason::Deleted => "was deleted in Entra",
         LeaveReason::Disabled => "is disabled in Entra",
         LeaveReason::RemovedFromGroup => "left the sync group",
+        LeaveReason::OutOfScope => "is outside spec.scope",
     };
     let what = match how {
         Deprovision::Disable => "disabled",

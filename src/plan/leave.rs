@@ -117,6 +117,8 @@ fn leave_event<'a>(
     }
     let reason = if scope.snapshot.deleted.contains(external_id) {
         LeaveReason::Deleted
+    } else if scope.snapshot.out_of_scope.contains(external_id) {
+        LeaveReason::OutOfScope
     } else {
         LeaveReason::RemovedFromGroup
     };
@@ -127,6 +129,6 @@ fn rule_for(rules: &SyncRules, reason: LeaveReason) -> LeaveRule {
     match reason {
         LeaveReason::Deleted => rules.user_deleted,
         LeaveReason::Disabled => rules.user_disabled,
-        LeaveReason::RemovedFromGroup => rules.user_removed_from_group,
+        LeaveReason::RemovedFromGroup | LeaveReason::OutOfScope => rules.user_removed_from_group,
     }
 }

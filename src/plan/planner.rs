@@ -5,6 +5,7 @@ use super::directory::DirectoryIndex;
 use super::groups::plan_groups;
 use super::leave::{Scope, plan_leavers};
 use super::safety::deprovisions_allowed;
+use super::scope::{apply_scope, needs_scoping};
 use super::summary::{
     count_actions, project_users, sort_conflicts, sort_group_actions, sort_user_actions,
 };
@@ -16,6 +17,9 @@ use crate::azure::model::{EntraSnapshot, EntraUser};
 /// linear in the number of users and group members (plus sorting the output).
 ///
 /// The rules, in the order they apply:
+/// 0. **Scope**: members `rules.scope` leaves out (guests, other email domains) are out of scope
+///    (`scope::apply_scope`): nothing is created for them, and a managed one leaves with reason
+///    `OutOfScope` by the `userRemovedFromGroup` rule, within the safety limits (rule 8).
 /// 1. **Email**: `Mail` → `mail` when non-empty after trimming, else `userPrincipalName`;
 ///    `UserPrincipalName` → the UPN. It must be routable (`is_routable_email`), else `NoEmail`.
 ///    Emails compare case-insensitively; accounts are created with the address as Entra has it.
@@ -34,8 +38,8 @@ use crate::azure::model::{EntraSnapshot, EntraUser};
 /// 5. **Linked accounts**: a changed email → `EmailChanged` (the account is kept); changed names
 ///    and re-enabling (while licences are free, else `NoLicense`) go in one `UpdateUser`; pending
 ///    accounts stay pending; the role never changes.
-/// 6. **Leave events** (`Disabled`, `Deleted`, `RemovedFromGroup`) follow the sync rules; admins
-///    are never deprovisioned (`AdminNotDeprovisioned`); see `leave`.
+/// 6. **Leave events** (`Disabled`, `Deleted`, `RemovedFromGroup`, `OutOfScope`) follow the sync
+///    rules; admins are never deprovisioned (`AdminNotDeprovisioned`); see `leave`.
 /// 7. **Incomplete snapshot**: no deprovision (`skipped_deprovisions` counts them, admin conflicts
 ///    are not reported), no group delete, memberships only grow.
 /// 8. **Safety**: deprovisions beyond the limits are all held back (`blocked_deprovisions`) unless
@@ -110,6 +114,13 @@ fn plan_checked(
     digests: Digests<'_>,
     fast: bool,
 ) -> Plan {
+    // `spec.scope` first (the pipeline scopes the snapshot before digesting it; other callers
+    // get a scoped copy here).
+    if needs_scoping(snapshot, &rules.scope, rules.email_attribute) {
+        let mut scoped = snapshot.clone();
+        apply_scope(&mut scoped, &rules.scope, rules.email_attribute);
+        return plan_digesting(&scoped, state, rules, approved_deprovisions, fast);
+    }
     let fits = digests.entra.fits(snapshot, rules.email_attribute) && digests.directory.fits(state);
     if !fits {
         return plan_digesting(snapshot, state, rules, approved_deprovisions, fast);

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::passwordboss::model::{Group, Licenses, User, UserStatus};
-use crate::resources::{AzureAdConnectorSpec, EmailAttribute, Safety, SyncRules, UserCounts};
+use crate::resources::{
+    AzureAdConnectorSpec, EmailAttribute, Safety, SyncRules, UserCounts, UserScope,
+};
 
 /// The Password Boss side of one sync: everything the token's company holds.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub struct Rules {
     pub email_attribute: EmailAttribute,
     pub sync_rules: SyncRules,
     pub safety: Safety,
+    /// Who among the sync group's members gets an account.
+    pub scope: UserScope,
 }
 
 impl Rules {
@@ -33,6 +37,7 @@ impl Rules {
             email_attribute: spec.email_attribute,
             sync_rules: spec.sync_rules.clone(),
             safety: spec.safety.clone(),
+            scope: spec.scope.clone(),
         }
     }
 }
@@ -46,6 +51,9 @@ pub enum LeaveReason {
     Disabled,
     /// No longer a member of the sync group.
     RemovedFromGroup,
+    /// Still a member, but `spec.scope` leaves the user out (a guest, another email domain).
+    /// Follows `userRemovedFromGroup`.
+    OutOfScope,
 }
 
 /// How an account is deprovisioned.

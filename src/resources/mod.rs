@@ -7,7 +7,8 @@ mod status;
 pub mod validate;
 
 pub use schema_rules::{
-    DATE_PATTERN, DURATION_PATTERN, ENDPOINT_PATTERN, GUID_PATTERN, TENANT_PATTERN,
+    DATE_PATTERN, DURATION_PATTERN, EMAIL_DOMAIN_PATTERN, ENDPOINT_PATTERN, GUID_PATTERN,
+    TENANT_PATTERN,
 };
 pub use spec::*;
 pub use status::*;
@@ -19,6 +20,8 @@ use kube::CustomResourceExt;
 pub const ANNOTATION_SYNC_REQUESTED_AT: &str = "passwordboss.com/sync-requested-at";
 /// Flux's reconcile request annotation, honoured the same way.
 pub const ANNOTATION_FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// Annotation: any new value runs the `pbconnector verify` checks into `status.verify`.
+pub const ANNOTATION_VERIFY_REQUESTED_AT: &str = "passwordboss.com/verify-requested-at";
 /// Annotation: approves exactly this many blocked deprovisions.
 pub const ANNOTATION_APPROVE_DEPROVISIONS: &str = "passwordboss.com/approve-deprovisions";
 

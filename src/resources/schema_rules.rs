@@ -11,6 +11,9 @@ pub const TENANT_PATTERN: &str = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 pub const ENDPOINT_PATTERN: &str = r"^(https://[A-Za-z0-9.-]+|http://(localhost|127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]))(:[0-9]{1,5})?(/[^\s?#]*)?$";
 /// An RFC 3339 date (`2028-11-25`) or date-time (`2028-11-25T10:00:00Z`).
 pub const DATE_PATTERN: &str = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$";
+/// An email domain such as `contoso.com` (no `@`, no wildcard).
+pub const EMAIL_DOMAIN_PATTERN: &str =
+    r"^([a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$";
 /// A Kubernetes (Go) duration such as `90s`, `1m` or `1h30m`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$";
 
@@ -20,6 +23,16 @@ pub fn guid_schema(_: &mut SchemaGenerator) -> Schema {
 
 pub fn optional_guid_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "string", "nullable": true, "pattern": GUID_PATTERN})
+}
+
+/// `scope.emailDomains`: distinct domain names, at most 100.
+pub fn email_domains_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "maxItems": 100,
+        "x-kubernetes-list-type": "set",
+        "items": {"type": "string", "maxLength": 253, "pattern": EMAIL_DOMAIN_PATTERN},
+    })
 }
 
 pub fn tenant_schema(_: &mut SchemaGenerator) -> Schema {

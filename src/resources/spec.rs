@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::schema_rules::{
-    duration_schema, endpoint_schema, guid_schema, optional_date_schema, optional_endpoint_schema,
-    optional_guid_schema, tenant_schema,
+    duration_schema, email_domains_schema, endpoint_schema, guid_schema, optional_date_schema,
+    optional_endpoint_schema, optional_guid_schema, tenant_schema,
 };
 use super::status::AzureAdConnectorStatus;
 
@@ -96,6 +96,10 @@ pub struct AzureAdConnectorSpec {
     /// Limits that stop a bad read from deprovisioning many users at once.
     #[serde(default)]
     pub safety: Safety,
+    /// Which members of the sync group get an account (default: all of them). Narrowing it
+    /// deprovisions the users it leaves out by `userRemovedFromGroup`, within the safety limits.
+    #[serde(default, skip_serializing_if = "UserScope::is_everyone")]
+    pub scope: UserScope,
     /// Time between two syncs, as a Kubernetes duration (at least 10s).
     #[serde(default = "default_interval")]
     #[schemars(schema_with = "interval_schema")]
@@ -323,6 +327,27 @@ pub enum ExistingUserRule {
     Adopt,
     /// Leave it alone.
     Skip,
+}
+
+/// Filters on who, among the sync group's members, gets a Password Boss account.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserScope {
+    /// Guests (Entra `userType: Guest`) get no account.
+    #[serde(default)]
+    pub exclude_guests: bool,
+    /// Only users whose email (see emailAttribute) is in one of these domains get an account,
+    /// e.g. `contoso.com`; subdomains must be listed themselves. Empty: any domain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "email_domains_schema")]
+    pub email_domains: Vec<String>,
+}
+
+impl UserScope {
+    /// True when nobody is filtered out (today's behaviour).
+    pub fn is_everyone(&self) -> bool {
+        !self.exclude_guests && self.email_domains.is_empty()
+    }
 }
 
 /// Deprovisioning limits (deprovision = disable, remove or delete).

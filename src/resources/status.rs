@@ -62,6 +62,10 @@ pub struct AzureAdConnectorStatus {
     /// Dry run only: the actions a sync would take (first entries only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<PlanEntry>>,
+    /// The checks of `pbconnector verify`, last run for the annotation
+    /// `passwordboss.com/verify-requested-at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyStatus>,
 }
 
 /// What the safety limits hold back until approved.
@@ -157,4 +161,28 @@ pub struct PlanEntry {
     /// Why, or what changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// The connection checks run for a `passwordboss.com/verify-requested-at` annotation.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyStatus {
+    /// The annotation's value these checks answer.
+    pub requested_at: String,
+    /// When the checks ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+    /// One entry per check, in the order `pbconnector verify` prints them.
+    #[serde(default)]
+    pub checks: Vec<VerifyCheck>,
+}
+
+/// One check: what was checked, whether it passed, and what was found or what to fix.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyCheck {
+    pub name: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }

@@ -292,6 +292,7 @@ impl SampleEnvironment {
             email_attribute: EmailAttribute::Mail,
             sync_rules: SyncRules::default(),
             safety: Safety::default(),
+            scope: Default::default(),
             interval: self.interval.clone(),
             full_sync_interval: "1h".into(),
             suspend: false,

@@ -46,6 +46,7 @@ pub fn describe(action: &Action) -> PlanEntry {
                 LeaveReason::Deleted => "deleted in Entra",
                 LeaveReason::Disabled => "disabled in Entra",
                 LeaveReason::RemovedFromGroup => "removed from the sync group",
+                LeaveReason::OutOfScope => "outside spec.scope",
             };
             (kind, email.clone(), Some(why.to_string()))
         }
@@ -92,16 +93,97 @@ pub fn plan_entries(plan: &Plan) -> Vec<PlanEntry> {
         .collect()
 }
 
-/// One line per action, for text output.
-pub fn plan_lines(plan: &Plan) -> Vec<String> {
-    plan.actions
+/// Kinds of action as the text output groups them, in the order it shows them: destructive
+/// actions first, then group changes, then changes to existing accounts, then creates — so the
+/// actions an administrator must check are never hidden behind thousands of creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LineKind {
+    Delete,
+    Removal,
+    Disable,
+    GroupDelete,
+    GroupCreate,
+    GroupUpdate,
+    Adoption,
+    Update,
+    Create,
+}
+
+impl LineKind {
+    /// Every kind, in display order.
+    pub const ALL: [LineKind; 9] = [
+        LineKind::Delete,
+        LineKind::Removal,
+        LineKind::Disable,
+        LineKind::GroupDelete,
+        LineKind::GroupCreate,
+        LineKind::GroupUpdate,
+        LineKind::Adoption,
+        LineKind::Update,
+        LineKind::Create,
+    ];
+
+    fn of(action: &Action) -> Self {
+        match action {
+            Action::DeprovisionUser { how, .. } => match how {
+                Deprovision::Delete => LineKind::Delete,
+                Deprovision::Remove => LineKind::Removal,
+                Deprovision::Disable => LineKind::Disable,
+            },
+            Action::DeleteGroup { .. } => LineKind::GroupDelete,
+            Action::CreateGroup { .. } => LineKind::GroupCreate,
+            Action::UpdateGroup { .. } => LineKind::GroupUpdate,
+            Action::UpdateUser { changes, .. } if changes.adopt => LineKind::Adoption,
+            Action::UpdateUser { .. } => LineKind::Update,
+            Action::CreateUser { .. } => LineKind::Create,
+        }
+    }
+
+    /// "1 create", "5 adoptions".
+    pub fn count(self, n: usize) -> String {
+        let (one, many) = match self {
+            LineKind::Delete => ("deletion", "deletions"),
+            LineKind::Removal => ("removal", "removals"),
+            LineKind::Disable => ("disable", "disables"),
+            LineKind::GroupDelete => ("group deletion", "group deletions"),
+            LineKind::GroupCreate => ("group create", "group creates"),
+            LineKind::GroupUpdate => ("group update", "group updates"),
+            LineKind::Adoption => ("adoption", "adoptions"),
+            LineKind::Update => ("update", "updates"),
+            LineKind::Create => ("create", "creates"),
+        };
+        format!("{n} {}", if n == 1 { one } else { many })
+    }
+}
+
+/// "100 creates, 5 adoptions": the number of lines of each kind, in display order, zeros left
+/// out.
+pub fn count_by_kind(lines: &[(LineKind, String)]) -> String {
+    LineKind::ALL
+        .iter()
+        .filter_map(|&kind| {
+            let n = lines.iter().filter(|(k, _)| *k == kind).count();
+            (n > 0).then(|| kind.count(n))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One line per action, for text output, in display order (see [`LineKind`]); within a kind
+/// the plan's own order.
+pub fn plan_lines(plan: &Plan) -> Vec<(LineKind, String)> {
+    let mut lines: Vec<(LineKind, String)> = plan
+        .actions
         .iter()
         .map(|a| {
             let e = describe(a);
-            match e.detail {
+            let line = match e.detail {
                 Some(d) => format!("{:<16} {}  ({d})", e.action, e.target),
                 None => format!("{:<16} {}", e.action, e.target),
-            }
+            };
+            (LineKind::of(a), line)
         })
-        .collect()
+        .collect();
+    lines.sort_by_key(|(kind, _)| *kind);
+    lines
 }

@@ -5,6 +5,8 @@ pub mod credential_expiry;
 pub mod describe;
 pub mod pipeline;
 mod plan_memo;
+pub mod progress;
 pub mod report;
 pub mod secrets;
 pub mod status;
+pub mod verify;

@@ -9,19 +9,21 @@ use std::time::{Duration, Instant};
 use k8s_openapi::jiff::Timestamp;
 
 use super::plan_memo::{PlanKey, PlanMemo};
+use super::progress::{Progress, ProgressSender, Step};
 use super::report::{Reached, SyncFailure, SyncReport};
 use super::secrets::{SecretData, SecretError, secret_text};
 use crate::azure::{
     AzureConfig, Credential, FEDERATED_TOKEN_AUDIENCE, FEDERATED_TOKEN_FILE_ENV, FederatedToken,
     GraphClient, GraphError, GraphErrorKind, GraphSyncState, PacerRegistry, ReadOptions,
+    admin_consent_url,
 };
 use crate::bounded::PagingError;
 use crate::passwordboss::{
-    DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
-    PasswordBossErrorKind, execute,
+    ApplyProgress, DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
+    PasswordBossErrorKind, execute_reporting,
 };
 use crate::plan::{self, Digests, EntraDigest, Rules};
-use crate::resources::{AzureAdConnectorSpec, LeaveRule};
+use crate::resources::{AzureAdConnectorSpec, AzureSpec, LeaveRule};
 use crate::telemetry::tally::status_delta;
 
 /// How long one sync may take, both services together: 5 minutes.
@@ -48,6 +50,9 @@ impl ConnectorState {
     }
 }
 
+/// How often a long read reports the requests it made so far.
+const READ_PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// How to run one sync.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
@@ -62,6 +67,8 @@ pub struct SyncOptions {
     /// The whole sync, Entra and Password Boss together, ends by this deadline
     /// (`DEFAULT_SYNC_DEADLINE` by default).
     pub deadline: Duration,
+    /// Where the sync is, for a front end to show (nobody listens by default).
+    pub progress: ProgressSender,
 }
 
 impl Default for SyncOptions {
@@ -72,6 +79,7 @@ impl Default for SyncOptions {
             sync_id: uuid::Uuid::new_v4().to_string(),
             delta: true,
             deadline: DEFAULT_SYNC_DEADLINE,
+            progress: ProgressSender::default(),
         }
     }
 }
@@ -187,6 +195,7 @@ async fn sync_within_deadline(
         Ok(c) => c,
         Err(failure) => return SyncReport::failed(started, failure, Reached::default()),
     };
+    options.progress.send(Progress::step(Step::Reading));
     let graph_before = graph.requests();
     let pb_before = password_boss.requests();
     let graph_statuses_before = graph.requests_by_status();
@@ -202,6 +211,7 @@ async fn sync_within_deadline(
     };
     let rules = Rules::from_spec(spec);
     let email_attribute = rules.email_attribute;
+    let scope = &rules.scope;
     // The Entra side is digested on a blocking thread as soon as it is read: the Password Boss
     // read (every user, page by page) is nearly always the longer one.
     let entra_read = async {
@@ -213,6 +223,8 @@ async fn sync_within_deadline(
                 &read_options,
             )
             .await?;
+        let mut snapshot = snapshot;
+        plan::apply_scope(&mut snapshot, scope, email_attribute);
         let digesting = plan::digest_apart(snapshot, move |s| EntraDigest::new(s, email_attribute));
         let (snapshot, digest, took) = digesting.await;
         Ok((snapshot, digest, took, Instant::now()))
@@ -221,7 +233,23 @@ async fn sync_within_deadline(
         let read = password_boss.read_state_for_planning().await;
         (read, Instant::now())
     };
-    let (snapshot, (directory, directory_done)) = tokio::join!(entra_read, directory_read);
+    // While both reads run, the requests they made so far tell a front end they are moving.
+    let (snapshot, (directory, directory_done)) = {
+        let reads = async { tokio::join!(entra_read, directory_read) };
+        tokio::pin!(reads);
+        let mut ticks = tokio::time::interval(READ_PROGRESS_EVERY);
+        loop {
+            tokio::select! {
+                read = &mut reads => break read,
+                _ = ticks.tick() => {
+                    let pb = password_boss.requests();
+                    let made = (graph.requests() - graph_before)
+                        + (pb.reads + pb.writes - pb_before.reads - pb_before.writes);
+                    options.progress.send(Progress { step: Step::Reading, done: made, total: 0 });
+                }
+            }
+        }
+    };
     let finish = |mut report: SyncReport| {
         report.graph_requests = (graph.requests() - graph_before) as u32;
         let pb = password_boss.requests();
@@ -242,7 +270,11 @@ async fn sync_within_deadline(
             if directory.is_ok() {
                 reached.password_boss = true;
             }
-            return finish(SyncReport::failed(started, graph_failure(&e), reached));
+            return finish(SyncReport::failed(
+                started,
+                graph_failure(&spec.azure, &e),
+                reached,
+            ));
         }
     };
     let DirectoryRead {
@@ -267,6 +299,7 @@ async fn sync_within_deadline(
 
     classify_departures(spec, &graph, &mut snapshot, &directory).await;
 
+    options.progress.send(Progress::step(Step::Planning));
     let planning_started = std::time::Instant::now();
     let key = PlanKey::new(
         state.graph_state.generation(),
@@ -311,7 +344,21 @@ async fn sync_within_deadline(
     report.conflicts = plan.conflicts.clone();
     report.dry_run = options.dry_run;
     if !options.dry_run {
-        let execution = execute(&password_boss, &plan, &options.sync_id).await;
+        let report_progress = |p: ApplyProgress| {
+            let step = match p.phase {
+                0 => Step::Accounts,
+                1 => Step::Groups,
+                2 => Step::GroupDeletes,
+                _ => Step::Deprovisions,
+            };
+            options.progress.send(Progress {
+                step,
+                done: p.done,
+                total: p.total,
+            });
+        };
+        let execution =
+            execute_reporting(&password_boss, &plan, &options.sync_id, &report_progress).await;
         report.applied = execution.applied;
         report.conflicts.extend(execution.conflicts.iter().cloned());
         report.failed_actions = execution.failed + execution.skipped;
@@ -351,7 +398,11 @@ async fn classify_departures(
         .iter()
         .filter(|u| u.is_managed_by_azure_ad())
         .filter_map(|u| u.external_id.clone())
-        .filter(|id| !snapshot.users.contains_key(id) && !snapshot.deleted.contains(id))
+        .filter(|id| {
+            !snapshot.users.contains_key(id)
+                && !snapshot.deleted.contains(id)
+                && !snapshot.out_of_scope.contains(id)
+        })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -439,9 +490,22 @@ fn fingerprint<T: std::hash::Hash>(value: &T) -> u64 {
     h.finish()
 }
 
+/// What a Graph error tells the administrator: the error, and where to grant admin consent when
+/// consent is what is missing.
+pub fn graph_message(azure: &AzureSpec, e: &GraphError) -> String {
+    if e.needs_admin_consent() {
+        format!(
+            "{e}; an administrator of the tenant grants it at {}",
+            admin_consent_url(azure)
+        )
+    } else {
+        e.to_string()
+    }
+}
+
 /// Maps a Graph error to the failure written into status.
-pub fn graph_failure(e: &GraphError) -> SyncFailure {
-    let message = e.to_string();
+pub fn graph_failure(azure: &AzureSpec, e: &GraphError) -> SyncFailure {
+    let message = graph_message(azure, e);
     match e.kind() {
         GraphErrorKind::Unauthorized => SyncFailure::AzureUnauthorized(message),
         GraphErrorKind::NotFound => SyncFailure::Error {

@@ -15,7 +15,8 @@ pub fn init(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(stderr_colour());
     // A second init (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Json => builder
@@ -25,4 +26,27 @@ pub fn init(format: LogFormat, level: &str) {
             .try_init(),
         LogFormat::Text => builder.compact().try_init(),
     };
+}
+
+/// Whether stderr gets colour: only on a terminal, and never when `NO_COLOR` is set to anything
+/// but the empty string (<https://no-color.org>).
+pub fn stderr_colour() -> bool {
+    use std::io::IsTerminal;
+    colour_allowed(std::env::var_os("NO_COLOR").as_deref()) && std::io::stderr().is_terminal()
+}
+
+fn colour_allowed(no_color: Option<&std::ffi::OsStr>) -> bool {
+    no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_allowed;
+
+    #[test]
+    fn no_color_with_a_value_turns_colour_off() {
+        assert!(colour_allowed(None));
+        assert!(colour_allowed(Some("".as_ref())));
+        assert!(!colour_allowed(Some("1".as_ref())));
+    }
 }

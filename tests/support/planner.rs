@@ -37,6 +37,12 @@ pub fn disabled(mut user: EntraUser) -> EntraUser {
     user
 }
 
+/// A guest (`userType: Guest`), as B2B invitations are.
+pub fn guest(mut user: EntraUser) -> EntraUser {
+    user.user_type = Some("Guest".into());
+    user
+}
+
 pub fn with_mail(mut user: EntraUser, mail: &str) -> EntraUser {
     user.mail = Some(mail.into());
     user

@@ -40,9 +40,28 @@ struct Run<'a> {
     failing_limit: u32,
 }
 
+/// How far the apply is: phase (0 accounts, 1 groups, 2 group deletes, 3 deprovisions), and how
+/// many of that phase's actions are done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApplyProgress {
+    pub phase: usize,
+    pub done: u64,
+    pub total: u64,
+}
+
 /// Apply `plan` to Password Boss. `sync_id` names this sync: creates retried within it share
 /// their `Idempotency-Key`, so no retry makes a second account.
 pub async fn execute(client: &PasswordBossClient, plan: &Plan, sync_id: &str) -> ExecutionReport {
+    execute_reporting(client, plan, sync_id, &|_| {}).await
+}
+
+/// `execute`, telling `progress` after each action (and at the start of each non-empty phase).
+pub async fn execute_reporting(
+    client: &PasswordBossClient,
+    plan: &Plan,
+    sync_id: &str,
+    progress: &(dyn Fn(ApplyProgress) + Sync),
+) -> ExecutionReport {
     let before = client.requests();
     let concurrency = client.concurrency().max(1);
     let run = Run {
@@ -63,6 +82,14 @@ pub async fn execute(client: &PasswordBossClient, plan: &Plan, sync_id: &str) ->
             .collect();
         // Boxed so the future stays provably `Send` when the caller's future must be (the
         // controller runs syncs on its own tasks).
+        let total = batch.len() as u64;
+        if total > 0 {
+            progress(ApplyProgress {
+                phase: current,
+                done: 0,
+                total,
+            });
+        }
         let work: Vec<BoxFuture<'_, (usize, Outcome)>> = batch
             .into_iter()
             .map(|(index, action)| {
@@ -70,8 +97,17 @@ pub async fn execute(client: &PasswordBossClient, plan: &Plan, sync_id: &str) ->
                 async move { (index, run.one(action).await) }.boxed()
             })
             .collect();
+        let mut finished = 0u64;
         let done: Vec<(usize, Outcome)> = stream::iter(work)
             .buffer_unordered(concurrency)
+            .inspect(|_| {
+                finished += 1;
+                progress(ApplyProgress {
+                    phase: current,
+                    done: finished,
+                    total,
+                });
+            })
             .collect()
             .await;
         results.extend(done);

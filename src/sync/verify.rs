@@ -1,0 +1,188 @@
+//! The portal's "Verify Connection": both credentials, the sync group and the groups, each
+//! check on its own line. Run by `pbconnector verify` and for the annotation
+//! `passwordboss.com/verify-requested-at`; never carries a secret.
+
+use std::time::Duration;
+
+use super::pipeline::{Credentials, graph_message};
+use crate::azure::{AzureConfig, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions};
+use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossErrorKind};
+use crate::resources::{AzureAdConnectorSpec, GroupSelector, VerifyCheck};
+
+/// The checks in order, and whether a failure was a refused credential.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Checks {
+    pub checks: Vec<VerifyCheck>,
+    pub unauthorized: bool,
+}
+
+impl Checks {
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| !c.ok)
+    }
+
+    /// `✓ name`, or `✗ name` and what to fix on the next line, one check after the other.
+    pub fn lines(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = if c.ok { '✓' } else { '✗' };
+            out.push_str(&format!("{mark} {}\n", c.name));
+            if !c.message.is_empty() {
+                out.push_str(&format!("    {}\n", c.message));
+            }
+        }
+        out
+    }
+
+    fn pass(&mut self, name: &str) {
+        self.checks.push(VerifyCheck {
+            name: name.into(),
+            ok: true,
+            message: String::new(),
+        });
+    }
+
+    fn fail(&mut self, name: &str, why: &str, unauthorized: bool) {
+        self.checks.push(VerifyCheck {
+            name: name.into(),
+            ok: false,
+            message: why.into(),
+        });
+        self.unauthorized |= unauthorized;
+    }
+}
+
+/// Runs every check that can run: the groups only when the Entra token works.
+pub async fn verify(spec: &AzureAdConnectorSpec, credentials: Credentials) -> Checks {
+    let mut checks = Checks::default();
+    let azure = format!(
+        "Entra ID: token for app {} in tenant {}",
+        spec.azure.client_id, spec.azure.tenant_id
+    );
+    let graph = AzureConfig::from_spec(&spec.azure, credentials.azure).and_then(GraphClient::new);
+    match graph {
+        Err(e) => checks.fail(&azure, &e.to_string(), false),
+        Ok(graph) => match graph.check_token().await {
+            Err(e) => checks.fail(
+                &azure,
+                &graph_message(&spec.azure, &e),
+                e.kind() == GraphErrorKind::Unauthorized,
+            ),
+            Ok(()) => {
+                checks.pass(&format!("{azure}, with permission to read groups"));
+                verify_groups(&graph, spec, &mut checks).await;
+            }
+        },
+    }
+    verify_password_boss(spec, credentials.password_boss_token, &mut checks).await;
+    checks
+}
+
+async fn verify_password_boss(spec: &AzureAdConnectorSpec, token: String, checks: &mut Checks) {
+    // The failing line says what failed, never "token accepted".
+    let pb = "Password Boss: token accepted";
+    let pb_unchecked = "Password Boss: token not checked";
+    let client = match spec.password_boss.api_url.parse() {
+        Err(e) => {
+            let why = format!("passwordBoss.apiUrl is not a URL: {e}");
+            checks.fail(pb_unchecked, &why, false);
+            return;
+        }
+        Ok(url) => match PasswordBossClient::new(PasswordBossConfig::new(url, token)) {
+            Err(e) => {
+                checks.fail(pb_unchecked, &e.to_string(), false);
+                return;
+            }
+            Ok(c) => c,
+        },
+    };
+    match client.connector().await {
+        Err(e) => {
+            let unauthorized = e.kind() == PasswordBossErrorKind::Unauthorized;
+            let what = if unauthorized {
+                "Password Boss: token refused"
+            } else {
+                pb_unchecked
+            };
+            checks.fail(what, &e.to_string(), unauthorized);
+        }
+        Ok(info) => {
+            checks.pass(&format!(
+                "{pb} for company {} ({})",
+                info.company_name, info.company_id
+            ));
+            let l = info.licenses;
+            let line = format!(
+                "Licences: {} of {} used, {} free",
+                l.used,
+                l.total,
+                l.free()
+            );
+            if l.free() == 0 {
+                checks.pass(&format!(
+                    "{line} — new users will be created pending until licences are added"
+                ));
+            } else {
+                checks.pass(&line);
+            }
+        }
+    }
+}
+
+async fn verify_groups(graph: &GraphClient, spec: &AzureAdConnectorSpec, checks: &mut Checks) {
+    let mut all_found = true;
+    for (role, selector) in std::iter::once(("Sync group", &spec.sync_group))
+        .chain(spec.groups.iter().map(|g| ("Group", g)))
+    {
+        let what = format!("{role} {}", selector_name(selector));
+        match graph.resolve_group(selector).await {
+            Ok(g) => checks.pass(&format!("{what}: found \"{}\" ({})", g.display_name, g.id)),
+            Err(e) => {
+                all_found = false;
+                checks.fail(
+                    &what,
+                    &graph_message(&spec.azure, &e),
+                    e.kind() == GraphErrorKind::Unauthorized,
+                );
+            }
+        }
+    }
+    if !all_found {
+        return;
+    }
+    let options = ReadOptions {
+        nested_groups: spec.nested_groups,
+        full_sync_interval: spec.full_sync_interval(),
+        delta: false,
+        deadline: Duration::from_secs(120),
+    };
+    let mut state = GraphSyncState::default();
+    match graph
+        .read(&mut state, &spec.sync_group, &spec.groups, &options)
+        .await
+    {
+        Ok(s) => checks.pass(&format!(
+            "Members readable: {} users in the sync group{}",
+            s.users.len(),
+            if spec.nested_groups {
+                " (nested groups included)"
+            } else {
+                ""
+            }
+        )),
+        Err(e) => checks.fail(
+            "Members readable",
+            &graph_message(&spec.azure, &e),
+            e.kind() == GraphErrorKind::Unauthorized,
+        ),
+    }
+}
+
+/// `"HR"` or `id 1111…`: a selector after a role that already says "group".
+fn selector_name(selector: &GroupSelector) -> String {
+    match (&selector.id, &selector.display_name) {
+        (Some(id), _) => format!("id {id}"),
+        (None, Some(name)) => format!("\"{name}\""),
+        (None, None) => "(no id or displayName)".into(),
+    }
+}
