@@ -248,3 +248,42 @@ async fn a_slow_sync_reports_its_progress_on_stderr_in_plain_lines() {
     // stdout is still exactly the status object.
     serde_json::from_str::<serde_json::Value>(&run.stdout).expect("JSON on stdout");
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`) the progress is one line redrawn in
+/// place (`\r` + erase line), never a `progress:` line, and cleared before the result prints.
+#[tokio::test]
+async fn on_a_terminal_the_progress_is_one_line_redrawn_in_place() {
+    let (env, _dir, file) = sample(300).await;
+    env.password_boss
+        .faults()
+        .set_latency(std::time::Duration::from_millis(30));
+    let command = format!(
+        "{} sync -f {} --once",
+        env!("CARGO_BIN_EXE_pbconnector"),
+        file.display()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("script(1) from util-linux runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    let redraws = screen
+        .matches("\r\u{1b}[2KCreating and updating accounts: ")
+        .count();
+    assert!(
+        redraws >= 2,
+        "the line is redrawn as accounts are created:\n{screen:?}"
+    );
+    assert!(
+        !screen.contains("progress: "),
+        "no plain progress lines on a terminal"
+    );
+    let cleared = screen.rfind("\r\u{1b}[2K").expect("cleared at the end");
+    assert!(
+        screen[cleared..].contains("created"),
+        "the result prints after the progress line is cleared:\n{screen:?}"
+    );
+}
