@@ -9,24 +9,11 @@ use pbconnector::resources::{Connection, crd_yaml};
 use serde_json::{Value, json};
 
 fn good() -> Value {
-    json!({
-        "apiVersion": "passwordboss.com/v1alpha1",
-        "kind": "AzureAdConnector",
-        "metadata": {"name": "contoso", "namespace": "msp-contoso"},
-        "spec": connector_json::spec_with(json!({
-            "groups": [{"displayName": "HR"}, {"id": "11111111-1111-1111-1111-111111111111"}]
-        }))
-    })
+    connector_json::connector("msp-contoso")
 }
 
 fn with(path: &[&str], value: Value) -> Value {
-    let mut obj = good();
-    let mut node = &mut obj;
-    for key in &path[..path.len() - 1] {
-        node = node.get_mut(*key).unwrap_or_else(|| panic!("no {key}"));
-    }
-    node[path[path.len() - 1]] = value;
-    obj
+    connector_json::set_at(good(), path, value)
 }
 
 fn rejected(obj: Value) -> Vec<FieldError> {

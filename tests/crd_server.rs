@@ -17,36 +17,15 @@ use serde_json::{Value, json};
 const NS: &str = "default";
 
 fn good() -> Value {
-    json!({
-        "apiVersion": "passwordboss.com/v1alpha1",
-        "kind": "AzureAdConnector",
-        "metadata": {"name": "contoso", "namespace": NS},
-        "spec": connector_json::spec_with(json!({
-            "groups": [{"displayName": "HR"}, {"id": "11111111-1111-1111-1111-111111111111"}]
-        }))
-    })
+    connector_json::connector(NS)
 }
 
 fn with(path: &[&str], value: Value) -> Value {
-    let mut obj = good();
-    let mut node = &mut obj;
-    for key in &path[..path.len() - 1] {
-        node = node.get_mut(*key).unwrap_or_else(|| panic!("no {key}"));
-    }
-    node[path[path.len() - 1]] = value;
-    obj
+    connector_json::set_at(good(), path, value)
 }
 
 fn without(path: &[&str]) -> Value {
-    let mut obj = good();
-    let mut node = &mut obj;
-    for key in &path[..path.len() - 1] {
-        node = node.get_mut(*key).unwrap_or_else(|| panic!("no {key}"));
-    }
-    node.as_object_mut()
-        .expect("an object")
-        .remove(path[path.len() - 1]);
-    obj
+    connector_json::remove_at(good(), path)
 }
 
 async fn api() -> Api<DynamicObject> {

@@ -25,3 +25,39 @@ pub fn spec_with(extra: Value) -> Value {
     }
     spec
 }
+
+/// A complete connector object in `namespace` (the minimal spec plus two mirrored groups), as
+/// `kubectl apply` would send it.
+pub fn connector(namespace: &str) -> Value {
+    json!({
+        "apiVersion": "passwordboss.com/v1alpha1",
+        "kind": "AzureAdConnector",
+        "metadata": {"name": "contoso", "namespace": namespace},
+        "spec": spec_with(json!({
+            "groups": [{"displayName": "HR"}, {"id": "11111111-1111-1111-1111-111111111111"}]
+        }))
+    })
+}
+
+/// `obj` with the field at `path` set to `value`.
+pub fn set_at(mut obj: Value, path: &[&str], value: Value) -> Value {
+    parent(&mut obj, path)[path[path.len() - 1]] = value;
+    obj
+}
+
+/// `obj` without the field at `path`.
+pub fn remove_at(mut obj: Value, path: &[&str]) -> Value {
+    parent(&mut obj, path)
+        .as_object_mut()
+        .expect("an object")
+        .remove(path[path.len() - 1]);
+    obj
+}
+
+fn parent<'a>(obj: &'a mut Value, path: &[&str]) -> &'a mut Value {
+    let mut node = obj;
+    for key in &path[..path.len() - 1] {
+        node = node.get_mut(*key).unwrap_or_else(|| panic!("no {key}"));
+    }
+    node
+}
