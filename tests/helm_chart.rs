@@ -620,6 +620,7 @@ fn bad_values_are_rejected_by_the_schema_before_anything_renders() {
             "operater",
         ),
         ("affinity:\n  nodeAfinity: {}\n", "nodeAfinity"),
+        ("syncDeadline: soon\n", "syncDeadline"),
     ];
     for (values, field) in cases {
         let err = helm
@@ -647,6 +648,7 @@ topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zon
 priorityClassName: system-cluster-critical
 logging: {format: text, level: debug}
 maxConcurrentSyncs: 4
+syncDeadline: 20m
 "#;
     let docs = helm.template(values);
     let template = &one(&docs, "Deployment")["spec"]["template"];
@@ -675,6 +677,7 @@ maxConcurrentSyncs: 4
     assert_eq!(flag(&a, "--log-format").as_deref(), Some("text"));
     assert_eq!(flag(&a, "--log-level").as_deref(), Some("debug"));
     assert_eq!(flag(&a, "--max-concurrent-syncs").as_deref(), Some("4"));
+    assert_eq!(flag(&a, "--sync-deadline").as_deref(), Some("20m"));
 }
 
 #[test]
