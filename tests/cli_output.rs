@@ -1,57 +1,10 @@
 //! The text `pbconnector plan | sync | verify` print, as an administrator reads it: the built
 //! binary against the Graph and Password Boss simulators.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+#[path = "support/cli.rs"]
+mod cli;
 
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn pbconnector(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = tokio::process::Command::new(env!("CARGO_BIN_EXE_pbconnector"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("NO_COLOR")
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .expect("the pbconnector binary runs");
-    Run {
-        code: status.code().expect("exited normally"),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
-
-async fn sample(users: usize) -> (SampleEnvironment, tempfile::TempDir, PathBuf) {
-    let env = SampleEnvironment::start(SampleOptions {
-        users,
-        ..SampleOptions::default()
-    })
-    .await
-    .expect("simulators start");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("contoso.yaml");
-    std::fs::write(&path, env.manifests("msp-contoso")).expect("write manifests");
-    (env, dir, path)
-}
-
-fn rewrite(path: &Path, from: &str, to: &str) -> PathBuf {
-    let text = std::fs::read_to_string(path).expect("read manifests");
-    assert!(text.contains(from), "{from:?} is in the manifests");
-    let out = path.with_file_name(format!("edited-{}.yaml", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&out, text.replace(from, to)).expect("write manifests");
-    out
-}
+use cli::{rewrite, run as pbconnector, sample};
 
 fn line_index(stdout: &str, needle: &str) -> usize {
     stdout

@@ -1,56 +1,17 @@
 //! `pbconnector sync | plan | verify` as users run them: the built binary, real HTTP, the Graph and
 //! Password Boss simulators, manifests on disk. One test per exit code (0, 1, 2, 3, 4).
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+#[path = "support/cli.rs"]
+mod cli;
 
 use pbconnector::passwordboss::model::UserStatus;
 use pbconnector::resources::{AzureAdConnectorStatus, Connection};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector::simulators::sample::SampleEnvironment;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use cli::{Run, rewrite, sample};
 
 async fn pbconnector(args: &[&str]) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = tokio::process::Command::new(env!("CARGO_BIN_EXE_pbconnector"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .await
-        .expect("the pbconnector binary runs");
-    Run {
-        code: status.code().expect("exited normally"),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
-
-async fn sample(users: usize) -> (SampleEnvironment, tempfile::TempDir, PathBuf) {
-    let env = SampleEnvironment::start(SampleOptions {
-        users,
-        ..SampleOptions::default()
-    })
-    .await
-    .expect("simulators start");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("contoso.yaml");
-    std::fs::write(&path, env.manifests("msp-contoso")).expect("write manifests");
-    (env, dir, path)
-}
-
-fn rewrite(path: &Path, from: &str, to: &str) -> PathBuf {
-    let text = std::fs::read_to_string(path).expect("read manifests");
-    assert!(text.contains(from), "{from:?} is in the manifests");
-    let out = path.with_file_name(format!("edited-{}.yaml", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&out, text.replace(from, to)).expect("write manifests");
-    out
+    cli::run(args, &[]).await
 }
 
 fn status(run: &Run) -> AzureAdConnectorStatus {
