@@ -108,6 +108,7 @@ fn world(n: usize) -> (EntraSnapshot, DirectoryState) {
         groups,
         complete: true,
         incomplete_reason: None,
+        group_problems: Vec::new(),
     };
     let state = DirectoryState {
         users: accounts,

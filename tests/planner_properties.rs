@@ -251,6 +251,7 @@ fn world(licences: impl Strategy<Value = u32>) -> impl Strategy<Value = World> {
                         groups: entra_groups,
                         complete,
                         incomplete_reason: None,
+                        group_problems: Vec::new(),
                     },
                     state,
                     rules: Rules {

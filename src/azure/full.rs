@@ -305,5 +305,6 @@ pub(crate) fn snapshot(state: &GraphSyncState) -> EntraSnapshot {
         complete: missing == 0,
         incomplete_reason: (missing > 0)
             .then(|| format!("{missing} members of the sync group have no attributes")),
+        group_problems: Vec::new(),
     }
 }

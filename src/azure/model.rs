@@ -60,4 +60,22 @@ pub struct EntraSnapshot {
     /// Why the snapshot is incomplete, for status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete_reason: Option<String>,
+    /// Mirrored groups (`spec.groups` entries) that could not be read this sync: missing,
+    /// ambiguous or unreadable. Each is a per-group conflict; users and the other groups still
+    /// sync, and no mirrored group is deleted while any entry here is present.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_problems: Vec<GroupProblem>,
+}
+
+/// A `spec.groups` entry that could not be read this sync.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupProblem {
+    /// The selector as written in the spec (`displayName: HR`, `id: …`).
+    pub selector: String,
+    /// The Entra group id, when the selector resolved before the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// What went wrong and what to do.
+    pub message: String,
 }

@@ -168,6 +168,8 @@ pub enum ConflictKind {
     NoLicense,
     /// A Password Boss group of another source already has the mirrored group's name.
     GroupNameTaken,
+    /// A mirrored group (`spec.groups`) is missing, ambiguous or unreadable in Entra this sync.
+    GroupUnavailable,
     /// Password Boss refused the write for this object (set by the executor).
     Rejected,
 }

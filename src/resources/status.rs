@@ -53,6 +53,9 @@ pub struct AzureAdConnectorStatus {
     /// What the last sync did and what it cost.
     #[serde(default)]
     pub last_sync: SyncCounts,
+    /// The Password Boss company the token reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<CompanyRef>,
     /// Present while destructive changes are held back by the safety limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked: Option<Blocked>,
@@ -74,6 +77,14 @@ pub struct AzureAdConnectorStatus {
 pub struct Blocked {
     /// Deprovisions (disable, remove, delete) held back.
     pub deprovisions: u32,
+}
+
+/// A Password Boss company, as `GET /v1/connector` names it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanyRef {
+    pub id: String,
+    pub name: String,
 }
 
 /// The connection state shown in the Status column.

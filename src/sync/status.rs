@@ -293,6 +293,7 @@ pub fn conflict_reason(kind: ConflictKind) -> &'static str {
         ConflictKind::AdminNotDeprovisioned => "AdminNotDeprovisioned",
         ConflictKind::NoLicense => "NoLicense",
         ConflictKind::GroupNameTaken => "GroupNameTaken",
+        ConflictKind::GroupUnavailable => "GroupUnavailable",
         ConflictKind::Rejected => "Rejected",
     }
 }
