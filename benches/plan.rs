@@ -18,7 +18,8 @@ use pbconnector::passwordboss::model::{
     Group, Licenses, MANAGED_BY_AZURE_AD, Role, User, UserStatus,
 };
 use pbconnector::plan::{
-    Digests, DirectoryDigest, DirectoryState, EntraDigest, Plan, Rules, plan_with,
+    Digests, DirectoryDigest, DirectoryState, EntraDigest, Plan, Rules, SafetyInput, guard_plan,
+    plan_with,
 };
 use pbconnector::resources::Safety;
 
@@ -130,6 +131,9 @@ fn main() {
         safety: Safety {
             max_deprovisions_per_sync: 1_000_000,
             max_deprovision_percent: 100,
+            max_deprovisions_per_window: 1_000_000,
+            removal_grace_period: "0s".into(),
+            ..Safety::default()
         },
         ..Rules::default()
     };
@@ -183,7 +187,9 @@ fn measure(
             directory: &directory,
         };
         let start = Instant::now();
-        let p = plan_with(black_box(snapshot), black_box(state), rules, None, digests);
+        // The planner and its safety gate, as a sync runs them.
+        let p = plan_with(black_box(snapshot), black_box(state), rules, &[], digests);
+        let p = guard_plan(p, snapshot, state, rules, &SafetyInput::now());
         times.push(start.elapsed());
         last = Some(p);
     }

@@ -106,20 +106,50 @@ async fn a_refused_password_boss_token_exits_3() {
     assert_eq!(env.password_boss.requests().writes(), 0);
 }
 
+/// Every Password Boss group with its members, sorted.
+fn groups_with_members(env: &SampleEnvironment) -> Vec<(String, String, Vec<String>)> {
+    let pb = &env.password_boss;
+    let mut groups: Vec<_> = pb
+        .groups()
+        .into_iter()
+        .map(|g| {
+            let mut members = pb.members(&g.id).unwrap_or_default();
+            members.sort();
+            (g.id, g.name, members)
+        })
+        .collect();
+    groups.sort();
+    groups
+}
+
 #[tokio::test]
-async fn an_emptied_sync_group_is_blocked_with_exit_4_until_approved() {
+async fn an_emptied_sync_group_holds_every_destructive_change_until_its_token_approves() {
     // 48 members + the guest + the no-mail user = 50 managed accounts.
     let (env, _dir, file) = sample(48).await;
     let f = file.to_str().unwrap();
     let first = pbconnector(&["sync", "-f", f, "--once"]).await;
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(env.password_boss.azure_users().len(), 50);
+    let groups_before = groups_with_members(&env);
+    let mirrored = groups_before.iter().filter(|g| !g.2.is_empty()).count();
+    assert!(
+        mirrored >= 3,
+        "the mirrored groups have members: {groups_before:?}"
+    );
 
     env.empty_sync_group();
     let blocked = pbconnector(&["sync", "-f", f, "--once", "-o", "json"]).await;
     assert_eq!(blocked.code, 4, "{}\n{}", blocked.stdout, blocked.stderr);
     let s = status(&blocked);
     assert_eq!(s.last_sync.blocked_deprovisions, 50);
+    let held = s.blocked.clone().expect("status.blocked");
+    assert_eq!(held.deprovisions, 50);
+    assert!(
+        held.group_changes >= 3,
+        "the mirrored groups' deletes are held: {held:?}"
+    );
+    assert_eq!(held.users.len(), 50);
+    assert!(held.users.iter().all(|u| u.reason == "RemovedFromGroup"));
     let condition = s
         .conditions
         .iter()
@@ -134,12 +164,48 @@ async fn an_emptied_sync_group_is_blocked_with_exit_4_until_approved() {
             .count()
     };
     assert_eq!(disabled(&env), 0, "nothing deprovisioned while blocked");
+    assert_eq!(
+        groups_with_members(&env),
+        groups_before,
+        "no group deleted or shrunk while held"
+    );
 
-    let wrong = pbconnector(&["sync", "-f", f, "--once", "--approve-deprovisions", "49"]).await;
-    assert_eq!(wrong.code, 4, "an approval of another number does nothing");
-    assert_eq!(disabled(&env), 0);
+    // The text output names the held users and the token.
+    let text = pbconnector(&["plan", "-f", f]).await;
+    assert_eq!(text.code, 4, "{}", text.stderr);
+    assert!(text.stdout.contains(&held.approval), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains(&format!("held Disable {}", held.users[0].email)),
+        "{}",
+        text.stdout
+    );
 
-    let approved = pbconnector(&["sync", "-f", f, "--once", "--approve-deprovisions", "50"]).await;
+    // A count, or a token of another set, approves nothing, and says so.
+    for wrong in ["50", "50-00000000"] {
+        let run = pbconnector(&["sync", "-f", f, "--once", "--approve-deprovisions", wrong]).await;
+        assert_eq!(
+            run.code, 4,
+            "{wrong}: an approval of another set does nothing"
+        );
+        assert!(
+            run.stdout.contains("APPROVAL NOT USED") && run.stdout.contains("does not match"),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(disabled(&env), 0);
+        assert_eq!(groups_with_members(&env), groups_before);
+    }
+
+    let approved = pbconnector(&[
+        "sync",
+        "-f",
+        f,
+        "--once",
+        "--approve-deprovisions",
+        &held.approval,
+    ])
+    .await;
     assert_eq!(approved.code, 0, "{}\n{}", approved.stdout, approved.stderr);
     assert_eq!(disabled(&env), 50);
 }

@@ -78,7 +78,7 @@ async fn a_new_connector_gets_waiting_then_the_synced_status_by_server_side_appl
     let request = &requests[0];
     assert_eq!(request.key.to_string(), "msp/contoso");
     assert!(!request.dry_run);
-    assert_eq!(request.approved_deprovisions, None);
+    assert_eq!(request.approval, None);
     assert_eq!(
         request.secrets["passwordboss"]["token"],
         b"pb-token".to_vec()
@@ -187,7 +187,7 @@ async fn a_sync_request_annotation_syncs_before_the_interval_and_is_echoed() {
 }
 
 #[tokio::test]
-async fn an_approval_is_passed_only_when_it_matches_the_blocked_count() {
+async fn an_approval_syncs_at_once_and_is_passed_to_the_engine_once_per_value() {
     let (api, engine) = setup();
     engine.script(blocked_report(30));
     let ctx = context(api.clone(), engine.clone());
@@ -196,27 +196,32 @@ async fn an_approval_is_passed_only_when_it_matches_the_blocked_count() {
         .unwrap();
     let blocked = api.last_status();
     assert_eq!(blocked.last_sync.blocked_deprovisions, 30);
+    let held = blocked.blocked.clone().expect("status.blocked");
+    assert_eq!(held.deprovisions, 30);
+    assert_eq!(held.users.len(), 30, "the held users are listed");
+    assert!(held.approval.starts_with("30-"), "{}", held.approval);
     assert!(
         api.events()
             .iter()
             .any(|e| e["reason"] == "DeprovisionBlocked" && e["type"] == "Warning")
     );
 
-    // A stale approval for another count neither triggers a sync nor is passed on.
-    let stale = connector(Some(&blocked), |v| {
-        annotate(v, ANNOTATION_APPROVE_DEPROVISIONS, "29")
-    });
-    reconcile(stale, ctx.clone()).await.unwrap();
-    assert_eq!(engine.requests().len(), 1);
-
-    // The matching approval syncs at once and is passed to the engine.
+    // The annotation's value goes to the sync, which applies exactly the set it names (the
+    // planner's tests cover the matching); the controller syncs at once for a new value.
     let approved = connector(Some(&blocked), |v| {
-        annotate(v, ANNOTATION_APPROVE_DEPROVISIONS, "30")
+        annotate(v, ANNOTATION_APPROVE_DEPROVISIONS, &held.approval)
     });
     reconcile(approved.clone(), ctx.clone()).await.unwrap();
     let requests = engine.requests();
     assert_eq!(requests.len(), 2);
-    assert_eq!(requests[1].approved_deprovisions, Some(30));
+    assert_eq!(
+        requests[1].approval.as_deref(),
+        Some(held.approval.as_str())
+    );
+    assert_eq!(
+        requests[1].safety_record, blocked.safety,
+        "the engine is seeded with the record in status"
+    );
     assert_eq!(api.last_status().last_sync.blocked_deprovisions, 0);
 
     // The same approval on the same object does not sync again.

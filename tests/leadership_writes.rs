@@ -13,7 +13,8 @@ fn request(env: &SampleEnvironment) -> SyncRequest {
         spec: env.spec(),
         secrets: env.secrets(),
         dry_run: false,
-        approved_deprovisions: None,
+        approval: None,
+        safety_record: None,
         federated_token: None,
         progress: Default::default(),
     }

@@ -15,8 +15,8 @@ use pbconnector::passwordboss::model::{
     MANAGED_BY_PASSWORD_BOSS, Role, User, UserStatus,
 };
 use pbconnector::plan::{
-    Action, Digests, DirectoryDigest, DirectoryState, EntraDigest, Plan, Rules, plan, plan_with,
-    plan_without_shortcuts,
+    Action, Digests, DirectoryDigest, DirectoryState, EntraDigest, MemberRef, Plan, Rules,
+    SafetyInput, guard_plan, plan, plan_with, plan_without_shortcuts,
 };
 use pbconnector::resources::{
     EmailAttribute, ExistingUserRule, LeaveRule, NewUserRule, Safety, SyncRules,
@@ -257,7 +257,11 @@ fn world(licences: impl Strategy<Value = u32>) -> impl Strategy<Value = World> {
                     rules: Rules {
                         email_attribute: attribute,
                         sync_rules,
-                        safety: Safety::default(),
+                        safety: Safety {
+                            // Removes and deletes at once: the grace period has tests of its own.
+                            removal_grace_period: "0s".into(),
+                            ..Safety::default()
+                        },
                         scope: Default::default(),
                     },
                 }
@@ -367,8 +371,37 @@ fn generous(mut world: World) -> World {
     world.rules.safety = Safety {
         max_deprovisions_per_sync: 1_000_000,
         max_deprovision_percent: 100,
+        max_deprovisions_per_window: 1_000_000,
+        removal_grace_period: "0s".into(),
+        ..Safety::default()
     };
     world
+}
+
+/// A fixed time, so that equal inputs give equal plans (records included).
+fn at() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).expect("a valid time")
+}
+
+/// The safety input of a connector that owns every Azure AD group of `state` (so groups it no
+/// longer mirrors are deleted, as the connector that made them would), with `approval`.
+fn input_for(state: &DirectoryState, approval: Option<&str>) -> SafetyInput {
+    let mut input = SafetyInput {
+        now: at(),
+        ..SafetyInput::default()
+    };
+    input.record.owned_groups = state
+        .groups
+        .iter()
+        .filter(|g| g.is_managed_by_azure_ad())
+        .filter_map(|g| g.external_id.clone())
+        .collect();
+    input.approval = approval.map(Into::into);
+    input
+}
+
+fn input(state: &DirectoryState) -> SafetyInput {
+    input_for(state, None)
 }
 
 /// Leave rules that keep every account (Disable or Ignore), so no email is freed by this sync.
@@ -386,17 +419,18 @@ fn keeping_accounts(mut world: World) -> World {
 
 /// Plans, approving exactly the blocked number when the limits held deprovisions back.
 fn plan_approving(world: &World) -> Plan {
-    let first = plan(&world.snapshot, &world.state, &world.rules, None);
-    if first.blocked_deprovisions == 0 {
-        return first;
-    }
-    let approved = plan(
+    let first = plan(
         &world.snapshot,
         &world.state,
         &world.rules,
-        Some(first.blocked_deprovisions),
+        &input(&world.state),
     );
-    assert_eq!(approved.blocked_deprovisions, 0);
+    let Some(held) = &first.held else {
+        return first;
+    };
+    let approving = input_for(&world.state, Some(&held.token));
+    let approved = plan(&world.snapshot, &world.state, &world.rules, &approving);
+    assert!(approved.held.is_none());
     approved
 }
 
@@ -421,7 +455,7 @@ proptest! {
     ) {
         let first = plan_approving(&world);
         let next = model::apply(&world.state, &first);
-        let second = plan(&world.snapshot, &next, &world.rules, None);
+        let second = plan(&world.snapshot, &next, &world.rules, &input(&next));
         prop_assert!(
             second.actions.is_empty(),
             "second plan not empty:\n{}\nafter first plan:\n{}",
@@ -447,32 +481,49 @@ proptest! {
             state = model::apply(&state, &step);
             prop_assert!(model::active_users(&state) <= state.licenses.total);
         }
-        let third = plan(&world.snapshot, &state, &world.rules, None);
+        let third = plan(&world.snapshot, &state, &world.rules, &input(&state));
         prop_assert!(third.actions.is_empty(), "third plan:\n{}", describe(&third.actions));
     }
 
-    /// Under the default (or tighter) limits, a blocked plan deprovisions nobody, and the rest of
-    /// it is the same as the approved plan without its deprovisions.
+    /// Under the default (or tighter) limits, a held plan destroys nothing: no deprovision, no
+    /// group deleted, no member removed from a group; its token approves exactly the held
+    /// deprovisions, and once used it approves nothing more.
     #[test]
-    fn blocked_plans_contain_no_deprovision(
+    fn held_plans_destroy_nothing(
         world in world(0..50u32),
         max in 0..4u32,
         percent in 0..30u32,
     ) {
         let mut world = world;
-        world.rules.safety = Safety { max_deprovisions_per_sync: max, max_deprovision_percent: percent };
-        let blocked = plan(&world.snapshot, &world.state, &world.rules, None);
-        if blocked.blocked_deprovisions > 0 {
-            prop_assert!(!blocked.actions.iter().any(Action::is_deprovision));
-            let approved = plan(
-                &world.snapshot, &world.state, &world.rules, Some(blocked.blocked_deprovisions),
-            );
+        world.rules.safety = Safety {
+            max_deprovisions_per_sync: max,
+            max_deprovision_percent: percent,
+            ..world.rules.safety.clone()
+        };
+        let held_plan = plan(&world.snapshot, &world.state, &world.rules, &input(&world.state));
+        if let Some(held) = &held_plan.held {
+            prop_assert!(!held_plan.actions.iter().any(Action::is_deprovision));
+            let deletes_group = |a: &Action| matches!(a, Action::DeleteGroup { .. });
+            prop_assert!(!held_plan.actions.iter().any(deletes_group), "a group deleted");
+            for action in &held_plan.actions {
+                if let Action::UpdateGroup { group_id, members: Some(members), .. } = action {
+                    for id in world.state.memberships.get(group_id).into_iter().flatten() {
+                        prop_assert!(members.contains(&MemberRef::User(id.clone())), "{} lost {}", group_id, id);
+                    }
+                }
+            }
+            let approving = input_for(&world.state, Some(&held.token));
+            let approved = plan(&world.snapshot, &world.state, &world.rules, &approving);
+            prop_assert!(approved.held.is_none());
             let deprovisions = approved.actions.iter().filter(|a| a.is_deprovision()).count();
-            prop_assert_eq!(deprovisions as u32, blocked.blocked_deprovisions);
-            let rest: Vec<_> = approved.actions.iter().filter(|a| !a.is_deprovision()).cloned().collect();
-            prop_assert_eq!(rest, blocked.actions.clone());
+            prop_assert_eq!(deprovisions, held.users.len());
+            let mut used = approving.clone();
+            used.record.approvals_used = approved.record.approvals_used.clone();
+            let again = plan(&world.snapshot, &world.state, &world.rules, &used);
+            prop_assert!(again.held.is_some(), "a used token approved again");
+            prop_assert_ne!(&again.held.as_ref().unwrap().token, &held.token);
         }
-        model::apply(&world.state, &blocked);
+        model::apply(&world.state, &held_plan);
     }
 
     /// An incomplete snapshot never deprovisions and never deletes a group, approved or not.
@@ -480,8 +531,8 @@ proptest! {
     fn incomplete_snapshots_deprovision_nothing_and_delete_no_group(world in world(0..50u32)) {
         let mut world = generous(world);
         world.snapshot.complete = false;
-        for approved in [None, Some(0), Some(1)] {
-            let p = plan(&world.snapshot, &world.state, &world.rules, approved);
+        for approved in [None, Some("0-00000000"), Some("1-00000000")] {
+            let p = plan(&world.snapshot, &world.state, &world.rules, &input_for(&world.state, approved));
             let held_back = |a: &Action| a.is_deprovision() || matches!(a, Action::DeleteGroup { .. });
             prop_assert!(!p.actions.iter().any(held_back), "{}", describe(&p.actions));
             prop_assert_eq!(p.blocked_deprovisions, 0);
@@ -491,13 +542,13 @@ proptest! {
     /// The same inputs give the same plan, whatever the order of the Password Boss listing.
     #[test]
     fn the_planner_is_deterministic(world in world(0..50u32)) {
-        let once = plan(&world.snapshot, &world.state, &world.rules, None);
-        let again = plan(&world.snapshot, &world.state, &world.rules, None);
+        let once = plan(&world.snapshot, &world.state, &world.rules, &input(&world.state));
+        let again = plan(&world.snapshot, &world.state, &world.rules, &input(&world.state));
         prop_assert_eq!(&once, &again);
         let mut reversed = world.state.clone();
         reversed.users.reverse();
         reversed.groups.reverse();
-        prop_assert_eq!(&once, &plan(&world.snapshot, &reversed, &world.rules, None));
+        prop_assert_eq!(&once, &plan(&world.snapshot, &reversed, &world.rules, &input(&reversed)));
     }
 
     /// The digests' shortcuts (an account in step, a group's member set unchanged) change no
@@ -511,14 +562,17 @@ proptest! {
         copy in prop::option::of((any::<prop::sample::Index>(), any::<bool>(), any::<bool>())),
     ) {
         let same = |state: &DirectoryState, what: &str| -> Result<(), TestCaseError> {
-            for approved in [None, Some(1)] {
-                let fast = plan(&world.snapshot, state, &world.rules, approved);
-                let exact = plan_without_shortcuts(&world.snapshot, state, &world.rules, approved);
+            for approved in [None, Some("1-00000000")] {
+                let input = input_for(state, approved);
+                let fast = plan(&world.snapshot, state, &world.rules, &input);
+                let exact = plan_without_shortcuts(&world.snapshot, state, &world.rules, &input);
                 // Digests of other inputs are not trusted: they are made again.
                 let entra = EntraDigest::new(&EntraSnapshot::default(), world.rules.email_attribute);
                 let directory = DirectoryDigest::of(&DirectoryState::default());
                 let stale = Digests { entra: &entra, directory: &directory };
-                let restated = plan_with(&world.snapshot, state, &world.rules, approved, stale);
+                let owned = &input.record.owned_groups;
+                let restated = plan_with(&world.snapshot, state, &world.rules, owned, stale);
+                let restated = guard_plan(restated, &world.snapshot, state, &world.rules, &input);
                 prop_assert_eq!(&fast, &exact, "{}", what);
                 prop_assert_eq!(restated, exact, "{} (stale digests)", what);
             }

@@ -7,7 +7,7 @@ use pbconnector::passwordboss::model::{
     MANAGED_BY_ACTIVE_DIRECTORY, MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, UserStatus,
 };
 use pbconnector::plan::{
-    Action, ActionCounts, ConflictKind, Deprovision, LeaveReason, MemberRef, UserChanges,
+    Action, ActionCounts, Approval, ConflictKind, Deprovision, LeaveReason, MemberRef, UserChanges,
 };
 use pbconnector::resources::{
     EmailAttribute, ExistingUserRule, LeaveRule, NewUserRule, UserCounts,
@@ -227,7 +227,7 @@ fn a_linked_account_without_usable_names_keeps_them_and_is_still_managed() {
     let plan = Scenario::new()
         .entra(nameless)
         .account(linked("u1", "n"))
-        .plan_approved(1);
+        .plan_approving();
     assert_eq!(kinds(&plan.conflicts), [ConflictKind::NoName]);
     assert_eq!(plan.actions.len(), 1);
     assert!(matches!(
@@ -543,7 +543,7 @@ fn leave(reason: LeaveReason, rule: LeaveRule, account_status: UserStatus) -> Op
                 .rules(|r| r.scope.exclude_guests = true)
         }
     }
-    let plan = s.plan_approved(1);
+    let plan = s.plan_approving();
     assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
     match plan.actions.as_slice() {
         [] => None,
@@ -611,7 +611,7 @@ fn admins_and_unlinked_accounts_are_never_deprovisioned() {
         .account(unlinked)
         .deleted("x")
         .rules(|r| r.sync_rules.user_deleted = LeaveRule::Delete)
-        .plan_approved(1);
+        .plan_approving();
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
     assert_eq!(
         conflicts_of(&plan, ConflictKind::AdminNotDeprovisioned),
@@ -633,7 +633,7 @@ fn a_disabled_entra_user_without_a_linked_account_is_not_adopted_or_relinked() {
             r.sync_rules.user_disabled = LeaveRule::Delete;
             r.sync_rules.user_deleted = LeaveRule::Disable;
         })
-        .plan_approved(1);
+        .plan_approving();
     assert_eq!(
         plan.actions,
         vec![Action::DeprovisionUser {
@@ -697,7 +697,7 @@ fn an_incomplete_snapshot_deprovisions_nothing_and_only_adds_members() {
 
     let mut complete = s.clone();
     complete.snapshot.complete = true;
-    let plan = complete.plan_approved(1);
+    let plan = complete.plan_approving();
     assert_eq!(plan.skipped_deprovisions, 0);
     assert_eq!(
         conflicts_of(&plan, ConflictKind::AdminNotDeprovisioned),
@@ -756,15 +756,25 @@ fn too_many_deprovisions_by_percent_are_blocked() {
 }
 
 #[test]
-fn approving_exactly_the_blocked_number_lets_them_through() {
+fn approving_exactly_the_held_set_lets_them_through() {
     let s = leavers(5, 5);
     assert_eq!(s.plan().blocked_deprovisions, 5);
-    for wrong in [4, 6] {
-        let plan = s.plan_approved(wrong);
+    let token = s.plan().held.expect("held").token;
+    assert!(token.starts_with("5-"), "{token}");
+    for wrong in ["5", "5-00000000", "4-ffffffff"] {
+        let plan = s.plan_with_approval(wrong);
         assert_eq!(plan.blocked_deprovisions, 5, "approving {wrong}");
         assert!(deprovisions(&plan).is_empty());
+        assert_eq!(
+            plan.approval,
+            Approval::NotMatching {
+                given: wrong.into(),
+                expected: Some(token.clone())
+            }
+        );
     }
-    let plan = s.plan_approved(5);
+    let plan = s.plan_with_approval(&token);
+    assert_eq!(plan.approval, Approval::Applied(token.clone()));
     assert_eq!(plan.blocked_deprovisions, 0);
     assert_eq!(deprovisions(&plan).len(), 5);
     assert_eq!(plan.counts.disabled, 5);
@@ -983,7 +993,7 @@ fn actions_come_in_execution_order_and_conflicts_sorted() {
             &[],
         )
         .pb_group(pb_group("pg8", "Eta", MANAGED_BY_AZURE_AD, Some("g8")), &[])
-        .plan_approved(1);
+        .plan_approving();
     let summary: Vec<String> = plan
         .actions
         .iter()
@@ -1067,7 +1077,7 @@ fn removed_and_deleted_accounts_drop_out_of_the_user_counts() {
             r.sync_rules.user_removed_from_group = LeaveRule::Remove;
             r.sync_rules.user_deleted = LeaveRule::Delete;
         })
-        .plan_approved(2);
+        .plan_approving();
     assert_eq!((plan.counts.removed, plan.counts.deleted), (1, 1));
     assert_eq!(
         plan.users,

@@ -117,7 +117,7 @@ fn narrowing_the_scope_to_exclude_90_percent_is_held_back_by_the_safety_limits()
     assert_eq!(plan.users.active, 100, "no account changed");
     assert_eq!(plan.users.in_scope, 10);
     // Approved: exactly those 90 are disabled.
-    let approved = narrowed.plan_approved(90);
+    let approved = narrowed.plan_approving();
     assert_eq!(deprovisions(&approved).len(), 90);
     assert_eq!(approved.users.disabled, 90);
     assert_eq!(approved.users.active, 10);

@@ -211,7 +211,8 @@ async fn the_controller_never_reports_or_logs_a_malformed_secret() {
             spec: env.spec(),
             secrets,
             dry_run: false,
-            approved_deprovisions: None,
+            approval: None,
+            safety_record: None,
             federated_token: None,
             progress: Default::default(),
         };

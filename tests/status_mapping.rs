@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+#[path = "support/held.rs"]
+mod held;
+
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use pbconnector::plan::{ActionCounts, Conflict, ConflictKind};
 use pbconnector::resources::{AzureAdConnectorStatus, Connection, UserCounts};
@@ -188,27 +191,49 @@ fn an_idle_success_is_written_once_the_refresh_period_has_passed_since_the_last_
     );
 }
 
+/// A report of a sync whose plan (made by the real planner) held `n` of 812 leavers back.
+fn held_report(finished: Timestamp, n: usize) -> SyncReport {
+    let mut r = ok_report(finished);
+    let plan = held::leavers_plan(n, 812 - n);
+    r.blocked_deprovisions = plan.blocked_deprovisions;
+    r.plan = Some(plan);
+    r
+}
+
 #[test]
 fn held_deprovisions_are_in_status_blocked_until_a_sync_holds_none() {
-    let mut r = ok_report(at(10));
-    r.blocked_deprovisions = 242;
+    let r = held_report(at(10), 242);
     let held = status_from_report(None, &r, Some(1), None);
-    assert_eq!(held.blocked.as_ref().map(|b| b.deprovisions), Some(242));
+    let blocked = held.blocked.as_ref().expect("status.blocked");
+    assert_eq!(blocked.deprovisions, 242);
+    assert_eq!(blocked.users.len(), 100, "the first 100 users are listed");
+    assert_eq!(blocked.users[0].email, "user00000@contoso.com");
+    assert_eq!(blocked.users[0].entra_id.as_deref(), Some("e00000"));
+    assert_eq!(blocked.users[0].action, "Disable");
+    assert_eq!(blocked.users[0].reason, "RemovedFromGroup");
+    assert!(blocked.approval.starts_with("242-"), "{}", blocked.approval);
+    assert!(
+        blocked.limit.contains("maxDeprovisionsPerSync"),
+        "{}",
+        blocked.limit
+    );
     let clear = status_from_report(Some(&held), &ok_report(at(70)), Some(1), None);
     assert_eq!(clear.blocked, None);
 }
 
 #[test]
 fn blocked_deprovisions_set_the_condition_say_how_to_approve_and_emit_an_event() {
-    let mut r = ok_report(at(10));
-    r.blocked_deprovisions = 50;
+    let r = held_report(at(10), 50);
+    let token = r.held().expect("held").token.clone();
     let s = status_from_report(None, &r, Some(1), None);
     let blocked = condition(&s, "DeprovisionBlocked");
     assert_eq!(blocked.status, "True");
     assert!(
-        blocked
-            .message
-            .contains("passwordboss.com/approve-deprovisions=\"50\"")
+        blocked.message.contains(&format!(
+            "passwordboss.com/approve-deprovisions=\"{token}\""
+        )),
+        "{}",
+        blocked.message
     );
     assert_eq!(s.last_sync.blocked_deprovisions, 50);
     assert_eq!(s.connection, Connection::Connected);

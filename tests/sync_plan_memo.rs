@@ -118,9 +118,15 @@ async fn unchanged_inputs_reuse_the_plan_and_any_change_plans_again() {
     assert!(!report.plan_reused);
     run.settle().await;
 
-    // The approved deprovisions changed.
-    run.options.approved_deprovisions = Some(3);
+    // An approval is not a planner input: the safety gate runs on every sync, after the memo.
+    run.options.approval = Some("3-0a1b2c3d".into());
     let report = run.sync().await;
-    assert!(!report.plan_reused);
-    run.settle().await;
+    assert!(report.plan_reused);
+    assert_eq!(
+        report.plan.as_ref().map(|p| p.approval.clone()),
+        Some(pbconnector::plan::Approval::NotMatching {
+            given: "3-0a1b2c3d".into(),
+            expected: None
+        })
+    );
 }

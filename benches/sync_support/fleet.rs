@@ -108,7 +108,8 @@ pub async fn run(shape: &Shape, latency: Latency) -> FleetResult {
             spec: spec(&graph, &domain, &app, &pb, &[]),
             secrets: secrets("bench-secret", &pb),
             dry_run: false,
-            approved_deprovisions: None,
+            approval: None,
+            safety_record: None,
             federated_token: None,
             progress: Default::default(),
         };

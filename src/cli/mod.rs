@@ -48,9 +48,9 @@ struct PlanArgs {
     /// Output format: text, or the plan as JSON.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = output::Format::Text)]
     output: output::Format,
-    /// Plan as if exactly this many blocked deprovisions were approved.
-    #[arg(long, value_name = "N")]
-    approve_deprovisions: Option<u32>,
+    /// Plan as if the held-back changes this token names were approved.
+    #[arg(long, value_name = "TOKEN")]
+    approve_deprovisions: Option<String>,
     /// Stop the reads when they take longer than this, Kubernetes-style duration.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::resources::parse_duration)]
     sync_deadline: std::time::Duration,

@@ -4,10 +4,11 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use crate::bounded::remote_text;
+use crate::plan::Action;
 use crate::resources::AzureAdConnectorStatus;
 use crate::sync::describe::{count_by_kind, plan_lines};
 use crate::sync::report::SyncReport;
-use crate::sync::status::conflict_reason;
+use crate::sync::status::{approval_problem, conflict_reason, held_summary};
 
 /// Exit codes of sync/plan/verify (interface.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +31,7 @@ pub fn exit_for(report: &SyncReport) -> Exit {
     match &report.failure {
         Some(f) if f.unauthorized_side().is_some() => Exit::Unauthorized,
         Some(_) => Exit::Failure,
-        None if report.blocked_deprovisions > 0 => Exit::DeprovisionsBlocked,
+        None if report.held().is_some() => Exit::DeprovisionsBlocked,
         None => Exit::Success,
     }
 }
@@ -82,13 +83,38 @@ pub fn text_summary(name: &str, report: &SyncReport, status: &AzureAdConnectorSt
             u.in_scope, u.active, u.pending, u.disabled
         );
     }
-    if report.blocked_deprovisions > 0 {
+    if let Some(held) = report.held() {
+        let verb = if report.dry_run { "would be" } else { "was" };
         let _ = writeln!(
             out,
-            "  BLOCKED: {n} deprovisions exceed the safety limits; nothing was deprovisioned. \
-             Re-run with --approve-deprovisions {n} if that is intended.",
-            n = report.blocked_deprovisions
+            "  BLOCKED: {}; nothing destructive {verb} done. If that is intended, re-run with \
+             --approve-deprovisions {}",
+            held_summary(held),
+            held.token
         );
+        for action in held.users.iter().take(MAX_HELD_LINES) {
+            if let Action::DeprovisionUser {
+                external_id,
+                email,
+                how,
+                reason,
+                ..
+            } = action
+            {
+                let _ = writeln!(
+                    out,
+                    "    held {how:?} {} ({}): {reason:?}",
+                    remote_text(email),
+                    remote_text(external_id.as_deref().unwrap_or("-"))
+                );
+            }
+        }
+        if held.users.len() > MAX_HELD_LINES {
+            let _ = writeln!(out, "    … and {} more", held.users.len() - MAX_HELD_LINES);
+        }
+    }
+    if let Some(problem) = approval_problem(report) {
+        let _ = writeln!(out, "  APPROVAL NOT USED: {problem}");
     }
     if !report.conflicts.is_empty() {
         let _ = writeln!(out, "  conflicts ({}):", report.conflicts.len());
@@ -123,6 +149,9 @@ pub fn text_summary(name: &str, report: &SyncReport, status: &AzureAdConnectorSt
     }
     out
 }
+
+/// At most this many held-back users are printed.
+const MAX_HELD_LINES: usize = 100;
 
 /// At most this many action lines are printed; the rest are counted by kind.
 const MAX_ACTION_LINES: usize = 200;

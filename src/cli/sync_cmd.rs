@@ -19,9 +19,10 @@ pub struct SyncArgs {
     /// Output format: a short human summary, or the status object the controller would write.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     pub output: Format,
-    /// Approve exactly this many deprovisions blocked by the safety limits.
-    #[arg(long, value_name = "N")]
-    pub approve_deprovisions: Option<u32>,
+    /// Apply exactly the held-back changes this token names (the `approval` a blocked sync
+    /// printed), once.
+    #[arg(long, value_name = "TOKEN")]
+    pub approve_deprovisions: Option<String>,
     /// Stop a sync that takes longer than this (Microsoft Graph and Password Boss together),
     /// Kubernetes-style duration.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::resources::parse_duration)]
@@ -76,12 +77,15 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
     let mut state = ConnectorState::default();
     let mut previous = connector.status.clone();
     let once = args.once || dry_run;
-    let mut approved = args.approve_deprovisions;
+    let approval = args.approve_deprovisions.clone();
+    let record = previous.as_ref().and_then(|s| s.safety.clone());
     loop {
         let (progress, display) = super::progress::Display::start();
         let options = SyncOptions {
             dry_run: dry_run || connector.spec.dry_run,
-            approved_deprovisions: approved,
+            // The state keeps the record between runs: a token applies once, then it is used.
+            approval: approval.clone(),
+            safety_record: record.clone(),
             deadline: args.sync_deadline,
             progress,
             ..SyncOptions::default()
@@ -115,10 +119,6 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
                 text_summary(&name, &report, &status)
             ),
             (Format::Text, _) => print!("{}", text_summary(&name, &report, &status)),
-        }
-        // An approval is for the batch it was given for.
-        if report.succeeded() && report.blocked_deprovisions == 0 {
-            approved = None;
         }
         let exit = exit_for(&report);
         previous = Some(status);

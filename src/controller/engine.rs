@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::azure::FederatedToken;
-use crate::resources::AzureAdConnectorSpec;
+use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::SyncReport;
 use crate::sync::secrets::SecretData;
@@ -41,9 +41,11 @@ pub struct SyncRequest {
     pub secrets: BTreeMap<String, SecretData>,
     /// Plan only, change nothing.
     pub dry_run: bool,
-    /// Deprovisions approved by the `passwordboss.com/approve-deprovisions` annotation; set only
-    /// when it matches the blocked count the current status reports.
-    pub approved_deprovisions: Option<u32>,
+    /// The `passwordboss.com/approve-deprovisions` annotation's value, if any.
+    pub approval: Option<String>,
+    /// The connector's `status.safety`, which seeds the engine's record once (after a restart
+    /// or a leader change).
+    pub safety_record: Option<SafetyRecord>,
     /// Where a workload-identity connector's federated token comes from, as the controller
     /// resolved it (its own namespace's ServiceAccount); `None` for other credentials.
     pub federated_token: Option<FederatedToken>,
@@ -63,7 +65,7 @@ impl fmt::Debug for SyncRequest {
             .field("spec", &self.spec)
             .field("secrets", &secrets)
             .field("dry_run", &self.dry_run)
-            .field("approved_deprovisions", &self.approved_deprovisions)
+            .field("approval", &self.approval)
             .field("federated_token", &self.federated_token)
             .finish()
     }
@@ -101,7 +103,8 @@ mod tests {
                 SecretData::from([("client-secret".to_string(), b"hunter2-value".to_vec())]),
             )]),
             dry_run: false,
-            approved_deprovisions: None,
+            approval: None,
+            safety_record: None,
             federated_token: None,
             progress: ProgressSender::default(),
         };

@@ -71,7 +71,8 @@ impl SyncEngine for PipelineEngine {
         );
         let options = SyncOptions {
             dry_run: request.dry_run,
-            approved_deprovisions: request.approved_deprovisions,
+            approval: request.approval.clone(),
+            safety_record: request.safety_record.clone(),
             deadline: self.deadline,
             progress: request.progress.clone(),
             ..SyncOptions::default()

@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
-use super::requests::{RequestTokens, approved_deprovisions, pending_verify};
+use super::requests::{RequestTokens, approval_token, pending_verify};
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
@@ -239,14 +239,14 @@ async fn reconcile_connector<E: SyncEngine>(
         .as_ref()
         .and_then(|s| s.last_handled_sync_request.as_deref());
     let pending = tokens.pending(handled, entry.as_ref().map(|e| &e.requests));
-    let approval = approved_deprovisions(annotations, current.as_ref());
+    let approval = approval_token(annotations);
     let observed = Observed {
         generation,
         pending_request: pending.is_some(),
         secrets: ctx
             .secrets
             .observed(&key.namespace, &referenced_names(spec)),
-        approval,
+        approval: approval.clone(),
         interval,
     };
     let due = match super::schedule::decide(entry.as_ref(), &observed, Instant::now()) {
@@ -285,7 +285,8 @@ async fn reconcile_connector<E: SyncEngine>(
                     spec: spec.clone(),
                     secrets: read.data,
                     dry_run: spec.dry_run,
-                    approved_deprovisions: approval,
+                    approval: approval.clone(),
+                    safety_record: current.as_ref().and_then(|s| s.safety.clone()),
                     federated_token,
                     progress,
                 };

@@ -40,19 +40,12 @@ impl RequestTokens {
     }
 }
 
-/// The approval to pass to the sync: the annotation's N, only when the current status reports
-/// exactly N blocked deprovisions (so a stale annotation never approves a different set).
-pub fn approved_deprovisions(
-    annotations: &BTreeMap<String, String>,
-    status: Option<&AzureAdConnectorStatus>,
-) -> Option<u32> {
-    let approved: u32 = annotations
-        .get(ANNOTATION_APPROVE_DEPROVISIONS)?
-        .trim()
-        .parse()
-        .ok()?;
-    let blocked = status?.last_sync.blocked_deprovisions;
-    (approved > 0 && approved == blocked).then_some(approved)
+/// The approval to pass to the sync: the annotation's value, trimmed, when not empty. The sync
+/// decides what it approves (exactly the held set its token names, once) and reports any other
+/// value as not matching; a token already used while nothing is held is simply ignored.
+pub fn approval_token(annotations: &BTreeMap<String, String>) -> Option<String> {
+    let value = annotations.get(ANNOTATION_APPROVE_DEPROVISIONS)?.trim();
+    (!value.is_empty()).then(|| crate::bounded::remote_text(value))
 }
 
 /// The verify request not answered yet: the annotation's value when `status.verify` answers
@@ -79,12 +72,6 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
-    }
-
-    fn blocked(n: u32) -> AzureAdConnectorStatus {
-        let mut s = AzureAdConnectorStatus::default();
-        s.last_sync.blocked_deprovisions = n;
-        s
     }
 
     #[test]
@@ -138,15 +125,11 @@ mod tests {
     }
 
     #[test]
-    fn approval_counts_only_when_it_matches_the_blocked_count() {
-        let a = annotations(&[(ANNOTATION_APPROVE_DEPROVISIONS, "30")]);
-        assert_eq!(approved_deprovisions(&a, Some(&blocked(30))), Some(30));
-        assert_eq!(approved_deprovisions(&a, Some(&blocked(31))), None);
-        assert_eq!(approved_deprovisions(&a, Some(&blocked(0))), None);
-        assert_eq!(approved_deprovisions(&a, None), None);
-        let zero = annotations(&[(ANNOTATION_APPROVE_DEPROVISIONS, "0")]);
-        assert_eq!(approved_deprovisions(&zero, Some(&blocked(0))), None);
-        let junk = annotations(&[(ANNOTATION_APPROVE_DEPROVISIONS, "all")]);
-        assert_eq!(approved_deprovisions(&junk, Some(&blocked(3))), None);
+    fn the_approval_is_the_annotation_value() {
+        let a = annotations(&[(ANNOTATION_APPROVE_DEPROVISIONS, " 30-5f1c2a9e ")]);
+        assert_eq!(approval_token(&a).as_deref(), Some("30-5f1c2a9e"));
+        let empty = annotations(&[(ANNOTATION_APPROVE_DEPROVISIONS, "  ")]);
+        assert_eq!(approval_token(&empty), None);
+        assert_eq!(approval_token(&annotations(&[])), None);
     }
 }

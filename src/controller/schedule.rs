@@ -23,7 +23,7 @@ pub struct Entry {
     pub generation: Option<i64>,
     pub secrets: SecretVersions,
     pub requests: RequestTokens,
-    pub approval: Option<u32>,
+    pub approval: Option<String>,
     /// Consecutive failed syncs (0 after a success).
     pub failures: u32,
     /// False while the status of this sync could not be written: the sync is retried.
@@ -37,7 +37,7 @@ pub struct Observed {
     pub pending_request: bool,
     /// Versions the Secret watcher reported for the referenced Secrets it has seen.
     pub secrets: SecretVersions,
-    pub approval: Option<u32>,
+    pub approval: Option<String>,
     pub interval: Duration,
 }
 
@@ -330,13 +330,13 @@ mod tests {
             Decision::Sync(Due::SecretChanged)
         );
         let mut o = observed();
-        o.approval = Some(30);
+        o.approval = Some("30-0a1b2c3d".into());
         assert_eq!(
             decide(Some(&e), &o, soon),
             Decision::Sync(Due::DeprovisionsApproved)
         );
         let mut approved = entry(t0);
-        approved.approval = Some(30);
+        approved.approval = Some("30-0a1b2c3d".into());
         assert!(matches!(
             decide(Some(&approved), &o, soon),
             Decision::Wait(_)

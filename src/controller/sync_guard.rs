@@ -92,7 +92,8 @@ mod tests {
             spec,
             secrets: Default::default(),
             dry_run: false,
-            approved_deprovisions: None,
+            approval: None,
+            safety_record: None,
             federated_token: None,
             progress: Default::default(),
         }

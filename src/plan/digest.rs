@@ -220,12 +220,6 @@ impl DirectoryDigest {
     pub(super) fn fits(&self, state: &DirectoryState) -> bool {
         self.accounts.len() == state.users.len()
     }
-
-    /// Accounts managed by Azure AD with an externalId.
-    pub(super) fn managed_with_external_id(&self) -> u32 {
-        let n = self.accounts.iter().filter(|a| a.external_id != 0).count();
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
 }
 
 /// `UserDigest::flags`: enabled in Entra.

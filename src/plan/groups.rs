@@ -9,7 +9,9 @@
 //! - it does not: no desired member → nothing; its name taken → `GroupNameTaken`; else
 //!   `CreateGroup`.
 //!
-//! Groups `managedBy: Azure AD` whose externalId is no mirrored group are deleted. Names are
+//! Groups `managedBy: Azure AD` whose externalId is no mirrored group are deleted when the
+//! connector owns them (`owned`: created or adopted by it, by Entra id), the snapshot is complete
+//! and no mirrored group is unreadable; groups of other connectors are never touched. Names are
 //! compared case-insensitively. A name counts as taken if any Password Boss group holds it before
 //! the plan, or this plan creates or renames a group to it; names freed by this plan's renames and
 //! deletes are not reused in the same plan (group writes run before group deletes), so such a
@@ -60,6 +62,7 @@ pub(super) fn plan_groups(
     state: &DirectoryState,
     directory: &DirectoryDigest,
     members: &[Option<Slot>],
+    owned: &[String],
     fast: bool,
 ) -> GroupPlan {
     let snapshot = scope.snapshot;
@@ -120,9 +123,12 @@ pub(super) fn plan_groups(
             }
         }
     }
-    if snapshot.complete {
+    // A group left out of the snapshot is deleted only when the connector owns it, the read is
+    // complete and no mirrored group is unreadable (it may be the one left out).
+    if snapshot.complete && snapshot.group_problems.is_empty() {
+        let owned: HashSet<&str> = owned.iter().map(String::as_str).collect();
         for (external_id, existing) in &managed {
-            if !mirrored.contains(external_id) {
+            if !mirrored.contains(external_id) && owned.contains(external_id) {
                 plan.deletes.push(delete(existing));
             }
         }

@@ -15,7 +15,7 @@ mod types;
 mod users;
 
 pub use digest::{DirectoryDigest, EntraDigest, MemberSetHash, digest_apart};
-pub use planner::{Digests, plan, plan_with, plan_without_shortcuts};
-pub use safety::{deprovision_limits_exceeded, deprovisions_allowed};
+pub use planner::{Digests, guard_plan, plan, plan_with, plan_without_shortcuts};
+pub use safety::{MAX_APPROVALS_USED, MAX_LEAVERS, exceeded_limit};
 pub use scope::{apply_scope, in_scope};
 pub use types::*;

@@ -4,12 +4,12 @@ use super::digest::{DirectoryDigest, EntraDigest};
 use super::directory::DirectoryIndex;
 use super::groups::plan_groups;
 use super::leave::{Scope, plan_leavers};
-use super::safety::deprovisions_allowed;
+use super::safety::guard;
 use super::scope::{apply_scope, needs_scoping};
 use super::summary::{
     count_actions, project_users, sort_conflicts, sort_group_actions, sort_user_actions,
 };
-use super::types::{Action, DirectoryState, Plan, Rules};
+use super::types::{Action, Conflict, ConflictKind, DirectoryState, Plan, Rules, SafetyInput};
 use super::users::plan_users;
 use crate::azure::model::{EntraSnapshot, EntraUser};
 
@@ -42,9 +42,11 @@ use crate::azure::model::{EntraSnapshot, EntraUser};
 ///    rules; admins are never deprovisioned (`AdminNotDeprovisioned`); see `leave`.
 /// 7. **Incomplete snapshot**: no deprovision (`skipped_deprovisions` counts them, admin conflicts
 ///    are not reported), no group delete, memberships only grow.
-/// 8. **Safety**: deprovisions beyond the limits are all held back (`blocked_deprovisions`) unless
-///    `approved_deprovisions` equals their number.
-/// 9. **Groups**: see `groups`.
+/// 8. **Safety**: the grace period, the limits and the approval (`safety::guard`): over the
+///    limits, every destructive change (deprovisions, group deletes, member removals) is held
+///    back (`held`) unless the approval names exactly that set.
+/// 9. **Groups**: see `groups`. Only groups of `record.ownedGroups` or of this snapshot are
+///    changed or deleted; while a mirrored group is unreadable (`group_problems`) none is deleted.
 /// 10. **Order**: user creates, user updates (by lowercase email), group creates and updates (by
 ///     name), group deletes (by name), deprovisions (by email). Conflicts by (kind, email, id).
 /// 11. **Counts**: actions by kind; users as they will be once the plan is applied.
@@ -52,9 +54,40 @@ pub fn plan(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
     rules: &Rules,
-    approved_deprovisions: Option<u32>,
+    input: &SafetyInput,
 ) -> Plan {
-    plan_digesting(snapshot, state, rules, approved_deprovisions, true)
+    let unguarded = plan_digesting(snapshot, state, rules, &input.record.owned_groups, true);
+    guard_plan(unguarded, snapshot, state, rules, input)
+}
+
+/// The safety gate (`safety::guard`) over a plan made by `plan_with` of the same inputs.
+pub fn guard_plan(
+    unguarded: Plan,
+    snapshot: &EntraSnapshot,
+    state: &DirectoryState,
+    rules: &Rules,
+    input: &SafetyInput,
+) -> Plan {
+    let managed = state
+        .users
+        .iter()
+        .filter(|u| u.is_managed_by_azure_ad() && u.external_id.is_some())
+        .count();
+    let mirrored = snapshot
+        .groups
+        .iter()
+        .filter(|g| g.id != snapshot.sync_group_id)
+        .map(|g| g.id.clone())
+        .collect();
+    guard(
+        unguarded,
+        state,
+        snapshot.complete,
+        &mirrored,
+        u32::try_from(managed).unwrap_or(u32::MAX),
+        rules,
+        input,
+    )
 }
 
 /// The digests of one sync's inputs (see `digest`), made while they were read.
@@ -64,18 +97,19 @@ pub struct Digests<'d> {
     pub directory: &'d DirectoryDigest,
 }
 
-/// `plan`, with the inputs' digests already made of these very inputs (`EntraDigest::new` of the
-/// snapshot for the rules' email attribute, `DirectoryDigest::of` the state, or the reader's).
-/// Digests that cannot be theirs (other sizes, another email attribute) are made again; digests
-/// of other inputs of the same sizes are not detected.
+/// `plan` without the safety gate (`guard_plan` applies it), with the inputs' digests already
+/// made of these very inputs (`EntraDigest::new` of the snapshot for the rules' email attribute,
+/// `DirectoryDigest::of` the state, or the reader's). Digests that cannot be theirs (other
+/// sizes, another email attribute) are made again; digests of other inputs of the same sizes are
+/// not detected. `owned_groups` are the Entra ids of the groups the connector owns.
 pub fn plan_with(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
     rules: &Rules,
-    approved_deprovisions: Option<u32>,
+    owned_groups: &[String],
     digests: Digests<'_>,
 ) -> Plan {
-    plan_checked(snapshot, state, rules, approved_deprovisions, digests, true)
+    plan_checked(snapshot, state, rules, owned_groups, digests, true)
 }
 
 /// `plan` with every user, account and group decided from its strings: what `plan` must equal.
@@ -84,9 +118,10 @@ pub fn plan_without_shortcuts(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
     rules: &Rules,
-    approved_deprovisions: Option<u32>,
+    input: &SafetyInput,
 ) -> Plan {
-    plan_digesting(snapshot, state, rules, approved_deprovisions, false)
+    let unguarded = plan_digesting(snapshot, state, rules, &input.record.owned_groups, false);
+    guard_plan(unguarded, snapshot, state, rules, input)
 }
 
 /// Plans with digests made here, for callers that did not make them while reading.
@@ -94,7 +129,7 @@ fn plan_digesting(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
     rules: &Rules,
-    approved_deprovisions: Option<u32>,
+    owned_groups: &[String],
     fast: bool,
 ) -> Plan {
     let entra = EntraDigest::new(snapshot, rules.email_attribute);
@@ -103,14 +138,14 @@ fn plan_digesting(
         entra: &entra,
         directory: &directory,
     };
-    plan_checked(snapshot, state, rules, approved_deprovisions, digests, fast)
+    plan_checked(snapshot, state, rules, owned_groups, digests, fast)
 }
 
 fn plan_checked(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
     rules: &Rules,
-    approved_deprovisions: Option<u32>,
+    owned_groups: &[String],
     digests: Digests<'_>,
     fast: bool,
 ) -> Plan {
@@ -119,11 +154,11 @@ fn plan_checked(
     if needs_scoping(snapshot, &rules.scope, rules.email_attribute) {
         let mut scoped = snapshot.clone();
         apply_scope(&mut scoped, &rules.scope, rules.email_attribute);
-        return plan_digesting(&scoped, state, rules, approved_deprovisions, fast);
+        return plan_digesting(&scoped, state, rules, owned_groups, fast);
     }
     let fits = digests.entra.fits(snapshot, rules.email_attribute) && digests.directory.fits(state);
     if !fits {
-        return plan_digesting(snapshot, state, rules, approved_deprovisions, fast);
+        return plan_digesting(snapshot, state, rules, owned_groups, fast);
     }
     let in_scope: Vec<&EntraUser> = snapshot.users.values().collect();
     let scope = Scope {
@@ -149,25 +184,31 @@ fn plan_checked(
         &rules.sync_rules,
         &users.links,
     );
-    let groups = plan_groups(&scope, state, digests.directory, &users.members, fast);
+    let groups = plan_groups(
+        &scope,
+        state,
+        digests.directory,
+        &users.members,
+        owned_groups,
+        fast,
+    );
 
     let mut conflicts = users.conflicts;
     conflicts.extend(groups.conflicts);
     let mut deprovisions = leavers.deprovisions;
     let mut skipped_deprovisions = 0;
-    let mut blocked_deprovisions = 0;
     if !snapshot.complete {
         skipped_deprovisions = count(&deprovisions);
         deprovisions.clear();
     } else {
         conflicts.extend(leavers.conflicts);
-        let managed = digests.directory.managed_with_external_id();
-        let planned = count(&deprovisions);
-        if !deprovisions_allowed(planned, managed, &rules.safety, approved_deprovisions) {
-            blocked_deprovisions = planned;
-            deprovisions.clear();
-        }
     }
+    conflicts.extend(snapshot.group_problems.iter().map(|p| Conflict {
+        kind: ConflictKind::GroupUnavailable,
+        external_id: p.group_id.clone(),
+        email: None,
+        message: p.message.clone(),
+    }));
 
     let (mut creates, mut updates): (Vec<Action>, Vec<Action>) = users
         .actions
@@ -187,10 +228,10 @@ fn plan_checked(
     Plan {
         actions,
         conflicts,
-        blocked_deprovisions,
         skipped_deprovisions,
         counts,
         users: users_after,
+        ..Plan::default()
     }
 }
 

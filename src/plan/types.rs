@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::passwordboss::model::{Group, Licenses, User, UserStatus};
 use crate::resources::{
-    AzureAdConnectorSpec, EmailAttribute, Safety, SyncRules, UserCounts, UserScope,
+    AzureAdConnectorSpec, EmailAttribute, Safety, SafetyRecord, SyncRules, UserCounts, UserScope,
 };
 
 /// The Password Boss side of one sync: everything the token's company holds.
@@ -201,6 +201,64 @@ pub struct ActionCounts {
     pub groups_deleted: u32,
 }
 
+/// What the safety gate needs besides the plan: the time, what earlier syncs left in the record,
+/// and the approval given for this sync (annotation or `--approve-deprovisions`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SafetyInput {
+    pub now: k8s_openapi::jiff::Timestamp,
+    pub record: SafetyRecord,
+    pub approval: Option<String>,
+}
+
+impl SafetyInput {
+    /// Now, with an empty record and no approval.
+    pub fn now() -> Self {
+        Self {
+            now: k8s_openapi::jiff::Timestamp::now(),
+            ..Self::default()
+        }
+    }
+
+    /// With this approval token.
+    pub fn approving(mut self, token: impl Into<String>) -> Self {
+        self.approval = Some(token.into());
+        self
+    }
+}
+
+/// What became of the approval given for a sync.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum Approval {
+    /// None was given.
+    #[default]
+    None,
+    /// It named exactly the held set, which this plan applies.
+    Applied(String),
+    /// It was used before; an approval applies once.
+    AlreadyUsed(String),
+    /// It names another set (`expected` is the held set's, if anything is held).
+    #[serde(rename_all = "camelCase")]
+    NotMatching {
+        given: String,
+        expected: Option<String>,
+    },
+}
+
+/// Destructive changes held back by the safety limits.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Held {
+    /// Approves exactly this set, once.
+    pub token: String,
+    /// Which limit the set exceeds.
+    pub limit: String,
+    /// The held `DeprovisionUser` actions, by email.
+    pub users: Vec<Action>,
+    /// Mirrored groups not deleted and members not removed.
+    pub group_changes: u32,
+}
+
 /// The planner's answer.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -212,6 +270,18 @@ pub struct Plan {
     pub blocked_deprovisions: u32,
     /// Deprovisions not planned because the Entra snapshot is incomplete.
     pub skipped_deprovisions: u32,
+    /// What the safety limits hold back, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+    /// What became of the approval given.
+    #[serde(default)]
+    pub approval: Approval,
+    /// `Remove`/`Delete` deprovisions waiting for the grace period (disabled meanwhile).
+    #[serde(default)]
+    pub waiting_for_grace: u32,
+    /// What the safety limits remember once this plan is applied.
+    #[serde(default)]
+    pub record: SafetyRecord,
     /// Counts of `actions` by kind.
     pub counts: ActionCounts,
     /// User counts as they will be once the plan is applied.

@@ -350,18 +350,55 @@ impl UserScope {
     }
 }
 
-/// Deprovisioning limits (deprovision = disable, remove or delete).
+/// The safety limits. Every destructive change counts against them: a user disabled, removed or
+/// deleted, a mirrored group deleted, a member removed from a mirrored group (a user who is
+/// deprovisioned counts once, not again for the groups they leave). When a sync would exceed
+/// any limit, every destructive change of that sync is held back until approved
+/// (`status.blocked.approval`); creates, updates and additions still happen.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Safety {
-    /// At most this many deprovisions in one sync; more are all blocked until approved.
+    /// At most this many destructive changes in one sync.
     #[serde(default = "default_max_deprovisions")]
     #[schemars(range(min = 0, max = 1_000_000))]
     pub max_deprovisions_per_sync: u32,
-    /// At most this percentage of the managed users in one sync.
+    /// At most this percentage of the managed users, counted over `window` (this sync's changes
+    /// and those applied earlier in the window, unless they were approved).
     #[serde(default = "default_max_percent")]
     #[schemars(range(min = 0, max = 100))]
     pub max_deprovision_percent: u32,
+    /// The percentage never holds back this many changes or fewer in a window, so a single
+    /// leaver in a small company needs no approval.
+    #[serde(default = "default_percent_floor")]
+    #[schemars(range(min = 0, max = 1_000_000))]
+    pub percent_floor: u32,
+    /// At most this many destructive changes over `window`, approved ones not counted.
+    #[serde(default = "default_max_per_window")]
+    #[schemars(range(min = 0, max = 1_000_000))]
+    pub max_deprovisions_per_window: u32,
+    /// The rolling window of `maxDeprovisionsPerWindow` and `maxDeprovisionPercent`, as a
+    /// Kubernetes duration (at least 1m). What was spent in it is kept in `status.safety`.
+    #[serde(default = "default_window")]
+    #[schemars(schema_with = "window_schema")]
+    pub window: String,
+    /// `Remove` and `Delete` rules act only once a user has been out of scope this long; until
+    /// then the account is disabled (which can be undone). `0s` acts at once.
+    #[serde(default = "default_grace_period")]
+    #[schemars(schema_with = "grace_period_schema")]
+    pub removal_grace_period: String,
+}
+
+impl Safety {
+    /// `window` as a duration.
+    pub fn window(&self) -> std::time::Duration {
+        super::parse_duration(&self.window).unwrap_or(std::time::Duration::from_secs(86_400))
+    }
+
+    /// `removalGracePeriod` as a duration.
+    pub fn removal_grace_period(&self) -> std::time::Duration {
+        super::parse_duration(&self.removal_grace_period)
+            .unwrap_or(std::time::Duration::from_secs(86_400))
+    }
 }
 
 impl Default for Safety {
@@ -369,8 +406,34 @@ impl Default for Safety {
         Self {
             max_deprovisions_per_sync: default_max_deprovisions(),
             max_deprovision_percent: default_max_percent(),
+            percent_floor: default_percent_floor(),
+            max_deprovisions_per_window: default_max_per_window(),
+            window: default_window(),
+            removal_grace_period: default_grace_period(),
         }
     }
+}
+
+/// Default of `safety.window` and `safety.removalGracePeriod`.
+pub const DEFAULT_SAFETY_WINDOW: &str = "24h";
+
+fn default_percent_floor() -> u32 {
+    2
+}
+fn default_max_per_window() -> u32 {
+    50
+}
+fn default_window() -> String {
+    DEFAULT_SAFETY_WINDOW.into()
+}
+fn default_grace_period() -> String {
+    DEFAULT_SAFETY_WINDOW.into()
+}
+fn window_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    duration_schema(g, DEFAULT_SAFETY_WINDOW, "1m")
+}
+fn grace_period_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    duration_schema(g, DEFAULT_SAFETY_WINDOW, "0s")
 }
 
 fn default_true() -> bool {

@@ -59,6 +59,12 @@ pub struct AzureAdConnectorStatus {
     /// Present while destructive changes are held back by the safety limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked: Option<Blocked>,
+    /// Why the approval annotation's value was not used (it names another set, or was used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_problem: Option<String>,
+    /// What the safety limits remember between syncs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety: Option<SafetyRecord>,
     /// Users the last sync could not provision, with the reason (first entries only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<ConflictEntry>,
@@ -71,12 +77,77 @@ pub struct AzureAdConnectorStatus {
     pub verify: Option<VerifyStatus>,
 }
 
+/// At most this many held-back users are listed in `status.blocked.users`.
+pub const MAX_STATUS_BLOCKED_USERS: usize = 100;
+
 /// What the safety limits hold back until approved.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Blocked {
+    /// Approves exactly this set of changes, once: put it in the annotation
+    /// `passwordboss.com/approve-deprovisions` (or pass `--approve-deprovisions`).
+    #[serde(default)]
+    pub approval: String,
     /// Deprovisions (disable, remove, delete) held back.
     pub deprovisions: u32,
+    /// Group changes held back: mirrored groups deleted and members removed from them.
+    #[serde(default)]
+    pub group_changes: u32,
+    /// Which limit the changes exceed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub limit: String,
+    /// The held-back users (first `MAX_STATUS_BLOCKED_USERS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<BlockedUser>,
+}
+
+/// One user whose deprovision is held back.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockedUser {
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entra_id: Option<String>,
+    /// Disable, Remove or Delete.
+    pub action: String,
+    /// Deleted, Disabled, RemovedFromGroup or OutOfScope.
+    pub reason: String,
+}
+
+/// What the safety limits remember between syncs (so restarts and leader changes keep it).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SafetyRecord {
+    /// Entra ids of the mirrored groups this connector created or adopted: the only Password
+    /// Boss groups it ever changes or deletes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owned_groups: Vec<String>,
+    /// Destructive changes applied without approval within `spec.safety.window`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spent: Vec<SpentChanges>,
+    /// Managed users out of scope under a `Remove` or `Delete` rule, since when (the grace
+    /// period runs from there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leavers: Vec<Leaver>,
+    /// Approval tokens already used (most recent last); each approves once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals_used: Vec<String>,
+}
+
+/// Destructive changes applied by one sync.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SpentChanges {
+    pub time: Time,
+    pub changes: u32,
+}
+
+/// A managed user out of scope, waiting for the removal grace period.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Leaver {
+    pub entra_id: String,
+    pub since: Time,
 }
 
 /// A Password Boss company, as `GET /v1/connector` names it.

@@ -22,8 +22,8 @@ use crate::passwordboss::{
     ApplyProgress, DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
     PasswordBossErrorKind, execute_reporting,
 };
-use crate::plan::{self, Digests, EntraDigest, Rules};
-use crate::resources::{AzureAdConnectorSpec, AzureSpec, LeaveRule};
+use crate::plan::{self, Digests, EntraDigest, Rules, SafetyInput};
+use crate::resources::{AzureAdConnectorSpec, AzureSpec, LeaveRule, SafetyRecord};
 use crate::telemetry::tally::status_delta;
 
 /// How long one sync may take, both services together: 5 minutes.
@@ -37,6 +37,9 @@ pub struct ConnectorState {
     password_boss: Option<(u64, PasswordBossClient)>,
     pacers: Option<Arc<PacerRegistry>>,
     plan_memo: PlanMemo,
+    /// What the safety limits remember (owned groups, the window, leavers, approvals used):
+    /// seeded from `SyncOptions::safety_record` once, then kept here.
+    safety: Option<SafetyRecord>,
 }
 
 impl ConnectorState {
@@ -58,8 +61,11 @@ const READ_PROGRESS_EVERY: Duration = Duration::from_secs(1);
 pub struct SyncOptions {
     /// Plan only (spec.dryRun, or `pbconnector plan`).
     pub dry_run: bool,
-    /// Deprovisions approved for this sync (the exact number a blocked sync reported).
-    pub approved_deprovisions: Option<u32>,
+    /// The approval token given for this sync (annotation or `--approve-deprovisions`).
+    pub approval: Option<String>,
+    /// What the safety limits remembered when this process last wrote it (the connector's
+    /// `status.safety`); used only while the connector state has none of its own.
+    pub safety_record: Option<SafetyRecord>,
     /// Distinguishes this sync's idempotency keys from other syncs'.
     pub sync_id: String,
     /// Use delta queries between full reads.
@@ -75,7 +81,8 @@ impl Default for SyncOptions {
     fn default() -> Self {
         Self {
             dry_run: false,
-            approved_deprovisions: None,
+            approval: None,
+            safety_record: None,
             sync_id: uuid::Uuid::new_v4().to_string(),
             delta: true,
             deadline: DEFAULT_SYNC_DEADLINE,
@@ -301,21 +308,34 @@ async fn sync_within_deadline(
 
     options.progress.send(Progress::step(Step::Planning));
     let planning_started = std::time::Instant::now();
+    let record = state
+        .safety
+        .clone()
+        .or_else(|| options.safety_record.clone())
+        .unwrap_or_default();
     let key = PlanKey::new(
         state.graph_state.generation(),
         directory_fingerprint,
         &snapshot,
         &rules,
-        options.approved_deprovisions,
+        &record.owned_groups,
     );
     let digests = Digests {
         entra: &entra_digest,
         directory: &directory_digest,
     };
-    let (plan, plan_reused) = state.plan_memo.plan(key, || {
-        let approved = options.approved_deprovisions;
-        plan::plan_with(&snapshot, &directory, &rules, approved, digests)
+    let (unguarded, plan_reused) = state.plan_memo.plan(key, || {
+        plan::plan_with(&snapshot, &directory, &rules, &record.owned_groups, digests)
     });
+    let input = SafetyInput {
+        now: Timestamp::now(),
+        record,
+        approval: options.approval.clone(),
+    };
+    let plan = plan::guard_plan(unguarded, &snapshot, &directory, &rules, &input);
+    if !options.dry_run {
+        state.safety = Some(plan.record.clone());
+    }
     let planning = planning_started.elapsed();
     let mut report = SyncReport::failed(
         started,

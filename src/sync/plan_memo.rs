@@ -1,6 +1,6 @@
 //! Planning is skipped when nothing the planner reads has changed since the last sync: the plan
-//! is a pure function of the Entra snapshot, the Password Boss state, the rules and the approved
-//! deprovisions, so the last plan is still the answer. Most syncs change nothing, and planning
+//! is a pure function of the Entra snapshot, the Password Boss state, the rules and the owned
+//! groups, so the last plan is still the answer. Most syncs change nothing, and planning
 //! is the one part of such a sync that costs time in proportion to the number of users.
 //!
 //! What identifies the inputs, without a second pass over them:
@@ -8,7 +8,9 @@
 //! - the fingerprint of the Password Boss state, hashed page by page as it was read;
 //! - the part of the snapshot made after the read (departures classified as deleted, and
 //!   whether the read was complete), hashed here;
-//! - the rules and the approved deprovisions, compared as they are.
+//! - the rules and the groups the connector owns, compared as they are.
+//!
+//! The memo holds the plan before the safety gate, which runs on every sync (it reads the time).
 //!
 //! Only a plan with no action is kept: one with actions changes Password Boss when it is
 //! applied, and keeping it would hold every planned action in memory between syncs.
@@ -27,7 +29,7 @@ pub(crate) struct PlanKey {
     directory: u64,
     snapshot_rest: u64,
     rules: Rules,
-    approved_deprovisions: Option<u32>,
+    owned_groups: Vec<String>,
 }
 
 impl PlanKey {
@@ -36,7 +38,7 @@ impl PlanKey {
         directory_fingerprint: u64,
         snapshot: &EntraSnapshot,
         rules: &Rules,
-        approved_deprovisions: Option<u32>,
+        owned_groups: &[String],
     ) -> Self {
         let rest = (
             &snapshot.deleted,
@@ -48,7 +50,7 @@ impl PlanKey {
             directory: directory_fingerprint,
             snapshot_rest: FixedState::with_seed(0).hash_one(rest),
             rules: rules.clone(),
-            approved_deprovisions,
+            owned_groups: owned_groups.to_vec(),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::plan::{ActionCounts, Conflict, Plan};
-use crate::resources::UserCounts;
+use crate::plan::{ActionCounts, Approval, Conflict, Held, Plan};
+use crate::resources::{SafetyRecord, UserCounts};
 
 /// Which side refused the credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,5 +140,23 @@ impl SyncReport {
 
     pub fn succeeded(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// What the safety limits held back, if anything.
+    pub fn held(&self) -> Option<&Held> {
+        self.plan.as_ref().and_then(|p| p.held.as_ref())
+    }
+
+    /// What became of the approval given for this sync.
+    pub fn approval(&self) -> &Approval {
+        self.plan.as_ref().map_or(&Approval::None, |p| &p.approval)
+    }
+
+    /// The safety record to keep: the plan's, unless nothing was applied (a dry run).
+    pub fn safety_record(&self) -> Option<&SafetyRecord> {
+        self.plan
+            .as_ref()
+            .filter(|_| !self.dry_run)
+            .map(|p| &p.record)
     }
 }

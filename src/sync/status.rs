@@ -9,11 +9,12 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::describe::plan_entries;
 use super::report::{Side, SyncFailure, SyncReport};
-use crate::plan::{Conflict, ConflictKind};
+use crate::plan::{Action, Approval, Conflict, ConflictKind, Held};
 use crate::resources::{
-    AzureAdConnectorStatus, Blocked, CONDITION_AZURE_AUTHORIZED, CONDITION_CREDENTIAL_EXPIRING,
-    CONDITION_DEPROVISION_BLOCKED, CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY,
-    ConflictEntry, Connection, MAX_STATUS_CONFLICTS, SyncCounts,
+    AzureAdConnectorStatus, Blocked, BlockedUser, CONDITION_AZURE_AUTHORIZED,
+    CONDITION_CREDENTIAL_EXPIRING, CONDITION_DEPROVISION_BLOCKED,
+    CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY, ConflictEntry, Connection,
+    MAX_STATUS_BLOCKED_USERS, MAX_STATUS_CONFLICTS, SyncCounts,
 };
 
 /// The status right after creation, before the first sync attempt ends.
@@ -83,9 +84,8 @@ pub fn status_from_report(
             status.users = report.users;
             status.last_sync = sync_counts(report);
             status.conflicts = conflict_entries(&report.conflicts);
-            status.blocked = (report.blocked_deprovisions > 0).then_some(Blocked {
-                deprovisions: report.blocked_deprovisions,
-            });
+            status.blocked = report.held().map(blocked);
+            status.approval_problem = approval_problem(report);
             status.plan = if report.dry_run {
                 report.plan.as_ref().map(plan_entries)
             } else {
@@ -99,7 +99,7 @@ pub fn status_from_report(
                     "DryRun",
                     "Dry run: the plan is in status.plan; nothing was changed".to_string(),
                 )
-            } else if report.blocked_deprovisions > 0 {
+            } else if report.held().is_some() {
                 let held = status
                     .conditions
                     .iter()
@@ -144,9 +144,67 @@ pub fn status_from_report(
             );
         }
     }
+    if let Some(record) = report.safety_record() {
+        status.safety = Some(record.clone());
+    }
     set_authorized(&mut status, report, Side::Azure, generation, now);
     set_authorized(&mut status, report, Side::PasswordBoss, generation, now);
     status
+}
+
+/// `status.blocked` for what the safety limits held back.
+fn blocked(held: &Held) -> Blocked {
+    Blocked {
+        approval: held.token.clone(),
+        deprovisions: held.users.len() as u32,
+        group_changes: held.group_changes,
+        limit: held.limit.clone(),
+        users: held
+            .users
+            .iter()
+            .take(MAX_STATUS_BLOCKED_USERS)
+            .filter_map(|a| match a {
+                Action::DeprovisionUser {
+                    external_id,
+                    email,
+                    how,
+                    reason,
+                    ..
+                } => Some(BlockedUser {
+                    email: remote_text(email),
+                    entra_id: external_id.as_deref().map(remote_text),
+                    action: format!("{how:?}"),
+                    reason: format!("{reason:?}"),
+                }),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// What a person reads about the approval given for this sync, when it did not apply.
+pub fn approval_problem(report: &SyncReport) -> Option<String> {
+    match report.approval() {
+        Approval::None | Approval::Applied(_) => None,
+        Approval::AlreadyUsed(given) => Some(format!(
+            "the approval \"{}\" was already used; an approval applies once",
+            remote_text(given)
+        )),
+        Approval::NotMatching {
+            given,
+            expected: Some(expected),
+        } => Some(format!(
+            "the approval \"{}\" does not match the held-back changes, whose approval is \"{expected}\"",
+            remote_text(given)
+        )),
+        Approval::NotMatching {
+            given,
+            expected: None,
+        } => Some(format!(
+            "the approval \"{}\" does not match: nothing is held back",
+            remote_text(given)
+        )),
+    }
 }
 
 /// How often an idle connector's `lastSuccessfulSyncTime` is refreshed when nothing else changed:
@@ -226,12 +284,15 @@ fn success_message(report: &SyncReport) -> String {
             report.failed_actions
         ));
     }
-    if report.blocked_deprovisions > 0 {
+    if let Some(held) = report.held() {
         message.push_str(&format!(
-            "; {n} deprovisions blocked by the safety limits: approve with the annotation \
-             passwordboss.com/approve-deprovisions=\"{n}\"",
-            n = report.blocked_deprovisions
+            "; {} — {}",
+            held_summary(held),
+            approve_hint(held)
         ));
+    }
+    if let Some(problem) = approval_problem(report) {
+        message.push_str(&format!("; {problem}"));
     }
     if !report.snapshot_complete {
         message.push_str(&format!(
@@ -245,6 +306,25 @@ fn success_message(report: &SyncReport) -> String {
         ));
     }
     message
+}
+
+/// "3 deprovisions and 2 group changes held back: <limit>".
+pub fn held_summary(held: &Held) -> String {
+    format!(
+        "{} deprovisions and {} group changes held back: {}",
+        held.users.len(),
+        held.group_changes,
+        held.limit
+    )
+}
+
+/// How to approve exactly the held set.
+pub fn approve_hint(held: &Held) -> String {
+    format!(
+        "If that is intended, annotate the connector with \
+         passwordboss.com/approve-deprovisions=\"{}\" (or pass --approve-deprovisions {})",
+        held.token, held.token
+    )
 }
 
 fn sync_counts(report: &SyncReport) -> SyncCounts {
@@ -304,13 +384,15 @@ fn set_blocked_condition(
     generation: Option<i64>,
     now: Timestamp,
 ) {
-    if report.blocked_deprovisions > 0 {
-        let message = format!(
-            "{n} users would be deprovisioned, more than the safety limits allow; nothing was \
-             deprovisioned. If that is intended, annotate the connector with \
-             passwordboss.com/approve-deprovisions=\"{n}\"",
-            n = report.blocked_deprovisions
+    if let Some(held) = report.held() {
+        let mut message = format!(
+            "{}; nothing destructive was done (status.blocked lists the users). {}",
+            held_summary(held),
+            approve_hint(held)
         );
+        if let Some(problem) = approval_problem(report) {
+            message.push_str(&format!("; {problem}"));
+        }
         set_condition(
             status,
             CONDITION_DEPROVISION_BLOCKED,
@@ -453,11 +535,11 @@ pub fn transitions(
         .is_some_and(|c| c.status == "True")
     };
     let blocked_now = blocked(Some(next));
-    if blocked_now
-        && (!blocked(previous)
-            || previous.map(|p| p.last_sync.blocked_deprovisions)
-                != Some(next.last_sync.blocked_deprovisions))
-    {
+    let approval = |s: Option<&AzureAdConnectorStatus>| {
+        s.and_then(|s| s.blocked.as_ref())
+            .map(|b| b.approval.clone())
+    };
+    if blocked_now && (!blocked(previous) || approval(previous) != approval(Some(next))) {
         let note = next
             .conditions
             .iter()
@@ -468,6 +550,11 @@ pub fn transitions(
     }
     if let Some(note) = credential_warning(previous, next) {
         events.push((EventType::Warning, "CredentialExpiring", note));
+    }
+    if let Some(problem) = &next.approval_problem
+        && previous.and_then(|p| p.approval_problem.as_ref()) != Some(problem)
+    {
+        events.push((EventType::Warning, "ApprovalNotMatching", problem.clone()));
     }
     if !blocked_now && blocked(previous) {
         events.push((

@@ -273,7 +273,10 @@ mod tests {
                 conflicts: 3,
                 ..Default::default()
             },
-            blocked: Some(Blocked { deprovisions: 242 }),
+            blocked: Some(Blocked {
+                deprovisions: 242,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         m.observe("msp-a", "contoso", &status, Duration::from_secs(60));

@@ -4,6 +4,8 @@
 
 #[path = "../support/connector_json.rs"]
 mod connector_json;
+#[path = "../support/held.rs"]
+mod held;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -350,10 +352,18 @@ pub fn ok_report(in_scope: u32) -> SyncReport {
     r
 }
 
-/// A successful sync that held back `blocked` deprovisions.
+/// A successful sync that held back `blocked` deprovisions (of 812 managed users), planned by
+/// the real planner.
 pub fn blocked_report(blocked: u32) -> SyncReport {
     let mut r = ok_report(812);
-    r.blocked_deprovisions = blocked;
+    let plan = held::leavers_plan(blocked as usize, 812 - blocked as usize);
+    r.blocked_deprovisions = plan.blocked_deprovisions;
+    assert_eq!(
+        r.blocked_deprovisions, blocked,
+        "the limits hold them all back"
+    );
+    r.users = plan.users;
+    r.plan = Some(plan);
     r
 }
 

@@ -4,11 +4,15 @@
 
 use std::collections::BTreeSet;
 
+use k8s_openapi::jiff::Timestamp;
 use pbconnector::azure::model::{EntraGroup, EntraSnapshot, EntraUser};
 use pbconnector::passwordboss::model::{
     Group, Licenses, MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, Role, User, UserStatus,
 };
-use pbconnector::plan::{Action, Conflict, ConflictKind, DirectoryState, Plan, Rules, plan};
+use pbconnector::plan::{
+    Action, Conflict, ConflictKind, DirectoryState, Plan, Rules, SafetyInput, plan,
+};
+use pbconnector::resources::Safety;
 
 pub const SYNC_GROUP: &str = "sync-group";
 pub const FIRST: &str = "Ada";
@@ -111,6 +115,13 @@ pub struct Scenario {
     pub snapshot: EntraSnapshot,
     pub state: DirectoryState,
     pub rules: Rules,
+    /// The time, the record of earlier syncs and the approval.
+    pub input: SafetyInput,
+}
+
+/// The scenarios' time: fixed, so equal scenarios give equal plans.
+pub fn at() -> Timestamp {
+    Timestamp::from_second(1_800_000_000).expect("a valid time")
 }
 
 impl Default for Scenario {
@@ -129,7 +140,18 @@ impl Default for Scenario {
                 },
                 ..DirectoryState::default()
             },
-            rules: Rules::default(),
+            rules: Rules {
+                safety: Safety {
+                    // Removes and deletes act at once; the grace period has tests of its own.
+                    removal_grace_period: "0s".into(),
+                    ..Safety::default()
+                },
+                ..Rules::default()
+            },
+            input: SafetyInput {
+                now: at(),
+                ..SafetyInput::default()
+            },
         }
     }
 }
@@ -159,7 +181,18 @@ impl Scenario {
         self
     }
 
+    /// A Password Boss group; one managed by Azure AD is owned by the connector (it made it).
     pub fn pb_group(mut self, group: Group, members: &[&str]) -> Self {
+        if group.managed_by == MANAGED_BY_AZURE_AD
+            && let Some(id) = &group.external_id
+        {
+            self.input.record.owned_groups.push(id.clone());
+        }
+        self.pb_group_of_another(group, members)
+    }
+
+    /// A Password Boss group the connector does not own (another connector made it).
+    pub fn pb_group_of_another(mut self, group: Group, members: &[&str]) -> Self {
         let members: BTreeSet<String> = members.iter().map(|m| (*m).to_owned()).collect();
         if !members.is_empty() || group.managed_by == MANAGED_BY_AZURE_AD {
             self.state.memberships.insert(group.id.clone(), members);
@@ -185,11 +218,28 @@ impl Scenario {
     }
 
     pub fn plan(&self) -> Plan {
-        plan(&self.snapshot, &self.state, &self.rules, None)
+        plan(&self.snapshot, &self.state, &self.rules, &self.input)
     }
 
-    pub fn plan_approved(&self, approved: u32) -> Plan {
-        plan(&self.snapshot, &self.state, &self.rules, Some(approved))
+    /// The plan approved with the token the plan holds back (or the plan, if nothing is held).
+    pub fn plan_approving(&self) -> Plan {
+        match self.plan().held {
+            Some(held) => self.plan_with_approval(&held.token),
+            None => self.plan(),
+        }
+    }
+
+    /// The plan with this approval token.
+    pub fn plan_with_approval(&self, token: &str) -> Plan {
+        let input = self.input.clone().approving(token);
+        plan(&self.snapshot, &self.state, &self.rules, &input)
+    }
+
+    /// The scenario at `now`, with the record the plan leaves (as after applying it).
+    pub fn after(mut self, plan: &Plan, now: Timestamp) -> Self {
+        self.input.record = plan.record.clone();
+        self.input.now = now;
+        self
     }
 }
 

@@ -1,0 +1,48 @@
+//! Plans with held-back changes, made by the real planner (not by hand), for the tests of what
+//! the product writes and shows when the safety limits hold changes back.
+
+use pbconnector::azure::model::EntraSnapshot;
+use pbconnector::passwordboss::model::{Licenses, MANAGED_BY_AZURE_AD, Role, User, UserStatus};
+use pbconnector::plan::{DirectoryState, Plan, Rules, SafetyInput, plan};
+
+/// The plan of a sync in which `leaving` of `leaving + staying` managed users left the sync
+/// group, under the default rules and limits (held when `leaving` is over 25, or over 20 % of
+/// all, and over the floor of 2).
+pub fn leavers_plan(leaving: usize, staying: usize) -> Plan {
+    let mut snapshot = EntraSnapshot {
+        sync_group_id: "sync".into(),
+        sync_group_name: "Password Boss Users".into(),
+        complete: true,
+        ..EntraSnapshot::default()
+    };
+    let mut state = DirectoryState {
+        licenses: Licenses {
+            total: 100_000,
+            used: 0,
+        },
+        ..DirectoryState::default()
+    };
+    for i in 0..leaving + staying {
+        let entra_id = format!("e{i:05}");
+        let email = format!("user{i:05}@contoso.com");
+        state.users.push(User {
+            id: format!("u{i:05}"),
+            email: email.clone(),
+            first_name: "Ada".into(),
+            last_name: format!("Lovelace{i}"),
+            status: UserStatus::Active,
+            managed_by: MANAGED_BY_AZURE_AD.into(),
+            external_id: Some(entra_id.clone()),
+            role: Role::User,
+        });
+        if i >= leaving {
+            let user = serde_json::from_value(serde_json::json!({
+                "id": entra_id, "givenName": "Ada", "surname": format!("Lovelace{i}"),
+                "mail": email, "accountEnabled": true,
+            }))
+            .expect("an Entra user");
+            snapshot.users.insert(entra_id, user);
+        }
+    }
+    plan(&snapshot, &state, &Rules::default(), &SafetyInput::now())
+}
