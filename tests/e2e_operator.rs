@@ -432,9 +432,11 @@ async fn a_wrong_secret_is_unauthorized_until_the_secret_is_fixed() {
     cluster.cleanup().await;
 }
 
-/// An emptied sync group: DeprovisionBlocked, nothing deprovisioned, until
-/// `kubectl annotate … passwordboss.com/approve-deprovisions=N`; then exactly N disabled.
-/// Then a watch that gets 410 Gone: the operator re-lists and still sees new annotations.
+/// An emptied sync group: DeprovisionBlocked with the users listed, nothing deprovisioned, until
+/// `kubectl annotate … passwordboss.com/approve-deprovisions=<status.blocked.approval>`; then
+/// exactly that set is disabled. The annotation left in place approves nothing later: the next
+/// held set says the approval was used. Then a watch that gets 410 Gone: the operator re-lists
+/// and still sees new annotations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
     // The API server is restarted below: a server of this test's own.
@@ -458,10 +460,12 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
         .await;
     let n = blocked.last_sync.blocked_deprovisions;
     assert!(n as usize >= 60, "every member is held back: {n}");
-    assert_eq!(
-        blocked.blocked.as_ref().map(|b| b.deprovisions),
-        Some(n),
-        "the Held column's field"
+    let held = blocked.blocked.clone().expect("status.blocked");
+    assert_eq!(held.deprovisions, n, "the Held column's field");
+    assert_eq!(held.users.len(), n as usize, "the held users are listed");
+    assert!(
+        held.approval
+            .starts_with(&format!("{}-", n + held.group_changes))
     );
     assert_eq!(blocked.connection, Connection::Connected);
     assert_eq!(
@@ -480,6 +484,7 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
         "{events:#?}"
     );
 
+    // A count (what the annotation took before) approves nothing, and says so.
     annotate(
         &cluster,
         &ns,
@@ -487,11 +492,41 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
         &n.to_string(),
     )
     .await;
-    cluster
+    let refused = cluster
+        .wait_status(&ns, "the count reported as not matching", MINUTE, |s| {
+            s.approval_problem
+                .as_deref()
+                .is_some_and(|p| p.contains("does not match"))
+        })
+        .await;
+    assert_eq!(
+        condition(&refused, CONDITION_DEPROVISION_BLOCKED),
+        Some("True")
+    );
+    assert_eq!(
+        active_in_password_boss(&env),
+        active,
+        "nothing deprovisioned"
+    );
+
+    annotate(
+        &cluster,
+        &ns,
+        ANNOTATION_APPROVE_DEPROVISIONS,
+        &held.approval,
+    )
+    .await;
+    let applied = cluster
         .wait_status(&ns, "the approved deprovisions applied", MINUTE, |s| {
             condition(s, CONDITION_DEPROVISION_BLOCKED) == Some("False")
         })
         .await;
+    let record = applied.safety.clone().expect("status.safety");
+    assert_eq!(
+        record.approvals_used,
+        vec![held.approval.clone()],
+        "recorded as used"
+    );
     let disabled = env
         .password_boss
         .azure_users()
@@ -499,6 +534,37 @@ async fn an_emptied_group_waits_for_approval_and_a_410_gone_watch_recovers() {
         .filter(|u| u.status == UserStatus::Disabled)
         .count();
     assert_eq!(disabled, n as usize, "exactly the approved number disabled");
+    let events = cluster.events(&ns).await;
+    assert!(
+        events.iter().any(|e| e["reason"] == "ApprovalNotMatching"),
+        "{events:#?}"
+    );
+
+    // Back in the group (enabled again: not destructive), then emptied again: a new held set,
+    // and the approval still annotated is not used a second time.
+    env.refill_sync_group();
+    annotate(&cluster, &ns, ANNOTATION_SYNC_REQUESTED_AT, "refilled").await;
+    cluster
+        .wait_status(&ns, "the users enabled again", MINUTE, |s| {
+            s.users.disabled == 0 && s.users.active as usize == active
+        })
+        .await;
+    env.empty_sync_group();
+    annotate(&cluster, &ns, ANNOTATION_SYNC_REQUESTED_AT, "emptied again").await;
+    let again = cluster
+        .wait_status(&ns, "held again, the old approval refused", MINUTE, |s| {
+            s.approval_problem
+                .as_deref()
+                .is_some_and(|p| p.contains("already used"))
+        })
+        .await;
+    let again_held = again.blocked.clone().expect("held again");
+    assert_ne!(again_held.approval, held.approval, "a new set, a new token");
+    assert_eq!(
+        active_in_password_boss(&env),
+        active,
+        "nothing deprovisioned"
+    );
 
     // 410 Gone, as after an etcd compaction: the API server goes away (every watch is cut),
     // etcd moves on meanwhile, and the restarted server's watch cache starts past every

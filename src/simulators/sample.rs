@@ -363,6 +363,22 @@ impl SampleEnvironment {
             t.remove_member(&self.sync_group_id, id);
         }
     }
+
+    /// Puts back every member `empty_sync_group` removed.
+    pub fn refill_sync_group(&self) {
+        let t = &self.tenant;
+        for (i, id) in self.members.iter().enumerate() {
+            let parent = if i % 5 == 4 {
+                &self.nested_group_id
+            } else {
+                &self.sync_group_id
+            };
+            t.add_member(parent, id);
+        }
+        for id in &self.specials {
+            t.add_member(&self.sync_group_id, id);
+        }
+    }
 }
 
 fn name(i: usize) -> (&'static str, &'static str) {
