@@ -3,14 +3,19 @@
 //! point at this chart with values its schema accepts; and the Argo CD health check, run by a real
 //! Lua 5.1 interpreter, maps connector states to Healthy, Progressing, Degraded and Suspended.
 
+#[path = "support/held.rs"]
+mod held;
 mod helm_support;
 
 use std::path::Path;
 
 use helm_support::{Helm, kind, lua_python, name, of_kind, one, root, run, text, tool};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use pbconnector::plan::Plan;
+use pbconnector::resources::AzureAdConnectorStatus;
 use pbconnector::resources::validate::validate_connector;
-use pbconnector::resources::{AzureAdConnectorStatus, CONDITION_READY, Connection};
+use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
+use pbconnector::sync::status::{status_from_report, suspended_status, waiting_status};
 use serde_json::{Value, json};
 
 fn load(relative: &str) -> Vec<Value> {
@@ -178,18 +183,7 @@ fn argo_health(python: &Path, objects: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn ready(status: &str, reason: &str, message: &str, generation: i64) -> Condition {
-    Condition {
-        type_: CONDITION_READY.to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message: message.to_owned(),
-        observed_generation: Some(generation),
-        last_transition_time: Time("2026-11-25T10:00:00Z".parse().expect("timestamp")),
-    }
-}
-
-/// A connector at `generation` with the status the operator would write (its own types).
+/// A connector at `generation` with a status the operator wrote (its own status mapping).
 fn connector(generation: i64, suspend: bool, status: Option<AzureAdConnectorStatus>) -> Value {
     let mut docs = load("connector.yaml");
     let index = docs
@@ -205,93 +199,78 @@ fn connector(generation: i64, suspend: bool, status: Option<AzureAdConnectorStat
     obj
 }
 
-fn status(
-    observed: i64,
-    connection: Connection,
-    message: &str,
-    conditions: Vec<Condition>,
-) -> AzureAdConnectorStatus {
-    AzureAdConnectorStatus {
-        observed_generation: Some(observed),
-        connection,
-        message: message.to_owned(),
-        conditions,
-        ..Default::default()
+fn at() -> Timestamp {
+    "2026-11-25T10:00:00Z".parse().expect("timestamp")
+}
+
+/// A sync that reached both sides; `plan` is what the planner decided.
+fn report(plan: Option<Plan>, failure: Option<SyncFailure>) -> SyncReport {
+    let reached = Reached {
+        azure: true,
+        password_boss: !matches!(failure, Some(SyncFailure::PasswordBossUnauthorized(_))),
+    };
+    let placeholder = SyncFailure::Error {
+        reason: "Unfinished",
+        message: String::new(),
+    };
+    let mut r = SyncReport::failed(at(), placeholder, reached);
+    r.failure = failure;
+    r.snapshot_complete = true;
+    if let Some(plan) = plan {
+        r.users = plan.users;
+        r.blocked_deprovisions = plan.blocked_deprovisions;
+        r.plan = Some(plan);
     }
+    r
+}
+
+/// The status the operator writes after `report`, for `generation`.
+fn written(report: &SyncReport, generation: i64) -> Option<AzureAdConnectorStatus> {
+    Some(status_from_report(None, report, Some(generation), None))
 }
 
 #[test]
 fn argocd_health_check_maps_connector_states() {
     let python = require!(lua_python());
-    let synced = "Synced 812 users, 4 groups";
+    let synced = report(Some(held::leavers_plan(0, 812)), None);
+    let held = report(Some(held::leavers_plan(242, 570)), None);
+    let unauthorized = report(
+        None,
+        Some(SyncFailure::AzureUnauthorized(
+            "Entra refused the client secret (AADSTS7000215)".into(),
+        )),
+    );
+    let not_found = report(
+        None,
+        Some(SyncFailure::Error {
+            reason: "GroupNotFound",
+            message: "sync group Password Boss Users not found".into(),
+        }),
+    );
+    let mut ready_behind = written(&synced, 5).expect("status");
+    ready_behind.observed_generation = Some(6);
     let cases: Vec<(&str, Value, &str, &str)> = vec![
         (
             "connected and ready for the current generation",
-            connector(
-                3,
-                false,
-                Some(status(
-                    3,
-                    Connection::Connected,
-                    synced,
-                    vec![ready("True", "Synced", synced, 3)],
-                )),
-            ),
+            connector(3, false, written(&synced, 3)),
             "Healthy",
-            synced,
+            "Synced 812 users",
         ),
         (
             "unauthorized",
-            connector(
-                3,
-                false,
-                Some(status(
-                    3,
-                    Connection::Unauthorized,
-                    "Entra refused the client secret (AADSTS7000215)",
-                    vec![ready(
-                        "False",
-                        "Unauthorized",
-                        "Entra refused the client secret",
-                        3,
-                    )],
-                )),
-            ),
+            connector(3, false, written(&unauthorized, 3)),
             "Degraded",
             "AADSTS7000215",
         ),
         (
             "error",
-            connector(
-                2,
-                false,
-                Some(status(
-                    2,
-                    Connection::Error,
-                    "sync group Password Boss Users not found",
-                    vec![],
-                )),
-            ),
+            connector(2, false, written(&not_found, 2)),
             "Degraded",
             "not found",
         ),
         (
-            "connected but deprovisions blocked",
-            connector(
-                4,
-                false,
-                Some(status(
-                    4,
-                    Connection::Connected,
-                    "30 deprovisions blocked",
-                    vec![ready(
-                        "False",
-                        "DeprovisionBlocked",
-                        "30 deprovisions exceed the limit of 25",
-                        4,
-                    )],
-                )),
-            ),
+            "connected but deprovisions held back by the safety limits",
+            connector(4, false, written(&held, 4)),
             "Degraded",
             "DeprovisionBlocked",
         ),
@@ -303,50 +282,38 @@ fn argocd_health_check_maps_connector_states() {
         ),
         (
             "waiting for the first connection",
-            connector(
-                1,
-                false,
-                Some(status(1, Connection::WaitingForConnection, "", vec![])),
-            ),
+            connector(1, false, Some(waiting_status(Some(1), at()))),
             "Progressing",
-            "WaitingForConnection",
+            "Waiting",
         ),
         (
             "status from an older generation, even if it said Unauthorized",
-            connector(
-                5,
-                false,
-                Some(status(
-                    4,
-                    Connection::Unauthorized,
-                    "old secret refused",
-                    vec![],
-                )),
-            ),
+            connector(5, false, written(&unauthorized, 4)),
             "Progressing",
             "generation 5",
         ),
         (
             "connected, Ready condition not yet updated for this generation",
-            connector(
-                6,
-                false,
-                Some(status(
-                    6,
-                    Connection::Connected,
-                    synced,
-                    vec![ready("True", "Synced", synced, 5)],
-                )),
-            ),
+            connector(6, false, Some(ready_behind)),
             "Progressing",
             "Ready",
         ),
         (
             "suspended wins over everything",
+            connector(3, true, written(&unauthorized, 3)),
+            "Suspended",
+            "suspend",
+        ),
+        (
+            "suspended, as the operator writes it",
             connector(
                 3,
                 true,
-                Some(status(3, Connection::Unauthorized, "refused", vec![])),
+                Some(suspended_status(
+                    written(&synced, 2).as_ref(),
+                    Some(3),
+                    at(),
+                )),
             ),
             "Suspended",
             "suspend",
