@@ -1112,3 +1112,81 @@ fn emails_differing_in_more_than_ascii_case_are_changed_emails() {
         );
     }
 }
+
+/// A token names a set, not a size: the approval of five leavers does not approve five others
+/// (the old count-based approval did), and a token of an empty hold approves nothing.
+#[test]
+fn a_stale_approval_of_an_equal_count_approves_nothing() {
+    let first = leavers(5, 5);
+    let token = first.plan().held.expect("held").token;
+    // Five others leave instead (the first five came back).
+    let mut other = Scenario::new();
+    for i in 0..5 {
+        let id = format!("s{i:03}");
+        other = other
+            .entra(entra(&id))
+            .account(linked(&format!("us{i:03}"), &id));
+    }
+    for i in 0..5 {
+        let id = format!("l{i:03}");
+        other = other
+            .entra(entra(&id))
+            .account(linked(&format!("ul{i:03}"), &id));
+    }
+    for i in 0..5 {
+        other = other.account(linked(&format!("uk{i:03}"), &format!("k{i:03}")));
+    }
+    let held = other.plan().held.expect("held");
+    assert_eq!(held.users.len(), 5);
+    assert_ne!(held.token, token);
+    let plan = other.plan_with_approval(&token);
+    assert!(deprovisions(&plan).is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        plan.approval,
+        Approval::NotMatching {
+            given: token,
+            expected: Some(held.token)
+        }
+    );
+}
+
+/// Group deletes and member removals count in the same budget as deprovisions: a group shrunk
+/// by more than the limit is held, with every other destructive change.
+#[test]
+fn member_removals_count_against_the_limits_and_groups_only_grow_while_held() {
+    let mut s = Scenario::new().rules(|r| r.safety.max_deprovisions_per_sync = 2);
+    let mut members = Vec::new();
+    for i in 0..10 {
+        let id = format!("m{i:03}");
+        s = s
+            .entra(entra(&id))
+            .account(linked(&format!("um{i:03}"), &id));
+        members.push(format!("um{i:03}"));
+    }
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    // In Entra only three are still in the group; in Password Boss all ten are.
+    let s = s
+        .group(entra_group("g-team", "Team", &["m000", "m001", "m002"]))
+        .pb_group(
+            pb_group("pg-team", "Team", MANAGED_BY_AZURE_AD, Some("g-team")),
+            &refs,
+        );
+    let plan = s.plan();
+    let held = plan.held.clone().expect("7 removals are over 2");
+    assert_eq!(held.group_changes, 7);
+    assert!(held.users.is_empty());
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::UpdateGroup { .. })),
+        "the membership stays as it is: {:?}",
+        plan.actions
+    );
+    let approved = s.plan_with_approval(&held.token);
+    assert!(approved.held.is_none());
+    assert!(approved.actions.iter().any(|a| matches!(
+        a,
+        Action::UpdateGroup { members: Some(m), .. } if m.len() == 3
+    )));
+}
