@@ -6,8 +6,7 @@
 //! 20 mirrored groups of N/20 members each, already in Password Boss with their members.
 //! Then the steady state ("no change"): every user linked and up to date.
 //!
-//! Each run times the plan given its inputs' digests, as a sync has them (made while it reads),
-//! and, on its own line, making the digests.
+//! Each run times `plan::plan` (the planner and its safety gate) on the inputs as read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
@@ -17,10 +16,7 @@ use pbconnector::azure::model::{EntraGroup, EntraSnapshot, EntraUser};
 use pbconnector::passwordboss::model::{
     Group, Licenses, MANAGED_BY_AZURE_AD, Role, User, UserStatus,
 };
-use pbconnector::plan::{
-    Digests, DirectoryDigest, DirectoryState, EntraDigest, Plan, Rules, SafetyInput, guard_plan,
-    plan_with,
-};
+use pbconnector::plan::{DirectoryState, Plan, Rules, SafetyInput, plan};
 use pbconnector::resources::Safety;
 
 /// The operator's allocator (see `src/main.rs`).
@@ -137,7 +133,7 @@ fn main() {
         },
         ..Rules::default()
     };
-    let (times, digest_times, p) = measure(&snapshot, &state, &rules, runs);
+    let (times, p) = measure(&snapshot, &state, &rules, runs);
     assert_eq!(
         p.counts.created as usize,
         n - n * 9 / 10,
@@ -156,44 +152,32 @@ fn main() {
     );
 
     report("plan", n, p.actions.len(), &times);
-    report("digests (made while reading)", n, 0, &digest_times);
 
     // The steady state: every user linked and up to date, nothing to do.
     let (snapshot, state) = in_sync(n);
-    let (times, digest_times, p) = measure(&snapshot, &state, &rules, runs);
+    let (times, p) = measure(&snapshot, &state, &rules, runs);
     let actions = p.actions.len();
     assert_eq!(actions, 0, "nothing to do in sync");
     report("plan, no change", n, actions, &times);
-    report("digests, no change", n, 0, &digest_times);
 }
 
-/// Times `runs` plans (given the digests, as a sync has them) and, apart, the digests.
+/// Times `runs` plans.
 fn measure(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
     rules: &Rules,
     runs: usize,
-) -> (Vec<Duration>, Vec<Duration>, Plan) {
+) -> (Vec<Duration>, Plan) {
     let mut times = Vec::with_capacity(runs);
-    let mut digest_times = Vec::with_capacity(runs);
     let mut last = None;
     for _ in 0..runs {
+        let input = SafetyInput::now();
         let start = Instant::now();
-        let entra = EntraDigest::new(black_box(snapshot), rules.email_attribute);
-        let directory = DirectoryDigest::of(black_box(state));
-        digest_times.push(start.elapsed());
-        let digests = Digests {
-            entra: &entra,
-            directory: &directory,
-        };
-        let start = Instant::now();
-        // The planner and its safety gate, as a sync runs them.
-        let p = plan_with(black_box(snapshot), black_box(state), rules, &[], digests);
-        let p = guard_plan(p, snapshot, state, rules, &SafetyInput::now());
+        let p = plan(black_box(snapshot), black_box(state), rules, &input);
         times.push(start.elapsed());
         last = Some(p);
     }
-    (times, digest_times, last.expect("at least one run"))
+    (times, last.expect("at least one run"))
 }
 
 /// The world after the plan of `world(n)` was applied.

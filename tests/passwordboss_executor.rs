@@ -400,13 +400,10 @@ async fn a_new_sync_after_an_interrupted_one_converges_without_duplicates() {
         "groups": [{"id": "g-1", "displayName": "Team", "members": ["e1"]}]
     }))
     .expect("a snapshot");
-    let read = client
-        .read_state_for_planning()
-        .await
-        .expect("a fresh read");
+    let read = client.read_state().await.expect("a fresh read");
     let replanned = pbconnector::plan::plan(
         &snapshot,
-        &read.state,
+        &read,
         &pbconnector::plan::Rules::default(),
         &pbconnector::plan::SafetyInput::now(),
     );

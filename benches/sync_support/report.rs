@@ -51,10 +51,6 @@ pub struct Row {
     pub wall_bound_ms: f64,
     /// Time in the planner after the reads.
     pub planning_ms: f64,
-    /// Time spent digesting the inputs for the planner (blocking threads, during the reads).
-    pub digesting_ms: f64,
-    /// How much of `digesting_ms` the sync waited for.
-    pub digest_wait_ms: f64,
     /// True when the sync reused the last plan (nothing it reads had changed).
     pub plan_reused: bool,
     pub graph_requests: u64,
@@ -98,8 +94,6 @@ impl Row {
             wall_ms: ms(m.wall),
             wall_bound_ms: ms(wall_bound),
             planning_ms: ms(m.report.planning),
-            digesting_ms: ms(m.report.digesting),
-            digest_wait_ms: ms(m.report.digest_wait),
             plan_reused: m.report.plan_reused,
             graph_requests: m.graph_requests,
             graph_bound,
@@ -187,34 +181,30 @@ impl Results {
              × Graph latency + writes / 8 (the executor's concurrency) × Password Boss latency. Password Boss reads \
              (connector, user and group pages, group members) are reported, not bounded. Plan: `planned`, or \
              `reused` when nothing the planner reads had changed since the last sync (the last plan is its answer; \
-             see the README's Planning). Planning ms = time in the planner after the reads + the part of the \
-             digests the sync waited for, planning % = that ÷ wall; digests ms = time spent digesting the \
-             inputs for the planner on blocking threads while the reads went on (the waited-for part in \
-             brackets). Peak RSS includes both \
+             see the README's Planning). Planning ms = time in the planner (and its safety gate) after the reads, \
+             planning % = that ÷ wall. Peak RSS includes both \
              simulators, which run in the same process.\n"
         );
         let _ = writeln!(
             t,
-            "| scenario | users | reads | wall ms | wall bound ms | plan | planning % | planning ms | digests ms | Graph requests | bound | ratio | PB reads | PB writes | bound | ratio | peak RSS MiB |"
+            "| scenario | users | reads | wall ms | wall bound ms | plan | planning % | planning ms | Graph requests | bound | ratio | PB reads | PB writes | bound | ratio | peak RSS MiB |"
         );
         let _ = writeln!(
             t,
-            "|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for r in &self.rows {
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.1} | {:.0} ({:.1}) | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {} | {} | {:.0} | {:.0} | {} | {:.2} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
                 r.scenario,
                 r.users,
                 r.mode,
                 r.wall_ms,
                 r.wall_bound_ms,
                 if r.plan_reused { "reused" } else { "planned" },
-                100.0 * (r.planning_ms + r.digest_wait_ms) / r.wall_ms.max(1e-9),
-                r.planning_ms + r.digest_wait_ms,
-                r.digesting_ms,
-                r.digest_wait_ms,
+                100.0 * r.planning_ms / r.wall_ms.max(1e-9),
+                r.planning_ms,
                 r.graph_requests,
                 r.graph_bound,
                 ratio(r.graph_requests, r.graph_bound),

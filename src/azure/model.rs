@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 /// An Entra user as read with `$select=id,displayName,givenName,surname,mail,userPrincipalName,accountEnabled,userType`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct EntraUser {
     pub id: String,
@@ -29,7 +29,7 @@ pub struct EntraUser {
 
 /// A mirrored Entra group: its id, current display name and its user members (transitive when
 /// nested groups are on). Members outside the sync group are filtered out by the planner.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct EntraGroup {
     pub id: String,
@@ -38,7 +38,7 @@ pub struct EntraGroup {
 }
 
 /// The Entra side of one sync.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct EntraSnapshot {
     /// The sync group's object id and display name.
@@ -68,7 +68,7 @@ pub struct EntraSnapshot {
 }
 
 /// A `spec.groups` entry that could not be read this sync.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupProblem {
     /// The selector as written in the spec (`displayName: HR`, `id: …`).

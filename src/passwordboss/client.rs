@@ -1,6 +1,5 @@
 //! The Password Boss API v1 client: one method per endpoint the connector needs.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -165,20 +164,18 @@ impl PasswordBossClient {
 
     /// Every user of the company, all pages.
     pub async fn list_users(&self) -> Result<Vec<User>, PasswordBossError> {
-        self.list_all("users", None).await
+        self.list_all("users").await
     }
 
     /// Every group of the company (the Everyone group included), all pages.
     pub async fn list_groups(&self) -> Result<Vec<Group>, PasswordBossError> {
-        self.list_all("groups", None).await
+        self.list_all("groups").await
     }
 
-    /// `GET /v1/{collection}` following `nextCursor` to the last page. Each page's items are fed
-    /// to `fingerprint`, when given, as they arrive (while they are still in the cache).
-    pub(crate) async fn list_all<T: DeserializeOwned + Hash>(
+    /// `GET /v1/{collection}` following `nextCursor` to the last page.
+    pub(crate) async fn list_all<T: DeserializeOwned>(
         &self,
         collection: &str,
-        mut fingerprint: Option<&mut (dyn Hasher + Send)>,
     ) -> Result<Vec<T>, PasswordBossError> {
         let limit = self.inner.page_size.to_string();
         let mut all = Vec::new();
@@ -192,9 +189,6 @@ impl PasswordBossClient {
             let page: Page<T> = self
                 .json(Method::GET, &["v1", collection], &query, None, None)
                 .await?;
-            if let Some(h) = fingerprint.as_mut() {
-                page.items.hash(h);
-            }
             all.extend(page.items);
             match page.next_cursor {
                 Some(next) => {

@@ -19,5 +19,4 @@ pub use executor::{
 };
 pub use idempotency::idempotency_key;
 pub use retry::RetryPolicy;
-pub use state::DirectoryRead;
 pub use transport::RequestCounts;

@@ -22,10 +22,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use foldhash::HashSet as FastSet;
-
 use super::conflicts;
-use super::digest::{DirectoryDigest, MemberSetHash, id_prefix, key_hash};
 use super::leave::Scope;
 use super::types::{Action, Conflict, DirectoryState, MemberRef};
 use super::users::{Member, Slot};
@@ -40,9 +37,6 @@ pub(super) struct GroupPlan {
     pub conflicts: Vec<Conflict>,
 }
 
-/// Groups with at least this many members in all are worked out on several threads.
-const PARALLEL_FROM: usize = 20_000;
-
 /// What a mirrored group's members come to.
 enum Members {
     /// No member has a usable account (and, for a group that exists, the snapshot is complete).
@@ -53,44 +47,42 @@ enum Members {
     List(Vec<MemberRef>),
 }
 
-/// `members` is `UserPlan::members`. With `fast`, a group whose desired member set hashes equal
-/// to its current one keeps its members without either list being built. The memberships are
-/// worked out first (on several threads when the groups are large), then names are decided in
-/// `snapshot.groups` order.
+/// `members` is `UserPlan::members`. Names are decided in `snapshot.groups` order.
 pub(super) fn plan_groups(
     scope: &Scope<'_, '_>,
     state: &DirectoryState,
-    directory: &DirectoryDigest,
     members: &[Option<Slot>],
     owned: &[String],
-    fast: bool,
 ) -> GroupPlan {
     let snapshot = scope.snapshot;
     let managed = managed_groups(state);
+    let position: HashMap<&str, u32> = (0u32..)
+        .zip(scope.users)
+        .map(|(i, u)| (u.id.as_str(), i))
+        .collect();
     let mut mirrored: HashSet<&str> = HashSet::new();
-    let work: Vec<(&EntraGroup, &[u32], Option<&Group>)> = snapshot
+    let work: Vec<(&EntraGroup, Vec<u32>, Option<&Group>)> = snapshot
         .groups
         .iter()
-        .zip(&scope.digest.groups)
-        .filter(|(g, _)| g.id != snapshot.sync_group_id && mirrored.insert(&g.id))
-        .map(|(g, positions)| (g, positions.as_slice(), managed.get(g.id.as_str()).copied()))
+        .filter(|g| g.id != snapshot.sync_group_id && mirrored.insert(&g.id))
+        .map(|g| {
+            let in_scope = g
+                .members
+                .iter()
+                .filter_map(|m| position.get(m.as_str()).copied())
+                .collect();
+            (g, in_scope, managed.get(g.id.as_str()).copied())
+        })
         .collect();
-    let size: usize = work.iter().map(|(_, positions, _)| positions.len()).sum();
-    let threads = if size >= PARALLEL_FROM {
-        std::thread::available_parallelism().map_or(1, usize::from)
-    } else {
-        1
-    };
     let context = Context {
         scope,
         state,
-        directory,
         members,
-        fast,
     };
-    let memberships = map_parallel(&work, threads, |(_, positions, existing)| {
-        context.members_of(positions, *existing)
-    });
+    let memberships: Vec<Members> = work
+        .iter()
+        .map(|(_, positions, existing)| context.members_of(positions, *existing))
+        .collect();
 
     let mut taken: HashSet<String> = state.groups.iter().map(|g| name_key(&g.name)).collect();
     let mut plan = GroupPlan {
@@ -140,9 +132,7 @@ pub(super) fn plan_groups(
 struct Context<'c, 's, 'a> {
     scope: &'c Scope<'s, 'a>,
     state: &'a DirectoryState,
-    directory: &'c DirectoryDigest,
     members: &'c [Option<Slot>],
-    fast: bool,
 }
 
 impl Context<'_, '_, '_> {
@@ -164,22 +154,7 @@ impl Context<'_, '_, '_> {
         if complete && in_group().next().is_none() {
             return Members::Empty;
         }
-        // Equal sets stay equal under the union an incomplete snapshot takes.
-        let unchanged = self.fast
-            && self
-                .directory
-                .memberships
-                .get(&existing.id)
-                .is_some_and(|hash| {
-                    set_hash(in_group().map(|(slot, _)| slot), self.directory) == Some(*hash)
-                });
-        if unchanged {
-            return Members::Unchanged;
-        }
         let current = self.state.memberships.get(&existing.id);
-        if self.fast {
-            return self.edit_current(in_group(), current);
-        }
         let mut desired = self.desired(in_group());
         if !complete {
             desired = union(desired, current);
@@ -191,141 +166,22 @@ impl Context<'_, '_, '_> {
         }
     }
 
-    /// The desired membership made from the current one, which is already sorted: its members
-    /// still wanted, then those to add, merged in order, then the ones this plan creates. A
-    /// current member counts as wanted when its id hashes like a wanted account's (the digests'
-    /// rule: equal hashes can only leave a change unmade), so the sort touches only the members
-    /// that change. With an incomplete snapshot no member is dropped.
-    fn edit_current(
-        &self,
-        in_group: impl Iterator<Item = (Slot, u32)>,
-        current: Option<&BTreeSet<String>>,
-    ) -> Members {
-        let accounts = &self.directory.accounts;
-        let mut wanted: FastSet<u64> = FastSet::default();
-        let mut accounts_wanted = Vec::new();
-        let mut created = Vec::new();
-        for (slot, i) in in_group {
-            match slot {
-                Slot::Account(p) => {
-                    if wanted.insert(accounts[p as usize].id) {
-                        accounts_wanted.push(p as usize);
-                    }
-                }
-                Slot::Created => {
-                    let id = &self.scope.users[i as usize].id;
-                    created.push((true, id_prefix(id), Member::Created(id)));
-                }
-            }
-        }
-        let complete = self.scope.snapshot.complete;
-        let mut held: FastSet<u64> = FastSet::default();
-        let mut kept: Vec<&str> = Vec::new();
-        let mut dropped = false;
-        for id in current.into_iter().flatten() {
-            let hash = key_hash(id);
-            held.insert(hash);
-            if !complete || wanted.contains(&hash) {
-                kept.push(id);
-            } else {
-                dropped = true;
-            }
-        }
-        let added: Vec<(bool, u128, Member<'_>)> = accounts_wanted
-            .into_iter()
-            .filter(|&p| !held.contains(&accounts[p].id))
-            .map(|p| {
-                (
-                    false,
-                    accounts[p].id_prefix,
-                    Member::User(&self.state.users[p].id),
-                )
-            })
-            .collect();
-        if !dropped && added.is_empty() && created.is_empty() {
-            return Members::Unchanged;
-        }
-        let added = sorted_members(added);
-        let mut list = Vec::with_capacity(kept.len() + added.len() + created.len());
-        let mut added = added.into_iter().peekable();
-        for id in kept {
-            while let Some(add) = added.next_if(|a| *a < Member::User(id)) {
-                list.push(add.to_ref());
-            }
-            list.push(MemberRef::User(id.to_owned()));
-        }
-        list.extend(added.map(Member::to_ref));
-        list.extend(sorted_members(created).into_iter().map(Member::to_ref));
-        Members::List(list)
-    }
-
     /// The members, sorted, without repeats.
     fn desired(&self, in_group: impl Iterator<Item = (Slot, u32)>) -> Vec<Member<'_>> {
-        let keyed = in_group.map(|(slot, i)| match slot {
-            Slot::Account(p) => {
-                let prefix = self.directory.accounts[p as usize].id_prefix;
-                (
-                    false,
-                    prefix,
-                    Member::User(&self.state.users[p as usize].id),
-                )
-            }
-            Slot::Created => {
-                let id = &self.scope.users[i as usize].id;
-                (true, id_prefix(id), Member::Created(id))
-            }
-        });
-        sorted_members(keyed.collect())
+        let mut members: Vec<Member<'_>> = in_group
+            .map(|(slot, i)| match slot {
+                Slot::Account(p) => Member::User(&self.state.users[p as usize].id),
+                Slot::Created => Member::Created(&self.scope.users[i as usize].id),
+            })
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        members
     }
 }
 
 fn to_refs(members: &[Member<'_>]) -> Vec<MemberRef> {
     members.iter().map(|m| m.to_ref()).collect()
-}
-
-/// `f` of each item, in order, on up to `threads` threads (items taken in turn, so that large
-/// and small items spread evenly).
-fn map_parallel<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let threads = threads.min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let f = &f;
-    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let mine = items.iter().enumerate().skip(t).step_by(threads);
-                    mine.map(|(i, item)| (i, f(item))).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
-}
-
-/// The member set hash of existing accounts; `None` when a member is yet to be created.
-fn set_hash(
-    slots: impl Iterator<Item = Slot>,
-    directory: &DirectoryDigest,
-) -> Option<MemberSetHash> {
-    let mut hash = MemberSetHash::default();
-    for slot in slots {
-        match slot {
-            Slot::Account(p) => hash.add(directory.accounts[p as usize].id),
-            Slot::Created => return None,
-        }
-    }
-    Some(hash)
 }
 
 /// Groups the connector owns, by Entra id (first in `state.groups` wins; never Everyone).
@@ -387,16 +243,6 @@ fn same_members(desired: &[Member<'_>], current: Option<&BTreeSet<String>>) -> b
         })
 }
 
-/// Members in `Member` order, without repeats. Each comes with whether it is created and its
-/// id's prefix (`digest::id_prefix`), which order like the members wherever they differ, so the
-/// sort reads an id only on a tie.
-fn sorted_members(mut keyed: Vec<(bool, u128, Member<'_>)>) -> Vec<Member<'_>> {
-    keyed.sort_unstable();
-    let mut members: Vec<Member<'_>> = keyed.into_iter().map(|(_, _, m)| m).collect();
-    members.dedup();
-    members
-}
-
 fn union<'a>(desired: Vec<Member<'a>>, current: Option<&'a BTreeSet<String>>) -> Vec<Member<'a>> {
     let mut all: BTreeSet<Member<'a>> = desired.into_iter().collect();
     all.extend(current.into_iter().flatten().map(|id| Member::User(id)));
@@ -412,23 +258,4 @@ fn delete(group: &Group) -> Action {
 
 fn name_key(name: &str) -> String {
     name.to_lowercase()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::map_parallel;
-
-    /// Results come back in the items' order whatever the number of threads.
-    #[test]
-    fn parallel_map_keeps_the_order() {
-        let items: Vec<u32> = (0..101).collect();
-        let expected: Vec<u32> = items.iter().map(|x| x * x).collect();
-        for threads in [0, 1, 2, 3, 8, 200] {
-            assert_eq!(
-                map_parallel(&items, threads, |x| x * x),
-                expected,
-                "{threads}"
-            );
-        }
-    }
 }

@@ -13,7 +13,8 @@
 //! the same externalId.
 
 use super::conflicts;
-use super::digest::{DirectoryDigest, ENABLED, EntraDigest};
+use super::directory::managed_external_id;
+use super::identity::is_enabled;
 use super::types::{Action, Conflict, Deprovision, DirectoryState, LeaveReason};
 use crate::azure::model::{EntraSnapshot, EntraUser};
 use crate::passwordboss::model::{Role, User, UserStatus};
@@ -26,30 +27,16 @@ pub(super) struct LeavePlan {
     pub conflicts: Vec<Conflict>,
 }
 
-/// The Entra side as the leave pass reads it: the users in scope (`snapshot.users` in order)
-/// and their digest.
+/// The Entra side as the leave pass reads it: the users in scope (`snapshot.users` in order).
 pub(super) struct Scope<'s, 'a> {
     pub snapshot: &'a EntraSnapshot,
     pub users: &'s [&'a EntraUser],
-    pub digest: &'s EntraDigest,
-}
-
-impl Scope<'_, '_> {
-    /// Whether the user with this id (whose hash is `hash`) is in scope.
-    fn contains(&self, id: &str, hash: u64) -> bool {
-        match self.digest.by_id.get(&hash) {
-            None => false,
-            Some(&p) if self.users[p as usize].id == id => true,
-            Some(_) => self.snapshot.users.contains_key(id),
-        }
-    }
 }
 
 /// `links` is `UserPlan::links`: by account position, the in-scope user it belongs to.
 pub(super) fn plan_leavers(
     scope: &Scope<'_, '_>,
     state: &DirectoryState,
-    directory: &DirectoryDigest,
     rules: &SyncRules,
     links: &[Option<u32>],
 ) -> LeavePlan {
@@ -58,8 +45,7 @@ pub(super) fn plan_leavers(
         conflicts: Vec::new(),
     };
     for (position, link) in links.iter().enumerate() {
-        let Some((reason, external_id)) = leave_event(scope, state, directory, position, *link)
-        else {
+        let Some((reason, external_id)) = leave_event(scope, state, position, *link) else {
             continue;
         };
         let account = &state.users[position];
@@ -91,28 +77,21 @@ pub(super) fn plan_leavers(
 }
 
 /// Why the account at `position` leaves scope, with the Entra id it belongs to; `None` when it
-/// stays or is not the connector's to deprovision. Accounts that stay are told apart by their
-/// digest alone.
+/// stays or is not the connector's to deprovision.
 fn leave_event<'a>(
     scope: &Scope<'_, 'a>,
     state: &'a DirectoryState,
-    directory: &DirectoryDigest,
     position: usize,
     link: Option<u32>,
 ) -> Option<(LeaveReason, Option<&'a str>)> {
     if let Some(entra) = link {
-        let entra = entra as usize;
-        let enabled = scope.digest.users[entra].has(ENABLED);
-        return (!enabled).then(|| (LeaveReason::Disabled, Some(scope.users[entra].id.as_str())));
+        let user = scope.users[entra as usize];
+        return (!is_enabled(user)).then_some((LeaveReason::Disabled, Some(user.id.as_str())));
     }
-    let hash = directory.accounts[position].external_id;
-    if hash == 0 {
-        // Not managed by Azure AD, or no externalId.
-        return None;
-    }
+    // Not managed by Azure AD, or no externalId: not the connector's.
     let account: &'a User = &state.users[position];
-    let external_id = account.external_id.as_deref()?;
-    if scope.contains(external_id, hash) {
+    let external_id = managed_external_id(account)?;
+    if scope.snapshot.users.contains_key(external_id) {
         return None;
     }
     let reason = if scope.snapshot.deleted.contains(external_id) {

@@ -1,6 +1,5 @@
 //! `plan`: one sync's decisions, from the Entra snapshot, the Password Boss state and the rules.
 
-use super::digest::{DirectoryDigest, EntraDigest};
 use super::directory::DirectoryIndex;
 use super::groups::plan_groups;
 use super::leave::{Scope, plan_leavers};
@@ -56,11 +55,11 @@ pub fn plan(
     rules: &Rules,
     input: &SafetyInput,
 ) -> Plan {
-    let unguarded = plan_digesting(snapshot, state, rules, &input.record.owned_groups, true);
+    let unguarded = plan_unguarded(snapshot, state, rules, &input.record.owned_groups);
     guard_plan(unguarded, snapshot, state, rules, input)
 }
 
-/// The safety gate (`safety::guard`) over a plan made by `plan_with` of the same inputs.
+/// The safety gate (`safety::guard`) over a plan made by `plan_unguarded` of the same inputs.
 pub fn guard_plan(
     unguarded: Plan,
     snapshot: &EntraSnapshot,
@@ -90,108 +89,31 @@ pub fn guard_plan(
     )
 }
 
-/// The digests of one sync's inputs (see `digest`), made while they were read.
-#[derive(Clone, Copy)]
-pub struct Digests<'d> {
-    pub entra: &'d EntraDigest,
-    pub directory: &'d DirectoryDigest,
-}
-
-/// `plan` without the safety gate (`guard_plan` applies it), with the inputs' digests already
-/// made of these very inputs (`EntraDigest::new` of the snapshot for the rules' email attribute,
-/// `DirectoryDigest::of` the state, or the reader's). Digests that cannot be theirs (other
-/// sizes, another email attribute) are made again; digests of other inputs of the same sizes are
-/// not detected. `owned_groups` are the Entra ids of the groups the connector owns.
-pub fn plan_with(
+/// `plan` without the safety gate (rules 0–7 and 9–11): what a sync may memoize, since it
+/// depends on nothing but its arguments. `owned_groups` are the Entra ids of the groups the
+/// connector owns.
+pub fn plan_unguarded(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
     rules: &Rules,
     owned_groups: &[String],
-    digests: Digests<'_>,
 ) -> Plan {
-    plan_checked(snapshot, state, rules, owned_groups, digests, true)
-}
-
-/// `plan` with every user, account and group decided from its strings: what `plan` must equal.
-/// For tests that hold the shortcuts to that.
-pub fn plan_without_shortcuts(
-    snapshot: &EntraSnapshot,
-    state: &DirectoryState,
-    rules: &Rules,
-    input: &SafetyInput,
-) -> Plan {
-    let unguarded = plan_digesting(snapshot, state, rules, &input.record.owned_groups, false);
-    guard_plan(unguarded, snapshot, state, rules, input)
-}
-
-/// Plans with digests made here, for callers that did not make them while reading.
-fn plan_digesting(
-    snapshot: &EntraSnapshot,
-    state: &DirectoryState,
-    rules: &Rules,
-    owned_groups: &[String],
-    fast: bool,
-) -> Plan {
-    let entra = EntraDigest::new(snapshot, rules.email_attribute);
-    let directory = DirectoryDigest::of(state);
-    let digests = Digests {
-        entra: &entra,
-        directory: &directory,
-    };
-    plan_checked(snapshot, state, rules, owned_groups, digests, fast)
-}
-
-fn plan_checked(
-    snapshot: &EntraSnapshot,
-    state: &DirectoryState,
-    rules: &Rules,
-    owned_groups: &[String],
-    digests: Digests<'_>,
-    fast: bool,
-) -> Plan {
-    // `spec.scope` first (the pipeline scopes the snapshot before digesting it; other callers
-    // get a scoped copy here).
+    // `spec.scope` first (the pipeline scopes the snapshot as it reads it; other callers get a
+    // scoped copy here).
     if needs_scoping(snapshot, &rules.scope, rules.email_attribute) {
         let mut scoped = snapshot.clone();
         apply_scope(&mut scoped, &rules.scope, rules.email_attribute);
-        return plan_digesting(&scoped, state, rules, owned_groups, fast);
-    }
-    let fits = digests.entra.fits(snapshot, rules.email_attribute) && digests.directory.fits(state);
-    if !fits {
-        return plan_digesting(snapshot, state, rules, owned_groups, fast);
+        return plan_unguarded(&scoped, state, rules, owned_groups);
     }
     let in_scope: Vec<&EntraUser> = snapshot.users.values().collect();
     let scope = Scope {
         snapshot,
         users: &in_scope,
-        digest: digests.entra,
     };
-    let index = DirectoryIndex::new(state, digests.directory);
-    let users = plan_users(
-        snapshot,
-        &in_scope,
-        digests.entra,
-        &index,
-        digests.directory,
-        rules,
-        state.licenses.free(),
-        fast,
-    );
-    let leavers = plan_leavers(
-        &scope,
-        state,
-        digests.directory,
-        &rules.sync_rules,
-        &users.links,
-    );
-    let groups = plan_groups(
-        &scope,
-        state,
-        digests.directory,
-        &users.members,
-        owned_groups,
-        fast,
-    );
+    let index = DirectoryIndex::new(state);
+    let users = plan_users(snapshot, &in_scope, &index, rules, state.licenses.free());
+    let leavers = plan_leavers(&scope, state, &rules.sync_rules, &users.links);
+    let groups = plan_groups(&scope, state, &users.members, owned_groups);
 
     let mut conflicts = users.conflicts;
     conflicts.extend(groups.conflicts);
@@ -224,7 +146,7 @@ fn plan_checked(
     sort_conflicts(&mut conflicts);
 
     let counts = count_actions(&actions);
-    let users_after = project_users(snapshot.users.len(), state, digests.directory, &actions);
+    let users_after = project_users(snapshot.users.len(), state, &actions);
     Plan {
         actions,
         conflicts,

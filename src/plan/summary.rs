@@ -1,8 +1,7 @@
 //! The plan's order (rule 10) and counts (rule 11).
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::collections::HashMap;
 
-use super::digest::{DirectoryDigest, Owner, key_hash};
 use super::identity::email_key;
 use super::types::{Action, ActionCounts, Conflict, Deprovision, DirectoryState};
 use crate::passwordboss::model::{User, UserStatus};
@@ -90,34 +89,28 @@ pub(super) fn count_actions(actions: &[Action]) -> ActionCounts {
 pub(super) fn project_users(
     in_scope: usize,
     state: &DirectoryState,
-    digest: &DirectoryDigest,
     actions: &[Action],
 ) -> UserCounts {
-    // Only the accounts the actions touch are looked up (usually few of many), in one pass over
-    // the digest that reads an account's id only when its hash is one of theirs.
     let mut by_id: HashMap<&str, Option<&User>> = HashMap::new();
-    let mut hashes = HashSet::new();
     for action in actions {
         if let Action::UpdateUser { user_id, .. } | Action::DeprovisionUser { user_id, .. } = action
         {
             by_id.insert(user_id, None);
-            hashes.insert(key_hash(user_id));
         }
     }
-    if !hashes.is_empty() {
-        for (account, user) in digest.accounts.iter().zip(&state.users) {
-            if hashes.contains(&account.id)
-                && let Some(slot) = by_id.get_mut(user.id.as_str())
-            {
-                *slot = Some(user);
-            }
+    let mut tally = Tally::default();
+    for user in &state.users {
+        if user.is_managed_by_azure_ad() {
+            tally.add(user.status, 1);
+        }
+        if !by_id.is_empty()
+            && let Some(slot) = by_id.get_mut(user.id.as_str())
+            && slot.is_none()
+        {
+            *slot = Some(user);
         }
     }
     let user = |id: &str| by_id.get(id).copied().flatten();
-    let mut tally = Tally::default();
-    for account in digest.accounts.iter().filter(|a| a.owner == Owner::AzureAd) {
-        tally.add(account.status, 1);
-    }
     for action in actions {
         match action {
             Action::CreateUser { status, .. } => tally.add(*status, 1),

@@ -11,7 +11,7 @@ use crate::resources::{
 };
 
 /// The Password Boss side of one sync: everything the token's company holds.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryState {
     pub users: Vec<User>,

@@ -17,10 +17,11 @@
 //! `Pending`, which is what Password Boss would make of them, so that creates (which run first)
 //! never take the licence a returning user's enable was given.
 
+use std::collections::HashMap;
+
 use super::conflicts;
-use super::digest::{DUPLICATE, DirectoryDigest, ENABLED, EntraDigest, UserDigest};
 use super::directory::{Account, DirectoryIndex};
-use super::identity::{is_enabled, resolve_email, resolve_names};
+use super::identity::{EmailKey, is_enabled, resolve_email, resolve_names};
 use super::types::{Action, Conflict, MemberRef, Rules, UserChanges};
 use crate::azure::model::{EntraSnapshot, EntraUser};
 use crate::passwordboss::model::{MANAGED_BY_PASSWORD_BOSS, User, UserStatus};
@@ -76,20 +77,22 @@ struct Resolved<'a> {
     duplicate: bool,
 }
 
-/// The user pass. `in_scope` are `snapshot.users` in order, `entra` their digest. With `fast`, a
-/// user whose linked account is in step by the digests is only recorded (no action, no
-/// conflict); every other user goes through the rules on its strings.
-#[allow(clippy::too_many_arguments)]
+/// The user pass. `in_scope` are `snapshot.users` in order.
 pub(super) fn plan_users<'a>(
     snapshot: &'a EntraSnapshot,
     in_scope: &[&'a EntraUser],
-    entra: &EntraDigest,
     index: &DirectoryIndex<'a>,
-    directory: &DirectoryDigest,
     rules: &Rules,
     free_licences: u32,
-    fast: bool,
 ) -> UserPlan {
+    let emails: Vec<Option<&str>> = in_scope
+        .iter()
+        .map(|u| resolve_email(u, rules.email_attribute))
+        .collect();
+    let mut sharing: HashMap<EmailKey<'_>, u32> = HashMap::with_capacity(in_scope.len());
+    for email in emails.iter().flatten() {
+        *sharing.entry(EmailKey(email)).or_default() += 1;
+    }
     let mut pass = Pass {
         rules,
         free_licences,
@@ -101,18 +104,13 @@ pub(super) fn plan_users<'a>(
         },
         creates: Vec::new(),
     };
-    for (position, (user, digest)) in in_scope.iter().zip(&entra.users).enumerate() {
-        if fast && let Some(account) = in_step(digest, directory) {
-            pass.plan.links[account] = Some(position as u32);
-            pass.plan.members[position] = Some(Slot::Account(account as u32));
-            continue;
-        }
+    for (position, (user, email)) in in_scope.iter().zip(emails).enumerate() {
         let r = Resolved {
             position,
             user,
-            email: resolve_email(user, rules.email_attribute),
+            email,
             names: resolve_names(user),
-            duplicate: digest.has(DUPLICATE),
+            duplicate: email.is_some_and(|e| sharing[&EmailKey(e)] > 1),
         };
         if let Some(account) = index.linked(&user.id) {
             pass.report_email_of_linked(&r, account.user);
@@ -137,19 +135,6 @@ pub(super) fn plan_users<'a>(
     }
     pass.finish_creates();
     pass.plan
-}
-
-/// The position of the account linked to this user when the digests say there is nothing to
-/// do: enabled in Entra, a usable, unique email and names that hash equal to the account's
-/// (rules 3 and 5), and an account that is not disabled.
-fn in_step(user: &UserDigest, directory: &DirectoryDigest) -> Option<usize> {
-    if !user.has(ENABLED) || user.has(DUPLICATE) || user.identity == 0 {
-        return None;
-    }
-    let position = *directory.by_external_id.get(&user.id)? as usize;
-    let account = &directory.accounts[position];
-    (account.identity == user.identity && account.status != UserStatus::Disabled)
-        .then_some(position)
 }
 
 struct Pass<'r> {

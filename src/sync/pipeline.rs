@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
@@ -19,10 +19,10 @@ use crate::azure::{
 };
 use crate::bounded::PagingError;
 use crate::passwordboss::{
-    ApplyProgress, DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
+    ApplyProgress, PasswordBossClient, PasswordBossConfig, PasswordBossError,
     PasswordBossErrorKind, execute_reporting,
 };
-use crate::plan::{self, Digests, EntraDigest, Rules, SafetyInput};
+use crate::plan::{self, Rules, SafetyInput};
 use crate::resources::{AzureAdConnectorSpec, AzureSpec, LeaveRule, SafetyRecord};
 use crate::telemetry::tally::status_delta;
 
@@ -219,8 +219,6 @@ async fn sync_within_deadline(
     let rules = Rules::from_spec(spec);
     let email_attribute = rules.email_attribute;
     let scope = &rules.scope;
-    // The Entra side is digested on a blocking thread as soon as it is read: the Password Boss
-    // read (every user, page by page) is nearly always the longer one.
     let entra_read = async {
         let snapshot = graph
             .read(
@@ -232,16 +230,11 @@ async fn sync_within_deadline(
             .await?;
         let mut snapshot = snapshot;
         plan::apply_scope(&mut snapshot, scope, email_attribute);
-        let digesting = plan::digest_apart(snapshot, move |s| EntraDigest::new(s, email_attribute));
-        let (snapshot, digest, took) = digesting.await;
-        Ok((snapshot, digest, took, Instant::now()))
+        Ok(snapshot)
     };
-    let directory_read = async {
-        let read = password_boss.read_state_for_planning().await;
-        (read, Instant::now())
-    };
+    let directory_read = password_boss.read_state();
     // While both reads run, the requests they made so far tell a front end they are moving.
-    let (snapshot, (directory, directory_done)) = {
+    let (snapshot, directory) = {
         let reads = async { tokio::join!(entra_read, directory_read) };
         tokio::pin!(reads);
         let mut ticks = tokio::time::interval(READ_PROGRESS_EVERY);
@@ -268,7 +261,7 @@ async fn sync_within_deadline(
             status_delta(&password_boss.requests_by_status(), &pb_statuses_before);
         report
     };
-    let (mut snapshot, entra_digest, entra_digesting, entra_done) = match snapshot {
+    let mut snapshot = match snapshot {
         Ok(s) => {
             reached.azure = true;
             s
@@ -284,13 +277,7 @@ async fn sync_within_deadline(
             ));
         }
     };
-    let DirectoryRead {
-        state: directory,
-        fingerprint: directory_fingerprint,
-        digest: directory_digest,
-        digesting: directory_digesting,
-        waited: directory_waited,
-    } = match directory {
+    let directory = match directory {
         Ok(d) => {
             reached.password_boss = true;
             d
@@ -313,19 +300,9 @@ async fn sync_within_deadline(
         .clone()
         .or_else(|| options.safety_record.clone())
         .unwrap_or_default();
-    let key = PlanKey::new(
-        state.graph_state.generation(),
-        directory_fingerprint,
-        &snapshot,
-        &rules,
-        &record.owned_groups,
-    );
-    let digests = Digests {
-        entra: &entra_digest,
-        directory: &directory_digest,
-    };
+    let key = PlanKey::new(&snapshot, &directory, &rules, &record.owned_groups);
     let (unguarded, plan_reused) = state.plan_memo.plan(key, || {
-        plan::plan_with(&snapshot, &directory, &rules, &record.owned_groups, digests)
+        plan::plan_unguarded(&snapshot, &directory, &rules, &record.owned_groups)
     });
     let input = SafetyInput {
         now: Timestamp::now(),
@@ -347,13 +324,6 @@ async fn sync_within_deadline(
     );
     report.failure = None;
     report.planning = planning;
-    report.digesting = entra_digesting + directory_digesting;
-    // What the digests added to the sync: the Password Boss read's wait for its digest, and the
-    // Entra digest's overhang past the end of that read.
-    let entra_overhang = entra_done
-        .saturating_duration_since(directory_done)
-        .min(entra_digesting);
-    report.digest_wait = directory_waited + entra_overhang;
     report.plan_reused = plan_reused;
     report.full_read = state.graph_state.last_full_read() != full_reads_before;
     report.snapshot_complete = snapshot.complete;

@@ -1,54 +1,39 @@
 //! Planning is skipped when nothing the planner reads has changed since the last sync: the plan
-//! is a pure function of the Entra snapshot, the Password Boss state, the rules and the owned
-//! groups, so the last plan is still the answer. Most syncs change nothing, and planning
-//! is the one part of such a sync that costs time in proportion to the number of users.
+//! before the safety gate is a pure function of the Entra snapshot, the Password Boss state, the
+//! rules and the owned groups, so the last plan is still the answer. Most syncs change nothing.
 //!
-//! What identifies the inputs, without a second pass over them:
-//! - the Graph state's generation (it changes whenever a read may have changed the snapshot);
-//! - the fingerprint of the Password Boss state, hashed page by page as it was read;
-//! - the part of the snapshot made after the read (departures classified as deleted, and
-//!   whether the read was complete), hashed here;
-//! - the rules and the groups the connector owns, compared as they are.
-//!
-//! The memo holds the plan before the safety gate, which runs on every sync (it reads the time).
+//! The key is made here, after the reads, from the values the planner reads: a 64-bit hash of
+//! the snapshot and the state (equal keys of different inputs are a 2⁻⁶⁴ chance, and could only
+//! repeat a plan with no action), and the rules and owned groups as they are.
 //!
 //! Only a plan with no action is kept: one with actions changes Password Boss when it is
-//! applied, and keeping it would hold every planned action in memory between syncs.
+//! applied, and keeping it would hold every planned action in memory between syncs. The safety
+//! gate runs on every sync, after the memo (it reads the time and the record).
 
 use std::hash::BuildHasher;
 
 use foldhash::quality::FixedState;
 
 use crate::azure::model::EntraSnapshot;
-use crate::plan::{Plan, Rules};
+use crate::plan::{DirectoryState, Plan, Rules};
 
 /// What the planner's inputs were, as far as telling them apart needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PlanKey {
-    graph_generation: u64,
-    directory: u64,
-    snapshot_rest: u64,
+    inputs: u64,
     rules: Rules,
     owned_groups: Vec<String>,
 }
 
 impl PlanKey {
     pub(crate) fn new(
-        graph_generation: u64,
-        directory_fingerprint: u64,
         snapshot: &EntraSnapshot,
+        state: &DirectoryState,
         rules: &Rules,
         owned_groups: &[String],
     ) -> Self {
-        let rest = (
-            &snapshot.deleted,
-            snapshot.complete,
-            &snapshot.incomplete_reason,
-        );
         Self {
-            graph_generation,
-            directory: directory_fingerprint,
-            snapshot_rest: FixedState::with_seed(0).hash_one(rest),
+            inputs: FixedState::with_seed(0).hash_one((snapshot, state)),
             rules: rules.clone(),
             owned_groups: owned_groups.to_vec(),
         }

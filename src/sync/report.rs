@@ -66,11 +66,6 @@ pub struct SyncReport {
     pub duration: Duration,
     /// Time spent in the planner after the reads (zero when the sync failed before planning).
     pub planning: Duration,
-    /// Time spent digesting what was read for the planner, on blocking threads while the reads
-    /// were still going (see `plan::digest`).
-    pub digesting: Duration,
-    /// How much of `digesting` the sync waited for (it ran past the end of the reads).
-    pub digest_wait: Duration,
     /// True when nothing the planner reads had changed and the last sync's plan was reused.
     pub plan_reused: bool,
     /// `None` when the sync completed (possibly with per-user conflicts).
@@ -114,8 +109,6 @@ impl SyncReport {
             finished,
             duration: finished.duration_since(started).unsigned_abs(),
             planning: Duration::ZERO,
-            digesting: Duration::ZERO,
-            digest_wait: Duration::ZERO,
             plan_reused: false,
             failure: Some(failure),
             reached,
