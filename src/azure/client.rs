@@ -1,7 +1,6 @@
 //! `GraphClient`: the connector's handle on Microsoft Graph.
 
 use crate::telemetry::tally::RequestTally;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -122,27 +121,6 @@ impl GraphClient {
         let url = resolve_url(sel)?;
         let result = self.transport.get_or_failure(&url, deadline).await?;
         resolved_from(sel, result.map_err(failure_error_for(sel)))
-    }
-
-    /// Which of `ids` no longer exist as users (404 on `GET /users/{id}`), via `$batch`.
-    pub async fn find_deleted(&self, ids: &[String]) -> Result<BTreeSet<String>, GraphError> {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let urls: Vec<String> = ids
-            .iter()
-            .map(|id| format!("/users/{}?$select=id", enc(id)))
-            .collect();
-        let results = self.transport.batch(&urls, deadline).await?;
-        let mut gone = BTreeSet::new();
-        for (id, r) in ids.iter().zip(results) {
-            match r {
-                Ok(_) => {}
-                Err(f) if f.status == 404 => {
-                    gone.insert(id.clone());
-                }
-                Err(f) => return Err(failure_error(f)),
-            }
-        }
-        Ok(gone)
     }
 
     /// Reads the sync group and the mirrored groups: a full read when due (first read,

@@ -72,6 +72,7 @@ impl GraphClient {
         state.groups = groups;
         state.users = users;
         state.deleted.clear();
+        state.removal_reported.clear();
         state.users_delta = users_delta;
         state.groups_delta = groups_delta;
         state.last_full = Some(Instant::now());
@@ -299,7 +300,12 @@ pub(crate) fn snapshot(state: &GraphSyncState) -> EntraSnapshot {
         sync_group_id: sync.id.to_string(),
         sync_group_name: sync.name.clone(),
         users,
-        deleted: state.deleted.iter().map(|d| d.to_string()).collect(),
+        deleted: state
+            .deleted
+            .keys()
+            .filter(|d| !sync.members.contains(d))
+            .map(|d| d.to_string())
+            .collect(),
         out_of_scope: Default::default(),
         groups,
         complete: missing == 0,

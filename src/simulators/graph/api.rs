@@ -369,6 +369,12 @@ fn delta(state: &mut SimState, tenant: &str, kind: DeltaKind, path: &str, q: &Qu
                     let mut users = users_changes(t, &filter, &select, since);
                     let lag = &state.faults.users_delta_lag;
                     users.retain(|u| u["id"].as_str().is_none_or(|id| !lag.contains(id)));
+                    if since.is_some() {
+                        for id in std::mem::take(&mut state.faults.users_delta_removals) {
+                            users.retain(|u| u["id"] != id.as_str());
+                            users.push(json!({"id": id, "@removed": {"reason": "changed"}}));
+                        }
+                    }
                     users
                 }
                 DeltaKind::Groups => groups_changes(t, &filter, &select, since),

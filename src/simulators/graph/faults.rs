@@ -40,6 +40,8 @@ pub(crate) struct Faults {
     /// Users the users delta does not list yet (replication lag), though they exist and keep
     /// their memberships.
     pub users_delta_lag: BTreeSet<String>,
+    /// Users the next users-delta replay reports `@removed` though they exist (a replay).
+    pub users_delta_removals: BTreeSet<String>,
 }
 
 /// Takes one use of a counted fault.

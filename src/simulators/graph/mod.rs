@@ -219,6 +219,16 @@ impl SimFaults {
         }
     }
 
+    /// The next replay of a users delta link reports `user` as `{"@removed": {"reason":
+    /// "changed"}}` though it exists and keeps its memberships, as Graph's replays of old
+    /// changes can.
+    pub fn replay_user_removal(&self, user: &str) {
+        lock(&self.shared)
+            .faults
+            .users_delta_removals
+            .insert(user.to_owned());
+    }
+
     /// Every delta token issued so far answers 400 `syncStateNotFound`.
     pub fn expire_delta_tokens(&self) {
         for d in lock(&self.shared).deltas.values_mut() {

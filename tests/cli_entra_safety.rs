@@ -1,0 +1,191 @@
+//! Issue 16 (safety), the Entra side, as users meet it: the built `pbconnector sync` against the
+//! Graph and Password Boss simulators. A user is deprovisioned as deleted only when Graph says so
+//! on a lookup; a lookup without evidence deprovisions nothing; one mirrored group that cannot be
+//! read does not stop the rest. Some cases need the Graph state of a running connector (delta
+//! reads, the group cache): they run `sync` without `--once` and watch one sync per interval.
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::time::Duration;
+
+use pbconnector::passwordboss::model::{User, UserStatus};
+use pbconnector::resources::{AzureAdConnectorStatus, Connection};
+use pbconnector::simulators::graph::{Answer, PathKind};
+use pbconnector::simulators::sample::SampleEnvironment;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout};
+
+use cli::{Run, rewrite, sample};
+
+fn status(run: &Run) -> AzureAdConnectorStatus {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "-o json prints the status object ({e}):\n{}\n{}",
+            run.stdout, run.stderr
+        )
+    })
+}
+
+/// The Password Boss account of Entra user `id`, if it still exists.
+fn account(env: &SampleEnvironment, id: &str) -> Option<User> {
+    env.password_boss
+        .users()
+        .into_iter()
+        .find(|u| u.external_id.as_deref() == Some(id))
+}
+
+/// `pbconnector sync -f FILE -o json` without `--once`: one status object per interval.
+struct Looping {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Looping {
+    fn start(file: &std::path::Path) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pbconnector"))
+            .args(["sync", "-f", file.to_str().unwrap(), "-o", "json"])
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sync starts");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self { child, lines }
+    }
+
+    /// The status printed by the next sync (pretty JSON: it ends with a `}` line).
+    async fn next(&mut self) -> AzureAdConnectorStatus {
+        let mut text = String::new();
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(40), self.lines.next_line())
+                .await
+                .expect("a sync within one interval")
+                .expect("stdout readable")
+                .unwrap_or_else(|| panic!("sync exited; printed so far:\n{text}"));
+            text.push_str(&line);
+            text.push('\n');
+            if line == "}" {
+                return serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("a status object ({e}):\n{text}"));
+            }
+        }
+    }
+}
+
+impl Drop for Looping {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Replication lag: a member removed from the sync group and added back, whom the users delta
+/// does not list yet, is no deleted user: with `userDeleted: Delete` its account stays.
+#[tokio::test]
+async fn a_rejoining_member_the_users_delta_misses_is_not_deleted() {
+    let (env, _dir, file) = sample(20).await;
+    let rules = rewrite(&file, "userDeleted: Disable", "userDeleted: Delete");
+    let rules = rewrite(
+        &rules,
+        "userRemovedFromGroup: Disable",
+        "userRemovedFromGroup: Ignore",
+    );
+    // A direct member of the sync group (every fifth comes through the nested group).
+    let member = env.members[0].clone();
+    let mut sync = Looping::start(&rules);
+    let first = sync.next().await;
+    assert_eq!(first.connection, Connection::Connected, "{}", first.message);
+    assert!(account(&env, &member).is_some());
+
+    env.tenant.remove_member(&env.sync_group_id, &member);
+    let left = sync.next().await;
+    assert_eq!(
+        left.last_sync.deleted + left.last_sync.disabled,
+        0,
+        "{}",
+        left.message
+    );
+
+    env.tenant.add_member(&env.sync_group_id, &member);
+    env.graph.faults().lag_users_delta(&member, true);
+    let back = sync.next().await;
+    assert_eq!(back.connection, Connection::Connected, "{}", back.message);
+    assert_eq!(back.last_sync.deleted, 0, "{}", back.message);
+    let kept = account(&env, &member).expect("the account is not deleted");
+    assert_eq!(kept.status, UserStatus::Active);
+    assert!(
+        env.graph.requests().in_batch(PathKind::User) >= 1,
+        "the member was looked up"
+    );
+}
+
+/// With rules that tell deleted from removed users apart, a lookup decides: soft- and
+/// hard-deleted users follow `userDeleted` (the log says which, and until when a soft-deleted one
+/// can be restored), a removed one `userRemovedFromGroup`. A lookup that gives no evidence (a 500,
+/// a malformed answer) deprovisions nobody.
+#[tokio::test]
+async fn deleted_users_are_told_apart_by_lookup_and_a_failed_lookup_deprovisions_nothing() {
+    let (env, _dir, file) = sample(20).await;
+    let rules = rewrite(&file, "userDeleted: Disable", "userDeleted: Delete");
+    let f = rules.to_str().unwrap();
+    let first = cli::run(&["sync", "-f", f, "--once"], &[]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let (soft, hard, removed) = (&env.members[1], &env.members[2], &env.members[3]);
+    env.tenant.soft_delete_user(soft);
+    env.tenant.hard_delete_user(hard);
+    env.tenant.remove_member(&env.sync_group_id, removed);
+
+    for answer in [Answer::Status(500), Answer::Malformed] {
+        env.graph.faults().answer_next(PathKind::User, 100, answer);
+        let run = cli::run(&["sync", "-f", f, "--once", "-o", "json"], &[]).await;
+        env.graph.faults().answer_next(PathKind::User, 0, answer);
+        assert_eq!(run.code, 0, "{answer:?}: {}", run.stderr);
+        let s = status(&run);
+        assert!(
+            s.message.contains("incomplete") && s.message.contains("nothing was deprovisioned"),
+            "{answer:?}: {}",
+            s.message
+        );
+        assert_eq!(s.last_sync.deleted + s.last_sync.disabled, 0, "{answer:?}");
+        for id in [soft, hard, removed] {
+            assert_eq!(account(&env, id).unwrap().status, UserStatus::Active);
+        }
+    }
+
+    let run = cli::run(
+        &[
+            "sync",
+            "-f",
+            f,
+            "--once",
+            "-o",
+            "json",
+            "--log-level",
+            "info",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = status(&run);
+    assert_eq!(s.last_sync.deleted, 2, "{}", s.message);
+    assert_eq!(s.last_sync.disabled, 1, "{}", s.message);
+    assert!(account(&env, soft).is_none() && account(&env, hard).is_none());
+    assert_eq!(account(&env, removed).unwrap().status, UserStatus::Disabled);
+    let logged = |id: &str, says: &str| {
+        run.stderr
+            .lines()
+            .any(|l| l.contains(id) && l.contains(says))
+    };
+    assert!(
+        logged(soft, "deleted in Entra (restorable until 20"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        logged(hard, "deleted in Entra permanently"),
+        "{}",
+        run.stderr
+    );
+}
