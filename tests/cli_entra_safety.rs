@@ -189,3 +189,98 @@ async fn deleted_users_are_told_apart_by_lookup_and_a_failed_lookup_deprovisions
         run.stderr
     );
 }
+
+/// One mirrored group that does not exist: the users and the other groups still sync, the
+/// group is a `GroupUnavailable` conflict naming it, and the exit code is that of a sync with
+/// conflicts (0).
+#[tokio::test]
+async fn a_missing_mirrored_group_is_a_conflict_and_the_rest_still_syncs() {
+    let (env, _dir, file) = sample(20).await;
+    let missing = rewrite(&file, "displayName: HR", "displayName: Finance");
+    let run = cli::run(
+        &[
+            "sync",
+            "-f",
+            missing.to_str().unwrap(),
+            "--once",
+            "-o",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let s = status(&run);
+    assert_eq!(s.connection, Connection::Connected, "{}", s.message);
+    // Every member, the guest and the no-mail user (as in cli_sync.rs).
+    assert_eq!(
+        s.last_sync.created + s.last_sync.adopted,
+        22,
+        "{}",
+        s.message
+    );
+    assert_eq!(s.last_sync.groups_created, 2, "Engineering and Sales");
+    for name in ["Engineering", "Sales"] {
+        assert!(env.password_boss.group_by_name(name).is_some(), "{name}");
+    }
+    let unavailable: Vec<_> = s
+        .conflicts
+        .iter()
+        .filter(|c| c.reason == "GroupUnavailable")
+        .collect();
+    assert_eq!(unavailable.len(), 1, "{:?}", s.conflicts);
+    assert!(
+        unavailable[0].message.contains("\"Finance\""),
+        "{}",
+        unavailable[0].message
+    );
+    assert_eq!(
+        s.last_sync.conflicts, 3,
+        "the two users sharing an email, and Finance"
+    );
+}
+
+/// A mirrored group deleted and recreated under the same name while the connector runs: the
+/// next sync resolves the name again and goes on (no restart), and the group ends up mirrored
+/// from the new Entra group.
+#[tokio::test]
+async fn a_mirrored_group_recreated_under_its_name_syncs_without_a_restart() {
+    let (env, _dir, file) = sample(20).await;
+    let (_, old) = env.groups.iter().find(|(n, _)| n == "HR").unwrap().clone();
+    let mut sync = Looping::start(&file);
+    let first = sync.next().await;
+    assert_eq!(first.connection, Connection::Connected, "{}", first.message);
+    let hr = env.password_boss.group_by_name("HR").expect("HR mirrored");
+    assert_eq!(hr.external_id.as_deref(), Some(old.as_str()));
+
+    env.tenant.delete_group(&old);
+    let new = env.tenant.add_group("HR");
+    for id in env.members.iter().take(6) {
+        env.tenant.add_member(&new, id);
+    }
+    let second = sync.next().await;
+    assert_eq!(
+        second.connection,
+        Connection::Connected,
+        "{}",
+        second.message
+    );
+    assert!(
+        !second
+            .conflicts
+            .iter()
+            .any(|c| c.reason == "GroupUnavailable"),
+        "{:?}",
+        second.conflicts
+    );
+    // The old group's Password Boss group goes and the name is free for the new one on the
+    // following sync (names freed by a plan are not reused in the same plan).
+    let third = sync.next().await;
+    assert_eq!(third.connection, Connection::Connected, "{}", third.message);
+    let hr = env
+        .password_boss
+        .group_by_name("HR")
+        .expect("HR mirrored again");
+    assert_eq!(hr.external_id.as_deref(), Some(new.as_str()));
+    assert_eq!(env.password_boss.members(&hr.id).unwrap().len(), 6);
+}

@@ -593,3 +593,215 @@ async fn a_replayed_removal_of_a_member_who_exists_keeps_the_member() {
         .unwrap();
     assert_eq!(client.requests() - before, 1);
 }
+
+/// Per-group isolation: a mirrored group that is missing, ambiguous or unreadable is a problem
+/// of its own, left out of the groups; the users and the other groups are read all the same, and
+/// the snapshot stays complete. Problem groups are tried again on the next (delta) read.
+#[tokio::test]
+async fn a_mirrored_group_that_cannot_be_read_is_a_problem_and_the_rest_still_reads() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let hr = e.tenant.add_group("HR");
+    let sales = e.tenant.add_group("Sales");
+    e.tenant.add_group("Twins");
+    e.tenant.add_group("Twins");
+    let users = e.users("u", 6);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+    }
+    e.tenant.add_member(&hr, &users[0]);
+    e.tenant.add_member(&sales, &users[1]);
+    let groups = [
+        GroupSelector::by_name("HR"),
+        GroupSelector::by_name("Finance"),
+        GroupSelector::by_name("Twins"),
+        GroupSelector::by_id(&sales),
+    ];
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    e.sim
+        .faults()
+        .answer_next_for(PathKind::TransitiveMembers, &sales, 1, Answer::Status(403));
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete, "{:?}", snap.incomplete_reason);
+    assert_eq!(snap.users.len(), 6);
+    let ids: Vec<&str> = snap.groups.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids, vec![hr.as_str()]);
+    let problems: Vec<(&str, Option<&str>)> = snap
+        .group_problems
+        .iter()
+        .map(|p| (p.selector.as_str(), p.group_id.as_deref()))
+        .collect();
+    let sales_selector = format!("id: {sales}");
+    assert_eq!(
+        problems,
+        vec![
+            ("displayName: Finance", None),
+            ("displayName: Twins", None),
+            (sales_selector.as_str(), Some(sales.as_str())),
+        ]
+    );
+    let messages: Vec<&str> = snap
+        .group_problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect();
+    assert!(
+        messages[0].contains("\"Finance\" was not found"),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].contains("matches 2 groups"), "{}", messages[1]);
+    assert!(
+        messages[2].contains("403") && messages[2].contains(&sales),
+        "{}",
+        messages[2]
+    );
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.contains("the other groups still sync"))
+    );
+
+    // Finance now exists, Sales reads again: both are tracked from the next read on, in spec
+    // order. The delta $batch + one resolution $batch (Finance, Twins) + a member page each for
+    // Finance and Sales + one $batch bootstrapping their delta links.
+    let finance = e.tenant.add_group("Finance");
+    e.tenant.add_member(&finance, &users[2]);
+    let before = client.requests();
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(client.requests() - before, 5);
+    assert!(snap.complete);
+    let ids: Vec<&str> = snap.groups.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids, vec![hr.as_str(), finance.as_str(), sales.as_str()]);
+    assert_eq!(snap.group_problems.len(), 1, "{:?}", snap.group_problems);
+    assert_eq!(snap.group_problems[0].selector, "displayName: Twins");
+    // And their changes arrive through delta like the others'.
+    e.tenant.add_member(&finance, &users[3]);
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(snap.groups[1].members.len(), 2);
+
+    // The sync group is no mirrored group: it failing still fails the read.
+    let mut fresh = GraphSyncState::default();
+    e.sim
+        .faults()
+        .answer_next_for(PathKind::TransitiveMembers, &sync, 1, Answer::Status(403));
+    let err = client
+        .read(&mut fresh, &sel, &groups, &opts(true))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), GraphErrorKind::Unauthorized, "{err}");
+}
+
+/// A mirrored group deleted and recreated under the same name is another group: the cached id
+/// answers 404, the cache entry goes, and the name is resolved again in the same read (no
+/// restart, no failed sync).
+#[tokio::test]
+async fn a_mirrored_group_deleted_and_recreated_under_its_name_is_resolved_again() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let old = e.tenant.add_group("HR");
+    let users = e.users("u", 3);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+    }
+    e.tenant.add_member(&old, &users[0]);
+    let groups = [GroupSelector::by_name("HR")];
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    let first = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(first.groups[0].id, old);
+
+    e.tenant.delete_group(&old);
+    let new = e.tenant.add_group("HR");
+    e.tenant.add_member(&new, &users[1]);
+    e.tenant.add_member(&new, &users[2]);
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete);
+    assert!(snap.group_problems.is_empty(), "{:?}", snap.group_problems);
+    assert_eq!(snap.groups[0].id, new);
+    assert_eq!(snap.groups[0].members.len(), 2);
+    // Tracked by delta again: a quiet sync is one request.
+    let before = client.requests();
+    client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(client.requests() - before, 1);
+
+    // Deleted for good: a problem, and the name is looked up again on every read until it
+    // exists again.
+    e.tenant.delete_group(&new);
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete && snap.groups.is_empty());
+    assert_eq!(snap.group_problems[0].selector, "displayName: HR");
+    assert_eq!(snap.users.len(), 3);
+    let again = e.tenant.add_group("HR");
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(snap.groups[0].id, again);
+    assert!(snap.group_problems.is_empty());
+}
+
+/// A delta link answering 404 (it follows a group that is gone) is no failed sync: the read
+/// falls back to a full one, group by group, and the missing group becomes a problem.
+#[tokio::test]
+async fn a_delta_link_answering_404_falls_back_to_a_full_read_group_by_group() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let hr = e.tenant.add_group("HR");
+    let sales = e.tenant.add_group("Sales");
+    let users = e.users("u", 2);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+        e.tenant.add_member(&sales, id);
+    }
+    let groups = [GroupSelector::by_id(&hr), GroupSelector::by_id(&sales)];
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    e.tenant.delete_group(&hr);
+    e.sim
+        .faults()
+        .answer_next(PathKind::GroupsDelta, 1, Answer::Status(404));
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete);
+    assert_eq!(snap.users.len(), 2);
+    assert_eq!(snap.groups.len(), 1);
+    assert_eq!(snap.groups[0].id, sales);
+    assert_eq!(snap.group_problems.len(), 1);
+    assert_eq!(snap.group_problems[0].selector, format!("id: {hr}"));
+    assert_eq!(
+        snap.group_problems[0].group_id.as_deref(),
+        Some(hr.as_str())
+    );
+}

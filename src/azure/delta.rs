@@ -14,6 +14,7 @@ use std::time::Instant;
 use super::client::{GraphClient, USER_SELECT, enc};
 use super::error::GraphError;
 use super::full::{DELTA_FILTER_LIMIT, MemberRead, id_filter, parse_page, snapshot};
+use super::groups::concerns_one_group;
 use super::member_set::MemberEdits;
 use super::model::EntraSnapshot;
 use super::state::{CachedUser, GraphSyncState, ObjectId};
@@ -52,7 +53,14 @@ impl GraphClient {
         let mut changes = Changes::default();
         let mut links = Vec::with_capacity(results.len());
         for (i, r) in results.into_iter().enumerate() {
-            let page = parse_page(r.map_err(failure_error)?)?;
+            // A delta link that answers 404 followed a group that is gone: only a full read,
+            // group by group, can say which (and resolve its selector again).
+            let page = parse_page(r.map_err(|f| match f.status {
+                404 => GraphError::DeltaExpired {
+                    code: "a delta link answered 404".into(),
+                },
+                _ => failure_error(f),
+            })?)?;
             let out = if i == 0 {
                 &mut changes.users
             } else {
@@ -73,7 +81,17 @@ impl GraphClient {
         let mut reread = HashMap::new();
         for &i in &work.reread {
             let g = &state.groups[i];
-            let read = self.read_members(&g.id, i == 0, nested, deadline).await?;
+            let read = match self.read_members(&g.id, i == 0, nested, deadline).await {
+                Ok(read) => read,
+                // Gone or unreadable since the last read: the full read tells which, and makes
+                // a mirrored group a problem of its own.
+                Err(e) if concerns_one_group(&e) => {
+                    return Err(GraphError::DeltaExpired {
+                        code: format!("a tracked group could not be re-read: {e}"),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             reread.insert(i, read);
         }
         let structure_changed = reread
@@ -87,6 +105,7 @@ impl GraphClient {
             let (_, groups) = self.bootstrap_delta(&state.groups, false, deadline).await?;
             state.groups_delta = groups;
         }
+        self.retry_problems(state, nested, deadline).await?;
         let unsettled = self.settle_members(state, deadline).await;
         let mut snapshot = snapshot(state);
         if let Some(reason) = unsettled {

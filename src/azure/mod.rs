@@ -8,6 +8,7 @@ mod delta;
 mod error;
 pub mod federated;
 mod full;
+mod groups;
 mod lookup;
 mod member_set;
 pub mod model;

@@ -69,7 +69,7 @@ pub struct EntraSnapshot {
 }
 
 /// A `spec.groups` entry that could not be read this sync.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupProblem {
     /// The selector as written in the spec (`displayName: HR`, `id: …`).

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::lookup::Deletion;
 use super::member_set::MemberSet;
-use super::model::EntraUser;
+use super::model::{EntraUser, GroupProblem};
 pub(crate) use super::object_id::ObjectId;
 use super::wire::WireObject;
 use crate::resources::GroupSelector;
@@ -139,6 +139,8 @@ impl CachedUser {
 pub(crate) struct TrackedGroup {
     pub id: Box<str>,
     pub name: String,
+    /// Where the group's selector is: 0 for the sync group, i for `shape` selector i.
+    pub spec_index: usize,
     /// User members (transitive when nested groups are on).
     pub members: MemberSet,
     /// Groups nested (at any depth) under this one; empty when nested groups are off.
@@ -152,7 +154,10 @@ pub struct GraphSyncState {
     pub(crate) resolved: HashMap<GroupSelector, (Box<str>, String)>,
     /// What the tracked groups were read for: selectors and the nested flag.
     pub(crate) shape: Option<(Vec<GroupSelector>, bool)>,
+    /// The readable groups, the sync group first, then the mirrored groups in spec order.
     pub(crate) groups: Vec<TrackedGroup>,
+    /// Mirrored groups that could not be read (by `shape` position), retried on every read.
+    pub(crate) problems: Vec<(usize, GroupProblem)>,
     /// Attributes of the sync group's user members.
     pub(crate) users: HashMap<ObjectId, CachedUser>,
     /// Users found deleted by a lookup since the last full read (evidence: 404 on

@@ -349,6 +349,7 @@ async fn sync_within_deadline(
     report.users = plan.users;
     report.groups = snapshot.groups.len() as u32;
     report.conflicts = plan.conflicts.clone();
+    report_group_problems(&snapshot, &mut report.conflicts);
     report.dry_run = options.dry_run;
     if !options.dry_run {
         let report_progress = |p: ApplyProgress| {
@@ -418,6 +419,28 @@ async fn classify_departures(
     graph
         .classify_departures(graph_state, snapshot, &departed, every)
         .await;
+}
+
+/// One `GroupUnavailable` conflict per mirrored group Entra could not give this sync, unless the
+/// planner reported it already (same message). For the planner engineer: once `plan::plan_with`
+/// turns `snapshot.group_problems` into these conflicts itself, this can go.
+fn report_group_problems(
+    snapshot: &crate::azure::model::EntraSnapshot,
+    conflicts: &mut Vec<plan::Conflict>,
+) {
+    for p in &snapshot.group_problems {
+        let reported = conflicts
+            .iter()
+            .any(|c| c.kind == plan::ConflictKind::GroupUnavailable && c.message == p.message);
+        if !reported {
+            conflicts.push(plan::Conflict {
+                kind: plan::ConflictKind::GroupUnavailable,
+                external_id: p.group_id.clone(),
+                email: None,
+                message: p.message.clone(),
+            });
+        }
+    }
 }
 
 fn clients(

@@ -42,6 +42,7 @@ impl PlanKey {
             &snapshot.deleted,
             snapshot.complete,
             &snapshot.incomplete_reason,
+            &snapshot.group_problems,
         );
         Self {
             graph_generation,

@@ -28,13 +28,27 @@ pub(crate) fn get(
     raw_query: Option<&str>,
 ) -> (PathKind, Reply) {
     let (kind, reply) = answer(state, tenant, path, raw_query);
-    let Some((n, instead)) = state.faults.answers.get(&kind).copied() else {
+    let key = state
+        .faults
+        .answers
+        .keys()
+        .find(|(k, part)| *k == kind && part.as_deref().is_some_and(|p| path.contains(p)))
+        .or_else(|| {
+            state
+                .faults
+                .answers
+                .keys()
+                .find(|(k, part)| *k == kind && part.is_none())
+        })
+        .cloned();
+    let Some(key) = key else {
         return (kind, reply);
     };
+    let (n, instead) = state.faults.answers[&key];
     if n <= 1 {
-        state.faults.answers.remove(&kind);
+        state.faults.answers.remove(&key);
     } else {
-        state.faults.answers.insert(kind, (n - 1, instead));
+        state.faults.answers.insert(key, (n - 1, instead));
     }
     (kind, sabotaged(instead, reply, path))
 }

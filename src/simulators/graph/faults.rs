@@ -35,8 +35,9 @@ pub(crate) struct Faults {
     pub tenant_throttle: HashMap<String, u64>,
     /// Hostile or broken behaviour for every request, token endpoint included.
     pub hostile: Option<Hostile>,
-    /// The next n requests of a kind (direct or inside `$batch`) get this answer.
-    pub answers: HashMap<PathKind, (u32, Answer)>,
+    /// The next n requests of a kind (direct or inside `$batch`), whose path contains the text
+    /// when one is given, get this answer.
+    pub answers: HashMap<(PathKind, Option<String>), (u32, Answer)>,
     /// Users the users delta does not list yet (replication lag), though they exist and keep
     /// their memberships.
     pub users_delta_lag: BTreeSet<String>,

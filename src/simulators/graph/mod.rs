@@ -198,11 +198,21 @@ impl SimFaults {
     /// The next `n` requests of `kind`, sent alone or inside a `$batch`, get `answer` instead of
     /// their real answer (`n` = 0 clears it).
     pub fn answer_next(&self, kind: PathKind, n: u32, answer: Answer) {
+        self.set_answer((kind, None), n, answer);
+    }
+
+    /// As `answer_next`, for the requests of `kind` whose path contains `path_part` (a group's
+    /// id, say) only.
+    pub fn answer_next_for(&self, kind: PathKind, path_part: &str, n: u32, answer: Answer) {
+        self.set_answer((kind, Some(path_part.to_owned())), n, answer);
+    }
+
+    fn set_answer(&self, key: (PathKind, Option<String>), n: u32, answer: Answer) {
         let mut st = lock(&self.shared);
         if n == 0 {
-            st.faults.answers.remove(&kind);
+            st.faults.answers.remove(&key);
         } else {
-            st.faults.answers.insert(kind, (n, answer));
+            st.faults.answers.insert(key, (n, answer));
         }
     }
 
