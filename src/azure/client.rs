@@ -144,7 +144,7 @@ impl GraphClient {
             match self.delta_read(state, opts.nested_groups, deadline).await {
                 Ok(snapshot) => return Ok(snapshot),
                 Err(GraphError::DeltaExpired { code }) => {
-                    tracing::info!(%code, "delta token expired; falling back to a full read");
+                    tracing::info!(%code, "the delta read cannot go on; falling back to a full read");
                 }
                 Err(e) => return Err(e),
             }
