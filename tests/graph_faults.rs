@@ -11,7 +11,7 @@ use pbconnector::azure::{
     Credential, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions, TenantPacer,
 };
 use pbconnector::resources::GroupSelector;
-use pbconnector::simulators::graph::PathKind;
+use pbconnector::simulators::graph::{Answer, PathKind};
 
 fn opts(deadline: Duration) -> ReadOptions {
     ReadOptions {
@@ -166,4 +166,80 @@ async fn clients_of_one_tenant_share_retry_after_through_the_pacer() {
         "b waited for a's Retry-After"
     );
     first.await.unwrap().unwrap();
+}
+
+/// A lookup that gives no evidence (5xx, throttled past the retries, a malformed body, another
+/// user's id) leaves the read incomplete, naming the user and the answer, and changes nothing:
+/// the next read asks again.
+#[tokio::test]
+async fn a_lookup_without_evidence_leaves_the_read_incomplete_and_is_asked_again() {
+    let e = env().await;
+    let group = e.tenant.add_group("Password Boss Users");
+    let users = e.users("u", 3);
+    for id in &users {
+        e.tenant.add_member(&group, id);
+    }
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&group);
+    let long = opts(Duration::from_secs(30));
+    client.read(&mut state, &sel, &[], &long).await.unwrap();
+    let cases = [
+        (PathKind::User, Answer::Status(500), "500"),
+        (PathKind::User, Answer::Status(503), "throttl"),
+        (PathKind::User, Answer::Malformed, "unreadable user"),
+        (PathKind::User, Answer::OtherId, "another user"),
+    ];
+    for (kind, answer, says) in cases {
+        e.sim.faults().replay_user_removal(&users[1]);
+        e.sim.faults().answer_next(kind, 100, answer);
+        let snap = client.read(&mut state, &sel, &[], &long).await.unwrap();
+        e.sim.faults().answer_next(kind, 0, answer);
+        assert!(!snap.complete, "{answer:?}");
+        let reason = snap.incomplete_reason.unwrap_or_default();
+        assert!(
+            reason.contains(says) && reason.contains("deleted in Entra ID"),
+            "{answer:?}: {reason}"
+        );
+        if !matches!(answer, Answer::Status(503)) {
+            assert!(reason.contains(&users[1]), "names the user: {reason}");
+        }
+        assert!(snap.deleted.is_empty());
+        assert_eq!(snap.users.len(), 3, "no member lost on a guess");
+
+        let settled = client.read(&mut state, &sel, &[], &long).await.unwrap();
+        assert!(
+            settled.complete,
+            "asked again: {:?}",
+            settled.incomplete_reason
+        );
+        assert_eq!(settled.users.len(), 3);
+    }
+
+    // Departed users: a recycle-bin lookup that fails is no evidence either.
+    e.tenant.remove_member(&group, &users[2]);
+    e.tenant.soft_delete_user(&users[2]);
+    let mut snap = client.read(&mut state, &sel, &[], &long).await.unwrap();
+    assert!(snap.complete);
+    e.sim
+        .faults()
+        .answer_next(PathKind::DeletedItems, 1, Answer::Status(500));
+    let departed = [users[2].clone()];
+    let found = client
+        .classify_departures(&mut state, &mut snap, &departed, true)
+        .await;
+    assert!(found.is_empty());
+    assert!(!snap.complete);
+    let reason = snap.incomplete_reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains(&users[2]) && reason.contains("deletedItems") && reason.contains("500"),
+        "{reason}"
+    );
+    assert!(snap.deleted.is_empty());
+    let mut snap = client.read(&mut state, &sel, &[], &long).await.unwrap();
+    let found = client
+        .classify_departures(&mut state, &mut snap, &departed, true)
+        .await;
+    assert!(found[&users[2]].is_deleted());
+    assert!(snap.complete && snap.deleted.contains(&users[2]));
 }

@@ -7,9 +7,9 @@ mod graph_support;
 use std::time::Duration;
 
 use graph_support::env;
-use pbconnector::azure::{GraphErrorKind, GraphSyncState, ReadOptions};
+use pbconnector::azure::{GraphErrorKind, GraphSyncState, RESTORE_WINDOW, ReadOptions, UserLookup};
 use pbconnector::resources::GroupSelector;
-use pbconnector::simulators::graph::PathKind;
+use pbconnector::simulators::graph::{Answer, PathKind};
 
 fn opts(nested: bool) -> ReadOptions {
     ReadOptions {
@@ -283,7 +283,7 @@ async fn delta_reports_deletes_restores_disables_and_new_members() {
     e.tenant.add_member(&hr, &users[3]);
     e.tenant.rename_group(&hr, "Human Resources");
     let before = client.requests();
-    let snap = client
+    let mut snap = client
         .read(&mut state, &sel, &groups, &opts(true))
         .await
         .unwrap();
@@ -294,11 +294,39 @@ async fn delta_reports_deletes_restores_disables_and_new_members() {
     let mut expected = vec![&users[2], &users[3], &users[4]];
     expected.sort();
     assert_eq!(ids, expected);
+    assert!(
+        snap.deleted.is_empty(),
+        "a delta @removed is no evidence: {:?}",
+        snap.deleted
+    );
+    // The two departed users were reported removed: a lookup tells how they left, even when
+    // the rules do not need it (`every` false). Users $batch + recycle bin $batch.
+    let departed = [users[0].clone(), users[1].clone()];
+    let before = client.requests();
+    let found = client
+        .classify_departures(&mut state, &mut snap, &departed, false)
+        .await;
+    assert_eq!(client.requests() - before, 2);
+    assert!(matches!(
+        found[&users[0]],
+        UserLookup::SoftDeleted {
+            restorable_until: Some(_)
+        }
+    ));
+    assert_eq!(found[&users[1]], UserLookup::HardDeleted);
+    assert!(snap.complete);
     assert_eq!(snap.deleted.iter().collect::<Vec<_>>(), {
         let mut d = vec![&users[0], &users[1]];
         d.sort();
         d
     });
+    // Known now: not asked again.
+    let before = client.requests();
+    let again = client
+        .classify_departures(&mut state, &mut snap, &departed, true)
+        .await;
+    assert!(again.is_empty());
+    assert_eq!(client.requests(), before);
     assert_eq!(snap.users[&users[2]].account_enabled, Some(false));
     assert_eq!(
         snap.users[&users[4]].mail.as_deref(),
@@ -419,19 +447,361 @@ async fn group_resolution_errors_name_the_group() {
     assert!(err.to_string().contains(missing));
 }
 
+/// Deleted only on evidence: 404 `Request_ResourceNotFound` on `GET /users/{id}`, then the
+/// recycle bin tells soft from hard. 25 lookups: two `$batch`es for the users (20 + 5) and one
+/// for the recycle bin (the two 404s).
 #[tokio::test]
-async fn find_deleted_reports_users_that_are_gone() {
+async fn look_ups_tell_existing_soft_deleted_and_hard_deleted_users_apart() {
     let e = env().await;
     let users = e.users("u", 25);
     e.tenant.soft_delete_user(&users[3]);
     e.tenant.hard_delete_user(&users[21]);
     let client = e.client();
-    let gone = client.find_deleted(&users).await.unwrap();
-    assert_eq!(gone.into_iter().collect::<Vec<_>>(), {
-        let mut g = vec![users[3].clone(), users[21].clone()];
-        g.sort();
-        g
-    });
-    // token + 2 $batch envelopes (20 + 5)
-    assert_eq!(client.requests(), 3);
+    let found = client.look_up_users(&users).await.unwrap();
+    assert_eq!(found.len(), 25);
+    let until = match &found[&users[3]] {
+        UserLookup::SoftDeleted {
+            restorable_until: Some(until),
+        } => *until,
+        other => panic!("soft-deleted: {other:?}"),
+    };
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let window = until.duration_since(now);
+    assert!(
+        window > RESTORE_WINDOW - k8s_openapi::jiff::SignedDuration::from_mins(5)
+            && window <= RESTORE_WINDOW,
+        "restorable for 30 days from the deletion: {window:?}"
+    );
+    assert_eq!(found[&users[21]], UserLookup::HardDeleted);
+    match &found[&users[0]] {
+        UserLookup::Exists(u) => {
+            assert_eq!(u.display_name.as_deref(), Some("u 0"));
+            assert_eq!(
+                u.account_enabled,
+                Some(true),
+                "read with the connector's $select"
+            );
+        }
+        other => panic!("exists: {other:?}"),
+    }
+    assert_eq!(found.values().filter(|l| l.is_deleted()).count(), 2);
+    // token + 2 user $batch envelopes (20 + 5) + 1 recycle-bin $batch
+    assert_eq!(client.requests(), 4);
+    assert_eq!(e.sim.requests().in_batch(PathKind::User), 25);
+    assert_eq!(e.sim.requests().in_batch(PathKind::DeletedItems), 2);
+}
+
+/// Replication lag: a member re-added to the sync group whom the users delta filtered by id
+/// does not list yet exists all the same. A lookup gives its attributes; it is no deleted user.
+#[tokio::test]
+async fn a_rejoining_member_the_users_delta_misses_is_looked_up_not_deleted() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let users = e.users("u", 3);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+    }
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    e.tenant.remove_member(&sync, &users[0]);
+    let left = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert!(!left.users.contains_key(&users[0]));
+
+    e.tenant.add_member(&sync, &users[0]);
+    e.sim.faults().lag_users_delta(&users[0], true);
+    let before = client.requests();
+    let back = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    // the delta $batch + the filtered users delta that misses it + the lookup
+    assert_eq!(client.requests() - before, 3);
+    assert!(back.complete, "{:?}", back.incomplete_reason);
+    assert!(back.deleted.is_empty(), "{:?}", back.deleted);
+    assert_eq!(
+        back.users[&users[0]].display_name.as_deref(),
+        Some("u 0"),
+        "a member again, with the attributes the lookup read"
+    );
+    assert_eq!(back.users.len(), 3);
+
+    // A joiner the users delta misses and that is gone by the time of the lookup (deleted in
+    // between): the lookup's 404 is evidence, and a deleted user is a member of nothing.
+    let late = e.users("late", 1).remove(0);
+    e.tenant.add_member(&sync, &late);
+    e.sim.faults().lag_users_delta(&late, true);
+    e.sim
+        .faults()
+        .answer_next(PathKind::User, 1, Answer::Status(404));
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete, "{:?}", snap.incomplete_reason);
+    assert!(!snap.users.contains_key(&late));
+    assert_eq!(snap.deleted.iter().collect::<Vec<_>>(), vec![&late]);
+    assert_eq!(e.sim.requests().in_batch(PathKind::DeletedItems), 1);
+}
+
+/// A users-delta round may replay an old `@removed` for a user who exists and is still a member:
+/// the member set decides membership, and a lookup confirms the user exists.
+#[tokio::test]
+async fn a_replayed_removal_of_a_member_who_exists_keeps_the_member() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let users = e.users("u", 3);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+    }
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    let full = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+
+    e.sim.faults().replay_user_removal(&users[1]);
+    e.tenant.rename_user(&users[1], "Still Here");
+    let before = client.requests();
+    let snap = client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    // the delta $batch + the lookup that finds the user
+    assert_eq!(client.requests() - before, 2);
+    assert!(snap.complete);
+    assert!(snap.deleted.is_empty());
+    assert_eq!(snap.users.len(), full.users.len());
+    assert_eq!(
+        snap.users[&users[1]].display_name.as_deref(),
+        Some("Still Here")
+    );
+    // Settled: the next quiet sync is one request again.
+    let before = client.requests();
+    client
+        .read(&mut state, &sel, &[], &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(client.requests() - before, 1);
+}
+
+/// Per-group isolation: a mirrored group that is missing, ambiguous or unreadable is a problem
+/// of its own, left out of the groups; the users and the other groups are read all the same, and
+/// the snapshot stays complete. Problem groups are tried again on the next (delta) read.
+#[tokio::test]
+async fn a_mirrored_group_that_cannot_be_read_is_a_problem_and_the_rest_still_reads() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let hr = e.tenant.add_group("HR");
+    let sales = e.tenant.add_group("Sales");
+    e.tenant.add_group("Twins");
+    e.tenant.add_group("Twins");
+    let users = e.users("u", 6);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+    }
+    e.tenant.add_member(&hr, &users[0]);
+    e.tenant.add_member(&sales, &users[1]);
+    let groups = [
+        GroupSelector::by_name("HR"),
+        GroupSelector::by_name("Finance"),
+        GroupSelector::by_name("Twins"),
+        GroupSelector::by_id(&sales),
+    ];
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    e.sim
+        .faults()
+        .answer_next_for(PathKind::TransitiveMembers, &sales, 1, Answer::Status(403));
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete, "{:?}", snap.incomplete_reason);
+    assert_eq!(snap.users.len(), 6);
+    let ids: Vec<&str> = snap.groups.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids, vec![hr.as_str()]);
+    let problems: Vec<(&str, Option<&str>)> = snap
+        .group_problems
+        .iter()
+        .map(|p| (p.selector.as_str(), p.group_id.as_deref()))
+        .collect();
+    let sales_selector = format!("id: {sales}");
+    assert_eq!(
+        problems,
+        vec![
+            ("displayName: Finance", None),
+            ("displayName: Twins", None),
+            (sales_selector.as_str(), Some(sales.as_str())),
+        ]
+    );
+    let messages: Vec<&str> = snap
+        .group_problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect();
+    assert!(
+        messages[0].contains("\"Finance\" was not found"),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].contains("matches 2 groups"), "{}", messages[1]);
+    assert!(
+        messages[2].contains("403") && messages[2].contains(&sales),
+        "{}",
+        messages[2]
+    );
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.contains("the other groups still sync"))
+    );
+
+    // Finance now exists, Sales reads again: both are tracked from the next read on, in spec
+    // order. The delta $batch + one resolution $batch (Finance, Twins) + a member page each for
+    // Finance and Sales + one $batch bootstrapping their delta links.
+    let finance = e.tenant.add_group("Finance");
+    e.tenant.add_member(&finance, &users[2]);
+    let before = client.requests();
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(client.requests() - before, 5);
+    assert!(snap.complete);
+    let ids: Vec<&str> = snap.groups.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids, vec![hr.as_str(), finance.as_str(), sales.as_str()]);
+    assert_eq!(snap.group_problems.len(), 1, "{:?}", snap.group_problems);
+    assert_eq!(snap.group_problems[0].selector, "displayName: Twins");
+    // And their changes arrive through delta like the others'.
+    e.tenant.add_member(&finance, &users[3]);
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(snap.groups[1].members.len(), 2);
+
+    // The sync group is no mirrored group: it failing still fails the read.
+    let mut fresh = GraphSyncState::default();
+    e.sim
+        .faults()
+        .answer_next_for(PathKind::TransitiveMembers, &sync, 1, Answer::Status(403));
+    let err = client
+        .read(&mut fresh, &sel, &groups, &opts(true))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), GraphErrorKind::Unauthorized, "{err}");
+}
+
+/// A mirrored group deleted and recreated under the same name is another group: the cached id
+/// answers 404, the cache entry goes, and the name is resolved again in the same read (no
+/// restart, no failed sync).
+#[tokio::test]
+async fn a_mirrored_group_deleted_and_recreated_under_its_name_is_resolved_again() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let old = e.tenant.add_group("HR");
+    let users = e.users("u", 3);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+    }
+    e.tenant.add_member(&old, &users[0]);
+    let groups = [GroupSelector::by_name("HR")];
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    let first = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(first.groups[0].id, old);
+
+    e.tenant.delete_group(&old);
+    let new = e.tenant.add_group("HR");
+    e.tenant.add_member(&new, &users[1]);
+    e.tenant.add_member(&new, &users[2]);
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete);
+    assert!(snap.group_problems.is_empty(), "{:?}", snap.group_problems);
+    assert_eq!(snap.groups[0].id, new);
+    assert_eq!(snap.groups[0].members.len(), 2);
+    // Tracked by delta again: a quiet sync is one request.
+    let before = client.requests();
+    client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(client.requests() - before, 1);
+
+    // Deleted for good: a problem, and the name is looked up again on every read until it
+    // exists again.
+    e.tenant.delete_group(&new);
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete && snap.groups.is_empty());
+    assert_eq!(snap.group_problems[0].selector, "displayName: HR");
+    assert_eq!(snap.users.len(), 3);
+    let again = e.tenant.add_group("HR");
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert_eq!(snap.groups[0].id, again);
+    assert!(snap.group_problems.is_empty());
+}
+
+/// A delta link answering 404 (it follows a group that is gone) is no failed sync: the read
+/// falls back to a full one, group by group, and the missing group becomes a problem.
+#[tokio::test]
+async fn a_delta_link_answering_404_falls_back_to_a_full_read_group_by_group() {
+    let e = env().await;
+    let sync = e.tenant.add_group("Password Boss Users");
+    let hr = e.tenant.add_group("HR");
+    let sales = e.tenant.add_group("Sales");
+    let users = e.users("u", 2);
+    for id in &users {
+        e.tenant.add_member(&sync, id);
+        e.tenant.add_member(&sales, id);
+    }
+    let groups = [GroupSelector::by_id(&hr), GroupSelector::by_id(&sales)];
+    let client = e.client();
+    let mut state = GraphSyncState::default();
+    let sel = GroupSelector::by_id(&sync);
+    client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    e.tenant.delete_group(&hr);
+    e.sim
+        .faults()
+        .answer_next(PathKind::GroupsDelta, 1, Answer::Status(404));
+    let snap = client
+        .read(&mut state, &sel, &groups, &opts(true))
+        .await
+        .unwrap();
+    assert!(snap.complete);
+    assert_eq!(snap.users.len(), 2);
+    assert_eq!(snap.groups.len(), 1);
+    assert_eq!(snap.groups[0].id, sales);
+    assert_eq!(snap.group_problems.len(), 1);
+    assert_eq!(snap.group_problems[0].selector, format!("id: {hr}"));
+    assert_eq!(
+        snap.group_problems[0].group_id.as_deref(),
+        Some(hr.as_str())
+    );
 }

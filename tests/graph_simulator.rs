@@ -1,5 +1,6 @@
 //! The simulator's protocol strictness, through raw HTTP: paging, `$top`, `$select`, delta
-//! rules, `$batch` limits and the exact error bodies of graph-protocol.md.
+//! rules, `$batch` rules, the recycle bin (`/directory/deletedItems`), the exact error bodies of
+//! graph-protocol.md, and the fault hooks tests use (answers by kind, users-delta lag).
 
 mod graph_support;
 
@@ -191,4 +192,220 @@ async fn one_tenant_can_be_throttled_while_the_others_are_served() {
     }
     e.sim.faults().throttle_tenant(e.tenant.id(), None);
     assert_eq!(get(&groups, &t).await.0, 200, "cleared");
+}
+
+async fn batch(base: &str, bearer: &str, requests: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/$batch"))
+        .bearer_auth(bearer)
+        .json(&json!({ "requests": requests }))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// The documented 404 body for an id that is not (or no longer) a user.
+fn assert_not_found(status: u16, err: &Value, id: &str) {
+    assert_eq!(status, 404, "{err}");
+    assert_eq!(err["error"]["code"], "Request_ResourceNotFound");
+    assert_eq!(
+        err["error"]["message"],
+        format!(
+            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+        )
+    );
+    assert!(err["error"]["innerError"]["request-id"].is_string());
+}
+
+#[tokio::test]
+async fn deleted_users_are_404_and_soft_deleted_ones_sit_in_the_recycle_bin() {
+    let e = env().await;
+    let users = e.users("u", 3);
+    let (soft, hard, alive) = (&users[0], &users[1], &users[2]);
+    e.tenant.soft_delete_user(soft);
+    e.tenant.hard_delete_user(hard);
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let base = format!("{}/v1.0", e.sim.url());
+    let t = token(e.sim.url(), &e.app).await;
+
+    for id in [soft, hard, &unknown] {
+        let (status, err) = get(&format!("{base}/users/{id}?$select=id"), &t).await;
+        assert_not_found(status, &err, id);
+    }
+    let (status, user) = get(&format!("{base}/users/{alive}?$select=id"), &t).await;
+    assert_eq!((status, &user["id"]), (200, &json!(alive)));
+
+    // Only the soft-deleted user is in the recycle bin, with its type and deletion time.
+    for url in [
+        format!("{base}/directory/deletedItems/{soft}"),
+        format!("{base}/directory/deletedItems/{soft}/microsoft.graph.user"),
+    ] {
+        let (status, item) = get(&url, &t).await;
+        assert_eq!(status, 200, "{item}");
+        assert_eq!(item["id"], soft.as_str());
+        assert_eq!(item["@odata.type"], "#microsoft.graph.user");
+        let deleted = item["deletedDateTime"].as_str().unwrap();
+        assert!(
+            deleted.parse::<k8s_openapi::jiff::Timestamp>().is_ok(),
+            "{deleted}"
+        );
+    }
+    for id in [hard, alive, &unknown] {
+        let (status, err) = get(&format!("{base}/directory/deletedItems/{id}"), &t).await;
+        assert_not_found(status, &err, id);
+    }
+    let (_, list) = get(
+        &format!("{base}/directory/deletedItems/microsoft.graph.user"),
+        &t,
+    )
+    .await;
+    let listed: Vec<&Value> = list["value"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], soft.as_str());
+
+    // A hard delete empties the recycle bin; a restore brings the user back.
+    e.tenant.hard_delete_user(soft);
+    let (status, err) = get(&format!("{base}/directory/deletedItems/{soft}"), &t).await;
+    assert_not_found(status, &err, soft);
+    let again = e.users("r", 1).remove(0);
+    e.tenant.soft_delete_user(&again);
+    e.tenant.restore_user(&again);
+    let (status, _) = get(&format!("{base}/directory/deletedItems/{again}"), &t).await;
+    assert_eq!(status, 404);
+    assert_eq!(get(&format!("{base}/users/{again}"), &t).await.0, 200);
+}
+
+#[tokio::test]
+async fn batch_envelopes_follow_the_documented_rules() {
+    let e = env().await;
+    let alice = e.tenant.add_user("Alice A", "alice@contoso.com");
+    let base = format!("{}/v1.0", e.sim.url());
+    let t = token(e.sim.url(), &e.app).await;
+    let missing = uuid::Uuid::new_v4().to_string();
+
+    let (status, body) = batch(
+        &base,
+        &t,
+        json!([
+            {"id": "a", "method": "GET", "url": format!("/users/{missing}")},
+            {"id": "b", "method": "GET", "url": format!("users/{alice}"), "dependsOn": ["a"]},
+            {"id": "c", "method": "GET", "url": format!("/users/{alice}?$select=id")},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let by_id = |id: &str| {
+        body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_not_found(
+        by_id("a")["status"].as_u64().unwrap() as u16,
+        &by_id("a")["body"],
+        &missing,
+    );
+    assert_eq!(by_id("b")["status"], 424, "its dependency failed");
+    assert_eq!(by_id("c")["status"], 200);
+    assert_eq!(by_id("c")["body"]["id"], alice.as_str());
+
+    for (requests, why) in [
+        (
+            json!([{"id": "1", "method": "GET", "url": "/groups"}, {"id": "1", "method": "GET", "url": "/groups"}]),
+            "duplicate id",
+        ),
+        (
+            json!([{"id": "x", "method": "GET", "url": "/groups"}, {"id": "X", "method": "GET", "url": "/groups"}]),
+            "ids are case-insensitive",
+        ),
+        (json!([{"id": "1", "method": "GET"}]), "no url"),
+        (json!([{"method": "GET", "url": "/groups"}]), "no id"),
+        (
+            json!([{"id": "1", "method": "GET", "url": "/groups", "dependsOn": ["2"]}, {"id": "2", "method": "GET", "url": "/groups"}]),
+            "dependsOn a later request",
+        ),
+    ] {
+        let (status, body) = batch(&base, &t, requests).await;
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(body["error"]["code"], "Request_BadRequest", "{why}");
+    }
+}
+
+#[tokio::test]
+async fn fault_hooks_replace_answers_by_kind_and_lag_the_users_delta() {
+    use pbconnector::simulators::graph::{Answer, PathKind};
+    let e = env().await;
+    let users = e.users("u", 2);
+    let base = format!("{}/v1.0", e.sim.url());
+    let t = token(e.sim.url(), &e.app).await;
+    let user_url = format!("{base}/users/{}?$select=id", users[0]);
+
+    e.sim
+        .faults()
+        .answer_next(PathKind::User, 3, Answer::Status(500));
+    let (status, err) = get(&user_url, &t).await;
+    assert_eq!(status, 500);
+    assert_eq!(err["error"]["code"], "serviceNotAvailable");
+    let (status, body) = batch(
+        &base,
+        &t,
+        json!([{"id": "1", "method": "GET", "url": format!("/users/{}", users[0])}]),
+    )
+    .await;
+    assert_eq!(status, 200, "the envelope is fine");
+    assert_eq!(
+        body["responses"][0]["status"], 500,
+        "the sub-request is not"
+    );
+    e.sim
+        .faults()
+        .answer_next(PathKind::User, 1, Answer::OtherId);
+    let (status, other) = get(&user_url, &t).await;
+    assert_eq!(status, 200);
+    assert_ne!(other["id"], users[0].as_str());
+    e.sim
+        .faults()
+        .answer_next(PathKind::User, 1, Answer::Malformed);
+    assert_eq!(
+        get(&user_url, &t).await.1,
+        json!({"id": 42, "value": "malformed"})
+    );
+    assert_eq!(
+        get(&user_url, &t).await.1["id"],
+        users[0].as_str(),
+        "used up"
+    );
+
+    let filter = format!("id eq '{}' or id eq '{}'", users[0], users[1]);
+    let listed = |page: &Value| -> Vec<String> {
+        page["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    e.sim.faults().lag_users_delta(&users[1], true);
+    let (_, page) = get(&format!("{base}/users/delta?$filter={filter}"), &t).await;
+    assert_eq!(
+        listed(&page),
+        vec![users[0].clone()],
+        "the lagging user is not listed"
+    );
+    assert_eq!(
+        get(&format!("{base}/users/{}", users[1]), &t).await.0,
+        200,
+        "but exists"
+    );
+    e.sim.faults().lag_users_delta(&users[1], false);
+    let (_, page) = get(&format!("{base}/users/delta?$filter={filter}"), &t).await;
+    let mut both = users.clone();
+    both.sort();
+    let mut got = listed(&page);
+    got.sort();
+    assert_eq!(got, both);
 }

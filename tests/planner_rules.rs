@@ -1190,3 +1190,51 @@ fn member_removals_count_against_the_limits_and_groups_only_grow_while_held() {
         Action::UpdateGroup { members: Some(m), .. } if m.len() == 3
     )));
 }
+
+/// A mirrored group Entra could not give this sync is a `GroupUnavailable` conflict, and while
+/// any is, no group the snapshot leaves out is deleted (it may be the unreadable one); the other
+/// groups and the users still sync.
+#[test]
+fn an_unreadable_mirrored_group_deletes_no_group_and_is_a_conflict() {
+    let mut s = Scenario::new()
+        .entra(entra("e1"))
+        .account(linked("u1", "e1"))
+        .group(entra_group("g-sales", "Sales", &["e1"]))
+        .pb_group(
+            pb_group("pg-hr", "HR", MANAGED_BY_AZURE_AD, Some("g-hr")),
+            &["u1"],
+        )
+        .pb_group(
+            pb_group("pg-sales", "Sales", MANAGED_BY_AZURE_AD, Some("g-sales")),
+            &[],
+        );
+    // Without the problem, HR (owned, no longer mirrored) is deleted.
+    assert!(s.plan().actions.iter().any(|a| matches!(
+        a,
+        Action::DeleteGroup { group_id, .. } if group_id == "pg-hr"
+    )));
+    s.snapshot
+        .group_problems
+        .push(pbconnector::azure::model::GroupProblem {
+            selector: "displayName: HR".into(),
+            group_id: Some("g-hr".into()),
+            message: "Entra answered 403 on the members of HR".into(),
+        });
+    let plan = s.plan();
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::DeleteGroup { .. })),
+        "{:?}",
+        plan.actions
+    );
+    assert!(plan.actions.iter().any(|a| matches!(
+        a,
+        Action::UpdateGroup { group_id, .. } if group_id == "pg-sales"
+    )));
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::GroupUnavailable),
+        vec![(Some("g-hr".to_string()), None)]
+    );
+}

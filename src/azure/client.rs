@@ -1,7 +1,6 @@
 //! `GraphClient`: the connector's handle on Microsoft Graph.
 
 use crate::telemetry::tally::RequestTally;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -124,27 +123,6 @@ impl GraphClient {
         resolved_from(sel, result.map_err(failure_error_for(sel)))
     }
 
-    /// Which of `ids` no longer exist as users (404 on `GET /users/{id}`), via `$batch`.
-    pub async fn find_deleted(&self, ids: &[String]) -> Result<BTreeSet<String>, GraphError> {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let urls: Vec<String> = ids
-            .iter()
-            .map(|id| format!("/users/{}?$select=id", enc(id)))
-            .collect();
-        let results = self.transport.batch(&urls, deadline).await?;
-        let mut gone = BTreeSet::new();
-        for (id, r) in ids.iter().zip(results) {
-            match r {
-                Ok(_) => {}
-                Err(f) if f.status == 404 => {
-                    gone.insert(id.clone());
-                }
-                Err(f) => return Err(failure_error(f)),
-            }
-        }
-        Ok(gone)
-    }
-
     /// Reads the sync group and the mirrored groups: a full read when due (first read,
     /// `full_sync_interval` elapsed, changed selectors, delta off or expired), else a delta read.
     pub async fn read(
@@ -166,7 +144,7 @@ impl GraphClient {
             match self.delta_read(state, opts.nested_groups, deadline).await {
                 Ok(snapshot) => return Ok(snapshot),
                 Err(GraphError::DeltaExpired { code }) => {
-                    tracing::info!(%code, "delta token expired; falling back to a full read");
+                    tracing::info!(%code, "the delta read cannot go on; falling back to a full read");
                 }
                 Err(e) => return Err(e),
             }

@@ -3,6 +3,10 @@
 //! new members, re-reads of nested groups whose structure changed), then everything is applied
 //! at once so a failure leaves the state untouched. An expired delta token surfaces as
 //! `GraphError::DeltaExpired`, on which the caller runs a full read.
+//!
+//! Memberships follow the groups delta only. A users-delta `@removed` marks the user for a
+//! lookup (`lookup.rs`); members whose attributes no users delta gave (replication lag) are
+//! looked up too, and only a 404 on the lookup takes a member out as deleted.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -10,6 +14,7 @@ use std::time::Instant;
 use super::client::{GraphClient, USER_SELECT, enc};
 use super::error::GraphError;
 use super::full::{DELTA_FILTER_LIMIT, MemberRead, id_filter, parse_page, snapshot};
+use super::groups::concerns_one_group;
 use super::member_set::MemberEdits;
 use super::model::EntraSnapshot;
 use super::state::{CachedUser, GraphSyncState, ObjectId};
@@ -48,7 +53,14 @@ impl GraphClient {
         let mut changes = Changes::default();
         let mut links = Vec::with_capacity(results.len());
         for (i, r) in results.into_iter().enumerate() {
-            let page = parse_page(r.map_err(failure_error)?)?;
+            // A delta link that answers 404 followed a group that is gone: only a full read,
+            // group by group, can say which (and resolve its selector again).
+            let page = parse_page(r.map_err(|f| match f.status {
+                404 => GraphError::DeltaExpired {
+                    code: "a delta link answered 404".into(),
+                },
+                _ => failure_error(f),
+            })?)?;
             let out = if i == 0 {
                 &mut changes.users
             } else {
@@ -69,7 +81,17 @@ impl GraphClient {
         let mut reread = HashMap::new();
         for &i in &work.reread {
             let g = &state.groups[i];
-            let read = self.read_members(&g.id, i == 0, nested, deadline).await?;
+            let read = match self.read_members(&g.id, i == 0, nested, deadline).await {
+                Ok(read) => read,
+                // Gone or unreadable since the last read: the full read tells which, and makes
+                // a mirrored group a problem of its own.
+                Err(e) if concerns_one_group(&e) => {
+                    return Err(GraphError::DeltaExpired {
+                        code: format!("a tracked group could not be re-read: {e}"),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             reread.insert(i, read);
         }
         let structure_changed = reread
@@ -83,7 +105,14 @@ impl GraphClient {
             let (_, groups) = self.bootstrap_delta(&state.groups, false, deadline).await?;
             state.groups_delta = groups;
         }
-        Ok(snapshot(state))
+        self.retry_problems(state, nested, deadline).await?;
+        let unsettled = self.settle_members(state, deadline).await;
+        let mut snapshot = snapshot(state);
+        if let Some(reason) = unsettled {
+            snapshot.complete = false;
+            snapshot.incomplete_reason = Some(reason);
+        }
+        Ok(snapshot)
     }
 
     /// Attributes of `ids`; `None` for users that no longer exist. Group delta names new members
@@ -138,15 +167,11 @@ fn is_group_ref(t: &Option<String>) -> bool {
     t.as_deref() == Some("#microsoft.graph.group")
 }
 
-/// Decides the extra reads a round needs (pure).
+/// Decides the extra reads a round needs (pure). A users-delta `@removed` is no evidence that a
+/// user left every group (replays happen), so a member removed from a group with nested groups
+/// always costs a re-read of that group.
 pub(crate) fn plan(state: &GraphSyncState, changes: &Changes) -> DeltaWork {
     let mut work = DeltaWork::default();
-    let removed_users: BTreeSet<&str> = changes
-        .users
-        .iter()
-        .filter(|u| u.removed.is_some())
-        .map(|u| u.id.as_str())
-        .collect();
     let seen_users: BTreeSet<&str> = changes
         .users
         .iter()
@@ -167,9 +192,8 @@ pub(crate) fn plan(state: &GraphSyncState, changes: &Changes) -> DeltaWork {
                     work.reread.insert(i);
                 } else if m.removed.is_some() {
                     // Still a member through another path? Only a re-read can tell, unless
-                    // the group has no nested groups or the user is gone altogether.
-                    let sure = direct && t.nested.is_empty();
-                    if !sure && !removed_users.contains(m.id.as_str()) {
+                    // the group has no nested groups.
+                    if !(direct && t.nested.is_empty()) {
                         work.reread.insert(i);
                     }
                 } else if i == 0
@@ -205,13 +229,14 @@ pub(crate) fn apply(
     for u in &changes.users {
         let id = ObjectId::from(u.id.as_str());
         if u.removed.is_some() {
-            state.users.remove(&id);
-            for group_edits in &mut edits {
-                group_edits.remove(id.clone());
+            // A hint, not evidence: memberships follow the groups delta, and a member of the
+            // sync group reported removed is looked up (`settle_members`, `classify_departures`).
+            if state.users.contains_key(&id) {
+                state.removal_reported.insert(id);
             }
-            state.deleted.insert(id);
         } else {
             state.deleted.remove(&id);
+            state.removal_reported.remove(&id);
             let attrs = CachedUser::from_wire(u);
             if let Some(cached) = state.users.get_mut(&id) {
                 *cached = attrs;
@@ -249,22 +274,15 @@ pub(crate) fn apply(
                     t_edits.remove(id);
                     continue;
                 }
-                if state.deleted.contains(&id) {
-                    continue;
-                }
+                // A member the users delta did not list (replication lag, or deleted since) is
+                // a member without attributes until `settle_members` looks it up.
                 if i == 0 && !state.users.contains_key(&id) {
                     let attrs = seen
                         .get(&id)
                         .cloned()
                         .or_else(|| fetched.get(m.id.as_str()).cloned().flatten());
-                    match attrs {
-                        Some(a) => {
-                            state.users.insert(id.clone(), a);
-                        }
-                        None => {
-                            state.deleted.insert(id);
-                            continue;
-                        }
+                    if let Some(a) = attrs {
+                        state.users.insert(id.clone(), a);
                     }
                 }
                 t_edits.add(id);
@@ -288,6 +306,11 @@ pub(crate) fn apply(
         t.members = read.members;
         t.nested = read.nested;
         if i == 0 {
+            // Listed as members just now: they exist, whatever a users delta said.
+            state
+                .removal_reported
+                .retain(|id| !read.users.contains_key(id));
+            state.deleted.retain(|id, _| !read.users.contains_key(id));
             state.users = read.users;
         }
     }

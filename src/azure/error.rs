@@ -66,6 +66,9 @@ pub enum GraphError {
     Paging(#[from] crate::bounded::PagingError),
     #[error("the sync deadline passed while waiting for {what}")]
     DeadlineExceeded { what: &'static str },
+    /// A user lookup gave no evidence either way (see `GraphClient::look_up_users`).
+    #[error("could not tell whether {who} was deleted in Entra ID: {what}")]
+    LookupFailed { who: String, what: String },
     /// A delta link is no longer valid; handled inside the client by a full read.
     #[error("the delta token expired ({code}); a full read is required")]
     DeltaExpired { code: String },
@@ -88,9 +91,9 @@ impl GraphError {
                 GraphErrorKind::NotFound
             }
             GraphError::Throttled { .. } => GraphErrorKind::Throttled,
-            GraphError::Transient { .. } | GraphError::DeltaExpired { .. } => {
-                GraphErrorKind::Transient
-            }
+            GraphError::Transient { .. }
+            | GraphError::DeltaExpired { .. }
+            | GraphError::LookupFailed { .. } => GraphErrorKind::Transient,
             GraphError::Protocol { .. } => GraphErrorKind::Protocol,
             GraphError::Config { .. } => GraphErrorKind::Config,
             GraphError::TooLarge { .. } => GraphErrorKind::TooLarge,

@@ -1,7 +1,8 @@
 //! A full read: resolve the groups (one `$batch`, only for selectors not yet resolved), read
 //! every group's members page by page (`$top=999`), then bootstrap the delta links with one
 //! `$batch` of `$deltatoken=latest` queries. Requests: Σ⌈members/999⌉ + 1 (+1 on the first
-//! read, for resolution; + the token call when one is due).
+//! read, for resolution; + the token call when one is due). A mirrored group that cannot be
+//! read is a problem of its own, not a failed read (`groups.rs`).
 //!
 //! Known window: the groups delta is bootstrapped after the member pages (its filter needs the
 //! nested group ids they reveal), so a membership change landing between the two is only seen
@@ -11,9 +12,7 @@ use crate::bounded::PageGuard;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::client::{
-    GraphClient, ReadOptions, USER_SELECT, enc, failure_error_for, resolve_url, resolved_from,
-};
+use super::client::{GraphClient, ReadOptions, USER_SELECT, enc};
 use super::error::GraphError;
 use super::member_set::MemberSet;
 use super::model::{EntraGroup, EntraSnapshot};
@@ -45,33 +44,20 @@ impl GraphClient {
         state
             .resolved
             .retain(|sel, (_, name)| sel.display_name.as_ref().is_none_or(|n| n == name));
-        self.resolve_missing(state, selectors, deadline).await?;
-        let mut groups = Vec::with_capacity(selectors.len());
-        let mut users = HashMap::new();
-        for (i, sel) in selectors.iter().enumerate() {
-            let (id, name) = state.resolved[sel].clone();
-            let read = self
-                .read_members(&id, i == 0, opts.nested_groups, deadline)
-                .await
-                .map_err(|e| not_found_if_gone(e, sel))?;
-            if i == 0 {
-                users = read.users;
-            }
-            groups.push(TrackedGroup {
-                id,
-                name,
-                members: read.members,
-                nested: read.nested,
-            });
-        }
+        let positions: Vec<usize> = (0..selectors.len()).collect();
+        let read = self
+            .read_groups(state, selectors, &positions, opts.nested_groups, deadline)
+            .await?;
         let (users_delta, groups_delta) = if opts.delta {
-            self.bootstrap_delta(&groups, true, deadline).await?
+            self.bootstrap_delta(&read.groups, true, deadline).await?
         } else {
             (None, Vec::new())
         };
-        state.groups = groups;
-        state.users = users;
+        state.groups = read.groups;
+        state.users = read.users.unwrap_or_default();
+        state.problems = read.problems;
         state.deleted.clear();
+        state.removal_reported.clear();
         state.users_delta = users_delta;
         state.groups_delta = groups_delta;
         state.last_full = Some(Instant::now());
@@ -79,44 +65,10 @@ impl GraphClient {
         tracing::debug!(
             users = state.users.len(),
             groups = state.groups.len(),
+            problems = state.problems.len(),
             "full Graph read finished"
         );
         Ok(snapshot(state))
-    }
-
-    async fn resolve_missing(
-        &self,
-        state: &mut GraphSyncState,
-        selectors: &[GroupSelector],
-        deadline: Instant,
-    ) -> Result<(), GraphError> {
-        let missing: Vec<&GroupSelector> = {
-            let mut seen = BTreeSet::new();
-            selectors
-                .iter()
-                .filter(|s| !state.resolved.contains_key(*s))
-                .filter(|s| seen.insert(s.to_string()))
-                .collect()
-        };
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let urls = missing
-            .iter()
-            .map(|s| resolve_url(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let results = if urls.len() == 1 {
-            vec![self.transport.get_or_failure(&urls[0], deadline).await?]
-        } else {
-            self.transport.batch(&urls, deadline).await?
-        };
-        for (sel, r) in missing.into_iter().zip(results) {
-            let g = resolved_from(sel, r.map_err(failure_error_for(sel)))?;
-            state
-                .resolved
-                .insert(sel.clone(), (g.id.into_boxed_str(), g.display_name));
-        }
-        Ok(())
     }
 
     /// Reads one group's user members (and nested group ids when `nested`), following every
@@ -246,15 +198,6 @@ impl GraphClient {
     }
 }
 
-fn not_found_if_gone(e: GraphError, sel: &GroupSelector) -> GraphError {
-    match e {
-        GraphError::GroupNotFound { .. } => GraphError::GroupNotFound {
-            group: sel.to_string(),
-        },
-        e => e,
-    }
-}
-
 /// A delta `$filter` selecting objects by id (`id eq 'a' or id eq 'b'`); at most
 /// `DELTA_FILTER_LIMIT` ids. A quote inside an id is doubled, as OData string literals need.
 pub(crate) fn id_filter<'a>(ids: impl Iterator<Item = &'a str>) -> String {
@@ -299,12 +242,17 @@ pub(crate) fn snapshot(state: &GraphSyncState) -> EntraSnapshot {
         sync_group_id: sync.id.to_string(),
         sync_group_name: sync.name.clone(),
         users,
-        deleted: state.deleted.iter().map(|d| d.to_string()).collect(),
+        deleted: state
+            .deleted
+            .keys()
+            .filter(|d| !sync.members.contains(d))
+            .map(|d| d.to_string())
+            .collect(),
         out_of_scope: Default::default(),
         groups,
         complete: missing == 0,
         incomplete_reason: (missing > 0)
             .then(|| format!("{missing} members of the sync group have no attributes")),
-        group_problems: Vec::new(),
+        group_problems: state.problems.iter().map(|(_, p)| p.clone()).collect(),
     }
 }

@@ -8,6 +8,8 @@ mod delta;
 mod error;
 pub mod federated;
 mod full;
+mod groups;
+mod lookup;
 mod member_set;
 pub mod model;
 mod object_id;
@@ -25,6 +27,7 @@ pub use federated::{
     FEDERATED_TOKEN_AUDIENCE, FEDERATED_TOKEN_FILE_ENV, FederatedToken, FederatedTokenSource,
     TokenFile,
 };
+pub use lookup::{RESTORE_WINDOW, UserLookup};
 pub use pacer::{DEFAULT_TENANT_CONCURRENCY, PacerRegistry, TenantPacer};
 pub use retry::RetryPolicy;
 pub use state::GraphSyncState;

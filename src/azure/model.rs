@@ -46,8 +46,9 @@ pub struct EntraSnapshot {
     pub sync_group_name: String,
     /// Users in scope: the sync group's user members, keyed by object id.
     pub users: BTreeMap<String, EntraUser>,
-    /// Object ids known to be deleted in Entra (soft or hard). A managed user missing from
-    /// `users` is "removed from group" unless its id is here.
+    /// Object ids Graph answered 404 for on a lookup (`GET /users/{id}`): deleted in Entra, soft
+    /// or hard. Never filled from delta annotations alone. A managed user missing from `users`
+    /// is "removed from group" unless its id is here.
     pub deleted: BTreeSet<String>,
     /// Members of the sync group that `spec.scope` leaves out (filled by the planner's
     /// `apply_scope`, never by the Graph read): not created, and deprovisioned as `OutOfScope`.

@@ -1,11 +1,12 @@
 //! What a connector keeps between syncs: resolved groups, members, compact user attributes,
 //! delta links and the time of the last full read.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
+use super::lookup::Deletion;
 use super::member_set::MemberSet;
-use super::model::EntraUser;
+use super::model::{EntraUser, GroupProblem};
 pub(crate) use super::object_id::ObjectId;
 use super::wire::WireObject;
 use crate::resources::GroupSelector;
@@ -93,6 +94,20 @@ impl CachedUser {
         }
     }
 
+    pub(crate) fn from_entra(u: &EntraUser) -> Self {
+        Self::from_wire(&WireObject {
+            id: u.id.clone(),
+            display_name: u.display_name.clone(),
+            given_name: u.given_name.clone(),
+            surname: u.surname.clone(),
+            mail: u.mail.clone(),
+            user_principal_name: u.user_principal_name.clone(),
+            account_enabled: u.account_enabled,
+            user_type: u.user_type.clone(),
+            ..WireObject::default()
+        })
+    }
+
     pub(crate) fn to_entra(&self, id: &str) -> EntraUser {
         let (flags, mut text) = self
             .packed
@@ -124,6 +139,8 @@ impl CachedUser {
 pub(crate) struct TrackedGroup {
     pub id: Box<str>,
     pub name: String,
+    /// Where the group's selector is: 0 for the sync group, i for `shape` selector i.
+    pub spec_index: usize,
     /// User members (transitive when nested groups are on).
     pub members: MemberSet,
     /// Groups nested (at any depth) under this one; empty when nested groups are off.
@@ -137,11 +154,18 @@ pub struct GraphSyncState {
     pub(crate) resolved: HashMap<GroupSelector, (Box<str>, String)>,
     /// What the tracked groups were read for: selectors and the nested flag.
     pub(crate) shape: Option<(Vec<GroupSelector>, bool)>,
+    /// The readable groups, the sync group first, then the mirrored groups in spec order.
     pub(crate) groups: Vec<TrackedGroup>,
+    /// Mirrored groups that could not be read (by `shape` position), retried on every read.
+    pub(crate) problems: Vec<(usize, GroupProblem)>,
     /// Attributes of the sync group's user members.
     pub(crate) users: HashMap<ObjectId, CachedUser>,
-    /// Users learned deleted since the last full read.
-    pub(crate) deleted: BTreeSet<ObjectId>,
+    /// Users found deleted by a lookup since the last full read (evidence: 404 on
+    /// `GET /users/{id}`), soft or hard; dropped when a delta round shows the user again.
+    pub(crate) deleted: BTreeMap<ObjectId, Deletion>,
+    /// Users of the sync group a users-delta round reported `@removed` since the last full
+    /// read, not yet looked up: a hint, never evidence.
+    pub(crate) removal_reported: BTreeSet<ObjectId>,
     pub(crate) users_delta: Option<String>,
     pub(crate) groups_delta: Vec<String>,
     pub(crate) last_full: Option<Instant>,

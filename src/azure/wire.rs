@@ -72,7 +72,7 @@ pub(crate) struct MemberDelta {
 }
 
 /// `@removed`: its `reason` (`changed` = soft delete, `deleted` = hard delete) does not matter
-/// here, both take the user out of scope.
+/// here: on a user it only makes the user worth a lookup (`lookup.rs`), which says how it left.
 pub(crate) type Removed = serde::de::IgnoredAny;
 
 /// `{"id","displayName"}` of a group.

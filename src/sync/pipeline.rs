@@ -291,7 +291,14 @@ async fn sync_within_deadline(
         }
     };
 
-    classify_departures(spec, &graph, &mut snapshot, &directory).await;
+    classify_departures(
+        spec,
+        &graph,
+        &mut state.graph_state,
+        &mut snapshot,
+        &directory,
+    )
+    .await;
 
     options.progress.send(Progress::step(Step::Planning));
     let planning_started = std::time::Instant::now();
@@ -365,21 +372,23 @@ async fn sync_within_deadline(
     finish(report)
 }
 
-/// Managed users who left scope are "deleted" or "removed from the group". Delta reads tell
-/// deletions; for the rest Graph is asked, but only when the two rules differ (otherwise the
-/// answer changes nothing and costs requests). A failed lookup makes the snapshot incomplete, so
+/// Managed users who left scope are "deleted" or "removed from the group". Deleted only on
+/// evidence: Graph answers 404 when asked for the user (see `azure::UserLookup`); a delta
+/// `@removed` only makes the user worth asking about. Every departed user is asked about when
+/// the two rules differ (the answer decides the action); otherwise only those a delta reported
+/// removed (the answer names the reason). A failed lookup makes the snapshot incomplete, so
 /// nothing is deprovisioned on a guess.
 async fn classify_departures(
     spec: &AzureAdConnectorSpec,
     graph: &GraphClient,
+    graph_state: &mut GraphSyncState,
     snapshot: &mut crate::azure::model::EntraSnapshot,
     directory: &plan::DirectoryState,
 ) {
     let rules = &spec.sync_rules;
-    if !snapshot.complete || rules.user_deleted == rules.user_removed_from_group {
-        return;
-    }
-    if rules.user_deleted == LeaveRule::Ignore && rules.user_removed_from_group == LeaveRule::Ignore
+    if !snapshot.complete
+        || (rules.user_deleted == LeaveRule::Ignore
+            && rules.user_removed_from_group == LeaveRule::Ignore)
     {
         return;
     }
@@ -388,26 +397,17 @@ async fn classify_departures(
         .iter()
         .filter(|u| u.is_managed_by_azure_ad())
         .filter_map(|u| u.external_id.clone())
-        .filter(|id| {
-            !snapshot.users.contains_key(id)
-                && !snapshot.deleted.contains(id)
-                && !snapshot.out_of_scope.contains(id)
-        })
+        .filter(|id| !snapshot.users.contains_key(id) && !snapshot.out_of_scope.contains(id))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     if departed.is_empty() {
         return;
     }
-    match graph.find_deleted(&departed).await {
-        Ok(deleted) => snapshot.deleted.extend(deleted),
-        Err(e) => {
-            snapshot.complete = false;
-            snapshot.incomplete_reason = Some(format!(
-                "could not tell deleted users from removed ones: {e}"
-            ));
-        }
-    }
+    let every = rules.user_deleted != rules.user_removed_from_group;
+    graph
+        .classify_departures(graph_state, snapshot, &departed, every)
+        .await;
 }
 
 fn clients(

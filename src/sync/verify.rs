@@ -161,15 +161,22 @@ async fn verify_groups(graph: &GraphClient, spec: &AzureAdConnectorSpec, checks:
         .read(&mut state, &spec.sync_group, &spec.groups, &options)
         .await
     {
-        Ok(s) => checks.pass(&format!(
-            "Members readable: {} users in the sync group{}",
-            s.users.len(),
-            if spec.nested_groups {
-                " (nested groups included)"
-            } else {
-                ""
+        Ok(s) => {
+            checks.pass(&format!(
+                "Members readable: {} users in the sync group{}",
+                s.users.len(),
+                if spec.nested_groups {
+                    " (nested groups included)"
+                } else {
+                    ""
+                }
+            ));
+            // A mirrored group whose members cannot be read does not stop a sync, but it is
+            // left out of it: say so.
+            for p in &s.group_problems {
+                checks.fail(&format!("Group {}", p.selector), &p.message, false);
             }
-        )),
+        }
         Err(e) => checks.fail(
             "Members readable",
             &graph_message(&spec.azure, &e),

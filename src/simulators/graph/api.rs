@@ -1,13 +1,16 @@
 //! The Graph endpoints the connector uses: groups (by id, by `$filter=displayName eq`),
-//! members and transitiveMembers, users by id, users and groups delta, with paging through
-//! opaque `$skiptoken`s and delta rounds ending in opaque `$deltatoken`s.
+//! members and transitiveMembers, users by id, users and groups delta, the recycle bin
+//! (`/directory/deletedItems`), with paging through opaque `$skiptoken`s and delta rounds ending
+//! in opaque `$deltatoken`s.
 
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
+use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::directory::{Listed, SimUser, Tenant, UserState};
+use super::faults::Answer;
 use super::odata::{Query, Reply, group_json, parse_id_filter, parse_name_filter, user_json};
 use super::state::{DeltaCursor, DeltaKind, PageCursor, PathKind, SimState};
 
@@ -16,8 +19,71 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// `$filter` of a delta query takes at most this many ids.
 pub const DELTA_FILTER_MAX: usize = 50;
 
-/// Answers `GET /v1.0{path}?{query}` for a caller authorized in `tenant`.
+/// Answers `GET /v1.0{path}?{query}` for a caller authorized in `tenant`, or as
+/// `SimFaults::answer_next` said for its kind.
 pub(crate) fn get(
+    state: &mut SimState,
+    tenant: &str,
+    path: &str,
+    raw_query: Option<&str>,
+) -> (PathKind, Reply) {
+    let (kind, reply) = answer(state, tenant, path, raw_query);
+    let key = state
+        .faults
+        .answers
+        .keys()
+        .find(|(k, part)| *k == kind && part.as_deref().is_some_and(|p| path.contains(p)))
+        .or_else(|| {
+            state
+                .faults
+                .answers
+                .keys()
+                .find(|(k, part)| *k == kind && part.is_none())
+        })
+        .cloned();
+    let Some(key) = key else {
+        return (kind, reply);
+    };
+    let (n, instead) = state.faults.answers[&key];
+    if n <= 1 {
+        state.faults.answers.remove(&key);
+    } else {
+        state.faults.answers.insert(key, (n - 1, instead));
+    }
+    (kind, sabotaged(instead, reply, path))
+}
+
+/// A fault's answer in place of `real`.
+fn sabotaged(instead: Answer, real: Reply, path: &str) -> Reply {
+    match instead {
+        Answer::Status(404) => Reply::not_found(path.rsplit('/').next().unwrap_or_default()),
+        Answer::Status(403) => Reply::graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ),
+        Answer::Status(429) => Reply::throttled(1),
+        Answer::Status(status) => Reply::graph_error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            if status >= 500 {
+                "serviceNotAvailable"
+            } else {
+                "Request_BadRequest"
+            },
+            "The service is temporarily unavailable.",
+        ),
+        Answer::Malformed => Reply::ok(json!({"id": 42, "value": "malformed"})),
+        Answer::OtherId => {
+            let mut r = real;
+            if r.status.is_success() && r.body.get("id").is_some() {
+                r.body["id"] = json!(uuid::Uuid::new_v4().to_string());
+            }
+            r
+        }
+    }
+}
+
+fn answer(
     state: &mut SimState,
     tenant: &str,
     path: &str,
@@ -51,6 +117,15 @@ pub(crate) fn get(
             members(state, tenant, id, true, path, &query),
         ),
         ["users", id] => (PathKind::User, one_user(state, tenant, id, &query)),
+        ["directory", "deletedItems", "microsoft.graph.user"] => (
+            PathKind::DeletedItems,
+            list_recycled_users(state, tenant, path, &query),
+        ),
+        ["directory", "deletedItems", id]
+        | ["directory", "deletedItems", id, "microsoft.graph.user"] => (
+            PathKind::DeletedItems,
+            one_deleted_item(state, tenant, id, &query),
+        ),
         _ => (
             PathKind::Other,
             Reply::graph_error(
@@ -95,6 +170,53 @@ fn one_user(state: &SimState, tenant: &str, id: &str, q: &Query) -> Reply {
         Some(u) => Reply::ok(user_json(u, &q.select(), false)),
         None => Reply::not_found(id),
     }
+}
+
+/// A deleted item as `GET /directory/deletedItems/{id}` returns it: the object with its type and
+/// `deletedDateTime`.
+fn deleted_item_json(state: &SimState, u: &SimUser, deleted: Timestamp, q: &Query) -> Value {
+    let mut v = user_json(u, &q.select(), true);
+    v["@odata.context"] = json!(format!(
+        "{}/v1.0/$metadata#directoryObjects/$entity",
+        state.base
+    ));
+    v["deletedDateTime"] = json!(deleted.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    v
+}
+
+/// Only soft-deleted users are in the recycle bin: active, hard-deleted and unknown ids (and
+/// deleted security groups, which cannot be restored) are 404 `Request_ResourceNotFound`.
+fn one_deleted_item(state: &SimState, tenant: &str, id: &str, q: &Query) -> Reply {
+    if let Err(r) = check_id(id) {
+        return r;
+    }
+    match tenant_of(state, tenant).recycled_user(id) {
+        Some((u, deleted)) => Reply::ok(deleted_item_json(state, u, deleted, q)),
+        None => Reply::not_found(id),
+    }
+}
+
+fn list_recycled_users(state: &mut SimState, tenant: &str, path: &str, q: &Query) -> Reply {
+    let top = match q.top() {
+        Ok(t) => t.unwrap_or(DEFAULT_PAGE_SIZE),
+        Err(r) => return r,
+    };
+    let t = tenant_of(state, tenant);
+    let items: Vec<Value> = t
+        .users
+        .keys()
+        .filter_map(|id| t.recycled_user(id))
+        .map(|(u, deleted)| deleted_item_json(state, u, deleted, q))
+        .collect();
+    paged(
+        state,
+        tenant,
+        PathKind::DeletedItems,
+        path,
+        items,
+        top,
+        None,
+    )
 }
 
 fn list_groups(state: &mut SimState, tenant: &str, path: &str, q: &Query) -> Reply {
@@ -257,7 +379,18 @@ fn delta(state: &mut SimState, tenant: &str, kind: DeltaKind, path: &str, q: &Qu
         _ => {
             let t = tenant_of(state, tenant);
             match kind {
-                DeltaKind::Users => users_changes(t, &filter, &select, since),
+                DeltaKind::Users => {
+                    let mut users = users_changes(t, &filter, &select, since);
+                    let lag = &state.faults.users_delta_lag;
+                    users.retain(|u| u["id"].as_str().is_none_or(|id| !lag.contains(id)));
+                    if since.is_some() {
+                        for id in std::mem::take(&mut state.faults.users_delta_removals) {
+                            users.retain(|u| u["id"] != id.as_str());
+                            users.push(json!({"id": id, "@removed": {"reason": "changed"}}));
+                        }
+                    }
+                    users
+                }
                 DeltaKind::Groups => groups_changes(t, &filter, &select, since),
             }
         }

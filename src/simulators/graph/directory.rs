@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use k8s_openapi::jiff::Timestamp;
+
 use super::jwt::{JwtAlgorithm, VerifyingKey};
 
 /// A user as the simulator stores it.
@@ -85,6 +87,8 @@ pub(crate) struct Tenant {
     pub users: BTreeMap<String, SimUser>,
     pub groups: BTreeMap<String, SimGroup>,
     pub apps: HashMap<String, App>,
+    /// When each user in the recycle bin (soft-deleted) was deleted: `deletedDateTime`.
+    pub deleted_at: HashMap<String, Timestamp>,
 }
 
 /// A member as listed by `/members` and `/transitiveMembers`.
@@ -101,6 +105,15 @@ impl Tenant {
 
     pub(crate) fn active_user(&self, id: &str) -> Option<&SimUser> {
         self.users.get(id).filter(|u| u.state == UserState::Active)
+    }
+
+    /// A user in the recycle bin (soft-deleted, restorable), with its `deletedDateTime`.
+    pub(crate) fn recycled_user(&self, id: &str) -> Option<(&SimUser, Timestamp)> {
+        let u = self
+            .users
+            .get(id)
+            .filter(|u| u.state == UserState::SoftDeleted)?;
+        Some((u, self.deleted_at.get(id).copied().unwrap_or_default()))
     }
 
     pub(crate) fn group(&self, id: &str) -> Option<&SimGroup> {
@@ -185,6 +198,11 @@ impl Tenant {
                 }
             }
         }
+        if hard {
+            self.deleted_at.remove(id);
+        } else {
+            self.deleted_at.insert(id.to_owned(), Timestamp::now());
+        }
         let u = self.users.get_mut(id).expect("checked above");
         u.state = if hard {
             UserState::HardDeleted
@@ -203,6 +221,7 @@ impl Tenant {
         for g in self.groups_with(id) {
             self.log_member(&g, id, true, seq);
         }
+        self.deleted_at.remove(id);
         let u = self.users.get_mut(id).expect("checked above");
         u.state = UserState::Active;
         u.changed = seq;

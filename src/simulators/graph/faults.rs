@@ -1,9 +1,22 @@
 //! Faults the simulator injects on request.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use super::state::PathKind;
 use crate::simulators::hostile::Hostile;
+
+/// What a request of one kind gets instead of its real answer (`SimFaults::answer_next`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// This status with Graph's error body for it (404 `Request_ResourceNotFound`, 403
+    /// `Authorization_RequestDenied`, 5xx `serviceNotAvailable`, …).
+    Status(u16),
+    /// `200` with a JSON body of the wrong shape (`{"id": 42, "value": "malformed"}`).
+    Malformed,
+    /// `200` with the real body, but another object's id in it.
+    OtherId,
+}
 
 #[derive(Default, Debug, Clone)]
 pub(crate) struct Faults {
@@ -22,6 +35,14 @@ pub(crate) struct Faults {
     pub tenant_throttle: HashMap<String, u64>,
     /// Hostile or broken behaviour for every request, token endpoint included.
     pub hostile: Option<Hostile>,
+    /// The next n requests of a kind (direct or inside `$batch`), whose path contains the text
+    /// when one is given, get this answer.
+    pub answers: HashMap<(PathKind, Option<String>), (u32, Answer)>,
+    /// Users the users delta does not list yet (replication lag), though they exist and keep
+    /// their memberships.
+    pub users_delta_lag: BTreeSet<String>,
+    /// Users the next users-delta replay reports `@removed` though they exist (a replay).
+    pub users_delta_removals: BTreeSet<String>,
 }
 
 /// Takes one use of a counted fault.

@@ -34,6 +34,7 @@ use tokio::sync::oneshot;
 
 pub use api::{DEFAULT_PAGE_SIZE, DELTA_FILTER_MAX};
 pub use directory::{FederatedCredential, SimUser, UserState};
+pub use faults::Answer;
 pub use jwt::JwtAlgorithm;
 pub use server::BATCH_MAX;
 pub use state::PathKind;
@@ -192,6 +193,50 @@ impl SimFaults {
     /// Behave as a hostile or broken server for every request from now on (`None`: stop).
     pub fn set_hostile(&self, hostile: Option<crate::simulators::hostile::Hostile>) {
         lock(&self.shared).faults.hostile = hostile;
+    }
+
+    /// The next `n` requests of `kind`, sent alone or inside a `$batch`, get `answer` instead of
+    /// their real answer (`n` = 0 clears it).
+    pub fn answer_next(&self, kind: PathKind, n: u32, answer: Answer) {
+        self.set_answer((kind, None), n, answer);
+    }
+
+    /// As `answer_next`, for the requests of `kind` whose path contains `path_part` (a group's
+    /// id, say) only.
+    pub fn answer_next_for(&self, kind: PathKind, path_part: &str, n: u32, answer: Answer) {
+        self.set_answer((kind, Some(path_part.to_owned())), n, answer);
+    }
+
+    fn set_answer(&self, key: (PathKind, Option<String>), n: u32, answer: Answer) {
+        let mut st = lock(&self.shared);
+        if n == 0 {
+            st.faults.answers.remove(&key);
+        } else {
+            st.faults.answers.insert(key, (n, answer));
+        }
+    }
+
+    /// Replication lag: while `lagging`, users delta queries (filtered by id or not, first
+    /// rounds and replays) do not list `user`, who still exists and keeps its memberships. A
+    /// replay that left the user out has moved past its change: only a first round lists the
+    /// user again once the lag is cleared.
+    pub fn lag_users_delta(&self, user: &str, lagging: bool) {
+        let mut st = lock(&self.shared);
+        if lagging {
+            st.faults.users_delta_lag.insert(user.to_owned());
+        } else {
+            st.faults.users_delta_lag.remove(user);
+        }
+    }
+
+    /// The next replay of a users delta link reports `user` as `{"@removed": {"reason":
+    /// "changed"}}` though it exists and keeps its memberships, as Graph's replays of old
+    /// changes can.
+    pub fn replay_user_removal(&self, user: &str) {
+        lock(&self.shared)
+            .faults
+            .users_delta_removals
+            .insert(user.to_owned());
     }
 
     /// Every delta token issued so far answers 400 `syncStateNotFound`.

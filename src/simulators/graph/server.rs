@@ -145,6 +145,11 @@ fn hostile_page(st: &SimState, kind: Hostile, path: &str, query: Option<&str>) -
     }))
 }
 
+/// `$batch` as documented: the envelope is 400 when the payload is malformed, holds more than 20
+/// requests, lacks a request's `id`, `method` or `url`, repeats an `id` (ids are compared
+/// case-insensitively) or names in `dependsOn` an id that does not come earlier; otherwise 200,
+/// with one answer per request, in any order. A request whose dependency did not succeed answers
+/// 424. Faults apply per sub-request.
 fn run_batch(st: &mut SimState, tenant: &str, body: &[u8]) -> Reply {
     let Ok(envelope) = serde_json::from_slice::<Value>(body) else {
         return Reply::bad_request("Invalid batch payload format.");
@@ -155,19 +160,43 @@ fn run_batch(st: &mut SimState, tenant: &str, body: &[u8]) -> Reply {
     if requests.len() > BATCH_MAX {
         return Reply::bad_request("Number of requests inside batch exceed the limit.");
     }
+    let mut seen: Vec<String> = Vec::with_capacity(requests.len());
+    for r in requests {
+        let field = |name: &str| r.get(name).and_then(Value::as_str).unwrap_or_default();
+        if field("id").is_empty() || field("method").is_empty() || field("url").is_empty() {
+            return Reply::bad_request("A batch request needs an id, a method and a url.");
+        }
+        let id = field("id").to_ascii_lowercase();
+        if seen.contains(&id) {
+            return Reply::bad_request("Batch request ids must be unique.");
+        }
+        for dep in depends_on(r) {
+            if !seen.contains(&dep.to_ascii_lowercase()) {
+                return Reply::bad_request(&format!(
+                    "dependsOn names '{dep}', which is not an earlier request of this batch."
+                ));
+            }
+        }
+        seen.push(id);
+    }
+    let mut statuses: Vec<(String, u16)> = Vec::with_capacity(requests.len());
     let mut responses = Vec::with_capacity(requests.len());
     for r in requests {
-        let id = r
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let method = r.get("method").and_then(Value::as_str).unwrap_or_default();
-        let url = r.get("url").and_then(Value::as_str).unwrap_or_default();
-        let (kind, reply) = if id.is_empty() || url.is_empty() {
+        let field = |name: &str| r.get(name).and_then(Value::as_str).unwrap_or_default();
+        let (id, method, url) = (field("id").to_owned(), field("method"), field("url"));
+        let failed_dependency = depends_on(r).into_iter().any(|dep| {
+            statuses
+                .iter()
+                .any(|(i, s)| i.eq_ignore_ascii_case(&dep) && !(200..300).contains(s))
+        });
+        let (kind, reply) = if failed_dependency {
             (
                 PathKind::Other,
-                Reply::bad_request("A batch request needs an id, a method and a url."),
+                Reply::graph_error(
+                    StatusCode::FAILED_DEPENDENCY,
+                    "FailedDependency",
+                    "Failed dependency.",
+                ),
             )
         } else if let Some(retry_after) = take(&mut st.faults.batch_throttle) {
             (PathKind::Other, Reply::throttled(retry_after))
@@ -179,6 +208,11 @@ fn run_batch(st: &mut SimState, tenant: &str, body: &[u8]) -> Reply {
                     "Request_BadRequest",
                     "Only GET is simulated inside $batch.",
                 ),
+            )
+        } else if url.contains("://") {
+            (
+                PathKind::Other,
+                Reply::bad_request("The url of a batch request must be relative."),
             )
         } else {
             let relative = if url.starts_with('/') {
@@ -193,6 +227,7 @@ fn run_batch(st: &mut SimState, tenant: &str, body: &[u8]) -> Reply {
             api::get(st, tenant, &p, q.as_deref())
         };
         st.count(kind, reply.status.as_u16(), true);
+        statuses.push((id.clone(), reply.status.as_u16()));
         let mut headers = serde_json::Map::new();
         headers.insert("Content-Type".into(), json!("application/json"));
         for (k, v) in &reply.headers {
@@ -208,6 +243,20 @@ fn run_batch(st: &mut SimState, tenant: &str, body: &[u8]) -> Reply {
     // Graph answers in any order; so does the simulator.
     responses.reverse();
     Reply::ok(json!({ "responses": responses }))
+}
+
+/// A batch request's `dependsOn` ids.
+fn depends_on(request: &Value) -> Vec<String> {
+    request
+        .get("dependsOn")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn to_response(reply: Reply) -> Response {

@@ -19,6 +19,8 @@ pub enum PathKind {
     User,
     UsersDelta,
     GroupsDelta,
+    /// `/directory/deletedItems/…`: the recycle bin.
+    DeletedItems,
     Batch,
     Other,
 }
