@@ -72,6 +72,11 @@ async fn unchanged_inputs_reuse_the_plan_and_any_change_plans_again() {
     );
     assert_eq!(reused.users, planned.users);
     assert_eq!(reused.password_boss_writes, 0);
+    assert_eq!(
+        (reused.graph_requests, reused.password_boss_requests),
+        (1, 0),
+        "a no-change sync: one Graph delta request, the Password Boss state kept"
+    );
     let metrics = Metrics::new();
     for report in [&first, &planned, &reused] {
         metrics.observe_sync(report);
@@ -100,7 +105,15 @@ async fn unchanged_inputs_reuse_the_plan_and_any_change_plans_again() {
         .find(|u| u.external_id.as_deref() == Some(member.as_str()))
         .expect("the member's account");
     pb.disable_user(&account.id).await.unwrap();
+    // The kept state does not see the portal until the next full read...
     let report = run.sync().await;
+    assert!(report.plan_reused);
+    assert_eq!(report.password_boss_requests, 0);
+    // ...which corrects it.
+    run.spec.full_sync_interval = "1s".into();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let report = run.sync().await;
+    run.spec.full_sync_interval = "1h".into();
     assert!(!report.plan_reused);
     assert_eq!(report.applied.enabled, 1, "the account is enabled again");
     run.settle().await;

@@ -3,6 +3,7 @@
 
 pub mod credential_expiry;
 pub mod describe;
+mod directory_cache;
 pub mod pipeline;
 mod plan_memo;
 pub mod progress;

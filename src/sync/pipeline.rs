@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::directory_cache::{CachedDirectory, apply_outcomes};
 use super::plan_memo::{PlanKey, PlanMemo};
 use super::progress::{Progress, ProgressSender, Step};
 use super::report::{Reached, SyncFailure, SyncReport};
@@ -40,9 +41,16 @@ pub struct ConnectorState {
     /// What the safety limits remember (owned groups, the window, leavers, approvals used):
     /// seeded from `SyncOptions::safety_record` once, then kept here.
     safety: Option<SafetyRecord>,
+    /// The Password Boss state, kept between syncs (see `directory_cache`).
+    directory: Option<CachedDirectory>,
 }
 
 impl ConnectorState {
+    /// The Password Boss state kept for the next sync, if any (for tests and diagnostics).
+    pub fn kept_directory(&self) -> Option<&crate::plan::DirectoryState> {
+        self.directory.as_ref().map(|c| &c.state)
+    }
+
     /// State whose Graph client shares one pacer per tenant with every other connector built
     /// from the same registry (connectors of one tenant share Graph's throttling budget).
     pub fn with_pacers(pacers: Arc<PacerRegistry>) -> Self {
@@ -232,7 +240,22 @@ async fn sync_within_deadline(
         plan::apply_scope(&mut snapshot, scope, email_attribute);
         Ok(snapshot)
     };
-    let directory_read = password_boss.read_state();
+    // The Password Boss state kept from the last sync stands in for a read while it is fresh
+    // (see `directory_cache`); it is taken out, and put back only by a sync that finishes.
+    let directory_key = state.password_boss.as_ref().map_or(0, |(key, _)| *key);
+    let cached = state
+        .directory
+        .take()
+        .filter(|c| c.usable(directory_key, spec.full_sync_interval()));
+    let directory_read = async {
+        match cached {
+            Some(c) => Ok((c.state, c.read_at)),
+            None => {
+                let read_at = std::time::Instant::now();
+                password_boss.read_state().await.map(|s| (s, read_at))
+            }
+        }
+    };
     // While both reads run, the requests they made so far tell a front end they are moving.
     let (snapshot, directory) = {
         let reads = async { tokio::join!(entra_read, directory_read) };
@@ -277,7 +300,7 @@ async fn sync_within_deadline(
             ));
         }
     };
-    let directory = match directory {
+    let (directory, directory_read_at) = match directory {
         Ok(d) => {
             reached.password_boss = true;
             d
@@ -356,6 +379,11 @@ async fn sync_within_deadline(
         };
         let execution =
             execute_reporting(&password_boss, &plan, &options.sync_id, &report_progress).await;
+        state.directory = apply_outcomes(directory, &plan, &execution).map(|s| CachedDirectory {
+            key: directory_key,
+            read_at: directory_read_at,
+            state: s,
+        });
         report.applied = execution.applied;
         report.conflicts.extend(execution.conflicts.iter().cloned());
         report.failed_actions = execution.failed + execution.skipped;
@@ -365,6 +393,12 @@ async fn sync_within_deadline(
         } else if let Some(e) = &execution.gave_up {
             report.failure = Some(password_boss_failure(e));
         }
+    } else {
+        state.directory = Some(CachedDirectory {
+            key: directory_key,
+            read_at: directory_read_at,
+            state: directory,
+        });
     }
     report.plan = Some(plan);
     report.finished = Timestamp::now();

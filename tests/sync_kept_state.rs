@@ -1,0 +1,154 @@
+//! The Password Boss state a connector keeps between syncs, followed from the answers to its own
+//! writes, is what a fresh read finds: after creates, adoptions, renames, enables, disables,
+//! removals, deletes, group creates, membership changes and group deletes. A sync that changes
+//! nothing then sends no Password Boss request; a refused write makes the next sync read again.
+
+use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
+use pbconnector::plan::DirectoryState;
+use pbconnector::resources::LeaveRule;
+use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use pbconnector::sync::report::SyncReport;
+
+/// The state in a canonical order.
+fn canonical(mut state: DirectoryState) -> DirectoryState {
+    state.users.sort_by(|a, b| a.id.cmp(&b.id));
+    state.groups.sort_by(|a, b| a.id.cmp(&b.id));
+    state
+}
+
+struct Run {
+    env: SampleEnvironment,
+    spec: pbconnector::resources::AzureAdConnectorSpec,
+    state: ConnectorState,
+}
+
+impl Run {
+    async fn sync(&mut self) -> SyncReport {
+        let secrets = self.env.secrets();
+        let credentials = read_credentials(&self.spec, "default", |n| secrets.get(n).cloned());
+        let options = SyncOptions::default();
+        let report = run_sync(&self.spec, credentials, &mut self.state, &options).await;
+        assert!(report.succeeded(), "{:?}", report.failure);
+        report
+    }
+
+    async fn fresh(&self) -> DirectoryState {
+        let client = PasswordBossClient::new(PasswordBossConfig::new(
+            self.env.password_boss.url(),
+            self.env.password_boss.token(),
+        ))
+        .unwrap();
+        canonical(client.read_state().await.unwrap())
+    }
+
+    async fn assert_kept_is_fresh(&self, what: &str) {
+        let kept = canonical(self.state.kept_directory().expect("a kept state").clone());
+        assert_eq!(kept, self.fresh().await, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn the_kept_state_follows_every_kind_of_write() {
+    let env = SampleEnvironment::start(SampleOptions {
+        users: 40,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut spec = env.spec();
+    spec.safety.max_deprovisions_per_sync = 1_000;
+    spec.safety.max_deprovision_percent = 100;
+    spec.safety.removal_grace_period = "0s".into();
+    let mut run = Run {
+        env,
+        spec,
+        state: ConnectorState::default(),
+    };
+    let first = run.sync().await;
+    assert!(first.applied.created > 0 && first.applied.groups_created > 0);
+    assert!(
+        first.applied.adopted > 0,
+        "the sample has a portal user to adopt"
+    );
+    run.assert_kept_is_fresh("after creates, adoptions and group creates")
+        .await;
+
+    // Renames, leavers under each rule, a member moved between mirrored groups.
+    let t = run.env.tenant.clone();
+    let members = run.env.members.clone();
+    let sync_group = run.env.sync_group_id.clone();
+    t.set_names(&members[0], "Renamed", "Person");
+    t.remove_member(&sync_group, &members[1]);
+    t.remove_member(&run.env.groups[0].1, &members[3]);
+    t.add_member(&run.env.groups[1].1, &members[3]);
+    let report = run.sync().await;
+    assert!(report.applied.updated >= 1 && report.applied.disabled == 1);
+    run.assert_kept_is_fresh("after a rename, a disable and membership changes")
+        .await;
+
+    // Back in the group: enabled again. Then removed and deleted.
+    t.add_member(&sync_group, &members[1]);
+    assert_eq!(run.sync().await.applied.enabled, 1);
+    run.assert_kept_is_fresh("after an enable").await;
+    run.spec.sync_rules.user_removed_from_group = LeaveRule::Remove;
+    t.remove_member(&sync_group, &members[1]);
+    assert_eq!(run.sync().await.applied.removed, 1);
+    run.assert_kept_is_fresh("after a removal").await;
+    run.spec.sync_rules.user_removed_from_group = LeaveRule::Delete;
+    t.remove_member(&sync_group, &members[2]);
+    assert_eq!(run.sync().await.applied.deleted, 1);
+    run.assert_kept_is_fresh("after a delete").await;
+
+    // A mirrored group dropped from the spec: deleted.
+    let dropped = run.env.groups[2].0.clone();
+    run.spec
+        .groups
+        .retain(|g| g.display_name.as_deref() != Some(dropped.as_str()));
+    assert_eq!(run.sync().await.applied.groups_deleted, 1);
+    run.assert_kept_is_fresh("after a group delete").await;
+
+    // Nothing changed: no Password Boss request at all.
+    let idle = run.sync().await;
+    assert_eq!(idle.password_boss_requests, 0, "{idle:?}");
+    assert!(idle.plan.as_ref().is_some_and(|p| p.actions.is_empty()));
+}
+
+#[tokio::test]
+async fn a_refused_write_makes_the_next_sync_read_again() {
+    let env = SampleEnvironment::start(SampleOptions {
+        users: 10,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let spec = env.spec();
+    let mut run = Run {
+        env,
+        spec,
+        state: ConnectorState::default(),
+    };
+    run.sync().await;
+    run.sync().await;
+    assert!(run.state.kept_directory().is_some());
+    // Someone takes a joiner's email in the portal: the create is refused (409).
+    let joiner = run.env.outsiders[0].clone();
+    run.env.tenant.add_member(&run.env.sync_group_id, &joiner);
+    let email = run.env.tenant.user(&joiner).unwrap().mail.unwrap();
+    run.env
+        .password_boss
+        .add_user(
+            pbconnector::simulators::passwordboss::SeedUser::new(&email, "Portal", "User")
+                .managed_by("Active Directory"),
+        )
+        .unwrap();
+    let refused = run.sync().await;
+    assert!(refused.password_boss_requests > 0);
+    assert!(
+        run.state.kept_directory().is_none(),
+        "the state is not trusted after a refused write"
+    );
+    let next = run.sync().await;
+    assert!(next.password_boss_requests >= 3, "read in full: {next:?}");
+    run.assert_kept_is_fresh("after the re-read").await;
+}
