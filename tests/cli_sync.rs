@@ -4,8 +4,8 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use pbconnector::passwordboss::model::UserStatus;
 use pbconnector::resources::{AzureAdConnectorStatus, Connection};
+use pbconnector::simulators::passwordboss::wire::UserStatus;
 use pbconnector::simulators::sample::SampleEnvironment;
 
 use cli::{Run, rewrite, sample};

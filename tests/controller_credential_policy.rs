@@ -54,7 +54,7 @@ async fn simulators() -> SampleEnvironment {
 
 /// The sample connector (pointed at the simulators), with `edit` applied to its spec JSON.
 fn connector_for(env: &SampleEnvironment, edit: impl FnOnce(&mut Value)) -> Arc<Guarded> {
-    let mut spec = serde_json::to_value(env.spec()).unwrap();
+    let mut spec = env.spec_json();
     edit(&mut spec);
     connector(None, |c| c["spec"] = spec)
 }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use pbconnector::resources::AzureAdConnectorSpec;
 use pbconnector::simulators::hostile::Hostile;
 use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::pipeline::{
@@ -29,7 +30,7 @@ async fn sync(
     state: &mut ConnectorState,
     deadline: Duration,
 ) -> SyncReport {
-    let spec = env.spec();
+    let spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     let secrets = env.secrets();
     let credentials = read_credentials(&spec, "msp-contoso", |n| secrets.get(n).cloned());
     let options = SyncOptions {

@@ -10,7 +10,7 @@ use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 fn request(env: &SampleEnvironment) -> SyncRequest {
     SyncRequest {
         key: ConnectorKey::new("msp-contoso", "contoso"),
-        spec: env.spec(),
+        spec: serde_json::from_value(env.spec_json()).unwrap(),
         secrets: env.secrets(),
         dry_run: false,
         approved_deprovisions: None,

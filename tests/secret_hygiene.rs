@@ -67,7 +67,7 @@ fn manifests(env: &SampleEnvironment, token_secret: &str) -> String {
         "apiVersion": "passwordboss.com/v1alpha1",
         "kind": "AzureAdConnector",
         "metadata": {"name": "contoso", "namespace": "msp"},
-        "spec": env.spec(),
+        "spec": env.spec_json(),
     });
     format!(
         "{connector}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: entra-app\n  \
@@ -208,7 +208,7 @@ async fn the_controller_never_reports_or_logs_a_malformed_secret() {
         secrets.insert("passwordboss".into(), data);
         let request = SyncRequest {
             key: ConnectorKey::new("msp", "contoso"),
-            spec: env.spec(),
+            spec: serde_json::from_value(env.spec_json()).unwrap(),
             secrets,
             dry_run: false,
             approved_deprovisions: None,

@@ -46,7 +46,7 @@ async fn unchanged_inputs_reuse_the_plan_and_any_change_plans_again() {
     })
     .await
     .unwrap();
-    let spec = env.spec();
+    let spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     let mut run = Run {
         env,
         spec,

@@ -1,5 +1,6 @@
 //! Metrics after real syncs, and the health/metrics endpoints over HTTP.
 
+use pbconnector::resources::AzureAdConnectorSpec;
 use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::telemetry::metrics::Metrics;
@@ -21,7 +22,7 @@ async fn syncs_are_counted_by_result_actions_by_kind_and_requests_by_status() {
     })
     .await
     .unwrap();
-    let spec = env.spec();
+    let spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     let secrets = env.secrets();
     let metrics = Metrics::new();
     let mut state = ConnectorState::default();

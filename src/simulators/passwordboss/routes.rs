@@ -22,7 +22,7 @@ use super::paging::PageRequest;
 use super::server::ConnectionKill;
 use super::stats::Counters;
 use super::store::{SeedUser, Store, StoredResponse, UserUpdate};
-use crate::passwordboss::model::{Role, UserStatus};
+use super::wire::{Role, UserStatus};
 use crate::simulators::hostile::{Hostile, huge_body, next_token};
 
 /// State shared by the handlers and the test's handle.
