@@ -11,6 +11,5 @@ pub mod http_client;
 pub mod passwordboss;
 pub mod plan;
 pub mod resources;
-pub mod simulators;
 pub mod sync;
 pub mod telemetry;

@@ -5,8 +5,8 @@
 mod cli;
 
 use pbconnector::resources::{AzureAdConnectorStatus, Connection};
-use pbconnector::simulators::passwordboss::wire::UserStatus;
-use pbconnector::simulators::sample::SampleEnvironment;
+use pbconnector_simulators::passwordboss::wire::UserStatus;
+use pbconnector_simulators::sample::SampleEnvironment;
 
 use cli::{Run, rewrite, sample};
 

@@ -15,8 +15,8 @@ use pbconnector::resources::{
     ANNOTATION_APPROVE_DEPROVISIONS, ANNOTATION_SYNC_REQUESTED_AT, AzureAdConnectorStatus,
     CONDITION_DEPROVISION_BLOCKED, CONDITION_READY, Connection,
 };
-use pbconnector::simulators::passwordboss::wire::UserStatus;
-use pbconnector::simulators::sample::SampleEnvironment;
+use pbconnector_simulators::passwordboss::wire::UserStatus;
+use pbconnector_simulators::sample::SampleEnvironment;
 
 const MINUTE: Duration = Duration::from_secs(60);
 

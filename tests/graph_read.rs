@@ -9,7 +9,7 @@ use std::time::Duration;
 use graph_support::env;
 use pbconnector::azure::{GraphErrorKind, GraphSyncState, ReadOptions};
 use pbconnector::resources::GroupSelector;
-use pbconnector::simulators::graph::PathKind;
+use pbconnector_simulators::graph::PathKind;
 
 fn opts(nested: bool) -> ReadOptions {
     ReadOptions {

@@ -5,13 +5,13 @@
 use std::time::{Duration, Instant};
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::simulators::hostile::Hostile;
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::pipeline::{
     ConnectorState, REASON_DEADLINE, REASON_PAGING_CYCLE, REASON_TOO_LARGE, REASON_TOO_MANY_PAGES,
     SyncOptions, read_credentials, run_sync,
 };
 use pbconnector::sync::report::SyncReport;
+use pbconnector_simulators::hostile::Hostile;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 /// Far more than the 32 MiB cap: the simulator makes it as it sends it.
 const HUGE: u64 = 800 * 1024 * 1024;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use pbconnector::controller::sync_guard::{REASON_LEADERSHIP_LOST, guarded_sync};
 use pbconnector::controller::{ConnectorKey, Leadership, PipelineEngine, SyncRequest};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 fn request(env: &SampleEnvironment) -> SyncRequest {
     SyncRequest {

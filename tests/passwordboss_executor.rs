@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use passwordboss_support::*;
 use pbconnector::passwordboss::{Outcome, PasswordBossErrorKind, execute};
 use pbconnector::plan::{Action, ConflictKind, Deprovision, MemberRef};
-use pbconnector::simulators::passwordboss::SeedUser;
-use pbconnector::simulators::passwordboss::wire::{
+use pbconnector_simulators::passwordboss::SeedUser;
+use pbconnector_simulators::passwordboss::wire::{
     MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, UserStatus,
 };
 

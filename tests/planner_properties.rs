@@ -604,7 +604,7 @@ proptest! {
     fn the_planner_and_the_server_agree_on_routable_emails(email in email_like()) {
         prop_assert_eq!(
             pbconnector::passwordboss::model::is_routable_email(&email),
-            pbconnector::simulators::passwordboss::wire::is_routable_email(&email),
+            pbconnector_simulators::passwordboss::wire::is_routable_email(&email),
             "{:?}", email
         );
     }

@@ -10,9 +10,9 @@ use std::path::Path;
 use base64::Engine;
 use log_capture::Capture;
 use pbconnector::controller::{ConnectorKey, PipelineEngine, SyncEngine, SyncRequest};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::secrets::SecretData;
 use pbconnector::sync::status::status_from_report;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 /// The value every malformed Secret holds somewhere.
 const SECRET: &str = "Zq7-SECRET-VALUE-9xK";

@@ -4,10 +4,10 @@
 
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
 use pbconnector::resources::{AzureAdConnectorSpec, LeaveRule};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
 use pbconnector::telemetry::metrics::Metrics;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 struct Run {
     env: SampleEnvironment,

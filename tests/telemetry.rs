@@ -1,10 +1,10 @@
 //! Metrics after real syncs, and the health/metrics endpoints over HTTP.
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::telemetry::metrics::Metrics;
 use pbconnector::telemetry::server::{Readiness, serve};
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 fn line_value(text: &str, prefix: &str) -> f64 {
     text.lines()

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pbconnector::controller::{ConnectorKey, PipelineEngine, SyncEngine, SyncRequest};
-use pbconnector::simulators::graph::GraphSimulator;
-use pbconnector::simulators::passwordboss::{PbSim, SeedUser, SimConfig};
+use pbconnector_simulators::graph::GraphSimulator;
+use pbconnector_simulators::passwordboss::{PbSim, SeedUser, SimConfig};
 use serde::Serialize;
 use tokio::time::Instant;
 

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Zoned;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 use super::output::Exit;
 use crate::resources::{AzureAdConnectorSpec, parse_duration};
-use crate::simulators::sample::{SampleEnvironment, SampleOptions};
 use crate::sync::describe::plan_lines;
 use crate::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use crate::sync::report::SyncReport;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::simulators::hostile::Hostile;
+use crate::hostile::Hostile;
 
 #[derive(Default, Debug, Clone)]
 pub(crate) struct Faults {

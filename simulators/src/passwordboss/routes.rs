@@ -23,7 +23,7 @@ use super::server::ConnectionKill;
 use super::stats::Counters;
 use super::store::{SeedUser, Store, StoredResponse, UserUpdate};
 use super::wire::{Role, UserStatus};
-use crate::simulators::hostile::{Hostile, huge_body, next_token};
+use crate::hostile::{Hostile, huge_body, next_token};
 
 /// State shared by the handlers and the test's handle.
 #[derive(Clone, Debug)]
