@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 //! Password Boss Entra ID connector: keeps Password Boss users and groups in step with a
 //! Microsoft Entra ID group. One sync pipeline (Graph read → plan → Password Boss apply → status)
 //! shared by the Kubernetes controller and the command line.

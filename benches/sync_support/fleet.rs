@@ -10,11 +10,11 @@ use std::time::Duration;
 use pbconnector::controller::{ConnectorKey, PipelineEngine, SyncEngine, SyncRequest};
 use pbconnector_simulators::graph::GraphSimulator;
 use pbconnector_simulators::passwordboss::{PbSim, SeedUser, SimConfig};
+use pbconnector_testkit::{alloc, cpu_seconds};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::alloc;
-use crate::report::{cpu_seconds, peak_rss_kb, reset_peak_rss};
+use crate::report::{peak_rss_kb, reset_peak_rss};
 use crate::world::{Latency, secrets, spec};
 
 pub struct Shape {

@@ -10,10 +10,10 @@ use pbconnector::sync::report::SyncReport;
 use pbconnector::sync::secrets::SecretData;
 use pbconnector_simulators::graph::{GraphSim, GraphSimulator, SimTenant};
 use pbconnector_simulators::passwordboss::{PbSim, SimConfig};
+use pbconnector_testkit::alloc;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::alloc;
 use crate::report::{Row, peak_rss_kb, reset_peak_rss};
 
 /// What one churn changed.
