@@ -23,9 +23,6 @@ use crate::resources::GroupSelector;
 pub(crate) const USER_SELECT: &str =
     "id,displayName,givenName,surname,mail,userPrincipalName,accountEnabled,userType";
 
-/// Timeout of one HTTP exchange (the per-sync deadline bounds the whole read).
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// A group as Graph names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedGroup {

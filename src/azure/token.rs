@@ -268,7 +268,7 @@ impl CountingHttp<'_> {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TokenTransport> {
         self.requests.sent();
         let mut req = reqwest::Request::try_from(req)?;
-        *req.timeout_mut() = Some(super::client::REQUEST_TIMEOUT);
+        *req.timeout_mut() = Some(super::config::REQUEST_TIMEOUT);
         let resp = match self.http.execute(req).await {
             Ok(resp) => resp,
             Err(e) => {

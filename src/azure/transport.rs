@@ -245,7 +245,7 @@ impl Transport {
         let mut req = self
             .http
             .request(method.clone(), url)
-            .timeout(super::client::REQUEST_TIMEOUT)
+            .timeout(super::config::REQUEST_TIMEOUT)
             .header(http::header::AUTHORIZATION, authorization);
         if let Some(b) = body {
             req = req.json(b);
