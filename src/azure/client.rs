@@ -1,6 +1,6 @@
 //! `GraphClient`: the connector's handle on Microsoft Graph.
 
-use crate::telemetry::tally::RequestTally;
+use crate::http_client::tally::RequestTally;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

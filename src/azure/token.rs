@@ -1,7 +1,7 @@
 //! Access tokens through the `oauth2` crate's client-credentials flow, cached per connector and
 //! refreshed from `expires_in` before they expire.
 
-use crate::telemetry::tally::{NO_RESPONSE, RequestTally};
+use crate::http_client::tally::{NO_RESPONSE, RequestTally};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

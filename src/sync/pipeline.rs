@@ -18,13 +18,13 @@ use crate::azure::{
     admin_consent_url,
 };
 use crate::bounded::PagingError;
+use crate::http_client::tally::status_delta;
 use crate::passwordboss::{
     ApplyProgress, DirectoryRead, PasswordBossClient, PasswordBossConfig, PasswordBossError,
     PasswordBossErrorKind, execute_reporting,
 };
 use crate::plan::{self, Digests, EntraDigest, Rules};
 use crate::resources::{AzureAdConnectorSpec, AzureSpec, LeaveRule};
-use crate::telemetry::tally::status_delta;
 
 /// How long one sync may take, both services together: 5 minutes.
 pub const DEFAULT_SYNC_DEADLINE: Duration = Duration::from_secs(300);
