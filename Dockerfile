@@ -20,9 +20,11 @@ WORKDIR /build
 # RUSTFLAGS would also hit the host proc-macro crates, which cannot be built that way.
 ENV CARGO_TERM_COLOR=never
 COPY . .
+# --no-default-features: the image has no `demo` command, so no simulator and no fake token
+# endpoint (the simulators crate is not compiled).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/build/target \
-    cargo build --release --locked --bin pbconnector \
+    cargo build --release --locked --no-default-features --bin pbconnector \
  && cp target/release/pbconnector /pbconnector \
  && if readelf -d /pbconnector | grep -q NEEDED; then \
       echo "pbconnector is dynamically linked; the final image has no libc" >&2; exit 1; \

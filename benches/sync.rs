@@ -12,8 +12,6 @@
 //! CPU include the simulators (so they are upper bounds), and the operator's own memory is
 //! measured exactly with a counting allocator (heap released when its per-connector state drops).
 
-#[path = "sync_support/alloc.rs"]
-mod alloc;
 #[path = "sync_support/fleet.rs"]
 mod fleet;
 #[path = "sync_support/report.rs"]
@@ -28,7 +26,7 @@ use report::{Machine, Results, Row};
 use world::{Latency, World};
 
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: pbconnector_testkit::alloc::Counting = pbconnector_testkit::alloc::Counting;
 
 struct Args {
     quick: bool,

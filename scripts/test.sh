@@ -36,6 +36,18 @@ for crate in rsa serde_yaml; do
   fi
 done
 echo "release binary: no rsa, no serde_yaml"
+# The image's build (Dockerfile: --no-default-features) compiles, and has neither the simulators
+# nor the demo command (issue 18).
+cargo build --locked --no-default-features
+if cargo tree --locked --no-default-features -e normal -p pbconnector | grep -q pbconnector-simulators; then
+  echo "the --no-default-features build depends on pbconnector-simulators" >&2
+  exit 1
+fi
+if cargo run --locked --quiet --no-default-features -- demo --help >/dev/null 2>&1; then
+  echo "the --no-default-features binary has the demo command" >&2
+  exit 1
+fi
+echo "production build: no simulators, no demo"
 # The CRD in crds/ is exactly what the binary prints (also a test; this is the literal check).
 cargo run --locked --quiet -- crd | diff - crds/passwordboss.com_azureadconnectors.yaml
 echo "crds/ matches 'pbconnector crd'"

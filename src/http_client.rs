@@ -6,6 +6,11 @@
 //! request (the clients differ), and the shared settings are the strict ones both need: no
 //! redirects (a bearer token must never follow one to another host) and no retries (retries are
 //! the clients' own, so every request sent is counted and paced).
+//!
+//! `tally` is that count: requests sent and answers by HTTP status, kept by each client and
+//! read by the sync report and the metrics.
+
+pub mod tally;
 
 use std::sync::OnceLock;
 

@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 //! Password Boss Entra ID connector: keeps Password Boss users and groups in step with a
 //! Microsoft Entra ID group. One sync pipeline (Graph read → plan → Password Boss apply → status)
 //! shared by the Kubernetes controller and the command line.
@@ -11,6 +10,5 @@ pub mod http_client;
 pub mod passwordboss;
 pub mod plan;
 pub mod resources;
-pub mod simulators;
 pub mod sync;
 pub mod telemetry;

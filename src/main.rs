@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 /// mimalloc instead of the C library's allocator: the release image links musl statically, and
 /// musl's allocator is slow under the many small allocations a sync makes across threads
 /// (`bench-results/` measures the difference).

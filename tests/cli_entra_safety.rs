@@ -9,10 +9,10 @@ mod cli;
 
 use std::time::Duration;
 
-use pbconnector::passwordboss::model::{User, UserStatus};
 use pbconnector::resources::{AzureAdConnectorStatus, Connection};
-use pbconnector::simulators::graph::{Answer, PathKind};
-use pbconnector::simulators::sample::SampleEnvironment;
+use pbconnector_simulators::graph::{Answer, PathKind};
+use pbconnector_simulators::passwordboss::wire::{User, UserStatus};
+use pbconnector_simulators::sample::SampleEnvironment;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout};
 

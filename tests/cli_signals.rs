@@ -4,8 +4,8 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use pbconnector::simulators::hostile::Hostile;
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector_simulators::hostile::Hostile;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 async fn stops_mid_sync_on(signal: &str) {
     let env = SampleEnvironment::start(SampleOptions {

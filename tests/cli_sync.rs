@@ -4,9 +4,9 @@
 #[path = "support/cli.rs"]
 mod cli;
 
-use pbconnector::passwordboss::model::UserStatus;
 use pbconnector::resources::{AzureAdConnectorStatus, Connection};
-use pbconnector::simulators::sample::SampleEnvironment;
+use pbconnector_simulators::passwordboss::wire::UserStatus;
+use pbconnector_simulators::sample::SampleEnvironment;
 
 use cli::{Run, rewrite, sample};
 

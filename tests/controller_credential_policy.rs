@@ -19,8 +19,8 @@ use pbconnector::controller::reconcile::{Guarded, reconcile};
 use pbconnector::controller::workload_identity::{ServiceAccountToken, TOKEN_EXPIRATION};
 use pbconnector::controller::{CredentialPolicy, EndpointPolicy, PipelineEngine};
 use pbconnector::resources::{AzureAdConnectorStatus, Connection, WorkloadIdentity};
-use pbconnector::simulators::graph::{FederatedCredential, JwtAlgorithm, PathKind};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector_simulators::graph::{FederatedCredential, JwtAlgorithm, PathKind};
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
@@ -54,7 +54,7 @@ async fn simulators() -> SampleEnvironment {
 
 /// The sample connector (pointed at the simulators), with `edit` applied to its spec JSON.
 fn connector_for(env: &SampleEnvironment, edit: impl FnOnce(&mut Value)) -> Arc<Guarded> {
-    let mut spec = serde_json::to_value(env.spec()).unwrap();
+    let mut spec = env.spec_json();
     edit(&mut spec);
     connector(None, |c| c["spec"] = spec)
 }

@@ -64,6 +64,16 @@ async fn a_complete_connector_is_accepted_and_defaulted_by_the_server() {
         "https://api.passwordboss.com"
     );
     assert_eq!(spec["safety"]["maxDeprovisionsPerSync"], 25);
+    assert_eq!(spec["safety"]["maxDeprovisionsPerWindow"], 50);
+    assert_eq!(spec["safety"]["percentFloor"], 2);
+    assert_eq!(spec["safety"]["window"], "24h");
+    assert_eq!(spec["safety"]["removalGracePeriod"], "24h");
+    create(&with(
+        &["spec", "safety"],
+        json!({"removalGracePeriod": "0s"}),
+    ))
+    .await
+    .expect("0s removes at once");
     let ten = create(&with(&["spec", "interval"], json!("10s"))).await;
     ten.expect("10s is the minimum interval");
     for expiry in [
@@ -191,6 +201,18 @@ async fn every_rule_and_pattern_is_enforced_by_the_server_with_its_message() {
             with(&["spec", "safety"], json!({"maxDeprovisionPercent": 101})),
             "spec.safety.maxDeprovisionPercent",
             "should be less than or equal to 100",
+        ),
+        (
+            "a safety window under a minute",
+            with(&["spec", "safety"], json!({"window": "30s"})),
+            "spec.safety.window",
+            "must be at least 1m",
+        ),
+        (
+            "a grace period that is not a duration",
+            with(&["spec", "safety"], json!({"removalGracePeriod": "a day"})),
+            "spec.safety.removalGracePeriod",
+            "should match",
         ),
         (
             "negative per-sync limit",

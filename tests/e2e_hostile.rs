@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use e2e_support::{Cluster, CountingEngine, InProcess, NAME, sample};
 use pbconnector::controller::ConnectorKey;
 use pbconnector::resources::{CONDITION_READY, Connection};
-use pbconnector::simulators::hostile::Hostile;
-use pbconnector::simulators::sample::SampleEnvironment;
+use pbconnector_simulators::hostile::Hostile;
+use pbconnector_simulators::sample::SampleEnvironment;
 
 const CONNECTORS: usize = 20;
 const INTERVAL: Duration = Duration::from_secs(1);

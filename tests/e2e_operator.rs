@@ -11,12 +11,12 @@ use e2e_support::kubectl::{Kubectl, find_kubectl};
 use e2e_support::{Cluster, NAME, Operator, cluster_with_sample, eventually, sample};
 use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
-use pbconnector::passwordboss::model::UserStatus;
 use pbconnector::resources::{
     ANNOTATION_APPROVE_DEPROVISIONS, ANNOTATION_SYNC_REQUESTED_AT, AzureAdConnectorStatus,
     CONDITION_DEPROVISION_BLOCKED, CONDITION_READY, Connection,
 };
-use pbconnector::simulators::sample::SampleEnvironment;
+use pbconnector_simulators::passwordboss::wire::UserStatus;
+use pbconnector_simulators::sample::SampleEnvironment;
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use e2e_support::{Cluster, InProcess, NAME, Operator, sample};
 use pbconnector::controller::PipelineEngine;
 use pbconnector::resources::{ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus, Connection};
-use pbconnector::simulators::graph::{FederatedCredential, JwtAlgorithm};
-use pbconnector::simulators::sample::SampleEnvironment;
+use pbconnector_simulators::graph::{FederatedCredential, JwtAlgorithm};
+use pbconnector_simulators::sample::SampleEnvironment;
 
 const MINUTE: Duration = Duration::from_secs(60);
 

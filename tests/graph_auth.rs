@@ -15,7 +15,7 @@ use pbconnector::azure::{
     ReadOptions, TokenFile,
 };
 use pbconnector::resources::GroupSelector;
-use pbconnector::simulators::graph::{FederatedCredential, JwtAlgorithm, PathKind};
+use pbconnector_simulators::graph::{FederatedCredential, JwtAlgorithm, PathKind};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 
 /// A PEM holding a self-signed certificate and its RSA private key.

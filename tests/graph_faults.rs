@@ -11,7 +11,7 @@ use pbconnector::azure::{
     Credential, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions, TenantPacer,
 };
 use pbconnector::resources::GroupSelector;
-use pbconnector::simulators::graph::{Answer, PathKind};
+use pbconnector_simulators::graph::{Answer, PathKind};
 
 fn opts(deadline: Duration) -> ReadOptions {
     ReadOptions {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use graph_support::env;
 use pbconnector::azure::{GraphErrorKind, GraphSyncState, RESTORE_WINDOW, ReadOptions, UserLookup};
 use pbconnector::resources::GroupSelector;
-use pbconnector::simulators::graph::{Answer, PathKind};
+use pbconnector_simulators::graph::{Answer, PathKind};
 
 fn opts(nested: bool) -> ReadOptions {
     ReadOptions {

@@ -337,7 +337,7 @@ async fn batch_envelopes_follow_the_documented_rules() {
 
 #[tokio::test]
 async fn fault_hooks_replace_answers_by_kind_and_lag_the_users_delta() {
-    use pbconnector::simulators::graph::{Answer, PathKind};
+    use pbconnector_simulators::graph::{Answer, PathKind};
     let e = env().await;
     let users = e.users("u", 2);
     let base = format!("{}/v1.0", e.sim.url());

@@ -4,13 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use pbconnector::simulators::hostile::Hostile;
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector::resources::AzureAdConnectorSpec;
 use pbconnector::sync::pipeline::{
     ConnectorState, REASON_DEADLINE, REASON_PAGING_CYCLE, REASON_TOO_LARGE, REASON_TOO_MANY_PAGES,
     SyncOptions, read_credentials, run_sync,
 };
 use pbconnector::sync::report::SyncReport;
+use pbconnector_simulators::hostile::Hostile;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 /// Far more than the 32 MiB cap: the simulator makes it as it sends it.
 const HUGE: u64 = 800 * 1024 * 1024;
@@ -29,7 +30,7 @@ async fn sync(
     state: &mut ConnectorState,
     deadline: Duration,
 ) -> SyncReport {
-    let spec = env.spec();
+    let spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     let secrets = env.secrets();
     let credentials = read_credentials(&spec, "msp-contoso", |n| secrets.get(n).cloned());
     let options = SyncOptions {

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use pbconnector::controller::sync_guard::{REASON_LEADERSHIP_LOST, guarded_sync};
 use pbconnector::controller::{ConnectorKey, Leadership, PipelineEngine, SyncRequest};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 fn request(env: &SampleEnvironment) -> SyncRequest {
     SyncRequest {
         key: ConnectorKey::new("msp-contoso", "contoso"),
-        spec: env.spec(),
+        spec: serde_json::from_value(env.spec_json()).unwrap(),
         secrets: env.secrets(),
         dry_run: false,
         approval: None,

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use passwordboss_support::*;
 use pbconnector::azure::model::EntraSnapshot;
-use pbconnector::passwordboss::model::{MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, UserStatus};
 use pbconnector::passwordboss::{Outcome, PasswordBossErrorKind, execute};
 use pbconnector::plan::{Action, ConflictKind, Deprovision, MemberRef};
-use pbconnector::simulators::passwordboss::SeedUser;
+use pbconnector_simulators::passwordboss::SeedUser;
+use pbconnector_simulators::passwordboss::wire::{
+    MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, UserStatus,
+};
 
 #[tokio::test]
 async fn thousand_creates_through_one_in_ten_503s_make_exactly_thousand_users() {

@@ -547,3 +547,67 @@ proptest! {
         prop_assert_eq!(&once, &plan(&world.snapshot, &reversed, &world.rules, &input(&reversed)));
     }
 }
+
+/// Email-like strings: a local part that may hold an invisible or control character, maybe an
+/// `@`, then a domain of labels whose last may be a top-level label, numeric, `local`, or empty.
+fn email_like() -> impl Strategy<Value = String> {
+    let hidden = prop::sample::select(vec![
+        "",
+        "",
+        "",
+        "\u{0}",
+        "\u{7F}",
+        "\u{AD}",
+        "\u{200B}",
+        "\u{202E}",
+        "\u{2066}",
+        "\u{FEFF}",
+        "\u{E0041}",
+        " ",
+    ]);
+    // Around the length limits: a local part of 64 or 65 characters, a domain over 253.
+    let long_local = prop::sample::select(vec![0, 0, 0, 60, 61]);
+    let long_domain = prop::sample::select(vec![0, 0, 0, 3, 4]);
+    (
+        long_local,
+        "[a-zA-Z0-9._+#-]{0,4}",
+        hidden,
+        "[a-zA-Z0-9._+-]{0,3}",
+        prop::sample::select(vec!["@", "@", "@", "", "@@"]),
+        long_domain,
+        "([a-zA-Z0-9-]{0,6}\\.){0,2}",
+        prop::sample::select(vec![
+            "com",
+            "io",
+            "CO",
+            "c0m",
+            "x",
+            "local",
+            "LocalHost",
+            "",
+        ]),
+    )
+        .prop_map(|(pad, a, hidden, b, at, labels63, labels, tld)| {
+            let long_labels = format!("{}.", "d".repeat(63)).repeat(labels63);
+            format!(
+                "{}{a}{hidden}{b}{at}{long_labels}{labels}{tld}",
+                "l".repeat(pad)
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The planner's email rule predicts the server's: an address the planner would create a user
+    /// with is one the Password Boss simulator accepts, and the other way round (the two are
+    /// separate definitions since the simulators left the product crate).
+    #[test]
+    fn the_planner_and_the_server_agree_on_routable_emails(email in email_like()) {
+        prop_assert_eq!(
+            pbconnector::passwordboss::model::is_routable_email(&email),
+            pbconnector_simulators::passwordboss::wire::is_routable_email(&email),
+            "{:?}", email
+        );
+    }
+}

@@ -10,9 +10,9 @@ use std::path::Path;
 use base64::Engine;
 use log_capture::Capture;
 use pbconnector::controller::{ConnectorKey, PipelineEngine, SyncEngine, SyncRequest};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::secrets::SecretData;
 use pbconnector::sync::status::status_from_report;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 /// The value every malformed Secret holds somewhere.
 const SECRET: &str = "Zq7-SECRET-VALUE-9xK";
@@ -67,7 +67,7 @@ fn manifests(env: &SampleEnvironment, token_secret: &str) -> String {
         "apiVersion": "passwordboss.com/v1alpha1",
         "kind": "AzureAdConnector",
         "metadata": {"name": "contoso", "namespace": "msp"},
-        "spec": env.spec(),
+        "spec": env.spec_json(),
     });
     format!(
         "{connector}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: entra-app\n  \
@@ -208,7 +208,7 @@ async fn the_controller_never_reports_or_logs_a_malformed_secret() {
         secrets.insert("passwordboss".into(), data);
         let request = SyncRequest {
             key: ConnectorKey::new("msp", "contoso"),
-            spec: env.spec(),
+            spec: serde_json::from_value(env.spec_json()).unwrap(),
             secrets,
             dry_run: false,
             approval: None,

@@ -6,9 +6,9 @@
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
 use pbconnector::plan::DirectoryState;
 use pbconnector::resources::LeaveRule;
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 /// The state in a canonical order.
 fn canonical(mut state: DirectoryState) -> DirectoryState {
@@ -56,7 +56,8 @@ async fn the_kept_state_follows_every_kind_of_write() {
     })
     .await
     .unwrap();
-    let mut spec = env.spec();
+    let mut spec: pbconnector::resources::AzureAdConnectorSpec =
+        serde_json::from_value(env.spec_json()).unwrap();
     spec.safety.max_deprovisions_per_sync = 1_000;
     spec.safety.max_deprovision_percent = 100;
     spec.safety.removal_grace_period = "0s".into();
@@ -122,7 +123,8 @@ async fn a_refused_write_makes_the_next_sync_read_again() {
     })
     .await
     .unwrap();
-    let spec = env.spec();
+    let spec: pbconnector::resources::AzureAdConnectorSpec =
+        serde_json::from_value(env.spec_json()).unwrap();
     let mut run = Run {
         env,
         spec,
@@ -138,7 +140,7 @@ async fn a_refused_write_makes_the_next_sync_read_again() {
     run.env
         .password_boss
         .add_user(
-            pbconnector::simulators::passwordboss::SeedUser::new(&email, "Portal", "User")
+            pbconnector_simulators::passwordboss::SeedUser::new(&email, "Portal", "User")
                 .managed_by("Active Directory"),
         )
         .unwrap();

@@ -4,10 +4,10 @@
 
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
 use pbconnector::resources::{AzureAdConnectorSpec, LeaveRule};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
 use pbconnector::telemetry::metrics::Metrics;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 struct Run {
     env: SampleEnvironment,
@@ -46,7 +46,7 @@ async fn unchanged_inputs_reuse_the_plan_and_any_change_plans_again() {
     })
     .await
     .unwrap();
-    let spec = env.spec();
+    let spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     let mut run = Run {
         env,
         spec,

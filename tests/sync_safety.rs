@@ -6,12 +6,12 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use pbconnector::passwordboss::model::{MANAGED_BY_AZURE_AD, UserStatus};
 use pbconnector::plan::{Approval, LeaveReason};
 use pbconnector::resources::{AzureAdConnectorSpec, LeaveRule, SafetyRecord};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
+use pbconnector_simulators::passwordboss::wire::{MANAGED_BY_AZURE_AD, UserStatus};
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 struct Run {
     env: SampleEnvironment,
@@ -28,7 +28,8 @@ impl Run {
         })
         .await
         .unwrap();
-        let spec = env.spec();
+        let spec: pbconnector::resources::AzureAdConnectorSpec =
+            serde_json::from_value(env.spec_json()).unwrap();
         Self {
             env,
             spec,

@@ -1,9 +1,10 @@
 //! Metrics after real syncs, and the health/metrics endpoints over HTTP.
 
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector::resources::AzureAdConnectorSpec;
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::telemetry::metrics::Metrics;
 use pbconnector::telemetry::server::{Readiness, serve};
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 fn line_value(text: &str, prefix: &str) -> f64 {
     text.lines()
@@ -21,7 +22,7 @@ async fn syncs_are_counted_by_result_actions_by_kind_and_requests_by_status() {
     })
     .await
     .unwrap();
-    let spec = env.spec();
+    let spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     let secrets = env.secrets();
     let metrics = Metrics::new();
     let mut state = ConnectorState::default();

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pbconnector::controller::{ConnectorKey, PipelineEngine, SyncEngine, SyncRequest};
-use pbconnector::simulators::graph::GraphSimulator;
-use pbconnector::simulators::passwordboss::{PbSim, SeedUser, SimConfig};
+use pbconnector_simulators::graph::GraphSimulator;
+use pbconnector_simulators::passwordboss::{PbSim, SeedUser, SimConfig};
+use pbconnector_testkit::{alloc, cpu_seconds};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::alloc;
-use crate::report::{cpu_seconds, peak_rss_kb, reset_peak_rss};
+use crate::report::{peak_rss_kb, reset_peak_rss};
 use crate::world::{Latency, secrets, spec};
 
 pub struct Shape {

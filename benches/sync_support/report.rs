@@ -32,16 +32,6 @@ pub fn peak_rss_kb() -> u64 {
     status_kb("VmHWM:")
 }
 
-/// CPU seconds (user + system) this process used so far.
-pub fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct it is given; zeroed is a valid initial value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a valid pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
-}
-
 #[derive(Serialize)]
 pub struct Row {
     pub scenario: String,

@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::simulators::graph::{GraphSim, GraphSimulator, SimTenant};
-use pbconnector::simulators::passwordboss::{PbSim, SimConfig};
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
 use pbconnector::sync::secrets::SecretData;
+use pbconnector_simulators::graph::{GraphSim, GraphSimulator, SimTenant};
+use pbconnector_simulators::passwordboss::{PbSim, SimConfig};
+use pbconnector_testkit::alloc;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::alloc;
 use crate::report::{Row, peak_rss_kb, reset_peak_rss};
 
 /// What one churn changed.
@@ -70,7 +70,7 @@ pub const USERS_PER_ATTRIBUTE_BATCH: usize = 1000;
 pub const GRAPH_PAGE: usize = 999;
 /// Objects per delta page: delta takes no `$top`, the server picks (the simulator, like
 /// Graph's default, serves 100).
-pub const DELTA_PAGE: usize = pbconnector::simulators::graph::DEFAULT_PAGE_SIZE;
+pub const DELTA_PAGE: usize = pbconnector_simulators::graph::DEFAULT_PAGE_SIZE;
 /// The executor's default concurrency.
 pub const PB_CONCURRENCY: usize = 8;
 

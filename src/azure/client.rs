@@ -1,6 +1,6 @@
 //! `GraphClient`: the connector's handle on Microsoft Graph.
 
-use crate::telemetry::tally::RequestTally;
+use crate::http_client::tally::RequestTally;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,9 +21,6 @@ use crate::resources::GroupSelector;
 /// when selected.
 pub(crate) const USER_SELECT: &str =
     "id,displayName,givenName,surname,mail,userPrincipalName,accountEnabled,userType";
-
-/// Timeout of one HTTP exchange (the per-sync deadline bounds the whole read).
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A group as Graph names it.
 #[derive(Clone, Debug, PartialEq, Eq)]

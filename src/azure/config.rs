@@ -2,12 +2,16 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use url::Url;
 
 use super::error::GraphError;
 use super::federated::FederatedToken;
 use crate::resources::{AzureSpec, Cloud};
+
+/// Timeout of one HTTP exchange with Entra or Graph (the per-sync deadline bounds the whole read).
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The app registration's credential, as read from the connector's Secret or the pod.
 #[derive(Clone)]

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::client::{GraphClient, USER_SELECT, enc};
 use super::error::GraphError;
 use super::model::{EntraSnapshot, EntraUser};
-use super::state::{CachedUser, GraphSyncState, ObjectId};
+use super::state::{CachedUser, Deletion, GraphSyncState, ObjectId};
 use super::transport::{Failure, SubResult};
 use super::wire::WireObject;
 use crate::bounded::remote_text;
@@ -42,13 +42,6 @@ impl UserLookup {
     pub fn is_deleted(&self) -> bool {
         !matches!(self, UserLookup::Exists(_))
     }
-}
-
-/// How a user was found deleted, as the state keeps it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Deletion {
-    Soft(Option<Timestamp>),
-    Hard,
 }
 
 /// `{"id","deletedDateTime"}` of a deleted item.

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::lookup::Deletion;
 use super::member_set::MemberSet;
 use super::model::{EntraUser, GroupProblem};
 pub(crate) use super::object_id::ObjectId;
@@ -145,6 +144,14 @@ pub(crate) struct TrackedGroup {
     pub members: MemberSet,
     /// Groups nested (at any depth) under this one; empty when nested groups are off.
     pub nested: BTreeSet<Box<str>>,
+}
+
+/// How a user was found deleted (see `lookup`), as the state keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deletion {
+    /// In the recycle bin, restorable until then (when Graph said).
+    Soft(Option<k8s_openapi::jiff::Timestamp>),
+    Hard,
 }
 
 /// Per-connector Graph state kept between syncs. Start with `GraphSyncState::default()`.

@@ -1,7 +1,7 @@
 //! Access tokens through the `oauth2` crate's client-credentials flow, cached per connector and
 //! refreshed from `expires_in` before they expire.
 
-use crate::telemetry::tally::{NO_RESPONSE, RequestTally};
+use crate::http_client::tally::{NO_RESPONSE, RequestTally};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -268,7 +268,7 @@ impl CountingHttp<'_> {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, TokenTransport> {
         self.requests.sent();
         let mut req = reqwest::Request::try_from(req)?;
-        *req.timeout_mut() = Some(super::client::REQUEST_TIMEOUT);
+        *req.timeout_mut() = Some(super::config::REQUEST_TIMEOUT);
         let resp = match self.http.execute(req).await {
             Ok(resp) => resp,
             Err(e) => {

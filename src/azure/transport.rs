@@ -1,7 +1,7 @@
 //! Sends Graph requests: pacing, bearer tokens (one forced refresh on 401), retries on
 //! 429/503/504 honouring `Retry-After`, backoff with jitter, a deadline, and `$batch`.
 
-use crate::telemetry::tally::{NO_RESPONSE, RequestTally};
+use crate::http_client::tally::{NO_RESPONSE, RequestTally};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -245,7 +245,7 @@ impl Transport {
         let mut req = self
             .http
             .request(method.clone(), url)
-            .timeout(super::client::REQUEST_TIMEOUT)
+            .timeout(super::config::REQUEST_TIMEOUT)
             .header(http::header::AUTHORIZATION, authorization);
         if let Some(b) = body {
             req = req.json(b);

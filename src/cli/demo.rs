@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Zoned;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 use super::output::Exit;
-use crate::resources::parse_duration;
-use crate::simulators::sample::{SampleEnvironment, SampleOptions};
+use crate::resources::{AzureAdConnectorSpec, parse_duration};
 use crate::sync::describe::plan_lines;
 use crate::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use crate::sync::report::SyncReport;
@@ -98,7 +98,13 @@ async fn serve(env: &SampleEnvironment, args: &DemoArgs) -> Exit {
 }
 
 async fn live(env: &SampleEnvironment, args: &DemoArgs, interval: Duration) -> Exit {
-    let spec = env.spec();
+    let spec: AzureAdConnectorSpec = match serde_json::from_value(env.spec_json()) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("error: the sample connector's spec does not parse: {e}");
+            return Exit::Failure;
+        }
+    };
     let secrets = env.secrets();
     println!(
         "Password Boss Entra ID connector demo\n\

@@ -1,5 +1,6 @@
 //! The command line: argument parsing, manifest loading and output; no sync logic.
 
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod manifest;
 pub mod manifest_yaml;
@@ -36,6 +37,7 @@ enum Command {
     /// Check both credentials, the sync group and the groups.
     Verify(verify::VerifyArgs),
     /// Start the Graph and Password Boss simulators with sample data and show a connector syncing.
+    #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
 }
 
@@ -96,6 +98,7 @@ pub fn main() -> ExitCode {
                 sync_cmd::run(args, true).await.into()
             }
             Command::Verify(args) => verify::run(args).await.into(),
+            #[cfg(feature = "demo")]
             Command::Demo(args) => demo::run(args).await.into(),
             Command::Crd => Exit::Success.into(),
         }

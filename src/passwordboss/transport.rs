@@ -1,7 +1,7 @@
 //! One HTTP exchange with Password Boss, with the bearer token, bounded retries (backoff with
 //! jitter, `Retry-After` honoured) and request counting. Knows nothing of endpoints.
 
-use crate::telemetry::tally::{NO_RESPONSE, RequestTally};
+use crate::http_client::tally::{NO_RESPONSE, RequestTally};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};

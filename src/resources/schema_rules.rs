@@ -16,6 +16,8 @@ pub const EMAIL_DOMAIN_PATTERN: &str =
     r"^([a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$";
 /// A Kubernetes (Go) duration such as `90s`, `1m` or `1h30m`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$";
+/// Default Password Boss API base URL (`spec.passwordBoss.apiUrl`).
+pub const DEFAULT_PASSWORDBOSS_API_URL: &str = "https://api.passwordboss.com";
 
 pub fn guid_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "string", "pattern": GUID_PATTERN})
@@ -44,7 +46,7 @@ pub fn endpoint_schema(_: &mut SchemaGenerator) -> Schema {
         "type": "string",
         "maxLength": 2048,
         "pattern": ENDPOINT_PATTERN,
-        "default": super::spec::DEFAULT_PASSWORDBOSS_API_URL,
+        "default": DEFAULT_PASSWORDBOSS_API_URL,
     })
 }
 

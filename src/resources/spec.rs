@@ -8,13 +8,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::schema_rules::{
-    duration_schema, email_domains_schema, endpoint_schema, guid_schema, optional_date_schema,
-    optional_endpoint_schema, optional_guid_schema, tenant_schema,
+    DEFAULT_PASSWORDBOSS_API_URL, duration_schema, email_domains_schema, endpoint_schema,
+    guid_schema, optional_date_schema, optional_endpoint_schema, optional_guid_schema,
+    tenant_schema,
 };
 use super::status::AzureAdConnectorStatus;
 
-/// Default Password Boss API base URL.
-pub const DEFAULT_PASSWORDBOSS_API_URL: &str = "https://api.passwordboss.com";
 /// Default interval between two syncs of one connector.
 pub const DEFAULT_INTERVAL: &str = "1m";
 /// Default interval between two full (non-delta) reads of Entra.

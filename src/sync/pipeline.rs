@@ -19,13 +19,13 @@ use crate::azure::{
     admin_consent_url,
 };
 use crate::bounded::PagingError;
+use crate::http_client::tally::status_delta;
 use crate::passwordboss::{
     ApplyProgress, PasswordBossClient, PasswordBossConfig, PasswordBossError,
     PasswordBossErrorKind, execute_reporting,
 };
 use crate::plan::{self, Rules, SafetyInput};
 use crate::resources::{AzureAdConnectorSpec, AzureSpec, LeaveRule, SafetyRecord};
-use crate::telemetry::tally::status_delta;
 
 /// How long one sync may take, both services together: 5 minutes.
 pub const DEFAULT_SYNC_DEADLINE: Duration = Duration::from_secs(300);

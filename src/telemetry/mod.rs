@@ -4,4 +4,3 @@ pub mod connector_metrics;
 pub mod logging;
 pub mod metrics;
 pub mod server;
-pub mod tally;

@@ -25,8 +25,8 @@ use pbconnector::controller::{
     SyncRequest,
 };
 use pbconnector::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
 use pbconnector::sync::report::SyncReport;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 use kubectl::{Kubectl, find_kubectl};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pbconnector::azure::{AzureConfig, Credential, GraphClient, RetryPolicy, TenantPacer};
 use pbconnector::resources::AzureSpec;
-use pbconnector::simulators::graph::{GraphSim, GraphSimulator, SimTenant};
+use pbconnector_simulators::graph::{GraphSim, GraphSimulator, SimTenant};
 
 pub const DOMAIN: &str = "contoso.onmicrosoft.com";
 pub const SECRET: &str = "sim-secret-value-7Q~abc";

@@ -7,7 +7,7 @@ use std::time::Duration;
 use pbconnector::passwordboss::model::UserStatus;
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig, RetryPolicy};
 use pbconnector::plan::{Action, Deprovision, LeaveReason, MemberRef, Plan, UserChanges};
-use pbconnector::simulators::passwordboss::{PbSim, SimConfig};
+use pbconnector_simulators::passwordboss::{PbSim, SimConfig};
 
 pub async fn sim(license_total: u32) -> PbSim {
     PbSim::start(SimConfig {

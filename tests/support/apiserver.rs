@@ -90,16 +90,7 @@ fn spawn(mut cmd: Command) -> Child {
             .expect("spawner thread");
         Mutex::new(tx)
     });
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    pbconnector_testkit::die_with_parent(&mut cmd);
     let (tx, rx) = mpsc::channel();
     spawner
         .lock()

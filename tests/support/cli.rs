@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use pbconnector::simulators::sample::{SampleEnvironment, SampleOptions};
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 /// What one run of the binary left: its exit code and output.
 pub struct Run {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 
 use super::api_error::ApiError;
 use super::paging::PageRequest;
-use crate::passwordboss::model::{
+use super::wire::{
     ConnectorInfo, EVERYONE_GROUP, Group, Licenses, MANAGED_BY_ACTIVE_DIRECTORY,
     MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, Role, User, UserStatus, is_routable_email,
 };

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use super::state::PathKind;
-use crate::simulators::hostile::Hostile;
+use crate::hostile::Hostile;
 
 /// What a request of one kind gets instead of its real answer (`SimFaults::answer_next`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use serde_json::{Value, json};
+
 use super::graph::{GraphSim, GraphSimulator, SimTenant, SimUser, UserState};
+use super::passwordboss::wire::{MANAGED_BY_ACTIVE_DIRECTORY, UserStatus};
 use super::passwordboss::{PbSim, SeedUser, SimConfig};
-use crate::passwordboss::model::{MANAGED_BY_ACTIVE_DIRECTORY, UserStatus};
-use crate::resources::{
-    AzureAdConnectorSpec, AzureSpec, Cloud, EmailAttribute, GroupSelector, PasswordBossSpec,
-    Safety, SecretKeyRef, SyncRules,
-};
-use crate::sync::secrets::SecretData;
+
+/// A Secret's data: key → bytes (a Kubernetes `Secret`'s `data`, decoded).
+pub type SecretData = BTreeMap<String, Vec<u8>>;
 
 const FIRST: &[&str] = &[
     "Ada",
@@ -252,52 +252,62 @@ impl SampleEnvironment {
         })
     }
 
-    /// The connector's spec, pointed at the simulators.
-    pub fn spec(&self) -> AzureAdConnectorSpec {
+    /// The connector's `spec`, pointed at the simulators, as the `AzureAdConnector` manifest
+    /// carries it (every field written out, defaults included).
+    pub fn spec_json(&self) -> Value {
         let graph_url = self.graph.url().trim_end_matches('/').to_string();
-        AzureAdConnectorSpec {
-            azure: AzureSpec {
-                tenant_id: self.tenant_domain.clone(),
-                client_id: self.client_id.clone(),
-                cloud: Cloud::Public,
-                authority_host: Some(graph_url.clone()),
-                graph_endpoint: Some(graph_url),
-                client_secret_ref: Some(SecretKeyRef {
-                    name: "entra-app".into(),
-                    key: "client-secret".into(),
-                }),
-                client_secret_expires_at: None,
-                client_certificate_ref: None,
-                workload_identity: None,
+        let leave = "Disable";
+        json!({
+            "azure": {
+                "tenantId": self.tenant_domain,
+                "clientId": self.client_id,
+                "cloud": "Public",
+                "authorityHost": graph_url,
+                "graphEndpoint": graph_url,
+                "clientSecretRef": {"name": "entra-app", "key": "client-secret"},
             },
-            password_boss: PasswordBossSpec {
-                api_url: self
-                    .password_boss
-                    .url()
-                    .as_str()
-                    .trim_end_matches('/')
-                    .to_string(),
-                token_secret_ref: SecretKeyRef {
-                    name: "passwordboss".into(),
-                    key: "token".into(),
-                },
+            "passwordBoss": {
+                "apiUrl": self.password_boss.url().as_str().trim_end_matches('/'),
+                "tokenSecretRef": {"name": "passwordboss", "key": "token"},
             },
-            sync_group: GroupSelector::by_name("Password Boss Users"),
-            groups: self
+            "syncGroup": {"displayName": "Password Boss Users"},
+            "groups": self
                 .groups
                 .iter()
-                .map(|(n, _)| GroupSelector::by_name(n.clone()))
-                .collect(),
-            nested_groups: true,
-            email_attribute: EmailAttribute::Mail,
-            sync_rules: SyncRules::default(),
-            safety: Safety::default(),
-            scope: Default::default(),
-            interval: self.interval.clone(),
-            full_sync_interval: "1h".into(),
-            suspend: false,
-            dry_run: false,
-        }
+                .map(|(name, _)| json!({"displayName": name}))
+                .collect::<Vec<_>>(),
+            "nestedGroups": true,
+            "emailAttribute": "Mail",
+            "syncRules": {
+                "newUser": "Create",
+                "userDisabled": leave,
+                "userDeleted": leave,
+                "userRemovedFromGroup": leave,
+                "existingUser": "Adopt",
+            },
+            "safety": {
+                "maxDeprovisionsPerSync": 25,
+                "maxDeprovisionPercent": 20,
+                "percentFloor": 2,
+                "maxDeprovisionsPerWindow": 50,
+                "window": "24h",
+                "removalGracePeriod": "24h",
+            },
+            "interval": self.interval,
+            "fullSyncInterval": "1h",
+            "suspend": false,
+            "dryRun": false,
+        })
+    }
+
+    /// The whole `AzureAdConnector` object, named `contoso`, in `namespace`.
+    pub fn connector_json(&self, namespace: &str) -> Value {
+        json!({
+            "apiVersion": "passwordboss.com/v1alpha1",
+            "kind": "AzureAdConnector",
+            "metadata": {"name": "contoso", "namespace": namespace},
+            "spec": self.spec_json(),
+        })
     }
 
     /// The Secrets the spec references, by name.
@@ -322,7 +332,6 @@ impl SampleEnvironment {
 
     /// The manifests a user would `kubectl apply` (or pass to `pbconnector sync -f`).
     pub fn manifests(&self, namespace: &str) -> String {
-        let spec = self.spec();
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -334,12 +343,7 @@ impl SampleEnvironment {
             self.client_secret,
             self.password_boss.token()
         );
-        let connector = serde_json::json!({
-            "apiVersion": "passwordboss.com/v1alpha1",
-            "kind": "AzureAdConnector",
-            "metadata": {"name": "contoso", "namespace": namespace},
-            "spec": spec,
-        });
+        let connector = self.connector_json(namespace);
         out.push_str(&serde_saphyr::to_string(&connector).expect("the connector serializes"));
         out
     }

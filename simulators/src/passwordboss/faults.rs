@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::simulators::hostile::Hostile;
+use crate::hostile::Hostile;
 
 /// An injected error answer, given instead of handling the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

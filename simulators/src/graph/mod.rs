@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use pbconnector::simulators::graph::GraphSimulator;
+//! use pbconnector_simulators::graph::GraphSimulator;
 //! let sim = GraphSimulator::start().await?;
 //! let tenant = sim.add_tenant("contoso.onmicrosoft.com");
 //! let app = tenant.add_app();
@@ -191,7 +191,7 @@ impl SimFaults {
     }
 
     /// Behave as a hostile or broken server for every request from now on (`None`: stop).
-    pub fn set_hostile(&self, hostile: Option<crate::simulators::hostile::Hostile>) {
+    pub fn set_hostile(&self, hostile: Option<crate::hostile::Hostile>) {
         lock(&self.shared).faults.hostile = hostile;
     }
 

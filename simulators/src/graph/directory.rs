@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use k8s_openapi::jiff::Timestamp;
+use jiff::Timestamp;
 
 use super::jwt::{JwtAlgorithm, VerifyingKey};
 

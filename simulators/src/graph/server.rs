@@ -13,7 +13,7 @@ use super::auth;
 use super::faults::take;
 use super::odata::Reply;
 use super::state::{PathKind, SimState};
-use crate::simulators::hostile::{Hostile, huge_body, next_token};
+use crate::hostile::{Hostile, huge_body, next_token};
 
 pub(crate) type Shared = Arc<Mutex<SimState>>;
 

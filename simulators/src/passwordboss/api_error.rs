@@ -4,7 +4,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::passwordboss::model::{ErrorBody, ErrorDetail};
+use super::wire::{ErrorBody, ErrorDetail};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {

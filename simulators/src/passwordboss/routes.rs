@@ -22,8 +22,8 @@ use super::paging::PageRequest;
 use super::server::ConnectionKill;
 use super::stats::Counters;
 use super::store::{SeedUser, Store, StoredResponse, UserUpdate};
-use crate::passwordboss::model::{Role, UserStatus};
-use crate::simulators::hostile::{Hostile, huge_body, next_token};
+use super::wire::{Role, UserStatus};
+use crate::hostile::{Hostile, huge_body, next_token};
 
 /// State shared by the handlers and the test's handle.
 #[derive(Clone, Debug)]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
-use k8s_openapi::jiff::Timestamp;
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::directory::{Listed, SimUser, Tenant, UserState};

@@ -13,6 +13,7 @@ mod routes;
 mod server;
 mod stats;
 mod store;
+pub mod wire;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -31,7 +32,7 @@ pub use store::{IDEMPOTENCY_TTL, SeedUser};
 use self::routes::Shared;
 use self::stats::Counters;
 use self::store::Store;
-use crate::passwordboss::model::{Group, Licenses, MANAGED_BY_AZURE_AD, User};
+use self::wire::{Group, Licenses, MANAGED_BY_AZURE_AD, User};
 
 /// How a simulator starts.
 #[derive(Clone, Debug)]

@@ -1,0 +1,10 @@
+//! Loopback HTTP simulators of Microsoft Graph (with the Entra token endpoint) and of the
+//! Password Boss API, and a sample tenant on them. They enforce the documented protocol strictly
+//! and inject faults; tests, `pbconnector demo` and the benchmarks run the real clients against
+//! them. This crate models the wire protocols with its own types and does not depend on the
+//! `pbconnector` crate; the production image is built without it (`--no-default-features`).
+
+pub mod graph;
+pub mod hostile;
+pub mod passwordboss;
+pub mod sample;

@@ -1,0 +1,48 @@
+//! The unsafe calls pbconnector's tests and benchmarks need, in one small crate of their own so
+//! that `pbconnector` and `pbconnector-simulators` can forbid unsafe code in every target (their
+//! `[lints]` tables apply to tests and benchmarks too). A dev-dependency only: nothing here is in
+//! the operator's binary.
+
+pub mod alloc;
+
+use std::process::Command;
+
+/// Makes the child `cmd` spawns receive SIGKILL when the spawning thread ends
+/// (`PR_SET_PDEATHSIG`), so control-plane processes a test starts die with the test binary.
+pub fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec; prctl is async-signal-safe and
+    // touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// CPU seconds (user + system) this process used so far.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct it is given; zeroed is a valid initial value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_time_grows() {
+        let before = super::cpu_seconds();
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(super::cpu_seconds() > before, "{x}");
+    }
+}
