@@ -44,6 +44,9 @@ async fn first_sync_of_2500_users_then_a_second_run_writes_nothing() {
     assert_eq!(s.last_sync.groups_created, 3);
     assert_eq!(s.last_sync.conflicts, 2, "the two users sharing an email");
     assert_eq!(env.password_boss.azure_users().len(), 2_502);
+    let company = s.company.as_ref().expect("status.company");
+    assert_eq!(company.name, "Contoso");
+    assert!(company.id.starts_with("c_"), "{company:?}");
     let ready = s
         .conditions
         .iter()

@@ -253,3 +253,37 @@ fn suspension_keeps_results_and_says_so() {
     assert_eq!(s.users.in_scope, 812);
     assert!(s.message.contains("Suspended"));
 }
+
+fn company(id: &str) -> pbconnector::resources::CompanyRef {
+    pbconnector::resources::CompanyRef {
+        id: id.into(),
+        name: "Contoso".into(),
+    }
+}
+
+#[test]
+fn the_company_the_token_reaches_is_in_status_and_kept_by_a_failure() {
+    let mut report = ok_report(at(10));
+    report.company = Some(company("c_123"));
+    let s = status_from_report(None, &report, Some(1), None);
+    assert_eq!(s.company, Some(company("c_123")));
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(
+        json["company"],
+        serde_json::json!({"id": "c_123", "name": "Contoso"})
+    );
+    let failed = SyncReport::failed(
+        at(20),
+        SyncFailure::Error {
+            reason: "GraphUnavailable",
+            message: "down".into(),
+        },
+        Reached::default(),
+    );
+    let after = status_from_report(Some(&s), &failed, Some(1), None);
+    assert_eq!(
+        after.company,
+        Some(company("c_123")),
+        "still the same token"
+    );
+}

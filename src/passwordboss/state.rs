@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::client::PasswordBossClient;
 use super::error::PasswordBossError;
-use super::model::Group;
+use super::model::{ConnectorInfo, Group};
 use crate::plan::{DirectoryDigest, DirectoryState, MemberSetHash, digest_apart};
 
 /// Seed of the fingerprint hasher: fixed, so fingerprints compare across syncs in a process.
@@ -73,6 +73,7 @@ impl PasswordBossClient {
             licenses: connector.licenses,
         };
         Ok(DirectoryRead {
+            connector,
             state,
             fingerprint: fingerprint.finish(),
             digest: digest.with_memberships(sets),
@@ -84,6 +85,8 @@ impl PasswordBossClient {
 
 /// The Password Boss side of a sync, as `read_state_for_planning` reads it.
 pub struct DirectoryRead {
+    /// `GET /v1/connector`: the company the token reaches, and its licences.
+    pub connector: ConnectorInfo,
     pub state: DirectoryState,
     pub fingerprint: u64,
     pub digest: DirectoryDigest,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::company::company_of;
 use super::plan_memo::{PlanKey, PlanMemo};
 use super::progress::{Progress, ProgressSender, Step};
 use super::report::{Reached, SyncFailure, SyncReport};
@@ -278,6 +279,7 @@ async fn sync_within_deadline(
         }
     };
     let DirectoryRead {
+        connector,
         state: directory,
         fingerprint: directory_fingerprint,
         digest: directory_digest,
@@ -296,6 +298,8 @@ async fn sync_within_deadline(
             ));
         }
     };
+
+    let company = company_of(&connector);
 
     classify_departures(spec, &graph, &mut snapshot, &directory).await;
 
@@ -326,6 +330,7 @@ async fn sync_within_deadline(
         reached,
     );
     report.failure = None;
+    report.company = Some(company);
     report.planning = planning;
     report.digesting = entra_digesting + directory_digesting;
     // What the digests added to the sync: the Password Boss read's wait for its digest, and the

@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::plan::{ActionCounts, Conflict, Plan};
-use crate::resources::UserCounts;
+use crate::resources::{CompanyRef, UserCounts};
 
 /// Which side refused the credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,6 +87,8 @@ pub struct SyncReport {
     pub dry_run: bool,
     /// What was applied (equal to the plan's counts minus failures; zero in a dry run).
     pub applied: ActionCounts,
+    /// The Password Boss company the token reaches, once `GET /v1/connector` answered.
+    pub company: Option<CompanyRef>,
     /// Per-user conflicts: the planner's and the writes Password Boss refused.
     pub conflicts: Vec<Conflict>,
     /// Deprovisions held back by the safety limits.
@@ -125,6 +127,7 @@ impl SyncReport {
             plan: None,
             dry_run: false,
             applied: ActionCounts::default(),
+            company: None,
             conflicts: Vec::new(),
             blocked_deprovisions: 0,
             users: UserCounts::default(),

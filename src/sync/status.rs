@@ -71,6 +71,9 @@ pub fn status_from_report(
     if handled_request.is_some() {
         status.last_handled_sync_request = handled_request;
     }
+    if let Some(company) = &report.company {
+        status.company = Some(company.clone());
+    }
 
     match &report.failure {
         None => {
