@@ -84,6 +84,7 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
             approved_deprovisions: approved,
             deadline: args.sync_deadline,
             progress,
+            connector: name.clone(),
             ..SyncOptions::default()
         };
         let sync = run_sync(&connector.spec, credentials(), &mut state, &options);

@@ -74,6 +74,7 @@ impl SyncEngine for PipelineEngine {
             approved_deprovisions: request.approved_deprovisions,
             deadline: self.deadline,
             progress: request.progress.clone(),
+            connector: request.key.to_string(),
             ..SyncOptions::default()
         };
         run_sync(&request.spec, credentials, &mut state, &options).await

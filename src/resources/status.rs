@@ -87,6 +87,18 @@ pub struct CompanyRef {
     pub name: String,
 }
 
+/// What became of one Password Boss write.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WriteOutcome {
+    /// Password Boss took it.
+    Applied,
+    /// Password Boss refused it, or it failed after the retries; the next sync tries again.
+    Failed,
+    /// Not attempted: an earlier refusal of the token, or a run of failures, stopped every
+    /// further write.
+    Skipped,
+}
+
 /// The connection state shown in the Status column.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Connection {

@@ -70,6 +70,9 @@ pub struct SyncOptions {
     pub deadline: Duration,
     /// Where the sync is, for a front end to show (nobody listens by default).
     pub progress: ProgressSender,
+    /// How audit lines name the connector: `namespace/name` (controller), the manifest's name
+    /// (CLI); empty: they name none.
+    pub connector: String,
 }
 
 impl Default for SyncOptions {
@@ -81,6 +84,7 @@ impl Default for SyncOptions {
             delta: true,
             deadline: DEFAULT_SYNC_DEADLINE,
             progress: ProgressSender::default(),
+            connector: String::new(),
         }
     }
 }
@@ -362,8 +366,14 @@ async fn sync_within_deadline(
                 total: p.total,
             });
         };
-        let execution =
-            execute_reporting(&password_boss, &plan, &options.sync_id, &report_progress).await;
+        let execution = execute_reporting(
+            &password_boss,
+            &plan,
+            &options.sync_id,
+            &options.connector,
+            &report_progress,
+        )
+        .await;
         report.applied = execution.applied;
         report.conflicts.extend(execution.conflicts.iter().cloned());
         report.failed_actions = execution.failed + execution.skipped;
