@@ -3,12 +3,15 @@
 use std::time::Duration;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use pbconnector::passwordboss::AuditRecord;
 use pbconnector::plan::{ActionCounts, Conflict, ConflictKind};
-use pbconnector::resources::{AzureAdConnectorStatus, Connection, UserCounts};
+use pbconnector::resources::{
+    AzureAdConnectorStatus, Connection, MAX_STATUS_ACTIONS, UserCounts, WriteOutcome,
+};
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, status_from_report, suspended_status,
-    transitions, waiting_status,
+    transitions, waiting_status, with_every_action,
 };
 
 fn at(seconds: i64) -> Timestamp {
@@ -286,4 +289,106 @@ fn the_company_the_token_reaches_is_in_status_and_kept_by_a_failure() {
         Some(company("c_123")),
         "still the same token"
     );
+}
+
+fn write(action: &'static str, email: &str, outcome: WriteOutcome) -> AuditRecord {
+    AuditRecord {
+        action,
+        email: Some(email.into()),
+        group: None,
+        entra_id: Some(format!("entra-{email}")),
+        password_boss_id: Some(format!("u-{email}")),
+        outcome,
+        reason: match (action, outcome) {
+            ("DisableUser" | "DeleteUser", WriteOutcome::Applied) => {
+                Some("RemovedFromGroup".into())
+            }
+            (_, WriteOutcome::Failed) => Some("unavailable".into()),
+            _ => None,
+        },
+    }
+}
+
+#[test]
+fn the_last_syncs_writes_are_listed_destructive_first_and_capped() {
+    let mut report = ok_report(at(10));
+    report.actions = (0..150)
+        .map(|i| {
+            write(
+                "CreateUser",
+                &format!("new{i}@contoso.com"),
+                WriteOutcome::Applied,
+            )
+        })
+        .collect();
+    report.actions.push(write(
+        "UpdateUser",
+        "renamed@contoso.com",
+        WriteOutcome::Failed,
+    ));
+    report.actions.push(AuditRecord {
+        action: "DeleteGroup",
+        email: None,
+        group: Some("Old team".into()),
+        entra_id: None,
+        password_boss_id: Some("g_7".into()),
+        outcome: WriteOutcome::Applied,
+        reason: None,
+    });
+    for who in ["ada", "alan", "grace"] {
+        report.actions.push(write(
+            "DisableUser",
+            &format!("{who}@contoso.com"),
+            WriteOutcome::Applied,
+        ));
+    }
+    let s = status_from_report(None, &report, Some(1), None);
+    let actions = &s.last_sync.actions;
+    assert_eq!(actions.len(), MAX_STATUS_ACTIONS);
+    assert_eq!(s.last_sync.actions_omitted, 155 - 100);
+    let first: Vec<(&str, &str)> = actions[..5]
+        .iter()
+        .map(|a| (a.action.as_str(), a.target.as_str()))
+        .collect();
+    assert_eq!(
+        first,
+        [
+            ("DisableUser", "ada@contoso.com"),
+            ("DisableUser", "alan@contoso.com"),
+            ("DisableUser", "grace@contoso.com"),
+            ("DeleteGroup", "Old team"),
+            ("UpdateUser", "renamed@contoso.com"),
+        ],
+        "deprovisions, group deletes and failures are never the ones omitted"
+    );
+    let ada = &actions[0];
+    assert_eq!(ada.entra_id.as_deref(), Some("entra-ada@contoso.com"));
+    assert_eq!(ada.password_boss_id.as_deref(), Some("u-ada@contoso.com"));
+    assert_eq!(ada.outcome, WriteOutcome::Applied);
+    assert_eq!(ada.reason.as_deref(), Some("RemovedFromGroup"));
+    assert_eq!(actions[4].outcome, WriteOutcome::Failed);
+    assert_eq!(actions[5].action, "CreateUser");
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["lastSync"]["actionsOmitted"], 55);
+    assert_eq!(
+        json["lastSync"]["actions"][0],
+        serde_json::json!({"action": "DisableUser", "target": "ada@contoso.com",
+            "entraId": "entra-ada@contoso.com", "passwordBossId": "u-ada@contoso.com",
+            "outcome": "Applied", "reason": "RemovedFromGroup"})
+    );
+
+    // `pbconnector sync -o json`: all of them.
+    let all = with_every_action(s.clone(), &report);
+    assert_eq!(all.last_sync.actions.len(), 155);
+    assert_eq!(all.last_sync.actions_omitted, 0);
+    assert!(
+        serde_json::to_value(&all).unwrap()["lastSync"]
+            .get("actionsOmitted")
+            .is_none()
+    );
+
+    // The next sync that writes nothing clears the list.
+    let idle = status_from_report(Some(&s), &ok_report(at(20)), Some(1), None);
+    assert!(idle.last_sync.actions.is_empty());
+    assert_eq!(idle.last_sync.actions_omitted, 0);
 }

@@ -375,6 +375,7 @@ async fn sync_within_deadline(
         )
         .await;
         report.applied = execution.applied;
+        report.actions = execution.audit;
         report.conflicts.extend(execution.conflicts.iter().cloned());
         report.failed_actions = execution.failed + execution.skipped;
         if let Some(e) = &execution.unauthorized {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+use crate::passwordboss::AuditRecord;
 use crate::plan::{ActionCounts, Conflict, Plan};
 use crate::resources::{CompanyRef, UserCounts};
 
@@ -87,6 +88,9 @@ pub struct SyncReport {
     pub dry_run: bool,
     /// What was applied (equal to the plan's counts minus failures; zero in a dry run).
     pub applied: ActionCounts,
+    /// Every Password Boss write of this sync (attempted or not), with its outcome, in plan
+    /// order; empty when nothing was applied.
+    pub actions: Vec<AuditRecord>,
     /// The Password Boss company the token reaches, once `GET /v1/connector` answered.
     pub company: Option<CompanyRef>,
     /// Per-user conflicts: the planner's and the writes Password Boss refused.
@@ -127,6 +131,7 @@ impl SyncReport {
             plan: None,
             dry_run: false,
             applied: ActionCounts::default(),
+            actions: Vec::new(),
             company: None,
             conflicts: Vec::new(),
             blocked_deprovisions: 0,

@@ -9,11 +9,13 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::describe::plan_entries;
 use super::report::{Side, SyncFailure, SyncReport};
+use crate::passwordboss::AuditRecord;
 use crate::plan::{Conflict, ConflictKind};
 use crate::resources::{
-    AzureAdConnectorStatus, Blocked, CONDITION_AZURE_AUTHORIZED, CONDITION_CREDENTIAL_EXPIRING,
-    CONDITION_DEPROVISION_BLOCKED, CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY,
-    ConflictEntry, Connection, MAX_STATUS_CONFLICTS, SyncCounts,
+    ActionEntry, AzureAdConnectorStatus, Blocked, CONDITION_AZURE_AUTHORIZED,
+    CONDITION_CREDENTIAL_EXPIRING, CONDITION_DEPROVISION_BLOCKED,
+    CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY, ConflictEntry, Connection,
+    MAX_STATUS_ACTIONS, MAX_STATUS_CONFLICTS, SyncCounts, WriteOutcome,
 };
 
 /// The status right after creation, before the first sync attempt ends.
@@ -129,10 +131,13 @@ pub fn status_from_report(
                 _ => Connection::Unauthorized,
             };
             status.message = remote_text(&failure.to_string());
+            let (actions, actions_omitted) = action_entries(&report.actions, MAX_STATUS_ACTIONS);
             status.last_sync = SyncCounts {
                 graph_requests: report.graph_requests,
                 password_boss_requests: report.password_boss_requests,
                 duration_ms: report.duration.as_millis() as u64,
+                actions,
+                actions_omitted,
                 ..Default::default()
             };
             status.plan = None;
@@ -252,6 +257,7 @@ fn success_message(report: &SyncReport) -> String {
 
 fn sync_counts(report: &SyncReport) -> SyncCounts {
     let a = &report.applied;
+    let (actions, actions_omitted) = action_entries(&report.actions, MAX_STATUS_ACTIONS);
     SyncCounts {
         created: a.created,
         updated: a.updated,
@@ -268,7 +274,48 @@ fn sync_counts(report: &SyncReport) -> SyncCounts {
         graph_requests: report.graph_requests,
         password_boss_requests: report.password_boss_requests,
         duration_ms: report.duration.as_millis() as u64,
+        actions,
+        actions_omitted,
     }
+}
+
+/// At most `cap` of a sync's writes as status entries — deprovisions first, then group deletes,
+/// then failed and skipped writes, then the rest, each in plan order — and how many were left
+/// out.
+pub fn action_entries(records: &[AuditRecord], cap: usize) -> (Vec<ActionEntry>, u32) {
+    let rank = |r: &AuditRecord| match () {
+        _ if r.is_deprovision() => 0,
+        _ if r.action == "DeleteGroup" => 1,
+        _ if r.outcome != WriteOutcome::Applied => 2,
+        _ => 3,
+    };
+    let mut ordered: Vec<&AuditRecord> = records.iter().collect();
+    ordered.sort_by_key(|r| rank(r));
+    let entries = ordered
+        .into_iter()
+        .take(cap)
+        .map(|r| ActionEntry {
+            action: r.action.to_owned(),
+            target: r.target().to_owned(),
+            entra_id: r.entra_id.clone(),
+            password_boss_id: r.password_boss_id.clone(),
+            outcome: r.outcome,
+            reason: r.reason.clone(),
+        })
+        .collect();
+    (entries, records.len().saturating_sub(cap) as u32)
+}
+
+/// The status `pbconnector sync -o json` prints: `status` with every write of the sync in
+/// `lastSync.actions`, none omitted.
+pub fn with_every_action(
+    mut status: AzureAdConnectorStatus,
+    report: &SyncReport,
+) -> AzureAdConnectorStatus {
+    let (actions, omitted) = action_entries(&report.actions, usize::MAX);
+    status.last_sync.actions = actions;
+    status.last_sync.actions_omitted = omitted;
+    status
 }
 
 fn conflict_entries(conflicts: &[Conflict]) -> Vec<ConflictEntry> {
