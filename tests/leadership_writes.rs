@@ -16,6 +16,7 @@ fn request(env: &SampleEnvironment) -> SyncRequest {
         approved_deprovisions: None,
         federated_token: None,
         progress: Default::default(),
+        company_guard: Default::default(),
     }
 }
 

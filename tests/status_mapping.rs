@@ -291,6 +291,66 @@ fn the_company_the_token_reaches_is_in_status_and_kept_by_a_failure() {
     );
 }
 
+#[test]
+fn a_company_conflict_is_connected_not_ready_and_warns_once() {
+    use pbconnector::sync::company::held;
+    let synced = status_from_report(None, &ok_report(at(10)), Some(1), None);
+    let why = "msp/older reaches the same Password Boss company, Contoso (c_123), and is older";
+    let both = Reached {
+        azure: true,
+        password_boss: true,
+    };
+    let report = held(at(20), both, company("c_123"), why.into());
+    let s = status_from_report(Some(&synced), &report, Some(1), None);
+    assert_eq!(
+        s.connection,
+        Connection::Connected,
+        "the credentials work: connection stays Connected"
+    );
+    let ready = condition(&s, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "CompanyConflict")
+    );
+    assert_eq!(ready.message, why);
+    assert_eq!(s.message, why);
+    assert_eq!(s.company, Some(company("c_123")));
+    assert_eq!(condition(&s, "PasswordBossAuthorized").status, "True");
+    assert_eq!(
+        s.last_successful_sync_time, synced.last_successful_sync_time,
+        "a held sync is no success"
+    );
+    let events = transitions(Some(&synced), &s);
+    assert_eq!(
+        events,
+        vec![(EventType::Warning, "CompanyConflict", why.to_string())]
+    );
+    let again = status_from_report(
+        Some(&s),
+        &held(at(30), both, company("c_123"), why.into()),
+        Some(1),
+        None,
+    );
+    assert!(
+        transitions(Some(&s), &again).is_empty(),
+        "held again: no second Event"
+    );
+    // The first sync of a connector can be held too (WaitingForConnection → Connected).
+    let first = status_from_report(
+        Some(&waiting_status(Some(1), at(0))),
+        &report,
+        Some(1),
+        None,
+    );
+    let events = transitions(Some(&waiting_status(Some(1), at(0))), &first);
+    assert!(
+        events
+            .iter()
+            .any(|(k, r, _)| *k == EventType::Warning && *r == "CompanyConflict"),
+        "{events:?}"
+    );
+}
+
 fn write(action: &'static str, email: &str, outcome: WriteOutcome) -> AuditRecord {
     AuditRecord {
         action,

@@ -111,6 +111,7 @@ pub async fn run(shape: &Shape, latency: Latency) -> FleetResult {
             approved_deprovisions: None,
             federated_token: None,
             progress: Default::default(),
+            company_guard: Default::default(),
         };
         connectors.push((pb, request));
     }

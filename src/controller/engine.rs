@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::azure::FederatedToken;
 use crate::resources::AzureAdConnectorSpec;
+use crate::sync::company::CompanyGuard;
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::SyncReport;
 use crate::sync::secrets::SecretData;
@@ -49,6 +50,9 @@ pub struct SyncRequest {
     pub federated_token: Option<FederatedToken>,
     /// Where the sync is, for the progress the controller writes into `status.message`.
     pub progress: ProgressSender,
+    /// Whether this connector may write to the company its token reaches (the controller's
+    /// `companies::CompanyRegistry`; every company by default).
+    pub company_guard: CompanyGuard,
 }
 
 impl fmt::Debug for SyncRequest {
@@ -65,6 +69,7 @@ impl fmt::Debug for SyncRequest {
             .field("dry_run", &self.dry_run)
             .field("approved_deprovisions", &self.approved_deprovisions)
             .field("federated_token", &self.federated_token)
+            .field("company_guard", &self.company_guard)
             .finish()
     }
 }
@@ -104,6 +109,7 @@ mod tests {
             approved_deprovisions: None,
             federated_token: None,
             progress: ProgressSender::default(),
+            company_guard: CompanyGuard::default(),
         };
         let shown = format!("{request:?}");
         assert!(shown.contains("client-secret"), "{shown}");

@@ -74,6 +74,7 @@ impl SyncEngine for PipelineEngine {
             approved_deprovisions: request.approved_deprovisions,
             deadline: self.deadline,
             progress: request.progress.clone(),
+            company_guard: request.company_guard.clone(),
             connector: request.key.to_string(),
             ..SyncOptions::default()
         };

@@ -95,6 +95,7 @@ mod tests {
             approved_deprovisions: None,
             federated_token: None,
             progress: Default::default(),
+            company_guard: Default::default(),
         }
     }
 

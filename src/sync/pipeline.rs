@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::company::company_of;
+use super::company::{CompanyGuard, company_of, held};
 use super::plan_memo::{PlanKey, PlanMemo};
 use super::progress::{Progress, ProgressSender, Step};
 use super::report::{Reached, SyncFailure, SyncReport};
@@ -70,6 +70,8 @@ pub struct SyncOptions {
     pub deadline: Duration,
     /// Where the sync is, for a front end to show (nobody listens by default).
     pub progress: ProgressSender,
+    /// May this connector write to the company its token reaches? (every company by default)
+    pub company_guard: CompanyGuard,
     /// How audit lines name the connector: `namespace/name` (controller), the manifest's name
     /// (CLI); empty: they name none.
     pub connector: String,
@@ -84,6 +86,7 @@ impl Default for SyncOptions {
             delta: true,
             deadline: DEFAULT_SYNC_DEADLINE,
             progress: ProgressSender::default(),
+            company_guard: CompanyGuard::default(),
             connector: String::new(),
         }
     }
@@ -304,6 +307,9 @@ async fn sync_within_deadline(
     };
 
     let company = company_of(&connector);
+    if let Err(why) = options.company_guard.check(&company) {
+        return finish(held(started, reached, company, why));
+    }
 
     classify_departures(spec, &graph, &mut snapshot, &directory).await;
 

@@ -9,6 +9,10 @@ use crate::passwordboss::AuditRecord;
 use crate::plan::{ActionCounts, Conflict, Plan};
 use crate::resources::{CompanyRef, UserCounts};
 
+/// `Ready` reason (and Event reason) of a connector held because an older connector reaches
+/// the same Password Boss company.
+pub const REASON_COMPANY_CONFLICT: &str = "CompanyConflict";
+
 /// Which side refused the credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -25,6 +29,10 @@ pub enum SyncFailure {
     /// Password Boss refused the token.
     #[error("{0}")]
     PasswordBossUnauthorized(String),
+    /// An older connector reaches the same Password Boss company: this one writes nothing. The
+    /// credentials work.
+    #[error("{0}")]
+    CompanyConflict(String),
     /// Anything else: a missing Secret, a group not found, a service down. `reason` is a
     /// CamelCase word for conditions and metrics.
     #[error("{message}")]
@@ -39,6 +47,7 @@ impl SyncFailure {
         match self {
             Self::AzureUnauthorized(_) => "AzureUnauthorized",
             Self::PasswordBossUnauthorized(_) => "PasswordBossUnauthorized",
+            Self::CompanyConflict(_) => REASON_COMPANY_CONFLICT,
             Self::Error { reason, .. } => reason,
         }
     }
@@ -47,7 +56,7 @@ impl SyncFailure {
         match self {
             Self::AzureUnauthorized(_) => Some(Side::Azure),
             Self::PasswordBossUnauthorized(_) => Some(Side::PasswordBoss),
-            Self::Error { .. } => None,
+            Self::CompanyConflict(_) | Self::Error { .. } => None,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use super::describe::plan_entries;
-use super::report::{Side, SyncFailure, SyncReport};
+use super::report::{REASON_COMPANY_CONFLICT, Side, SyncFailure, SyncReport};
 use crate::passwordboss::AuditRecord;
 use crate::plan::{Conflict, ConflictKind};
 use crate::resources::{
@@ -128,7 +128,11 @@ pub fn status_from_report(
         Some(failure) => {
             status.connection = match failure {
                 SyncFailure::Error { .. } => Connection::Error,
-                _ => Connection::Unauthorized,
+                // Held before any write: both services accepted the credentials.
+                SyncFailure::CompanyConflict(_) => Connection::Connected,
+                SyncFailure::AzureUnauthorized(_) | SyncFailure::PasswordBossUnauthorized(_) => {
+                    Connection::Unauthorized
+                }
             };
             status.message = remote_text(&failure.to_string());
             let (actions, actions_omitted) = action_entries(&report.actions, MAX_STATUS_ACTIONS);
@@ -516,6 +520,9 @@ pub fn transitions(
             .unwrap_or_default();
         events.push((EventType::Warning, "DeprovisionBlocked", note));
     }
+    if let Some(note) = company_conflict(previous, next) {
+        events.push((EventType::Warning, REASON_COMPANY_CONFLICT, note));
+    }
     if let Some(note) = credential_warning(previous, next) {
         events.push((EventType::Warning, "CredentialExpiring", note));
     }
@@ -527,6 +534,21 @@ pub fn transitions(
         ));
     }
     events
+}
+
+/// The `Ready` message when the connector is newly held by `CompanyConflict`.
+fn company_conflict(
+    previous: Option<&AzureAdConnectorStatus>,
+    next: &AzureAdConnectorStatus,
+) -> Option<String> {
+    let held = |s: &AzureAdConnectorStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == CONDITION_READY && c.reason == REASON_COMPANY_CONFLICT)
+            .map(|c| c.message.clone())
+    };
+    let note = held(next)?;
+    previous.and_then(held).is_none().then_some(note)
 }
 
 /// The `CredentialExpiring` message when it newly warns (became True, or expiring → expired).
