@@ -2,7 +2,9 @@
 //! (watching only the test's namespace), driven with kubectl:
 //! - two connectors whose tokens reach one Password Boss company: the older syncs, the newer is
 //!   held before its first write (`Ready=False/CompanyConflict`, a Warning Event), also after an
-//!   operator restart; deleting the older lets the newer sync.
+//!   operator restart; deleting the older lets the newer sync;
+//! - the audit trail of a sync that deprovisions: one `UsersDeprovisioned` Event naming the users,
+//!   `status.lastSync.actions`, and one JSON log line per write under `pbconnector::audit`.
 
 mod e2e_support;
 
@@ -13,7 +15,7 @@ use pbconnector::passwordboss::AUDIT_TARGET;
 use pbconnector::passwordboss::model::UserStatus;
 use pbconnector::resources::{
     ANNOTATION_SYNC_REQUESTED_AT, AzureAdConnectorStatus, CONDITION_READY, Connection,
-    GroupSelector,
+    GroupSelector, WriteOutcome,
 };
 use pbconnector::simulators::sample::SampleEnvironment;
 use serde_json::{Value, json};
@@ -243,6 +245,120 @@ async fn two_connectors_of_one_company_only_the_older_writes() {
             .any(|l| l["connector"] == format!("{ns}/{NEWER}")
                 && l["action"] == "DisableUser"
                 && l["outcome"] == "applied"),
+        "{lines:#?}"
+    );
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deprovisioning_sync_names_the_users_in_an_event_status_and_logs() {
+    let (cluster, ns, env) = cluster_with_sample("e2e-audit", 30, "10s").await;
+    let operator =
+        Operator::start(&cluster.operator_kubeconfig().await, &["--namespace", &ns]).await;
+    cluster.apply(&env.manifests(&ns)).await;
+    let first = cluster
+        .wait_connection(&ns, Connection::Connected, MINUTE)
+        .await;
+    assert_eq!(first.last_sync.actions_omitted, 0);
+
+    // Three direct members leave the sync group: disabled (the default rule), within the
+    // safety limits.
+    let leavers: Vec<(String, String)> = env
+        .members
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 5 != 4)
+        .skip(1)
+        .take(3)
+        .map(|(_, id)| {
+            let mail = env.tenant.user(id).and_then(|u| u.mail).expect("a mail");
+            (id.clone(), mail)
+        })
+        .collect();
+    for (id, _) in &leavers {
+        env.tenant.remove_member(&env.sync_group_id, id);
+    }
+    request_sync(&cluster, &ns, NAME, "leavers").await;
+    // The requested sync, or a periodic one that came first.
+    let status = cluster
+        .wait_status(&ns, "the leavers disabled", MINUTE, |s| {
+            s.last_sync.disabled == 3
+        })
+        .await;
+
+    // status.lastSync.actions: who, how, why.
+    for (id, mail) in &leavers {
+        let user = env.password_boss.user_by_email(mail).expect("still there");
+        assert_eq!(user.status, UserStatus::Disabled);
+        let entry = status
+            .last_sync
+            .actions
+            .iter()
+            .find(|a| a.target == *mail)
+            .unwrap_or_else(|| panic!("{mail} in {:#?}", status.last_sync.actions));
+        assert_eq!(entry.action, "DisableUser");
+        assert_eq!(entry.outcome, WriteOutcome::Applied);
+        assert_eq!(entry.reason.as_deref(), Some("RemovedFromGroup"));
+        assert_eq!(entry.entra_id.as_deref(), Some(id.as_str()));
+        assert_eq!(entry.password_boss_id.as_deref(), Some(user.id.as_str()));
+    }
+    // Besides the disables, the mirrored groups lose the leavers.
+    let actions = &status.last_sync.actions;
+    assert_eq!(
+        actions.iter().filter(|a| a.action == "DisableUser").count(),
+        3
+    );
+    assert!(
+        actions[..3].iter().all(|a| a.action == "DisableUser"),
+        "deprovisions first: {actions:#?}"
+    );
+    assert!(
+        actions[3..].iter().all(|a| a.action == "UpdateGroup"),
+        "{actions:#?}"
+    );
+
+    // One Event naming them.
+    let events = eventually("the UsersDeprovisioned Event", MINUTE, || {
+        let cluster = &cluster;
+        let ns = &ns;
+        async move {
+            let events = cluster.events(ns).await;
+            let found: Vec<Value> = events_about(&events, NAME, "UsersDeprovisioned")
+                .into_iter()
+                .cloned()
+                .collect();
+            (!found.is_empty()).then_some(found)
+        }
+    })
+    .await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let note = events[0]["note"].as_str().expect("a note");
+    assert!(note.starts_with("Deprovisioned 3 users: "), "{note}");
+    for (_, mail) in &leavers {
+        assert!(note.contains(&format!("{mail} (DisableUser)")), "{note}");
+    }
+
+    // One audit line per write, the deprovisions among them.
+    let lines = audit_lines(&operator);
+    let connector = format!("{ns}/{NAME}");
+    for (id, mail) in &leavers {
+        let disables: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["email"] == mail.as_str() && l["action"] == "DisableUser")
+            .collect();
+        assert_eq!(disables.len(), 1, "{lines:#?}");
+        let line = disables[0];
+        assert_eq!(line["connector"], connector.as_str());
+        assert_eq!(line["entra_id"], id.as_str());
+        assert_eq!(line["outcome"], "applied");
+        assert_eq!(line["reason"], "RemovedFromGroup");
+        assert!(line["passwordboss_id"].is_string(), "{line}");
+    }
+    // Idle syncs write nothing: the lines are those of the first sync and of this one.
+    assert_eq!(
+        lines.len(),
+        first.last_sync.actions.len() + actions.len(),
         "{lines:#?}"
     );
     operator.stop().await;

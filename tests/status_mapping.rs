@@ -10,8 +10,8 @@ use pbconnector::resources::{
 };
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::sync::status::{
-    EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, status_from_report, suspended_status,
-    transitions, waiting_status, with_every_action,
+    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, status_from_report,
+    suspended_status, transitions, waiting_status, with_every_action,
 };
 
 fn at(seconds: i64) -> Timestamp {
@@ -451,4 +451,66 @@ fn the_last_syncs_writes_are_listed_destructive_first_and_capped() {
     let idle = status_from_report(Some(&s), &ok_report(at(20)), Some(1), None);
     assert!(idle.last_sync.actions.is_empty());
     assert_eq!(idle.last_sync.actions_omitted, 0);
+}
+
+#[test]
+fn a_sync_that_deprovisions_names_the_users_in_one_event() {
+    let mut report = ok_report(at(10));
+    assert_eq!(deprovision_event(&report), None, "nothing deprovisioned");
+    report.actions = vec![
+        write("CreateUser", "new@contoso.com", WriteOutcome::Applied),
+        write("DisableUser", "ada@contoso.com", WriteOutcome::Applied),
+        write("DeleteUser", "alan@contoso.com", WriteOutcome::Applied),
+        write("DisableUser", "failed@contoso.com", WriteOutcome::Failed),
+    ];
+    let (kind, reason, note) = deprovision_event(&report).expect("an Event");
+    assert_eq!((kind, reason), (EventType::Normal, "UsersDeprovisioned"));
+    assert_eq!(
+        note,
+        "Deprovisioned 2 users: ada@contoso.com (DisableUser), alan@contoso.com (DeleteUser)"
+    );
+
+    report.actions = (0..25)
+        .map(|i| {
+            write(
+                "DisableUser",
+                &format!("u{i}@contoso.com"),
+                WriteOutcome::Applied,
+            )
+        })
+        .collect();
+    let (_, _, note) = deprovision_event(&report).expect("an Event");
+    assert!(
+        note.starts_with("Deprovisioned 25 users: u0@contoso.com (DisableUser), "),
+        "{note}"
+    );
+    assert!(note.contains("u19@contoso.com (DisableUser)"), "{note}");
+    assert!(!note.contains("u20@"), "{note}");
+    assert!(
+        note.ends_with(" and 5 more (see status.lastSync.actions)"),
+        "{note}"
+    );
+
+    // Long addresses: fewer names, the note still within the 1 kB an Event allows.
+    let long = "a".repeat(60);
+    report.actions = (0..30)
+        .map(|i| {
+            write(
+                "RemoveUser",
+                &format!("{long}{i}@contoso.com"),
+                WriteOutcome::Applied,
+            )
+        })
+        .collect();
+    let (_, _, note) = deprovision_event(&report).expect("an Event");
+    assert!(note.len() <= 1024, "{} bytes", note.len());
+    let named = note.matches("(RemoveUser)").count();
+    assert!((5..20).contains(&named), "{named} named: {note}");
+    assert!(
+        note.ends_with(&format!(
+            " and {} more (see status.lastSync.actions)",
+            30 - named
+        )),
+        "{note}"
+    );
 }

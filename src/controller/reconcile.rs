@@ -27,8 +27,8 @@ use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
-    EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, set_condition, status_from_report,
-    suspended_status, transitions, waiting_status,
+    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, set_condition,
+    status_from_report, suspended_status, transitions, waiting_status,
 };
 use crate::telemetry::metrics::Metrics;
 
@@ -332,6 +332,10 @@ async fn reconcile_connector<E: SyncEngine>(
     }
     ctx.metrics.observe_sync(&report);
     log_outcome(&report);
+    // Who was deprovisioned, on the connector, whether or not the status is written below.
+    if let Some(event) = deprovision_event(&report) {
+        publish(&ctx.recorder, &connector.object_ref(&()), vec![event]).await;
+    }
 
     let record = Entry {
         last_sync: Instant::now(),

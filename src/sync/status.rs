@@ -322,6 +322,43 @@ pub fn with_every_action(
     status
 }
 
+/// At most this many users are named in a `UsersDeprovisioned` Event.
+pub const MAX_EVENT_USERS: usize = 20;
+/// The Event's note stays within this many bytes (events.k8s.io/v1 allows 1 kB).
+const EVENT_NOTE_BUDGET: usize = 900;
+
+/// The `UsersDeprovisioned` Event of a sync that disabled, removed or deleted users: who, and
+/// how, at most `MAX_EVENT_USERS` named (fewer when long emails would overflow the note), the
+/// rest counted.
+pub fn deprovision_event(report: &SyncReport) -> Option<(EventType, &'static str, String)> {
+    let done: Vec<&AuditRecord> = report
+        .actions
+        .iter()
+        .filter(|r| r.is_deprovision() && r.outcome == WriteOutcome::Applied)
+        .collect();
+    if done.is_empty() {
+        return None;
+    }
+    let mut note = format!("Deprovisioned {} users: ", done.len());
+    let mut named = 0;
+    for record in &done {
+        let name = format!("{} ({})", record.target(), record.action);
+        let separator = if named == 0 { "" } else { ", " };
+        if named == MAX_EVENT_USERS || note.len() + separator.len() + name.len() > EVENT_NOTE_BUDGET
+        {
+            break;
+        }
+        note.push_str(separator);
+        note.push_str(&name);
+        named += 1;
+    }
+    let rest = done.len() - named;
+    if rest > 0 {
+        note.push_str(&format!(" and {rest} more (see status.lastSync.actions)"));
+    }
+    Some((EventType::Normal, "UsersDeprovisioned", note))
+}
+
 fn conflict_entries(conflicts: &[Conflict]) -> Vec<ConflictEntry> {
     conflicts
         .iter()
