@@ -44,6 +44,34 @@ async fn first_sync_of_2500_users_then_a_second_run_writes_nothing() {
     assert_eq!(s.last_sync.groups_created, 3);
     assert_eq!(s.last_sync.conflicts, 2, "the two users sharing an email");
     assert_eq!(env.password_boss.azure_users().len(), 2_502);
+    let company = s.company.as_ref().expect("status.company");
+    assert_eq!(company.name, "Contoso");
+    assert!(company.id.starts_with("c_"), "{company:?}");
+    // Every write, none omitted (the controller's status keeps 100).
+    let l = &s.last_sync;
+    let applied =
+        l.created + l.adopted + l.updated + l.enabled + l.groups_created + l.groups_updated;
+    assert_eq!(l.actions.len() as u32, applied);
+    assert!(l.actions.len() > pbconnector::resources::MAX_STATUS_ACTIONS);
+    assert_eq!(l.actions_omitted, 0);
+    assert!(
+        l.actions
+            .iter()
+            .all(|a| a.outcome == pbconnector::resources::WriteOutcome::Applied),
+        "{:?}",
+        l.actions
+            .iter()
+            .find(|a| a.outcome != pbconnector::resources::WriteOutcome::Applied)
+    );
+    let adopted = l
+        .actions
+        .iter()
+        .find(|a| a.action == "AdoptUser")
+        .expect("the adoption");
+    assert!(
+        adopted.password_boss_id.is_some() && adopted.entra_id.is_some(),
+        "{adopted:?}"
+    );
     let ready = s
         .conditions
         .iter()

@@ -17,6 +17,7 @@ fn request(env: &SampleEnvironment) -> SyncRequest {
         safety_record: None,
         federated_token: None,
         progress: Default::default(),
+        company_guard: Default::default(),
     }
 }
 

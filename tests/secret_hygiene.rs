@@ -215,6 +215,7 @@ async fn the_controller_never_reports_or_logs_a_malformed_secret() {
             safety_record: None,
             federated_token: None,
             progress: Default::default(),
+            company_guard: Default::default(),
         };
         let debug = format!("{request:?}");
         let report = engine.sync(request).await;

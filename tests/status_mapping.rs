@@ -6,12 +6,15 @@ use std::time::Duration;
 mod held;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use pbconnector::passwordboss::AuditRecord;
 use pbconnector::plan::{ActionCounts, Conflict, ConflictKind};
-use pbconnector::resources::{AzureAdConnectorStatus, Connection, UserCounts};
+use pbconnector::resources::{
+    AzureAdConnectorStatus, Connection, MAX_STATUS_ACTIONS, UserCounts, WriteOutcome,
+};
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::sync::status::{
-    EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, status_from_report, suspended_status,
-    transitions, waiting_status,
+    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, status_from_report,
+    suspended_status, transitions, waiting_status, with_every_action,
 };
 
 fn at(seconds: i64) -> Timestamp {
@@ -277,4 +280,262 @@ fn suspension_keeps_results_and_says_so() {
     assert_eq!(condition(&s, "Ready").reason, "Suspended");
     assert_eq!(s.users.in_scope, 812);
     assert!(s.message.contains("Suspended"));
+}
+
+fn company(id: &str) -> pbconnector::resources::CompanyRef {
+    pbconnector::resources::CompanyRef {
+        id: id.into(),
+        name: "Contoso".into(),
+    }
+}
+
+#[test]
+fn the_company_the_token_reaches_is_in_status_and_kept_by_a_failure() {
+    let mut report = ok_report(at(10));
+    report.company = Some(company("c_123"));
+    let s = status_from_report(None, &report, Some(1), None);
+    assert_eq!(s.company, Some(company("c_123")));
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(
+        json["company"],
+        serde_json::json!({"id": "c_123", "name": "Contoso"})
+    );
+    let failed = SyncReport::failed(
+        at(20),
+        SyncFailure::Error {
+            reason: "GraphUnavailable",
+            message: "down".into(),
+        },
+        Reached::default(),
+    );
+    let after = status_from_report(Some(&s), &failed, Some(1), None);
+    assert_eq!(
+        after.company,
+        Some(company("c_123")),
+        "still the same token"
+    );
+}
+
+#[test]
+fn a_company_conflict_is_connected_not_ready_and_warns_once() {
+    use pbconnector::sync::company::held;
+    let synced = status_from_report(None, &ok_report(at(10)), Some(1), None);
+    let why = "msp/older reaches the same Password Boss company, Contoso (c_123), and is older";
+    let both = Reached {
+        azure: true,
+        password_boss: true,
+    };
+    let report = held(at(20), both, company("c_123"), why.into());
+    let s = status_from_report(Some(&synced), &report, Some(1), None);
+    assert_eq!(
+        s.connection,
+        Connection::Connected,
+        "the credentials work: connection stays Connected"
+    );
+    let ready = condition(&s, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "CompanyConflict")
+    );
+    assert_eq!(ready.message, why);
+    assert_eq!(s.message, why);
+    assert_eq!(s.company, Some(company("c_123")));
+    assert_eq!(condition(&s, "PasswordBossAuthorized").status, "True");
+    assert_eq!(
+        s.last_successful_sync_time, synced.last_successful_sync_time,
+        "a held sync is no success"
+    );
+    let events = transitions(Some(&synced), &s);
+    assert_eq!(
+        events,
+        vec![(EventType::Warning, "CompanyConflict", why.to_string())]
+    );
+    let again = status_from_report(
+        Some(&s),
+        &held(at(30), both, company("c_123"), why.into()),
+        Some(1),
+        None,
+    );
+    assert!(
+        transitions(Some(&s), &again).is_empty(),
+        "held again: no second Event"
+    );
+    // The first sync of a connector can be held too (WaitingForConnection → Connected).
+    let first = status_from_report(
+        Some(&waiting_status(Some(1), at(0))),
+        &report,
+        Some(1),
+        None,
+    );
+    let events = transitions(Some(&waiting_status(Some(1), at(0))), &first);
+    assert!(
+        events
+            .iter()
+            .any(|(k, r, _)| *k == EventType::Warning && *r == "CompanyConflict"),
+        "{events:?}"
+    );
+}
+
+fn write(action: &'static str, email: &str, outcome: WriteOutcome) -> AuditRecord {
+    AuditRecord {
+        action,
+        email: Some(email.into()),
+        group: None,
+        entra_id: Some(format!("entra-{email}")),
+        password_boss_id: Some(format!("u-{email}")),
+        outcome,
+        reason: match (action, outcome) {
+            ("DisableUser" | "DeleteUser", WriteOutcome::Applied) => {
+                Some("RemovedFromGroup".into())
+            }
+            (_, WriteOutcome::Failed) => Some("unavailable".into()),
+            _ => None,
+        },
+    }
+}
+
+#[test]
+fn the_last_syncs_writes_are_listed_destructive_first_and_capped() {
+    let mut report = ok_report(at(10));
+    report.actions = (0..150)
+        .map(|i| {
+            write(
+                "CreateUser",
+                &format!("new{i}@contoso.com"),
+                WriteOutcome::Applied,
+            )
+        })
+        .collect();
+    report.actions.push(write(
+        "UpdateUser",
+        "renamed@contoso.com",
+        WriteOutcome::Failed,
+    ));
+    report.actions.push(AuditRecord {
+        action: "DeleteGroup",
+        email: None,
+        group: Some("Old team".into()),
+        entra_id: None,
+        password_boss_id: Some("g_7".into()),
+        outcome: WriteOutcome::Applied,
+        reason: None,
+    });
+    for who in ["ada", "alan", "grace"] {
+        report.actions.push(write(
+            "DisableUser",
+            &format!("{who}@contoso.com"),
+            WriteOutcome::Applied,
+        ));
+    }
+    let s = status_from_report(None, &report, Some(1), None);
+    let actions = &s.last_sync.actions;
+    assert_eq!(actions.len(), MAX_STATUS_ACTIONS);
+    assert_eq!(s.last_sync.actions_omitted, 155 - 100);
+    let first: Vec<(&str, &str)> = actions[..5]
+        .iter()
+        .map(|a| (a.action.as_str(), a.target.as_str()))
+        .collect();
+    assert_eq!(
+        first,
+        [
+            ("DisableUser", "ada@contoso.com"),
+            ("DisableUser", "alan@contoso.com"),
+            ("DisableUser", "grace@contoso.com"),
+            ("DeleteGroup", "Old team"),
+            ("UpdateUser", "renamed@contoso.com"),
+        ],
+        "deprovisions, group deletes and failures are never the ones omitted"
+    );
+    let ada = &actions[0];
+    assert_eq!(ada.entra_id.as_deref(), Some("entra-ada@contoso.com"));
+    assert_eq!(ada.password_boss_id.as_deref(), Some("u-ada@contoso.com"));
+    assert_eq!(ada.outcome, WriteOutcome::Applied);
+    assert_eq!(ada.reason.as_deref(), Some("RemovedFromGroup"));
+    assert_eq!(actions[4].outcome, WriteOutcome::Failed);
+    assert_eq!(actions[5].action, "CreateUser");
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["lastSync"]["actionsOmitted"], 55);
+    assert_eq!(
+        json["lastSync"]["actions"][0],
+        serde_json::json!({"action": "DisableUser", "target": "ada@contoso.com",
+            "entraId": "entra-ada@contoso.com", "passwordBossId": "u-ada@contoso.com",
+            "outcome": "Applied", "reason": "RemovedFromGroup"})
+    );
+
+    // `pbconnector sync -o json`: all of them.
+    let all = with_every_action(s.clone(), &report);
+    assert_eq!(all.last_sync.actions.len(), 155);
+    assert_eq!(all.last_sync.actions_omitted, 0);
+    assert!(
+        serde_json::to_value(&all).unwrap()["lastSync"]
+            .get("actionsOmitted")
+            .is_none()
+    );
+
+    // The next sync that writes nothing clears the list.
+    let idle = status_from_report(Some(&s), &ok_report(at(20)), Some(1), None);
+    assert!(idle.last_sync.actions.is_empty());
+    assert_eq!(idle.last_sync.actions_omitted, 0);
+}
+
+#[test]
+fn a_sync_that_deprovisions_names_the_users_in_one_event() {
+    let mut report = ok_report(at(10));
+    assert_eq!(deprovision_event(&report), None, "nothing deprovisioned");
+    report.actions = vec![
+        write("CreateUser", "new@contoso.com", WriteOutcome::Applied),
+        write("DisableUser", "ada@contoso.com", WriteOutcome::Applied),
+        write("DeleteUser", "alan@contoso.com", WriteOutcome::Applied),
+        write("DisableUser", "failed@contoso.com", WriteOutcome::Failed),
+    ];
+    let (kind, reason, note) = deprovision_event(&report).expect("an Event");
+    assert_eq!((kind, reason), (EventType::Normal, "UsersDeprovisioned"));
+    assert_eq!(
+        note,
+        "Deprovisioned 2 users: ada@contoso.com (DisableUser), alan@contoso.com (DeleteUser)"
+    );
+
+    report.actions = (0..25)
+        .map(|i| {
+            write(
+                "DisableUser",
+                &format!("u{i}@contoso.com"),
+                WriteOutcome::Applied,
+            )
+        })
+        .collect();
+    let (_, _, note) = deprovision_event(&report).expect("an Event");
+    assert!(
+        note.starts_with("Deprovisioned 25 users: u0@contoso.com (DisableUser), "),
+        "{note}"
+    );
+    assert!(note.contains("u19@contoso.com (DisableUser)"), "{note}");
+    assert!(!note.contains("u20@"), "{note}");
+    assert!(
+        note.ends_with(" and 5 more (see status.lastSync.actions)"),
+        "{note}"
+    );
+
+    // Long addresses: fewer names, the note still within the 1 kB an Event allows.
+    let long = "a".repeat(60);
+    report.actions = (0..30)
+        .map(|i| {
+            write(
+                "RemoveUser",
+                &format!("{long}{i}@contoso.com"),
+                WriteOutcome::Applied,
+            )
+        })
+        .collect();
+    let (_, _, note) = deprovision_event(&report).expect("an Event");
+    assert!(note.len() <= 1024, "{} bytes", note.len());
+    let named = note.matches("(RemoveUser)").count();
+    assert!((5..20).contains(&named), "{named} named: {note}");
+    assert!(
+        note.ends_with(&format!(
+            " and {} more (see status.lastSync.actions)",
+            30 - named
+        )),
+        "{note}"
+    );
 }

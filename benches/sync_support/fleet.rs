@@ -112,6 +112,7 @@ pub async fn run(shape: &Shape, latency: Latency) -> FleetResult {
             safety_record: None,
             federated_token: None,
             progress: Default::default(),
+            company_guard: Default::default(),
         };
         connectors.push((pb, request));
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::manifest::{self, Manifests};
 use super::output::{Exit, Format, exit_for, text_summary};
 use crate::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
-use crate::sync::status::status_from_report;
+use crate::sync::status::{status_from_report, with_every_action};
 
 /// Arguments shared by `sync` and `plan`.
 #[derive(clap::Args, Debug)]
@@ -88,6 +88,7 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
             safety_record: record.clone(),
             deadline: args.sync_deadline,
             progress,
+            connector: name.clone(),
             ..SyncOptions::default()
         };
         let sync = run_sync(&connector.spec, credentials(), &mut state, &options);
@@ -111,7 +112,10 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
                 Some(plan) => println!("{}", to_json(plan)),
                 None => println!("{}", to_json(&status)),
             },
-            (Format::Json, false) => println!("{}", to_json(&status)),
+            // Every write of the sync, none omitted: the terminal has no etcd size limit.
+            (Format::Json, false) => {
+                println!("{}", to_json(&with_every_action(status.clone(), &report)))
+            }
             // A loop's runs are told apart by the time each ended.
             (Format::Text, _) if !once => print!(
                 "{} {}",

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::azure::FederatedToken;
 use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
+use crate::sync::company::CompanyGuard;
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::SyncReport;
 use crate::sync::secrets::SecretData;
@@ -51,6 +52,9 @@ pub struct SyncRequest {
     pub federated_token: Option<FederatedToken>,
     /// Where the sync is, for the progress the controller writes into `status.message`.
     pub progress: ProgressSender,
+    /// Whether this connector may write to the company its token reaches (the controller's
+    /// `companies::CompanyRegistry`; every company by default).
+    pub company_guard: CompanyGuard,
 }
 
 impl fmt::Debug for SyncRequest {
@@ -67,6 +71,7 @@ impl fmt::Debug for SyncRequest {
             .field("dry_run", &self.dry_run)
             .field("approval", &self.approval)
             .field("federated_token", &self.federated_token)
+            .field("company_guard", &self.company_guard)
             .finish()
     }
 }
@@ -107,6 +112,7 @@ mod tests {
             safety_record: None,
             federated_token: None,
             progress: ProgressSender::default(),
+            company_guard: CompanyGuard::default(),
         };
         let shown = format!("{request:?}");
         assert!(shown.contains("client-secret"), "{shown}");

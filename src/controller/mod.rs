@@ -2,6 +2,7 @@
 //! so in its status. Thin glue: the sync itself is behind [`engine::SyncEngine`].
 
 pub mod command;
+pub mod companies;
 pub mod endpoints;
 pub mod engine;
 pub mod leader;

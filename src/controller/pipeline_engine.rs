@@ -75,6 +75,8 @@ impl SyncEngine for PipelineEngine {
             safety_record: request.safety_record.clone(),
             deadline: self.deadline,
             progress: request.progress.clone(),
+            company_guard: request.company_guard.clone(),
+            connector: request.key.to_string(),
             ..SyncOptions::default()
         };
         run_sync(&request.spec, credentials, &mut state, &options).await

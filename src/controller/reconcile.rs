@@ -13,6 +13,7 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::companies::CompanyRegistry;
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
@@ -26,8 +27,8 @@ use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
-    EventType, LAST_SUCCESS_REFRESH, is_meaningful_change, set_condition, status_from_report,
-    suspended_status, transitions, waiting_status,
+    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, set_condition,
+    status_from_report, suspended_status, transitions, waiting_status,
 };
 use crate::telemetry::metrics::Metrics;
 
@@ -53,6 +54,8 @@ pub struct Context<E> {
     pub last_success_refresh: Duration,
     /// A sync running longer than this writes its progress into status.message, this often.
     pub progress_status_interval: Duration,
+    /// Which connector may write to which Password Boss company (the older of two).
+    pub companies: Arc<CompanyRegistry>,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -75,6 +78,7 @@ impl<E: SyncEngine> Context<E> {
             policy: CredentialPolicy::default(),
             last_success_refresh: LAST_SUCCESS_REFRESH,
             progress_status_interval: Duration::from_secs(30),
+            companies: Arc::default(),
         }
     }
 
@@ -112,6 +116,7 @@ impl<E: SyncEngine> Context<E> {
     pub fn forget(&self, key: &ConnectorKey) {
         let forgotten = self.ledger().forget(key);
         self.engine.forget(key);
+        self.companies.forget(key);
         self.metrics.fleet.forget(&key.namespace, &key.name);
         if forgotten {
             tracing::info!(namespace = %key.namespace, connector = %key.name, "connector deleted; its state is forgotten");
@@ -258,6 +263,11 @@ async fn reconcile_connector<E: SyncEngine>(
         }
         Decision::Sync(due) => due,
     };
+    // Which connector holds which company is known once every watched namespace was listed.
+    if !ctx.companies.listed() {
+        tracing::debug!("waiting for every watched namespace to be listed before syncing");
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
 
     tracing::info!(
         reason = due.as_str(),
@@ -289,6 +299,7 @@ async fn reconcile_connector<E: SyncEngine>(
                     safety_record: current.as_ref().and_then(|s| s.safety.clone()),
                     federated_token,
                     progress,
+                    company_guard: ctx.companies.guard(connector),
                 };
                 let writer = tokio::spawn(super::progress::write_progress(
                     api.clone(),
@@ -322,6 +333,10 @@ async fn reconcile_connector<E: SyncEngine>(
     }
     ctx.metrics.observe_sync(&report);
     log_outcome(&report);
+    // Who was deprovisioned, on the connector, whether or not the status is written below.
+    if let Some(event) = deprovision_event(&report) {
+        publish(&ctx.recorder, &connector.object_ref(&()), vec![event]).await;
+    }
 
     let record = Entry {
         last_sync: Instant::now(),

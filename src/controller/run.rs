@@ -220,6 +220,7 @@ async fn run_controller<E: SyncEngine>(
         stores.push(store);
         controllers.push(controller);
     }
+    ctx.companies.watch(stores.clone(), synced.clone());
     tracing::info!(namespaces = ?config.namespaces, "watching connectors (no namespaces listed: all)");
     let results = futures::future::join_all(controllers);
 

@@ -96,6 +96,7 @@ mod tests {
             safety_record: None,
             federated_token: None,
             progress: Default::default(),
+            company_guard: Default::default(),
         }
     }
 

@@ -15,7 +15,8 @@ pub use client::PasswordBossClient;
 pub use config::{DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, PasswordBossConfig};
 pub use error::{PasswordBossError, PasswordBossErrorKind};
 pub use executor::{
-    ActionOutcome, Applied, ApplyProgress, ExecutionReport, Outcome, execute, execute_reporting,
+    AUDIT_TARGET, ActionOutcome, Applied, ApplyProgress, AuditRecord, ExecutionReport, Outcome,
+    execute, execute_reporting, outcome_field,
 };
 pub use idempotency::idempotency_key;
 pub use retry::RetryPolicy;

@@ -6,13 +6,19 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::client::PasswordBossClient;
 use super::error::PasswordBossError;
-use super::model::Group;
+use super::model::{ConnectorInfo, Group};
 use crate::plan::DirectoryState;
 
 impl PasswordBossClient {
     /// All users, all groups, the memberships of Azure AD–managed groups, and the licences.
     /// Requests: 1 + user pages + group pages + one per Azure AD–managed group.
     pub async fn read_state(&self) -> Result<DirectoryState, PasswordBossError> {
+        Ok(self.read_company().await?.1)
+    }
+
+    /// `read_state`, with the company the token reaches (`GET /v1/connector`, read anyway for
+    /// the licences).
+    pub async fn read_company(&self) -> Result<(ConnectorInfo, DirectoryState), PasswordBossError> {
         let connector = self.connector().await?;
         let users = self.list_all("users").await?;
         let groups: Vec<Group> = self.list_all("groups").await?;
@@ -32,11 +38,12 @@ impl PasswordBossClient {
             .buffer_unordered(self.concurrency())
             .try_collect()
             .await?;
-        Ok(DirectoryState {
+        let state = DirectoryState {
             users,
             groups,
             memberships,
             licenses: connector.licenses,
-        })
+        };
+        Ok((connector, state))
     }
 }

@@ -174,6 +174,25 @@ pub enum ConflictKind {
     Rejected,
 }
 
+impl ConflictKind {
+    /// The CamelCase name, as written into status, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoEmail => "NoEmail",
+            Self::NoName => "NoName",
+            Self::DuplicateEmail => "DuplicateEmail",
+            Self::EmailChanged => "EmailChanged",
+            Self::OwnedByOther => "OwnedByOther",
+            Self::ExistingUserSkipped => "ExistingUserSkipped",
+            Self::AdminNotDeprovisioned => "AdminNotDeprovisioned",
+            Self::NoLicense => "NoLicense",
+            Self::GroupNameTaken => "GroupNameTaken",
+            Self::GroupUnavailable => "GroupUnavailable",
+            Self::Rejected => "Rejected",
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Conflict {

@@ -10,6 +10,9 @@ use super::schema_rules::conditions_schema;
 pub const MAX_STATUS_PLAN_ENTRIES: usize = 200;
 /// At most this many conflicts are listed in status; the count is always exact.
 pub const MAX_STATUS_CONFLICTS: usize = 50;
+/// At most this many of the last sync's writes are listed in `lastSync.actions`; the rest are
+/// counted in `lastSync.actionsOmitted` (`pbconnector sync -o json` lists them all).
+pub const MAX_STATUS_ACTIONS: usize = 100;
 
 /// Condition types.
 pub const CONDITION_READY: &str = "Ready";
@@ -158,6 +161,18 @@ pub struct CompanyRef {
     pub name: String,
 }
 
+/// What became of one Password Boss write.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WriteOutcome {
+    /// Password Boss took it.
+    Applied,
+    /// Password Boss refused it, or it failed after the retries; the next sync tries again.
+    Failed,
+    /// Not attempted: an earlier refusal of the token, or a run of failures, stopped every
+    /// further write.
+    Skipped,
+}
+
 /// The connection state shown in the Status column.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Connection {
@@ -196,7 +211,7 @@ pub struct UserCounts {
     pub disabled: u32,
 }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncCounts {
     pub created: u32,
@@ -214,6 +229,40 @@ pub struct SyncCounts {
     pub graph_requests: u32,
     pub password_boss_requests: u32,
     pub duration_ms: u64,
+    /// The last sync's Password Boss writes with their outcomes: deprovisions first, then group
+    /// deletes, failed writes, and the rest; at most 100, the rest counted in `actionsOmitted`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionEntry>,
+    /// Writes of the last sync not listed in `actions` (`pbconnector sync -o json` lists all).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub actions_omitted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One Password Boss write of the last sync: who was changed, how, and whether it took effect.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionEntry {
+    /// CreateUser, AdoptUser, EnableUser, UpdateUser, DisableUser, RemoveUser, DeleteUser,
+    /// CreateGroup, UpdateGroup or DeleteGroup.
+    pub action: String,
+    /// The user's email or the group's name.
+    pub target: String,
+    /// The Entra object id of the user or group, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entra_id: Option<String>,
+    /// The Password Boss id of the user or group (for a create: the new one's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_boss_id: Option<String>,
+    pub outcome: WriteOutcome,
+    /// Why: the leave reason of a deprovision (RemovedFromGroup, Deleted, Disabled,
+    /// OutOfScope), the conflict reason of a refused write, the error code of a failed one,
+    /// NotAttempted for a skipped one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One user the sync could not provision.

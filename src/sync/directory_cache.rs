@@ -14,7 +14,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::passwordboss::model::{Group, MANAGED_BY_AZURE_AD, Role, User, UserStatus};
+use crate::passwordboss::model::{
+    ConnectorInfo, Group, MANAGED_BY_AZURE_AD, Role, User, UserStatus,
+};
 use crate::passwordboss::{ExecutionReport, Outcome};
 use crate::plan::{Action, Deprovision, DirectoryState, MemberRef, Plan};
 
@@ -22,6 +24,8 @@ use crate::plan::{Action, Deprovision, DirectoryState, MemberRef, Plan};
 pub(crate) struct CachedDirectory {
     pub key: u64,
     pub read_at: Instant,
+    /// The company and licences as `GET /v1/connector` said at the read.
+    pub connector: ConnectorInfo,
     pub state: DirectoryState,
 }
 

@@ -1,6 +1,7 @@
 //! One sync, end to end: credentials → Graph read → plan → Password Boss apply → report → status.
 //! Shared by the controller and the command line.
 
+pub mod company;
 pub mod credential_expiry;
 pub mod describe;
 mod directory_cache;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::company::{CompanyGuard, company_of, held};
 use super::directory_cache::{CachedDirectory, apply_outcomes};
 use super::plan_memo::{PlanKey, PlanMemo};
 use super::progress::{Progress, ProgressSender, Step};
@@ -83,6 +84,11 @@ pub struct SyncOptions {
     pub deadline: Duration,
     /// Where the sync is, for a front end to show (nobody listens by default).
     pub progress: ProgressSender,
+    /// May this connector write to the company its token reaches? (every company by default)
+    pub company_guard: CompanyGuard,
+    /// How audit lines name the connector: `namespace/name` (controller), the manifest's name
+    /// (CLI); empty: they name none.
+    pub connector: String,
 }
 
 impl Default for SyncOptions {
@@ -95,6 +101,8 @@ impl Default for SyncOptions {
             delta: true,
             deadline: DEFAULT_SYNC_DEADLINE,
             progress: ProgressSender::default(),
+            company_guard: CompanyGuard::default(),
+            connector: String::new(),
         }
     }
 }
@@ -249,10 +257,11 @@ async fn sync_within_deadline(
         .filter(|c| c.usable(directory_key, spec.full_sync_interval()));
     let directory_read = async {
         match cached {
-            Some(c) => Ok((c.state, c.read_at)),
+            Some(c) => Ok((c.connector, c.state, c.read_at)),
             None => {
                 let read_at = std::time::Instant::now();
-                password_boss.read_state().await.map(|s| (s, read_at))
+                let read = password_boss.read_company().await;
+                read.map(|(connector, state)| (connector, state, read_at))
             }
         }
     };
@@ -300,7 +309,7 @@ async fn sync_within_deadline(
             ));
         }
     };
-    let (directory, directory_read_at) = match directory {
+    let (connector, directory, directory_read_at) = match directory {
         Ok(d) => {
             reached.password_boss = true;
             d
@@ -313,6 +322,11 @@ async fn sync_within_deadline(
             ));
         }
     };
+
+    let company = company_of(&connector);
+    if let Err(why) = options.company_guard.check(&company) {
+        return finish(held(started, reached, company, why));
+    }
 
     classify_departures(
         spec,
@@ -353,6 +367,7 @@ async fn sync_within_deadline(
         reached,
     );
     report.failure = None;
+    report.company = Some(company);
     report.planning = planning;
     report.plan_reused = plan_reused;
     report.full_read = state.graph_state.last_full_read() != full_reads_before;
@@ -377,14 +392,22 @@ async fn sync_within_deadline(
                 total: p.total,
             });
         };
-        let execution =
-            execute_reporting(&password_boss, &plan, &options.sync_id, &report_progress).await;
+        let execution = execute_reporting(
+            &password_boss,
+            &plan,
+            &options.sync_id,
+            &options.connector,
+            &report_progress,
+        )
+        .await;
         state.directory = apply_outcomes(directory, &plan, &execution).map(|s| CachedDirectory {
             key: directory_key,
             read_at: directory_read_at,
+            connector: connector.clone(),
             state: s,
         });
         report.applied = execution.applied;
+        report.actions = execution.audit;
         report.conflicts.extend(execution.conflicts.iter().cloned());
         report.failed_actions = execution.failed + execution.skipped;
         if let Some(e) = &execution.unauthorized {
@@ -397,6 +420,7 @@ async fn sync_within_deadline(
         state.directory = Some(CachedDirectory {
             key: directory_key,
             read_at: directory_read_at,
+            connector,
             state: directory,
         });
     }

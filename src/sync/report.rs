@@ -5,8 +5,13 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+use crate::passwordboss::AuditRecord;
 use crate::plan::{ActionCounts, Approval, Conflict, Held, Plan};
-use crate::resources::{SafetyRecord, UserCounts};
+use crate::resources::{CompanyRef, SafetyRecord, UserCounts};
+
+/// `Ready` reason (and Event reason) of a connector held because an older connector reaches
+/// the same Password Boss company.
+pub const REASON_COMPANY_CONFLICT: &str = "CompanyConflict";
 
 /// Which side refused the credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,6 +29,10 @@ pub enum SyncFailure {
     /// Password Boss refused the token.
     #[error("{0}")]
     PasswordBossUnauthorized(String),
+    /// An older connector reaches the same Password Boss company: this one writes nothing. The
+    /// credentials work.
+    #[error("{0}")]
+    CompanyConflict(String),
     /// Anything else: a missing Secret, a group not found, a service down. `reason` is a
     /// CamelCase word for conditions and metrics.
     #[error("{message}")]
@@ -38,6 +47,7 @@ impl SyncFailure {
         match self {
             Self::AzureUnauthorized(_) => "AzureUnauthorized",
             Self::PasswordBossUnauthorized(_) => "PasswordBossUnauthorized",
+            Self::CompanyConflict(_) => REASON_COMPANY_CONFLICT,
             Self::Error { reason, .. } => reason,
         }
     }
@@ -46,7 +56,7 @@ impl SyncFailure {
         match self {
             Self::AzureUnauthorized(_) => Some(Side::Azure),
             Self::PasswordBossUnauthorized(_) => Some(Side::PasswordBoss),
-            Self::Error { .. } => None,
+            Self::CompanyConflict(_) | Self::Error { .. } => None,
         }
     }
 }
@@ -82,6 +92,11 @@ pub struct SyncReport {
     pub dry_run: bool,
     /// What was applied (equal to the plan's counts minus failures; zero in a dry run).
     pub applied: ActionCounts,
+    /// Every Password Boss write of this sync (attempted or not), with its outcome, in plan
+    /// order; empty when nothing was applied.
+    pub actions: Vec<AuditRecord>,
+    /// The Password Boss company the token reaches, once `GET /v1/connector` answered.
+    pub company: Option<CompanyRef>,
     /// Per-user conflicts: the planner's and the writes Password Boss refused.
     pub conflicts: Vec<Conflict>,
     /// Deprovisions held back by the safety limits.
@@ -118,6 +133,8 @@ impl SyncReport {
             plan: None,
             dry_run: false,
             applied: ActionCounts::default(),
+            actions: Vec::new(),
+            company: None,
             conflicts: Vec::new(),
             blocked_deprovisions: 0,
             users: UserCounts::default(),

@@ -8,13 +8,14 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use super::describe::plan_entries;
-use super::report::{Side, SyncFailure, SyncReport};
+use super::report::{REASON_COMPANY_CONFLICT, Side, SyncFailure, SyncReport};
+use crate::passwordboss::AuditRecord;
 use crate::plan::{Action, Approval, Conflict, ConflictKind, Held};
 use crate::resources::{
-    AzureAdConnectorStatus, Blocked, BlockedUser, CONDITION_AZURE_AUTHORIZED,
+    ActionEntry, AzureAdConnectorStatus, Blocked, BlockedUser, CONDITION_AZURE_AUTHORIZED,
     CONDITION_CREDENTIAL_EXPIRING, CONDITION_DEPROVISION_BLOCKED,
     CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY, ConflictEntry, Connection,
-    MAX_STATUS_BLOCKED_USERS, MAX_STATUS_CONFLICTS, SyncCounts,
+    MAX_STATUS_ACTIONS, MAX_STATUS_BLOCKED_USERS, MAX_STATUS_CONFLICTS, SyncCounts, WriteOutcome,
 };
 
 /// The status right after creation, before the first sync attempt ends.
@@ -72,6 +73,9 @@ pub fn status_from_report(
     if handled_request.is_some() {
         status.last_handled_sync_request = handled_request;
     }
+    if let Some(company) = &report.company {
+        status.company = Some(company.clone());
+    }
 
     match &report.failure {
         None => {
@@ -123,13 +127,20 @@ pub fn status_from_report(
         Some(failure) => {
             status.connection = match failure {
                 SyncFailure::Error { .. } => Connection::Error,
-                _ => Connection::Unauthorized,
+                // Held before any write: both services accepted the credentials.
+                SyncFailure::CompanyConflict(_) => Connection::Connected,
+                SyncFailure::AzureUnauthorized(_) | SyncFailure::PasswordBossUnauthorized(_) => {
+                    Connection::Unauthorized
+                }
             };
             status.message = remote_text(&failure.to_string());
+            let (actions, actions_omitted) = action_entries(&report.actions, MAX_STATUS_ACTIONS);
             status.last_sync = SyncCounts {
                 graph_requests: report.graph_requests,
                 password_boss_requests: report.password_boss_requests,
                 duration_ms: report.duration.as_millis() as u64,
+                actions,
+                actions_omitted,
                 ..Default::default()
             };
             status.plan = None;
@@ -329,6 +340,7 @@ pub fn approve_hint(held: &Held) -> String {
 
 fn sync_counts(report: &SyncReport) -> SyncCounts {
     let a = &report.applied;
+    let (actions, actions_omitted) = action_entries(&report.actions, MAX_STATUS_ACTIONS);
     SyncCounts {
         created: a.created,
         updated: a.updated,
@@ -345,7 +357,85 @@ fn sync_counts(report: &SyncReport) -> SyncCounts {
         graph_requests: report.graph_requests,
         password_boss_requests: report.password_boss_requests,
         duration_ms: report.duration.as_millis() as u64,
+        actions,
+        actions_omitted,
     }
+}
+
+/// At most `cap` of a sync's writes as status entries — deprovisions first, then group deletes,
+/// then failed and skipped writes, then the rest, each in plan order — and how many were left
+/// out.
+pub fn action_entries(records: &[AuditRecord], cap: usize) -> (Vec<ActionEntry>, u32) {
+    let rank = |r: &AuditRecord| match () {
+        _ if r.is_deprovision() => 0,
+        _ if r.action == "DeleteGroup" => 1,
+        _ if r.outcome != WriteOutcome::Applied => 2,
+        _ => 3,
+    };
+    let mut ordered: Vec<&AuditRecord> = records.iter().collect();
+    ordered.sort_by_key(|r| rank(r));
+    let entries = ordered
+        .into_iter()
+        .take(cap)
+        .map(|r| ActionEntry {
+            action: r.action.to_owned(),
+            target: r.target().to_owned(),
+            entra_id: r.entra_id.clone(),
+            password_boss_id: r.password_boss_id.clone(),
+            outcome: r.outcome,
+            reason: r.reason.clone(),
+        })
+        .collect();
+    (entries, records.len().saturating_sub(cap) as u32)
+}
+
+/// The status `pbconnector sync -o json` prints: `status` with every write of the sync in
+/// `lastSync.actions`, none omitted.
+pub fn with_every_action(
+    mut status: AzureAdConnectorStatus,
+    report: &SyncReport,
+) -> AzureAdConnectorStatus {
+    let (actions, omitted) = action_entries(&report.actions, usize::MAX);
+    status.last_sync.actions = actions;
+    status.last_sync.actions_omitted = omitted;
+    status
+}
+
+/// At most this many users are named in a `UsersDeprovisioned` Event.
+pub const MAX_EVENT_USERS: usize = 20;
+/// The Event's note stays within this many bytes (events.k8s.io/v1 allows 1 kB).
+const EVENT_NOTE_BUDGET: usize = 900;
+
+/// The `UsersDeprovisioned` Event of a sync that disabled, removed or deleted users: who, and
+/// how, at most `MAX_EVENT_USERS` named (fewer when long emails would overflow the note), the
+/// rest counted.
+pub fn deprovision_event(report: &SyncReport) -> Option<(EventType, &'static str, String)> {
+    let done: Vec<&AuditRecord> = report
+        .actions
+        .iter()
+        .filter(|r| r.is_deprovision() && r.outcome == WriteOutcome::Applied)
+        .collect();
+    if done.is_empty() {
+        return None;
+    }
+    let mut note = format!("Deprovisioned {} users: ", done.len());
+    let mut named = 0;
+    for record in &done {
+        let name = format!("{} ({})", record.target(), record.action);
+        let separator = if named == 0 { "" } else { ", " };
+        if named == MAX_EVENT_USERS || note.len() + separator.len() + name.len() > EVENT_NOTE_BUDGET
+        {
+            break;
+        }
+        note.push_str(separator);
+        note.push_str(&name);
+        named += 1;
+    }
+    let rest = done.len() - named;
+    if rest > 0 {
+        note.push_str(&format!(" and {rest} more (see status.lastSync.actions)"));
+    }
+    Some((EventType::Normal, "UsersDeprovisioned", note))
 }
 
 fn conflict_entries(conflicts: &[Conflict]) -> Vec<ConflictEntry> {
@@ -363,19 +453,7 @@ fn conflict_entries(conflicts: &[Conflict]) -> Vec<ConflictEntry> {
 
 /// The CamelCase name of a conflict kind, as written into status.
 pub fn conflict_reason(kind: ConflictKind) -> &'static str {
-    match kind {
-        ConflictKind::NoEmail => "NoEmail",
-        ConflictKind::NoName => "NoName",
-        ConflictKind::DuplicateEmail => "DuplicateEmail",
-        ConflictKind::EmailChanged => "EmailChanged",
-        ConflictKind::OwnedByOther => "OwnedByOther",
-        ConflictKind::ExistingUserSkipped => "ExistingUserSkipped",
-        ConflictKind::AdminNotDeprovisioned => "AdminNotDeprovisioned",
-        ConflictKind::NoLicense => "NoLicense",
-        ConflictKind::GroupNameTaken => "GroupNameTaken",
-        ConflictKind::GroupUnavailable => "GroupUnavailable",
-        ConflictKind::Rejected => "Rejected",
-    }
+    kind.as_str()
 }
 
 fn set_blocked_condition(
@@ -548,6 +626,9 @@ pub fn transitions(
             .unwrap_or_default();
         events.push((EventType::Warning, "DeprovisionBlocked", note));
     }
+    if let Some(note) = company_conflict(previous, next) {
+        events.push((EventType::Warning, REASON_COMPANY_CONFLICT, note));
+    }
     if let Some(note) = credential_warning(previous, next) {
         events.push((EventType::Warning, "CredentialExpiring", note));
     }
@@ -564,6 +645,21 @@ pub fn transitions(
         ));
     }
     events
+}
+
+/// The `Ready` message when the connector is newly held by `CompanyConflict`.
+fn company_conflict(
+    previous: Option<&AzureAdConnectorStatus>,
+    next: &AzureAdConnectorStatus,
+) -> Option<String> {
+    let held = |s: &AzureAdConnectorStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == CONDITION_READY && c.reason == REASON_COMPANY_CONFLICT)
+            .map(|c| c.message.clone())
+    };
+    let note = held(next)?;
+    previous.and_then(held).is_none().then_some(note)
 }
 
 /// The `CredentialExpiring` message when it newly warns (became True, or expiring → expired).

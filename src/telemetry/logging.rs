@@ -1,6 +1,8 @@
 //! Logging: JSON (default, for clusters) or text, filtered like RUST_LOG.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -12,20 +14,40 @@ pub enum LogFormat {
 /// Installs the global subscriber. `level` is a RUST_LOG-style filter such as `info` or
 /// `pbconnector=debug`. Logs go to stderr so stdout stays the command's output.
 pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(stderr_colour());
     // A second init (tests) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
-        LogFormat::Text => builder.compact().try_init(),
-    };
+    match format {
+        LogFormat::Json => {
+            let _ = json_subscriber(level, std::io::stderr).try_init();
+        }
+        LogFormat::Text => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter(level))
+                .with_writer(std::io::stderr)
+                .with_ansi(stderr_colour())
+                .compact()
+                .try_init();
+        }
+    }
+}
+
+/// The JSON subscriber `init` installs, writing to `writer`: one object per line, the event's
+/// fields at the top level, the current span (namespace, connector) under `span`.
+pub fn json_subscriber<W>(level: &str, writer: W) -> impl tracing::Subscriber + Send + Sync + use<W>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter(level))
+        .with_writer(writer)
+        .with_ansi(false)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .finish()
+}
+
+fn filter(level: &str) -> EnvFilter {
+    EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 /// Whether stderr gets colour: only on a terminal, and never when `NO_COLOR` is set to anything

@@ -37,6 +37,8 @@ use self::wire::{Group, Licenses, MANAGED_BY_AZURE_AD, User};
 /// How a simulator starts.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
+    /// The company's id; each simulator gets an id of its own by default (one simulator is one
+    /// company, and the controller tells companies apart by id).
     pub company_id: String,
     pub company_name: String,
     pub license_total: u32,
@@ -49,7 +51,7 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
-            company_id: "c_1".into(),
+            company_id: format!("c_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
             company_name: "Contoso".into(),
             license_total: 50,
             token: None,
@@ -152,6 +154,11 @@ impl PbSim {
 
     pub fn requests(&self) -> RequestStats {
         self.shared.counters.snapshot()
+    }
+
+    /// Requests made with `token` (whether or not the simulator accepted it).
+    pub fn requests_with_token(&self, token: &str) -> RequestStats {
+        self.shared.counters.snapshot_for(token)
     }
 
     pub fn reset_requests(&self) {

@@ -69,6 +69,7 @@ pub(crate) fn router(shared: Shared) -> Router {
 /// Faults, then the bearer check, then the handler; counts every request by its answer.
 async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Response {
     let write = req.method() != Method::GET;
+    let token = bearer(req.headers()).map(str::to_owned);
     let kill = req.extensions().get::<ConnectionKill>().cloned();
     shared.counters.arrived(write);
     let decision = shared.faults.decide();
@@ -77,7 +78,7 @@ async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Respons
     }
     tracing::trace!(method = %req.method(), path = %req.uri().path(), "simulator request");
     if let Some(hostile) = shared.faults.hostile() {
-        shared.counters.record(write, 200);
+        shared.counters.record(token.as_deref(), write, 200);
         let (path, query) = (
             req.uri().path().to_owned(),
             req.uri().query().map(str::to_owned),
@@ -101,11 +102,13 @@ async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Respons
         && let Some(kill) = kill
         && shared.faults.drop_after_write()
     {
-        shared.counters.record_dropped();
+        shared.counters.record_dropped(token.as_deref());
         kill.kill();
         return std::future::pending().await;
     }
-    shared.counters.record(write, response.status().as_u16());
+    shared
+        .counters
+        .record(token.as_deref(), write, response.status().as_u16());
     response
 }
 
@@ -153,12 +156,15 @@ fn injected_error(injected: InjectedError) -> Response {
     response
 }
 
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
-    let Some(token) = headers
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+}
+
+fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+    let Some(token) = bearer(headers) else {
         return false;
     };
     shared.tokens.lock().expect("tokens lock").contains(token)

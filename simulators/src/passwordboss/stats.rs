@@ -1,6 +1,7 @@
 //! Request counting: reads and writes by status, and connections dropped after a write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 
 /// Requests the simulator received, by kind and answer.
@@ -51,17 +52,43 @@ impl RequestStats {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Counters {
     stats: Arc<Mutex<RequestStats>>,
+    /// The same, per bearer token; keyed by a hash, so no token sits in `Debug` output.
+    by_token: Arc<Mutex<HashMap<u64, RequestStats>>>,
+}
+
+fn token_key(token: &str) -> u64 {
+    let mut h = foldhash::quality::FixedState::with_seed(0).build_hasher();
+    h.write(token.as_bytes());
+    h.finish()
+}
+
+fn count(stats: &mut RequestStats, write: bool, status: u16) {
+    let map = if write {
+        &mut stats.writes_by_status
+    } else {
+        &mut stats.reads_by_status
+    };
+    *map.entry(status).or_default() += 1;
 }
 
 impl Counters {
-    pub fn record(&self, write: bool, status: u16) {
-        let mut s = self.stats.lock().expect("stats lock");
-        let map = if write {
-            &mut s.writes_by_status
-        } else {
-            &mut s.reads_by_status
-        };
-        *map.entry(status).or_default() += 1;
+    /// Counts one answered request, and against its bearer token when it carried one.
+    pub fn record(&self, token: Option<&str>, write: bool, status: u16) {
+        count(&mut self.stats.lock().expect("stats lock"), write, status);
+        if let Some(token) = token {
+            let mut by_token = self.by_token.lock().expect("stats lock");
+            count(by_token.entry(token_key(token)).or_default(), write, status);
+        }
+    }
+
+    /// What was counted against `token`.
+    pub fn snapshot_for(&self, token: &str) -> RequestStats {
+        self.by_token
+            .lock()
+            .expect("stats lock")
+            .get(&token_key(token))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Called as a request arrives, before it is delayed or handled.
@@ -72,8 +99,12 @@ impl Counters {
         }
     }
 
-    pub fn record_dropped(&self) {
+    pub fn record_dropped(&self, token: Option<&str>) {
         self.stats.lock().expect("stats lock").dropped += 1;
+        if let Some(token) = token {
+            let mut by_token = self.by_token.lock().expect("stats lock");
+            by_token.entry(token_key(token)).or_default().dropped += 1;
+        }
     }
 
     pub fn snapshot(&self) -> RequestStats {
@@ -82,5 +113,6 @@ impl Counters {
 
     pub fn reset(&self) {
         *self.stats.lock().expect("stats lock") = RequestStats::default();
+        self.by_token.lock().expect("stats lock").clear();
     }
 }

@@ -3,6 +3,7 @@
 //! refused object is a conflict and the rest goes on; a 401 stops every further write.
 
 mod apply;
+mod audit;
 mod lookup;
 mod report;
 
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, stream};
 
+pub use audit::{AUDIT_TARGET, AuditRecord, outcome_field};
 pub use report::{ActionOutcome, Applied, ExecutionReport, Outcome};
 
 use self::apply::Applier;
@@ -31,6 +33,8 @@ fn phase(action: &Action) -> usize {
 
 struct Run<'a> {
     applier: Applier<'a>,
+    /// How audit lines name the connector (empty: they name none).
+    connector: &'a str,
     /// Set by a 401 or a run of transient failures: nothing more is attempted.
     stop: AtomicBool,
     unauthorized: Mutex<Option<PasswordBossError>>,
@@ -50,29 +54,33 @@ pub struct ApplyProgress {
 }
 
 /// Apply `plan` to Password Boss. `sync_id` names this sync: creates retried within it share
-/// their `Idempotency-Key`, so no retry makes a second account.
+/// their `Idempotency-Key`, so no retry makes a second account. Each write's audit line names no
+/// connector; `execute_reporting` takes one.
 pub async fn execute(client: &PasswordBossClient, plan: &Plan, sync_id: &str) -> ExecutionReport {
-    execute_reporting(client, plan, sync_id, &|_| {}).await
+    execute_reporting(client, plan, sync_id, "", &|_| {}).await
 }
 
-/// `execute`, telling `progress` after each action (and at the start of each non-empty phase).
+/// `execute`, with the audit lines naming `connector` (`namespace/name`; empty: none), telling
+/// `progress` after each action (and at the start of each non-empty phase).
 pub async fn execute_reporting(
     client: &PasswordBossClient,
     plan: &Plan,
     sync_id: &str,
+    connector: &str,
     progress: &(dyn Fn(ApplyProgress) + Sync),
 ) -> ExecutionReport {
     let before = client.requests();
     let concurrency = client.concurrency().max(1);
     let run = Run {
         applier: Applier::new(client, sync_id),
+        connector,
         stop: AtomicBool::new(false),
         unauthorized: Mutex::new(None),
         gave_up: Mutex::new(None),
         failing: AtomicU32::new(0),
         failing_limit: (2 * concurrency as u32).max(4),
     };
-    let mut results: Vec<(usize, Outcome)> = Vec::with_capacity(plan.actions.len());
+    let mut results: Vec<(usize, Outcome, AuditRecord)> = Vec::with_capacity(plan.actions.len());
     for current in 0..4 {
         let batch: Vec<(usize, &Action)> = plan
             .actions
@@ -90,15 +98,19 @@ pub async fn execute_reporting(
                 total,
             });
         }
-        let work: Vec<BoxFuture<'_, (usize, Outcome)>> = batch
+        let work: Vec<BoxFuture<'_, (usize, Outcome, AuditRecord)>> = batch
             .into_iter()
             .map(|(index, action)| {
                 let run = &run;
-                async move { (index, run.one(action).await) }.boxed()
+                async move {
+                    let (outcome, record) = run.one(action).await;
+                    (index, outcome, record)
+                }
+                .boxed()
             })
             .collect();
         let mut finished = 0u64;
-        let done: Vec<(usize, Outcome)> = stream::iter(work)
+        let done: Vec<(usize, Outcome, AuditRecord)> = stream::iter(work)
             .buffer_unordered(concurrency)
             .inspect(|_| {
                 finished += 1;
@@ -112,10 +124,11 @@ pub async fn execute_reporting(
             .await;
         results.extend(done);
     }
-    results.sort_by_key(|(index, _)| *index);
+    results.sort_by_key(|(index, _, _)| *index);
     let mut report = ExecutionReport::default();
-    for (index, outcome) in results {
+    for (index, outcome, record) in results {
         report.record(index, &plan.actions[index], outcome);
+        report.audit.push(record);
     }
     report.unauthorized = run.unauthorized.into_inner().expect("lock");
     report.gave_up = run.gave_up.into_inner().expect("lock");
@@ -132,7 +145,15 @@ pub async fn execute_reporting(
 }
 
 impl Run<'_> {
-    async fn one(&self, action: &Action) -> Outcome {
+    /// Applies one action; its audit line is written the moment its outcome is known.
+    async fn one(&self, action: &Action) -> (Outcome, AuditRecord) {
+        let outcome = self.attempt(action).await;
+        let record = AuditRecord::of(action, &outcome);
+        record.log(self.connector);
+        (outcome, record)
+    }
+
+    async fn attempt(&self, action: &Action) -> Outcome {
         if self.stop.load(Ordering::SeqCst) {
             return Outcome::Skipped;
         }

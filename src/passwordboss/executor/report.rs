@@ -51,6 +51,8 @@ pub struct ExecutionReport {
     pub pending_created: u32,
     /// One per action, in plan order.
     pub outcomes: Vec<ActionOutcome>,
+    /// The audit record of each action, in plan order (each was logged as its outcome came).
+    pub audit: Vec<super::AuditRecord>,
     /// Requests this execution sent (retries included).
     pub requests: RequestCounts,
 }

@@ -1,0 +1,226 @@
+//! The audit trail: one record, and one log line under the target [`AUDIT_TARGET`], per
+//! Password Boss write — who was changed, how, and whether it took effect. Records carry ids,
+//! emails and group names only, never a token or a message from a credential.
+
+use super::report::Outcome;
+use crate::bounded::remote_text;
+use crate::passwordboss::error::{PasswordBossError, PasswordBossErrorKind};
+use crate::plan::{Action, Deprovision, LeaveReason};
+use crate::resources::WriteOutcome;
+
+/// The `tracing` target of audit lines: filter with `RUST_LOG=pbconnector::audit=info` (or
+/// keep it on while turning other targets down).
+pub const AUDIT_TARGET: &str = "pbconnector::audit";
+
+/// The `outcome` field of an audit line: `applied`, `failed` or `skipped`.
+pub fn outcome_field(outcome: WriteOutcome) -> &'static str {
+    match outcome {
+        WriteOutcome::Applied => "applied",
+        WriteOutcome::Failed => "failed",
+        WriteOutcome::Skipped => "skipped",
+    }
+}
+
+/// One Password Boss write of a sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// `CreateUser`, `AdoptUser`, `EnableUser`, `UpdateUser`, `DisableUser`, `RemoveUser`,
+    /// `DeleteUser`, `CreateGroup`, `UpdateGroup` or `DeleteGroup`.
+    pub action: &'static str,
+    /// The user's email (user actions).
+    pub email: Option<String>,
+    /// The group's name (group actions).
+    pub group: Option<String>,
+    /// The Entra object id of the user or group, when known.
+    pub entra_id: Option<String>,
+    /// The Password Boss id (for a create: the new object's, once made).
+    pub password_boss_id: Option<String>,
+    pub outcome: WriteOutcome,
+    /// Applied deprovision: why the user left (`RemovedFromGroup`, …); refused write: the
+    /// conflict reason (`NoLicense`, `GroupNameTaken`, `Rejected`); other failure: the error
+    /// code; skipped: `NotAttempted`.
+    pub reason: Option<String>,
+}
+
+impl AuditRecord {
+    /// The record of `action`, which ended as `outcome`.
+    pub fn of(action: &Action, outcome: &Outcome) -> Self {
+        let (kind, email, group, entra_id, target_id) = describe(action);
+        let (outcome, password_boss_id, reason) = match outcome {
+            Outcome::Applied(applied) => (
+                WriteOutcome::Applied,
+                applied.id.clone().or(target_id),
+                leave_reason(action).map(str::to_owned),
+            ),
+            Outcome::Conflict(conflict) => (
+                WriteOutcome::Failed,
+                target_id,
+                Some(crate::plan::ConflictKind::as_str(conflict.kind).to_owned()),
+            ),
+            Outcome::Failed(error) => (
+                WriteOutcome::Failed,
+                target_id,
+                Some(remote_text(&error_code(error))),
+            ),
+            Outcome::Skipped => (
+                WriteOutcome::Skipped,
+                target_id,
+                Some("NotAttempted".to_owned()),
+            ),
+        };
+        Self {
+            action: kind,
+            email: email.map(remote_text),
+            group: group.map(remote_text),
+            entra_id: entra_id.map(remote_text),
+            password_boss_id: password_boss_id.map(|id| remote_text(&id)),
+            outcome,
+            reason,
+        }
+    }
+
+    /// The email or the group name: what the write was about.
+    pub fn target(&self) -> &str {
+        self.email
+            .as_deref()
+            .or(self.group.as_deref())
+            .unwrap_or("")
+    }
+
+    /// Whether this write disables, removes or deletes a user.
+    pub fn is_deprovision(&self) -> bool {
+        matches!(self.action, "DisableUser" | "RemoveUser" | "DeleteUser")
+    }
+
+    /// Writes the audit line: target `pbconnector::audit`, fields `connector` (when named),
+    /// `action`, `email` or `group`, `entra_id`, `passwordboss_id`, `outcome`, `reason` (absent
+    /// fields have no value).
+    pub fn log(&self, connector: &str) {
+        tracing::info!(
+            target: AUDIT_TARGET,
+            connector = (!connector.is_empty()).then_some(connector),
+            action = self.action,
+            email = self.email.as_deref(),
+            group = self.group.as_deref(),
+            entra_id = self.entra_id.as_deref(),
+            passwordboss_id = self.password_boss_id.as_deref(),
+            outcome = outcome_field(self.outcome),
+            reason = self.reason.as_deref(),
+            "Password Boss write"
+        );
+    }
+}
+
+type Described<'a> = (
+    &'static str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<String>,
+);
+
+/// (action, email, group, Entra id, Password Boss id known before the write).
+fn describe(action: &Action) -> Described<'_> {
+    match action {
+        Action::CreateUser {
+            external_id, email, ..
+        } => ("CreateUser", Some(email), None, Some(external_id), None),
+        Action::UpdateUser {
+            user_id,
+            external_id,
+            email,
+            changes,
+        } => {
+            // Named as the executor's counts name it: adopted, else enabled, else updated.
+            let kind = if changes.adopt {
+                "AdoptUser"
+            } else if changes.enable {
+                "EnableUser"
+            } else {
+                "UpdateUser"
+            };
+            (
+                kind,
+                Some(email),
+                None,
+                Some(external_id),
+                Some(user_id.clone()),
+            )
+        }
+        Action::DeprovisionUser {
+            user_id,
+            external_id,
+            email,
+            how,
+            ..
+        } => {
+            let kind = match how {
+                Deprovision::Disable => "DisableUser",
+                Deprovision::Remove => "RemoveUser",
+                Deprovision::Delete => "DeleteUser",
+            };
+            (
+                kind,
+                Some(email),
+                None,
+                external_id.as_deref(),
+                Some(user_id.clone()),
+            )
+        }
+        Action::CreateGroup {
+            external_id, name, ..
+        } => ("CreateGroup", None, Some(name), Some(external_id), None),
+        Action::UpdateGroup {
+            group_id,
+            external_id,
+            name,
+            ..
+        } => (
+            "UpdateGroup",
+            None,
+            Some(name),
+            Some(external_id),
+            Some(group_id.clone()),
+        ),
+        Action::DeleteGroup { group_id, name } => (
+            "DeleteGroup",
+            None,
+            Some(name),
+            None,
+            Some(group_id.clone()),
+        ),
+    }
+}
+
+/// Why a deprovisioned user left, as status and `plan` name it.
+fn leave_reason(action: &Action) -> Option<&'static str> {
+    match action {
+        Action::DeprovisionUser { reason, .. } => Some(match reason {
+            LeaveReason::Deleted => "Deleted",
+            LeaveReason::Disabled => "Disabled",
+            LeaveReason::RemovedFromGroup => "RemovedFromGroup",
+            LeaveReason::OutOfScope => "OutOfScope",
+        }),
+        _ => None,
+    }
+}
+
+/// The API's error code, or for failures without one a code for their class.
+fn error_code(error: &PasswordBossError) -> String {
+    if let Some(code) = error.code() {
+        return code.to_owned();
+    }
+    match error.kind() {
+        PasswordBossErrorKind::Unauthorized => "invalid_token",
+        PasswordBossErrorKind::NotFound => "not_found",
+        PasswordBossErrorKind::Conflict => "conflict",
+        PasswordBossErrorKind::Rejected => "rejected",
+        PasswordBossErrorKind::Throttled => "throttled",
+        PasswordBossErrorKind::Transient => "unavailable",
+        PasswordBossErrorKind::Protocol => "protocol_error",
+        PasswordBossErrorKind::Config => "invalid_configuration",
+        PasswordBossErrorKind::TooLarge => "response_too_large",
+        PasswordBossErrorKind::Paging => "paging_error",
+    }
+    .to_owned()
+}

@@ -1,0 +1,122 @@
+//! The Password Boss company a sync reaches, and the guard that may hold a sync back before its
+//! first write: two connectors writing to one company re-link each other's accounts, so the
+//! controller lets only one of them write (`controller::companies`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::report::{Reached, SyncFailure, SyncReport};
+use crate::bounded::remote_text;
+use crate::passwordboss::model::ConnectorInfo;
+use crate::resources::CompanyRef;
+
+type Check = dyn Fn(&CompanyRef) -> Result<(), String> + Send + Sync;
+
+/// Asked once per sync, after the reads and before any Password Boss write, whether this
+/// connector may write to the company its token reaches; `Err` says why not. The default admits
+/// every company (the command line, which syncs one connector).
+#[derive(Clone, Default)]
+pub struct CompanyGuard(Option<Arc<Check>>);
+
+impl CompanyGuard {
+    pub fn new(check: impl Fn(&CompanyRef) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(check)))
+    }
+
+    /// `Ok` when this sync may write to `company`; otherwise what to tell the administrator.
+    pub fn check(&self, company: &CompanyRef) -> Result<(), String> {
+        match &self.0 {
+            Some(check) => check(company),
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for CompanyGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Some(_) => "CompanyGuard(checked)",
+            None => "CompanyGuard(admits every company)",
+        })
+    }
+}
+
+/// Two guards are equal when they are the same guard.
+impl PartialEq for CompanyGuard {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The company `GET /v1/connector` names, cleaned for status and logs (it is remote text).
+pub fn company_of(info: &ConnectorInfo) -> CompanyRef {
+    CompanyRef {
+        id: remote_text(&info.company_id),
+        name: remote_text(&info.company_name),
+    }
+}
+
+/// The report of a sync the guard held back: both services were reached with accepted
+/// credentials, the company is known, nothing was planned or written.
+pub fn held(started: Timestamp, reached: Reached, company: CompanyRef, why: String) -> SyncReport {
+    let mut report = SyncReport::failed(started, SyncFailure::CompanyConflict(why), reached);
+    report.company = Some(company);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn company() -> CompanyRef {
+        CompanyRef {
+            id: "c_1".into(),
+            name: "Contoso".into(),
+        }
+    }
+
+    #[test]
+    fn the_default_guard_admits_every_company() {
+        assert_eq!(CompanyGuard::default().check(&company()), Ok(()));
+    }
+
+    #[test]
+    fn a_guard_says_why_it_holds_a_sync() {
+        let guard = CompanyGuard::new(|c| Err(format!("held: {}", c.id)));
+        assert_eq!(guard.check(&company()), Err("held: c_1".to_string()));
+        assert_eq!(guard, guard.clone());
+        assert_ne!(guard, CompanyGuard::default());
+    }
+
+    #[test]
+    fn a_held_report_names_the_company_and_keeps_the_credentials_accepted() {
+        let reached = Reached {
+            azure: true,
+            password_boss: true,
+        };
+        let report = held(Timestamp::now(), reached, company(), "why".into());
+        assert_eq!(report.company, Some(company()));
+        assert_eq!(report.reached, reached);
+        assert_eq!(
+            report.failure.as_ref().map(SyncFailure::reason),
+            Some("CompanyConflict")
+        );
+        assert_eq!(report.failure.and_then(|f| f.unauthorized_side()), None);
+    }
+
+    #[test]
+    fn the_company_name_is_cleaned_remote_text() {
+        let info = ConnectorInfo {
+            company_id: "c_1".into(),
+            company_name: "Con\u{202E}toso".into(),
+            licenses: Default::default(),
+        };
+        assert_eq!(company_of(&info), company());
+    }
+}
