@@ -104,7 +104,9 @@ async fn a_huge_token_endpoint_body_is_cut_off_at_the_cap() {
 #[tokio::test]
 async fn a_huge_password_boss_body_is_cut_off_at_the_cap() {
     let env = sample().await;
-    let (mut state, writes) = synced_once(&env).await;
+    let (_, writes) = synced_once(&env).await;
+    // A new connector state reads Password Boss in full (a kept one would send no read).
+    let mut state = ConnectorState::default();
     env.password_boss
         .faults()
         .set_hostile(Some(Hostile::HugeBody(HUGE)));
@@ -130,7 +132,9 @@ async fn a_graph_nextlink_cycle_is_caught() {
 #[tokio::test]
 async fn a_password_boss_cursor_cycle_is_caught() {
     let env = sample().await;
-    let (mut state, writes) = synced_once(&env).await;
+    let (_, writes) = synced_once(&env).await;
+    // A new connector state reads Password Boss in full (a kept one would send no read).
+    let mut state = ConnectorState::default();
     let reads = env.password_boss.requests().reads();
     env.password_boss
         .faults()
@@ -146,7 +150,9 @@ async fn a_password_boss_cursor_cycle_is_caught() {
 #[tokio::test]
 async fn endless_password_boss_paging_stops_at_the_page_cap() {
     let env = sample().await;
-    let (mut state, writes) = synced_once(&env).await;
+    let (_, writes) = synced_once(&env).await;
+    // A new connector state reads Password Boss in full (a kept one would send no read).
+    let mut state = ConnectorState::default();
     let reads = env.password_boss.requests().reads();
     env.password_boss
         .faults()
@@ -178,7 +184,9 @@ async fn a_graph_server_that_never_answers_ends_at_the_sync_deadline() {
 #[tokio::test]
 async fn a_password_boss_that_never_answers_ends_at_the_sync_deadline() {
     let env = sample().await;
-    let (mut state, writes) = synced_once(&env).await;
+    let (_, writes) = synced_once(&env).await;
+    // A new connector state reads Password Boss in full (a kept one would send no read).
+    let mut state = ConnectorState::default();
     env.password_boss
         .faults()
         .set_hostile(Some(Hostile::NeverAnswer));

@@ -354,34 +354,34 @@ impl SampleEnvironment {
     /// Removes every user from the sync group (directly and through the nested group), as a
     /// misconfigured group or a bad bulk edit would.
     pub fn empty_sync_group(&self) {
-        let t = &self.tenant;
-        for (i, id) in self.members.iter().enumerate() {
-            let parent = if i % 5 == 4 {
-                &self.nested_group_id
-            } else {
-                &self.sync_group_id
-            };
-            t.remove_member(parent, id);
-        }
-        for id in &self.specials {
-            t.remove_member(&self.sync_group_id, id);
+        for (group, id) in self.sync_group_memberships() {
+            self.tenant.remove_member(group, id);
         }
     }
 
     /// Puts back every member `empty_sync_group` removed.
     pub fn refill_sync_group(&self) {
-        let t = &self.tenant;
-        for (i, id) in self.members.iter().enumerate() {
+        for (group, id) in self.sync_group_memberships() {
+            self.tenant.add_member(group, id);
+        }
+    }
+
+    /// (group, member) for every user of the sync group: every fifth regular member through the
+    /// nested group, the others and the special users directly.
+    fn sync_group_memberships(&self) -> Vec<(&str, &str)> {
+        let regular = self.members.iter().enumerate().map(|(i, id)| {
             let parent = if i % 5 == 4 {
                 &self.nested_group_id
             } else {
                 &self.sync_group_id
             };
-            t.add_member(parent, id);
-        }
-        for id in &self.specials {
-            t.add_member(&self.sync_group_id, id);
-        }
+            (parent.as_str(), id.as_str())
+        });
+        let special = self
+            .specials
+            .iter()
+            .map(|id| (self.sync_group_id.as_str(), id.as_str()));
+        regular.chain(special).collect()
     }
 }
 
