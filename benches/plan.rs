@@ -106,6 +106,7 @@ fn world(n: usize) -> (EntraSnapshot, DirectoryState) {
         complete: true,
         incomplete_reason: None,
         group_problems: Vec::new(),
+        foreign: Default::default(),
     };
     let state = DirectoryState {
         users: accounts,

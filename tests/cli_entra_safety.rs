@@ -286,3 +286,38 @@ async fn a_mirrored_group_recreated_under_its_name_syncs_without_a_restart() {
     assert_eq!(hr.external_id.as_deref(), Some(new.as_str()));
     assert_eq!(env.password_boss.members(&hr.id).unwrap().len(), 6);
 }
+
+/// An account managed by Azure AD for a user Graph does not know in this tenant (another
+/// tenant's connector linked it) that holds a member's email: `OwnedByOther`, never re-linked to
+/// the member, never deprovisioned.
+#[tokio::test]
+async fn an_account_linked_to_another_tenants_user_is_owned_by_other() {
+    let (env, _dir, file) = sample(10).await;
+    // A member the sample gives no Password Boss account of its own.
+    let member = env.members[5].clone();
+    let email = env.tenant.user(&member).unwrap().mail.unwrap();
+    let foreign = "0f0f0f0f-0000-4000-8000-000000000001";
+    env.password_boss
+        .add_user(
+            pbconnector_simulators::passwordboss::SeedUser::new(&email, "Other", "Tenant")
+                .azure(foreign),
+        )
+        .unwrap();
+    let run = cli::run(
+        &["sync", "-f", file.to_str().unwrap(), "--once", "-o", "json"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = status(&run);
+    let conflict = s
+        .conflicts
+        .iter()
+        .find(|c| c.email.as_deref() == Some(email.as_str()))
+        .unwrap_or_else(|| panic!("a conflict for {email}: {:?}", s.conflicts));
+    assert_eq!(conflict.reason, "OwnedByOther", "{}", conflict.message);
+    assert!(conflict.message.contains(foreign), "{}", conflict.message);
+    let kept = account(&env, foreign).expect("the account is still linked to its own user");
+    assert_eq!(kept.status, UserStatus::Active, "never deprovisioned");
+    assert!(account(&env, &member).is_none(), "never re-linked");
+}

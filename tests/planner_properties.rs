@@ -248,6 +248,7 @@ fn world(licences: impl Strategy<Value = u32>) -> impl Strategy<Value = World> {
                         complete,
                         incomplete_reason: None,
                         group_problems: Vec::new(),
+                        foreign: Default::default(),
                     },
                     state,
                     rules: Rules {

@@ -1238,3 +1238,30 @@ fn an_unreadable_mirrored_group_deletes_no_group_and_is_a_conflict() {
         vec![(Some("g-hr".to_string()), None)]
     );
 }
+
+/// An Azure AD account holding a member's email, linked to a user Graph does not know in this
+/// tenant (`snapshot.foreign`), is another connector's: `OwnedByOther`, not re-linked and not
+/// deprovisioned. One linked to a user of this tenant out of scope is re-linked as before.
+#[test]
+fn an_account_of_another_tenant_is_never_re_linked_or_deprovisioned() {
+    let mut other = linked("u-other", "x-other");
+    other.email = email_of("e1");
+    let s = Scenario::new().entra(entra("e1")).account(other);
+    let relinked = s.plan();
+    assert!(
+        relinked.actions.iter().any(|a| matches!(
+            a,
+            Action::UpdateUser { user_id, changes, .. } if user_id == "u-other" && changes.adopt
+        )),
+        "a stale link of this tenant is re-linked: {:?}",
+        relinked.actions
+    );
+    let mut s = s;
+    s.snapshot.foreign.insert("x-other".into());
+    let plan = s.plan();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        conflicts_of(&plan, ConflictKind::OwnedByOther),
+        vec![(Some("e1".to_string()), Some(email_of("e1")))]
+    );
+}

@@ -254,5 +254,6 @@ pub(crate) fn snapshot(state: &GraphSyncState) -> EntraSnapshot {
         incomplete_reason: (missing > 0)
             .then(|| format!("{missing} members of the sync group have no attributes")),
         group_problems: state.problems.iter().map(|(_, p)| p.clone()).collect(),
+        foreign: BTreeSet::new(),
     }
 }

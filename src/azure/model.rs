@@ -61,6 +61,12 @@ pub struct EntraSnapshot {
     /// Why the snapshot is incomplete, for status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete_reason: Option<String>,
+    /// Entra ids Graph does not know as users of this tenant (404, and not in the recycle bin),
+    /// among the externalIds of Azure AD accounts holding an in-scope user's email: such an
+    /// account was linked by another tenant's connector; it is `OwnedByOther`, never re-linked
+    /// or deprovisioned.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub foreign: BTreeSet<String>,
     /// Mirrored groups (`spec.groups` entries) that could not be read this sync: missing,
     /// ambiguous or unreadable. Each is a per-group conflict; users and the other groups still
     /// sync, and no mirrored group is deleted while any entry here is present.

@@ -122,6 +122,23 @@ pub(super) fn owned_by_other(user: &EntraUser, email: &str, account: &User) -> C
     )
 }
 
+pub(super) fn linked_elsewhere(user: &EntraUser, email: &str, account: &User) -> Conflict {
+    user_conflict(
+        ConflictKind::OwnedByOther,
+        Some(&user.id),
+        Some(email),
+        format!(
+            "{}: Password Boss user {} with the email {email} is managed by Azure AD for {}, \
+             which is not a user of this tenant (another connector's); it is left alone. If it \
+             was this tenant's user and is gone for good, clear its externalId in the Password \
+             Boss portal so that this connector may take it over",
+            who(user),
+            account.id,
+            account.external_id.as_deref().unwrap_or("-")
+        ),
+    )
+}
+
 pub(super) fn existing_user_skipped(user: &EntraUser, email: &str, account: &User) -> Conflict {
     user_conflict(
         ConflictKind::ExistingUserSkipped,

@@ -91,7 +91,10 @@ fn leave_event<'a>(
     // Not managed by Azure AD, or no externalId: not the connector's.
     let account: &'a User = &state.users[position];
     let external_id = managed_external_id(account)?;
-    if scope.snapshot.users.contains_key(external_id) {
+    // In scope, or another tenant's account (`OwnedByOther`): not a leaver.
+    if scope.snapshot.users.contains_key(external_id)
+        || scope.snapshot.foreign.contains(external_id)
+    {
         return None;
     }
     let reason = if scope.snapshot.deleted.contains(external_id) {

@@ -9,7 +9,9 @@
 //!    only to deprovision it (a stale account keeps its own leave event; adopting a portal user
 //!    here would let `userDisabled: Delete` destroy a vault the connector never managed, and a
 //!    deprovisioned account's user would take over the next account holding its email);
-//! 5. matched by email (rule 4): re-linked, adopted, skipped or left to its other owner;
+//! 5. matched by email (rule 4): re-linked (a null externalId, or one of this tenant's users),
+//!    adopted, skipped or left to its other owner (`OwnedByOther`, also for an Azure AD account
+//!    whose externalId Graph does not know in this tenant: `snapshot.foreign`);
 //! 6. otherwise created (`NoName` when it has no usable name).
 //!
 //! Licences: each enable takes a free licence (users in Entra id order); none left → `NoLicense`.
@@ -178,6 +180,10 @@ impl<'a> Pass<'_> {
             match account.external_id.as_deref() {
                 Some(other) if snapshot.users.contains_key(other) => {
                     self.conflict(conflicts::email_taken_by_link(r.user, email, account));
+                }
+                // Linked to a user Graph does not know in this tenant: another tenant's.
+                Some(other) if snapshot.foreign.contains(other) => {
+                    self.conflict(conflicts::linked_elsewhere(r.user, email, account));
                 }
                 // Null or stale externalId: the Entra user was re-created; keep the vault.
                 _ => self.manage(r, found, true),

@@ -2,7 +2,7 @@
 //! plan, apply, report. The per-connector state that must survive between syncs (delta links,
 //! token caches) lives in `ConnectorState`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use super::secrets::{SecretData, SecretError, secret_text};
 use crate::azure::{
     AzureConfig, Credential, FEDERATED_TOKEN_AUDIENCE, FEDERATED_TOKEN_FILE_ENV, FederatedToken,
     GraphClient, GraphError, GraphErrorKind, GraphSyncState, PacerRegistry, ReadOptions,
-    admin_consent_url,
+    UserLookup, admin_consent_url,
 };
 use crate::bounded::PagingError;
 use crate::http_client::tally::status_delta;
@@ -444,10 +444,7 @@ async fn classify_departures(
     directory: &plan::DirectoryState,
 ) {
     let rules = &spec.sync_rules;
-    if !snapshot.complete
-        || (rules.user_deleted == LeaveRule::Ignore
-            && rules.user_removed_from_group == LeaveRule::Ignore)
-    {
+    if !snapshot.complete {
         return;
     }
     let departed: Vec<String> = directory
@@ -462,10 +459,72 @@ async fn classify_departures(
     if departed.is_empty() {
         return;
     }
+    let ignored = rules.user_deleted == LeaveRule::Ignore
+        && rules.user_removed_from_group == LeaveRule::Ignore;
     let every = rules.user_deleted != rules.user_removed_from_group;
-    graph
-        .classify_departures(graph_state, snapshot, &departed, every)
-        .await;
+    let looked_up = if ignored {
+        BTreeMap::new()
+    } else {
+        graph
+            .classify_departures(graph_state, snapshot, &departed, every)
+            .await
+    };
+    find_foreign(graph, snapshot, directory, &departed, looked_up).await;
+}
+
+/// `snapshot.foreign`: of the departed externalIds held by an account whose email an in-scope
+/// user has (an account the planner would re-link), those Graph does not know in this tenant.
+/// Only these are looked up (those `classify_departures` already asked about are not asked
+/// again); a lookup without an answer makes the snapshot incomplete, as any other.
+async fn find_foreign(
+    graph: &GraphClient,
+    snapshot: &mut crate::azure::model::EntraSnapshot,
+    directory: &plan::DirectoryState,
+    departed: &[String],
+    mut looked_up: BTreeMap<String, UserLookup>,
+) {
+    if !snapshot.complete {
+        return;
+    }
+    let emails: BTreeSet<String> = snapshot
+        .users
+        .values()
+        .flat_map(|u| [u.mail.as_deref(), u.user_principal_name.as_deref()])
+        .flatten()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let departed: BTreeSet<&str> = departed.iter().map(String::as_str).collect();
+    let candidates: Vec<String> = directory
+        .users
+        .iter()
+        .filter(|u| u.is_managed_by_azure_ad())
+        .filter(|u| emails.contains(&u.email.to_ascii_lowercase()))
+        .filter_map(|u| u.external_id.clone())
+        .filter(|id| departed.contains(id.as_str()))
+        .collect();
+    let ask: Vec<String> = candidates
+        .iter()
+        .filter(|id| !looked_up.contains_key(*id))
+        .cloned()
+        .collect();
+    if !ask.is_empty() {
+        match graph.look_up_users(&ask).await {
+            Ok(answers) => looked_up.extend(answers),
+            Err(e) => {
+                snapshot.complete = false;
+                snapshot.incomplete_reason = Some(format!(
+                    "could not tell whether {} accounts holding members' emails are linked to \
+                     users of this tenant: {e}",
+                    ask.len()
+                ));
+                return;
+            }
+        }
+    }
+    snapshot.foreign = candidates
+        .into_iter()
+        .filter(|id| matches!(looked_up.get(id), Some(UserLookup::HardDeleted)))
+        .collect();
 }
 
 fn clients(
