@@ -5,10 +5,8 @@
 
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
 use pbconnector::plan::DirectoryState;
+use pbconnector::resources::AzureAdConnectorSpec;
 use pbconnector::resources::LeaveRule;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
-use pbconnector::sync::report::SyncReport;
-use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 /// The state in a canonical order.
 fn canonical(mut state: DirectoryState) -> DirectoryState {
@@ -17,22 +15,12 @@ fn canonical(mut state: DirectoryState) -> DirectoryState {
     state
 }
 
-struct Run {
-    env: SampleEnvironment,
-    spec: pbconnector::resources::AzureAdConnectorSpec,
-    state: ConnectorState,
-}
+#[path = "support/sync_run.rs"]
+mod sync_run;
+
+use sync_run::Run;
 
 impl Run {
-    async fn sync(&mut self) -> SyncReport {
-        let secrets = self.env.secrets();
-        let credentials = read_credentials(&self.spec, "default", |n| secrets.get(n).cloned());
-        let options = SyncOptions::default();
-        let report = run_sync(&self.spec, credentials, &mut self.state, &options).await;
-        assert!(report.succeeded(), "{:?}", report.failure);
-        report
-    }
-
     async fn fresh(&self) -> DirectoryState {
         let client = PasswordBossClient::new(PasswordBossConfig::new(
             self.env.password_boss.url(),
@@ -50,22 +38,11 @@ impl Run {
 
 #[tokio::test]
 async fn the_kept_state_follows_every_kind_of_write() {
-    let env = SampleEnvironment::start(SampleOptions {
-        users: 40,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let mut spec: pbconnector::resources::AzureAdConnectorSpec =
-        serde_json::from_value(env.spec_json()).unwrap();
+    let mut run = Run::start(40).await;
+    let spec: &mut AzureAdConnectorSpec = &mut run.spec;
     spec.safety.max_deprovisions_per_sync = 1_000;
     spec.safety.max_deprovision_percent = 100;
     spec.safety.removal_grace_period = "0s".into();
-    let mut run = Run {
-        env,
-        spec,
-        state: ConnectorState::default(),
-    };
     let first = run.sync().await;
     assert!(first.applied.created > 0 && first.applied.groups_created > 0);
     assert!(
@@ -117,19 +94,7 @@ async fn the_kept_state_follows_every_kind_of_write() {
 
 #[tokio::test]
 async fn a_refused_write_makes_the_next_sync_read_again() {
-    let env = SampleEnvironment::start(SampleOptions {
-        users: 10,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let spec: pbconnector::resources::AzureAdConnectorSpec =
-        serde_json::from_value(env.spec_json()).unwrap();
-    let mut run = Run {
-        env,
-        spec,
-        state: ConnectorState::default(),
-    };
+    let mut run = Run::start(10).await;
     run.sync().await;
     run.sync().await;
     assert!(run.state.kept_directory().is_some());

@@ -3,28 +3,16 @@
 //! syncs against both simulators.
 
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
-use pbconnector::resources::{AzureAdConnectorSpec, LeaveRule};
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use pbconnector::resources::LeaveRule;
 use pbconnector::sync::report::SyncReport;
 use pbconnector::telemetry::metrics::Metrics;
-use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
-struct Run {
-    env: SampleEnvironment,
-    spec: AzureAdConnectorSpec,
-    state: ConnectorState,
-    options: SyncOptions,
-}
+#[path = "support/sync_run.rs"]
+mod sync_run;
+
+use sync_run::Run;
 
 impl Run {
-    async fn sync(&mut self) -> SyncReport {
-        let secrets = self.env.secrets();
-        let credentials = read_credentials(&self.spec, "default", |n| secrets.get(n).cloned());
-        let report = run_sync(&self.spec, credentials, &mut self.state, &self.options).await;
-        assert!(report.succeeded(), "{:?}", report.failure);
-        report
-    }
-
     /// Syncs until one reuses its plan (the sync after a change plans; it may write, and then
     /// the next one plans again), at most four times.
     async fn settle(&mut self) -> SyncReport {
@@ -40,19 +28,7 @@ impl Run {
 
 #[tokio::test]
 async fn unchanged_inputs_reuse_the_plan_and_any_change_plans_again() {
-    let env = SampleEnvironment::start(SampleOptions {
-        users: 20,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
-    let mut run = Run {
-        env,
-        spec,
-        state: ConnectorState::default(),
-        options: SyncOptions::default(),
-    };
+    let mut run = Run::start(20).await;
     let first = run.sync().await;
     assert!(!first.plan_reused);
     assert!(first.applied.created > 0);

@@ -7,45 +7,16 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use pbconnector::plan::{Approval, LeaveReason};
-use pbconnector::resources::{AzureAdConnectorSpec, LeaveRule, SafetyRecord};
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
-use pbconnector::sync::report::SyncReport;
+use pbconnector::resources::{LeaveRule, SafetyRecord};
+use pbconnector::sync::pipeline::ConnectorState;
 use pbconnector_simulators::passwordboss::wire::{MANAGED_BY_AZURE_AD, UserStatus};
-use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
-struct Run {
-    env: SampleEnvironment,
-    spec: AzureAdConnectorSpec,
-    state: ConnectorState,
-    options: SyncOptions,
-}
+#[path = "support/sync_run.rs"]
+mod sync_run;
+
+use sync_run::Run;
 
 impl Run {
-    async fn start(users: usize) -> Self {
-        let env = SampleEnvironment::start(SampleOptions {
-            users,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let spec: pbconnector::resources::AzureAdConnectorSpec =
-            serde_json::from_value(env.spec_json()).unwrap();
-        Self {
-            env,
-            spec,
-            state: ConnectorState::default(),
-            options: SyncOptions::default(),
-        }
-    }
-
-    async fn sync(&mut self) -> SyncReport {
-        let secrets = self.env.secrets();
-        let credentials = read_credentials(&self.spec, "default", |n| secrets.get(n).cloned());
-        let report = run_sync(&self.spec, credentials, &mut self.state, &self.options).await;
-        assert!(report.succeeded(), "{:?}", report.failure);
-        report
-    }
-
     /// Takes the i-th regular member out of the sync group.
     fn remove_member(&self, i: usize) {
         let parent = if i % 5 == 4 {

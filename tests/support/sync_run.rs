@@ -1,0 +1,42 @@
+//! Whole syncs as `pbconnector sync` runs them (the same pipeline, one connector state kept
+//! between syncs) against both simulators of a sample environment.
+
+use pbconnector::resources::AzureAdConnectorSpec;
+use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use pbconnector::sync::report::SyncReport;
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
+
+pub struct Run {
+    pub env: SampleEnvironment,
+    pub spec: AzureAdConnectorSpec,
+    pub state: ConnectorState,
+    pub options: SyncOptions,
+}
+
+impl Run {
+    /// A sample environment with `users` regular members, and a connector that never synced.
+    pub async fn start(users: usize) -> Self {
+        let env = SampleEnvironment::start(SampleOptions {
+            users,
+            ..Default::default()
+        })
+        .await
+        .expect("the simulators start");
+        let spec = serde_json::from_value(env.spec_json()).expect("the sample's spec");
+        Self {
+            env,
+            spec,
+            state: ConnectorState::default(),
+            options: SyncOptions::default(),
+        }
+    }
+
+    /// One sync, which must succeed.
+    pub async fn sync(&mut self) -> SyncReport {
+        let secrets = self.env.secrets();
+        let credentials = read_credentials(&self.spec, "default", |n| secrets.get(n).cloned());
+        let report = run_sync(&self.spec, credentials, &mut self.state, &self.options).await;
+        assert!(report.succeeded(), "{:?}", report.failure);
+        report
+    }
+}
