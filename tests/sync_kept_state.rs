@@ -119,3 +119,32 @@ async fn a_refused_write_makes_the_next_sync_read_again() {
     assert!(next.password_boss_requests >= 3, "read in full: {next:?}");
     run.assert_kept_is_fresh("after the re-read").await;
 }
+
+/// The kept state serves syncs that create, update and add; a sync that would destroy anything
+/// (here a leaver's disable) reads Password Boss afresh first, so that the decision and its
+/// budget rest on a complete, current read.
+#[tokio::test]
+async fn a_sync_that_would_destroy_anything_reads_password_boss_first() {
+    let mut run = Run::start(20).await;
+    run.sync().await;
+    run.sync().await;
+    // A joiner: additive, served from the kept state.
+    let joiner = run.env.outsiders[0].clone();
+    run.env.tenant.add_member(&run.env.sync_group_id, &joiner);
+    let joined = run.sync().await;
+    assert_eq!(joined.applied.created, 1);
+    let reads = |r: &pbconnector::sync::report::SyncReport| {
+        r.password_boss_requests - r.password_boss_writes
+    };
+    assert_eq!(reads(&joined), 0, "{joined:?}");
+    // A leaver: read afresh before it is disabled.
+    let leaver = run.env.members[0].clone();
+    run.env
+        .tenant
+        .remove_member(&run.env.sync_group_id, &leaver);
+    let left = run.sync().await;
+    assert_eq!(left.applied.disabled, 1);
+    assert!(reads(&left) >= 3, "connector, users, groups: {left:?}");
+    run.assert_kept_is_fresh("after the fresh read and the disable")
+        .await;
+}

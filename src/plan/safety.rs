@@ -73,6 +73,12 @@ pub fn exceeded_limit(changes: u32, spent: u32, managed: u32, safety: &Safety) -
     None
 }
 
+/// Whether applying `plan` to `state` destroys anything: a deprovision, a group deleted, a
+/// member removed from a group.
+pub fn destroys(plan: &Plan, state: &DirectoryState) -> bool {
+    Destructive::of(&plan.actions, state).count() > 0
+}
+
 /// Applies the grace period, the limits and the approval to a plan made without them.
 /// `managed` is the number of accounts managed by Azure AD with an externalId.
 pub(super) fn guard(

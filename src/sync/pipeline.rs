@@ -255,6 +255,7 @@ async fn sync_within_deadline(
         .directory
         .take()
         .filter(|c| c.usable(directory_key, spec.full_sync_interval()));
+    let kept = cached.is_some();
     let directory_read = async {
         match cached {
             Some(c) => Ok((c.connector, c.state, c.read_at)),
@@ -309,7 +310,7 @@ async fn sync_within_deadline(
             ));
         }
     };
-    let (connector, directory, directory_read_at) = match directory {
+    let (mut connector, mut directory, mut directory_read_at) = match directory {
         Ok(d) => {
             reached.password_boss = true;
             d
@@ -322,7 +323,11 @@ async fn sync_within_deadline(
             ));
         }
     };
-
+    let record = state
+        .safety
+        .clone()
+        .or_else(|| options.safety_record.clone())
+        .unwrap_or_default();
     let company = company_of(&connector);
     if let Err(why) = options.company_guard.check(&company) {
         return finish(held(started, reached, company, why));
@@ -339,15 +344,39 @@ async fn sync_within_deadline(
 
     options.progress.send(Progress::step(Step::Planning));
     let planning_started = std::time::Instant::now();
-    let record = state
-        .safety
-        .clone()
-        .or_else(|| options.safety_record.clone())
-        .unwrap_or_default();
     let key = PlanKey::new(&snapshot, &directory, &rules, &record.owned_groups);
-    let (unguarded, plan_reused) = state.plan_memo.plan(key, || {
+    let (mut unguarded, mut plan_reused) = state.plan_memo.plan(key, || {
         plan::plan_unguarded(&snapshot, &directory, &rules, &record.owned_groups)
     });
+    // Destructive decisions are made on a fresh read only: a kept state serves syncs that
+    // create, update and add, but one that would disable, remove, delete or shrink anything
+    // reads Password Boss again and plans from that (a portal change since the last read then
+    // counts in the budget).
+    if kept && plan::destroys(&unguarded, &directory) {
+        directory_read_at = std::time::Instant::now();
+        match password_boss.read_company().await {
+            Ok((c, d)) => (connector, directory) = (c, d),
+            Err(e) => {
+                return finish(SyncReport::failed(
+                    started,
+                    password_boss_failure(&e),
+                    reached,
+                ));
+            }
+        }
+        classify_departures(
+            spec,
+            &graph,
+            &mut state.graph_state,
+            &mut snapshot,
+            &directory,
+        )
+        .await;
+        let key = PlanKey::new(&snapshot, &directory, &rules, &record.owned_groups);
+        (unguarded, plan_reused) = state.plan_memo.plan(key, || {
+            plan::plan_unguarded(&snapshot, &directory, &rules, &record.owned_groups)
+        });
+    }
     let input = SafetyInput {
         now: Timestamp::now(),
         record,
