@@ -68,9 +68,6 @@ impl GraphClient {
             };
             links.push(self.finish_delta_round(page, deadline, out).await?);
         }
-        if !changes.users.is_empty() || !changes.groups.is_empty() {
-            state.generation += 1;
-        }
         let work = plan(state, &changes);
         if work.full {
             return Err(GraphError::DeltaExpired {

@@ -39,7 +39,6 @@ impl GraphClient {
         opts: &ReadOptions,
         deadline: Instant,
     ) -> Result<EntraSnapshot, GraphError> {
-        state.generation += 1;
         // A name selector whose group was renamed since must be resolved again.
         state
             .resolved

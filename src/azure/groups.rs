@@ -238,7 +238,6 @@ impl GraphClient {
             return Ok(());
         }
         let (_, links) = self.bootstrap_delta(&groups, false, deadline).await?;
-        state.generation += 1;
         state.groups_delta.extend(links);
         for g in groups {
             tracing::info!(group = %selectors[g.spec_index], "a mirrored group can be read again");

@@ -227,7 +227,6 @@ impl GraphClient {
                 ));
             }
         };
-        state.generation += 1;
         let mut gone: Vec<ObjectId> = Vec::new();
         for (id, lookup) in found {
             let oid = ObjectId::from(id.as_str());

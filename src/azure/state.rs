@@ -176,10 +176,6 @@ pub struct GraphSyncState {
     pub(crate) users_delta: Option<String>,
     pub(crate) groups_delta: Vec<String>,
     pub(crate) last_full: Option<Instant>,
-    /// Changes whenever what the snapshot is made of may have changed: at the start of every
-    /// full read and before a delta round that reported anything is applied (so a read that
-    /// fails half-way has already changed it).
-    pub(crate) generation: u64,
 }
 
 impl GraphSyncState {
@@ -198,11 +194,6 @@ impl GraphSyncState {
     /// Delta links are held for the next incremental read.
     pub fn has_delta_links(&self) -> bool {
         self.users_delta.is_some() && !self.groups_delta.is_empty()
-    }
-
-    /// Equal generations mean the state, and so the snapshot made of it, did not change.
-    pub fn generation(&self) -> u64 {
-        self.generation
     }
 
     /// Users whose attributes are cached.

@@ -87,6 +87,13 @@ pub(crate) fn apply_outcomes(
             });
         }
     }
+    // Users by id, once: a sync with many changes must not scan the state per write.
+    let position: HashMap<String, usize> = state
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.id.clone(), i))
+        .collect();
     let mut removed: BTreeSet<String> = BTreeSet::new();
     for (action, outcome) in order {
         let Outcome::Applied(applied) = outcome else {
@@ -100,7 +107,7 @@ pub(crate) fn apply_outcomes(
                 changes,
                 ..
             } => {
-                let user = state.users.iter_mut().find(|u| &u.id == user_id)?;
+                let user = &mut state.users[*position.get(user_id)?];
                 if let Some(first) = &changes.first_name {
                     user.first_name = first.clone();
                 }
@@ -117,14 +124,13 @@ pub(crate) fn apply_outcomes(
                 }
             }
             Action::DeprovisionUser { user_id, how, .. } => {
-                let position = state.users.iter().position(|u| &u.id == user_id)?;
-                if state.users[position].status == UserStatus::Active {
+                let user = &mut state.users[*position.get(user_id)?];
+                if user.status == UserStatus::Active {
                     state.licenses.used = state.licenses.used.saturating_sub(1);
                 }
                 match how {
-                    Deprovision::Disable => state.users[position].status = UserStatus::Disabled,
+                    Deprovision::Disable => user.status = UserStatus::Disabled,
                     Deprovision::Remove | Deprovision::Delete => {
-                        state.users.swap_remove(position);
                         removed.insert(user_id.clone());
                     }
                 }
@@ -168,6 +174,7 @@ pub(crate) fn apply_outcomes(
         }
     }
     if !removed.is_empty() {
+        state.users.retain(|u| !removed.contains(&u.id));
         // A user who leaves the company leaves its groups.
         for members in state.memberships.values_mut() {
             members.retain(|m| !removed.contains(m));
