@@ -12,10 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use pbconnector::azure::model::{EntraGroup, EntraSnapshot, EntraUser};
-use pbconnector::passwordboss::model::{
-    Group, Licenses, MANAGED_BY_AZURE_AD, Role, User, UserStatus,
-};
+use pbconnector::domain::{Account, AccountStatus, Group, Licenses, Owner, Role};
+use pbconnector::domain::{EntraGroup, EntraSnapshot, EntraUser};
 use pbconnector::plan::{DirectoryState, Plan, Rules, SafetyInput, plan};
 use pbconnector::resources::Safety;
 
@@ -35,10 +33,10 @@ fn world(n: usize) -> (EntraSnapshot, DirectoryState) {
             let id = entra_id(i);
             let user = EntraUser {
                 id: id.clone(),
-                display_name: Some(format!("User {i}")),
-                given_name: Some("User".into()),
+                display_name: Some(format!("Account {i}")),
+                given_name: Some("Account".into()),
                 surname: Some(format!("Number {i}")),
-                mail: Some(format!("User.{i}@Contoso.com")),
+                mail: Some(format!("Account.{i}@Contoso.com")),
                 user_principal_name: Some(format!("user{i}@contoso.onmicrosoft.com")),
                 account_enabled: Some(true),
                 user_type: Some("Member".into()),
@@ -46,18 +44,18 @@ fn world(n: usize) -> (EntraSnapshot, DirectoryState) {
             (id, user)
         })
         .collect();
-    let account = |i: usize, surname: String| User {
+    let account = |i: usize, surname: String| Account {
         id: format!("u{i}"),
         email: format!("user.{i}@contoso.com"),
-        first_name: "User".into(),
+        first_name: "Account".into(),
         last_name: surname,
-        status: UserStatus::Active,
-        managed_by: MANAGED_BY_AZURE_AD.into(),
+        status: AccountStatus::Active,
+        owner: Owner::AzureAd,
         external_id: Some(entra_id(i)),
         role: Role::User,
     };
     let existing = n * 9 / 10;
-    let mut accounts: Vec<User> = (0..existing)
+    let mut accounts: Vec<Account> = (0..existing)
         .map(|i| {
             let renamed = i % 100 == 0;
             account(
@@ -90,7 +88,7 @@ fn world(n: usize) -> (EntraSnapshot, DirectoryState) {
         pb_groups.push(Group {
             id: format!("pg{g}"),
             name: format!("Team {g}"),
-            managed_by: MANAGED_BY_AZURE_AD.into(),
+            owner: Owner::AzureAd,
             external_id: Some(format!("group-{g}")),
         });
         memberships.insert(format!("pg{g}"), current);
@@ -185,13 +183,13 @@ fn measure(
 fn in_sync(n: usize) -> (EntraSnapshot, DirectoryState) {
     let (snapshot, mut state) = world(n);
     state.users = (0..n)
-        .map(|i| User {
+        .map(|i| Account {
             id: format!("u{i}"),
             email: format!("user.{i}@contoso.com"),
-            first_name: "User".into(),
+            first_name: "Account".into(),
             last_name: format!("Number {i}"),
-            status: UserStatus::Active,
-            managed_by: MANAGED_BY_AZURE_AD.into(),
+            status: AccountStatus::Active,
+            owner: Owner::AzureAd,
             external_id: Some(entra_id(i)),
             role: Role::User,
         })

@@ -6,6 +6,7 @@ pub mod azure;
 pub mod bounded;
 pub mod cli;
 pub mod controller;
+pub mod domain;
 pub mod http_client;
 pub mod passwordboss;
 pub mod plan;

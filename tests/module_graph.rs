@@ -12,14 +12,9 @@ use std::path::Path;
 
 /// Cycles among the top-level modules that are known and not broken yet. Each entry is one
 /// strongly connected component, exactly; the test fails if one grows, a new one appears, or one
-/// is gone (then remove it here).
-///
-/// `passwordboss` ⇄ `plan`: the planner reads the Password Boss model (`passwordboss::model`:
-/// `User`, `Group`, `UserStatus`, …) and the executor and `DirectoryRead` in `passwordboss`
-/// consume the plan (`Action`, `Plan`, `DirectoryState`, digests). Breaking it moves either the
-/// model out of `passwordboss` or the executor out of it; left until the rewrite of `src/plan/`
-/// lands.
-const KNOWN_TOP_LEVEL_CYCLES: &[&[&str]] = &[&["passwordboss", "plan"]];
+/// is gone (then remove it here). None is left: `plan` decides over `domain` types and depends
+/// on neither client.
+const KNOWN_TOP_LEVEL_CYCLES: &[&[&str]] = &[];
 
 /// Top-level modules whose submodules must not form a cycle, as issue 18 names them.
 const ACYCLIC_SUBMODULES_OF: &[&str] = &["azure", "resources"];
@@ -61,6 +56,30 @@ fn top_level_modules_have_no_import_cycles_but_the_known_ones() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// Which top-level modules each layer of the core may import: the domain core knows no client,
+/// no Kubernetes and no HTTP; the planner decides from the domain's types and the spec's rules
+/// and depends on neither client.
+const ALLOWED_IMPORTS: &[(&str, &[&str])] = &[
+    ("domain", &["bounded"]),
+    ("plan", &["domain", "resources", "bounded"]),
+];
+
+#[test]
+fn the_domain_core_and_the_planner_import_no_client() {
+    let krate = Crate::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let graph = krate.graph(&[], &krate.top_level_modules());
+    let mut problems = Vec::new();
+    for (module, allowed) in ALLOWED_IMPORTS {
+        assert!(graph.nodes.contains(*module), "no module {module}");
+        for (target, places) in graph.edges.get(*module).into_iter().flatten() {
+            if !allowed.contains(&target.as_str()) {
+                problems.push(format!("{module} imports {target}: {}", places.join(", ")));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]

@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use passwordboss_support::*;
-use pbconnector::passwordboss::model::{
-    EVERYONE_GROUP, MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, NewGroup, NewUser, UserPatch,
-    UserStatus,
-};
+use pbconnector::domain::{AccountStatus, EVERYONE_GROUP, Owner};
+use pbconnector::passwordboss::model::{NewGroup, NewUser, UserPatch, UserStatus};
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossErrorKind};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -77,7 +75,7 @@ impl Target {
             first_name: "Contract".into(),
             last_name: "Test".into(),
             external_id: Some(format!("{}-{name}", self.tag)),
-            managed_by: MANAGED_BY_AZURE_AD.into(),
+            managed_by: Owner::AzureAd.name().into(),
             status: UserStatus::Pending,
         }
     }
@@ -125,8 +123,8 @@ async fn suite(t: &Target, created: &mut Created) {
         .unwrap();
     created.users.push(ada.id.clone());
     assert_eq!(
-        (ada.email.as_str(), ada.status, ada.managed_by.as_str()),
-        (new.email.as_str(), UserStatus::Pending, MANAGED_BY_AZURE_AD)
+        (ada.email.as_str(), ada.status, &ada.owner),
+        (new.email.as_str(), AccountStatus::Pending, &Owner::AzureAd)
     );
     let again = t
         .client
@@ -199,7 +197,7 @@ async fn suite(t: &Target, created: &mut Created) {
         .await;
     assert_eq!((status, code(&body)), (422, "email_immutable"));
     let disabled = t.client.disable_user(&ada.id).await.unwrap();
-    assert_eq!(disabled.status, UserStatus::Disabled);
+    assert_eq!(disabled.status, AccountStatus::Disabled);
     let err = t
         .client
         .update_user(&format!("{}-missing", t.tag), &patch)
@@ -220,7 +218,7 @@ async fn suite(t: &Target, created: &mut Created) {
     let new_group = NewGroup {
         name: t.tag.clone(),
         external_id: Some(format!("{}-g", t.tag)),
-        managed_by: MANAGED_BY_AZURE_AD.into(),
+        managed_by: Owner::AzureAd.name().into(),
     };
     let group = t
         .client
@@ -262,7 +260,7 @@ async fn suite(t: &Target, created: &mut Created) {
     let groups = t.client.list_groups().await.unwrap();
     let everyone = groups
         .iter()
-        .find(|g| g.name == EVERYONE_GROUP && g.managed_by == MANAGED_BY_PASSWORD_BOSS)
+        .find(|g| g.name == EVERYONE_GROUP && g.owner == Owner::PasswordBoss)
         .expect("every company has an Everyone group");
     let path = format!("/v1/groups/{}", everyone.id);
     let (status, body) = t
@@ -336,7 +334,7 @@ async fn simulator_licence_rules() {
     let two = t.client.create_user(&second, "k2").await.unwrap();
     assert_eq!(
         (one.status, two.status),
-        (UserStatus::Active, UserStatus::Pending)
+        (AccountStatus::Active, AccountStatus::Pending)
     );
     let err = t.client.enable_user(&two.id).await.unwrap_err();
     assert_eq!(
@@ -346,7 +344,7 @@ async fn simulator_licence_rules() {
     t.client.disable_user(&one.id).await.unwrap();
     assert_eq!(
         t.client.enable_user(&two.id).await.unwrap().status,
-        UserStatus::Active
+        AccountStatus::Active
     );
     let info = t.client.connector().await.unwrap();
     assert_eq!((info.licenses.total, info.licenses.used), (1, 1));

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use passwordboss_support::*;
-use pbconnector::azure::model::EntraSnapshot;
+use pbconnector::domain::EntraSnapshot;
 use pbconnector::passwordboss::{Outcome, PasswordBossErrorKind, execute};
 use pbconnector::plan::{Action, ConflictKind, Deprovision, MemberRef};
 use pbconnector_simulators::passwordboss::SeedUser;

@@ -8,11 +8,8 @@ mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pbconnector::azure::model::{EntraGroup, EntraSnapshot, EntraUser};
-use pbconnector::passwordboss::model::{
-    EVERYONE_GROUP, Group, Licenses, MANAGED_BY_ACTIVE_DIRECTORY, MANAGED_BY_AZURE_AD,
-    MANAGED_BY_PASSWORD_BOSS, Role, User, UserStatus,
-};
+use pbconnector::domain::{Account, AccountStatus, EVERYONE_GROUP, Group, Licenses, Owner, Role};
+use pbconnector::domain::{EntraGroup, EntraSnapshot, EntraUser};
 use pbconnector::plan::{Action, DirectoryState, MemberRef, Plan, Rules, SafetyInput, plan};
 use pbconnector::resources::{
     EmailAttribute, ExistingUserRule, LeaveRule, NewUserRule, Safety, SyncRules,
@@ -95,7 +92,7 @@ fn pb_user() -> impl Strategy<Value = (u8, usize, u8, bool, u8, bool, bool)> {
 }
 
 #[allow(clippy::type_complexity)]
-fn build_pb_users(specs: Vec<(u8, usize, u8, bool, u8, bool, bool)>) -> Vec<User> {
+fn build_pb_users(specs: Vec<(u8, usize, u8, bool, u8, bool, bool)>) -> Vec<Account> {
     let mut emails = BTreeSet::new();
     let mut externals = BTreeSet::new();
     let mut users = Vec::new();
@@ -113,22 +110,21 @@ fn build_pb_users(specs: Vec<(u8, usize, u8, bool, u8, bool, bool)>) -> Vec<User
         {
             continue;
         }
-        users.push(User {
+        users.push(Account {
             id: format!("u{j:02}"),
             email,
             first_name: if ada { "Ada" } else { "Grace" }.into(),
             last_name: if ada { "Lovelace" } else { "Hopper" }.into(),
             status: [
-                UserStatus::Active,
-                UserStatus::Pending,
-                UserStatus::Disabled,
+                AccountStatus::Active,
+                AccountStatus::Pending,
+                AccountStatus::Disabled,
             ][status as usize],
-            managed_by: match owner {
-                0..=3 => MANAGED_BY_AZURE_AD,
-                4 => MANAGED_BY_PASSWORD_BOSS,
-                _ => MANAGED_BY_ACTIVE_DIRECTORY,
-            }
-            .into(),
+            owner: match owner {
+                0..=3 => Owner::AzureAd,
+                4 => Owner::PasswordBoss,
+                _ => Owner::ActiveDirectory,
+            },
             external_id,
             role: if admin { Role::Admin } else { Role::User },
         });
@@ -275,7 +271,7 @@ fn build_groups(
         Vec<u8>,
         bool,
     ),
-    users: &[User],
+    users: &[Account],
 ) -> (
     Vec<EntraGroup>,
     Vec<Group>,
@@ -308,7 +304,7 @@ fn build_groups(
     let mut groups = vec![Group {
         id: "pg-everyone".into(),
         name: EVERYONE_GROUP.into(),
-        managed_by: MANAGED_BY_PASSWORD_BOSS.into(),
+        owner: Owner::PasswordBoss,
         external_id: None,
     }];
     let mut memberships = BTreeMap::new();
@@ -330,7 +326,7 @@ fn build_groups(
                 } else {
                     format!("grp-{i}")
                 },
-                managed_by: MANAGED_BY_AZURE_AD.into(),
+                owner: Owner::AzureAd,
                 external_id: Some(format!("g{i}")),
             });
             memberships.insert(id, member_ids(mask));
@@ -341,7 +337,7 @@ fn build_groups(
         groups.push(Group {
             id: id.clone(),
             name: format!("stale-{k}"),
-            managed_by: MANAGED_BY_AZURE_AD.into(),
+            owner: Owner::AzureAd,
             external_id: Some(if k == 0 {
                 SYNC_GROUP.into()
             } else {
@@ -356,7 +352,7 @@ fn build_groups(
             groups.push(Group {
                 id: format!("pp{k}"),
                 name,
-                managed_by: MANAGED_BY_PASSWORD_BOSS.into(),
+                owner: Owner::PasswordBoss,
                 external_id: None,
             });
         }
@@ -390,7 +386,7 @@ fn input_for(state: &DirectoryState, approval: Option<&str>) -> SafetyInput {
     input.record.owned_groups = state
         .groups
         .iter()
-        .filter(|g| g.is_managed_by_azure_ad())
+        .filter(|g| g.owner == Owner::AzureAd)
         .filter_map(|g| g.external_id.clone())
         .collect();
     input.approval = approval.map(Into::into);
@@ -606,7 +602,7 @@ proptest! {
     #[test]
     fn the_planner_and_the_server_agree_on_routable_emails(email in email_like()) {
         prop_assert_eq!(
-            pbconnector::passwordboss::model::is_routable_email(&email),
+            pbconnector::domain::is_routable_email(&email),
             pbconnector_simulators::passwordboss::wire::is_routable_email(&email),
             "{:?}", email
         );

@@ -3,9 +3,7 @@
 #[path = "support/planner.rs"]
 mod support;
 
-use pbconnector::passwordboss::model::{
-    MANAGED_BY_ACTIVE_DIRECTORY, MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, UserStatus,
-};
+use pbconnector::domain::{AccountStatus, Owner};
 use pbconnector::plan::{
     Action, ActionCounts, Approval, ConflictKind, Deprovision, LeaveReason, MemberRef, UserChanges,
 };
@@ -14,7 +12,7 @@ use pbconnector::resources::{
 };
 use support::*;
 
-fn create(id: &str, email: &str, status: UserStatus) -> Action {
+fn create(id: &str, email: &str, status: AccountStatus) -> Action {
     Action::CreateUser {
         external_id: id.into(),
         email: email.into(),
@@ -64,8 +62,8 @@ fn new_users_are_created_active_or_pending_and_disabled_ones_not_at_all() {
     assert_eq!(
         s.plan().actions,
         vec![
-            create("a", "a@contoso.com", UserStatus::Active),
-            create("c", "c@contoso.com", UserStatus::Active)
+            create("a", "a@contoso.com", AccountStatus::Active),
+            create("c", "c@contoso.com", AccountStatus::Active)
         ]
     );
     assert!(
@@ -78,8 +76,8 @@ fn new_users_are_created_active_or_pending_and_disabled_ones_not_at_all() {
     assert_eq!(
         plan.actions,
         vec![
-            create("a", "a@contoso.com", UserStatus::Pending),
-            create("c", "c@contoso.com", UserStatus::Pending)
+            create("a", "a@contoso.com", AccountStatus::Pending),
+            create("c", "c@contoso.com", AccountStatus::Pending)
         ]
     );
     assert_eq!(
@@ -99,13 +97,13 @@ fn new_users_are_created_active_or_pending_and_disabled_ones_not_at_all() {
 fn email_comes_from_mail_then_upn_and_must_be_routable() {
     let mut upn_only = entra("upn");
     upn_only.mail = Some("   ".into());
-    upn_only.user_principal_name = Some("Upn.User@Contoso.com".into());
+    upn_only.user_principal_name = Some("Upn.Account@Contoso.com".into());
     let guest = with_mail(
         entra("guest"),
         "guest_fabrikam.com#EXT#@contoso.onmicrosoft.com",
     );
     let s = Scenario::new()
-        .entra(with_mail(entra("mail"), "Mail.User@Contoso.com"))
+        .entra(with_mail(entra("mail"), "Mail.Account@Contoso.com"))
         .entra(upn_only)
         .entra(guest)
         .entra(with_mail(entra("local"), "local@corp.local"));
@@ -113,8 +111,8 @@ fn email_comes_from_mail_then_upn_and_must_be_routable() {
     assert_eq!(
         plan.actions,
         vec![
-            create("mail", "Mail.User@Contoso.com", UserStatus::Active),
-            create("upn", "Upn.User@Contoso.com", UserStatus::Active),
+            create("mail", "Mail.Account@Contoso.com", AccountStatus::Active),
+            create("upn", "Upn.Account@Contoso.com", AccountStatus::Active),
         ],
         "created with the address as Entra has it, the others refused"
     );
@@ -139,7 +137,7 @@ fn email_comes_from_mail_then_upn_and_must_be_routable() {
             "guest@contoso.onmicrosoft.com",
             "local@contoso.onmicrosoft.com",
             "mail@contoso.onmicrosoft.com",
-            "Upn.User@Contoso.com"
+            "Upn.Account@Contoso.com"
         ]
     );
 }
@@ -166,7 +164,7 @@ fn emails_and_names_with_hidden_characters_or_absurd_length_are_conflicts_not_wr
     let plan = s.plan();
     assert_eq!(
         plan.actions,
-        vec![create("fine", "fine@contoso.com", UserStatus::Active)],
+        vec![create("fine", "fine@contoso.com", AccountStatus::Active)],
         "only the clean user is written"
     );
     assert_eq!(
@@ -209,7 +207,7 @@ fn names_fall_back_to_display_name_and_none_means_no_account() {
             email: "d@contoso.com".into(),
             first_name: "Grace".into(),
             last_name: "Brewster Hopper".into(),
-            status: UserStatus::Active,
+            status: AccountStatus::Active,
         }]
     );
     assert_eq!(
@@ -248,7 +246,7 @@ fn users_sharing_an_email_are_all_conflicts_and_none_is_created_or_adopted() {
         .plan();
     assert_eq!(
         plan.actions,
-        vec![create("c", "c@contoso.com", UserStatus::Active)]
+        vec![create("c", "c@contoso.com", AccountStatus::Active)]
     );
     assert_eq!(
         conflicts_of(&plan, ConflictKind::DuplicateEmail),
@@ -329,10 +327,10 @@ fn accounts_of_other_sources_are_never_touched() {
         .entra(entra("a"))
         .account(owned_by(
             portal("ad1", "a@contoso.com"),
-            MANAGED_BY_ACTIVE_DIRECTORY,
+            Owner::ActiveDirectory,
         ))
-        .account(owned_by(linked("ad2", "gone"), MANAGED_BY_ACTIVE_DIRECTORY))
-        .account(owned_by(linked("pb", "gone2"), MANAGED_BY_PASSWORD_BOSS))
+        .account(owned_by(linked("ad2", "gone"), Owner::ActiveDirectory))
+        .account(owned_by(linked("pb", "gone2"), Owner::PasswordBoss))
         .plan();
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
     assert_eq!(
@@ -345,7 +343,7 @@ fn accounts_of_other_sources_are_never_touched() {
 fn an_azure_ad_account_with_a_null_or_stale_external_id_is_relinked_not_recreated() {
     let mut unlinked = linked("u1", "a");
     unlinked.external_id = None;
-    let stale = status(linked("u2", "old-b"), UserStatus::Disabled);
+    let stale = status(linked("u2", "old-b"), AccountStatus::Disabled);
     let plan = Scenario::new()
         .entra(entra("a"))
         .entra(with_mail(entra("b"), "old-b@contoso.com"))
@@ -445,14 +443,14 @@ fn a_returning_user_is_re_enabled_while_licences_last() {
         .entra(entra("a"))
         .entra(entra("b"))
         .entra(entra("c"))
-        .account(status(linked("u2", "b"), UserStatus::Disabled))
-        .account(status(linked("u3", "c"), UserStatus::Disabled))
+        .account(status(linked("u2", "b"), AccountStatus::Disabled))
+        .account(status(linked("u3", "c"), AccountStatus::Disabled))
         .licences(10, 9);
     let plan = s.plan();
     assert_eq!(
         plan.actions,
         vec![
-            create("a", "a@contoso.com", UserStatus::Pending),
+            create("a", "a@contoso.com", AccountStatus::Pending),
             update("u2", "b", "b@contoso.com", enable()),
         ],
         "enables take the licences first; creates beyond them are planned pending"
@@ -474,7 +472,7 @@ fn a_returning_user_is_re_enabled_while_licences_last() {
     let ample = s.licences(10, 7);
     assert_eq!(
         ample.plan().actions[0],
-        create("a", "a@contoso.com", UserStatus::Active),
+        create("a", "a@contoso.com", AccountStatus::Active),
         "a create gets a licence when enables leave one"
     );
     assert!(ample.plan().conflicts.is_empty());
@@ -486,7 +484,7 @@ fn pending_accounts_stay_pending_but_get_name_changes() {
     renamed.given_name = Some("Augusta".into());
     let plan = Scenario::new()
         .entra(renamed)
-        .account(status(linked("u1", "a"), UserStatus::Pending))
+        .account(status(linked("u1", "a"), AccountStatus::Pending))
         .plan();
     assert_eq!(
         plan.actions,
@@ -516,7 +514,11 @@ fn an_unchanged_linked_user_needs_nothing() {
 
 /// Builds the account of one leaver for `reason`, plans it under `rule`, returns the
 /// deprovision (how) and admin conflicts.
-fn leave(reason: LeaveReason, rule: LeaveRule, account_status: UserStatus) -> Option<Deprovision> {
+fn leave(
+    reason: LeaveReason,
+    rule: LeaveRule,
+    account_status: AccountStatus,
+) -> Option<Deprovision> {
     let mut s = Scenario::new()
         .entra(entra("stays"))
         .account(linked("u0", "stays"))
@@ -584,18 +586,18 @@ fn each_leave_event_follows_its_rule() {
             (R::Ignore, None, None),
         ] {
             assert_eq!(
-                leave(reason, rule, UserStatus::Active),
+                leave(reason, rule, AccountStatus::Active),
                 active,
                 "{reason:?} with {rule:?} (active account)"
             );
             assert_eq!(
-                leave(reason, rule, UserStatus::Disabled),
+                leave(reason, rule, AccountStatus::Disabled),
                 already_disabled,
                 "{reason:?} with {rule:?} (disabled account)"
             );
         }
         assert_eq!(
-            leave(reason, R::Disable, UserStatus::Pending),
+            leave(reason, R::Disable, AccountStatus::Pending),
             Some(D::Disable),
             "{reason:?}: a pending account is disabled"
         );
@@ -659,17 +661,14 @@ fn an_incomplete_snapshot_deprovisions_nothing_and_only_adds_members() {
         .account(linked("u2", "gone"))
         .account(admin(linked("u3", "gone-admin")))
         .group(entra_group("g-hr", "HR", &["a", "b"]))
+        .pb_group(pb_group("pg1", "HR", Owner::AzureAd, Some("g-hr")), &["u2"])
         .pb_group(
-            pb_group("pg1", "HR", MANAGED_BY_AZURE_AD, Some("g-hr")),
-            &["u2"],
-        )
-        .pb_group(
-            pb_group("pg2", "Old", MANAGED_BY_AZURE_AD, Some("g-old")),
+            pb_group("pg2", "Old", Owner::AzureAd, Some("g-old")),
             &["u1"],
         )
         .group(entra_group("g-empty", "Empty", &["not-read-yet"]))
         .pb_group(
-            pb_group("pg3", "Empty", MANAGED_BY_AZURE_AD, Some("g-empty")),
+            pb_group("pg3", "Empty", Owner::AzureAd, Some("g-empty")),
             &["u1"],
         )
         .incomplete();
@@ -677,7 +676,7 @@ fn an_incomplete_snapshot_deprovisions_nothing_and_only_adds_members() {
     assert_eq!(
         plan.actions,
         vec![
-            create("b", "b@contoso.com", UserStatus::Active),
+            create("b", "b@contoso.com", AccountStatus::Active),
             Action::UpdateGroup {
                 group_id: "pg1".into(),
                 external_id: "g-hr".into(),
@@ -734,7 +733,7 @@ fn too_many_deprovisions_by_count_are_all_blocked_and_the_rest_stands() {
     assert!(deprovisions(&plan).is_empty());
     assert_eq!(
         plan.actions,
-        vec![create("new", "new@contoso.com", UserStatus::Active)]
+        vec![create("new", "new@contoso.com", AccountStatus::Active)]
     );
     assert_eq!(
         plan.users.disabled, 0,
@@ -806,7 +805,7 @@ fn group_scenario() -> Scenario {
         .entra(entra("d"))
         .account(linked("u1", "a"))
         .account(linked("u3", "c"))
-        .account(status(linked("u4", "d"), UserStatus::Disabled))
+        .account(status(linked("u4", "d"), AccountStatus::Disabled))
         .licences(5, 5)
         .rules(|r| r.sync_rules.user_disabled = LeaveRule::Ignore)
 }
@@ -841,7 +840,7 @@ fn an_existing_group_is_renamed_and_its_members_replaced() {
     let s = group_scenario()
         .group(entra_group("g1", "Finance & Ops", &["a", "b"]))
         .pb_group(
-            pb_group("pg1", "Finance", MANAGED_BY_AZURE_AD, Some("g1")),
+            pb_group("pg1", "Finance", Owner::AzureAd, Some("g1")),
             &["u1", "u4"],
         );
     let plan = s.plan();
@@ -866,12 +865,12 @@ fn an_unchanged_group_needs_nothing_and_membership_alone_is_updated() {
     let s = group_scenario()
         .group(entra_group("g1", "Finance", &["a", "d"]))
         .pb_group(
-            pb_group("pg1", "Finance", MANAGED_BY_AZURE_AD, Some("g1")),
+            pb_group("pg1", "Finance", Owner::AzureAd, Some("g1")),
             &["u1"],
         );
     assert_eq!(s.plan().counts.groups_updated, 0);
     let grown = s.group(entra_group("g2", "Ops", &["a"])).pb_group(
-        pb_group("pg2", "Ops", MANAGED_BY_AZURE_AD, Some("g2")),
+        pb_group("pg2", "Ops", Owner::AzureAd, Some("g2")),
         &["u1", "u3"],
     );
     assert_eq!(
@@ -893,18 +892,9 @@ fn a_group_name_held_by_another_group_is_a_conflict() {
         .group(entra_group("g2", "Sales", &["a"]))
         .group(entra_group("g3", "SALES", &["a"]))
         .group(entra_group("g4", "Everyone", &["a"]))
-        .pb_group(
-            pb_group("pg0", "Finance", MANAGED_BY_PASSWORD_BOSS, None),
-            &[],
-        )
-        .pb_group(
-            pb_group("pg1", "Old", MANAGED_BY_AZURE_AD, Some("g4")),
-            &["u1"],
-        )
-        .pb_group(
-            pb_group("pg2", "Everyone", MANAGED_BY_PASSWORD_BOSS, None),
-            &[],
-        )
+        .pb_group(pb_group("pg0", "Finance", Owner::PasswordBoss, None), &[])
+        .pb_group(pb_group("pg1", "Old", Owner::AzureAd, Some("g4")), &["u1"])
+        .pb_group(pb_group("pg2", "Everyone", Owner::PasswordBoss, None), &[])
         .plan();
     let groups: Vec<_> = plan
         .actions
@@ -930,20 +920,20 @@ fn groups_with_no_members_left_or_gone_from_entra_are_deleted_and_others_untouch
     let plan = group_scenario()
         .group(entra_group("g1", "Finance", &["c", "e"]))
         .pb_group(
-            pb_group("pg1", "Finance", MANAGED_BY_AZURE_AD, Some("g1")),
+            pb_group("pg1", "Finance", Owner::AzureAd, Some("g1")),
             &["u3"],
         )
         .pb_group(
-            pb_group("pg2", "Gone", MANAGED_BY_AZURE_AD, Some("g-gone")),
+            pb_group("pg2", "Gone", Owner::AzureAd, Some("g-gone")),
             &["u1"],
         )
-        .pb_group(pb_group("pg3", "Unlinked", MANAGED_BY_AZURE_AD, None), &[])
+        .pb_group(pb_group("pg3", "Unlinked", Owner::AzureAd, None), &[])
         .pb_group(
-            pb_group("pg4", "Everyone", MANAGED_BY_PASSWORD_BOSS, None),
+            pb_group("pg4", "Everyone", Owner::PasswordBoss, None),
             &["u1"],
         )
         .pb_group(
-            pb_group("pg5", "AD", MANAGED_BY_ACTIVE_DIRECTORY, Some("g-gone")),
+            pb_group("pg5", "AD", Owner::ActiveDirectory, Some("g-gone")),
             &[],
         )
         .plan();
@@ -984,15 +974,12 @@ fn actions_come_in_execution_order_and_conflicts_sorted() {
         .entra(with_mail(entra("d2"), "dup@contoso.com"))
         .entra(with_mail(entra("d1"), "dup@contoso.com"))
         .account(linked("u2", "b"))
-        .account(status(linked("u1", "a"), UserStatus::Disabled))
+        .account(status(linked("u1", "a"), AccountStatus::Disabled))
         .account(linked("ux", "gone"))
         .group(entra_group("g2", "Beta", &["a"]))
         .group(entra_group("g1", "Alpha", &["a"]))
-        .pb_group(
-            pb_group("pg9", "Zeta", MANAGED_BY_AZURE_AD, Some("g9")),
-            &[],
-        )
-        .pb_group(pb_group("pg8", "Eta", MANAGED_BY_AZURE_AD, Some("g8")), &[])
+        .pb_group(pb_group("pg9", "Zeta", Owner::AzureAd, Some("g9")), &[])
+        .pb_group(pb_group("pg8", "Eta", Owner::AzureAd, Some("g8")), &[])
         .plan_approving();
     let summary: Vec<String> = plan
         .actions
@@ -1070,7 +1057,7 @@ fn removed_and_deleted_accounts_drop_out_of_the_user_counts() {
         .entra(entra("a"))
         .account(linked("u1", "a"))
         .account(linked("u2", "x"))
-        .account(status(linked("u3", "y"), UserStatus::Pending))
+        .account(status(linked("u3", "y"), AccountStatus::Pending))
         .account(portal("p1", "p@contoso.com"))
         .deleted("y")
         .rules(|r| {
@@ -1168,7 +1155,7 @@ fn member_removals_count_against_the_limits_and_groups_only_grow_while_held() {
     let s = s
         .group(entra_group("g-team", "Team", &["m000", "m001", "m002"]))
         .pb_group(
-            pb_group("pg-team", "Team", MANAGED_BY_AZURE_AD, Some("g-team")),
+            pb_group("pg-team", "Team", Owner::AzureAd, Some("g-team")),
             &refs,
         );
     let plan = s.plan();
@@ -1201,11 +1188,11 @@ fn an_unreadable_mirrored_group_deletes_no_group_and_is_a_conflict() {
         .account(linked("u1", "e1"))
         .group(entra_group("g-sales", "Sales", &["e1"]))
         .pb_group(
-            pb_group("pg-hr", "HR", MANAGED_BY_AZURE_AD, Some("g-hr")),
+            pb_group("pg-hr", "HR", Owner::AzureAd, Some("g-hr")),
             &["u1"],
         )
         .pb_group(
-            pb_group("pg-sales", "Sales", MANAGED_BY_AZURE_AD, Some("g-sales")),
+            pb_group("pg-sales", "Sales", Owner::AzureAd, Some("g-sales")),
             &[],
         );
     // Without the problem, HR (owned, no longer mirrored) is deleted.
@@ -1215,7 +1202,7 @@ fn an_unreadable_mirrored_group_deletes_no_group_and_is_a_conflict() {
     )));
     s.snapshot
         .group_problems
-        .push(pbconnector::azure::model::GroupProblem {
+        .push(pbconnector::domain::GroupProblem {
             selector: "displayName: HR".into(),
             group_id: Some("g-hr".into()),
             message: "Entra answered 403 on the members of HR".into(),

@@ -3,7 +3,7 @@
 #[path = "support/planner.rs"]
 mod support;
 
-use pbconnector::azure::model::EntraSnapshot;
+use pbconnector::domain::EntraSnapshot;
 use pbconnector::plan::{Action, LeaveReason, apply_scope};
 use pbconnector::resources::{EmailAttribute, LeaveRule, UserScope};
 use support::*;

@@ -8,13 +8,13 @@ use serde_json::Value;
 
 use super::config::AzureConfig;
 use super::error::GraphError;
-use super::model::EntraSnapshot;
 use super::pacer::TenantPacer;
 use super::retry::RetryPolicy;
 use super::state::GraphSyncState;
 use super::token::TokenProvider;
 use super::transport::{Transport, failure_error};
 use super::wire::{GroupList, WireGroup};
+use crate::domain::EntraSnapshot;
 use crate::resources::GroupSelector;
 
 /// The user properties the connector reads. `accountEnabled` and `userType` are only returned

@@ -16,10 +16,10 @@ use super::error::GraphError;
 use super::full::{DELTA_FILTER_LIMIT, MemberRead, id_filter, parse_page, snapshot};
 use super::groups::concerns_one_group;
 use super::member_set::MemberEdits;
-use super::model::EntraSnapshot;
 use super::state::{CachedUser, GraphSyncState, ObjectId};
 use super::transport::failure_error;
 use super::wire::WireObject;
+use crate::domain::EntraSnapshot;
 
 /// What one delta round reported.
 #[derive(Default)]

@@ -15,10 +15,10 @@ use std::time::Instant;
 use super::client::{GraphClient, ReadOptions, USER_SELECT, enc};
 use super::error::GraphError;
 use super::member_set::MemberSet;
-use super::model::{EntraGroup, EntraSnapshot};
 use super::state::{CachedUser, GraphSyncState, ObjectId, TrackedGroup};
 use super::transport::failure_error;
 use super::wire::Page;
+use crate::domain::{EntraGroup, EntraSnapshot};
 use crate::resources::GroupSelector;
 
 /// `$filter` of a delta query takes at most this many `id eq` terms.

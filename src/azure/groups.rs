@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use super::client::{GraphClient, failure_error_for, resolve_url, resolved_from};
 use super::error::GraphError;
-use super::model::GroupProblem;
 use super::state::{CachedUser, GraphSyncState, ObjectId, TrackedGroup};
+use crate::domain::GroupProblem;
 use crate::resources::GroupSelector;
 
 /// What reading some of the tracked groups gave.

@@ -17,11 +17,11 @@ use serde::Deserialize;
 
 use super::client::{GraphClient, USER_SELECT, enc};
 use super::error::GraphError;
-use super::model::{EntraSnapshot, EntraUser};
 use super::state::{CachedUser, Deletion, GraphSyncState, ObjectId};
 use super::transport::{Failure, SubResult};
 use super::wire::WireObject;
 use crate::bounded::remote_text;
+use crate::domain::{EntraSnapshot, EntraUser};
 
 /// How long Entra keeps a deleted user restorable.
 pub const RESTORE_WINDOW: SignedDuration = SignedDuration::from_hours(30 * 24);

@@ -11,7 +11,6 @@ mod full;
 mod groups;
 mod lookup;
 mod member_set;
-pub mod model;
 mod object_id;
 mod pacer;
 mod retry;

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use super::member_set::MemberSet;
-use super::model::{EntraUser, GroupProblem};
 pub(crate) use super::object_id::ObjectId;
 use super::wire::WireObject;
+use crate::domain::{EntraUser, GroupProblem};
 use crate::resources::GroupSelector;
 
 /// A user's attributes, kept small: the operator holds 100,000s of them. One allocation holds a

@@ -12,6 +12,7 @@ use super::error::PasswordBossError;
 use super::model::{ConnectorInfo, Group, NewGroup, NewUser, User, UserPatch, UserStatus};
 use super::transport::{Reply, RequestCounts, Transport};
 use crate::bounded::PageGuard;
+use crate::domain::{self, Account};
 
 /// A client for one company (one token). Cheap to clone.
 #[derive(Clone)]
@@ -163,13 +164,15 @@ impl PasswordBossClient {
     }
 
     /// Every user of the company, all pages.
-    pub async fn list_users(&self) -> Result<Vec<User>, PasswordBossError> {
-        self.list_all("users").await
+    pub async fn list_users(&self) -> Result<Vec<Account>, PasswordBossError> {
+        let users: Vec<User> = self.list_all("users").await?;
+        Ok(users.into_iter().map(Account::from).collect())
     }
 
     /// Every group of the company (the Everyone group included), all pages.
-    pub async fn list_groups(&self) -> Result<Vec<Group>, PasswordBossError> {
-        self.list_all("groups").await
+    pub async fn list_groups(&self) -> Result<Vec<domain::Group>, PasswordBossError> {
+        let groups: Vec<Group> = self.list_all("groups").await?;
+        Ok(groups.into_iter().map(domain::Group::from).collect())
     }
 
     /// `GET /v1/{collection}` following `nextCursor` to the last page.
@@ -219,15 +222,17 @@ impl PasswordBossClient {
         &self,
         user: &NewUser,
         idempotency_key: &str,
-    ) -> Result<User, PasswordBossError> {
-        self.json(
-            Method::POST,
-            &["v1", "users"],
-            &[],
-            Some(json!(user)),
-            Some(idempotency_key),
-        )
-        .await
+    ) -> Result<Account, PasswordBossError> {
+        let user: User = self
+            .json(
+                Method::POST,
+                &["v1", "users"],
+                &[],
+                Some(json!(user)),
+                Some(idempotency_key),
+            )
+            .await?;
+        Ok(user.into())
     }
 
     /// `PATCH /v1/users/{id}`.
@@ -235,19 +240,21 @@ impl PasswordBossClient {
         &self,
         user_id: &str,
         patch: &UserPatch,
-    ) -> Result<User, PasswordBossError> {
-        self.json(
-            Method::PATCH,
-            &["v1", "users", user_id],
-            &[],
-            Some(json!(patch)),
-            None,
-        )
-        .await
+    ) -> Result<Account, PasswordBossError> {
+        let user: User = self
+            .json(
+                Method::PATCH,
+                &["v1", "users", user_id],
+                &[],
+                Some(json!(patch)),
+                None,
+            )
+            .await?;
+        Ok(user.into())
     }
 
     /// Status `disabled`: the account stays, the user cannot sign in.
-    pub async fn disable_user(&self, user_id: &str) -> Result<User, PasswordBossError> {
+    pub async fn disable_user(&self, user_id: &str) -> Result<Account, PasswordBossError> {
         let patch = UserPatch {
             status: Some(UserStatus::Disabled),
             ..Default::default()
@@ -256,7 +263,7 @@ impl PasswordBossClient {
     }
 
     /// Status `active`; needs a free licence (`409 license_limit`).
-    pub async fn enable_user(&self, user_id: &str) -> Result<User, PasswordBossError> {
+    pub async fn enable_user(&self, user_id: &str) -> Result<Account, PasswordBossError> {
         let patch = UserPatch {
             status: Some(UserStatus::Active),
             ..Default::default()
@@ -283,15 +290,17 @@ impl PasswordBossClient {
         &self,
         group: &NewGroup,
         idempotency_key: &str,
-    ) -> Result<Group, PasswordBossError> {
-        self.json(
-            Method::POST,
-            &["v1", "groups"],
-            &[],
-            Some(json!(group)),
-            Some(idempotency_key),
-        )
-        .await
+    ) -> Result<domain::Group, PasswordBossError> {
+        let group: Group = self
+            .json(
+                Method::POST,
+                &["v1", "groups"],
+                &[],
+                Some(json!(group)),
+                Some(idempotency_key),
+            )
+            .await?;
+        Ok(group.into())
     }
 
     /// `PATCH /v1/groups/{id}` with a new name.
@@ -299,15 +308,17 @@ impl PasswordBossClient {
         &self,
         group_id: &str,
         name: &str,
-    ) -> Result<Group, PasswordBossError> {
-        self.json(
-            Method::PATCH,
-            &["v1", "groups", group_id],
-            &[],
-            Some(json!({ "name": name })),
-            None,
-        )
-        .await
+    ) -> Result<domain::Group, PasswordBossError> {
+        let group: Group = self
+            .json(
+                Method::PATCH,
+                &["v1", "groups", group_id],
+                &[],
+                Some(json!({ "name": name })),
+                None,
+            )
+            .await?;
+        Ok(group.into())
     }
 
     /// `DELETE /v1/groups/{id}`.

@@ -17,7 +17,7 @@ pub fn idempotency_key(sync_id: &str, action: &Action) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::passwordboss::model::UserStatus;
+    use crate::domain::AccountStatus;
 
     fn create(email: &str) -> Action {
         Action::CreateUser {
@@ -25,7 +25,7 @@ mod tests {
             email: email.into(),
             first_name: "Ada".into(),
             last_name: "Lovelace".into(),
-            status: UserStatus::Active,
+            status: AccountStatus::Active,
         }
     }
 

@@ -2,14 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `managedBy` value of objects this connector owns.
-pub const MANAGED_BY_AZURE_AD: &str = "Azure AD";
-/// `managedBy` value of objects created in the portal (and of the Everyone group).
-pub const MANAGED_BY_PASSWORD_BOSS: &str = "Password Boss";
-/// `managedBy` value of the on-premises AD connector's objects.
-pub const MANAGED_BY_ACTIVE_DIRECTORY: &str = "Active Directory";
-/// Name of the automatic group every company has.
-pub const EVERYONE_GROUP: &str = "Everyone";
+use crate::domain::{self, AccountStatus, Licenses, Owner};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -17,16 +10,6 @@ pub enum UserStatus {
     Active,
     Pending,
     Disabled,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Pending => "pending",
-            Self::Disabled => "disabled",
-        }
-    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -38,7 +21,7 @@ pub enum Role {
 }
 
 /// A Password Boss user.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: String,
@@ -53,14 +36,8 @@ pub struct User {
     pub role: Role,
 }
 
-impl User {
-    pub fn is_managed_by_azure_ad(&self) -> bool {
-        self.managed_by == MANAGED_BY_AZURE_AD
-    }
-}
-
 /// A Password Boss group.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     pub id: String,
@@ -68,24 +45,6 @@ pub struct Group {
     pub managed_by: String,
     #[serde(default)]
     pub external_id: Option<String>,
-}
-
-impl Group {
-    pub fn is_managed_by_azure_ad(&self) -> bool {
-        self.managed_by == MANAGED_BY_AZURE_AD
-    }
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Licenses {
-    pub total: u32,
-    pub used: u32,
-}
-
-impl Licenses {
-    pub fn free(&self) -> u32 {
-        self.total.saturating_sub(self.used)
-    }
 }
 
 /// `GET /v1/connector`.
@@ -151,81 +110,53 @@ pub struct ErrorDetail {
     pub user_id: Option<String>,
 }
 
-/// Whether an address is one Password Boss accepts: `local@domain.tld`, routable (no spaces, a dotted
-/// domain with an alphabetic top-level label, no Entra guest `#EXT#` marker, not `.local`).
-/// The planner predicts the server's refusal with it; `tests/planner_properties.rs` checks that it
-/// agrees with the Password Boss simulator's own rule.
-pub fn is_routable_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return false;
-    };
-    if local.is_empty() || local.len() > 64 || domain.len() > 253 || email.contains('#') {
-        return false;
+// The edge: wire types become the domain's, and back for the bodies the executor sends.
+
+impl From<UserStatus> for AccountStatus {
+    fn from(status: UserStatus) -> Self {
+        match status {
+            UserStatus::Active => Self::Active,
+            UserStatus::Pending => Self::Pending,
+            UserStatus::Disabled => Self::Disabled,
+        }
     }
-    if email
-        .chars()
-        .any(|c| c.is_whitespace() || crate::bounded::is_hidden_char(c))
-    {
-        return false;
-    }
-    if local.contains('@') || local.starts_with('.') || local.ends_with('.') || local.contains("..")
-    {
-        return false;
-    }
-    // Checked without allocating: the planner asks this for every user on every sync.
-    let Some((_, tld)) = domain.rsplit_once('.') else {
-        return false;
-    };
-    let valid_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-    };
-    if !domain.split('.').all(valid_label) {
-        return false;
-    }
-    tld.len() >= 2
-        && tld.bytes().all(|c| c.is_ascii_alphabetic())
-        && !tld.eq_ignore_ascii_case("local")
-        && !tld.eq_ignore_ascii_case("localhost")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_routable_email;
-
-    #[test]
-    fn routable_addresses() {
-        for ok in [
-            "ada@contoso.com",
-            "Ada.Lovelace@Contoso.CO.UK",
-            "a+b@x-y.io",
-        ] {
-            assert!(is_routable_email(ok), "{ok} should be accepted");
+impl From<AccountStatus> for UserStatus {
+    fn from(status: AccountStatus) -> Self {
+        match status {
+            AccountStatus::Active => Self::Active,
+            AccountStatus::Pending => Self::Pending,
+            AccountStatus::Disabled => Self::Disabled,
         }
-        for bad in [
-            "",
-            "ada",
-            "@contoso.com",
-            "ada@",
-            "ada@contoso",
-            "ada@contoso.local",
-            "a da@contoso.com",
-            "ada_contoso.com#EXT#@tenant.onmicrosoft.com",
-            "ada@@contoso.com",
-            "ada@-contoso.com",
-            "ada@contoso.c0m",
-            ".ada@contoso.com",
-            "a..da@contoso.com",
-            "ada\u{202E}moc.liam@contoso.com",
-            "ad\u{200B}a@contoso.com",
-            "\u{2066}ada@contoso.com",
-            "ada\u{0}@contoso.com",
-            "ada@contoso.com\u{FEFF}",
-        ] {
-            assert!(!is_routable_email(bad), "{bad} should be refused");
+    }
+}
+
+impl From<User> for domain::Account {
+    fn from(user: User) -> Self {
+        Self {
+            owner: Owner::from_name(&user.managed_by),
+            id: user.id,
+            email: user.email,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            status: user.status.into(),
+            external_id: user.external_id,
+            role: match user.role {
+                Role::User => domain::Role::User,
+                Role::Admin => domain::Role::Admin,
+            },
+        }
+    }
+}
+
+impl From<Group> for domain::Group {
+    fn from(group: Group) -> Self {
+        Self {
+            owner: Owner::from_name(&group.managed_by),
+            id: group.id,
+            name: group.name,
+            external_id: group.external_id,
         }
     }
 }

@@ -6,8 +6,8 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::client::PasswordBossClient;
 use super::error::PasswordBossError;
-use super::model::{ConnectorInfo, Group};
-use crate::plan::DirectoryState;
+use super::model::ConnectorInfo;
+use crate::domain::{DirectoryState, Owner};
 
 impl PasswordBossClient {
     /// All users, all groups, the memberships of Azure AD–managed groups, and the licences.
@@ -20,13 +20,13 @@ impl PasswordBossClient {
     /// the licences).
     pub async fn read_company(&self) -> Result<(ConnectorInfo, DirectoryState), PasswordBossError> {
         let connector = self.connector().await?;
-        let users = self.list_all("users").await?;
-        let groups: Vec<Group> = self.list_all("groups").await?;
+        let users = self.list_users().await?;
+        let groups = self.list_groups().await?;
         // Collected first: a lazy iterator over `groups` held across the awaits below would make
         // this future not provably `Send`.
         let managed: Vec<String> = groups
             .iter()
-            .filter(|g| g.is_managed_by_azure_ad())
+            .filter(|g| g.owner == Owner::AzureAd)
             .map(|g| g.id.clone())
             .collect();
         let memberships: BTreeMap<String, BTreeSet<String>> = stream::iter(managed)

@@ -3,9 +3,9 @@
 
 use super::identity::MAX_NAME_CHARS;
 use super::types::{Conflict, ConflictKind, Deprovision, LeaveReason};
-use crate::azure::model::{EntraGroup, EntraUser};
 use crate::bounded::remote_text;
-use crate::passwordboss::model::User;
+use crate::domain::Account;
+use crate::domain::{EntraGroup, EntraUser};
 use crate::resources::EmailAttribute;
 
 fn user_conflict(
@@ -76,7 +76,7 @@ pub(super) fn duplicate_email(user: &EntraUser, email: &str) -> Conflict {
     )
 }
 
-pub(super) fn email_taken_by_link(user: &EntraUser, email: &str, account: &User) -> Conflict {
+pub(super) fn email_taken_by_link(user: &EntraUser, email: &str, account: &Account) -> Conflict {
     let other = account.external_id.as_deref().unwrap_or_default();
     user_conflict(
         ConflictKind::DuplicateEmail,
@@ -91,7 +91,7 @@ pub(super) fn email_taken_by_link(user: &EntraUser, email: &str, account: &User)
     )
 }
 
-pub(super) fn email_changed(user: &EntraUser, new_email: &str, account: &User) -> Conflict {
+pub(super) fn email_changed(user: &EntraUser, new_email: &str, account: &Account) -> Conflict {
     user_conflict(
         ConflictKind::EmailChanged,
         Some(&user.id),
@@ -107,7 +107,7 @@ pub(super) fn email_changed(user: &EntraUser, new_email: &str, account: &User) -
     )
 }
 
-pub(super) fn owned_by_other(user: &EntraUser, email: &str, account: &User) -> Conflict {
+pub(super) fn owned_by_other(user: &EntraUser, email: &str, account: &Account) -> Conflict {
     user_conflict(
         ConflictKind::OwnedByOther,
         Some(&user.id),
@@ -117,12 +117,12 @@ pub(super) fn owned_by_other(user: &EntraUser, email: &str, account: &User) -> C
              alone; remove it from that source first if Entra should manage it",
             who(user),
             account.id,
-            account.managed_by
+            account.owner
         ),
     )
 }
 
-pub(super) fn linked_elsewhere(user: &EntraUser, email: &str, account: &User) -> Conflict {
+pub(super) fn linked_elsewhere(user: &EntraUser, email: &str, account: &Account) -> Conflict {
     user_conflict(
         ConflictKind::OwnedByOther,
         Some(&user.id),
@@ -139,7 +139,7 @@ pub(super) fn linked_elsewhere(user: &EntraUser, email: &str, account: &User) ->
     )
 }
 
-pub(super) fn existing_user_skipped(user: &EntraUser, email: &str, account: &User) -> Conflict {
+pub(super) fn existing_user_skipped(user: &EntraUser, email: &str, account: &Account) -> Conflict {
     user_conflict(
         ConflictKind::ExistingUserSkipped,
         Some(&user.id),
@@ -153,7 +153,7 @@ pub(super) fn existing_user_skipped(user: &EntraUser, email: &str, account: &Use
     )
 }
 
-pub(super) fn no_license(user: &EntraUser, account: &User) -> Conflict {
+pub(super) fn no_license(user: &EntraUser, account: &Account) -> Conflict {
     user_conflict(
         ConflictKind::NoLicense,
         Some(&user.id),
@@ -168,7 +168,7 @@ pub(super) fn no_license(user: &EntraUser, account: &User) -> Conflict {
 }
 
 pub(super) fn admin_not_deprovisioned(
-    account: &User,
+    account: &Account,
     external_id: Option<&str>,
     reason: LeaveReason,
     how: Deprovision,

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use super::identity::EmailKey;
 use super::types::DirectoryState;
-use crate::passwordboss::model::User;
+use crate::domain::{Account, Owner};
 
 /// Password Boss users indexed the two ways rule 4 matches them. A user is named by its position
 /// in `state.users` (`Account`), so that per-account results can live in plain vectors.
 pub(super) struct DirectoryIndex<'a> {
-    users: &'a [User],
+    users: &'a [Account],
     /// externalId → first position managed by Azure AD with it.
     by_external_id: HashMap<&'a str, usize>,
     /// Email (case-insensitively) → first position with it.
@@ -41,20 +41,20 @@ impl<'a> DirectoryIndex<'a> {
     /// The account linked to an Entra user by `externalId`: the first in `state.users` managed
     /// by Azure AD with it. (Password Boss does not forbid two accounts claiming one externalId;
     /// the other is then left alone.)
-    pub(super) fn linked(&self, entra_id: &str) -> Option<Account<'a>> {
+    pub(super) fn linked(&self, entra_id: &str) -> Option<Found<'a>> {
         self.by_external_id.get(entra_id).map(|&p| self.account(p))
     }
 
     /// The account holding an email, compared case-insensitively (Password Boss keeps emails
     /// unique; should two hold one, the first).
-    pub(super) fn by_email(&self, email: &str) -> Option<Account<'a>> {
+    pub(super) fn by_email(&self, email: &str) -> Option<Found<'a>> {
         self.by_email
             .get(&EmailKey(email))
             .map(|&p| self.account(p))
     }
 
-    pub(super) fn account(&self, position: usize) -> Account<'a> {
-        Account {
+    pub(super) fn account(&self, position: usize) -> Found<'a> {
+        Found {
             position,
             user: &self.users[position],
         }
@@ -62,15 +62,15 @@ impl<'a> DirectoryIndex<'a> {
 }
 
 /// The externalId of an account managed by Azure AD: the accounts leave events and links concern.
-pub(super) fn managed_external_id(user: &User) -> Option<&str> {
+pub(super) fn managed_external_id(user: &Account) -> Option<&str> {
     user.external_id
         .as_deref()
-        .filter(|_| user.is_managed_by_azure_ad())
+        .filter(|_| user.owner == Owner::AzureAd)
 }
 
-/// A Password Boss user and its position in `state.users`.
+/// An account found in the index, and its position in `state.users`.
 #[derive(Clone, Copy)]
-pub(super) struct Account<'a> {
+pub(super) struct Found<'a> {
     pub position: usize,
-    pub user: &'a User,
+    pub user: &'a Account,
 }

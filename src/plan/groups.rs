@@ -26,8 +26,8 @@ use super::conflicts;
 use super::leave::Scope;
 use super::types::{Action, Conflict, DirectoryState, MemberRef};
 use super::users::{Member, Slot};
-use crate::azure::model::EntraGroup;
-use crate::passwordboss::model::{EVERYONE_GROUP, Group};
+use crate::domain::EntraGroup;
+use crate::domain::{EVERYONE_GROUP, Group, Owner};
 
 pub(super) struct GroupPlan {
     /// `CreateGroup` and `UpdateGroup` actions, each with the name it sorts by.
@@ -188,7 +188,7 @@ fn to_refs(members: &[Member<'_>]) -> Vec<MemberRef> {
 fn managed_groups(state: &DirectoryState) -> HashMap<&str, &Group> {
     let mut managed = HashMap::new();
     for group in &state.groups {
-        if group.is_managed_by_azure_ad()
+        if group.owner == Owner::AzureAd
             && group.name != EVERYONE_GROUP
             && let Some(external_id) = group.external_id.as_deref()
         {

@@ -1,8 +1,8 @@
 //! How an Entra user becomes a Password Boss identity: which address is the email (rule 1) and
 //! which first and last name it gets (rule 2). Pure functions of one `EntraUser`.
 
-use crate::azure::model::EntraUser;
-use crate::passwordboss::model::is_routable_email;
+use crate::domain::EntraUser;
+use crate::domain::is_routable_email;
 use crate::resources::EmailAttribute;
 
 /// The key emails are compared by: ASCII lowercase (Password Boss compares case-insensitively).

@@ -16,8 +16,8 @@ use super::conflicts;
 use super::directory::managed_external_id;
 use super::identity::is_enabled;
 use super::types::{Action, Conflict, Deprovision, DirectoryState, LeaveReason};
-use crate::azure::model::{EntraSnapshot, EntraUser};
-use crate::passwordboss::model::{Role, User, UserStatus};
+use crate::domain::{Account, AccountStatus, Role};
+use crate::domain::{EntraSnapshot, EntraUser};
 use crate::resources::{LeaveRule, SyncRules};
 
 pub(super) struct LeavePlan {
@@ -51,7 +51,7 @@ pub(super) fn plan_leavers(
         let account = &state.users[position];
         let how = match rule_for(rules, reason) {
             LeaveRule::Ignore => continue,
-            LeaveRule::Disable if account.status == UserStatus::Disabled => continue,
+            LeaveRule::Disable if account.status == AccountStatus::Disabled => continue,
             LeaveRule::Disable => Deprovision::Disable,
             LeaveRule::Remove => Deprovision::Remove,
             LeaveRule::Delete => Deprovision::Delete,
@@ -89,7 +89,7 @@ fn leave_event<'a>(
         return (!is_enabled(user)).then_some((LeaveReason::Disabled, Some(user.id.as_str())));
     }
     // Not managed by Azure AD, or no externalId: not the connector's.
-    let account: &'a User = &state.users[position];
+    let account: &'a Account = &state.users[position];
     let external_id = managed_external_id(account)?;
     // In scope, or another tenant's account (`OwnedByOther`): not a leaver.
     if scope.snapshot.users.contains_key(external_id)

@@ -10,7 +10,7 @@ use super::summary::{
 };
 use super::types::{Action, Conflict, ConflictKind, DirectoryState, Plan, Rules, SafetyInput};
 use super::users::plan_users;
-use crate::azure::model::{EntraSnapshot, EntraUser};
+use crate::domain::{EntraSnapshot, EntraUser, Owner};
 
 /// Plans one sync. Pure and deterministic: the same inputs give the same plan, and the work is
 /// linear in the number of users and group members (plus sorting the output).
@@ -70,7 +70,7 @@ pub fn guard_plan(
     let managed = state
         .users
         .iter()
-        .filter(|u| u.is_managed_by_azure_ad() && u.external_id.is_some())
+        .filter(|u| u.owner == Owner::AzureAd && u.external_id.is_some())
         .count();
     let mirrored = snapshot
         .groups

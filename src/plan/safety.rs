@@ -30,7 +30,7 @@ use sha2::Digest;
 use super::types::{
     Action, Approval, Deprovision, DirectoryState, Held, MemberRef, Plan, Rules, SafetyInput,
 };
-use crate::passwordboss::model::UserStatus;
+use crate::domain::{AccountStatus, Owner};
 use crate::resources::{Leaver, Safety, SafetyRecord, SpentChanges, UserCounts};
 
 /// At most this many leavers are remembered; past it, a user's grace period starts again each
@@ -137,7 +137,7 @@ pub(super) fn guard(
             waiting += 1;
             let status = accounts.status(&user_id);
             undo_deprovision(&mut plan.users, status, how);
-            if status != Some(UserStatus::Disabled) {
+            if status != Some(AccountStatus::Disabled) {
                 apply_deprovision(&mut plan.users, status, Deprovision::Disable);
                 kept.push(Action::DeprovisionUser {
                     user_id,
@@ -385,7 +385,7 @@ fn owned_after(
     let by_pb_id: BTreeMap<&str, &str> = state
         .groups
         .iter()
-        .filter(|g| g.is_managed_by_azure_ad())
+        .filter(|g| g.owner == Owner::AzureAd)
         .filter_map(|g| Some((g.id.as_str(), g.external_id.as_deref()?)))
         .collect();
     let deleted_entra: BTreeSet<&str> = deleted
@@ -409,7 +409,7 @@ fn owned_after(
 }
 
 /// `users` (counts after the plan) without a deprovision of an account of `status`.
-fn undo_deprovision(users: &mut UserCounts, status: Option<UserStatus>, how: Deprovision) {
+fn undo_deprovision(users: &mut UserCounts, status: Option<AccountStatus>, how: Deprovision) {
     let Some(status) = status else { return };
     *slot(users, status) += 1;
     if how == Deprovision::Disable {
@@ -418,7 +418,7 @@ fn undo_deprovision(users: &mut UserCounts, status: Option<UserStatus>, how: Dep
 }
 
 /// `users` with a deprovision of an account of `status`.
-fn apply_deprovision(users: &mut UserCounts, status: Option<UserStatus>, how: Deprovision) {
+fn apply_deprovision(users: &mut UserCounts, status: Option<AccountStatus>, how: Deprovision) {
     let Some(status) = status else { return };
     let n = slot(users, status);
     *n = n.saturating_sub(1);
@@ -427,16 +427,16 @@ fn apply_deprovision(users: &mut UserCounts, status: Option<UserStatus>, how: De
     }
 }
 
-fn slot(users: &mut UserCounts, status: UserStatus) -> &mut u32 {
+fn slot(users: &mut UserCounts, status: AccountStatus) -> &mut u32 {
     match status {
-        UserStatus::Active => &mut users.active,
-        UserStatus::Pending => &mut users.pending,
-        UserStatus::Disabled => &mut users.disabled,
+        AccountStatus::Active => &mut users.active,
+        AccountStatus::Pending => &mut users.pending,
+        AccountStatus::Disabled => &mut users.disabled,
     }
 }
 
 /// The status of the accounts the plan deprovisions, by id.
-struct Accounts<'a>(HashMap<&'a str, UserStatus>);
+struct Accounts<'a>(HashMap<&'a str, AccountStatus>);
 
 impl<'a> Accounts<'a> {
     fn of(state: &'a DirectoryState, actions: &[Action]) -> Self {
@@ -460,7 +460,7 @@ impl<'a> Accounts<'a> {
         )
     }
 
-    fn status(&self, id: &str) -> Option<UserStatus> {
+    fn status(&self, id: &str) -> Option<AccountStatus> {
         self.0.get(id).copied()
     }
 }

@@ -4,7 +4,7 @@
 //! `userRemovedFromGroup`, counted against the safety limits) with reason `OutOfScope`.
 
 use super::identity::resolve_email;
-use crate::azure::model::{EntraSnapshot, EntraUser};
+use crate::domain::{EntraSnapshot, EntraUser};
 use crate::resources::{EmailAttribute, UserScope};
 
 /// Whether `user` passes `scope`. A user whose email cannot be resolved passes the domain

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::identity::email_key;
 use super::types::{Action, ActionCounts, Conflict, Deprovision, DirectoryState};
-use crate::passwordboss::model::{User, UserStatus};
+use crate::domain::{Account, AccountStatus, Owner};
 use crate::resources::UserCounts;
 
 /// Sorts user actions by lowercase email (creates, updates, deprovisions are each sorted alone).
@@ -91,7 +91,7 @@ pub(super) fn project_users(
     state: &DirectoryState,
     actions: &[Action],
 ) -> UserCounts {
-    let mut by_id: HashMap<&str, Option<&User>> = HashMap::new();
+    let mut by_id: HashMap<&str, Option<&Account>> = HashMap::new();
     for action in actions {
         if let Action::UpdateUser { user_id, .. } | Action::DeprovisionUser { user_id, .. } = action
         {
@@ -100,7 +100,7 @@ pub(super) fn project_users(
     }
     let mut tally = Tally::default();
     for user in &state.users {
-        if user.is_managed_by_azure_ad() {
+        if user.owner == Owner::AzureAd {
             tally.add(user.status, 1);
         }
         if !by_id.is_empty()
@@ -120,12 +120,12 @@ pub(super) fn project_users(
                 let Some(user) = user(user_id) else {
                     continue;
                 };
-                if changes.adopt && !user.is_managed_by_azure_ad() {
+                if changes.adopt && user.owner != Owner::AzureAd {
                     tally.add(user.status, 1);
                 }
                 if changes.enable {
                     tally.add(user.status, -1);
-                    tally.add(UserStatus::Active, 1);
+                    tally.add(AccountStatus::Active, 1);
                 }
             }
             Action::DeprovisionUser { user_id, how, .. } => {
@@ -135,7 +135,7 @@ pub(super) fn project_users(
                 // Enables and deprovisions never touch the same account: the status is original.
                 tally.add(user.status, -1);
                 if *how == Deprovision::Disable {
-                    tally.add(UserStatus::Disabled, 1);
+                    tally.add(AccountStatus::Disabled, 1);
                 }
             }
             _ => {}
@@ -157,11 +157,11 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, status: UserStatus, n: i64) {
+    fn add(&mut self, status: AccountStatus, n: i64) {
         match status {
-            UserStatus::Active => self.active += n,
-            UserStatus::Pending => self.pending += n,
-            UserStatus::Disabled => self.disabled += n,
+            AccountStatus::Active => self.active += n,
+            AccountStatus::Pending => self.pending += n,
+            AccountStatus::Disabled => self.disabled += n,
         }
     }
 }

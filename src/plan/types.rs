@@ -1,25 +1,13 @@
-//! The planner's inputs and outputs. Pure data; the Graph client builds an `EntraSnapshot`, the
-//! Password Boss client builds a `DirectoryState`, the executor applies a `Plan`.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! The planner's rules and outputs. Pure data; its inputs (`EntraSnapshot`, `DirectoryState`)
+//! are the domain's (`crate::domain`), and the executor applies the `Plan`.
 
 use serde::{Deserialize, Serialize};
 
-use crate::passwordboss::model::{Group, Licenses, User, UserStatus};
+use crate::domain::AccountStatus;
+pub use crate::domain::DirectoryState;
 use crate::resources::{
     AzureAdConnectorSpec, EmailAttribute, Safety, SafetyRecord, SyncRules, UserCounts, UserScope,
 };
-
-/// The Password Boss side of one sync: everything the token's company holds.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase")]
-pub struct DirectoryState {
-    pub users: Vec<User>,
-    pub groups: Vec<Group>,
-    /// Group id → member user ids, for every group the connector may change (managed by Azure AD).
-    pub memberships: BTreeMap<String, BTreeSet<String>>,
-    pub licenses: Licenses,
-}
 
 /// The connector's rules, as the planner needs them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -102,7 +90,7 @@ pub enum Action {
         email: String,
         first_name: String,
         last_name: String,
-        status: UserStatus,
+        status: AccountStatus,
     },
     #[serde(rename_all = "camelCase")]
     UpdateUser {

@@ -22,11 +22,11 @@
 use std::collections::HashMap;
 
 use super::conflicts;
-use super::directory::{Account, DirectoryIndex};
+use super::directory::{DirectoryIndex, Found};
 use super::identity::{EmailKey, is_enabled, resolve_email, resolve_names};
 use super::types::{Action, Conflict, MemberRef, Rules, UserChanges};
-use crate::azure::model::{EntraSnapshot, EntraUser};
-use crate::passwordboss::model::{MANAGED_BY_PASSWORD_BOSS, User, UserStatus};
+use crate::domain::{Account, AccountStatus, Owner};
+use crate::domain::{EntraSnapshot, EntraUser};
 use crate::resources::{ExistingUserRule, NewUserRule};
 
 /// What the user pass decided.
@@ -154,7 +154,7 @@ impl<'a> Pass<'_> {
 
     /// Rules 3 and 5: the linked account keeps its email; a changed, duplicate or unusable Entra
     /// email is reported and never recreates or deprovisions the account.
-    fn report_email_of_linked(&mut self, r: &Resolved<'a>, account: &User) {
+    fn report_email_of_linked(&mut self, r: &Resolved<'a>, account: &Account) {
         match r.email {
             Some(email) if r.duplicate => {
                 self.conflict(conflicts::duplicate_email(r.user, email));
@@ -172,11 +172,11 @@ impl<'a> Pass<'_> {
         &mut self,
         r: &Resolved<'a>,
         email: &str,
-        found: Account<'a>,
+        found: Found<'a>,
         snapshot: &EntraSnapshot,
     ) {
         let account = found.user;
-        if account.is_managed_by_azure_ad() {
+        if account.owner == Owner::AzureAd {
             match account.external_id.as_deref() {
                 Some(other) if snapshot.users.contains_key(other) => {
                     self.conflict(conflicts::email_taken_by_link(r.user, email, account));
@@ -188,7 +188,7 @@ impl<'a> Pass<'_> {
                 // Null or stale externalId: the Entra user was re-created; keep the vault.
                 _ => self.manage(r, found, true),
             }
-        } else if account.managed_by == MANAGED_BY_PASSWORD_BOSS {
+        } else if account.owner == Owner::PasswordBoss {
             match self.rules.sync_rules.existing_user {
                 ExistingUserRule::Adopt => self.manage(r, found, true),
                 ExistingUserRule::Skip => {
@@ -201,7 +201,7 @@ impl<'a> Pass<'_> {
     }
 
     /// Rule 5: one `UpdateUser` with every change to a linked (or now adopted) account.
-    fn manage(&mut self, r: &Resolved<'a>, found: Account<'a>, adopt: bool) {
+    fn manage(&mut self, r: &Resolved<'a>, found: Found<'a>, adopt: bool) {
         let account = found.user;
         let mut changes = UserChanges {
             adopt,
@@ -215,7 +215,7 @@ impl<'a> Pass<'_> {
             None => self.conflict(conflicts::no_name(r.user, Some(&account.email))),
         }
         let enabled = is_enabled(r.user);
-        if enabled && account.status == UserStatus::Disabled {
+        if enabled && account.status == AccountStatus::Disabled {
             if self.free_licences > 0 {
                 self.free_licences -= 1;
                 changes.enable = true;
@@ -223,7 +223,7 @@ impl<'a> Pass<'_> {
                 self.conflict(conflicts::no_license(r.user, account));
             }
         }
-        if enabled && (account.status != UserStatus::Disabled || changes.enable) {
+        if enabled && (account.status != AccountStatus::Disabled || changes.enable) {
             self.plan.members[r.position] = Some(Slot::Account(found.position as u32));
         }
         self.plan.links[found.position] = Some(r.position as u32);
@@ -244,8 +244,8 @@ impl<'a> Pass<'_> {
             return;
         };
         let status = match self.rules.sync_rules.new_user {
-            NewUserRule::Create => UserStatus::Active,
-            NewUserRule::CreatePending => UserStatus::Pending,
+            NewUserRule::Create => AccountStatus::Active,
+            NewUserRule::CreatePending => AccountStatus::Pending,
         };
         self.creates.push(Action::CreateUser {
             external_id: r.user.id.clone(),
@@ -261,12 +261,12 @@ impl<'a> Pass<'_> {
     fn finish_creates(&mut self) {
         for mut action in std::mem::take(&mut self.creates) {
             if let Action::CreateUser { status, .. } = &mut action
-                && *status == UserStatus::Active
+                && *status == AccountStatus::Active
             {
                 if self.free_licences > 0 {
                     self.free_licences -= 1;
                 } else {
-                    *status = UserStatus::Pending;
+                    *status = AccountStatus::Pending;
                 }
             }
             self.plan.actions.push(action);

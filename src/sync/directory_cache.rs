@@ -14,9 +14,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::passwordboss::model::{
-    ConnectorInfo, Group, MANAGED_BY_AZURE_AD, Role, User, UserStatus,
-};
+use crate::domain::{Account, AccountStatus, Group, Owner, Role};
+use crate::passwordboss::model::ConnectorInfo;
 use crate::passwordboss::{ExecutionReport, Outcome};
 use crate::plan::{Action, Deprovision, DirectoryState, MemberRef, Plan};
 
@@ -67,21 +66,21 @@ pub(crate) fn apply_outcomes(
         {
             let id = applied.id.clone()?;
             let status = if applied.pending_no_license {
-                UserStatus::Pending
+                AccountStatus::Pending
             } else {
                 *status
             };
-            if status == UserStatus::Active {
+            if status == AccountStatus::Active {
                 state.licenses.used += 1;
             }
             created.insert(external_id, id.clone());
-            state.users.push(User {
+            state.users.push(Account {
                 id,
                 email: email.clone(),
                 first_name: first_name.clone(),
                 last_name: last_name.clone(),
                 status,
-                managed_by: MANAGED_BY_AZURE_AD.into(),
+                owner: Owner::AzureAd,
                 external_id: Some(external_id.clone()),
                 role: Role::User,
             });
@@ -115,21 +114,21 @@ pub(crate) fn apply_outcomes(
                     user.last_name = last.clone();
                 }
                 if changes.adopt {
-                    user.managed_by = MANAGED_BY_AZURE_AD.into();
+                    user.owner = Owner::AzureAd;
                     user.external_id = Some(external_id.clone());
                 }
-                if changes.enable && user.status != UserStatus::Active {
-                    user.status = UserStatus::Active;
+                if changes.enable && user.status != AccountStatus::Active {
+                    user.status = AccountStatus::Active;
                     state.licenses.used += 1;
                 }
             }
             Action::DeprovisionUser { user_id, how, .. } => {
                 let user = &mut state.users[*position.get(user_id)?];
-                if user.status == UserStatus::Active {
+                if user.status == AccountStatus::Active {
                     state.licenses.used = state.licenses.used.saturating_sub(1);
                 }
                 match how {
-                    Deprovision::Disable => user.status = UserStatus::Disabled,
+                    Deprovision::Disable => user.status = AccountStatus::Disabled,
                     Deprovision::Remove | Deprovision::Delete => {
                         removed.insert(user_id.clone());
                     }
@@ -147,7 +146,7 @@ pub(crate) fn apply_outcomes(
                 state.groups.push(Group {
                     id,
                     name: name.clone(),
-                    managed_by: MANAGED_BY_AZURE_AD.into(),
+                    owner: Owner::AzureAd,
                     external_id: Some(external_id.clone()),
                 });
             }

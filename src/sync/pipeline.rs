@@ -20,6 +20,7 @@ use crate::azure::{
     UserLookup, admin_consent_url,
 };
 use crate::bounded::PagingError;
+use crate::domain::Owner;
 use crate::http_client::tally::status_delta;
 use crate::passwordboss::{
     ApplyProgress, PasswordBossClient, PasswordBossConfig, PasswordBossError,
@@ -469,7 +470,7 @@ async fn classify_departures(
     spec: &AzureAdConnectorSpec,
     graph: &GraphClient,
     graph_state: &mut GraphSyncState,
-    snapshot: &mut crate::azure::model::EntraSnapshot,
+    snapshot: &mut crate::domain::EntraSnapshot,
     directory: &plan::DirectoryState,
 ) {
     let rules = &spec.sync_rules;
@@ -479,7 +480,7 @@ async fn classify_departures(
     let departed: Vec<String> = directory
         .users
         .iter()
-        .filter(|u| u.is_managed_by_azure_ad())
+        .filter(|u| u.owner == Owner::AzureAd)
         .filter_map(|u| u.external_id.clone())
         .filter(|id| !snapshot.users.contains_key(id) && !snapshot.out_of_scope.contains(id))
         .collect::<BTreeSet<_>>()
@@ -507,7 +508,7 @@ async fn classify_departures(
 /// again); a lookup without an answer makes the snapshot incomplete, as any other.
 async fn find_foreign(
     graph: &GraphClient,
-    snapshot: &mut crate::azure::model::EntraSnapshot,
+    snapshot: &mut crate::domain::EntraSnapshot,
     directory: &plan::DirectoryState,
     departed: &[String],
     mut looked_up: BTreeMap<String, UserLookup>,
@@ -526,7 +527,7 @@ async fn find_foreign(
     let candidates: Vec<String> = directory
         .users
         .iter()
-        .filter(|u| u.is_managed_by_azure_ad())
+        .filter(|u| u.owner == Owner::AzureAd)
         .filter(|u| emails.contains(&u.email.to_ascii_lowercase()))
         .filter_map(|u| u.external_id.clone())
         .filter(|id| departed.contains(id.as_str()))

@@ -14,7 +14,7 @@ use std::hash::BuildHasher;
 
 use foldhash::quality::FixedState;
 
-use crate::azure::model::EntraSnapshot;
+use crate::domain::EntraSnapshot;
 use crate::plan::{DirectoryState, Plan, Rules};
 
 /// What the planner's inputs were, as far as telling them apart needs.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pbconnector::passwordboss::model::UserStatus;
+use pbconnector::domain::AccountStatus;
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig, RetryPolicy};
 use pbconnector::plan::{Action, Deprovision, LeaveReason, MemberRef, Plan, UserChanges};
 use pbconnector_simulators::passwordboss::{PbSim, SimConfig};
@@ -54,7 +54,7 @@ pub fn create_with(external_id: &str, email: &str) -> Action {
         email: email.into(),
         first_name: "First".into(),
         last_name: "Last".into(),
-        status: UserStatus::Active,
+        status: AccountStatus::Active,
     }
 }
 

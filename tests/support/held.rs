@@ -1,8 +1,8 @@
 //! Plans with held-back changes, made by the real planner (not by hand), for the tests of what
 //! the product writes and shows when the safety limits hold changes back.
 
-use pbconnector::azure::model::EntraSnapshot;
-use pbconnector::passwordboss::model::{Licenses, MANAGED_BY_AZURE_AD, Role, User, UserStatus};
+use pbconnector::domain::EntraSnapshot;
+use pbconnector::domain::{Account, AccountStatus, Licenses, Owner, Role};
 use pbconnector::plan::{DirectoryState, Plan, Rules, SafetyInput, plan};
 
 /// The plan of a sync in which `leaving` of `leaving + staying` managed users left the sync
@@ -25,13 +25,13 @@ pub fn leavers_plan(leaving: usize, staying: usize) -> Plan {
     for i in 0..leaving + staying {
         let entra_id = format!("e{i:05}");
         let email = format!("user{i:05}@contoso.com");
-        state.users.push(User {
+        state.users.push(Account {
             id: format!("u{i:05}"),
             email: email.clone(),
             first_name: "Ada".into(),
             last_name: format!("Lovelace{i}"),
-            status: UserStatus::Active,
-            managed_by: MANAGED_BY_AZURE_AD.into(),
+            status: AccountStatus::Active,
+            owner: Owner::AzureAd,
             external_id: Some(entra_id.clone()),
             role: Role::User,
         });

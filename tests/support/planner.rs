@@ -5,10 +5,8 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::jiff::Timestamp;
-use pbconnector::azure::model::{EntraGroup, EntraSnapshot, EntraUser};
-use pbconnector::passwordboss::model::{
-    Group, Licenses, MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, Role, User, UserStatus,
-};
+use pbconnector::domain::{Account, AccountStatus, Group, Licenses, Owner, Role};
+use pbconnector::domain::{EntraGroup, EntraSnapshot, EntraUser};
 use pbconnector::plan::{
     Action, Conflict, ConflictKind, DirectoryState, Plan, Rules, SafetyInput, plan,
 };
@@ -54,49 +52,49 @@ pub fn with_mail(mut user: EntraUser, mail: &str) -> EntraUser {
 
 /// An active account `managedBy: Azure AD` linked to Entra user `entra_id`, with the email and
 /// names `entra(entra_id)` resolves to (so it needs no update).
-pub fn linked(pb_id: &str, entra_id: &str) -> User {
-    User {
+pub fn linked(pb_id: &str, entra_id: &str) -> Account {
+    Account {
         id: pb_id.into(),
         email: email_of(entra_id),
         first_name: FIRST.into(),
         last_name: LAST.into(),
-        status: UserStatus::Active,
-        managed_by: MANAGED_BY_AZURE_AD.into(),
+        status: AccountStatus::Active,
+        owner: Owner::AzureAd,
         external_id: Some(entra_id.into()),
         role: Role::User,
     }
 }
 
 /// An active account created in the portal with `email`.
-pub fn portal(pb_id: &str, email: &str) -> User {
-    User {
-        managed_by: MANAGED_BY_PASSWORD_BOSS.into(),
+pub fn portal(pb_id: &str, email: &str) -> Account {
+    Account {
+        owner: Owner::PasswordBoss,
         external_id: None,
         email: email.into(),
         ..linked(pb_id, "unused")
     }
 }
 
-pub fn owned_by(mut user: User, managed_by: &str) -> User {
-    user.managed_by = managed_by.into();
+pub fn owned_by(mut user: Account, owner: Owner) -> Account {
+    user.owner = owner;
     user
 }
 
-pub fn status(mut user: User, status: UserStatus) -> User {
+pub fn status(mut user: Account, status: AccountStatus) -> Account {
     user.status = status;
     user
 }
 
-pub fn admin(mut user: User) -> User {
+pub fn admin(mut user: Account) -> Account {
     user.role = Role::Admin;
     user
 }
 
-pub fn pb_group(id: &str, name: &str, managed_by: &str, external_id: Option<&str>) -> Group {
+pub fn pb_group(id: &str, name: &str, owner: Owner, external_id: Option<&str>) -> Group {
     Group {
         id: id.into(),
         name: name.into(),
-        managed_by: managed_by.into(),
+        owner,
         external_id: external_id.map(Into::into),
     }
 }
@@ -171,7 +169,7 @@ impl Scenario {
         self
     }
 
-    pub fn account(mut self, user: User) -> Self {
+    pub fn account(mut self, user: Account) -> Self {
         self.state.users.push(user);
         self
     }
@@ -183,7 +181,7 @@ impl Scenario {
 
     /// A Password Boss group; one managed by Azure AD is owned by the connector (it made it).
     pub fn pb_group(mut self, group: Group, members: &[&str]) -> Self {
-        if group.managed_by == MANAGED_BY_AZURE_AD
+        if group.owner == Owner::AzureAd
             && let Some(id) = &group.external_id
         {
             self.input.record.owned_groups.push(id.clone());
@@ -194,7 +192,7 @@ impl Scenario {
     /// A Password Boss group the connector does not own (another connector made it).
     pub fn pb_group_of_another(mut self, group: Group, members: &[&str]) -> Self {
         let members: BTreeSet<String> = members.iter().map(|m| (*m).to_owned()).collect();
-        if !members.is_empty() || group.managed_by == MANAGED_BY_AZURE_AD {
+        if !members.is_empty() || group.owner == Owner::AzureAd {
             self.state.memberships.insert(group.id.clone(), members);
         }
         self.state.groups.push(group);

@@ -7,9 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use pbconnector::passwordboss::model::{
-    EVERYONE_GROUP, Group, MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, Role, User, UserStatus,
-};
+use pbconnector::domain::{Account, AccountStatus, EVERYONE_GROUP, Group, Owner, Role};
 use pbconnector::plan::{Action, Deprovision, DirectoryState, MemberRef, Plan};
 
 /// Licences in use: active users.
@@ -17,7 +15,7 @@ pub fn active_users(state: &DirectoryState) -> u32 {
     state
         .users
         .iter()
-        .filter(|u| u.status == UserStatus::Active)
+        .filter(|u| u.status == AccountStatus::Active)
         .count() as u32
 }
 
@@ -42,7 +40,7 @@ pub fn apply(state: &DirectoryState, plan: &Plan) -> DirectoryState {
                     "email_exists: {email}"
                 );
                 assert!(!first_name.is_empty() && !last_name.is_empty());
-                let status = if *status == UserStatus::Active
+                let status = if *status == AccountStatus::Active
                     && active_users(&next) >= next.licenses.total
                 {
                     panic!("the plan creates {email} active beyond the free licences");
@@ -51,16 +49,16 @@ pub fn apply(state: &DirectoryState, plan: &Plan) -> DirectoryState {
                 };
                 assert_ne!(
                     status,
-                    UserStatus::Disabled,
+                    AccountStatus::Disabled,
                     "users are created active or pending"
                 );
-                next.users.push(User {
+                next.users.push(Account {
                     id: format!("new-{external_id}"),
                     email: email.clone(),
                     first_name: first_name.clone(),
                     last_name: last_name.clone(),
                     status,
-                    managed_by: MANAGED_BY_AZURE_AD.into(),
+                    owner: Owner::AzureAd,
                     external_id: Some(external_id.clone()),
                     role: Role::User,
                 });
@@ -76,19 +74,15 @@ pub fn apply(state: &DirectoryState, plan: &Plan) -> DirectoryState {
                 assert_eq!(&user.email, email, "UpdateUser names the account's email");
                 if changes.adopt {
                     assert!(
-                        user.managed_by == MANAGED_BY_AZURE_AD
-                            || user.managed_by == MANAGED_BY_PASSWORD_BOSS,
+                        user.owner == Owner::AzureAd || user.owner == Owner::PasswordBoss,
                         "adopted a user managed by {}",
-                        user.managed_by
+                        user.owner
                     );
-                    user.managed_by = MANAGED_BY_AZURE_AD.into();
+                    user.owner = Owner::AzureAd;
                     user.external_id = Some(external_id.clone());
                     adopted.insert(user_id.clone());
                 } else {
-                    assert_eq!(
-                        user.managed_by, MANAGED_BY_AZURE_AD,
-                        "updated a foreign user"
-                    );
+                    assert_eq!(user.owner, Owner::AzureAd, "updated a foreign user");
                     assert_eq!(user.external_id.as_ref(), Some(external_id));
                 }
                 if let Some(first) = &changes.first_name {
@@ -100,28 +94,28 @@ pub fn apply(state: &DirectoryState, plan: &Plan) -> DirectoryState {
                 if changes.enable {
                     assert_eq!(
                         user.status,
-                        UserStatus::Disabled,
+                        AccountStatus::Disabled,
                         "enabled a non-disabled user"
                     );
                     assert!(
                         free > 0,
                         "license_limit: enabled {user_id} without a free licence"
                     );
-                    user.status = UserStatus::Active;
+                    user.status = AccountStatus::Active;
                 }
             }
             Action::DeprovisionUser { user_id, how, .. } => {
                 let user = user_mut(&mut next, user_id);
                 assert!(
-                    user.managed_by == MANAGED_BY_AZURE_AD || adopted.contains(user_id),
+                    user.owner == Owner::AzureAd || adopted.contains(user_id),
                     "deprovisioned a user managed by {}",
-                    user.managed_by
+                    user.owner
                 );
                 assert_ne!(user.role, Role::Admin, "deprovisioned an admin");
                 match how {
                     Deprovision::Disable => {
-                        assert_ne!(user.status, UserStatus::Disabled, "disabled twice");
-                        user.status = UserStatus::Disabled;
+                        assert_ne!(user.status, AccountStatus::Disabled, "disabled twice");
+                        user.status = AccountStatus::Disabled;
                     }
                     Deprovision::Remove | Deprovision::Delete => {
                         next.users.retain(|u| &u.id != user_id);
@@ -145,7 +139,7 @@ pub fn apply(state: &DirectoryState, plan: &Plan) -> DirectoryState {
                 next.groups.push(Group {
                     id: id.clone(),
                     name: name.clone(),
-                    managed_by: MANAGED_BY_AZURE_AD.into(),
+                    owner: Owner::AzureAd,
                     external_id: Some(external_id.clone()),
                 });
                 let members = resolve(&next, members);
@@ -185,7 +179,7 @@ pub fn apply(state: &DirectoryState, plan: &Plan) -> DirectoryState {
     next
 }
 
-fn user_mut<'s>(state: &'s mut DirectoryState, id: &str) -> &'s mut User {
+fn user_mut<'s>(state: &'s mut DirectoryState, id: &str) -> &'s mut Account {
     state
         .users
         .iter_mut()
@@ -200,10 +194,7 @@ fn owned_group_mut<'s>(state: &'s mut DirectoryState, id: &str) -> &'s mut Group
         .find(|g| g.id == id)
         .unwrap_or_else(|| panic!("not_found: group {id}"));
     assert_ne!(group.name, EVERYONE_GROUP, "forbidden: the Everyone group");
-    assert_eq!(
-        group.managed_by, MANAGED_BY_AZURE_AD,
-        "changed a foreign group"
-    );
+    assert_eq!(group.owner, Owner::AzureAd, "changed a foreign group");
     group
 }
 

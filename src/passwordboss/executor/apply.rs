@@ -5,10 +5,11 @@ use std::sync::Mutex;
 
 use super::lookup::Lookup;
 use super::report::Applied;
+use crate::domain::{AccountStatus, Owner};
 use crate::passwordboss::client::PasswordBossClient;
 use crate::passwordboss::error::PasswordBossError;
 use crate::passwordboss::idempotency::idempotency_key;
-use crate::passwordboss::model::{MANAGED_BY_AZURE_AD, NewGroup, NewUser, UserPatch, UserStatus};
+use crate::passwordboss::model::{NewGroup, NewUser, UserPatch, UserStatus};
 use crate::plan::{Action, Deprovision, MemberRef, UserChanges};
 
 /// What one execution shares between its actions.
@@ -44,8 +45,8 @@ impl<'a> Applier<'a> {
                     first_name: first_name.clone(),
                     last_name: last_name.clone(),
                     external_id: Some(external_id.clone()),
-                    managed_by: MANAGED_BY_AZURE_AD.to_string(),
-                    status: *status,
+                    managed_by: Owner::AzureAd.name().to_owned(),
+                    status: (*status).into(),
                 };
                 self.create_user(action, &new, external_id).await
             }
@@ -110,7 +111,7 @@ impl<'a> Applier<'a> {
                 };
                 match existing {
                     Some(u)
-                        if u.is_managed_by_azure_ad()
+                        if u.owner == Owner::AzureAd
                             && u.external_id.as_deref() == Some(external_id) =>
                     {
                         (
@@ -129,7 +130,7 @@ impl<'a> Applier<'a> {
             .insert(external_id.to_string(), user.id.clone());
         Ok(Applied {
             pending_no_license: new.status == UserStatus::Active
-                && user.status == UserStatus::Pending
+                && user.status == AccountStatus::Pending
                 && note.is_none(),
             id: Some(user.id),
             note,
@@ -146,7 +147,7 @@ impl<'a> Applier<'a> {
             first_name: changes.first_name.clone(),
             last_name: changes.last_name.clone(),
             status: changes.enable.then_some(UserStatus::Active),
-            managed_by: changes.adopt.then(|| MANAGED_BY_AZURE_AD.to_string()),
+            managed_by: changes.adopt.then(|| Owner::AzureAd.name().to_owned()),
             external_id: changes.adopt.then(|| external_id.to_string()),
         };
         if patch == UserPatch::default() {
@@ -166,7 +167,7 @@ impl<'a> Applier<'a> {
         let new = NewGroup {
             name: name.to_string(),
             external_id: Some(external_id.to_string()),
-            managed_by: MANAGED_BY_AZURE_AD.to_string(),
+            managed_by: Owner::AzureAd.name().to_owned(),
         };
         let key = idempotency_key(self.sync_id, action);
         let (group, recovered) = match self.client.create_group(&new, &key).await {
@@ -174,7 +175,7 @@ impl<'a> Applier<'a> {
             Err(e) if e.code() == Some("name_exists") => {
                 match self.lookup.group_named(self.client, name).await? {
                     Some(g)
-                        if g.is_managed_by_azure_ad()
+                        if g.owner == Owner::AzureAd
                             && g.external_id.as_deref() == Some(external_id) =>
                     {
                         (g, true)

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 
 use tokio::sync::Mutex;
 
+use crate::domain::{Account, Group};
 use crate::passwordboss::client::PasswordBossClient;
 use crate::passwordboss::error::PasswordBossError;
-use crate::passwordboss::model::{Group, User};
 
 #[derive(Default)]
 pub(crate) struct Lookup {
-    users: Mutex<Option<HashMap<String, User>>>,
+    users: Mutex<Option<HashMap<String, Account>>>,
     groups: Mutex<Option<Vec<Group>>>,
 }
 
@@ -21,12 +21,12 @@ impl Lookup {
         &self,
         client: &PasswordBossClient,
         id: &str,
-    ) -> Result<Option<User>, PasswordBossError> {
+    ) -> Result<Option<Account>, PasswordBossError> {
         let mut cache = self.users.lock().await;
         if let Some(user) = cache.as_ref().and_then(|m| m.get(id)) {
             return Ok(Some(user.clone()));
         }
-        let fresh: HashMap<String, User> = client
+        let fresh: HashMap<String, Account> = client
             .list_users()
             .await?
             .into_iter()

@@ -241,7 +241,7 @@ fn conflict(action: &Action, error: &PasswordBossError) -> Conflict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::passwordboss::model::UserStatus;
+    use crate::domain::AccountStatus;
     use crate::plan::{Deprovision, LeaveReason};
 
     #[test]
@@ -251,7 +251,7 @@ mod tests {
             email: "a@b.co".into(),
             first_name: "A".into(),
             last_name: "B".into(),
-            status: UserStatus::Active,
+            status: AccountStatus::Active,
         };
         let deprovision = Action::DeprovisionUser {
             user_id: "u_1".into(),

@@ -1,4 +1,5 @@
-//! What the connector knows of Entra after a read: the planner's input from the Graph side.
+//! What the connector knows of Entra after a read: the planner's input from the Graph side,
+//! built by the Graph client from its wire types.
 
 use std::collections::{BTreeMap, BTreeSet};
 
