@@ -265,8 +265,8 @@ async fn an_unauthorized_sync_publishes_a_warning_event() {
     let events = api.events();
     let warning = events
         .iter()
-        .find(|e| e["reason"] == "Unauthorized")
-        .expect("an Unauthorized event");
+        .find(|e| e["reason"] == "PasswordBossUnauthorized")
+        .expect("a PasswordBossUnauthorized event");
     assert_eq!(warning["type"], "Warning");
     assert!(
         warning["note"].as_str().unwrap().contains("Password Boss"),

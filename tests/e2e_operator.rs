@@ -387,8 +387,8 @@ async fn a_wrong_secret_is_unauthorized_until_the_secret_is_fixed() {
     assert!(
         events
             .iter()
-            .any(|e| e["reason"] == "Unauthorized" && e["type"] == "Warning"),
-        "a Warning Event Unauthorized: {events:#?}"
+            .any(|e| e["reason"] == "AzureUnauthorized" && e["type"] == "Warning"),
+        "a Warning Event AzureUnauthorized: {events:#?}"
     );
     assert!(
         env.password_boss.azure_users().is_empty(),

@@ -14,6 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use pbconnector::plan::Plan;
 use pbconnector::resources::AzureAdConnectorStatus;
 use pbconnector::resources::validate::validate_connector;
+use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::sync::status::{status_from_report, suspended_status, waiting_status};
 use serde_json::{Value, json};
@@ -207,12 +208,11 @@ fn at() -> Timestamp {
 fn report(plan: Option<Plan>, failure: Option<SyncFailure>) -> SyncReport {
     let reached = Reached {
         azure: true,
-        password_boss: !matches!(failure, Some(SyncFailure::PasswordBossUnauthorized(_))),
+        password_boss: failure
+            .as_ref()
+            .is_none_or(|f| f.reason != FailureReason::PasswordBossUnauthorized),
     };
-    let placeholder = SyncFailure::Error {
-        reason: "Unfinished",
-        message: String::new(),
-    };
+    let placeholder = SyncFailure::new(FailureReason::GraphUnavailable, String::new());
     let mut r = SyncReport::failed(at(), placeholder, reached);
     r.failure = failure;
     r.snapshot_complete = true;
@@ -236,16 +236,17 @@ fn argocd_health_check_maps_connector_states() {
     let held = report(Some(held::leavers_plan(242, 570)), None);
     let unauthorized = report(
         None,
-        Some(SyncFailure::AzureUnauthorized(
-            "Entra refused the client secret (AADSTS7000215)".into(),
+        Some(SyncFailure::new(
+            FailureReason::AzureUnauthorized,
+            "Entra refused the client secret (AADSTS7000215)",
         )),
     );
     let not_found = report(
         None,
-        Some(SyncFailure::Error {
-            reason: "GroupNotFound",
-            message: "sync group Password Boss Users not found".into(),
-        }),
+        Some(SyncFailure::new(
+            FailureReason::GroupNotFound,
+            "sync group Password Boss Users not found",
+        )),
     );
     let mut ready_behind = written(&synced, 5).expect("status");
     ready_behind.observed_generation = Some(6);

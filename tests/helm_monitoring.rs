@@ -14,6 +14,7 @@ use helm_support::{Helm, RELEASE_NAMESPACE, of_kind, one, root, text, tool};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use pbconnector::resources::{AzureAdConnectorStatus, Connection};
+use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::telemetry::metrics::Metrics;
 use serde_json::Value;
@@ -38,10 +39,7 @@ fn exported_metric_names() -> BTreeSet<String> {
     // Families print only the series they have: one sync of every kind makes them all appear.
     let mut report = SyncReport::failed(
         Timestamp::now(),
-        SyncFailure::Error {
-            reason: "X",
-            message: "x".into(),
-        },
+        SyncFailure::new(FailureReason::GraphUnavailable, "x"),
         Reached::default(),
     );
     report.failure = None;

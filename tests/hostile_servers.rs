@@ -5,10 +5,8 @@
 use std::time::{Duration, Instant};
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::sync::pipeline::{
-    ConnectorState, REASON_DEADLINE, REASON_PAGING_CYCLE, REASON_TOO_LARGE, REASON_TOO_MANY_PAGES,
-    SyncOptions, read_credentials, run_sync,
-};
+use pbconnector::sync::failure::FailureReason;
+use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
 use pbconnector_simulators::hostile::Hostile;
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
@@ -44,11 +42,11 @@ async fn sync(
 fn assert_failed_without_writes(
     env: &SampleEnvironment,
     report: &SyncReport,
-    reason: &str,
+    reason: FailureReason,
     writes_before: u64,
 ) {
     let failure = report.failure.as_ref().expect("the sync fails");
-    assert_eq!(failure.reason(), reason, "{failure}");
+    assert_eq!(failure.reason, reason, "{failure}");
     assert_eq!(
         env.password_boss.requests().writes(),
         writes_before,
@@ -74,7 +72,7 @@ async fn a_huge_graph_body_is_cut_off_at_the_cap() {
         .faults()
         .set_hostile(Some(Hostile::HugeBody(HUGE)));
     let report = sync(&env, &mut state, Duration::from_secs(120)).await;
-    assert_failed_without_writes(&env, &report, REASON_TOO_LARGE, writes);
+    assert_failed_without_writes(&env, &report, FailureReason::ResponseTooLarge, writes);
     let message = report.failure.unwrap().to_string();
     assert!(
         message.contains("Microsoft Graph") && message.contains("33554432"),
@@ -91,7 +89,7 @@ async fn a_huge_token_endpoint_body_is_cut_off_at_the_cap() {
     let mut state = ConnectorState::default();
     let writes = env.password_boss.requests().writes();
     let report = sync(&env, &mut state, Duration::from_secs(120)).await;
-    assert_failed_without_writes(&env, &report, REASON_TOO_LARGE, writes);
+    assert_failed_without_writes(&env, &report, FailureReason::ResponseTooLarge, writes);
     assert!(
         report
             .failure
@@ -111,7 +109,7 @@ async fn a_huge_password_boss_body_is_cut_off_at_the_cap() {
         .faults()
         .set_hostile(Some(Hostile::HugeBody(HUGE)));
     let report = sync(&env, &mut state, Duration::from_secs(120)).await;
-    assert_failed_without_writes(&env, &report, REASON_TOO_LARGE, writes);
+    assert_failed_without_writes(&env, &report, FailureReason::ResponseTooLarge, writes);
 }
 
 #[tokio::test]
@@ -122,7 +120,7 @@ async fn a_graph_nextlink_cycle_is_caught() {
     // A fresh state reads in full, following member pages (a delta read lists no members).
     let mut state = ConnectorState::default();
     let report = sync(&env, &mut state, Duration::from_secs(60)).await;
-    assert_failed_without_writes(&env, &report, REASON_PAGING_CYCLE, writes);
+    assert_failed_without_writes(&env, &report, FailureReason::PagingCycle, writes);
     assert!(
         env.graph.requests().graph_http() < 50,
         "the cycle is caught at once, not followed"
@@ -140,7 +138,7 @@ async fn a_password_boss_cursor_cycle_is_caught() {
         .faults()
         .set_hostile(Some(Hostile::CyclicPaging));
     let report = sync(&env, &mut state, Duration::from_secs(60)).await;
-    assert_failed_without_writes(&env, &report, REASON_PAGING_CYCLE, writes);
+    assert_failed_without_writes(&env, &report, FailureReason::PagingCycle, writes);
     assert!(
         env.password_boss.requests().reads() - reads < 10,
         "A → B → A is caught on its third page"
@@ -158,7 +156,7 @@ async fn endless_password_boss_paging_stops_at_the_page_cap() {
         .faults()
         .set_hostile(Some(Hostile::EndlessPaging));
     let report = sync(&env, &mut state, Duration::from_secs(300)).await;
-    assert_failed_without_writes(&env, &report, REASON_TOO_MANY_PAGES, writes);
+    assert_failed_without_writes(&env, &report, FailureReason::TooManyPages, writes);
     let pages = env.password_boss.requests().reads() - reads;
     assert!(
         pages <= 2 * pbconnector::bounded::MAX_PAGES as u64 + 10,
@@ -173,7 +171,7 @@ async fn a_graph_server_that_never_answers_ends_at_the_sync_deadline() {
     env.graph.faults().set_hostile(Some(Hostile::NeverAnswer));
     let started = Instant::now();
     let report = sync(&env, &mut state, Duration::from_secs(2)).await;
-    assert_failed_without_writes(&env, &report, REASON_DEADLINE, writes);
+    assert_failed_without_writes(&env, &report, FailureReason::SyncDeadlineExceeded, writes);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",
@@ -192,7 +190,7 @@ async fn a_password_boss_that_never_answers_ends_at_the_sync_deadline() {
         .set_hostile(Some(Hostile::NeverAnswer));
     let started = Instant::now();
     let report = sync(&env, &mut state, Duration::from_secs(2)).await;
-    assert_failed_without_writes(&env, &report, REASON_DEADLINE, writes);
+    assert_failed_without_writes(&env, &report, FailureReason::SyncDeadlineExceeded, writes);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",

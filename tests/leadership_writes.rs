@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use pbconnector::controller::sync_guard::{REASON_LEADERSHIP_LOST, guarded_sync};
+use pbconnector::controller::sync_guard::guarded_sync;
 use pbconnector::controller::{ConnectorKey, Leadership, PipelineEngine, SyncRequest};
+use pbconnector::sync::failure::FailureReason;
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 fn request(env: &SampleEnvironment) -> SyncRequest {
@@ -56,7 +57,7 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
         .expect("the sync stops when leadership is lost")
         .expect("the sync task");
     let failure = report.failure.expect("a stopped sync is a failure");
-    assert_eq!(failure.reason(), REASON_LEADERSHIP_LOST, "{failure}");
+    assert_eq!(failure.reason, FailureReason::LeadershipLost, "{failure}");
 
     // Writes already on the wire may land a moment later; none may arrive after that.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -87,6 +88,9 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
         &leadership,
     )
     .await;
-    assert_eq!(report.failure.unwrap().reason(), REASON_LEADERSHIP_LOST);
+    assert_eq!(
+        report.failure.unwrap().reason,
+        FailureReason::LeadershipLost
+    );
     assert_eq!(env.password_boss.requests().total(), before);
 }

@@ -11,6 +11,7 @@ use pbconnector::plan::{ActionCounts, Conflict, ConflictKind};
 use pbconnector::resources::{
     AzureAdConnectorStatus, Connection, MAX_STATUS_ACTIONS, UserCounts, WriteOutcome,
 };
+use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, status_from_report,
@@ -24,10 +25,7 @@ fn at(seconds: i64) -> Timestamp {
 fn ok_report(finished: Timestamp) -> SyncReport {
     let mut r = SyncReport::failed(
         finished - SignedDuration::from_millis(120),
-        SyncFailure::Error {
-            reason: "X",
-            message: "x".into(),
-        },
+        SyncFailure::new(FailureReason::GraphUnavailable, "x"),
         Reached {
             azure: true,
             password_boss: true,
@@ -90,8 +88,9 @@ fn a_successful_sync_is_connected_ready_and_says_what_it_synced() {
 #[test]
 fn an_azure_refusal_is_unauthorized_and_names_the_side() {
     let first = status_from_report(None, &ok_report(at(10)), Some(1), None);
-    let failure = SyncFailure::AzureUnauthorized(
-        "Entra ID refused the client secret (AADSTS7000215): use the secret's Value".into(),
+    let failure = SyncFailure::new(
+        FailureReason::AzureUnauthorized,
+        "Entra ID refused the client secret (AADSTS7000215): use the secret's Value",
     );
     let report = SyncReport::failed(at(20), failure, Reached::default());
     let s = status_from_report(Some(&first), &report, Some(1), None);
@@ -107,15 +106,55 @@ fn an_azure_refusal_is_unauthorized_and_names_the_side() {
     assert!(
         events
             .iter()
-            .any(|(t, r, _)| *t == EventType::Warning && *r == "Unauthorized")
+            .any(|(t, r, _)| *t == EventType::Warning && *r == "AzureUnauthorized"),
+        "the Event is named by the failure reason: {events:?}"
     );
+}
+
+#[test]
+fn a_new_failure_reason_is_a_new_event_and_a_repeated_one_is_not() {
+    let first = status_from_report(None, &ok_report(at(10)), Some(1), None);
+    let failed = |t, reason| {
+        let failure = SyncFailure::new(reason, "it failed");
+        SyncReport::failed(at(t), failure, Reached::default())
+    };
+    let down = status_from_report(
+        Some(&first),
+        &failed(20, FailureReason::GraphUnavailable),
+        Some(1),
+        None,
+    );
+    let reasons = |before, after| -> Vec<&'static str> {
+        transitions(Some(before), after)
+            .into_iter()
+            .map(|(_, r, _)| r)
+            .collect()
+    };
+    assert_eq!(reasons(&first, &down), ["GraphUnavailable"]);
+    let still_down = status_from_report(
+        Some(&down),
+        &failed(30, FailureReason::GraphUnavailable),
+        Some(1),
+        None,
+    );
+    assert!(reasons(&down, &still_down).is_empty());
+    let gone = status_from_report(
+        Some(&still_down),
+        &failed(40, FailureReason::GroupNotFound),
+        Some(1),
+        None,
+    );
+    assert_eq!(reasons(&still_down, &gone), ["GroupNotFound"]);
 }
 
 #[test]
 fn lost_connection_recovered_emits_an_event() {
     let failed = SyncReport::failed(
         at(0),
-        SyncFailure::PasswordBossUnauthorized("Password Boss refused the token".into()),
+        SyncFailure::new(
+            FailureReason::PasswordBossUnauthorized,
+            "Password Boss refused the token",
+        ),
         Reached {
             azure: true,
             password_boss: false,
@@ -184,8 +223,9 @@ fn an_idle_success_is_written_once_the_refresh_period_has_passed_since_the_last_
     ));
     // A failure does not move the last success, so it never refreshes it.
     let mut refused = ok_report(at(900));
-    refused.failure = Some(SyncFailure::PasswordBossUnauthorized(
-        "Password Boss refused the token".into(),
+    refused.failure = Some(SyncFailure::new(
+        FailureReason::PasswordBossUnauthorized,
+        "Password Boss refused the token",
     ));
     let failed = status_from_report(Some(&written), &refused, Some(1), None);
     assert_eq!(
@@ -302,10 +342,7 @@ fn the_company_the_token_reaches_is_in_status_and_kept_by_a_failure() {
     );
     let failed = SyncReport::failed(
         at(20),
-        SyncFailure::Error {
-            reason: "GraphUnavailable",
-            message: "down".into(),
-        },
+        SyncFailure::new(FailureReason::GraphUnavailable, "down"),
         Reached::default(),
     );
     let after = status_from_report(Some(&s), &failed, Some(1), None);
@@ -318,7 +355,16 @@ fn the_company_the_token_reaches_is_in_status_and_kept_by_a_failure() {
 
 #[test]
 fn a_company_conflict_is_connected_not_ready_and_warns_once() {
-    use pbconnector::sync::company::held;
+    // What the pipeline reports for a sync the company guard held: both services answered.
+    let held = |at, reached, company, why: String| {
+        let mut report = SyncReport::failed(
+            at,
+            SyncFailure::new(FailureReason::CompanyConflict, why),
+            reached,
+        );
+        report.company = Some(company);
+        report
+    };
     let synced = status_from_report(None, &ok_report(at(10)), Some(1), None);
     let why = "msp/older reaches the same Password Boss company, Contoso (c_123), and is older";
     let both = Reached {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use pbconnector::resources::{CompanyRef, WriteOutcome};
 use pbconnector::sync::company::CompanyGuard;
+use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
@@ -47,7 +48,7 @@ async fn a_held_sync_writes_nothing_and_an_admitted_one_syncs() {
     let held = sync(&env, &mut state, refusing).await;
 
     let failure = held.failure.as_ref().expect("held");
-    assert_eq!(failure.reason(), "CompanyConflict");
+    assert_eq!(failure.reason, FailureReason::CompanyConflict);
     assert_eq!(failure.to_string(), "msp-old/older already syncs Contoso");
     let company = held.company.clone().expect("the company is reported");
     assert_eq!(company.name, "Contoso");

@@ -62,6 +62,23 @@ async fn syncs_are_counted_by_result_actions_by_kind_and_requests_by_status() {
         ) >= 21.0
     );
     assert!(text.contains("pbconnector_sync_duration_seconds_bucket"));
+    // Each step of the three syncs is timed; the first applied 22 writes, the others none.
+    for step in ["graph_read", "passwordboss_read", "plan"] {
+        assert_eq!(
+            line_value(
+                &text,
+                &format!("pbconnector_sync_step_duration_seconds_count{{step=\"{step}\"}}")
+            ),
+            3.0,
+            "{step}"
+        );
+    }
+    assert!(
+        line_value(
+            &text,
+            "pbconnector_sync_step_duration_seconds_count{step=\"apply\"}"
+        ) >= 1.0
+    );
     assert!(!text.contains(&env.client_secret) && !text.contains(env.password_boss.token()));
 }
 

@@ -83,7 +83,7 @@ impl Row {
             mode: mode.into(),
             wall_ms: ms(m.wall),
             wall_bound_ms: ms(wall_bound),
-            planning_ms: ms(m.report.planning),
+            planning_ms: ms(m.report.timings.planning),
             plan_reused: m.report.plan_reused,
             graph_requests: m.graph_requests,
             graph_bound,

@@ -104,11 +104,6 @@ pub enum EndpointNotAllowed {
     Loopback { field: &'static str, host: String },
 }
 
-impl EndpointNotAllowed {
-    /// The condition reason and Event reason of every refusal.
-    pub const REASON: &'static str = "EndpointNotAllowed";
-}
-
 /// The hosts the controller sends credentials to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointPolicy {

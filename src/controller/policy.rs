@@ -9,6 +9,7 @@ use super::endpoints::{EndpointNotAllowed, EndpointPolicy};
 use super::workload_identity::ServiceAccountToken;
 use crate::azure::{FEDERATED_TOKEN_FILE_ENV, FederatedToken};
 use crate::resources::AzureAdConnectorSpec;
+use crate::sync::failure::FailureReason;
 
 /// The administrator's choices at start (`pbconnector run` flags).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,11 +47,13 @@ pub enum Refusal {
 
 impl Refusal {
     /// The condition and Event reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> FailureReason {
         match self {
-            Self::Endpoint(_) => EndpointNotAllowed::REASON,
-            Self::OperatorIdentity | Self::NoOperatorToken => "OperatorIdentityNotAllowed",
-            Self::NoIdentity => "InvalidSpec",
+            Self::Endpoint(_) => FailureReason::EndpointNotAllowed,
+            Self::OperatorIdentity | Self::NoOperatorToken => {
+                FailureReason::OperatorIdentityNotAllowed
+            }
+            Self::NoIdentity => FailureReason::InvalidSpec,
         }
     }
 }

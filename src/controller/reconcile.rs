@@ -22,13 +22,15 @@ use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
 use super::sync_guard::{DEFAULT_SYNC_TIMEOUT, guarded_sync};
-use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, CONDITION_READY, Connection};
+use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
+use crate::sync::conditions::{ConditionType, Reason, Truth, set_condition};
 use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
+use crate::sync::failure::FailureReason;
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::status::{
-    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, set_condition,
-    status_from_report, suspended_status, transitions, waiting_status,
+    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, status_from_report,
+    suspended_status, transitions, waiting_status,
 };
 use crate::telemetry::metrics::Metrics;
 
@@ -278,11 +280,8 @@ async fn reconcile_connector<E: SyncEngine>(
     // The spec is untrusted: its endpoints and identity are checked before any Secret is read.
     let (report, versions, expiry) = match ctx.policy.admit(&ctx.client, &key.namespace, spec) {
         Err(refusal) => {
-            tracing::warn!(reason = refusal.reason(), error = %refusal, "connector refused; nothing sent");
-            let failure = SyncFailure::Error {
-                reason: refusal.reason(),
-                message: refusal.to_string(),
-            };
+            tracing::warn!(reason = %refusal.reason(), error = %refusal, "connector refused; nothing sent");
+            let failure = SyncFailure::new(refusal.reason(), refusal.to_string());
             let report = SyncReport::failed(started, failure, Reached::default());
             (report, observed.secrets.clone(), None)
         }
@@ -317,10 +316,7 @@ async fn reconcile_connector<E: SyncEngine>(
             }
             Err(error) => {
                 tracing::warn!(%error, "referenced secret unreadable");
-                let failure = SyncFailure::Error {
-                    reason: "SecretUnreadable",
-                    message: error.to_string(),
-                };
+                let failure = SyncFailure::new(FailureReason::SecretUnreadable, error.to_string());
                 let report = SyncReport::failed(started, failure, Reached::default());
                 (report, observed.secrets.clone(), None)
             }
@@ -425,9 +421,9 @@ async fn report_invalid<E: SyncEngine>(
     };
     set_condition(
         &mut status,
-        CONDITION_READY,
-        "False",
-        "InvalidSpec",
+        ConditionType::Ready,
+        Truth::False,
+        Reason::Failed(FailureReason::InvalidSpec),
         &message,
         generation,
         Timestamp::now(),
@@ -464,7 +460,7 @@ fn log_outcome(report: &SyncReport) {
         ),
         Some(failure) => tracing::warn!(
             duration_ms,
-            reason = failure.reason(),
+            reason = %failure.reason,
             error = %failure,
             "sync failed"
         ),

@@ -9,16 +9,13 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::engine::{SyncEngine, SyncRequest};
 use super::leadership::Leadership;
-use crate::sync::pipeline::deadline_failure;
+use crate::sync::failure::FailureReason;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 
 /// The controller's default per-sync timeout: 6 minutes, past the sync's own deadline
 /// (`sync::pipeline::DEFAULT_SYNC_DEADLINE`, 5 minutes) so that normally the sync reports its
 /// own, more precise, failure; this one stops an engine that does not.
 pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(360);
-
-/// Status reason of a sync stopped because this replica lost the leader lease.
-pub const REASON_LEADERSHIP_LOST: &str = "LeadershipLost";
 
 /// Runs `request` through `engine`, at most `timeout`, stopped when `leadership` is lost.
 pub async fn guarded_sync<E: SyncEngine>(
@@ -47,26 +44,24 @@ pub async fn guarded_sync<E: SyncEngine>(
                      Password Boss answer promptly",
                     timeout.as_secs()
                 );
-                SyncReport::failed(started, deadline_failure(message), Reached::default())
+                SyncReport::failed(started, SyncFailure::deadline(message), Reached::default())
             }
         },
     }
 }
 
 fn leadership_lost() -> SyncFailure {
-    SyncFailure::Error {
-        reason: REASON_LEADERSHIP_LOST,
-        message: "this replica lost the leader lease; the sync was stopped and the new leader \
-                  syncs the connector"
-            .into(),
-    }
+    SyncFailure::new(
+        FailureReason::LeadershipLost,
+        "this replica lost the leader lease; the sync was stopped and the new leader syncs the \
+         connector",
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::controller::engine::ConnectorKey;
-    use crate::sync::pipeline::REASON_DEADLINE;
 
     /// An engine whose syncs never end (a hung server, a bug).
     struct Hanging;
@@ -105,7 +100,7 @@ mod tests {
         let timeout = Duration::from_millis(50);
         let report = guarded_sync(&Hanging, request(), timeout, &Leadership::always()).await;
         let failure = report.failure.expect("a stopped sync fails");
-        assert_eq!(failure.reason(), REASON_DEADLINE);
+        assert_eq!(failure.reason, FailureReason::SyncDeadlineExceeded);
         assert!(
             failure.to_string().contains("per-sync timeout"),
             "{failure}"
@@ -121,6 +116,9 @@ mod tests {
             tokio::task::yield_now().await;
             tx.send(false).expect("the sync watches leadership");
         });
-        assert_eq!(report.failure.unwrap().reason(), REASON_LEADERSHIP_LOST);
+        assert_eq!(
+            report.failure.unwrap().reason,
+            FailureReason::LeadershipLost
+        );
     }
 }

@@ -5,9 +5,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::jiff::Timestamp;
-
-use super::report::{Reached, SyncFailure, SyncReport};
 use crate::bounded::remote_text;
 use crate::passwordboss::model::ConnectorInfo;
 use crate::resources::CompanyRef;
@@ -62,14 +59,6 @@ pub fn company_of(info: &ConnectorInfo) -> CompanyRef {
     }
 }
 
-/// The report of a sync the guard held back: both services were reached with accepted
-/// credentials, the company is known, nothing was planned or written.
-pub fn held(started: Timestamp, reached: Reached, company: CompanyRef, why: String) -> SyncReport {
-    let mut report = SyncReport::failed(started, SyncFailure::CompanyConflict(why), reached);
-    report.company = Some(company);
-    report
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,22 +81,6 @@ mod tests {
         assert_eq!(guard.check(&company()), Err("held: c_1".to_string()));
         assert_eq!(guard, guard.clone());
         assert_ne!(guard, CompanyGuard::default());
-    }
-
-    #[test]
-    fn a_held_report_names_the_company_and_keeps_the_credentials_accepted() {
-        let reached = Reached {
-            azure: true,
-            password_boss: true,
-        };
-        let report = held(Timestamp::now(), reached, company(), "why".into());
-        assert_eq!(report.company, Some(company()));
-        assert_eq!(report.reached, reached);
-        assert_eq!(
-            report.failure.as_ref().map(SyncFailure::reason),
-            Some("CompanyConflict")
-        );
-        assert_eq!(report.failure.and_then(|f| f.unauthorized_side()), None);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::conditions::{ConditionType, Reason, Truth, set_condition};
 use super::secrets::{SecretData, SecretError, secret_text};
-use super::status::set_condition;
 use crate::resources::{AzureAdConnectorStatus, AzureSpec, CONDITION_CREDENTIAL_EXPIRING};
 
 /// How long before expiry the connector warns.
@@ -141,9 +141,9 @@ pub fn set_expiry_condition(
             let message = error.to_string();
             set_condition(
                 status,
-                CONDITION_CREDENTIAL_EXPIRING,
-                "Unknown",
-                "ExpiryUnreadable",
+                ConditionType::CredentialExpiring,
+                Truth::Unknown,
+                Reason::ExpiryUnreadable,
                 &message,
                 generation,
                 now,
@@ -161,26 +161,26 @@ pub fn set_expiry_condition(
     );
     let (value, reason, message) = if now >= at {
         (
-            "True",
-            "Expired",
+            Truth::True,
+            Reason::Expired,
             format!("The {what} expired at {at}; Entra refuses it (AADSTS7000222): {rotate}"),
         )
     } else if now >= warn_from {
         (
-            "True",
-            "ExpiresSoon",
+            Truth::True,
+            Reason::ExpiresSoon,
             format!("The {what} expires at {at}, within 30 days: {rotate}"),
         )
     } else {
         (
-            "False",
-            "NotExpiringSoon",
+            Truth::False,
+            Reason::NotExpiringSoon,
             format!("The {what} expires at {at}"),
         )
     };
     set_condition(
         status,
-        CONDITION_CREDENTIAL_EXPIRING,
+        ConditionType::CredentialExpiring,
         value,
         reason,
         &message,

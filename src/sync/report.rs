@@ -5,60 +5,22 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+pub use super::failure::{FailureReason, Side, SyncFailure};
 use crate::passwordboss::AuditRecord;
 use crate::plan::{ActionCounts, Approval, Conflict, Held, Plan};
 use crate::resources::{CompanyRef, SafetyRecord, UserCounts};
 
-/// `Ready` reason (and Event reason) of a connector held because an older connector reaches
-/// the same Password Boss company.
-pub const REASON_COMPANY_CONFLICT: &str = "CompanyConflict";
-
-/// Which side refused the credentials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Side {
-    Azure,
-    PasswordBoss,
-}
-
-/// Why a sync did not complete.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SyncFailure {
-    /// Entra ID or Microsoft Graph refused the app's credentials or permissions.
-    #[error("{0}")]
-    AzureUnauthorized(String),
-    /// Password Boss refused the token.
-    #[error("{0}")]
-    PasswordBossUnauthorized(String),
-    /// An older connector reaches the same Password Boss company: this one writes nothing. The
-    /// credentials work.
-    #[error("{0}")]
-    CompanyConflict(String),
-    /// Anything else: a missing Secret, a group not found, a service down. `reason` is a
-    /// CamelCase word for conditions and metrics.
-    #[error("{message}")]
-    Error {
-        reason: &'static str,
-        message: String,
-    },
-}
-
-impl SyncFailure {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::AzureUnauthorized(_) => "AzureUnauthorized",
-            Self::PasswordBossUnauthorized(_) => "PasswordBossUnauthorized",
-            Self::CompanyConflict(_) => REASON_COMPANY_CONFLICT,
-            Self::Error { reason, .. } => reason,
-        }
-    }
-
-    pub fn unauthorized_side(&self) -> Option<Side> {
-        match self {
-            Self::AzureUnauthorized(_) => Some(Side::Azure),
-            Self::PasswordBossUnauthorized(_) => Some(Side::PasswordBoss),
-            Self::CompanyConflict(_) | Self::Error { .. } => None,
-        }
-    }
+/// How long each step of a sync took; the two reads run at the same time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepTimings {
+    /// Reading Entra through Graph (scope applied).
+    pub graph_read: Duration,
+    /// Reading Password Boss (near zero when the kept state stood in).
+    pub password_boss_read: Duration,
+    /// The plan step: departures settled, the planner (or the memo) and the safety gate.
+    pub planning: Duration,
+    /// Applying the plan's writes.
+    pub apply: Duration,
 }
 
 /// Which sides the sync reached with accepted credentials (for the authorization conditions).
@@ -74,8 +36,8 @@ pub struct SyncReport {
     pub started: Timestamp,
     pub finished: Timestamp,
     pub duration: Duration,
-    /// Time spent in the planner after the reads (zero when the sync failed before planning).
-    pub planning: Duration,
+    /// How long each step took (zero for the steps not reached).
+    pub timings: StepTimings,
     /// True when nothing the planner reads had changed and the last sync's plan was reused.
     pub plan_reused: bool,
     /// `None` when the sync completed (possibly with per-user conflicts).
@@ -123,7 +85,7 @@ impl SyncReport {
             started,
             finished,
             duration: finished.duration_since(started).unsigned_abs(),
-            planning: Duration::ZERO,
+            timings: StepTimings::default(),
             plan_reused: false,
             failure: Some(failure),
             reached,

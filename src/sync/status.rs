@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::conditions::{ConditionType, Reason, Truth, set_condition};
 use super::describe::plan_entries;
-use super::report::{REASON_COMPANY_CONFLICT, Side, SyncFailure, SyncReport};
+use super::failure::{FailureReason, Side};
+use super::report::SyncReport;
 use crate::passwordboss::AuditRecord;
 use crate::plan::{Action, Approval, Conflict, ConflictKind, Held};
 use crate::resources::{
-    ActionEntry, AzureAdConnectorStatus, Blocked, BlockedUser, CONDITION_AZURE_AUTHORIZED,
-    CONDITION_CREDENTIAL_EXPIRING, CONDITION_DEPROVISION_BLOCKED,
-    CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY, ConflictEntry, Connection,
-    MAX_STATUS_ACTIONS, MAX_STATUS_BLOCKED_USERS, MAX_STATUS_CONFLICTS, SyncCounts, WriteOutcome,
+    ActionEntry, AzureAdConnectorStatus, Blocked, BlockedUser, CONDITION_CREDENTIAL_EXPIRING,
+    CONDITION_DEPROVISION_BLOCKED, CONDITION_READY, ConflictEntry, Connection, MAX_STATUS_ACTIONS,
+    MAX_STATUS_BLOCKED_USERS, MAX_STATUS_CONFLICTS, SyncCounts, WriteOutcome,
 };
 
 /// The status right after creation, before the first sync attempt ends.
@@ -28,9 +29,9 @@ pub fn waiting_status(generation: Option<i64>, now: Timestamp) -> AzureAdConnect
     };
     set_condition(
         &mut status,
-        CONDITION_READY,
-        "Unknown",
-        "WaitingForConnection",
+        ConditionType::Ready,
+        Truth::Unknown,
+        Reason::WaitingForConnection,
         "The first sync has not finished yet",
         generation,
         now,
@@ -49,9 +50,9 @@ pub fn suspended_status(
     status.message = "Suspended: spec.suspend is true, no sync runs".into();
     set_condition(
         &mut status,
-        CONDITION_READY,
-        "False",
-        "Suspended",
+        ConditionType::Ready,
+        Truth::False,
+        Reason::Suspended,
         "spec.suspend is true; set it to false to resume syncing",
         generation,
         now,
@@ -99,8 +100,8 @@ pub fn status_from_report(
             // Held-back deprovisions need a person: not Ready, though the credentials work.
             let (value, reason, message) = if report.dry_run {
                 (
-                    "True",
-                    "DryRun",
+                    Truth::True,
+                    Reason::DryRun,
                     "Dry run: the plan is in status.plan; nothing was changed".to_string(),
                 )
             } else if report.held().is_some() {
@@ -110,13 +111,13 @@ pub fn status_from_report(
                     .find(|c| c.type_ == CONDITION_DEPROVISION_BLOCKED)
                     .map(|c| c.message.clone())
                     .unwrap_or_default();
-                ("False", "DeprovisionBlocked", held)
+                (Truth::False, Reason::DeprovisionBlocked, held)
             } else {
-                ("True", "Synced", status.message.clone())
+                (Truth::True, Reason::Synced, status.message.clone())
             };
             set_condition(
                 &mut status,
-                CONDITION_READY,
+                ConditionType::Ready,
                 value,
                 reason,
                 &message,
@@ -125,14 +126,7 @@ pub fn status_from_report(
             );
         }
         Some(failure) => {
-            status.connection = match failure {
-                SyncFailure::Error { .. } => Connection::Error,
-                // Held before any write: both services accepted the credentials.
-                SyncFailure::CompanyConflict(_) => Connection::Connected,
-                SyncFailure::AzureUnauthorized(_) | SyncFailure::PasswordBossUnauthorized(_) => {
-                    Connection::Unauthorized
-                }
-            };
+            status.connection = failure.reason.connection();
             status.message = remote_text(&failure.to_string());
             let (actions, actions_omitted) = action_entries(&report.actions, MAX_STATUS_ACTIONS);
             status.last_sync = SyncCounts {
@@ -146,9 +140,9 @@ pub fn status_from_report(
             status.plan = None;
             set_condition(
                 &mut status,
-                CONDITION_READY,
-                "False",
-                failure.reason(),
+                ConditionType::Ready,
+                Truth::False,
+                Reason::Failed(failure.reason),
                 &failure.to_string(),
                 generation,
                 now,
@@ -473,9 +467,9 @@ fn set_blocked_condition(
         }
         set_condition(
             status,
-            CONDITION_DEPROVISION_BLOCKED,
-            "True",
-            "SafetyLimitExceeded",
+            ConditionType::DeprovisionBlocked,
+            Truth::True,
+            Reason::SafetyLimitExceeded,
             &message,
             generation,
             now,
@@ -483,9 +477,9 @@ fn set_blocked_condition(
     } else {
         set_condition(
             status,
-            CONDITION_DEPROVISION_BLOCKED,
-            "False",
-            "WithinLimits",
+            ConditionType::DeprovisionBlocked,
+            Truth::False,
+            Reason::WithinLimits,
             "No deprovision was held back",
             generation,
             now,
@@ -502,12 +496,12 @@ fn set_authorized(
 ) {
     let (kind, reached, service) = match side {
         Side::Azure => (
-            CONDITION_AZURE_AUTHORIZED,
+            ConditionType::AzureAuthorized,
             report.reached.azure,
             "Microsoft Entra ID",
         ),
         Side::PasswordBoss => (
-            CONDITION_PASSWORDBOSS_AUTHORIZED,
+            ConditionType::PasswordBossAuthorized,
             report.reached.password_boss,
             "Password Boss",
         ),
@@ -520,8 +514,8 @@ fn set_authorized(
         set_condition(
             status,
             kind,
-            "False",
-            "Unauthorized",
+            Truth::False,
+            Reason::Unauthorized,
             &failure.to_string(),
             generation,
             now,
@@ -531,58 +525,13 @@ fn set_authorized(
         set_condition(
             status,
             kind,
-            "True",
-            "Authorized",
+            Truth::True,
+            Reason::Authorized,
             &message,
             generation,
             now,
         );
     }
-}
-
-/// Sets a condition, keeping `lastTransitionTime` unless its status changes.
-pub fn set_condition(
-    status: &mut AzureAdConnectorStatus,
-    kind: &str,
-    value: &str,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-    now: Timestamp,
-) {
-    let transition = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == kind)
-        .filter(|c| c.status == value)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(now));
-    let condition = Condition {
-        type_: kind.into(),
-        status: value.into(),
-        reason: reason.into(),
-        message: remote_text(message),
-        last_transition_time: transition,
-        observed_generation: generation,
-    };
-    match status.conditions.iter_mut().find(|c| c.type_ == kind) {
-        Some(existing) => *existing = condition,
-        None => status.conditions.push(condition),
-    }
-    status.conditions.sort_by_key(|c| condition_order(&c.type_));
-}
-
-fn condition_order(kind: &str) -> usize {
-    [
-        CONDITION_READY,
-        CONDITION_AZURE_AUTHORIZED,
-        CONDITION_PASSWORDBOSS_AUTHORIZED,
-        CONDITION_DEPROVISION_BLOCKED,
-        CONDITION_CREDENTIAL_EXPIRING,
-    ]
-    .iter()
-    .position(|k| *k == kind)
-    .unwrap_or(usize::MAX)
 }
 
 /// Transitions worth a Kubernetes Event: (type, reason, note).
@@ -592,14 +541,29 @@ pub fn transitions(
 ) -> Vec<(EventType, &'static str, String)> {
     let mut events = Vec::new();
     let before = previous.map(|p| p.connection).unwrap_or_default();
-    if before != next.connection {
+    // A failed sync's Event is named by its failure reason; a new reason is a new Event.
+    let failing = |s: &AzureAdConnectorStatus| {
+        matches!(s.connection, Connection::Error | Connection::Unauthorized)
+            .then(|| {
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == CONDITION_READY)
+                    .and_then(|c| FailureReason::from_name(&c.reason))
+            })
+            .flatten()
+    };
+    let failure = failing(next);
+    if let Some(reason) = failure
+        && (before != next.connection || previous.and_then(failing) != failure)
+    {
+        events.push((EventType::Warning, reason.as_str(), next.message.clone()));
+    } else if before != next.connection {
         let (kind, reason) = match next.connection {
             Connection::Connected if before == Connection::WaitingForConnection => {
                 (EventType::Normal, "Connected")
             }
             Connection::Connected => (EventType::Normal, "ConnectionRecovered"),
-            Connection::Unauthorized => (EventType::Warning, "Unauthorized"),
-            Connection::Error => (EventType::Warning, "SyncFailed"),
+            Connection::Unauthorized | Connection::Error => (EventType::Warning, "SyncFailed"),
             Connection::WaitingForConnection => (EventType::Normal, "WaitingForConnection"),
         };
         events.push((kind, reason, next.message.clone()));
@@ -627,7 +591,11 @@ pub fn transitions(
         events.push((EventType::Warning, "DeprovisionBlocked", note));
     }
     if let Some(note) = company_conflict(previous, next) {
-        events.push((EventType::Warning, REASON_COMPANY_CONFLICT, note));
+        events.push((
+            EventType::Warning,
+            FailureReason::CompanyConflict.as_str(),
+            note,
+        ));
     }
     if let Some(note) = credential_warning(previous, next) {
         events.push((EventType::Warning, "CredentialExpiring", note));
@@ -655,7 +623,9 @@ fn company_conflict(
     let held = |s: &AzureAdConnectorStatus| {
         s.conditions
             .iter()
-            .find(|c| c.type_ == CONDITION_READY && c.reason == REASON_COMPANY_CONFLICT)
+            .find(|c| {
+                c.type_ == CONDITION_READY && c.reason == FailureReason::CompanyConflict.as_str()
+            })
             .map(|c| c.message.clone())
     };
     let note = held(next)?;

@@ -30,6 +30,23 @@ pub struct StatusLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// A `FailureReason`, as status and Events name it.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabel {
+    /// `graph_read`, `passwordboss_read`, `plan` or `apply`.
+    pub step: String,
+}
+
+/// Buckets of the step durations: 5 ms to about 80 s.
+fn step_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 15))
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionLabel {
     pub connection: String,
 }
@@ -40,6 +57,8 @@ pub struct Metrics {
     registry: Arc<Registry>,
     pub sync_duration: Histogram,
     pub syncs: Family<ResultLabel, Counter>,
+    pub sync_failures: Family<ReasonLabel, Counter>,
+    pub step_duration: Family<StepLabel, Histogram, fn() -> Histogram>,
     pub actions: Family<KindLabel, Counter>,
     pub conflicts: Counter,
     pub blocked_deprovisions: Counter,
@@ -63,6 +82,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("pbconnector");
         let sync_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         let syncs = Family::<ResultLabel, Counter>::default();
+        let sync_failures = Family::<ReasonLabel, Counter>::default();
+        let step_duration: Family<StepLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(step_histogram);
         let actions = Family::<KindLabel, Counter>::default();
         let conflicts = Counter::default();
         let blocked_deprovisions = Counter::default();
@@ -77,6 +99,17 @@ impl Metrics {
             sync_duration.clone(),
         );
         registry.register("syncs", "Syncs by result", syncs.clone());
+        registry.register(
+            "sync_failures",
+            "Failed syncs by reason (the Ready condition's reason)",
+            sync_failures.clone(),
+        );
+        registry.register(
+            "sync_step_duration_seconds",
+            "Duration of each step of a sync: the Graph read and the Password Boss read (which \
+             run at the same time), planning, and the apply",
+            step_duration.clone(),
+        );
         registry.register(
             "actions",
             "Password Boss changes applied, by kind",
@@ -122,6 +155,8 @@ impl Metrics {
             registry: Arc::new(registry),
             sync_duration,
             syncs,
+            sync_failures,
+            step_duration,
             actions,
             conflicts,
             blocked_deprovisions,
@@ -148,6 +183,26 @@ impl Metrics {
                 result: result.into(),
             })
             .inc();
+        if let Some(failure) = &report.failure {
+            self.sync_failures
+                .get_or_create(&ReasonLabel {
+                    reason: failure.reason.as_str().into(),
+                })
+                .inc();
+        }
+        let t = &report.timings;
+        for (step, took) in [
+            ("graph_read", t.graph_read),
+            ("passwordboss_read", t.password_boss_read),
+            ("plan", t.planning),
+            ("apply", t.apply),
+        ] {
+            if !took.is_zero() {
+                self.step_duration
+                    .get_or_create(&StepLabel { step: step.into() })
+                    .observe(took.as_secs_f64());
+            }
+        }
         let a = &report.applied;
         for (kind, n) in [
             ("created", a.created),

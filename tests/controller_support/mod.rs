@@ -21,6 +21,7 @@ use pbconnector::controller::reconcile::{Context, Guarded};
 use pbconnector::controller::secrets::SecretRegistry;
 use pbconnector::controller::{ConnectorKey, CredentialPolicy, SyncEngine, SyncRequest};
 use pbconnector::resources::{AzureAdConnectorStatus, UserCounts};
+use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::telemetry::metrics::Metrics;
 use serde_json::{Value, json};
@@ -327,10 +328,7 @@ pub fn ok_report(in_scope: u32) -> SyncReport {
     let finished = Timestamp::now();
     let mut r = SyncReport::failed(
         finished - SignedDuration::from_millis(120),
-        SyncFailure::Error {
-            reason: "Unused",
-            message: String::new(),
-        },
+        SyncFailure::new(FailureReason::GraphUnavailable, String::new()),
         Reached {
             azure: true,
             password_boss: true,
@@ -371,8 +369,9 @@ pub fn blocked_report(blocked: u32) -> SyncReport {
 pub fn unauthorized_report() -> SyncReport {
     SyncReport::failed(
         Timestamp::now(),
-        SyncFailure::PasswordBossUnauthorized(
-            "Password Boss refused the token (401): check the Authentication token".into(),
+        SyncFailure::new(
+            FailureReason::PasswordBossUnauthorized,
+            "Password Boss refused the token (401): check the Authentication token",
         ),
         Reached {
             azure: true,

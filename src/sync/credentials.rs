@@ -1,0 +1,70 @@
+//! A connector's credentials, read from the Secrets of its namespace.
+
+use super::secrets::{SecretData, SecretError, secret_text};
+use crate::azure::{
+    Credential, FEDERATED_TOKEN_AUDIENCE, FEDERATED_TOKEN_FILE_ENV, FederatedToken,
+};
+use crate::resources::AzureAdConnectorSpec;
+
+/// The credentials of one connector, read from its Secrets.
+pub struct Credentials {
+    pub azure: Credential,
+    pub password_boss_token: String,
+}
+
+/// Reads the connector's credentials from the Secrets of its namespace, for the CLI, whose user
+/// owns the manifest: a workload-identity connector presents the token in the file named by
+/// `$AZURE_FEDERATED_TOKEN_FILE`, whatever ServiceAccount the spec names.
+pub fn read_credentials(
+    spec: &AzureAdConnectorSpec,
+    namespace: &str,
+    secret: impl Fn(&str) -> Option<SecretData>,
+) -> Result<Credentials, SecretError> {
+    credentials_from(spec, namespace, secret, || {
+        FederatedToken::from_env().ok_or_else(|| {
+            SecretError::NoFederatedToken(format!(
+                "outside the cluster the token comes from the file named by \
+                 {FEDERATED_TOKEN_FILE_ENV}; set it to a file holding a token of the federated \
+                 identity (e.g. `kubectl create token NAME --audience {FEDERATED_TOKEN_AUDIENCE}`)"
+            ))
+        })
+    })
+}
+
+/// Reads the connector's credentials as the controller does: the federated token source is the
+/// one the controller resolved for this connector (its own ServiceAccount), never the process's
+/// environment.
+pub fn read_credentials_with(
+    spec: &AzureAdConnectorSpec,
+    namespace: &str,
+    secret: impl Fn(&str) -> Option<SecretData>,
+    federated: Option<FederatedToken>,
+) -> Result<Credentials, SecretError> {
+    credentials_from(spec, namespace, secret, || {
+        federated.ok_or_else(|| {
+            SecretError::NoFederatedToken("no federated token source was resolved".into())
+        })
+    })
+}
+
+fn credentials_from(
+    spec: &AzureAdConnectorSpec,
+    namespace: &str,
+    secret: impl Fn(&str) -> Option<SecretData>,
+    federated: impl FnOnce() -> Result<FederatedToken, SecretError>,
+) -> Result<Credentials, SecretError> {
+    let text =
+        |r: &crate::resources::SecretKeyRef| secret_text(namespace, r, secret(&r.name).as_ref());
+    let azure = if let Some(r) = &spec.azure.client_secret_ref {
+        Credential::ClientSecret(text(r)?)
+    } else if let Some(r) = &spec.azure.client_certificate_ref {
+        Credential::Certificate { pem: text(r)? }
+    } else {
+        Credential::WorkloadIdentity(federated()?)
+    };
+    let password_boss_token = text(&spec.password_boss.token_secret_ref)?;
+    Ok(Credentials {
+        azure,
+        password_boss_token,
+    })
+}

@@ -1,0 +1,223 @@
+//! Why a sync failed: one closed set of reasons. Each reason's name is, unchanged, the `Ready`
+//! condition's reason, the Event reason, the `reason` label of
+//! `pbconnector_sync_failures_total`, and a row of the README's "Failure reasons" table.
+
+use crate::azure::{GraphError, GraphErrorKind};
+use crate::bounded::PagingError;
+use crate::passwordboss::{PasswordBossError, PasswordBossErrorKind};
+use crate::resources::Connection;
+
+/// Every reason a sync can fail for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureReason {
+    /// Entra ID or Microsoft Graph refused the app's credentials or permissions.
+    AzureUnauthorized,
+    /// Password Boss refused the token.
+    PasswordBossUnauthorized,
+    /// An older connector reaches the same Password Boss company; this one writes nothing.
+    CompanyConflict,
+    /// The spec cannot be used (no identity named, the resource unreadable).
+    InvalidSpec,
+    /// An endpoint the spec names is not one the operator's administrator allows.
+    EndpointNotAllowed,
+    /// The spec asks for the operator's own workload identity, which is not allowed here.
+    OperatorIdentityNotAllowed,
+    /// A referenced Secret could not be read.
+    SecretUnreadable,
+    /// A referenced Secret lacks the key, or its value is unusable.
+    SecretError,
+    /// The spec's endpoints or credentials do not make a working client.
+    InvalidConfiguration,
+    /// The sync group does not exist in Entra.
+    GroupNotFound,
+    /// Graph or the token endpoint is throttling or down.
+    GraphUnavailable,
+    /// Graph answered something the contract does not allow.
+    GraphProtocolError,
+    /// Password Boss is throttling or down.
+    PasswordBossUnavailable,
+    /// Password Boss answered an error the connector does not expect.
+    PasswordBossError,
+    /// A response body was larger than the connector reads.
+    ResponseTooLarge,
+    /// A listing's links or cursors went round in a cycle.
+    PagingCycle,
+    /// A listing had more pages than the connector follows.
+    TooManyPages,
+    /// The sync did not finish within its deadline.
+    SyncDeadlineExceeded,
+    /// This replica lost the leader lease during the sync.
+    LeadershipLost,
+}
+
+impl FailureReason {
+    /// Every reason, in the README table's order.
+    pub const ALL: [FailureReason; 19] = [
+        Self::AzureUnauthorized,
+        Self::PasswordBossUnauthorized,
+        Self::CompanyConflict,
+        Self::InvalidSpec,
+        Self::EndpointNotAllowed,
+        Self::OperatorIdentityNotAllowed,
+        Self::SecretUnreadable,
+        Self::SecretError,
+        Self::InvalidConfiguration,
+        Self::GroupNotFound,
+        Self::GraphUnavailable,
+        Self::GraphProtocolError,
+        Self::PasswordBossUnavailable,
+        Self::PasswordBossError,
+        Self::ResponseTooLarge,
+        Self::PagingCycle,
+        Self::TooManyPages,
+        Self::SyncDeadlineExceeded,
+        Self::LeadershipLost,
+    ];
+
+    /// The reason named `name`, as `as_str` writes it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The name written into status, Events and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AzureUnauthorized => "AzureUnauthorized",
+            Self::PasswordBossUnauthorized => "PasswordBossUnauthorized",
+            Self::CompanyConflict => "CompanyConflict",
+            Self::InvalidSpec => "InvalidSpec",
+            Self::EndpointNotAllowed => "EndpointNotAllowed",
+            Self::OperatorIdentityNotAllowed => "OperatorIdentityNotAllowed",
+            Self::SecretUnreadable => "SecretUnreadable",
+            Self::SecretError => "SecretError",
+            Self::InvalidConfiguration => "InvalidConfiguration",
+            Self::GroupNotFound => "GroupNotFound",
+            Self::GraphUnavailable => "GraphUnavailable",
+            Self::GraphProtocolError => "GraphProtocolError",
+            Self::PasswordBossUnavailable => "PasswordBossUnavailable",
+            Self::PasswordBossError => "PasswordBossError",
+            Self::ResponseTooLarge => "ResponseTooLarge",
+            Self::PagingCycle => "PagingCycle",
+            Self::TooManyPages => "TooManyPages",
+            Self::SyncDeadlineExceeded => "SyncDeadlineExceeded",
+            Self::LeadershipLost => "LeadershipLost",
+        }
+    }
+
+    /// The connection state a sync failing for this reason leaves.
+    pub fn connection(self) -> Connection {
+        match self {
+            Self::AzureUnauthorized | Self::PasswordBossUnauthorized => Connection::Unauthorized,
+            // Held before any write: both services accepted the credentials.
+            Self::CompanyConflict => Connection::Connected,
+            _ => Connection::Error,
+        }
+    }
+
+    /// Which side refused the credentials, for the `…Authorized` conditions.
+    pub fn unauthorized_side(self) -> Option<Side> {
+        match self {
+            Self::AzureUnauthorized => Some(Side::Azure),
+            Self::PasswordBossUnauthorized => Some(Side::PasswordBoss),
+            _ => None,
+        }
+    }
+}
+
+impl FailureReason {
+    /// Why a Graph (or token endpoint) error fails the sync.
+    pub fn of_graph(e: &GraphError) -> Self {
+        match e.kind() {
+            GraphErrorKind::Unauthorized => Self::AzureUnauthorized,
+            GraphErrorKind::NotFound => Self::GroupNotFound,
+            GraphErrorKind::Throttled | GraphErrorKind::Transient => Self::GraphUnavailable,
+            GraphErrorKind::Protocol => Self::GraphProtocolError,
+            GraphErrorKind::Config => Self::InvalidConfiguration,
+            GraphErrorKind::TooLarge => Self::ResponseTooLarge,
+            GraphErrorKind::Paging => match e {
+                GraphError::Paging(p) => Self::of_paging(p),
+                _ => Self::PagingCycle,
+            },
+            GraphErrorKind::Deadline => Self::SyncDeadlineExceeded,
+        }
+    }
+
+    /// Why a Password Boss error fails the sync.
+    pub fn of_password_boss(e: &PasswordBossError) -> Self {
+        match e.kind() {
+            PasswordBossErrorKind::Unauthorized => Self::PasswordBossUnauthorized,
+            PasswordBossErrorKind::Config => Self::InvalidConfiguration,
+            PasswordBossErrorKind::Throttled | PasswordBossErrorKind::Transient => {
+                Self::PasswordBossUnavailable
+            }
+            PasswordBossErrorKind::TooLarge => Self::ResponseTooLarge,
+            PasswordBossErrorKind::Paging => match e {
+                PasswordBossError::Paging(p) => Self::of_paging(p),
+                _ => Self::PagingCycle,
+            },
+            _ => Self::PasswordBossError,
+        }
+    }
+
+    fn of_paging(e: &PagingError) -> Self {
+        match e {
+            PagingError::TooManyPages { .. } => Self::TooManyPages,
+            PagingError::Cycle { .. } => Self::PagingCycle,
+        }
+    }
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which side refused the credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    Azure,
+    PasswordBoss,
+}
+
+/// Why a sync did not complete: the reason, and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SyncFailure {
+    pub reason: FailureReason,
+    pub message: String,
+}
+
+impl SyncFailure {
+    pub fn new(reason: FailureReason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized_side(&self) -> Option<Side> {
+        self.reason.unauthorized_side()
+    }
+
+    /// The sync ran out of time: it stopped where it was and changed nothing more.
+    pub fn deadline(message: String) -> Self {
+        Self::new(FailureReason::SyncDeadlineExceeded, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailureReason;
+
+    #[test]
+    fn all_lists_every_reason_once_with_a_distinct_name() {
+        let names: std::collections::BTreeSet<&str> =
+            FailureReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), FailureReason::ALL.len());
+        for r in FailureReason::ALL {
+            // `as_str` is the variant's own name (what `Debug` prints).
+            assert_eq!(r.as_str(), format!("{r:?}"));
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Step 1 of a sync, **read**: the clients for the spec and its credentials, then Entra and
+//! Password Boss read concurrently. The Password Boss state kept from the last sync stands in for
+//! a read while it is fresh (see `directory_cache`).
+
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use super::credentials::Credentials;
+use super::failure::FailureReason;
+use super::pipeline::{ConnectorState, SyncOptions, Trace};
+use super::progress::{Progress, Step};
+use super::secrets::SecretError;
+use crate::azure::{
+    AzureConfig, Credential, GraphClient, GraphError, ReadOptions, admin_consent_url,
+};
+use crate::domain::{DirectoryState, EntraSnapshot};
+use crate::passwordboss::model::ConnectorInfo;
+use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossError};
+use crate::plan::{self, Rules};
+use crate::resources::{AzureAdConnectorSpec, AzureSpec};
+
+/// How often a long read reports the requests it made so far.
+const READ_PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Why the read step failed; nothing was planned or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The spec's endpoints or credentials do not make a working client.
+    #[error("{0}")]
+    Config(String),
+    /// `message` is the error, with where to grant admin consent when consent is missing.
+    #[error("{message}")]
+    Graph { error: GraphError, message: String },
+    #[error(transparent)]
+    PasswordBoss(PasswordBossError),
+}
+
+impl ReadError {
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            Self::Secret(_) => FailureReason::SecretError,
+            Self::Config(_) => FailureReason::InvalidConfiguration,
+            Self::Graph { error, .. } => FailureReason::of_graph(error),
+            Self::PasswordBoss(e) => FailureReason::of_password_boss(e),
+        }
+    }
+
+    pub(super) fn graph(azure: &AzureSpec, error: GraphError) -> Self {
+        let message = graph_message(azure, &error);
+        Self::Graph { error, message }
+    }
+}
+
+/// What a Graph error tells the administrator: the error, and where to grant admin consent when
+/// consent is what is missing.
+pub fn graph_message(azure: &AzureSpec, e: &GraphError) -> String {
+    if e.needs_admin_consent() {
+        format!(
+            "{e}; an administrator of the tenant grants it at {}",
+            admin_consent_url(azure)
+        )
+    } else {
+        e.to_string()
+    }
+}
+
+/// Both services' clients for one sync.
+pub(super) struct Clients {
+    pub graph: GraphClient,
+    pub password_boss: PasswordBossClient,
+    /// Identifies the Password Boss endpoint and token: a kept state serves only the same key.
+    pub password_boss_key: u64,
+}
+
+impl Clients {
+    /// Graph requests, Password Boss reads and writes made so far.
+    pub fn requests(&self) -> (u64, u64, u64) {
+        let pb = self.password_boss.requests();
+        (self.graph.requests(), pb.reads, pb.writes)
+    }
+}
+
+/// What the read step found.
+pub(super) struct Reads {
+    pub snapshot: EntraSnapshot,
+    pub connector: ConnectorInfo,
+    pub directory: DirectoryState,
+    /// When `directory` was read from Password Boss.
+    pub directory_read_at: Instant,
+    /// `directory` is the state kept from an earlier sync, not read now.
+    pub kept: bool,
+}
+
+/// The clients for this spec and these credentials: the ones of the last sync when neither
+/// changed (they hold the token cache and the tenant's pacer), else new ones.
+pub(super) fn clients(
+    spec: &AzureAdConnectorSpec,
+    credentials: Credentials,
+    state: &mut ConnectorState,
+) -> Result<Clients, ReadError> {
+    let config_error = |message: String| ReadError::Config(message);
+    let graph_key = fingerprint(&(
+        format!("{:?}", spec.azure),
+        credential_fingerprint(&credentials.azure),
+    ));
+    let graph = match &state.graph {
+        Some((key, client)) if *key == graph_key => client.clone(),
+        _ => {
+            let config = AzureConfig::from_spec(&spec.azure, credentials.azure)
+                .map_err(|e| config_error(e.to_string()))?;
+            let client = match &state.pacers {
+                Some(pacers) => {
+                    let pacer =
+                        pacers.for_tenant(config.graph_endpoint.as_str(), &config.tenant_id);
+                    GraphClient::with_pacer(config, pacer)
+                }
+                None => GraphClient::new(config),
+            }
+            .map_err(|e| config_error(e.to_string()))?;
+            state.graph = Some((graph_key, client.clone()));
+            client
+        }
+    };
+    let pb_key = fingerprint(&(
+        spec.password_boss.api_url.clone(),
+        credentials.password_boss_token.clone(),
+    ));
+    let password_boss = match &state.password_boss {
+        Some((key, client)) if *key == pb_key => client.clone(),
+        _ => {
+            let url = spec
+                .password_boss
+                .api_url
+                .parse()
+                .map_err(|e| config_error(format!("passwordBoss.apiUrl is not a URL: {e}")))?;
+            let config = PasswordBossConfig::new(url, credentials.password_boss_token);
+            let client =
+                PasswordBossClient::new(config).map_err(|e| config_error(e.to_string()))?;
+            state.password_boss = Some((pb_key, client.clone()));
+            client
+        }
+    };
+    Ok(Clients {
+        graph,
+        password_boss,
+        password_boss_key: pb_key,
+    })
+}
+
+/// Reads Entra (the sync group, the mirrored groups, scope applied) and Password Boss (or takes
+/// the kept state) concurrently. Each side's time goes into `trace`, and which side answered.
+pub(super) async fn read(
+    spec: &AzureAdConnectorSpec,
+    clients: &Clients,
+    state: &mut ConnectorState,
+    options: &SyncOptions,
+    trace: &mut Trace,
+) -> Result<Reads, ReadError> {
+    options.progress.send(Progress::step(Step::Reading));
+    let (graph_before, pb_reads_before, pb_writes_before) = clients.requests();
+    let read_options = ReadOptions {
+        nested_groups: spec.nested_groups,
+        full_sync_interval: spec.full_sync_interval(),
+        delta: options.delta,
+        deadline: options.deadline,
+    };
+    let rules = Rules::from_spec(spec);
+    let graph_state = &mut state.graph_state;
+    let entra_read = async {
+        let started = Instant::now();
+        let snapshot = clients
+            .graph
+            .read(graph_state, &spec.sync_group, &spec.groups, &read_options)
+            .await
+            .map(|mut snapshot| {
+                plan::apply_scope(&mut snapshot, &rules.scope, rules.email_attribute);
+                snapshot
+            });
+        (snapshot, started.elapsed())
+    }
+    .instrument(tracing::info_span!("graph_read"));
+    // Taken out, and put back only by a sync that finishes.
+    let cached = state
+        .directory
+        .take()
+        .filter(|c| c.usable(clients.password_boss_key, spec.full_sync_interval()));
+    let kept = cached.is_some();
+    let directory_read = async {
+        let started = Instant::now();
+        let read = match cached {
+            Some(c) => Ok((c.connector, c.state, c.read_at)),
+            None => {
+                let read_at = Instant::now();
+                let read = clients.password_boss.read_company().await;
+                read.map(|(connector, state)| (connector, state, read_at))
+            }
+        };
+        (read, started.elapsed())
+    }
+    .instrument(tracing::info_span!("password_boss_read", kept));
+    // While both reads run, the requests they made so far tell a front end they are moving.
+    let ((snapshot, graph_time), (directory, pb_time)) = {
+        let reads = async { tokio::join!(entra_read, directory_read) };
+        tokio::pin!(reads);
+        let mut ticks = tokio::time::interval(READ_PROGRESS_EVERY);
+        loop {
+            tokio::select! {
+                read = &mut reads => break read,
+                _ = ticks.tick() => {
+                    let (graph, reads, writes) = clients.requests();
+                    let made = (graph - graph_before)
+                        + (reads + writes - pb_reads_before - pb_writes_before);
+                    options.progress.send(Progress { step: Step::Reading, done: made, total: 0 });
+                }
+            }
+        }
+    };
+    trace.timings.graph_read = graph_time;
+    trace.timings.password_boss_read = pb_time;
+    trace.reached.azure = snapshot.is_ok();
+    trace.reached.password_boss = directory.is_ok();
+    let snapshot = snapshot.map_err(|e| ReadError::graph(&spec.azure, e))?;
+    let (connector, directory, directory_read_at) = directory.map_err(ReadError::PasswordBoss)?;
+    Ok(Reads {
+        snapshot,
+        connector,
+        directory,
+        directory_read_at,
+        kept,
+    })
+}
+
+fn credential_fingerprint(credential: &Credential) -> String {
+    use sha2::Digest;
+    let material = match credential {
+        Credential::ClientSecret(s) => format!("secret:{s}"),
+        Credential::Certificate { pem } => format!("cert:{pem}"),
+        Credential::WorkloadIdentity(source) => format!("wi:{}", source.id()),
+    };
+    hex::encode(sha2::Sha256::digest(material.as_bytes()))
+}
+
+fn fingerprint<T: std::hash::Hash>(value: &T) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
