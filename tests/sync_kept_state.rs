@@ -124,27 +124,73 @@ async fn a_refused_write_makes_the_next_sync_read_again() {
 /// (here a leaver's disable) reads Password Boss afresh first, so that the decision and its
 /// budget rest on a complete, current read.
 #[tokio::test]
-async fn a_sync_that_would_destroy_anything_reads_password_boss_first() {
+async fn what_cannot_be_undone_is_decided_on_a_fresh_read_and_a_disable_on_the_kept_state() {
     let mut run = Run::start(20).await;
+    run.spec.safety.removal_grace_period = "0s".into();
     run.sync().await;
     run.sync().await;
+    let reads = |r: &pbconnector::sync::report::SyncReport| {
+        r.password_boss_requests - r.password_boss_writes
+    };
     // A joiner: additive, served from the kept state.
     let joiner = run.env.outsiders[0].clone();
     run.env.tenant.add_member(&run.env.sync_group_id, &joiner);
     let joined = run.sync().await;
     assert_eq!(joined.applied.created, 1);
-    let reads = |r: &pbconnector::sync::report::SyncReport| {
-        r.password_boss_requests - r.password_boss_writes
-    };
     assert_eq!(reads(&joined), 0, "{joined:?}");
-    // A leaver: read afresh before it is disabled.
+    // A leaver under the default rule is disabled: undone by the next sync that sees the user
+    // back, so the kept state serves.
     let leaver = run.env.members[0].clone();
     run.env
         .tenant
         .remove_member(&run.env.sync_group_id, &leaver);
     let left = run.sync().await;
     assert_eq!(left.applied.disabled, 1);
-    assert!(reads(&left) >= 3, "connector, users, groups: {left:?}");
-    run.assert_kept_is_fresh("after the fresh read and the disable")
+    assert_eq!(reads(&left), 0, "{left:?}");
+    run.assert_kept_is_fresh("after the disable").await;
+    // Meanwhile an administrator hands another leaver's account to the portal; the kept state
+    // does not know. Deleting it cannot be undone, so the sync reads Password Boss first, and
+    // the account, no longer the connector's, is left alone.
+    let other = run.env.members[1].clone();
+    let account = run
+        .env
+        .password_boss
+        .azure_users()
+        .into_iter()
+        .find(|u| u.external_id.as_deref() == Some(other.as_str()))
+        .expect("the member's account");
+    let client = PasswordBossClient::new(PasswordBossConfig::new(
+        run.env.password_boss.url(),
+        run.env.password_boss.token(),
+    ))
+    .unwrap();
+    let portal = pbconnector::passwordboss::model::UserPatch {
+        managed_by: Some("Password Boss".into()),
+        ..Default::default()
+    };
+    client.update_user(&account.id, &portal).await.unwrap();
+    run.spec.sync_rules.user_removed_from_group = LeaveRule::Delete;
+    run.env.tenant.remove_member(&run.env.sync_group_id, &other);
+    let handed = run.sync().await;
+    assert!(reads(&handed) >= 3, "connector, users, groups: {handed:?}");
+    assert!(
+        run.env
+            .password_boss
+            .user_by_email(&account.email)
+            .is_some(),
+        "the portal's account is not deleted"
+    );
+    // The first leaver's disabled account is the one deleted, on that fresh read.
+    assert_eq!(handed.applied.deleted, 1, "{handed:?}");
+    assert_eq!(
+        run.env
+            .password_boss
+            .azure_users()
+            .iter()
+            .filter(|u| u.external_id.as_deref() == Some(leaver.as_str()))
+            .count(),
+        0
+    );
+    run.assert_kept_is_fresh("after the fresh read and the delete")
         .await;
 }

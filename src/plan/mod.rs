@@ -14,6 +14,6 @@ mod types;
 mod users;
 
 pub use planner::{guard_plan, plan, plan_unguarded};
-pub use safety::{MAX_APPROVALS_USED, MAX_LEAVERS, destroys, exceeded_limit};
+pub use safety::{MAX_APPROVALS_USED, MAX_LEAVERS, exceeded_limit, irreversible};
 pub use scope::{apply_scope, in_scope};
 pub use types::*;

@@ -73,10 +73,19 @@ pub fn exceeded_limit(changes: u32, spent: u32, managed: u32, safety: &Safety) -
     None
 }
 
-/// Whether applying `plan` to `state` destroys anything: a deprovision, a group deleted, a
-/// member removed from a group.
-pub fn destroys(plan: &Plan, state: &DirectoryState) -> bool {
-    Destructive::of(&plan.actions, state).count() > 0
+/// Whether `plan` makes a change that cannot be undone: a user removed from the company or
+/// deleted, or a group deleted. A disable and a member removed from a group are undone by the
+/// next sync that sees the user back.
+pub fn irreversible(plan: &Plan) -> bool {
+    plan.actions.iter().any(|a| {
+        matches!(
+            a,
+            Action::DeprovisionUser {
+                how: Deprovision::Remove | Deprovision::Delete,
+                ..
+            } | Action::DeleteGroup { .. }
+        )
+    })
 }
 
 /// Applies the grace period, the limits and the approval to a plan made without them.

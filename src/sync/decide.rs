@@ -1,7 +1,7 @@
 //! Step 2 of a sync, **plan**: the company guard, the departures settled by Graph lookups, the
-//! planner (or the last plan, when nothing it reads changed), and the safety gate. A plan that
-//! would destroy anything is made again from a fresh Password Boss read when the read step took
-//! the kept state: destructive decisions are made on a fresh read only.
+//! planner (or the last plan, when nothing it reads changed), and the safety gate. A guarded plan
+//! that would remove or delete a user or delete a group is made again from a fresh Password Boss
+//! read when the read step took the kept state: what cannot be undone is decided on a fresh read.
 
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ use crate::domain::{DirectoryState, EntraSnapshot};
 use crate::passwordboss::PasswordBossError;
 use crate::passwordboss::model::ConnectorInfo;
 use crate::plan::{self, Plan, Rules, SafetyInput};
-use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
+use crate::resources::AzureAdConnectorSpec;
 
 /// Why the plan step stopped; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +87,15 @@ pub(super) async fn decide(
     .await;
     options.progress.send(Progress::step(Step::Planning));
     let started = Instant::now();
-    let (mut unguarded, mut reused) = plan_once(state, &snapshot, &directory, &rules, &record);
-    if kept && plan::destroys(&unguarded, &directory) {
-        // A portal change since the last read then counts in the budget.
+    let input = SafetyInput {
+        now: k8s_openapi::jiff::Timestamp::now(),
+        record,
+        approval: options.approval.clone(),
+    };
+    let (mut plan, mut reused) = plan_once(state, &snapshot, &directory, &rules, &input);
+    if kept && plan::irreversible(&plan) {
+        // What cannot be undone is decided on a fresh read: a portal change since the last read
+        // (an account made admin, handed to another source) then counts.
         directory_read_at = Instant::now();
         (connector, directory) = clients
             .password_boss
@@ -104,14 +110,8 @@ pub(super) async fn decide(
             &directory,
         )
         .await;
-        (unguarded, reused) = plan_once(state, &snapshot, &directory, &rules, &record);
+        (plan, reused) = plan_once(state, &snapshot, &directory, &rules, &input);
     }
-    let input = SafetyInput {
-        now: k8s_openapi::jiff::Timestamp::now(),
-        record,
-        approval: options.approval.clone(),
-    };
-    let plan = plan::guard_plan(unguarded, &snapshot, &directory, &rules, &input);
     if !options.dry_run {
         state.safety = Some(plan.record.clone());
     }
@@ -126,17 +126,23 @@ pub(super) async fn decide(
     })
 }
 
-/// The plan before the safety gate: the memo's when nothing the planner reads changed.
+/// The plan, guarded: the planner's (or the memo's, when nothing it reads changed), then the
+/// safety gate, which runs on every sync.
 fn plan_once(
     state: &mut ConnectorState,
     snapshot: &EntraSnapshot,
     directory: &DirectoryState,
     rules: &Rules,
-    record: &SafetyRecord,
+    input: &SafetyInput,
 ) -> (Plan, bool) {
     let _span = tracing::info_span!("plan").entered();
-    let key = PlanKey::new(snapshot, directory, rules, &record.owned_groups);
-    state.plan_memo.plan(key, || {
-        plan::plan_unguarded(snapshot, directory, rules, &record.owned_groups)
-    })
+    let owned = &input.record.owned_groups;
+    let key = PlanKey::new(snapshot, directory, rules, owned);
+    let (unguarded, reused) = state.plan_memo.plan(key, || {
+        plan::plan_unguarded(snapshot, directory, rules, owned)
+    });
+    (
+        plan::guard_plan(unguarded, snapshot, directory, rules, input),
+        reused,
+    )
 }
