@@ -6,6 +6,7 @@ use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
 use pbconnector::resources::LeaveRule;
 use pbconnector::sync::report::SyncReport;
 use pbconnector::telemetry::metrics::Metrics;
+use pbconnector_simulators::graph::{Answer, PathKind};
 
 #[path = "support/sync_run.rs"]
 mod sync_run;
@@ -118,4 +119,65 @@ async fn unchanged_inputs_reuse_the_plan_and_any_change_plans_again() {
             expected: None
         })
     );
+}
+
+/// A plan is reused only when the same inputs would need nothing but the reads: a sync whose
+/// departures needed a Graph lookup plans again next time, and one whose lookup failed asks
+/// again (its read was incomplete), though nothing changed in Entra since.
+#[tokio::test]
+async fn a_sync_that_needed_a_lookup_is_not_reused_and_a_failed_lookup_is_asked_again() {
+    let mut run = Run::start(20).await;
+    run.spec.sync_rules.user_deleted = LeaveRule::Delete;
+    run.spec.safety.removal_grace_period = "0s".into();
+    run.settle().await;
+    let gone = run.env.members[2].clone();
+    run.env.tenant.hard_delete_user(&gone);
+    run.env
+        .graph
+        .faults()
+        .answer_next(PathKind::User, 100, Answer::Status(500));
+    let failed = run.sync().await;
+    run.env
+        .graph
+        .faults()
+        .answer_next(PathKind::User, 0, Answer::Status(500));
+    assert!(!failed.snapshot_complete, "{failed:?}");
+    assert_eq!(failed.applied.deleted, 0);
+    let retried = run.sync().await;
+    assert!(
+        !retried.plan_reused,
+        "an incomplete read's plan is not kept"
+    );
+    assert!(
+        retried.graph_requests >= 2,
+        "the delta round and the lookup asked again: {retried:?}"
+    );
+    assert_eq!(retried.applied.deleted, 1, "{retried:?}");
+    run.settle().await;
+}
+
+/// When the two leave rules differ, every departed account's user is looked up on every sync
+/// (only the answer tells which rule applies), so such a sync's plan is never reused: a user
+/// removed from the group and later deleted in Entra is then deleted by the next sync.
+#[tokio::test]
+async fn departures_that_need_a_lookup_every_sync_are_looked_up_every_sync() {
+    let mut run = Run::start(20).await;
+    run.spec.sync_rules.user_deleted = LeaveRule::Delete;
+    run.spec.sync_rules.user_removed_from_group = LeaveRule::Ignore;
+    run.spec.safety.removal_grace_period = "0s".into();
+    run.settle().await;
+    let leaver = run.env.members[3].clone();
+    run.env
+        .tenant
+        .remove_member(&run.env.sync_group_id, &leaver);
+    let removed = run.sync().await;
+    assert_eq!(removed.applied.deleted, 0, "removed, not deleted: ignored");
+    for _ in 0..2 {
+        let again = run.sync().await;
+        assert!(!again.plan_reused, "{again:?}");
+        assert!(again.graph_requests >= 2, "the lookup: {again:?}");
+    }
+    run.env.tenant.hard_delete_user(&leaver);
+    let deleted = run.sync().await;
+    assert_eq!(deleted.applied.deleted, 1, "{deleted:?}");
 }

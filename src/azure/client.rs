@@ -120,8 +120,7 @@ impl GraphClient {
         resolved_from(sel, result.map_err(failure_error_for(sel)))
     }
 
-    /// Reads the sync group and the mirrored groups: a full read when due (first read,
-    /// `full_sync_interval` elapsed, changed selectors, delta off or expired), else a delta read.
+    /// Reads the sync group and the mirrored groups, and what they hold as a snapshot.
     pub async fn read(
         &self,
         state: &mut GraphSyncState,
@@ -129,6 +128,21 @@ impl GraphClient {
         groups: &[GroupSelector],
         opts: &ReadOptions,
     ) -> Result<EntraSnapshot, GraphError> {
+        self.refresh(state, sync_group, groups, opts).await?;
+        Ok(state.snapshot())
+    }
+
+    /// Brings `state` up to date with the sync group and the mirrored groups: a full read when
+    /// due (first read, `full_sync_interval` elapsed, changed selectors, delta off or expired),
+    /// else a delta read. The snapshot is built from `state` only when it is needed
+    /// (`GraphSyncState::snapshot`).
+    pub async fn refresh(
+        &self,
+        state: &mut GraphSyncState,
+        sync_group: &GroupSelector,
+        groups: &[GroupSelector],
+        opts: &ReadOptions,
+    ) -> Result<(), GraphError> {
         let deadline = Instant::now() + opts.deadline;
         let mut selectors = Vec::with_capacity(groups.len() + 1);
         selectors.push(sync_group.clone());
@@ -139,7 +153,7 @@ impl GraphClient {
             .is_none_or(|t| t.elapsed() >= opts.full_sync_interval);
         if opts.delta && !full_due && state.shape == shape && state.has_delta_links() {
             match self.delta_read(state, opts.nested_groups, deadline).await {
-                Ok(snapshot) => return Ok(snapshot),
+                Ok(()) => return Ok(()),
                 Err(GraphError::DeltaExpired { code }) => {
                     tracing::info!(%code, "the delta read cannot go on; falling back to a full read");
                 }

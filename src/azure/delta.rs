@@ -13,13 +13,12 @@ use std::time::Instant;
 
 use super::client::{GraphClient, USER_SELECT, enc};
 use super::error::GraphError;
-use super::full::{DELTA_FILTER_LIMIT, MemberRead, id_filter, parse_page, snapshot};
+use super::full::{DELTA_FILTER_LIMIT, MemberRead, id_filter, parse_page};
 use super::groups::concerns_one_group;
 use super::member_set::MemberEdits;
 use super::state::{CachedUser, GraphSyncState, ObjectId};
 use super::transport::failure_error;
 use super::wire::WireObject;
-use crate::domain::EntraSnapshot;
 
 /// What one delta round reported.
 #[derive(Default)]
@@ -45,7 +44,7 @@ impl GraphClient {
         state: &mut GraphSyncState,
         nested: bool,
         deadline: Instant,
-    ) -> Result<EntraSnapshot, GraphError> {
+    ) -> Result<(), GraphError> {
         let mut urls = Vec::with_capacity(state.groups_delta.len() + 1);
         urls.extend(state.users_delta.iter().cloned());
         urls.extend(state.groups_delta.iter().cloned());
@@ -103,13 +102,8 @@ impl GraphClient {
             state.groups_delta = groups;
         }
         self.retry_problems(state, nested, deadline).await?;
-        let unsettled = self.settle_members(state, deadline).await;
-        let mut snapshot = snapshot(state);
-        if let Some(reason) = unsettled {
-            snapshot.complete = false;
-            snapshot.incomplete_reason = Some(reason);
-        }
-        Ok(snapshot)
+        state.unsettled = self.settle_members(state, deadline).await;
+        Ok(())
     }
 
     /// Attributes of `ids`; `None` for users that no longer exist. Group delta names new members
@@ -359,7 +353,7 @@ mod tests {
             "nothing to fetch"
         );
         apply(&mut state, changes, HashMap::new(), HashMap::new());
-        let snap = snapshot(&state);
+        let snap = state.snapshot();
         assert!(snap.complete);
         assert!(snap.deleted.is_empty());
         assert_eq!(snap.users[id].display_name.as_deref(), Some("Ada Lovelace"));

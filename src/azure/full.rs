@@ -18,7 +18,6 @@ use super::member_set::MemberSet;
 use super::state::{CachedUser, GraphSyncState, ObjectId, TrackedGroup};
 use super::transport::failure_error;
 use super::wire::Page;
-use crate::domain::{EntraGroup, EntraSnapshot};
 use crate::resources::GroupSelector;
 
 /// `$filter` of a delta query takes at most this many `id eq` terms.
@@ -38,7 +37,7 @@ impl GraphClient {
         selectors: &[GroupSelector],
         opts: &ReadOptions,
         deadline: Instant,
-    ) -> Result<EntraSnapshot, GraphError> {
+    ) -> Result<(), GraphError> {
         // A name selector whose group was renamed since must be resolved again.
         state
             .resolved
@@ -57,6 +56,7 @@ impl GraphClient {
         state.problems = read.problems;
         state.deleted.clear();
         state.removal_reported.clear();
+        state.unsettled = None;
         state.users_delta = users_delta;
         state.groups_delta = groups_delta;
         state.last_full = Some(Instant::now());
@@ -67,7 +67,7 @@ impl GraphClient {
             problems = state.problems.len(),
             "full Graph read finished"
         );
-        Ok(snapshot(state))
+        Ok(())
     }
 
     /// Reads one group's user members (and nested group ids when `nested`), following every
@@ -207,52 +207,4 @@ pub(crate) fn id_filter<'a>(ids: impl Iterator<Item = &'a str>) -> String {
 
 pub(crate) fn parse_page(v: serde_json::Value) -> Result<Page, GraphError> {
     serde_json::from_value(v).map_err(|e| GraphError::protocol(format!("unreadable page: {e}")))
-}
-
-/// The snapshot of what `state` holds. A member without cached attributes makes it incomplete.
-pub(crate) fn snapshot(state: &GraphSyncState) -> EntraSnapshot {
-    let Some(sync) = state.groups.first() else {
-        return EntraSnapshot {
-            incomplete_reason: Some("no group has been read".into()),
-            ..EntraSnapshot::default()
-        };
-    };
-    let mut users = std::collections::BTreeMap::new();
-    let mut missing = 0usize;
-    for id in &sync.members {
-        match state.users.get(id) {
-            Some(u) => {
-                let id = id.to_string();
-                let user = u.to_entra(&id);
-                users.insert(id, user);
-            }
-            None => missing += 1,
-        }
-    }
-    let groups = state.groups[1..]
-        .iter()
-        .map(|g| EntraGroup {
-            id: g.id.to_string(),
-            display_name: g.name.clone(),
-            members: g.members.iter().map(|m| m.to_string()).collect(),
-        })
-        .collect();
-    EntraSnapshot {
-        sync_group_id: sync.id.to_string(),
-        sync_group_name: sync.name.clone(),
-        users,
-        deleted: state
-            .deleted
-            .keys()
-            .filter(|d| !sync.members.contains(d))
-            .map(|d| d.to_string())
-            .collect(),
-        out_of_scope: Default::default(),
-        groups,
-        complete: missing == 0,
-        incomplete_reason: (missing > 0)
-            .then(|| format!("{missing} members of the sync group have no attributes")),
-        group_problems: state.problems.iter().map(|(_, p)| p.clone()).collect(),
-        foreign: BTreeSet::new(),
-    }
 }

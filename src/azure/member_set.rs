@@ -6,7 +6,7 @@
 
 use super::object_id::ObjectId;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct MemberSet(Vec<ObjectId>);
 
 /// Member changes of one delta round, in the order Graph reported them.

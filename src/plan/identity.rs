@@ -26,7 +26,7 @@ impl Eq for EmailKey<'_> {}
 impl std::hash::Hash for EmailKey<'_> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // The ASCII-lowercased bytes, 8 at a time, without allocating: equal keys hash the same,
-        // and (`digest` relies on it) different keys hash like different values.
+        // and different keys hash like different values.
         let bytes = self.0.as_bytes();
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
@@ -217,8 +217,8 @@ mod tests {
         }
 
         /// Different keys hash differently (but for 64-bit collisions), including bytes that
-        /// differ only in bit 5 without being letters (`^` and `~`, `é` and `É`): the digests
-        /// compare emails by these hashes. `b` is `a` with some characters swapped for their
+        /// differ only in bit 5 without being letters (`^` and `~`, `é` and `É`), which would
+        /// otherwise crowd a hash map's buckets. `b` is `a` with some characters swapped for their
         /// bit-5 twin, which is the same key only where they are ASCII letters.
         #[test]
         fn different_email_keys_hash_differently(

@@ -1,5 +1,7 @@
 //! `plan`: one sync's decisions, from the Entra snapshot, the Password Boss state and the rules.
 
+use std::collections::BTreeSet;
+
 use super::directory::DirectoryIndex;
 use super::groups::plan_groups;
 use super::leave::{Scope, plan_leavers};
@@ -67,23 +69,60 @@ pub fn guard_plan(
     rules: &Rules,
     input: &SafetyInput,
 ) -> Plan {
-    let managed = state
-        .users
-        .iter()
-        .filter(|u| u.owner == Owner::AzureAd && u.external_id.is_some())
-        .count();
-    let mirrored = snapshot
-        .groups
-        .iter()
-        .filter(|g| g.id != snapshot.sync_group_id)
-        .map(|g| g.id.clone())
-        .collect();
+    guard_with(
+        unguarded,
+        state,
+        &GateFacts::of(snapshot, state),
+        rules,
+        input,
+    )
+}
+
+/// What the safety gate reads of the snapshot and the state besides the plan's actions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GateFacts {
+    /// The Entra read was complete.
+    pub complete: bool,
+    /// The mirrored groups read (Entra ids).
+    pub mirrored: BTreeSet<String>,
+    /// Accounts managed by Azure AD with an externalId.
+    pub managed: u32,
+}
+
+impl GateFacts {
+    pub fn of(snapshot: &EntraSnapshot, state: &DirectoryState) -> Self {
+        let managed = state
+            .users
+            .iter()
+            .filter(|u| u.owner == Owner::AzureAd && u.external_id.is_some())
+            .count();
+        Self {
+            complete: snapshot.complete,
+            mirrored: snapshot
+                .groups
+                .iter()
+                .filter(|g| g.id != snapshot.sync_group_id)
+                .map(|g| g.id.clone())
+                .collect(),
+            managed: u32::try_from(managed).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// `guard_plan` with the facts of the snapshot and the state already taken.
+pub fn guard_with(
+    unguarded: Plan,
+    state: &DirectoryState,
+    facts: &GateFacts,
+    rules: &Rules,
+    input: &SafetyInput,
+) -> Plan {
     guard(
         unguarded,
         state,
-        snapshot.complete,
-        &mirrored,
-        u32::try_from(managed).unwrap_or(u32::MAX),
+        facts.complete,
+        &facts.mirrored,
+        facts.managed,
         rules,
         input,
     )

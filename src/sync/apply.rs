@@ -6,7 +6,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use super::decide::Decided;
-use super::directory_cache::{CachedDirectory, apply_outcomes};
+use super::directory_cache::{CachedDirectory, apply_outcomes, next_generation};
 use super::failure::FailureReason;
 use super::pipeline::{ConnectorState, SyncOptions, Trace};
 use super::progress::{Progress, Step};
@@ -51,8 +51,15 @@ pub(super) async fn apply(
 ) -> Option<Applied> {
     // The state goes to the cache; the report needs only the plan and the snapshot.
     let directory = std::mem::take(&mut decided.directory);
+    // The state changes with the plan's writes: a new generation then.
+    let generation = if decided.plan.actions.is_empty() || options.dry_run {
+        decided.directory_generation
+    } else {
+        next_generation()
+    };
     let keep = |directory| CachedDirectory {
         key: clients.password_boss_key,
+        generation,
         read_at: decided.directory_read_at,
         connector: decided.connector.clone(),
         state: directory,

@@ -1,21 +1,24 @@
-//! Step 2 of a sync, **plan**: the company guard, the departures settled by Graph lookups, the
-//! planner (or the last plan, when nothing it reads changed), and the safety gate. A guarded plan
-//! that would remove or delete a user or delete a group is made again from a fresh Password Boss
-//! read when the read step took the kept state: what cannot be undone is decided on a fresh read.
+//! Step 2 of a sync, **plan**: the company guard, then the plan — the last one when nothing the
+//! planner reads changed (`plan_memo`), else the snapshot built from the Graph state, scoped, its
+//! departures settled by Graph lookups, and planned — and the safety gate on every sync. A
+//! guarded plan that would remove or delete a user or delete a group is made again from a fresh
+//! Password Boss read when the read step took the kept state: what cannot be undone is decided on
+//! a fresh read.
 
 use std::time::Instant;
 
 use super::company::company_of;
 use super::departures::classify_departures;
+use super::directory_cache::next_generation;
 use super::failure::FailureReason;
 use super::pipeline::{ConnectorState, SyncOptions, Trace};
-use super::plan_memo::PlanKey;
+use super::plan_memo::{Kept, PlanKey};
 use super::progress::{Progress, Step};
 use super::read::{Clients, Reads};
 use crate::domain::{DirectoryState, EntraSnapshot};
 use crate::passwordboss::PasswordBossError;
 use crate::passwordboss::model::ConnectorInfo;
-use crate::plan::{self, Plan, Rules, SafetyInput};
+use crate::plan::{self, GateFacts, Plan, Rules, SafetyInput};
 use crate::resources::AzureAdConnectorSpec;
 
 /// Why the plan step stopped; nothing was written.
@@ -38,15 +41,35 @@ impl DecideError {
     }
 }
 
+/// What the report needs of the Entra snapshot a plan was made from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SnapshotSummary {
+    pub complete: bool,
+    pub incomplete_reason: Option<String>,
+    /// Mirrored groups read.
+    pub groups: u32,
+}
+
+impl SnapshotSummary {
+    fn of(snapshot: &EntraSnapshot) -> Self {
+        Self {
+            complete: snapshot.complete,
+            incomplete_reason: snapshot.incomplete_reason.clone(),
+            groups: snapshot.groups.len() as u32,
+        }
+    }
+}
+
 /// The plan, and what it was made from.
 pub(super) struct Decided {
     /// Guarded by the safety limits.
     pub plan: Plan,
     /// The last sync's plan was reused: nothing the planner reads had changed.
     pub reused: bool,
-    pub snapshot: EntraSnapshot,
+    pub summary: SnapshotSummary,
     pub connector: ConnectorInfo,
     pub directory: DirectoryState,
+    pub directory_generation: u64,
     pub directory_read_at: Instant,
 }
 
@@ -59,9 +82,9 @@ pub(super) async fn decide(
     trace: &mut Trace,
 ) -> Result<Decided, DecideError> {
     let Reads {
-        mut snapshot,
         mut connector,
         mut directory,
+        mut directory_generation,
         mut directory_read_at,
         kept,
     } = reads;
@@ -77,14 +100,6 @@ pub(super) async fn decide(
         .or_else(|| options.safety_record.clone())
         .unwrap_or_default();
     let rules = Rules::from_spec(spec);
-    classify_departures(
-        spec,
-        &clients.graph,
-        &mut state.graph_state,
-        &mut snapshot,
-        &directory,
-    )
-    .await;
     options.progress.send(Progress::step(Step::Planning));
     let started = Instant::now();
     let input = SafetyInput {
@@ -92,25 +107,25 @@ pub(super) async fn decide(
         record,
         approval: options.approval.clone(),
     };
-    let (mut plan, mut reused) = plan_once(state, &snapshot, &directory, &rules, &input);
+    let context = Context {
+        spec,
+        clients,
+        rules: &rules,
+        input: &input,
+    };
+    let (mut plan, mut summary, mut reused) =
+        context.plan(state, &directory, directory_generation).await;
     if kept && plan::irreversible(&plan) {
-        // What cannot be undone is decided on a fresh read: a portal change since the last read
-        // (an account made admin, handed to another source) then counts.
+        // A portal change since the last read (an account made admin, handed to another
+        // source) then counts.
         directory_read_at = Instant::now();
         (connector, directory) = clients
             .password_boss
             .read_company()
             .await
             .map_err(DecideError::Reread)?;
-        classify_departures(
-            spec,
-            &clients.graph,
-            &mut state.graph_state,
-            &mut snapshot,
-            &directory,
-        )
-        .await;
-        (plan, reused) = plan_once(state, &snapshot, &directory, &rules, &input);
+        directory_generation = next_generation();
+        (plan, summary, reused) = context.plan(state, &directory, directory_generation).await;
     }
     if !options.dry_run {
         state.safety = Some(plan.record.clone());
@@ -119,30 +134,74 @@ pub(super) async fn decide(
     Ok(Decided {
         plan,
         reused,
-        snapshot,
+        summary,
         connector,
         directory,
+        directory_generation,
         directory_read_at,
     })
 }
 
-/// The plan, guarded: the planner's (or the memo's, when nothing it reads changed), then the
-/// safety gate, which runs on every sync.
-fn plan_once(
-    state: &mut ConnectorState,
-    snapshot: &EntraSnapshot,
-    directory: &DirectoryState,
-    rules: &Rules,
-    input: &SafetyInput,
-) -> (Plan, bool) {
-    let _span = tracing::info_span!("plan").entered();
-    let owned = &input.record.owned_groups;
-    let key = PlanKey::new(snapshot, directory, rules, owned);
-    let (unguarded, reused) = state.plan_memo.plan(key, || {
-        plan::plan_unguarded(snapshot, directory, rules, owned)
-    });
-    (
-        plan::guard_plan(unguarded, snapshot, directory, rules, input),
-        reused,
-    )
+/// What planning one sync reads besides the connector state and the Password Boss side.
+struct Context<'a> {
+    spec: &'a AzureAdConnectorSpec,
+    clients: &'a Clients,
+    rules: &'a Rules,
+    input: &'a SafetyInput,
+}
+
+impl Context<'_> {
+    /// The guarded plan: the memo's when nothing the planner reads changed, else the planner's
+    /// from the snapshot, its departures settled. The flag says whether the memo's was reused.
+    async fn plan(
+        &self,
+        state: &mut ConnectorState,
+        directory: &DirectoryState,
+        directory_generation: u64,
+    ) -> (Plan, SnapshotSummary, bool) {
+        let owned = &self.input.record.owned_groups;
+        let key = PlanKey::new(
+            state.graph_state.fingerprint(),
+            directory_generation,
+            self.rules,
+            owned,
+        );
+        if let Some(kept) = state.plan_memo.get(&key) {
+            let _span = tracing::info_span!("plan", reused = true).entered();
+            let plan = plan::guard_with(
+                kept.plan.clone(),
+                directory,
+                &kept.facts,
+                self.rules,
+                self.input,
+            );
+            return (plan, kept.summary.clone(), true);
+        }
+        let mut snapshot = state.graph_state.snapshot();
+        plan::apply_scope(&mut snapshot, &self.rules.scope, self.rules.email_attribute);
+        let lookups = self.clients.graph.requests();
+        classify_departures(
+            self.spec,
+            &self.clients.graph,
+            &mut state.graph_state,
+            &mut snapshot,
+            directory,
+        )
+        .await;
+        let quiet = self.clients.graph.requests() == lookups;
+        let _span = tracing::info_span!("plan", reused = false).entered();
+        let unguarded = plan::plan_unguarded(&snapshot, directory, self.rules, owned);
+        let facts = GateFacts::of(&snapshot, directory);
+        let summary = SnapshotSummary::of(&snapshot);
+        // Kept only when the same inputs would need no more than the reads (see `plan_memo`).
+        let keep = quiet && summary.complete && unguarded.actions.is_empty();
+        let kept = keep.then(|| Kept {
+            plan: unguarded.clone(),
+            facts: facts.clone(),
+            summary: summary.clone(),
+        });
+        state.plan_memo.keep(key, kept);
+        let plan = plan::guard_with(unguarded, directory, &facts, self.rules, self.input);
+        (plan, summary, false)
+    }
 }

@@ -12,6 +12,7 @@
 //!   taken out for the sync and put back only when it finished).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::domain::{Account, AccountStatus, Group, Owner, Role};
@@ -19,9 +20,18 @@ use crate::passwordboss::model::ConnectorInfo;
 use crate::passwordboss::{ExecutionReport, Outcome};
 use crate::plan::{Action, Deprovision, DirectoryState, MemberRef, Plan};
 
+/// A new generation of a Password Boss state: one per read, and one per sync whose writes
+/// changed it. The plan memo tells states apart by it.
+pub(crate) fn next_generation() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A Password Boss state read at `read_at` (and followed since), for the client `key`.
 pub(crate) struct CachedDirectory {
     pub key: u64,
+    /// Changes whenever `state` does (`next_generation`).
+    pub generation: u64,
     pub read_at: Instant,
     /// The company and licences as `GET /v1/connector` said at the read.
     pub connector: ConnectorInfo,

@@ -1,12 +1,13 @@
-//! Step 1 of a sync, **read**: the clients for the spec and its credentials, then Entra and
-//! Password Boss read concurrently. The Password Boss state kept from the last sync stands in for
-//! a read while it is fresh (see `directory_cache`).
+//! Step 1 of a sync, **read**: the clients for the spec and its credentials, then Entra (into
+//! the Graph state kept between syncs) and Password Boss read concurrently. The Password Boss
+//! state kept from the last sync stands in for a read while it is fresh (see `directory_cache`).
 
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
 use super::credentials::Credentials;
+use super::directory_cache::next_generation;
 use super::failure::FailureReason;
 use super::pipeline::{ConnectorState, SyncOptions, Trace};
 use super::progress::{Progress, Step};
@@ -14,10 +15,9 @@ use super::secrets::SecretError;
 use crate::azure::{
     AzureConfig, Credential, GraphClient, GraphError, ReadOptions, admin_consent_url,
 };
-use crate::domain::{DirectoryState, EntraSnapshot};
+use crate::domain::DirectoryState;
 use crate::passwordboss::model::ConnectorInfo;
 use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossError};
-use crate::plan::{self, Rules};
 use crate::resources::{AzureAdConnectorSpec, AzureSpec};
 
 /// How often a long read reports the requests it made so far.
@@ -83,11 +83,13 @@ impl Clients {
     }
 }
 
-/// What the read step found.
+/// What the read step found. The Entra side is in the connector state's Graph state; the plan
+/// step builds the snapshot from it only when it plans.
 pub(super) struct Reads {
-    pub snapshot: EntraSnapshot,
     pub connector: ConnectorInfo,
     pub directory: DirectoryState,
+    /// Changes whenever `directory` does (see `directory_cache::next_generation`).
+    pub directory_generation: u64,
     /// When `directory` was read from Password Boss.
     pub directory_read_at: Instant,
     /// `directory` is the state kept from an earlier sync, not read now.
@@ -167,19 +169,14 @@ pub(super) async fn read(
         delta: options.delta,
         deadline: options.deadline,
     };
-    let rules = Rules::from_spec(spec);
     let graph_state = &mut state.graph_state;
     let entra_read = async {
         let started = Instant::now();
-        let snapshot = clients
+        let read = clients
             .graph
-            .read(graph_state, &spec.sync_group, &spec.groups, &read_options)
-            .await
-            .map(|mut snapshot| {
-                plan::apply_scope(&mut snapshot, &rules.scope, rules.email_attribute);
-                snapshot
-            });
-        (snapshot, started.elapsed())
+            .refresh(graph_state, &spec.sync_group, &spec.groups, &read_options)
+            .await;
+        (read, started.elapsed())
     }
     .instrument(tracing::info_span!("graph_read"));
     // Taken out, and put back only by a sync that finishes.
@@ -191,18 +188,18 @@ pub(super) async fn read(
     let directory_read = async {
         let started = Instant::now();
         let read = match cached {
-            Some(c) => Ok((c.connector, c.state, c.read_at)),
+            Some(c) => Ok((c.connector, c.state, c.read_at, c.generation)),
             None => {
                 let read_at = Instant::now();
                 let read = clients.password_boss.read_company().await;
-                read.map(|(connector, state)| (connector, state, read_at))
+                read.map(|(connector, state)| (connector, state, read_at, next_generation()))
             }
         };
         (read, started.elapsed())
     }
     .instrument(tracing::info_span!("password_boss_read", kept));
     // While both reads run, the requests they made so far tell a front end they are moving.
-    let ((snapshot, graph_time), (directory, pb_time)) = {
+    let ((entra, graph_time), (directory, pb_time)) = {
         let reads = async { tokio::join!(entra_read, directory_read) };
         tokio::pin!(reads);
         let mut ticks = tokio::time::interval(READ_PROGRESS_EVERY);
@@ -220,14 +217,15 @@ pub(super) async fn read(
     };
     trace.timings.graph_read = graph_time;
     trace.timings.password_boss_read = pb_time;
-    trace.reached.azure = snapshot.is_ok();
+    trace.reached.azure = entra.is_ok();
     trace.reached.password_boss = directory.is_ok();
-    let snapshot = snapshot.map_err(|e| ReadError::graph(&spec.azure, e))?;
-    let (connector, directory, directory_read_at) = directory.map_err(ReadError::PasswordBoss)?;
+    entra.map_err(|e| ReadError::graph(&spec.azure, e))?;
+    let (connector, directory, directory_read_at, directory_generation) =
+        directory.map_err(ReadError::PasswordBoss)?;
     Ok(Reads {
-        snapshot,
         connector,
         directory,
+        directory_generation,
         directory_read_at,
         kept,
     })
