@@ -8,6 +8,7 @@ pub mod cli;
 pub mod controller;
 pub mod domain;
 pub mod http_client;
+mod packed;
 pub mod passwordboss;
 pub mod plan;
 pub mod resources;

@@ -13,13 +13,10 @@ pub(crate) enum ObjectId {
 
 impl From<&str> for ObjectId {
     fn from(s: &str) -> Self {
-        if let Ok(u) = uuid::Uuid::try_parse(s) {
-            let mut buf = uuid::Uuid::encode_buffer();
-            if u.hyphenated().encode_lower(&mut buf) == s {
-                return Self::Guid(*u.as_bytes());
-            }
+        match crate::packed::canonical_guid(s) {
+            Some(bytes) => Self::Guid(bytes),
+            None => Self::Text(s.into()),
         }
-        Self::Text(s.into())
     }
 }
 

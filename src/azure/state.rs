@@ -8,6 +8,7 @@ use super::member_set::MemberSet;
 pub(crate) use super::object_id::ObjectId;
 use super::wire::WireObject;
 use crate::domain::{EntraGroup, EntraSnapshot, EntraUser, GroupProblem};
+use crate::packed::{put, take};
 use crate::resources::GroupSelector;
 
 /// A user's attributes, kept small: the operator holds 100,000s of them. One allocation holds a
@@ -23,41 +24,6 @@ const ENABLED_KNOWN: u8 = 1;
 const ENABLED: u8 = 2;
 const UPN_IS_MAIL: u8 = 4;
 const TYPE_MEMBER: u8 = 8;
-
-fn put(out: &mut Vec<u8>, field: Option<&str>) {
-    let mut n = field.map_or(0, |f| f.len() + 1);
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
-    if let Some(f) = field {
-        out.extend_from_slice(f.as_bytes());
-    }
-}
-
-/// Reads the next field written by `put`.
-fn take<'a>(text: &mut &'a [u8]) -> Option<&'a str> {
-    let mut n = 0usize;
-    let mut shift = 0;
-    while let Some((&byte, rest)) = text.split_first() {
-        *text = rest;
-        n |= ((byte & 0x7f) as usize) << shift;
-        shift += 7;
-        if byte & 0x80 == 0 {
-            break;
-        }
-    }
-    let len = n.checked_sub(1)?;
-    let (field, rest) = text.split_at(len.min(text.len()));
-    *text = rest;
-    // Written from &str by `put`: always UTF-8.
-    std::str::from_utf8(field).ok()
-}
 
 impl CachedUser {
     pub(crate) fn from_wire(o: &WireObject) -> Self {

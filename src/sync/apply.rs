@@ -6,8 +6,9 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use super::decide::Decided;
-use super::directory_cache::{CachedDirectory, apply_outcomes, next_generation};
+use super::directory_cache::{CachedDirectory, Directory, apply_outcomes, next_generation};
 use super::failure::FailureReason;
+use super::packed_state::PackedState;
 use super::pipeline::{ConnectorState, SyncOptions, Trace};
 use super::progress::{Progress, Step};
 use super::read::Clients;
@@ -57,7 +58,7 @@ pub(super) async fn apply(
     } else {
         next_generation()
     };
-    let keep = |directory| CachedDirectory {
+    let keep = |directory: PackedState| CachedDirectory {
         key: clients.password_boss_key,
         generation,
         read_at: decided.directory_read_at,
@@ -65,7 +66,7 @@ pub(super) async fn apply(
         state: directory,
     };
     if options.dry_run {
-        state.directory = Some(keep(directory));
+        state.directory = Some(keep(directory.into_packed()));
         return None;
     }
     let started = Instant::now();
@@ -95,7 +96,16 @@ pub(super) async fn apply(
     ))
     .await;
     trace.timings.apply = started.elapsed();
-    state.directory = apply_outcomes(directory, &decided.plan, &execution).map(keep);
+    state.directory = if decided.plan.actions.is_empty() {
+        Some(keep(directory.into_packed()))
+    } else {
+        // A plan with actions was made from the unpacked state.
+        let followed = match directory {
+            Directory::Unpacked(state) => apply_outcomes(state, &decided.plan, &execution),
+            Directory::Packed(_) => None,
+        };
+        followed.map(|s| keep(PackedState::pack(s)))
+    };
     let error = match (&execution.unauthorized, &execution.gave_up) {
         (Some(e), _) => Some(ApplyError::Unauthorized(e.clone())),
         (None, Some(e)) => Some(ApplyError::GaveUp(e.clone())),

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::company::company_of;
 use super::departures::classify_departures;
-use super::directory_cache::next_generation;
+use super::directory_cache::{Directory, next_generation};
 use super::failure::FailureReason;
 use super::pipeline::{ConnectorState, SyncOptions, Trace};
 use super::plan_memo::{Kept, PlanKey};
@@ -68,7 +68,7 @@ pub(super) struct Decided {
     pub reused: bool,
     pub summary: SnapshotSummary,
     pub connector: ConnectorInfo,
-    pub directory: DirectoryState,
+    pub directory: Directory,
     pub directory_generation: u64,
     pub directory_read_at: Instant,
 }
@@ -113,20 +113,28 @@ pub(super) async fn decide(
         rules: &rules,
         input: &input,
     };
-    let (mut plan, mut summary, mut reused) =
-        context.plan(state, &directory, directory_generation).await;
-    if kept && plan::irreversible(&plan) {
-        // A portal change since the last read (an account made admin, handed to another
-        // source) then counts.
-        directory_read_at = Instant::now();
-        (connector, directory) = clients
-            .password_boss
-            .read_company()
-            .await
-            .map_err(DecideError::Reread)?;
-        directory_generation = next_generation();
-        (plan, summary, reused) = context.plan(state, &directory, directory_generation).await;
-    }
+    let planned = context
+        .plan(state, &mut directory, directory_generation)
+        .await;
+    // What cannot be undone is decided on a fresh read: a portal change since the last read (an
+    // account made admin, handed to another source) then counts. A kept state that does not
+    // unpack (a bug) is read afresh too.
+    let (plan, summary, reused) = match planned {
+        Some(planned) if !(kept && plan::irreversible(&planned.0)) => planned,
+        _ => {
+            directory_read_at = Instant::now();
+            let (fresh_connector, fresh) = clients
+                .password_boss
+                .read_company()
+                .await
+                .map_err(DecideError::Reread)?;
+            directory_generation = next_generation();
+            let key = context.key(state, directory_generation);
+            let planned = context.plan_from(state, &fresh, key).await;
+            (connector, directory) = (fresh_connector, Directory::Unpacked(fresh));
+            planned
+        }
+    };
     if !options.dry_run {
         state.safety = Some(plan.record.clone());
     }
@@ -153,30 +161,49 @@ struct Context<'a> {
 impl Context<'_> {
     /// The guarded plan: the memo's when nothing the planner reads changed, else the planner's
     /// from the snapshot, its departures settled. The flag says whether the memo's was reused.
+    /// `None` when the kept Password Boss state does not unpack.
     async fn plan(
         &self,
         state: &mut ConnectorState,
-        directory: &DirectoryState,
+        directory: &mut Directory,
         directory_generation: u64,
-    ) -> (Plan, SnapshotSummary, bool) {
-        let owned = &self.input.record.owned_groups;
-        let key = PlanKey::new(
-            state.graph_state.fingerprint(),
-            directory_generation,
-            self.rules,
-            owned,
-        );
+    ) -> Option<(Plan, SnapshotSummary, bool)> {
+        let key = self.key(state, directory_generation);
         if let Some(kept) = state.plan_memo.get(&key) {
             let _span = tracing::info_span!("plan", reused = true).entered();
+            // The gate reads the Password Boss state only for the plan's actions, and a kept
+            // plan has none: the kept state stays packed.
             let plan = plan::guard_with(
                 kept.plan.clone(),
-                directory,
+                &DirectoryState::default(),
                 &kept.facts,
                 self.rules,
                 self.input,
             );
-            return (plan, kept.summary.clone(), true);
+            return Some((plan, kept.summary.clone(), true));
         }
+        let directory = directory.state()?;
+        Some(self.plan_from(state, directory, key).await)
+    }
+
+    fn key(&self, state: &ConnectorState, directory_generation: u64) -> PlanKey {
+        PlanKey::new(
+            state.graph_state.fingerprint(),
+            directory_generation,
+            self.rules,
+            &self.input.record.owned_groups,
+        )
+    }
+
+    /// The planner's guarded plan from the snapshot, its departures settled; kept in the memo
+    /// when it qualifies.
+    async fn plan_from(
+        &self,
+        state: &mut ConnectorState,
+        directory: &DirectoryState,
+        key: PlanKey,
+    ) -> (Plan, SnapshotSummary, bool) {
+        let owned = &self.input.record.owned_groups;
         let mut snapshot = state.graph_state.snapshot();
         plan::apply_scope(&mut snapshot, &self.rules.scope, self.rules.email_attribute);
         let lookups = self.clients.graph.requests();

@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::packed_state::PackedState;
 use crate::domain::{Account, AccountStatus, Group, Owner, Role};
 use crate::passwordboss::model::ConnectorInfo;
 use crate::passwordboss::{ExecutionReport, Outcome};
@@ -35,7 +36,40 @@ pub(crate) struct CachedDirectory {
     pub read_at: Instant,
     /// The company and licences as `GET /v1/connector` said at the read.
     pub connector: ConnectorInfo,
-    pub state: DirectoryState,
+    pub state: PackedState,
+}
+
+/// The Password Boss side of a sync: as read, or as kept (packed) until a plan needs it.
+pub(crate) enum Directory {
+    Unpacked(DirectoryState),
+    Packed(PackedState),
+}
+
+impl Directory {
+    /// The state, unpacked on first use; `None` if the kept bytes do not unpack (a bug: the
+    /// caller reads Password Boss afresh).
+    pub(crate) fn state(&mut self) -> Option<&DirectoryState> {
+        if let Self::Packed(packed) = self {
+            *self = Self::Unpacked(packed.unpack()?);
+        }
+        match self {
+            Self::Unpacked(state) => Some(state),
+            Self::Packed(_) => None,
+        }
+    }
+
+    pub(crate) fn into_packed(self) -> PackedState {
+        match self {
+            Self::Unpacked(state) => PackedState::pack(state),
+            Self::Packed(packed) => packed,
+        }
+    }
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self::Unpacked(DirectoryState::default())
+    }
 }
 
 impl CachedDirectory {

@@ -11,6 +11,7 @@ mod departures;
 pub mod describe;
 mod directory_cache;
 pub mod failure;
+mod packed_state;
 pub mod pipeline;
 mod plan_memo;
 pub mod progress;

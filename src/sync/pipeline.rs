@@ -53,8 +53,8 @@ pub struct ConnectorState {
 
 impl ConnectorState {
     /// The Password Boss state kept for the next sync, if any (for tests and diagnostics).
-    pub fn kept_directory(&self) -> Option<&crate::plan::DirectoryState> {
-        self.directory.as_ref().map(|c| &c.state)
+    pub fn kept_directory(&self) -> Option<crate::domain::DirectoryState> {
+        self.directory.as_ref().and_then(|c| c.state.unpack())
     }
 
     /// State whose Graph client shares one pacer per tenant with every other connector built

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::credentials::Credentials;
-use super::directory_cache::next_generation;
+use super::directory_cache::{Directory, next_generation};
 use super::failure::FailureReason;
 use super::pipeline::{ConnectorState, SyncOptions, Trace};
 use super::progress::{Progress, Step};
@@ -15,7 +15,6 @@ use super::secrets::SecretError;
 use crate::azure::{
     AzureConfig, Credential, GraphClient, GraphError, ReadOptions, admin_consent_url,
 };
-use crate::domain::DirectoryState;
 use crate::passwordboss::model::ConnectorInfo;
 use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossError};
 use crate::resources::{AzureAdConnectorSpec, AzureSpec};
@@ -87,7 +86,7 @@ impl Clients {
 /// step builds the snapshot from it only when it plans.
 pub(super) struct Reads {
     pub connector: ConnectorInfo,
-    pub directory: DirectoryState,
+    pub directory: Directory,
     /// Changes whenever `directory` does (see `directory_cache::next_generation`).
     pub directory_generation: u64,
     /// When `directory` was read from Password Boss.
@@ -188,11 +187,19 @@ pub(super) async fn read(
     let directory_read = async {
         let started = Instant::now();
         let read = match cached {
-            Some(c) => Ok((c.connector, c.state, c.read_at, c.generation)),
+            Some(c) => Ok((
+                c.connector,
+                Directory::Packed(c.state),
+                c.read_at,
+                c.generation,
+            )),
             None => {
                 let read_at = Instant::now();
                 let read = clients.password_boss.read_company().await;
-                read.map(|(connector, state)| (connector, state, read_at, next_generation()))
+                read.map(|(connector, state)| {
+                    let state = Directory::Unpacked(state);
+                    (connector, state, read_at, next_generation())
+                })
             }
         };
         (read, started.elapsed())
