@@ -90,14 +90,19 @@ GO
   mv "$bin/etcd.tmp" "$bin/etcd"
 }
 
-if ! "$bin/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes v$K8S_VERSION"; then
+# Each version is read whole before it is matched: under pipefail, `grep -q` or `head` closing the
+# pipe early would kill the binary with SIGPIPE and fail the check (or the script) at random.
+version_of() { "$1" --version 2>/dev/null || true; }
+
+if ! grep -qx "Kubernetes v$K8S_VERSION" <<<"$(version_of "$bin/kube-apiserver")"; then
   echo "building kube-apiserver v$K8S_VERSION into $bin (first run on this machine: minutes)" >&2
   build_apiserver
 fi
-if ! "$bin/etcd" --version 2>/dev/null | grep -q "etcd Version: $ETCD_VERSION"; then
+if ! grep -q "etcd Version: $ETCD_VERSION" <<<"$(version_of "$bin/etcd")"; then
   echo "building etcd v$ETCD_VERSION into $bin" >&2
   build_etcd
 fi
 "$bin/kube-apiserver" --version >&2
-"$bin/etcd" --version | head -n 1 >&2
+etcd_version="$("$bin/etcd" --version)"
+echo "${etcd_version%%$'\n'*}" >&2
 echo "$bin"
