@@ -61,12 +61,19 @@ pub fn binaries() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+/// `N` distinct free loopback ports. Every listener is held until all are chosen: two
+/// bind-and-release calls in a row may be handed the same port, and etcd then fails to bind its
+/// peer port to the one its client port already has (seen in CI).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("a bound address").port())
 }
+
+/// How many times a control plane is started on fresh ports when one of its processes lost a
+/// port to another process between `free_ports` and its own bind.
+const START_ATTEMPTS: usize = 3;
 
 /// Spawns every control-plane process from one thread that lives as long as the test binary, so
 /// `PR_SET_PDEATHSIG` (which fires when the spawning *thread* ends) kills them exactly when the
@@ -263,6 +270,22 @@ impl TestApiServer {
     }
 
     fn start_inner(owned: bool) -> TestApiServer {
+        for attempt in 1..=START_ATTEMPTS {
+            let server = Self::spawn_control_plane(owned);
+            match server.try_wait_ready() {
+                Ok(()) => return server,
+                Err(why) if attempt < START_ATTEMPTS && server.lost_a_port() => {
+                    eprintln!("control plane attempt {attempt} lost a port, retrying: {why}");
+                    server.kill();
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Starts etcd and kube-apiserver on fresh ports and a fresh directory, without waiting.
+    fn spawn_control_plane(owned: bool) -> TestApiServer {
         let bin = binaries();
         let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("apiserver");
         std::fs::create_dir_all(&root).expect("target/tmp/apiserver");
@@ -287,8 +310,7 @@ impl TestApiServer {
             std::fs::write(dir.join(name), content).expect("PKI file");
         }
 
-        let etcd_port = free_port();
-        let peer_port = free_port();
+        let [etcd_port, peer_port, port] = free_ports();
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
         let mut etcd = Command::new(bin.join("etcd"));
@@ -308,7 +330,6 @@ impl TestApiServer {
         .stderr(log_file(&dir, "etcd.log"));
         let etcd = spawn(etcd);
 
-        let port = free_port();
         let url = format!("https://127.0.0.1:{port}");
         let apiserver_args = vec![
             format!("--etcd-servers={etcd_url}"),
@@ -350,7 +371,7 @@ impl TestApiServer {
 
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, kubeconfig_yaml(&url, &pki)).expect("kubeconfig");
-        let server = TestApiServer {
+        TestApiServer {
             dir,
             url,
             etcd_url,
@@ -362,9 +383,7 @@ impl TestApiServer {
             }),
             ca_pem: pki.ca_pem,
             owned,
-        };
-        server.wait_ready();
-        server
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -507,14 +526,21 @@ impl TestApiServer {
     }
 
     fn wait_ready(&self) {
+        if let Err(why) = self.try_wait_ready() {
+            panic!("{why}");
+        }
+    }
+
+    /// Waits for `/readyz`; the error says why not, with the tails of both logs.
+    fn try_wait_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
         let readyz = format!("{}/readyz", self.url);
         loop {
             if let Some(status) = self.exited() {
-                panic!(
+                return Err(format!(
                     "the control plane exited ({status}) before it was ready\n{}",
                     self.logs()
-                );
+                ));
             }
             let out = Command::new("curl")
                 .args(["-sf", "--max-time", "2", "--cacert"])
@@ -525,14 +551,32 @@ impl TestApiServer {
                 .output()
                 .expect("curl runs");
             if out.status.success() {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "kube-apiserver was not ready within {READY_TIMEOUT:?}\n{}",
-                self.logs()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "kube-apiserver was not ready within {READY_TIMEOUT:?}\n{}",
+                    self.logs()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Whether a process of this control plane failed to bind a port another process took.
+    fn lost_a_port(&self) -> bool {
+        ["etcd.log", "kube-apiserver.log"].iter().any(|name| {
+            std::fs::read_to_string(self.dir.join(name))
+                .is_ok_and(|log| log.contains("address already in use"))
+        })
+    }
+
+    /// Stops both processes now (a failed start; `Drop` does this only for owned servers).
+    fn kill(&self) {
+        let p = &mut *self.processes.lock().unwrap();
+        for child in [&mut p.apiserver, &mut p.etcd] {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
@@ -556,11 +600,7 @@ impl TestApiServer {
 impl Drop for TestApiServer {
     fn drop(&mut self) {
         if self.owned {
-            let mut p = self.processes.lock().unwrap();
-            let _ = p.apiserver.kill();
-            let _ = p.apiserver.wait();
-            let _ = p.etcd.kill();
-            let _ = p.etcd.wait();
+            self.kill();
         }
     }
 }
