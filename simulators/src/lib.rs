@@ -6,5 +6,6 @@
 
 pub mod graph;
 pub mod hostile;
+mod latency;
 pub mod passwordboss;
 pub mod sample;

@@ -65,7 +65,7 @@ pub(crate) async fn handle(
     };
     let delay = lock(&shared).faults.delay;
     if let Some(d) = delay {
-        tokio::time::sleep(d).await;
+        crate::latency::delay(d).await;
     }
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)

@@ -74,7 +74,7 @@ async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Respons
     shared.counters.arrived(write);
     let decision = shared.faults.decide();
     if !decision.latency.is_zero() {
-        tokio::time::sleep(decision.latency).await;
+        crate::latency::delay(decision.latency).await;
     }
     tracing::trace!(method = %req.method(), path = %req.uri().path(), "simulator request");
     if let Some(hostile) = shared.faults.hostile() {
