@@ -14,6 +14,8 @@
 
 #[path = "sync_support/fleet.rs"]
 mod fleet;
+#[path = "sync_support/machine.rs"]
+mod machine;
 #[path = "sync_support/report.rs"]
 mod report;
 #[path = "sync_support/world.rs"]
@@ -22,7 +24,8 @@ mod world;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use report::{Machine, Results, Row};
+use machine::Machine;
+use report::{Results, Row};
 use world::{Latency, World};
 
 #[global_allocator]

@@ -14,7 +14,9 @@ use pbconnector_testkit::{alloc, cpu_seconds};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::report::{peak_rss_kb, reset_peak_rss};
+use crate::report::{
+    FLEET_CPU_SECONDS_PER_MINUTE, HEAP_BYTES_PER_USER, peak_rss_kb, reset_peak_rss,
+};
 use crate::world::{Latency, secrets, spec};
 
 pub struct Shape {
@@ -244,7 +246,7 @@ impl FleetResult {
             (
                 "CPU seconds per minute (per round)",
                 format!("{:.2}", self.cpu_seconds_per_round),
-                "< 60 (one core)".into(),
+                format!("≤ {FLEET_CPU_SECONDS_PER_MINUTE} (issue 18)"),
             ),
             (
                 "max lateness of a sync start",
@@ -264,7 +266,7 @@ impl FleetResult {
             (
                 "operator heap per managed user",
                 format!("{:.0} bytes", self.operator_bytes_per_user),
-                "< 200 bytes".into(),
+                format!("≤ {HEAP_BYTES_PER_USER:.0} bytes (issue 18)"),
             ),
         ];
         for (k, v, target) in rows {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::fleet::FleetResult;
+use crate::machine::Machine;
 use crate::world::{Latency, Measured};
 
 /// Resets the process's peak RSS (VmHWM) so the next reading covers one scenario.
@@ -115,28 +116,6 @@ impl Row {
 }
 
 #[derive(Serialize)]
-pub struct Machine {
-    pub cpu: String,
-    pub cores: usize,
-}
-
-impl Machine {
-    pub fn read() -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|m| m.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown".into());
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self { cpu, cores }
-    }
-}
-
-#[derive(Serialize)]
 pub struct Results {
     pub machine: Machine,
     pub quick: bool,
@@ -148,7 +127,143 @@ pub struct Results {
     pub fleet: Option<FleetResult>,
 }
 
+/// One of issue 18's targets, checked against this run's measurements.
+#[derive(Serialize)]
+pub struct Target {
+    pub what: String,
+    pub measured: String,
+    pub limit: String,
+    pub holds: bool,
+}
+
+impl Target {
+    fn new(
+        what: impl Into<String>,
+        measured: String,
+        limit: impl Into<String>,
+        holds: bool,
+    ) -> Self {
+        Self {
+            what: what.into(),
+            measured,
+            limit: limit.into(),
+            holds,
+        }
+    }
+}
+
+/// Fleet CPU per minute, simulators included (issue 18).
+pub const FLEET_CPU_SECONDS_PER_MINUTE: f64 = 3.0;
+/// The operator's heap per managed user, the Password Boss state held (issue 18).
+pub const HEAP_BYTES_PER_USER: f64 = 256.0;
+
 impl Results {
+    fn row(&self, scenario: &str, mode: &str, users: usize) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.scenario == scenario && r.mode == mode && r.users == users)
+    }
+
+    /// Issue 18's targets, for every size this run measured.
+    pub fn targets(&self) -> Vec<Target> {
+        let mut targets = Vec::new();
+        let sizes: std::collections::BTreeSet<usize> = self.rows.iter().map(|r| r.users).collect();
+        for &n in &sizes {
+            if let Some(r) = self.row("no change, steady", "delta", n) {
+                targets.push(Target::new(
+                    format!("no-change sync, {n} users: requests"),
+                    format!(
+                        "Graph {}, Password Boss {}",
+                        r.graph_requests,
+                        r.pb_reads + r.pb_writes
+                    ),
+                    "Graph 1, Password Boss 0",
+                    r.graph_requests == 1 && r.pb_reads + r.pb_writes == 0,
+                ));
+                let ratio = r.wall_ms / r.wall_bound_ms;
+                targets.push(Target::new(
+                    format!("no-change sync, {n} users: wall ÷ one Graph round trip"),
+                    format!("{ratio:.2} ({:.1} ms)", r.wall_ms),
+                    "≤ 2",
+                    ratio <= 2.0,
+                ));
+            }
+            if let Some(r) = self.row("1 % churn", "delta", n) {
+                let graph = r.graph_requests as f64 / r.graph_bound.max(1) as f64;
+                let pb = (r.pb_reads + r.pb_writes) as f64 / r.pb_bound.max(1) as f64;
+                targets.push(Target::new(
+                    format!("1 % churn, {n} users: requests ÷ bound"),
+                    format!("Graph {graph:.2}, Password Boss {pb:.2}"),
+                    "≤ 1.1 each",
+                    graph <= 1.1 && pb <= 1.1,
+                ));
+            }
+        }
+        if let Some(n) = sizes.last().copied()
+            && let Some(r) = self.row("first sync", "delta", n)
+        {
+            let ratio = r.wall_ms / r.wall_bound_ms;
+            targets.push(Target::new(
+                format!("first sync, {n} users: wall ÷ bound"),
+                format!("{ratio:.3}"),
+                "≤ 1.15",
+                ratio <= 1.15,
+            ));
+        }
+        for (n, bytes) in &self.memory_per_user {
+            targets.push(Target::new(
+                format!("operator heap per managed user, one connector of {n}"),
+                format!("{bytes:.0} bytes"),
+                format!("≤ {HEAP_BYTES_PER_USER:.0} bytes"),
+                *bytes <= HEAP_BYTES_PER_USER,
+            ));
+        }
+        if let Some(f) = &self.fleet {
+            let shape = format!(
+                "{} connectors × {} users",
+                f.connectors, f.users_per_connector
+            );
+            targets.push(Target::new(
+                format!("{shape}: CPU seconds per minute, simulators included"),
+                format!("{:.2}", f.cpu_seconds_per_round),
+                format!("≤ {FLEET_CPU_SECONDS_PER_MINUTE}"),
+                f.cpu_seconds_per_round <= FLEET_CPU_SECONDS_PER_MINUTE,
+            ));
+            targets.push(Target::new(
+                format!("{shape}: operator heap per managed user"),
+                format!("{:.0} bytes", f.operator_bytes_per_user),
+                format!("≤ {HEAP_BYTES_PER_USER:.0} bytes"),
+                f.operator_bytes_per_user <= HEAP_BYTES_PER_USER,
+            ));
+        }
+        targets
+    }
+
+    fn targets_markdown(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "\n## Targets (issue 18)\n\nChecked by the benchmark against the measurements above. \
+             The no-change target is the steady state (`no change, steady`): the sync right after a \
+             sync that wrote plans once, since the Password Boss state it plans from is new.\n"
+        );
+        let _ = writeln!(
+            t,
+            "| target | measured | limit | holds |\n|---|---:|---|---|"
+        );
+        for target in self.targets() {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} |",
+                target.what,
+                target.measured,
+                target.limit,
+                if target.holds { "yes" } else { "**no**" }
+            );
+        }
+        t
+    }
+
     pub fn markdown(&self) -> String {
         let mut t = String::new();
         let _ = writeln!(t, "# Sync benchmark results\n");
@@ -250,13 +365,15 @@ impl Results {
         if let Some(fleet) = &self.fleet {
             t.push_str(&fleet.markdown());
         }
+        t.push_str(&self.targets_markdown());
         t
     }
 
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("RESULTS.md"), self.markdown())?;
-        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let json = serde_json::json!({"results": self, "targets": self.targets()});
+        let json = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("results.json"), json + "\n")
     }
 }
