@@ -280,4 +280,8 @@ impl pbconnector::controller::SyncEngine for SharedEngine {
     fn forget(&self, key: &ConnectorKey) {
         self.0.forget(key)
     }
+
+    fn forget_all(&self) {
+        self.0.forget_all()
+    }
 }

@@ -1,10 +1,20 @@
 //! A replica that loses the leader lease mid-sync stops writing to Password Boss at once: the
-//! sync in flight is dropped (`controller::sync_guard`), so no write starts after the loss.
+//! sync in flight is dropped (`controller::sync_guard`), so no write starts after the loss. And
+//! what it kept between syncs does not outlive its term: another replica may have spent the
+//! safety budget and written to Password Boss meanwhile.
+
+mod e2e_support;
 
 use std::time::{Duration, Instant};
 
+use e2e_support::{Cluster, CountingEngine, InProcess, NAME, eventually, sample};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, Patch, PatchParams};
 use pbconnector::controller::sync_guard::guarded_sync;
-use pbconnector::controller::{ConnectorKey, Leadership, PipelineEngine, SyncRequest};
+use pbconnector::controller::{
+    ConnectorKey, LeaderElection, Leadership, PipelineEngine, SyncRequest,
+};
+use pbconnector::resources::Connection;
 use pbconnector::sync::failure::FailureReason;
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
@@ -93,4 +103,97 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
         FailureReason::LeadershipLost
     );
     assert_eq!(env.password_boss.requests().total(), before);
+}
+
+/// Sets the Lease's holder, renewed now for `seconds`.
+async fn hand_lease(leases: &Api<Lease>, name: &str, holder: &str, seconds: i32) {
+    // MicroTime: the API server takes exactly six fractional digits.
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    let patch = serde_json::json!({"spec": {
+        "holderIdentity": holder,
+        "leaseDurationSeconds": seconds,
+        "acquireTime": now,
+        "renewTime": now,
+    }});
+    leases
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("the Lease is patched");
+}
+
+/// The lease taken by another replica: this one drops every connector's kept state (its safety
+/// record, the Password Boss state it followed, the last plan) and syncs nothing; once it leads
+/// again, its first sync reads Password Boss afresh instead of trusting what it kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_loses_the_lease_forgets_what_it_kept() {
+    const LEASE: &str = "pbconnector-lease-test";
+    let cluster = Cluster::shared().await;
+    cluster.install_crd_without_interval_minimum().await;
+    let ns = cluster.namespace("lease-forget").await;
+    let env = sample(20, "300ms").await;
+    let engine = CountingEngine::default();
+    let operator = InProcess::start_with(cluster.server().client().await, engine.clone(), {
+        let mut config = InProcess::config(true);
+        config.namespaces = vec![ns.clone()];
+        config.identity = "replica-a".into();
+        config.leader_election = Some(LeaderElection::new(LEASE, ns.as_str()));
+        config
+    });
+    cluster.apply(&env.manifests(&ns)).await;
+    cluster
+        .wait_connection(&ns, Connection::Connected, Duration::from_secs(60))
+        .await;
+    let key = ConnectorKey::new(&ns, NAME);
+    // Steady state: the kept Password Boss state stands in, no Password Boss request a sync.
+    let settled = engine.syncs(&key) + 3;
+    eventually("three more syncs", Duration::from_secs(20), || {
+        let n = engine.syncs(&key);
+        async move { (n >= settled).then_some(()) }
+    })
+    .await;
+    let reads = env.password_boss.requests().reads();
+    let steady = engine.syncs(&key) + 2;
+    eventually("two steady syncs", Duration::from_secs(20), || {
+        let n = engine.syncs(&key);
+        async move { (n >= steady).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        env.password_boss.requests().reads(),
+        reads,
+        "steady syncs rest on the kept state"
+    );
+    assert_eq!(engine.tracked(), 1);
+
+    // Another replica takes the lease (as after this one's renewals failed).
+    let leases: Api<Lease> = Api::namespaced(cluster.server().client().await, &ns);
+    hand_lease(&leases, LEASE, "replica-b", 3600).await;
+    eventually("the kept state dropped", Duration::from_secs(20), || {
+        let tracked = engine.tracked();
+        async move { (tracked == 0).then_some(()) }
+    })
+    .await;
+    let syncs = engine.syncs(&key);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        engine.syncs(&key),
+        syncs,
+        "no sync while another replica leads"
+    );
+
+    // The other replica is gone; this one takes the lease again and reads Password Boss afresh.
+    let reads = env.password_boss.requests().reads();
+    hand_lease(&leases, LEASE, "replica-b", 1).await;
+    eventually("a sync in the new term", Duration::from_secs(60), || {
+        let n = engine.syncs(&key);
+        async move { (n > syncs).then_some(()) }
+    })
+    .await;
+    assert!(
+        env.password_boss.requests().reads() > reads,
+        "the new term's first sync read Password Boss"
+    );
+    operator.stop().await;
 }

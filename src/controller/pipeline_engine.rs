@@ -88,4 +88,11 @@ impl SyncEngine for PipelineEngine {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
     }
+
+    fn forget_all(&self) {
+        self.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
 }

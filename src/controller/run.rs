@@ -143,7 +143,12 @@ pub async fn run<E: SyncEngine>(
         if shutdown.peek().is_some() {
             break;
         }
-        tracing::warn!("lost the leader lease: controller stopped, standing by");
+        // What this replica kept (the safety record, the Password Boss state, the last plan)
+        // stops being true once another replica may lead.
+        engine.forget_all();
+        tracing::warn!(
+            "lost the leader lease: controller stopped, per-connector state dropped, standing by"
+        );
     }
     config.readiness.set(false);
     candidate.resign().await;
@@ -360,6 +365,10 @@ impl<E: SyncEngine> SyncEngine for Limited<E> {
 
     fn forget(&self, key: &ConnectorKey) {
         self.inner.forget(key);
+    }
+
+    fn forget_all(&self) {
+        self.inner.forget_all();
     }
 }
 

@@ -71,6 +71,7 @@ mod tests {
             std::future::pending().await
         }
         fn forget(&self, _key: &ConnectorKey) {}
+        fn forget_all(&self) {}
     }
 
     fn request() -> SyncRequest {

@@ -227,6 +227,8 @@ pub struct ScriptedEngine {
     pub reports: Mutex<VecDeque<SyncReport>>,
     pub requests: Mutex<Vec<SyncRequest>>,
     pub forgotten: Mutex<Vec<ConnectorKey>>,
+    /// Times every connector's state was forgotten (leadership lost).
+    pub forgotten_all: std::sync::atomic::AtomicU32,
     /// How long each sync takes (virtual time in paused tests).
     pub delay: Mutex<Duration>,
     /// Syncs that ran to the end.
@@ -261,6 +263,11 @@ impl SyncEngine for ScriptedEngine {
 
     fn forget(&self, key: &ConnectorKey) {
         self.forgotten.lock().unwrap().push(key.clone());
+    }
+
+    fn forget_all(&self) {
+        self.forgotten_all
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

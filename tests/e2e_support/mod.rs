@@ -492,6 +492,11 @@ impl CountingEngine {
         }
     }
 
+    /// Connectors whose state (kept reads, safety record, last plan) the engine holds.
+    pub fn tracked(&self) -> usize {
+        self.inner.tracked()
+    }
+
     /// Syncs of `key` that ended so far.
     pub fn syncs(&self, key: &ConnectorKey) -> usize {
         self.syncs.lock().unwrap().get(key).map_or(0, Vec::len)
@@ -523,6 +528,10 @@ impl SyncEngine for CountingEngine {
 
     fn forget(&self, key: &ConnectorKey) {
         self.inner.forget(key);
+    }
+
+    fn forget_all(&self) {
+        self.inner.forget_all();
     }
 }
 
