@@ -120,6 +120,37 @@ async fn a_refused_write_makes_the_next_sync_read_again() {
     run.assert_kept_is_fresh("after the re-read").await;
 }
 
+/// A create that finds its account already made (by an earlier sync that was cut off, or by
+/// another replica) succeeds, but the account is Password Boss's as it is (here pending, with
+/// other names), not as planned: the kept state is dropped and the next sync reads again.
+#[tokio::test]
+async fn a_create_that_finds_its_account_already_made_makes_the_next_sync_read_again() {
+    let mut run = Run::start(10).await;
+    run.sync().await;
+    run.sync().await;
+    assert!(run.state.kept_directory().is_some());
+    let joiner = run.env.outsiders[0].clone();
+    let email = run.env.tenant.user(&joiner).unwrap().mail.unwrap();
+    run.env
+        .password_boss
+        .add_user(
+            pbconnector_simulators::passwordboss::SeedUser::new(&email, "Earlier", "Sync")
+                .azure(&joiner)
+                .status(pbconnector_simulators::passwordboss::wire::UserStatus::Pending),
+        )
+        .unwrap();
+    run.env.tenant.add_member(&run.env.sync_group_id, &joiner);
+    let recovered = run.sync().await;
+    assert_eq!(recovered.applied.created, 1, "{recovered:?}");
+    assert!(
+        run.state.kept_directory().is_none(),
+        "the kept state does not guess what the recovered account holds"
+    );
+    let next = run.sync().await;
+    assert!(next.password_boss_requests >= 3, "read in full: {next:?}");
+    run.assert_kept_is_fresh("after the re-read").await;
+}
+
 /// The kept state serves syncs that create, update and add; a sync that would destroy anything
 /// (here a leaver's disable) reads Password Boss afresh first, so that the decision and its
 /// budget rest on a complete, current read.

@@ -97,9 +97,14 @@ pub(crate) fn apply_outcomes(
         order.push((plan.actions.get(o.index)?, &o.outcome));
     }
     for (action, outcome) in &order {
+        // A write that did not take effect, or a create that found its object already made
+        // (whose status, names or members are Password Boss's, not the plan's): re-read.
         let Outcome::Applied(applied) = outcome else {
             return None;
         };
+        if applied.recovered {
+            return None;
+        }
         if let Action::CreateUser {
             external_id,
             email,

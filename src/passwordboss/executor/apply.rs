@@ -132,6 +132,7 @@ impl<'a> Applier<'a> {
             pending_no_license: new.status == UserStatus::Active
                 && user.status == AccountStatus::Pending
                 && note.is_none(),
+            recovered: note.is_some(),
             id: Some(user.id),
             note,
         })
@@ -195,7 +196,10 @@ impl<'a> Applier<'a> {
         } else {
             dropped_note
         };
-        Ok(applied(&group.id, note))
+        Ok(Applied {
+            recovered,
+            ..applied(&group.id, note)
+        })
     }
 
     /// Member ids; a `Created` member whose create failed is dropped.
@@ -225,7 +229,7 @@ impl<'a> Applier<'a> {
 fn applied(id: &str, note: Option<String>) -> Applied {
     Applied {
         id: Some(id.to_string()),
-        pending_no_license: false,
         note,
+        ..Applied::default()
     }
 }

@@ -11,6 +11,9 @@ pub struct Applied {
     pub id: Option<String>,
     /// A create asked for `active` and got `pending`: no free licence.
     pub pending_no_license: bool,
+    /// The create found the object already made by an earlier, interrupted sync: what Password
+    /// Boss holds (its status, names, members) may differ from what the plan asked for.
+    pub recovered: bool,
     /// Worth a line in the log (a recovered create, members dropped, ...).
     pub note: Option<String>,
 }
