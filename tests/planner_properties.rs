@@ -543,6 +543,28 @@ proptest! {
         reversed.groups.reverse();
         prop_assert_eq!(&once, &plan(&world.snapshot, &reversed, &world.rules, &input(&reversed)));
     }
+
+    /// Nor when two accounts claim one externalId (Password Boss allows it): the connector's
+    /// kept state lists its own creates last, a fresh read in the server's order, and both must
+    /// link the same account.
+    #[test]
+    fn twins_are_linked_the_same_whatever_the_listing_order(world in world(0..50u32)) {
+        let mut state = world.state.clone();
+        let twins: Vec<_> = state
+            .users
+            .iter()
+            .filter(|u| u.owner == Owner::AzureAd && u.external_id.is_some())
+            .map(|u| Account {
+                id: format!("{}-twin", u.id),
+                email: format!("twin-{}@contoso.com", u.id),
+                ..u.clone()
+            })
+            .collect();
+        state.users.extend(twins);
+        let once = plan(&world.snapshot, &state, &world.rules, &input(&state));
+        state.users.reverse();
+        prop_assert_eq!(&once, &plan(&world.snapshot, &state, &world.rules, &input(&state)));
+    }
 }
 
 /// Email-like strings: a local part that may hold an invisible or control character, maybe an
