@@ -13,7 +13,7 @@ mod summary;
 mod types;
 mod users;
 
-pub use planner::{GateFacts, guard_plan, guard_with, plan, plan_unguarded};
+pub use planner::{GateFacts, guard, plan, plan_unguarded};
 pub use safety::{MAX_APPROVALS_USED, MAX_LEAVERS, exceeded_limit, irreversible};
 pub use scope::{apply_scope, in_scope};
 pub use types::*;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::directory::DirectoryIndex;
 use super::groups::plan_groups;
 use super::leave::{Scope, plan_leavers};
-use super::safety::guard;
+use super::safety;
 use super::scope::{apply_scope, needs_scoping};
 use super::summary::{
     count_actions, project_users, sort_conflicts, sort_group_actions, sort_user_actions,
@@ -58,18 +58,7 @@ pub fn plan(
     input: &SafetyInput,
 ) -> Plan {
     let unguarded = plan_unguarded(snapshot, state, rules, &input.record.owned_groups);
-    guard_plan(unguarded, snapshot, state, rules, input)
-}
-
-/// The safety gate (`safety::guard`) over a plan made by `plan_unguarded` of the same inputs.
-pub fn guard_plan(
-    unguarded: Plan,
-    snapshot: &EntraSnapshot,
-    state: &DirectoryState,
-    rules: &Rules,
-    input: &SafetyInput,
-) -> Plan {
-    guard_with(
+    guard(
         unguarded,
         state,
         &GateFacts::of(snapshot, state),
@@ -83,7 +72,8 @@ pub fn guard_plan(
 pub struct GateFacts {
     /// The Entra read was complete.
     pub complete: bool,
-    /// The mirrored groups read (Entra ids).
+    /// The mirrored groups read (Entra ids) that already have their Password Boss group: the
+    /// connector owns them from now on.
     pub mirrored: BTreeSet<String>,
     /// Accounts managed by Azure AD with an externalId.
     pub managed: u32,
@@ -96,12 +86,18 @@ impl GateFacts {
             .iter()
             .filter(|u| u.owner == Owner::AzureAd && u.external_id.is_some())
             .count();
+        let existing: BTreeSet<&str> = state
+            .groups
+            .iter()
+            .filter(|g| g.owner == Owner::AzureAd)
+            .filter_map(|g| g.external_id.as_deref())
+            .collect();
         Self {
             complete: snapshot.complete,
             mirrored: snapshot
                 .groups
                 .iter()
-                .filter(|g| g.id != snapshot.sync_group_id)
+                .filter(|g| g.id != snapshot.sync_group_id && existing.contains(g.id.as_str()))
                 .map(|g| g.id.clone())
                 .collect(),
             managed: u32::try_from(managed).unwrap_or(u32::MAX),
@@ -109,15 +105,17 @@ impl GateFacts {
     }
 }
 
-/// `guard_plan` with the facts of the snapshot and the state already taken.
-pub fn guard_with(
+/// The safety gate (`safety::guard`, rule 8) over a plan made by `plan_unguarded`, given the
+/// facts of the snapshot and the state it was made from. A sync that reuses a kept plan keeps its
+/// facts with it and gates it again, since the gate reads the time and the safety record.
+pub fn guard(
     unguarded: Plan,
     state: &DirectoryState,
     facts: &GateFacts,
     rules: &Rules,
     input: &SafetyInput,
 ) -> Plan {
-    guard(
+    safety::guard(
         unguarded,
         state,
         facts.complete,

@@ -376,8 +376,9 @@ fn approval_token(destructive: &Destructive, last_used: Option<&str>) -> String 
 }
 
 /// Owned groups once the plan is applied: those owned before and still there, plus every
-/// mirrored group this plan creates or that already has its Password Boss group (adopted from
-/// the connector's own `spec.groups`), minus those it deletes.
+/// mirrored group this plan creates or that already has its Password Boss group (`mirrored`:
+/// adopted from the connector's own `spec.groups`), minus those it deletes. The state is read
+/// only for the groups the plan deletes.
 fn owned_after(
     record: &SafetyRecord,
     actions: &[Action],
@@ -401,18 +402,13 @@ fn owned_after(
         .iter()
         .filter_map(|id| by_pb_id.get(id).copied())
         .collect();
-    let existing: BTreeSet<&str> = by_pb_id.values().copied().collect();
     let mut owned: BTreeSet<String> = record.owned_groups.iter().cloned().collect();
     for action in actions {
         if let Action::CreateGroup { external_id, .. } = action {
             owned.insert(external_id.clone());
         }
     }
-    for id in mirrored {
-        if existing.contains(id.as_str()) {
-            owned.insert(id.clone());
-        }
-    }
+    owned.extend(mirrored.iter().cloned());
     owned.retain(|id| !deleted_entra.contains(id.as_str()));
     owned.into_iter().collect()
 }

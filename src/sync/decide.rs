@@ -171,9 +171,9 @@ impl Context<'_> {
         let key = self.key(state, directory_generation);
         if let Some(kept) = state.plan_memo.get(&key) {
             let _span = tracing::info_span!("plan", reused = true).entered();
-            // The gate reads the Password Boss state only for the plan's actions, and a kept
-            // plan has none: the kept state stays packed.
-            let plan = plan::guard_with(
+            // The gate reads the Password Boss state only for the plan's actions (the rest it
+            // needs is in the kept facts), and a kept plan has none: the kept state stays packed.
+            let plan = plan::guard(
                 kept.plan.clone(),
                 &DirectoryState::default(),
                 &kept.facts,
@@ -228,7 +228,7 @@ impl Context<'_> {
             summary: summary.clone(),
         });
         state.plan_memo.keep(key, kept);
-        let plan = plan::guard_with(unguarded, directory, &facts, self.rules, self.input);
+        let plan = plan::guard(unguarded, directory, &facts, self.rules, self.input);
         (plan, summary, false)
     }
 }
