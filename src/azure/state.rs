@@ -211,9 +211,16 @@ impl GraphSyncState {
     /// the removals reported but not looked up yet, in a
     /// fixed order: equal fingerprints mean equal snapshots but for a 2⁻⁶⁴ chance. Costs one pass
     /// over the packed state, far less than building the snapshot.
+    ///
+    /// The hash is SipHash keyed at random once per process (`std`'s `RandomState`): the inputs
+    /// are written by whoever edits the tenant, and a collision someone could craft offline
+    /// would make a sync reuse a plan that no longer fits. It only has to agree with itself
+    /// within one process, where the kept plan lives.
     pub fn fingerprint(&self) -> u64 {
         use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = foldhash::quality::FixedState::with_seed(0).build_hasher();
+        static KEY: std::sync::LazyLock<std::hash::RandomState> =
+            std::sync::LazyLock::new(std::hash::RandomState::new);
+        let mut h = KEY.build_hasher();
         self.groups.len().hash(&mut h);
         for g in &self.groups {
             (&g.id, &g.name, &g.members).hash(&mut h);
@@ -223,12 +230,14 @@ impl GraphSyncState {
                 self.users.get(id).hash(&mut h);
             }
         }
+        self.deleted.len().hash(&mut h);
         for id in self.deleted.keys() {
             id.hash(&mut h);
         }
         self.problems.hash(&mut h);
         self.unsettled.hash(&mut h);
         // Not in the snapshot, but it decides which departures are looked up.
+        self.removal_reported.len().hash(&mut h);
         for id in &self.removal_reported {
             id.hash(&mut h);
         }
