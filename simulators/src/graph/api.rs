@@ -440,15 +440,21 @@ fn users_changes(
     select: &Option<Vec<String>>,
     since: Option<u64>,
 ) -> Vec<Value> {
-    // A filtered query looks its (at most 50) ids up rather than scanning the tenant.
-    let candidates: Box<dyn Iterator<Item = &SimUser>> = match filter {
-        Some(ids) => Box::new(
+    // A filtered query looks its (at most 50) ids up, a later round the users changed since
+    // its token, rather than scanning the tenant.
+    let candidates: Box<dyn Iterator<Item = &SimUser>> = match (filter, since) {
+        (Some(ids), _) => Box::new(
             ids.iter()
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .filter_map(|id| t.users.get(id.as_str())),
         ),
-        None => Box::new(t.users.values()),
+        (None, Some(s)) => Box::new(
+            t.users_changed_after(s)
+                .into_iter()
+                .filter_map(|id| t.users.get(id)),
+        ),
+        (None, None) => Box::new(t.users.values()),
     };
     candidates
         .filter_map(|u| match (since, u.state) {
@@ -513,7 +519,9 @@ fn groups_changes(
                 .collect(),
             Some(s) => {
                 let mut last: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
-                for e in g.log.iter().filter(|e| e.seq > s) {
+                // The log is in sequence order: start after the token.
+                let from = g.log.partition_point(|e| e.seq <= s);
+                for e in &g.log[from..] {
                     last.insert(&e.member, (e.is_group, e.added));
                 }
                 last.into_iter()

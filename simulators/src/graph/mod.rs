@@ -398,10 +398,11 @@ impl SimTenant {
     }
 
     /// Adds a user as given (its `id` must be a GUID).
-    pub fn add_user_with(&self, mut user: SimUser) {
+    pub fn add_user_with(&self, user: SimUser) {
         self.with(|t, seq| {
-            user.changed = seq;
-            t.users.insert(user.id.clone(), user);
+            let id = user.id.clone();
+            t.users.insert(id.clone(), user);
+            t.user_changed(&id, seq);
         });
     }
 
@@ -452,7 +453,7 @@ impl SimTenant {
         self.with(|t, seq| {
             if let Some(u) = t.users.get_mut(id) {
                 f(u);
-                u.changed = seq;
+                t.user_changed(id, seq);
             }
         });
     }
