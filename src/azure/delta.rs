@@ -16,7 +16,7 @@ use super::error::GraphError;
 use super::full::{DELTA_FILTER_LIMIT, MemberRead, id_filter, parse_page};
 use super::groups::concerns_one_group;
 use super::member_set::MemberEdits;
-use super::state::{CachedUser, GraphSyncState, ObjectId};
+use super::state::{CachedUser, GraphSyncState, ObjectId, UserMap};
 use super::transport::failure_error;
 use super::wire::WireObject;
 
@@ -209,7 +209,7 @@ pub(crate) fn apply(
     fetched: HashMap<String, Option<CachedUser>>,
     mut reread: HashMap<usize, MemberRead>,
 ) {
-    let mut seen: HashMap<ObjectId, CachedUser> = HashMap::new();
+    let mut seen: UserMap = UserMap::default();
     // Membership changes are collected per group and merged in once at the end.
     let mut edits: Vec<MemberEdits> = state
         .groups

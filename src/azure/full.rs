@@ -9,13 +9,13 @@
 //! by the next periodic full read.
 
 use crate::bounded::PageGuard;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::client::{GraphClient, ReadOptions, USER_SELECT, enc};
 use super::error::GraphError;
 use super::member_set::MemberSet;
-use super::state::{CachedUser, GraphSyncState, ObjectId, TrackedGroup};
+use super::state::{CachedUser, GraphSyncState, ObjectId, TrackedGroup, UserMap};
 use super::transport::failure_error;
 use super::wire::Page;
 use crate::resources::GroupSelector;
@@ -27,7 +27,7 @@ pub(crate) const DELTA_FILTER_LIMIT: usize = 50;
 pub(crate) struct MemberRead {
     pub members: MemberSet,
     pub nested: BTreeSet<Box<str>>,
-    pub users: HashMap<ObjectId, CachedUser>,
+    pub users: UserMap,
 }
 
 impl GraphClient {
@@ -91,7 +91,7 @@ impl GraphClient {
         );
         let mut members = Vec::new();
         let mut nested_ids = BTreeSet::new();
-        let mut users = HashMap::new();
+        let mut users = UserMap::default();
         let mut pages = PageGuard::new(format!(
             "GET /groups/{}/{relation}",
             crate::bounded::remote_text(group_id)

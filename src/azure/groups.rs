@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::client::{GraphClient, failure_error_for, resolve_url, resolved_from};
 use super::error::GraphError;
-use super::state::{CachedUser, GraphSyncState, ObjectId, TrackedGroup};
+use super::state::{GraphSyncState, TrackedGroup, UserMap};
 use crate::domain::GroupProblem;
 use crate::resources::GroupSelector;
 
@@ -24,7 +24,7 @@ pub(crate) struct GroupsRead {
     /// Readable groups (`spec_index` set), in spec order.
     pub groups: Vec<TrackedGroup>,
     /// The attributes of the sync group's users, when it was read.
-    pub users: Option<HashMap<ObjectId, CachedUser>>,
+    pub users: Option<UserMap>,
     /// Mirrored groups that could not be read, with their spec positions.
     pub problems: Vec<(usize, GroupProblem)>,
 }
@@ -117,7 +117,7 @@ impl GraphClient {
         fresh: &HashSet<GroupSelector>,
         nested: bool,
         deadline: Instant,
-    ) -> Result<(TrackedGroup, HashMap<ObjectId, CachedUser>), (GraphError, Option<String>)> {
+    ) -> Result<(TrackedGroup, UserMap), (GraphError, Option<String>)> {
         let mut retried = fresh.contains(sel) || sel.id.is_some();
         loop {
             let Some((id, name)) = state.resolved.get(sel).cloned() else {
