@@ -137,8 +137,13 @@ pub fn spec(
         "syncGroup": {"displayName": "Password Boss Users"},
         "groups": groups.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
         "nestedGroups": false,
-        // Churn deprovisions more than the default safety limits allow in one sync.
-        "safety": {"maxDeprovisionsPerSync": 1_000_000, "maxDeprovisionPercent": 100}
+        // Churn deprovisions more than the default safety limits allow in one sync and in one
+        // window: the scenarios measure syncs that apply it (held changes would write less).
+        "safety": {
+            "maxDeprovisionsPerSync": 1_000_000,
+            "maxDeprovisionsPerWindow": 1_000_000,
+            "maxDeprovisionPercent": 100
+        }
     }))
     .expect("a valid spec")
 }
@@ -234,6 +239,10 @@ impl World {
         let report = run_sync(&self.spec, credentials, state, &options).await;
         let wall = started.elapsed();
         assert!(report.succeeded(), "the sync failed: {:?}", report.failure);
+        assert_eq!(
+            report.blocked_deprovisions, 0,
+            "the safety limits held changes back: the scenario would not measure what it says"
+        );
         let pb_after = self.password_boss.requests();
         Measured {
             report,
