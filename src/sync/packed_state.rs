@@ -1,7 +1,7 @@
-//! The Password Boss state as the connector keeps it between syncs: each account packed into one
-//! allocation (its Entra id, a GUID, in 16 bytes), and each group's members as positions in the
-//! account list. About a third of the unpacked state's memory; unpacked only for a sync that
-//! plans.
+//! The Password Boss state as the connector keeps it between syncs: every account packed into one
+//! buffer (its Entra id, a GUID, in 16 bytes), one after the other, and each group's members as
+//! positions in the account list. About a third of the unpacked state's memory; unpacked only for
+//! a sync that plans.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -12,7 +12,10 @@ use crate::packed::{put, put_id, take, take_id};
 /// memberships as sets).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct PackedState {
-    accounts: Vec<Box<[u8]>>,
+    /// Every account's bytes, in order; account `i` ends at `ends[i]` (one buffer rather than one
+    /// allocation an account: no pointer and no allocator rounding per account).
+    accounts: Box<[u8]>,
+    ends: Box<[usize]>,
     groups: Vec<Group>,
     memberships: Vec<PackedMembers>,
     licenses: Licenses,
@@ -54,8 +57,18 @@ impl PackedState {
                 }
             })
             .collect();
+        let mut accounts = Vec::new();
+        let ends = state
+            .users
+            .iter()
+            .map(|a| {
+                pack_account(&mut accounts, a);
+                accounts.len()
+            })
+            .collect();
         Self {
-            accounts: state.users.iter().map(pack_account).collect(),
+            accounts: accounts.into_boxed_slice(),
+            ends,
             groups: state.groups,
             memberships,
             licenses: state.licenses,
@@ -65,10 +78,15 @@ impl PackedState {
     /// The state; `None` only if the bytes were not written by `pack` (never, barring a bug: the
     /// caller then reads Password Boss afresh).
     pub(crate) fn unpack(&self) -> Option<DirectoryState> {
+        let mut start = 0;
         let users = self
-            .accounts
+            .ends
             .iter()
-            .map(|a| unpack_account(a))
+            .map(|&end| {
+                let bytes = self.accounts.get(start..end)?;
+                start = end;
+                unpack_account(bytes)
+            })
             .collect::<Option<Vec<Account>>>()?;
         let mut memberships = BTreeMap::new();
         for m in &self.memberships {
@@ -87,10 +105,8 @@ impl PackedState {
     }
 }
 
-fn pack_account(a: &Account) -> Box<[u8]> {
-    let mut out = Vec::with_capacity(
-        8 + a.id.len() + a.email.len() + a.first_name.len() + a.last_name.len() + 17,
-    );
+/// Appends account `a` to `out`.
+fn pack_account(out: &mut Vec<u8>, a: &Account) {
     out.push(match a.status {
         AccountStatus::Active => 0,
         AccountStatus::Pending => 1,
@@ -106,14 +122,13 @@ fn pack_account(a: &Account) -> Box<[u8]> {
         Owner::ActiveDirectory => out.push(2),
         Owner::Other(name) => {
             out.push(3);
-            put(&mut out, Some(name));
+            put(out, Some(name));
         }
     }
     for field in [&a.id, &a.email, &a.first_name, &a.last_name] {
-        put(&mut out, Some(field));
+        put(out, Some(field));
     }
-    put_id(&mut out, a.external_id.as_deref());
-    out.into_boxed_slice()
+    put_id(out, a.external_id.as_deref());
 }
 
 fn unpack_account(bytes: &[u8]) -> Option<Account> {
