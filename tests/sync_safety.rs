@@ -130,6 +130,46 @@ async fn small_batches_add_up_in_the_rolling_window() {
     assert_eq!(run.disabled(), 60);
 }
 
+/// A replica spends 20 of the window's 50 and loses the lease before its status write; another
+/// replica, starting from the status (which never got those 20), spends 20 more. When the first
+/// leads again, its record from the lost term is merged with the status's: 40 are spent, and
+/// 20 more are held, as one replica would have held them.
+#[tokio::test]
+async fn spending_of_a_lost_leadership_term_still_counts_in_the_window() {
+    let mut run = Run::start(120).await;
+    run.spec.safety.max_deprovision_percent = 100;
+    let first = run.sync().await;
+    let status_before = first.plan.as_ref().unwrap().record.clone();
+    let mut leaver = 0;
+    let mut batch = |run: &Run| {
+        for _ in 0..20 {
+            run.remove_member(leaver);
+            leaver += 1;
+        }
+    };
+    batch(&run);
+    assert_eq!(run.sync().await.applied.disabled, 20);
+    // Leadership lost: the status still says what it said before those 20.
+    run.state.begin_term(1);
+    // The other replica's sync, from that status.
+    let mut other = ConnectorState::default();
+    std::mem::swap(&mut run.state, &mut other);
+    run.options.safety_record = Some(status_before);
+    batch(&run);
+    let others = run.sync().await;
+    assert_eq!(others.applied.disabled, 20);
+    let status_after = others.plan.as_ref().unwrap().record.clone();
+    std::mem::swap(&mut run.state, &mut other);
+    // Back to the first replica, which reads the other's status.
+    run.options.safety_record = Some(status_after);
+    run.state.begin_term(2);
+    batch(&run);
+    let held = run.sync().await;
+    assert_eq!(held.applied.disabled, 0, "{held:?}");
+    let h = held.held().expect("held by the window");
+    assert!(h.limit.contains("maxDeprovisionsPerWindow"), "{}", h.limit);
+}
+
 #[tokio::test]
 async fn a_single_leaver_of_a_small_company_needs_no_approval() {
     // Three members, plus the guest and the user without mail: five managed accounts.

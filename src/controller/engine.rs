@@ -84,9 +84,9 @@ pub trait SyncEngine: Send + Sync + 'static {
     fn sync(&self, request: SyncRequest) -> impl std::future::Future<Output = SyncReport> + Send;
     /// Forget a connector's state (it was deleted).
     fn forget(&self, key: &ConnectorKey);
-    /// Forget every connector's state: the leader lease was lost, and while another replica
-    /// leads it spends the safety budget and writes to Password Boss behind this one's back. The
-    /// next term starts from `status.safety` and fresh reads, as a new replica would.
+    /// The leader lease was lost: while another replica leads, it spends the safety budget and
+    /// writes to Password Boss behind this one's back. Each connector's next sync trusts nothing
+    /// kept (fresh reads) but its safety record, which it merges with `status.safety`.
     fn forget_all(&self);
 }
 

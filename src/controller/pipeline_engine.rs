@@ -2,6 +2,7 @@
 //! kept between syncs and one Graph pacer per tenant shared by all connectors.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ pub struct PipelineEngine {
     pacers: Arc<PacerRegistry>,
     /// Each sync's deadline, both services together.
     deadline: Duration,
+    /// The leadership term: a connector's state from an earlier one is started afresh by its
+    /// next sync (`ConnectorState::begin_term`).
+    term: AtomicU64,
 }
 
 impl Default for PipelineEngine {
@@ -26,6 +30,7 @@ impl Default for PipelineEngine {
             states: Mutex::default(),
             pacers: Arc::default(),
             deadline: DEFAULT_SYNC_DEADLINE,
+            term: AtomicU64::new(0),
         }
     }
 }
@@ -63,6 +68,7 @@ impl SyncEngine for PipelineEngine {
     async fn sync(&self, request: SyncRequest) -> SyncReport {
         let state = self.state(&request.key);
         let mut state = state.lock().await;
+        state.begin_term(self.term.load(Ordering::SeqCst));
         let credentials = read_credentials_with(
             &request.spec,
             &request.key.namespace,
@@ -89,10 +95,10 @@ impl SyncEngine for PipelineEngine {
             .remove(key);
     }
 
+    /// A new term: each connector's next sync trusts nothing kept but carries its safety record
+    /// (the last sync's spending may not have reached the status). States are not dropped here:
+    /// one a sync abandoned at the loss may still be locked.
     fn forget_all(&self) {
-        self.states
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.term.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -143,11 +143,11 @@ pub async fn run<E: SyncEngine>(
         if shutdown.peek().is_some() {
             break;
         }
-        // What this replica kept (the safety record, the Password Boss state, the last plan)
-        // stops being true once another replica may lead.
+        // What this replica kept (the Password Boss state, the last plan) stops being true
+        // once another replica may lead; its safety record is merged with the status's.
         engine.forget_all();
         tracing::warn!(
-            "lost the leader lease: controller stopped, per-connector state dropped, standing by"
+            "lost the leader lease: controller stopped, kept state no longer trusted, standing by"
         );
     }
     config.readiness.set(false);

@@ -137,6 +137,40 @@ pub struct SafetyRecord {
     pub approvals_used: Vec<String>,
 }
 
+impl SafetyRecord {
+    /// The record a replica kept through a leadership term it lost, merged with `status` (what
+    /// the replicas that led since wrote) for its first sync of a new term. Its last sync's
+    /// spending may never have reached the status (leadership ended before the status write),
+    /// and the status holds what the others spent, so both count: spending, approvals used and
+    /// owned groups are the union. Grace periods (`leavers`) come from the status only: one the
+    /// lost term started restarts when the leaver is next seen, which can only delay a removal.
+    pub fn carried_into(&self, status: Option<&SafetyRecord>) -> SafetyRecord {
+        let status = status.cloned().unwrap_or_default();
+        let union = |a: &[String], b: &[String]| {
+            let mut all = a.to_vec();
+            all.extend(b.iter().filter(|x| !a.contains(x)).cloned());
+            all
+        };
+        let mut owned_groups = union(&status.owned_groups, &self.owned_groups);
+        owned_groups.sort();
+        let mut spent = status.spent.clone();
+        spent.extend(
+            self.spent
+                .iter()
+                .filter(|s| !status.spent.contains(s))
+                .cloned(),
+        );
+        spent.sort_by_key(|s| s.time.0);
+        SafetyRecord {
+            owned_groups,
+            spent,
+            leavers: status.leavers.clone(),
+            // Most recent last: the status's, then those only this replica used.
+            approvals_used: union(&status.approvals_used, &self.approvals_used),
+        }
+    }
+}
+
 /// Destructive changes applied by one sync.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -316,4 +350,62 @@ pub struct VerifyCheck {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(1_800_000_000 + seconds).unwrap())
+    }
+
+    fn spent(seconds: i64, changes: u32) -> SpentChanges {
+        SpentChanges {
+            time: at(seconds),
+            changes,
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_carried_record_counts_what_both_terms_spent_and_takes_grace_periods_from_the_status() {
+        let carried = SafetyRecord {
+            owned_groups: strings(&["g1", "g3"]),
+            // The last sync of the lost term: its status write never happened.
+            spent: vec![spent(10, 5), spent(20, 30)],
+            leavers: vec![Leaver {
+                entra_id: "left-in-the-lost-term".into(),
+                since: at(15),
+            }],
+            approvals_used: strings(&["a1"]),
+        };
+        let status = SafetyRecord {
+            owned_groups: strings(&["g1", "g2"]),
+            // The other replica started from the earlier status and spent 20 more.
+            spent: vec![spent(10, 5), spent(30, 20)],
+            leavers: vec![Leaver {
+                entra_id: "left-meanwhile".into(),
+                since: at(25),
+            }],
+            approvals_used: strings(&["a2"]),
+        };
+        let merged = carried.carried_into(Some(&status));
+        assert_eq!(
+            merged.spent,
+            vec![spent(10, 5), spent(20, 30), spent(30, 20)]
+        );
+        assert_eq!(merged.owned_groups, strings(&["g1", "g2", "g3"]));
+        assert_eq!(merged.approvals_used, strings(&["a2", "a1"]));
+        assert_eq!(merged.leavers, status.leavers);
+
+        // No status yet: the carried spending and groups still count; no grace period is kept.
+        let alone = carried.carried_into(None);
+        assert_eq!(alone.spent, carried.spent);
+        assert_eq!(alone.owned_groups, carried.owned_groups);
+        assert!(alone.leavers.is_empty());
+    }
 }

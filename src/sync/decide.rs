@@ -94,11 +94,13 @@ pub(super) async fn decide(
         .company_guard
         .check(&company)
         .map_err(DecideError::CompanyConflict)?;
-    let record = state
-        .safety
-        .clone()
-        .or_else(|| options.safety_record.clone())
-        .unwrap_or_default();
+    // This term's record; else one carried from a term this replica lost, merged with the
+    // status's; else the status's.
+    let record = match (&state.safety, &state.carried_safety) {
+        (Some(record), _) => record.clone(),
+        (None, Some(carried)) => carried.carried_into(options.safety_record.as_ref()),
+        (None, None) => options.safety_record.clone().unwrap_or_default(),
+    };
     let rules = Rules::from_spec(spec);
     options.progress.send(Progress::step(Step::Planning));
     let started = Instant::now();
@@ -137,6 +139,7 @@ pub(super) async fn decide(
     };
     if !options.dry_run {
         state.safety = Some(plan.record.clone());
+        state.carried_safety = None;
     }
     trace.timings.planning = started.elapsed();
     Ok(Decided {

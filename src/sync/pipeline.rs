@@ -49,12 +49,34 @@ pub struct ConnectorState {
     pub(super) safety: Option<SafetyRecord>,
     /// The Password Boss state, kept between syncs (see `directory_cache`).
     pub(super) directory: Option<CachedDirectory>,
+    /// The leadership term this state belongs to (see `begin_term`).
+    term: u64,
+    /// The safety record of a term this replica lost, merged with the status's at the next
+    /// sync (`SafetyRecord::carried_into`) and dropped once that sync keeps its own.
+    pub(super) carried_safety: Option<SafetyRecord>,
 }
 
 impl ConnectorState {
     /// The Password Boss state kept for the next sync, if any (for tests and diagnostics).
     pub fn kept_directory(&self) -> Option<crate::domain::DirectoryState> {
         self.directory.as_ref().and_then(|c| c.state.unpack())
+    }
+
+    /// Starts leadership term `term` if this state belongs to an earlier one: while another
+    /// replica led, it wrote to Password Boss and spent the safety budget, so nothing kept is
+    /// trusted (the next reads are full ones) but the safety record, which may hold spending the
+    /// status never got; it is carried into the term's first sync.
+    pub fn begin_term(&mut self, term: u64) {
+        if self.term == term {
+            return;
+        }
+        let carried = self.safety.take().or_else(|| self.carried_safety.take());
+        *self = Self {
+            term,
+            carried_safety: carried,
+            pacers: self.pacers.take(),
+            ..Self::default()
+        };
     }
 
     /// State whose Graph client shares one pacer per tenant with every other connector built
@@ -308,5 +330,35 @@ impl Counters {
             &clients.password_boss.requests_by_status(),
             &self.password_boss_statuses,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(owned: &str) -> SafetyRecord {
+        SafetyRecord {
+            owned_groups: vec![owned.to_string()],
+            ..SafetyRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_new_term_keeps_only_the_safety_record_and_carries_it_until_a_sync_keeps_its_own() {
+        let mut state = ConnectorState {
+            safety: Some(record("g1")),
+            ..ConnectorState::default()
+        };
+        // The same term: nothing changes.
+        state.begin_term(0);
+        assert_eq!(state.safety, Some(record("g1")));
+        // A new term: the record is carried, not used as this term's.
+        state.begin_term(1);
+        assert!(state.safety.is_none() && state.directory.is_none());
+        assert_eq!(state.carried_safety, Some(record("g1")));
+        // Another term lost before any sync: still carried.
+        state.begin_term(2);
+        assert_eq!(state.carried_safety, Some(record("g1")));
     }
 }

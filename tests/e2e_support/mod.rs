@@ -492,11 +492,6 @@ impl CountingEngine {
         }
     }
 
-    /// Connectors whose state (kept reads, safety record, last plan) the engine holds.
-    pub fn tracked(&self) -> usize {
-        self.inner.tracked()
-    }
-
     /// Syncs of `key` that ended so far.
     pub fn syncs(&self, key: &ConnectorKey) -> usize {
         self.syncs.lock().unwrap().get(key).map_or(0, Vec::len)
