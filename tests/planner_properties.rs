@@ -544,9 +544,9 @@ proptest! {
         prop_assert_eq!(&once, &plan(&world.snapshot, &reversed, &world.rules, &input(&reversed)));
     }
 
-    /// Nor when two accounts claim one externalId (Password Boss allows it): the connector's
-    /// kept state lists its own creates last, a fresh read in the server's order, and both must
-    /// link the same account.
+    /// Nor when two accounts or two groups claim one externalId (Password Boss allows it): the
+    /// connector's kept state lists its own creates last, a fresh read in the server's order, and
+    /// both must link the same account and change the same group.
     #[test]
     fn twins_are_linked_the_same_whatever_the_listing_order(world in world(0..50u32)) {
         let mut state = world.state.clone();
@@ -561,8 +561,20 @@ proptest! {
             })
             .collect();
         state.users.extend(twins);
+        let twin_groups: Vec<_> = state
+            .groups
+            .iter()
+            .filter(|g| g.owner == Owner::AzureAd && g.external_id.is_some())
+            .map(|g| Group {
+                id: format!("{}-twin", g.id),
+                name: format!("{} (twin)", g.name),
+                ..g.clone()
+            })
+            .collect();
+        state.groups.extend(twin_groups);
         let once = plan(&world.snapshot, &state, &world.rules, &input(&state));
         state.users.reverse();
+        state.groups.reverse();
         prop_assert_eq!(&once, &plan(&world.snapshot, &state, &world.rules, &input(&state)));
     }
 }

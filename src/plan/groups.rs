@@ -184,15 +184,24 @@ fn to_refs(members: &[Member<'_>]) -> Vec<MemberRef> {
     members.iter().map(|m| m.to_ref()).collect()
 }
 
-/// Groups the connector owns, by Entra id (first in `state.groups` wins; never Everyone).
+/// Groups the connector owns, by Entra id (never Everyone). Should two claim one Entra id, the
+/// one of the least id: as for accounts (`DirectoryIndex`), the plan does not depend on the order
+/// the groups were listed in.
 fn managed_groups(state: &DirectoryState) -> HashMap<&str, &Group> {
-    let mut managed = HashMap::new();
+    let mut managed: HashMap<&str, &Group> = HashMap::new();
     for group in &state.groups {
         if group.owner == Owner::AzureAd
             && group.name != EVERYONE_GROUP
             && let Some(external_id) = group.external_id.as_deref()
         {
-            managed.entry(external_id).or_insert(group);
+            managed
+                .entry(external_id)
+                .and_modify(|kept| {
+                    if group.id < kept.id {
+                        *kept = group;
+                    }
+                })
+                .or_insert(group);
         }
     }
     managed
