@@ -20,7 +20,10 @@ pub(crate) async fn delay(d: Duration) {
     if d.is_zero() {
         return;
     }
-    let deadline = Instant::now() + d;
+    // A delay past the end of time (a server that never answers) waits forever.
+    let Some(deadline) = Instant::now().checked_add(d) else {
+        return std::future::pending().await;
+    };
     let (wake, woken) = oneshot::channel();
     if timer().send((deadline, wake)).is_err() {
         // The timer thread is gone (it never exits): fall back to tokio's timer.

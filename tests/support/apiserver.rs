@@ -278,7 +278,11 @@ impl TestApiServer {
                     eprintln!("control plane attempt {attempt} lost a port, retrying: {why}");
                     server.kill();
                 }
-                Err(why) => panic!("{why}"),
+                Err(why) => {
+                    // The shared server is never dropped: stop what this attempt started.
+                    server.kill();
+                    panic!("{why}");
+                }
             }
         }
         unreachable!("the last attempt returns or panics")
