@@ -27,6 +27,11 @@ impl Run {
         self.env.tenant.remove_member(parent, &self.env.members[i]);
     }
 
+    /// Takes the regular members of `range` out of the sync group.
+    fn remove_members(&self, range: std::ops::Range<usize>) {
+        range.for_each(|i| self.remove_member(i));
+    }
+
     fn disabled(&self) -> usize {
         self.env
             .password_boss
@@ -100,19 +105,12 @@ async fn small_batches_add_up_in_the_rolling_window() {
     let mut run = Run::start(120).await;
     run.spec.safety.max_deprovision_percent = 100;
     run.sync().await;
-    let mut leaver = 0;
-    let mut batch = |run: &Run| {
-        for _ in 0..20 {
-            run.remove_member(leaver);
-            leaver += 1;
-        }
-    };
-    batch(&run);
+    run.remove_members(0..20);
     assert_eq!(run.sync().await.applied.disabled, 20);
-    batch(&run);
+    run.remove_members(20..40);
     assert_eq!(run.sync().await.applied.disabled, 20);
     // 20 more would make 60 in the window: over maxDeprovisionsPerWindow (50).
-    batch(&run);
+    run.remove_members(40..60);
     let held = run.sync().await;
     assert_eq!(held.applied.disabled, 0);
     let h = held.held().expect("held by the window");
@@ -140,14 +138,7 @@ async fn spending_of_a_lost_leadership_term_still_counts_in_the_window() {
     run.spec.safety.max_deprovision_percent = 100;
     let first = run.sync().await;
     let status_before = first.plan.as_ref().unwrap().record.clone();
-    let mut leaver = 0;
-    let mut batch = |run: &Run| {
-        for _ in 0..20 {
-            run.remove_member(leaver);
-            leaver += 1;
-        }
-    };
-    batch(&run);
+    run.remove_members(0..20);
     assert_eq!(run.sync().await.applied.disabled, 20);
     // Leadership lost: the status still says what it said before those 20.
     run.state.begin_term(1);
@@ -155,7 +146,7 @@ async fn spending_of_a_lost_leadership_term_still_counts_in_the_window() {
     let mut other = ConnectorState::default();
     std::mem::swap(&mut run.state, &mut other);
     run.options.safety_record = Some(status_before);
-    batch(&run);
+    run.remove_members(20..40);
     let others = run.sync().await;
     assert_eq!(others.applied.disabled, 20);
     let status_after = others.plan.as_ref().unwrap().record.clone();
@@ -163,7 +154,7 @@ async fn spending_of_a_lost_leadership_term_still_counts_in_the_window() {
     // Back to the first replica, which reads the other's status.
     run.options.safety_record = Some(status_after);
     run.state.begin_term(2);
-    batch(&run);
+    run.remove_members(40..60);
     let held = run.sync().await;
     assert_eq!(held.applied.disabled, 0, "{held:?}");
     let h = held.held().expect("held by the window");
