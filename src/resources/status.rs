@@ -153,11 +153,16 @@ impl SafetyRecord {
         };
         let mut owned_groups = union(&status.owned_groups, &self.owned_groups);
         owned_groups.sort();
+        // The status's times went through `Time`, whole seconds: an entry that reached it is the
+        // same spending as the kept one of its second.
+        let same = |a: &SpentChanges, b: &SpentChanges| {
+            a.changes == b.changes && a.time.0.as_second() == b.time.0.as_second()
+        };
         let mut spent = status.spent.clone();
         spent.extend(
             self.spent
                 .iter()
-                .filter(|s| !status.spent.contains(s))
+                .filter(|s| !status.spent.iter().any(|t| same(s, t)))
                 .cloned(),
         );
         spent.sort_by_key(|s| s.time.0);
@@ -360,6 +365,12 @@ mod tests {
         Time(k8s_openapi::jiff::Timestamp::from_second(1_800_000_000 + seconds).unwrap())
     }
 
+    /// `at(seconds)` with nanoseconds, as a record kept in memory has it (the status's are
+    /// whole seconds after a round trip through `Time`).
+    fn at_ns(seconds: i64, nanos: i32) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::new(1_800_000_000 + seconds, nanos).unwrap())
+    }
+
     fn spent(seconds: i64, changes: u32) -> SpentChanges {
         SpentChanges {
             time: at(seconds),
@@ -375,8 +386,15 @@ mod tests {
     fn a_carried_record_counts_what_both_terms_spent_and_takes_grace_periods_from_the_status() {
         let carried = SafetyRecord {
             owned_groups: strings(&["g1", "g3"]),
-            // The last sync of the lost term: its status write never happened.
-            spent: vec![spent(10, 5), spent(20, 30)],
+            // The first entry reached the status (at whole seconds there); the last sync of
+            // the lost term did not: its status write never happened.
+            spent: vec![
+                SpentChanges {
+                    time: at_ns(10, 250_000_000),
+                    changes: 5,
+                },
+                spent(20, 30),
+            ],
             leavers: vec![Leaver {
                 entra_id: "left-in-the-lost-term".into(),
                 since: at(15),
