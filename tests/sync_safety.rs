@@ -4,7 +4,7 @@
 //! passes, `Remove`/`Delete` wait for the grace period (kept across a restart through the
 //! record in status), and an approval applies once.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use pbconnector::plan::{Approval, LeaveReason};
 use pbconnector::resources::{LeaveRule, SafetyRecord};
@@ -120,7 +120,7 @@ async fn small_batches_add_up_in_the_rolling_window() {
     // A day later the window is empty again: the same 20 go through.
     let mut record = held.plan.as_ref().unwrap().record.clone();
     for spent in &mut record.spent {
-        spent.time = Time(spent.time.0 - SignedDuration::from_hours(25));
+        spent.time = MicroTime(spent.time.0 - SignedDuration::from_hours(25));
     }
     run.state = ConnectorState::default();
     run.options.safety_record = Some(record);

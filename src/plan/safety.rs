@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use sha2::Digest;
 
@@ -214,7 +214,7 @@ pub(super) fn guard(
         }
     } else if changes > 0 {
         spent_entries.push(SpentChanges {
-            time: Time(now),
+            time: MicroTime(now),
             changes,
         });
     }

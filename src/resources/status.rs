@@ -1,6 +1,6 @@
 //! `AzureAdConnector` status: what the controller and `pbconnector sync -o json` report.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -142,8 +142,10 @@ impl SafetyRecord {
     /// the replicas that led since wrote) for its first sync of a new term. Its last sync's
     /// spending may never have reached the status (leadership ended before the status write),
     /// and the status holds what the others spent, so both count: spending, approvals used and
-    /// owned groups are the union. Grace periods (`leavers`) come from the status only: one the
-    /// lost term started restarts when the leaver is next seen, which can only delay a removal.
+    /// owned groups are the union, a spending entry that reached the status counted once (one
+    /// to one, by its microsecond and count). A grace period (`leavers`) is kept only where both
+    /// records have it, from the later start: any other restarts when the leaver is next seen,
+    /// which can only delay a removal.
     pub fn carried_into(&self, status: Option<&SafetyRecord>) -> SafetyRecord {
         let status = status.cloned().unwrap_or_default();
         let union = |a: &[String], b: &[String]| {
@@ -153,23 +155,38 @@ impl SafetyRecord {
         };
         let mut owned_groups = union(&status.owned_groups, &self.owned_groups);
         owned_groups.sort();
-        // The status's times went through `Time`, whole seconds: an entry that reached it is the
-        // same spending as the kept one of its second.
+        // The status keeps microseconds (`MicroTime`), the kept record nanoseconds.
         let same = |a: &SpentChanges, b: &SpentChanges| {
-            a.changes == b.changes && a.time.0.as_second() == b.time.0.as_second()
+            a.changes == b.changes && a.time.0.as_microsecond() == b.time.0.as_microsecond()
         };
+        let mut only_kept: Vec<&SpentChanges> = self.spent.iter().collect();
+        for reached in &status.spent {
+            if let Some(i) = only_kept.iter().position(|kept| same(kept, reached)) {
+                only_kept.remove(i);
+            }
+        }
         let mut spent = status.spent.clone();
-        spent.extend(
-            self.spent
-                .iter()
-                .filter(|s| !status.spent.iter().any(|t| same(s, t)))
-                .cloned(),
-        );
+        spent.extend(only_kept.into_iter().cloned());
         spent.sort_by_key(|s| s.time.0);
+        let leavers = status
+            .leavers
+            .iter()
+            .filter_map(|l| {
+                let kept = self.leavers.iter().find(|k| k.entra_id == l.entra_id)?;
+                Some(Leaver {
+                    entra_id: l.entra_id.clone(),
+                    since: if kept.since.0 > l.since.0 {
+                        kept.since.clone()
+                    } else {
+                        l.since.clone()
+                    },
+                })
+            })
+            .collect();
         SafetyRecord {
             owned_groups,
             spent,
-            leavers: status.leavers.clone(),
+            leavers,
             // Most recent last: the status's, then those only this replica used.
             approvals_used: union(&status.approvals_used, &self.approvals_used),
         }
@@ -180,7 +197,8 @@ impl SafetyRecord {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SpentChanges {
-    pub time: Time,
+    /// When (to the microsecond, so that a replica can tell its own entries in the status).
+    pub time: MicroTime,
     pub changes: u32,
 }
 
@@ -360,21 +378,28 @@ pub struct VerifyCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::jiff::Timestamp;
 
-    fn at(seconds: i64) -> Time {
-        Time(k8s_openapi::jiff::Timestamp::from_second(1_800_000_000 + seconds).unwrap())
+    fn at(seconds: i64, nanos: i32) -> Timestamp {
+        Timestamp::new(1_800_000_000 + seconds, nanos).unwrap()
     }
 
-    /// `at(seconds)` with nanoseconds, as a record kept in memory has it (the status's are
-    /// whole seconds after a round trip through `Time`).
-    fn at_ns(seconds: i64, nanos: i32) -> Time {
-        Time(k8s_openapi::jiff::Timestamp::new(1_800_000_000 + seconds, nanos).unwrap())
-    }
-
-    fn spent(seconds: i64, changes: u32) -> SpentChanges {
+    fn spent(seconds: i64, nanos: i32, changes: u32) -> SpentChanges {
         SpentChanges {
-            time: at(seconds),
+            time: MicroTime(at(seconds, nanos)),
             changes,
+        }
+    }
+
+    /// What a record looks like once read back from the status (times through `MicroTime`).
+    fn through_status(record: &SafetyRecord) -> SafetyRecord {
+        serde_json::from_value(serde_json::to_value(record).unwrap()).unwrap()
+    }
+
+    fn leaver(id: &str, seconds: i64) -> Leaver {
+        Leaver {
+            entra_id: id.into(),
+            since: Time(at(seconds, 0)),
         }
     }
 
@@ -383,42 +408,39 @@ mod tests {
     }
 
     #[test]
-    fn a_carried_record_counts_what_both_terms_spent_and_takes_grace_periods_from_the_status() {
-        let carried = SafetyRecord {
-            owned_groups: strings(&["g1", "g3"]),
-            // The first entry reached the status (at whole seconds there); the last sync of
-            // the lost term did not: its status write never happened.
-            spent: vec![
-                SpentChanges {
-                    time: at_ns(10, 250_000_000),
-                    changes: 5,
-                },
-                spent(20, 30),
-            ],
-            leavers: vec![Leaver {
-                entra_id: "left-in-the-lost-term".into(),
-                since: at(15),
-            }],
+    fn a_carried_record_counts_what_both_terms_spent_and_never_shortens_a_grace_period() {
+        // This replica's record: the first entry reached the status, the last did not (its
+        // status write never happened).
+        let written = SafetyRecord {
+            owned_groups: strings(&["g1"]),
+            spent: vec![spent(10, 250_123_456, 5)],
+            leavers: vec![leaver("both", 5), leaver("rejoined-then-left-again", 6)],
             approvals_used: strings(&["a1"]),
         };
-        let status = SafetyRecord {
-            owned_groups: strings(&["g1", "g2"]),
-            // The other replica started from the earlier status and spent 20 more.
-            spent: vec![spent(10, 5), spent(30, 20)],
-            leavers: vec![Leaver {
-                entra_id: "left-meanwhile".into(),
-                since: at(25),
-            }],
-            approvals_used: strings(&["a2"]),
-        };
+        let mut carried = written.clone();
+        carried.owned_groups.push("g3".into());
+        // In the same second as the other replica's, with the same count: still its own.
+        carried.spent.push(spent(20, 100_000_000, 20));
+        carried.leavers = vec![leaver("both", 8), leaver("rejoined-then-left-again", 30)];
+        carried.approvals_used.push("a3".into());
+        // The other replica started from what was written and spent 20 more.
+        let mut other = through_status(&written);
+        other.owned_groups.push("g2".into());
+        other.spent.push(spent(20, 900_000_000, 20));
+        other.leavers.push(leaver("only-in-the-status", 12));
+        other.approvals_used.push("a2".into());
+        let status = through_status(&other);
+
         let merged = carried.carried_into(Some(&status));
-        assert_eq!(
-            merged.spent,
-            vec![spent(10, 5), spent(20, 30), spent(30, 20)]
-        );
+        let changes: Vec<u32> = merged.spent.iter().map(|s| s.changes).collect();
+        assert_eq!(changes, vec![5, 20, 20], "the written entry once, both 20s");
         assert_eq!(merged.owned_groups, strings(&["g1", "g2", "g3"]));
-        assert_eq!(merged.approvals_used, strings(&["a2", "a1"]));
-        assert_eq!(merged.leavers, status.leavers);
+        assert_eq!(merged.approvals_used, strings(&["a1", "a2", "a3"]));
+        // Grace periods only where both records have one, from the later start.
+        assert_eq!(
+            merged.leavers,
+            vec![leaver("both", 8), leaver("rejoined-then-left-again", 30)]
+        );
 
         // No status yet: the carried spending and groups still count; no grace period is kept.
         let alone = carried.carried_into(None);

@@ -348,14 +348,21 @@ mod tests {
     fn a_new_term_keeps_only_the_safety_record_and_carries_it_until_a_sync_keeps_its_own() {
         let mut state = ConnectorState {
             safety: Some(record("g1")),
-            ..ConnectorState::default()
+            ..ConnectorState::with_pacers(Arc::default())
         };
+        state.graph_state.last_full = Some(std::time::Instant::now());
         // The same term: nothing changes.
         state.begin_term(0);
         assert_eq!(state.safety, Some(record("g1")));
+        assert!(state.graph_state.last_full_read().is_some());
         // A new term: the record is carried, not used as this term's.
         state.begin_term(1);
-        assert!(state.safety.is_none() && state.directory.is_none());
+        assert!(state.safety.is_none());
+        assert!(
+            state.graph_state.last_full_read().is_none(),
+            "the Graph state is read afresh"
+        );
+        assert!(state.pacers.is_some(), "the tenant's shared pacer is kept");
         assert_eq!(state.carried_safety, Some(record("g1")));
         // Another term lost before any sync: still carried.
         state.begin_term(2);
