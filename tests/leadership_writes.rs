@@ -21,6 +21,7 @@ use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 fn request(env: &SampleEnvironment) -> SyncRequest {
     SyncRequest {
         key: ConnectorKey::new("msp-contoso", "contoso"),
+        uid: "uid-1".into(),
         spec: serde_json::from_value(env.spec_json()).unwrap(),
         secrets: env.secrets(),
         dry_run: false,

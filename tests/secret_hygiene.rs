@@ -208,6 +208,7 @@ async fn the_controller_never_reports_or_logs_a_malformed_secret() {
         secrets.insert("passwordboss".into(), data);
         let request = SyncRequest {
             key: ConnectorKey::new("msp", "contoso"),
+            uid: "uid-1".into(),
             spec: serde_json::from_value(env.spec_json()).unwrap(),
             secrets,
             dry_run: false,

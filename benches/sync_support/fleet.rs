@@ -107,6 +107,7 @@ pub async fn run(shape: &Shape, latency: Latency) -> FleetResult {
         pb.faults().set_latency(latency.password_boss);
         let request = SyncRequest {
             key: ConnectorKey::new(format!("msp-{c}"), "connector"),
+            uid: format!("uid-{c}"),
             spec: spec(&graph, &domain, &app, &pb, &[]),
             secrets: secrets("bench-secret", &pb),
             dry_run: false,

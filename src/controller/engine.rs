@@ -37,6 +37,9 @@ impl fmt::Display for ConnectorKey {
 pub struct SyncRequest {
     /// namespace/name of the connector.
     pub key: ConnectorKey,
+    /// The connector object's `metadata.uid`: a connector deleted and made again under the same
+    /// name is another object, and inherits nothing the engine kept for the old one.
+    pub uid: String,
     pub spec: AzureAdConnectorSpec,
     /// The referenced Secrets that exist, by name (a Secret that is missing is simply absent).
     pub secrets: BTreeMap<String, SecretData>,
@@ -66,6 +69,7 @@ impl fmt::Debug for SyncRequest {
             .collect();
         f.debug_struct("SyncRequest")
             .field("key", &self.key)
+            .field("uid", &self.uid)
             .field("spec", &self.spec)
             .field("secrets", &secrets)
             .field("dry_run", &self.dry_run)
@@ -106,6 +110,7 @@ mod tests {
         .unwrap();
         let request = SyncRequest {
             key: ConnectorKey::new("ns", "contoso"),
+            uid: "uid-1".into(),
             spec,
             secrets: BTreeMap::from([(
                 "entra-app".to_string(),

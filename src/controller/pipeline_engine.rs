@@ -69,6 +69,7 @@ impl SyncEngine for PipelineEngine {
         let state = self.state(&request.key);
         let mut state = state.lock().await;
         state.begin_term(self.term.load(Ordering::SeqCst));
+        state.belong_to(&request.uid);
         let credentials = read_credentials_with(
             &request.spec,
             &request.key.namespace,

@@ -291,6 +291,7 @@ async fn reconcile_connector<E: SyncEngine>(
                 let (progress, watching) = ProgressSender::channel();
                 let request = SyncRequest {
                     key: key.clone(),
+                    uid: connector.metadata.uid.clone().unwrap_or_default(),
                     spec: spec.clone(),
                     secrets: read.data,
                     dry_run: spec.dry_run,

@@ -85,6 +85,7 @@ mod tests {
         .expect("a spec");
         SyncRequest {
             key: ConnectorKey::new("ns", "contoso"),
+            uid: "uid-1".into(),
             spec,
             secrets: Default::default(),
             dry_run: false,

@@ -51,6 +51,8 @@ pub struct ConnectorState {
     pub(super) directory: Option<CachedDirectory>,
     /// The leadership term this state belongs to (see `begin_term`).
     term: u64,
+    /// The connector object this state belongs to (`metadata.uid`; see `belong_to`).
+    object: String,
     /// The safety record of a term this replica lost, merged with the status's at the next
     /// sync (`SafetyRecord::carried_into`) and dropped once that sync keeps its own.
     pub(super) carried_safety: Option<SafetyRecord>,
@@ -73,10 +75,29 @@ impl ConnectorState {
         let carried = self.safety.take().or_else(|| self.carried_safety.take());
         *self = Self {
             term,
+            object: std::mem::take(&mut self.object),
             carried_safety: carried,
             pacers: self.pacers.take(),
             ..Self::default()
         };
+    }
+
+    /// Makes this the state of connector object `uid`: if it was another object's (a connector
+    /// deleted and made again under the same name while this replica did not see the delete,
+    /// standing by), nothing of it is kept, not even the safety record (its owned groups, its
+    /// spending are the old connector's). An empty `uid` (unknown) changes nothing.
+    pub fn belong_to(&mut self, uid: &str) {
+        if uid.is_empty() || self.object == uid {
+            return;
+        }
+        if !self.object.is_empty() {
+            *self = Self {
+                term: self.term,
+                pacers: self.pacers.take(),
+                ..Self::default()
+            };
+        }
+        self.object = uid.to_owned();
     }
 
     /// State whose Graph client shares one pacer per tenant with every other connector built
@@ -367,5 +388,25 @@ mod tests {
         // Another term lost before any sync: still carried.
         state.begin_term(2);
         assert_eq!(state.carried_safety, Some(record("g1")));
+    }
+
+    #[test]
+    fn a_connector_made_again_under_the_same_name_inherits_nothing() {
+        let mut state = ConnectorState {
+            safety: Some(record("old-connectors-group")),
+            ..ConnectorState::with_pacers(Arc::default())
+        };
+        state.belong_to("uid-old");
+        state.graph_state.last_full = Some(std::time::Instant::now());
+        // The same object, or an unknown uid: nothing changes.
+        state.belong_to("uid-old");
+        state.belong_to("");
+        assert!(state.safety.is_some() && state.graph_state.last_full_read().is_some());
+        // Another object under the same name: nothing of the old one is kept.
+        state.begin_term(1);
+        state.belong_to("uid-new");
+        assert!(state.safety.is_none() && state.carried_safety.is_none());
+        assert!(state.graph_state.last_full_read().is_none());
+        assert!(state.pacers.is_some(), "the tenant's shared pacer is kept");
     }
 }
