@@ -57,11 +57,6 @@ impl PipelineEngine {
             })
             .clone()
     }
-
-    /// Connectors with state held (for tests of memory bounds).
-    pub fn tracked(&self) -> usize {
-        self.states.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 impl SyncEngine for PipelineEngine {
