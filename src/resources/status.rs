@@ -448,4 +448,19 @@ mod tests {
         assert_eq!(alone.owned_groups, carried.owned_groups);
         assert!(alone.leavers.is_empty());
     }
+
+    /// Statuses written before spending was timed to the microsecond hold whole seconds: they
+    /// still read (an upgrade must not make a connector's status unreadable).
+    #[test]
+    fn a_status_written_with_whole_second_spending_times_still_reads() {
+        let old: SafetyRecord = serde_json::from_value(serde_json::json!({
+            "spent": [{"time": "2026-12-07T10:51:02Z", "changes": 3}]
+        }))
+        .expect("a whole-second time reads as a MicroTime");
+        assert_eq!(old.spent[0].time.0, "2026-12-07T10:51:02Z".parse().unwrap());
+        assert_eq!(
+            serde_json::to_value(&old).unwrap()["spent"][0]["time"],
+            "2026-12-07T10:51:02.000000Z"
+        );
+    }
 }
