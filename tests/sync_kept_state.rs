@@ -30,6 +30,27 @@ impl Run {
         canonical(client.read_state().await.unwrap())
     }
 
+    /// A connector of `users` members synced twice: its Password Boss state is kept, and the
+    /// joiner it will be given next (not a member yet) with that joiner's email.
+    async fn kept_with_a_joiner(users: usize) -> (Self, String, String) {
+        let mut run = Run::start(users).await;
+        run.sync().await;
+        run.sync().await;
+        assert!(run.state.kept_directory().is_some());
+        let joiner = run.env.outsiders[0].clone();
+        let email = run.env.tenant.user(&joiner).unwrap().mail.unwrap();
+        (run, joiner, email)
+    }
+
+    /// The kept state was dropped (`why`): the next sync reads Password Boss in full, and what
+    /// it keeps then is what a fresh read finds.
+    async fn assert_next_sync_reads_afresh(&mut self, why: &str) {
+        assert!(self.state.kept_directory().is_none(), "{why}");
+        let next = self.sync().await;
+        assert!(next.password_boss_requests >= 3, "read in full: {next:?}");
+        self.assert_kept_is_fresh("after the re-read").await;
+    }
+
     async fn assert_kept_is_fresh(&self, what: &str) {
         let kept = canonical(self.state.kept_directory().expect("a kept state").clone());
         assert_eq!(kept, self.fresh().await, "{what}");
@@ -94,14 +115,9 @@ async fn the_kept_state_follows_every_kind_of_write() {
 
 #[tokio::test]
 async fn a_refused_write_makes_the_next_sync_read_again() {
-    let mut run = Run::start(10).await;
-    run.sync().await;
-    run.sync().await;
-    assert!(run.state.kept_directory().is_some());
+    let (mut run, joiner, email) = Run::kept_with_a_joiner(10).await;
     // Someone takes a joiner's email in the portal: the create is refused (409).
-    let joiner = run.env.outsiders[0].clone();
     run.env.tenant.add_member(&run.env.sync_group_id, &joiner);
-    let email = run.env.tenant.user(&joiner).unwrap().mail.unwrap();
     run.env
         .password_boss
         .add_user(
@@ -111,13 +127,8 @@ async fn a_refused_write_makes_the_next_sync_read_again() {
         .unwrap();
     let refused = run.sync().await;
     assert!(refused.password_boss_requests > 0);
-    assert!(
-        run.state.kept_directory().is_none(),
-        "the state is not trusted after a refused write"
-    );
-    let next = run.sync().await;
-    assert!(next.password_boss_requests >= 3, "read in full: {next:?}");
-    run.assert_kept_is_fresh("after the re-read").await;
+    run.assert_next_sync_reads_afresh("the state is not trusted after a refused write")
+        .await;
 }
 
 /// A create that finds its account already made (by an earlier sync that was cut off, or by
@@ -125,12 +136,7 @@ async fn a_refused_write_makes_the_next_sync_read_again() {
 /// other names), not as planned: the kept state is dropped and the next sync reads again.
 #[tokio::test]
 async fn a_create_that_finds_its_account_already_made_makes_the_next_sync_read_again() {
-    let mut run = Run::start(10).await;
-    run.sync().await;
-    run.sync().await;
-    assert!(run.state.kept_directory().is_some());
-    let joiner = run.env.outsiders[0].clone();
-    let email = run.env.tenant.user(&joiner).unwrap().mail.unwrap();
+    let (mut run, joiner, email) = Run::kept_with_a_joiner(10).await;
     run.env
         .password_boss
         .add_user(
@@ -142,13 +148,10 @@ async fn a_create_that_finds_its_account_already_made_makes_the_next_sync_read_a
     run.env.tenant.add_member(&run.env.sync_group_id, &joiner);
     let recovered = run.sync().await;
     assert_eq!(recovered.applied.created, 1, "{recovered:?}");
-    assert!(
-        run.state.kept_directory().is_none(),
-        "the kept state does not guess what the recovered account holds"
-    );
-    let next = run.sync().await;
-    assert!(next.password_boss_requests >= 3, "read in full: {next:?}");
-    run.assert_kept_is_fresh("after the re-read").await;
+    run.assert_next_sync_reads_afresh(
+        "the kept state does not guess what the recovered account holds",
+    )
+    .await;
 }
 
 /// The kept state serves syncs that create, update and add; a sync that would destroy anything
