@@ -10,17 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
-/// Cycles among the top-level modules that are known and not broken yet. Each entry is one
-/// strongly connected component, exactly; the test fails if one grows, a new one appears, or one
-/// is gone (then remove it here). None is left: `plan` decides over `domain` types and depends
-/// on neither client.
-const KNOWN_TOP_LEVEL_CYCLES: &[&[&str]] = &[];
-
 /// Top-level modules whose submodules must not form a cycle, as issue 18 names them.
 const ACYCLIC_SUBMODULES_OF: &[&str] = &["azure", "resources"];
 
 #[test]
-fn top_level_modules_have_no_import_cycles_but_the_known_ones() {
+fn top_level_modules_have_no_import_cycles() {
     let krate = Crate::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     let modules = krate.top_level_modules();
     for expected in [
@@ -37,24 +31,13 @@ fn top_level_modules_have_no_import_cycles_but_the_known_ones() {
             "src/lib.rs declares no module {expected}: {modules:?}"
         );
     }
+    // None is allowed: `plan` decides over `domain` types and depends on neither client.
     let graph = krate.graph(&[], &modules);
-    let known: Vec<BTreeSet<String>> = KNOWN_TOP_LEVEL_CYCLES
+    let problems: Vec<String> = graph
+        .cycles()
         .iter()
-        .map(|c| c.iter().map(|m| m.to_string()).collect())
+        .map(|component| format!("import cycle: {}", graph.describe(component)))
         .collect();
-    let mut problems = Vec::new();
-    for component in graph.cycles() {
-        if !known.contains(&component) {
-            problems.push(format!("import cycle: {}", graph.describe(&component)));
-        }
-    }
-    for component in &known {
-        if !graph.cycles().contains(component) {
-            problems.push(format!(
-                "the known cycle {component:?} is gone: remove it from KNOWN_TOP_LEVEL_CYCLES"
-            ));
-        }
-    }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
