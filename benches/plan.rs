@@ -124,7 +124,7 @@ fn world(n: usize) -> (EntraSnapshot, DirectoryState) {
     (snapshot, state)
 }
 
-/// Issue 18: planning 100,000 users with about 12,000 actions, best of the runs.
+/// Issue 25: planning 100,000 users with about 12,000 actions, best of the runs.
 const TARGET: Duration = Duration::from_millis(250);
 
 fn main() {
@@ -178,7 +178,7 @@ fn main() {
     if !quick {
         let holds = best <= TARGET;
         lines.push(format!(
-            "target (issue 18): best with actions ≤ {} ms: {}",
+            "target (issue 25): best with actions ≤ {} ms: {}",
             TARGET.as_millis(),
             if holds { "holds" } else { "does not hold" }
         ));

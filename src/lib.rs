@@ -8,7 +8,6 @@ pub mod cli;
 pub mod controller;
 pub mod domain;
 pub mod http_client;
-mod packed;
 pub mod passwordboss;
 pub mod plan;
 pub mod resources;

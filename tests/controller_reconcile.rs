@@ -220,7 +220,11 @@ async fn an_approval_syncs_at_once_and_is_passed_to_the_engine_once_per_value() 
     );
     assert_eq!(
         requests[1].safety_record, blocked.safety,
-        "the engine is seeded with the record in status"
+        "the sync plans from the record in status"
+    );
+    assert!(
+        requests[1].safety_store.is_some(),
+        "and stores what it spends there first"
     );
     assert_eq!(api.last_status().last_sync.blocked_deprovisions, 0);
 

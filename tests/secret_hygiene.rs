@@ -214,6 +214,7 @@ async fn the_controller_never_reports_or_logs_a_malformed_secret() {
             dry_run: false,
             approval: None,
             safety_record: None,
+            safety_store: None,
             federated_token: None,
             progress: Default::default(),
             company_guard: Default::default(),

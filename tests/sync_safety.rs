@@ -1,14 +1,23 @@
 //! The safety limits over whole syncs, as `pbconnector sync` runs them (the same pipeline, one
 //! connector state kept between syncs), against both simulators: only owned groups are
-//! deleted, small batches add up in the rolling window, a single leaver of a small company
+//! deleted, small batches add up in the rolling window, what a sync spends is stored before its
+//! first destructive write (and a sync that cannot store it writes nothing destructive; one
+//! whose record was stored meanwhile plans again from it), a single leaver of a small company
 //! passes, `Remove`/`Delete` wait for the grace period (kept across a restart through the
 //! record in status), and an approval applies once.
 
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use pbconnector::domain::AccountStatus;
+use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
 use pbconnector::plan::{Approval, LeaveReason};
-use pbconnector::resources::{LeaveRule, SafetyRecord};
+use pbconnector::resources::{LeaveRule, SafetyRecord, SpentChanges};
+use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::pipeline::ConnectorState;
+use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle, StoredRecord};
 use pbconnector_simulators::passwordboss::wire::{MANAGED_BY_AZURE_AD, UserStatus};
 
 #[path = "support/sync_run.rs"]
@@ -128,37 +137,174 @@ async fn small_batches_add_up_in_the_rolling_window() {
     assert_eq!(run.disabled(), 60);
 }
 
-/// A replica spends 20 of the window's 50 and loses the lease before its status write; another
-/// replica, starting from the status (which never got those 20), spends 20 more. When the first
-/// leads again, its record from the lost term is merged with the status's: 40 are spent, and
-/// 20 more are held, as one replica would have held them.
+/// An in-memory `status.safety`, as the controller's store keeps it on the API server: a write
+/// names the version it read, and another writer's record may land first.
+struct MemoryStore {
+    stored: Mutex<StoredRecord>,
+    /// Stored by "another replica" just before this store's next write is answered.
+    interloper: Mutex<Option<SafetyRecord>>,
+    /// Every write fails (the API server refuses it).
+    broken: bool,
+    /// Password Boss as the connector sees it, read when each record is stored...
+    password_boss: PasswordBossClient,
+    /// ...and the disabled accounts found then.
+    disabled_seen: Mutex<Vec<usize>>,
+}
+
+impl MemoryStore {
+    fn new(run: &Run, broken: bool) -> Arc<Self> {
+        Arc::new(Self {
+            stored: Mutex::new(StoredRecord {
+                record: run.options.safety_record.clone().unwrap_or_default(),
+                version: "1".into(),
+            }),
+            interloper: Mutex::default(),
+            broken,
+            password_boss: PasswordBossClient::new(PasswordBossConfig::new(
+                run.env.password_boss.url(),
+                run.env.password_boss.token(),
+            ))
+            .unwrap(),
+            disabled_seen: Mutex::default(),
+        })
+    }
+
+    fn record(&self) -> SafetyRecord {
+        self.stored.lock().unwrap().record.clone()
+    }
+}
+
+/// A sync's handle on a `MemoryStore` the test keeps too.
+struct Shared(Arc<MemoryStore>);
+
+impl SafetyStore for Shared {
+    fn read(&self) -> BoxFuture<'_, Result<StoredRecord, SafetyStoreError>> {
+        Box::pin(async move { Ok(self.0.stored.lock().unwrap().clone()) })
+    }
+
+    fn write<'a>(
+        &'a self,
+        record: &'a SafetyRecord,
+        version: &'a str,
+    ) -> BoxFuture<'a, Result<(), SafetyStoreError>> {
+        let store = &self.0;
+        Box::pin(async move {
+            if store.broken {
+                return Err(SafetyStoreError::Failed("the API server refused".into()));
+            }
+            let state = store.password_boss.read_state().await.unwrap();
+            let disabled = state
+                .users
+                .iter()
+                .filter(|u| u.status == AccountStatus::Disabled)
+                .count();
+            let mut stored = store.stored.lock().unwrap();
+            let bump = |stored: &mut StoredRecord, record: SafetyRecord| {
+                let next = stored.version.parse::<u64>().unwrap() + 1;
+                *stored = StoredRecord {
+                    record,
+                    version: next.to_string(),
+                };
+            };
+            if let Some(theirs) = store.interloper.lock().unwrap().take() {
+                bump(&mut stored, theirs);
+            }
+            if stored.version != version {
+                return Err(SafetyStoreError::Conflict);
+            }
+            bump(&mut stored, record.clone());
+            store.disabled_seen.lock().unwrap().push(disabled);
+            Ok(())
+        })
+    }
+}
+
+impl Run {
+    /// Syncs from here on store their spending in `store` first.
+    fn store_in(&mut self, store: &Arc<MemoryStore>) {
+        self.options.safety_store = Some(SafetyStoreHandle::new(Shared(store.clone())));
+    }
+}
+
+/// What a sync will spend is stored before the first destructive write, and what it stored is
+/// what the next sync plans from.
 #[tokio::test]
-async fn spending_of_a_lost_leadership_term_still_counts_in_the_window() {
+async fn spending_is_stored_before_the_first_destructive_write() {
+    let mut run = Run::start(60).await;
+    run.sync().await;
+    let store = MemoryStore::new(&run, false);
+    run.store_in(&store);
+    // Nothing to spend: nothing stored.
+    run.sync().await;
+    assert!(store.disabled_seen.lock().unwrap().is_empty());
+    run.remove_members(0..5);
+    let report = run.sync().await;
+    assert_eq!(report.applied.disabled, 5);
+    assert_eq!(run.disabled(), 5);
+    assert_eq!(
+        *store.disabled_seen.lock().unwrap(),
+        vec![0],
+        "stored once, before any of the five disables"
+    );
+    let stored = store.record();
+    assert_eq!(stored.spent.iter().map(|s| s.changes).sum::<u32>(), 5);
+    assert_eq!(Some(&stored), report.safety_record());
+}
+
+/// A record that cannot be stored stops the sync before its first destructive write.
+#[tokio::test]
+async fn a_record_that_cannot_be_stored_means_no_destructive_write() {
+    let mut run = Run::start(60).await;
+    run.sync().await;
+    run.sync().await;
+    let store = MemoryStore::new(&run, true);
+    run.store_in(&store);
+    let before = store.record();
+    run.remove_members(0..5);
+    let writes_before = run.env.password_boss.requests().writes();
+    let report = run.try_sync().await;
+    let failure = report.failure.expect("the sync fails");
+    assert_eq!(failure.reason, FailureReason::SafetyRecordNotWritten);
+    assert!(
+        failure.message.contains("nothing destructive was written"),
+        "{failure}"
+    );
+    assert_eq!(run.env.password_boss.requests().writes(), writes_before);
+    assert_eq!(run.disabled(), 0);
+    assert_eq!(store.record(), before, "nothing stored");
+}
+
+/// Another replica stores its spending between this sync's read of the record and its write:
+/// the write is refused, the sync plans again from the stored record, and both spendings count
+/// (the window's next batch is held by their sum).
+#[tokio::test]
+async fn a_record_stored_meanwhile_is_planned_from_and_both_spendings_count() {
     let mut run = Run::start(120).await;
     run.spec.safety.max_deprovision_percent = 100;
-    let first = run.sync().await;
-    let status_before = first.plan.as_ref().unwrap().record.clone();
+    run.sync().await;
+    let store = MemoryStore::new(&run, false);
+    run.store_in(&store);
     run.remove_members(0..20);
     assert_eq!(run.sync().await.applied.disabled, 20);
-    // Leadership lost: the status still says what it said before those 20.
-    run.state.begin_term(1);
-    // The other replica's sync, from that status.
-    let mut other = ConnectorState::default();
-    std::mem::swap(&mut run.state, &mut other);
-    run.options.safety_record = Some(status_before);
+    // The other replica spends 5 and stores it first.
+    let mut theirs = store.record();
+    theirs.spent.push(SpentChanges {
+        time: MicroTime(Timestamp::now()),
+        changes: 5,
+    });
+    *store.interloper.lock().unwrap() = Some(theirs);
     run.remove_members(20..40);
-    let others = run.sync().await;
-    assert_eq!(others.applied.disabled, 20);
-    let status_after = others.plan.as_ref().unwrap().record.clone();
-    std::mem::swap(&mut run.state, &mut other);
-    // Back to the first replica, which reads the other's status.
-    run.options.safety_record = Some(status_after);
-    run.state.begin_term(2);
+    let report = run.sync().await;
+    assert_eq!(report.applied.disabled, 20, "20 + 5 + 20 is within the 50");
+    let spent: Vec<u32> = store.record().spent.iter().map(|s| s.changes).collect();
+    assert_eq!(spent, vec![20, 5, 20], "the other replica's 5 are kept");
+    // 45 spent: 20 more are held.
     run.remove_members(40..60);
     let held = run.sync().await;
     assert_eq!(held.applied.disabled, 0, "{held:?}");
     let h = held.held().expect("held by the window");
     assert!(h.limit.contains("maxDeprovisionsPerWindow"), "{}", h.limit);
+    assert_eq!(store.disabled_seen.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]

@@ -113,6 +113,7 @@ pub async fn run(shape: &Shape, latency: Latency) -> FleetResult {
             dry_run: false,
             approval: None,
             safety_record: None,
+            safety_store: None,
             federated_token: None,
             progress: Default::default(),
             company_guard: Default::default(),

@@ -98,7 +98,7 @@ mod tests {
     use super::*;
 
     fn id(n: u8) -> ObjectId {
-        // Half the ids are GUIDs, half free text, so both representations are ordered together.
+        // Half the ids are GUIDs, half free text.
         if n.is_multiple_of(2) {
             ObjectId::from(format!("00000000-0000-4000-8000-0000000000{n:02x}").as_str())
         } else {

@@ -1,4 +1,4 @@
-//! What a connector keeps between syncs: resolved groups, members, compact user attributes,
+//! What a connector keeps between syncs: resolved groups, members, user attributes,
 //! delta links and the time of the last full read.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -8,60 +8,35 @@ use super::member_set::MemberSet;
 pub(crate) use super::object_id::ObjectId;
 use super::wire::WireObject;
 use crate::domain::{EntraGroup, EntraSnapshot, EntraUser, GroupProblem};
-use crate::packed::{put, take};
 use crate::resources::GroupSelector;
 
-/// A user's attributes, kept small: the operator holds 100,000s of them. One allocation holds a
-/// flags byte, then the six text fields, each as a varint length (0: absent, n + 1: n bytes) and
-/// its bytes; the common cases cost nothing: a UPN equal to the mail and the user type `Member`
-/// are flags.
+/// A user's attributes as Graph sent them (the id is the key they are kept under).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct CachedUser {
-    packed: Box<[u8]>,
+    display_name: Option<String>,
+    given_name: Option<String>,
+    surname: Option<String>,
+    mail: Option<String>,
+    user_principal_name: Option<String>,
+    account_enabled: Option<bool>,
+    user_type: Option<String>,
 }
-
-const ENABLED_KNOWN: u8 = 1;
-const ENABLED: u8 = 2;
-const UPN_IS_MAIL: u8 = 4;
-const TYPE_MEMBER: u8 = 8;
 
 impl CachedUser {
     pub(crate) fn from_wire(o: &WireObject) -> Self {
-        let mut flags = 0;
-        match o.account_enabled {
-            Some(true) => flags |= ENABLED_KNOWN | ENABLED,
-            Some(false) => flags |= ENABLED_KNOWN,
-            None => {}
-        }
-        let mut upn = o.user_principal_name.as_deref();
-        if upn.is_some() && upn == o.mail.as_deref() {
-            flags |= UPN_IS_MAIL;
-            upn = None;
-        }
-        let mut user_type = o.user_type.as_deref();
-        if user_type == Some("Member") {
-            flags |= TYPE_MEMBER;
-            user_type = None;
-        }
-        let mut packed = vec![flags];
-        for field in [
-            o.display_name.as_deref(),
-            o.given_name.as_deref(),
-            o.surname.as_deref(),
-            o.mail.as_deref(),
-            upn,
-            user_type,
-        ] {
-            put(&mut packed, field);
-        }
         Self {
-            packed: packed.into_boxed_slice(),
+            display_name: o.display_name.clone(),
+            given_name: o.given_name.clone(),
+            surname: o.surname.clone(),
+            mail: o.mail.clone(),
+            user_principal_name: o.user_principal_name.clone(),
+            account_enabled: o.account_enabled,
+            user_type: o.user_type.clone(),
         }
     }
 
     pub(crate) fn from_entra(u: &EntraUser) -> Self {
-        Self::from_wire(&WireObject {
-            id: u.id.clone(),
+        Self {
             display_name: u.display_name.clone(),
             given_name: u.given_name.clone(),
             surname: u.surname.clone(),
@@ -69,32 +44,19 @@ impl CachedUser {
             user_principal_name: u.user_principal_name.clone(),
             account_enabled: u.account_enabled,
             user_type: u.user_type.clone(),
-            ..WireObject::default()
-        })
+        }
     }
 
     pub(crate) fn to_entra(&self, id: &str) -> EntraUser {
-        let (flags, mut text) = self
-            .packed
-            .split_first()
-            .map_or((0, &[][..]), |(f, t)| (*f, t));
-        let mut next = || take(&mut text).map(str::to_owned);
-        let (display_name, given_name, surname, mail) = (next(), next(), next(), next());
-        let (upn, user_type) = (next(), next());
-        let has = |flag: u8| flags & flag != 0;
         EntraUser {
             id: id.to_owned(),
-            user_principal_name: if has(UPN_IS_MAIL) { mail.clone() } else { upn },
-            display_name,
-            given_name,
-            surname,
-            mail,
-            account_enabled: has(ENABLED_KNOWN).then_some(has(ENABLED)),
-            user_type: if has(TYPE_MEMBER) {
-                Some("Member".to_owned())
-            } else {
-                user_type
-            },
+            display_name: self.display_name.clone(),
+            given_name: self.given_name.clone(),
+            surname: self.surname.clone(),
+            mail: self.mail.clone(),
+            user_principal_name: self.user_principal_name.clone(),
+            account_enabled: self.account_enabled,
+            user_type: self.user_type.clone(),
         }
     }
 }
@@ -211,44 +173,6 @@ impl GraphSyncState {
         }
     }
 
-    /// A 64-bit hash of everything `snapshot` reads (the groups and their members, the sync
-    /// group's users' attributes, the deletion evidence, the problems, what is unsettled) and of
-    /// the removals reported but not looked up yet, in a
-    /// fixed order: equal fingerprints mean equal snapshots but for a 2⁻⁶⁴ chance. Costs one pass
-    /// over the packed state, far less than building the snapshot.
-    ///
-    /// The hash is SipHash keyed at random once per process (`std`'s `RandomState`): the inputs
-    /// are written by whoever edits the tenant, and a collision someone could craft offline
-    /// would make a sync reuse a plan that no longer fits. It only has to agree with itself
-    /// within one process, where the kept plan lives.
-    pub fn fingerprint(&self) -> u64 {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        static KEY: std::sync::LazyLock<std::hash::RandomState> =
-            std::sync::LazyLock::new(std::hash::RandomState::new);
-        let mut h = KEY.build_hasher();
-        self.groups.len().hash(&mut h);
-        for g in &self.groups {
-            (&g.id, &g.name, &g.members).hash(&mut h);
-        }
-        if let Some(sync) = self.groups.first() {
-            for id in sync.members.iter() {
-                self.users.get(id).hash(&mut h);
-            }
-        }
-        self.deleted.len().hash(&mut h);
-        for id in self.deleted.keys() {
-            id.hash(&mut h);
-        }
-        self.problems.hash(&mut h);
-        self.unsettled.hash(&mut h);
-        // Not in the snapshot, but it decides which departures are looked up.
-        self.removal_reported.len().hash(&mut h);
-        for id in &self.removal_reported {
-            id.hash(&mut h);
-        }
-        h.finish()
-    }
-
     /// When the last full read finished.
     pub fn last_full_read(&self) -> Option<Instant> {
         self.last_full
@@ -320,10 +244,5 @@ mod tests {
             };
             assert_eq!(CachedUser::from_wire(&w).to_entra("u1"), expected);
         }
-        assert_eq!(
-            std::mem::size_of::<CachedUser>(),
-            16,
-            "a boxed slice, no padded flags byte beside it"
-        );
     }
 }

@@ -78,14 +78,15 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
     let mut previous = connector.status.clone();
     let once = args.once || dry_run;
     let approval = args.approve_deprovisions.clone();
-    let record = previous.as_ref().and_then(|s| s.safety.clone());
     loop {
         let (progress, display) = super::progress::Display::start();
         let options = SyncOptions {
             dry_run: dry_run || connector.spec.dry_run,
-            // The state keeps the record between runs: a token applies once, then it is used.
+            // A token applies once, then the record says it is used.
             approval: approval.clone(),
-            safety_record: record.clone(),
+            // The record of the last run (of the manifest's status at first): the command line
+            // has no object to store it in before it is spent (`sync::spending`).
+            safety_record: previous.as_ref().and_then(|s| s.safety.clone()),
             deadline: args.sync_deadline,
             progress,
             connector: name.clone(),

@@ -9,6 +9,7 @@ use crate::sync::company::CompanyGuard;
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::SyncReport;
 use crate::sync::secrets::SecretData;
+use crate::sync::spending::SafetyStoreHandle;
 
 /// Identifies one connector: its namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,9 +48,12 @@ pub struct SyncRequest {
     pub dry_run: bool,
     /// The `passwordboss.com/approve-deprovisions` annotation's value, if any.
     pub approval: Option<String>,
-    /// The connector's `status.safety`, which seeds the engine's record once (after a restart
-    /// or a leader change).
+    /// The connector's `status.safety` as the reconcile found it: the record the sync plans
+    /// from (one that spends reads it afresh from `safety_store` first).
     pub safety_record: Option<SafetyRecord>,
+    /// Where a sync that spends the safety budget stores its record first (the connector's
+    /// status); `None` only where there is no object (tests of the engine alone).
+    pub safety_store: Option<SafetyStoreHandle>,
     /// Where a workload-identity connector's federated token comes from, as the controller
     /// resolved it (its own namespace's ServiceAccount); `None` for other credentials.
     pub federated_token: Option<FederatedToken>,
@@ -119,6 +123,7 @@ mod tests {
             dry_run: false,
             approval: None,
             safety_record: None,
+            safety_store: None,
             federated_token: None,
             progress: ProgressSender::default(),
             company_guard: CompanyGuard::default(),

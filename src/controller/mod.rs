@@ -15,6 +15,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod requests;
 pub mod run;
+pub mod safety_store;
 pub mod schedule;
 pub mod secrets;
 pub mod status_writer;

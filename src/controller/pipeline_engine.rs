@@ -75,6 +75,7 @@ impl SyncEngine for PipelineEngine {
             dry_run: request.dry_run,
             approval: request.approval.clone(),
             safety_record: request.safety_record.clone(),
+            safety_store: request.safety_store.clone(),
             deadline: self.deadline,
             progress: request.progress.clone(),
             company_guard: request.company_guard.clone(),
@@ -91,9 +92,9 @@ impl SyncEngine for PipelineEngine {
             .remove(key);
     }
 
-    /// A new term: each connector's next sync trusts nothing kept but carries its safety record
-    /// (the last sync's spending may not have reached the status). States are not dropped here:
-    /// one a sync abandoned at the loss may still be locked.
+    /// A new term: each connector's next sync trusts nothing kept (another replica may have
+    /// written meanwhile). States are not dropped here: one a sync abandoned at the loss may
+    /// still be locked.
     fn forget_all(&self) {
         self.term.fetch_add(1, Ordering::SeqCst);
     }

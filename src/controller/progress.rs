@@ -1,6 +1,7 @@
 //! A long sync's progress in `status.message` ("Creating and updating accounts: 12,000 of
 //! 100,000"): nothing for a sync shorter than the interval, then at most one write per interval,
-//! and only when the progress moved.
+//! and only when the progress moved. Only the message is written: the sync may have stored its
+//! spending in `status.safety` meanwhile.
 
 use std::time::Duration;
 
@@ -9,15 +10,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::reconcile::Guarded;
-use super::status_writer::apply_status;
-use crate::resources::AzureAdConnectorStatus;
+use super::status_writer::write_message;
 use crate::sync::progress::Progress;
 
 /// Runs until aborted (when the sync ends) or the sync drops its sender.
 pub async fn write_progress(
     api: Api<Guarded>,
     name: String,
-    base: AzureAdConnectorStatus,
     mut watching: watch::Receiver<Progress>,
     every: Duration,
 ) {
@@ -31,9 +30,7 @@ pub async fn write_progress(
         if written == Some(progress) {
             continue;
         }
-        let mut status = base.clone();
-        status.message = progress.to_string();
-        match apply_status(&api, &name, &status).await {
+        match write_message(&api, &name, &progress.to_string()).await {
             Ok(()) => written = Some(progress),
             Err(error) => tracing::debug!(%error, "progress not written; the sync goes on"),
         }

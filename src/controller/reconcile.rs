@@ -18,6 +18,7 @@ use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
 use super::requests::{RequestTokens, approval_token, pending_verify};
+use super::safety_store::StatusSafetyStore;
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
@@ -28,6 +29,7 @@ use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
 use crate::sync::failure::FailureReason;
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
+use crate::sync::spending::SafetyStoreHandle;
 use crate::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, status_from_report,
     suspended_status, transitions, waiting_status,
@@ -297,6 +299,12 @@ async fn reconcile_connector<E: SyncEngine>(
                     dry_run: spec.dry_run,
                     approval: approval.clone(),
                     safety_record: current.as_ref().and_then(|s| s.safety.clone()),
+                    safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(
+                        ctx.client.clone(),
+                        &key.namespace,
+                        &key.name,
+                        connector.metadata.uid.as_deref().unwrap_or_default(),
+                    ))),
                     federated_token,
                     progress,
                     company_guard: ctx.companies.guard(connector),
@@ -304,7 +312,6 @@ async fn reconcile_connector<E: SyncEngine>(
                 let writer = tokio::spawn(super::progress::write_progress(
                     api.clone(),
                     key.name.clone(),
-                    current.clone().unwrap_or_default(),
                     watching,
                     ctx.progress_status_interval,
                 ));
@@ -456,7 +463,6 @@ fn log_outcome(report: &SyncReport) {
             created = report.applied.created,
             blocked_deprovisions = report.blocked_deprovisions,
             conflicts = report.conflicts.len(),
-            plan_reused = report.plan_reused,
             "sync finished"
         ),
         Some(failure) => tracing::warn!(

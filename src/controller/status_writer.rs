@@ -34,6 +34,24 @@ pub async fn apply_status(
         .map(|_| ())
 }
 
+/// Writes `status.message` alone (a JSON merge patch): the rest of the status, `safety` above all,
+/// stays as the API server holds it (a sync may have stored its spending there since the status
+/// this reconcile started from).
+pub async fn write_message(
+    api: &Api<DeserializeGuard<AzureAdConnector>>,
+    name: &str,
+    message: &str,
+) -> Result<(), kube::Error> {
+    let patch = json!({"status": {"message": message}});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    api.patch_status(name, &params, &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
+
 /// Publishes one Event per transition; a failed publish is logged, never fatal.
 pub async fn publish(
     recorder: &Recorder,

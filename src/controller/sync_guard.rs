@@ -91,6 +91,7 @@ mod tests {
             dry_run: false,
             approval: None,
             safety_record: None,
+            safety_store: None,
             federated_token: None,
             progress: Default::default(),
             company_guard: Default::default(),

@@ -106,8 +106,7 @@ impl GateFacts {
 }
 
 /// The safety gate (`safety::guard`, rule 8) over a plan made by `plan_unguarded`, given the
-/// facts of the snapshot and the state it was made from. A sync that reuses a kept plan keeps its
-/// facts with it and gates it again, since the gate reads the time and the safety record.
+/// facts of the snapshot and the state it was made from.
 pub fn guard(
     unguarded: Plan,
     state: &DirectoryState,
@@ -126,8 +125,7 @@ pub fn guard(
     )
 }
 
-/// `plan` without the safety gate (rules 0–7 and 9–11): what a sync may memoize, since it
-/// depends on nothing but its arguments. `owned_groups` are the Entra ids of the groups the
+/// `plan` without the safety gate (rules 0–7 and 9–11). `owned_groups` are the Entra ids of the groups the
 /// connector owns.
 pub fn plan_unguarded(
     snapshot: &EntraSnapshot,

@@ -137,67 +137,11 @@ pub struct SafetyRecord {
     pub approvals_used: Vec<String>,
 }
 
-impl SafetyRecord {
-    /// The record a replica kept through a leadership term it lost, merged with `status` (what
-    /// the replicas that led since wrote) for its first sync of a new term. Its last sync's
-    /// spending may never have reached the status (leadership ended before the status write),
-    /// and the status holds what the others spent, so both count: spending, approvals used and
-    /// owned groups are the union, a spending entry that reached the status counted once (one
-    /// to one, by its microsecond and count). A grace period (`leavers`) is kept only where both
-    /// records have it, from the later start: any other restarts when the leaver is next seen,
-    /// which can only delay a removal.
-    pub fn carried_into(&self, status: Option<&SafetyRecord>) -> SafetyRecord {
-        let status = status.cloned().unwrap_or_default();
-        let union = |a: &[String], b: &[String]| {
-            let mut all = a.to_vec();
-            all.extend(b.iter().filter(|x| !a.contains(x)).cloned());
-            all
-        };
-        let mut owned_groups = union(&status.owned_groups, &self.owned_groups);
-        owned_groups.sort();
-        // The status keeps microseconds (`MicroTime`), the kept record nanoseconds.
-        let same = |a: &SpentChanges, b: &SpentChanges| {
-            a.changes == b.changes && a.time.0.as_microsecond() == b.time.0.as_microsecond()
-        };
-        let mut only_kept: Vec<&SpentChanges> = self.spent.iter().collect();
-        for reached in &status.spent {
-            if let Some(i) = only_kept.iter().position(|kept| same(kept, reached)) {
-                only_kept.remove(i);
-            }
-        }
-        let mut spent = status.spent.clone();
-        spent.extend(only_kept.into_iter().cloned());
-        spent.sort_by_key(|s| s.time.0);
-        let leavers = status
-            .leavers
-            .iter()
-            .filter_map(|l| {
-                let kept = self.leavers.iter().find(|k| k.entra_id == l.entra_id)?;
-                Some(Leaver {
-                    entra_id: l.entra_id.clone(),
-                    since: if kept.since.0 > l.since.0 {
-                        kept.since.clone()
-                    } else {
-                        l.since.clone()
-                    },
-                })
-            })
-            .collect();
-        SafetyRecord {
-            owned_groups,
-            spent,
-            leavers,
-            // Most recent last: the status's, then those only this replica used.
-            approvals_used: union(&status.approvals_used, &self.approvals_used),
-        }
-    }
-}
-
 /// Destructive changes applied by one sync.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SpentChanges {
-    /// When (to the microsecond, so that a replica can tell its own entries in the status).
+    /// When.
     pub time: MicroTime,
     pub changes: u32,
 }
@@ -378,76 +322,6 @@ pub struct VerifyCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::jiff::Timestamp;
-
-    fn at(seconds: i64, nanos: i32) -> Timestamp {
-        Timestamp::new(1_800_000_000 + seconds, nanos).unwrap()
-    }
-
-    fn spent(seconds: i64, nanos: i32, changes: u32) -> SpentChanges {
-        SpentChanges {
-            time: MicroTime(at(seconds, nanos)),
-            changes,
-        }
-    }
-
-    /// What a record looks like once read back from the status (times through `MicroTime`).
-    fn through_status(record: &SafetyRecord) -> SafetyRecord {
-        serde_json::from_value(serde_json::to_value(record).unwrap()).unwrap()
-    }
-
-    fn leaver(id: &str, seconds: i64) -> Leaver {
-        Leaver {
-            entra_id: id.into(),
-            since: Time(at(seconds, 0)),
-        }
-    }
-
-    fn strings(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn a_carried_record_counts_what_both_terms_spent_and_never_shortens_a_grace_period() {
-        // This replica's record: the first entry reached the status, the last did not (its
-        // status write never happened).
-        let written = SafetyRecord {
-            owned_groups: strings(&["g1"]),
-            spent: vec![spent(10, 250_123_456, 5)],
-            leavers: vec![leaver("both", 5), leaver("rejoined-then-left-again", 6)],
-            approvals_used: strings(&["a1"]),
-        };
-        let mut carried = written.clone();
-        carried.owned_groups.push("g3".into());
-        // In the same second as the other replica's, with the same count: still its own.
-        carried.spent.push(spent(20, 100_000_000, 20));
-        carried.leavers = vec![leaver("both", 8), leaver("rejoined-then-left-again", 30)];
-        carried.approvals_used.push("a3".into());
-        // The other replica started from what was written and spent 20 more.
-        let mut other = through_status(&written);
-        other.owned_groups.push("g2".into());
-        other.spent.push(spent(20, 900_000_000, 20));
-        other.leavers.push(leaver("only-in-the-status", 12));
-        other.approvals_used.push("a2".into());
-        let status = through_status(&other);
-
-        let merged = carried.carried_into(Some(&status));
-        let changes: Vec<u32> = merged.spent.iter().map(|s| s.changes).collect();
-        assert_eq!(changes, vec![5, 20, 20], "the written entry once, both 20s");
-        assert_eq!(merged.owned_groups, strings(&["g1", "g2", "g3"]));
-        assert_eq!(merged.approvals_used, strings(&["a1", "a2", "a3"]));
-        // Grace periods only where both records have one, from the later start.
-        assert_eq!(
-            merged.leavers,
-            vec![leaver("both", 8), leaver("rejoined-then-left-again", 30)]
-        );
-
-        // No status yet: the carried spending and groups still count; no grace period is kept.
-        let alone = carried.carried_into(None);
-        assert_eq!(alone.spent, carried.spent);
-        assert_eq!(alone.owned_groups, carried.owned_groups);
-        assert!(alone.leavers.is_empty());
-    }
 
     /// Statuses written before spending was timed to the microsecond hold whole seconds: they
     /// still read (an upgrade must not make a connector's status unreadable).

@@ -1,14 +1,14 @@
-//! Step 3 of a sync, **apply**: the plan's writes to Password Boss, in plan order, and the kept
-//! Password Boss state followed from their answers (or dropped, for a fresh read next sync).
+//! Step 3 of a sync, **apply**: the plan's writes to Password Boss, in plan order; the Password
+//! Boss state read for the plan is kept for the next sync only when the writes changed nothing
+//! (see `directory_cache`).
 
 use std::time::Instant;
 
 use tracing::Instrument;
 
 use super::decide::Decided;
-use super::directory_cache::{CachedDirectory, Directory, apply_outcomes, next_generation};
+use super::directory_cache::{CachedDirectory, unchanged_by};
 use super::failure::FailureReason;
-use super::packed_state::PackedState;
 use super::pipeline::{ConnectorState, SyncOptions, Trace};
 use super::progress::{Progress, Step};
 use super::read::Clients;
@@ -40,9 +40,8 @@ pub(super) struct Applied {
     pub error: Option<ApplyError>,
 }
 
-/// Applies `decided.plan` (nothing in a dry run) and keeps the Password Boss state for the next
-/// sync (taken out of `decided`): followed through the writes that took effect, as read in a
-/// dry run.
+/// Applies `decided.plan` (nothing in a dry run) and keeps the Password Boss state read for it
+/// (taken out of `decided`) for the next sync when the writes left it as it was.
 pub(super) async fn apply(
     clients: &Clients,
     state: &mut ConnectorState,
@@ -51,22 +50,14 @@ pub(super) async fn apply(
     trace: &mut Trace,
 ) -> Option<Applied> {
     // The state goes to the cache; the report needs only the plan and the snapshot.
-    let directory = std::mem::take(&mut decided.directory);
-    // The state changes with the plan's writes: a new generation then.
-    let generation = if decided.plan.actions.is_empty() || options.dry_run {
-        decided.directory_generation
-    } else {
-        next_generation()
-    };
-    let keep = |directory: PackedState| CachedDirectory {
+    let keep = CachedDirectory {
         key: clients.password_boss_key,
-        generation,
         read_at: decided.directory_read_at,
         connector: decided.connector.clone(),
-        state: directory,
+        state: std::mem::take(&mut decided.directory),
     };
     if options.dry_run {
-        state.directory = Some(keep(directory.into_packed()));
+        state.directory = Some(keep);
         return None;
     }
     let started = Instant::now();
@@ -96,16 +87,7 @@ pub(super) async fn apply(
     ))
     .await;
     trace.timings.apply = started.elapsed();
-    state.directory = if decided.plan.actions.is_empty() {
-        Some(keep(directory.into_packed()))
-    } else {
-        // A plan with actions was made from the unpacked state.
-        let followed = match directory {
-            Directory::Unpacked(state) => apply_outcomes(state, &decided.plan, &execution),
-            Directory::Packed(_) => None,
-        };
-        followed.map(|s| keep(PackedState::pack(s)))
-    };
+    state.directory = unchanged_by(&decided.plan, &execution).then_some(keep);
     let error = match (&execution.unauthorized, &execution.gave_up) {
         (Some(e), _) => Some(ApplyError::Unauthorized(e.clone())),
         (None, Some(e)) => Some(ApplyError::GaveUp(e.clone())),

@@ -1,25 +1,32 @@
-//! Step 2 of a sync, **plan**: the company guard, then the plan — the last one when nothing the
-//! planner reads changed (`plan_memo`), else the snapshot built from the Graph state, scoped, its
-//! departures settled by Graph lookups, and planned — and the safety gate on every sync. A
-//! guarded plan that would remove or delete a user or delete a group is made again from a fresh
-//! Password Boss read when the read step took the kept state: what cannot be undone is decided on
-//! a fresh read.
+//! Step 2 of a sync, **plan**: the company guard, then the snapshot built from the Graph state,
+//! scoped, its departures settled by Graph lookups, planned and guarded by the safety gate.
+//!
+//! Two rules make what cannot be undone rest on current facts:
+//! - a plan that would remove or delete a user or delete a group is made again from a fresh
+//!   Password Boss read when the read step took the kept state;
+//! - a plan that spends the safety budget (or uses an approval) has its record stored first
+//!   (`spending`): from a fresh read of the stored record, written on the condition that nobody
+//!   wrote it since. A stored record other than the one planned from means another sync spent
+//!   meanwhile: the plan is made again from it. No record stored, no destructive write.
 
 use std::time::Instant;
 
 use super::company::company_of;
 use super::departures::classify_departures;
-use super::directory_cache::{Directory, next_generation};
 use super::failure::FailureReason;
 use super::pipeline::{ConnectorState, SyncOptions, Trace};
-use super::plan_memo::{Kept, PlanKey};
 use super::progress::{Progress, Step};
 use super::read::{Clients, Reads};
+use super::spending::{SafetyStoreError, spends};
 use crate::domain::{DirectoryState, EntraSnapshot};
 use crate::passwordboss::PasswordBossError;
 use crate::passwordboss::model::ConnectorInfo;
-use crate::plan::{self, GateFacts, Plan, Rules, SafetyInput};
+use crate::plan::{self, Plan, Rules, SafetyInput};
 use crate::resources::AzureAdConnectorSpec;
+
+/// How many times the stored record may change under a sync recording its spending before the
+/// sync gives up (the next sync tries again).
+const MAX_RECORD_CONFLICTS: u32 = 3;
 
 /// Why the plan step stopped; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +37,12 @@ pub enum DecideError {
     /// The fresh Password Boss read a destructive plan needs failed.
     #[error(transparent)]
     Reread(PasswordBossError),
+    /// What the plan would spend could not be recorded first.
+    #[error(
+        "nothing destructive was written: the safety record could not be stored first: {0}; \
+         the next sync tries again"
+    )]
+    Record(SafetyStoreError),
 }
 
 impl DecideError {
@@ -37,6 +50,7 @@ impl DecideError {
         match self {
             Self::CompanyConflict(_) => FailureReason::CompanyConflict,
             Self::Reread(e) => FailureReason::of_password_boss(e),
+            Self::Record(_) => FailureReason::SafetyRecordNotWritten,
         }
     }
 }
@@ -62,14 +76,11 @@ impl SnapshotSummary {
 
 /// The plan, and what it was made from.
 pub(super) struct Decided {
-    /// Guarded by the safety limits.
+    /// Guarded by the safety limits; what it spends is stored.
     pub plan: Plan,
-    /// The last sync's plan was reused: nothing the planner reads had changed.
-    pub reused: bool,
     pub summary: SnapshotSummary,
     pub connector: ConnectorInfo,
-    pub directory: Directory,
-    pub directory_generation: u64,
+    pub directory: DirectoryState,
     pub directory_read_at: Instant,
 }
 
@@ -84,9 +95,8 @@ pub(super) async fn decide(
     let Reads {
         mut connector,
         mut directory,
-        mut directory_generation,
         mut directory_read_at,
-        kept,
+        mut kept,
     } = reads;
     let company = company_of(&connector);
     trace.company = Some(company.clone());
@@ -94,144 +104,95 @@ pub(super) async fn decide(
         .company_guard
         .check(&company)
         .map_err(DecideError::CompanyConflict)?;
-    // This term's record; else one carried from a term this replica lost, merged with the
-    // status's; else the status's.
-    let record = match (&state.safety, &state.carried_safety) {
-        (Some(record), _) => record.clone(),
-        (None, Some(carried)) => carried.carried_into(options.safety_record.as_ref()),
-        (None, None) => options.safety_record.clone().unwrap_or_default(),
-    };
     let rules = Rules::from_spec(spec);
     options.progress.send(Progress::step(Step::Planning));
     let started = Instant::now();
-    let input = SafetyInput {
-        now: k8s_openapi::jiff::Timestamp::now(),
-        record,
-        approval: options.approval.clone(),
-    };
-    let context = Context {
-        spec,
-        clients,
-        rules: &rules,
-        input: &input,
-    };
-    let planned = context
-        .plan(state, &mut directory, directory_generation)
-        .await;
-    // What cannot be undone is decided on a fresh read: a portal change since the last read (an
-    // account made admin, handed to another source) then counts. A kept state that does not
-    // unpack (a bug) is read afresh too.
-    let (plan, summary, reused) = match planned {
-        Some(planned) if !(kept && plan::irreversible(&planned.0)) => planned,
-        _ => {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let mut record = options.safety_record.clone().unwrap_or_default();
+    // The version of the stored record `record` was read at, when it was read for this plan.
+    let mut version: Option<String> = None;
+    let mut conflicts = 0;
+    let mut snapshot = settled_snapshot(spec, clients, state, &rules, &directory).await;
+    let plan = loop {
+        let input = SafetyInput {
+            now,
+            record: record.clone(),
+            approval: options.approval.clone(),
+        };
+        let plan = {
+            let _span = tracing::info_span!("plan").entered();
+            plan::plan(&snapshot, &directory, &rules, &input)
+        };
+        if kept && plan::irreversible(&plan) {
+            // A portal change since the last read (an account made admin, handed to another
+            // source) counts in what cannot be undone.
             directory_read_at = Instant::now();
-            let (fresh_connector, fresh) = clients
+            (connector, directory) = clients
                 .password_boss
                 .read_company()
                 .await
                 .map_err(DecideError::Reread)?;
-            directory_generation = next_generation();
-            let key = context.key(state, directory_generation);
-            let planned = context.plan_from(state, &fresh, key).await;
-            (connector, directory) = (fresh_connector, Directory::Unpacked(fresh));
-            planned
+            kept = false;
+            snapshot = settled_snapshot(spec, clients, state, &rules, &directory).await;
+            continue;
+        }
+        let store = match &options.safety_store {
+            Some(store) if !options.dry_run && spends(&record, &plan.record) => store.store(),
+            _ => break plan,
+        };
+        let read_at = match version.take() {
+            Some(read_at) => read_at,
+            None => {
+                let stored = store.read().await.map_err(DecideError::Record)?;
+                if stored.record != record {
+                    // Another sync stored spending since this one's record was read.
+                    record = stored.record;
+                    version = Some(stored.version);
+                    continue;
+                }
+                stored.version
+            }
+        };
+        match store.write(&plan.record, &read_at).await {
+            Ok(()) => break plan,
+            Err(SafetyStoreError::Conflict) if conflicts < MAX_RECORD_CONFLICTS => {
+                conflicts += 1;
+                tracing::info!(
+                    conflicts,
+                    "the safety record changed while this sync stored it; planning again"
+                );
+            }
+            Err(e) => return Err(DecideError::Record(e)),
         }
     };
-    if !options.dry_run {
-        state.safety = Some(plan.record.clone());
-        state.carried_safety = None;
-    }
     trace.timings.planning = started.elapsed();
     Ok(Decided {
         plan,
-        reused,
-        summary,
+        summary: SnapshotSummary::of(&snapshot),
         connector,
         directory,
-        directory_generation,
         directory_read_at,
     })
 }
 
-/// What planning one sync reads besides the connector state and the Password Boss side.
-struct Context<'a> {
-    spec: &'a AzureAdConnectorSpec,
-    clients: &'a Clients,
-    rules: &'a Rules,
-    input: &'a SafetyInput,
-}
-
-impl Context<'_> {
-    /// The guarded plan: the memo's when nothing the planner reads changed, else the planner's
-    /// from the snapshot, its departures settled. The flag says whether the memo's was reused.
-    /// `None` when the kept Password Boss state does not unpack.
-    async fn plan(
-        &self,
-        state: &mut ConnectorState,
-        directory: &mut Directory,
-        directory_generation: u64,
-    ) -> Option<(Plan, SnapshotSummary, bool)> {
-        let key = self.key(state, directory_generation);
-        if let Some(kept) = state.plan_memo.get(&key) {
-            let _span = tracing::info_span!("plan", reused = true).entered();
-            // The gate reads the Password Boss state only for the plan's actions (the rest it
-            // needs is in the kept facts), and a kept plan has none: the kept state stays packed.
-            let plan = plan::guard(
-                kept.plan.clone(),
-                &DirectoryState::default(),
-                &kept.facts,
-                self.rules,
-                self.input,
-            );
-            return Some((plan, kept.summary.clone(), true));
-        }
-        let directory = directory.state()?;
-        Some(self.plan_from(state, directory, key).await)
-    }
-
-    fn key(&self, state: &ConnectorState, directory_generation: u64) -> PlanKey {
-        PlanKey::new(
-            state.graph_state.fingerprint(),
-            directory_generation,
-            self.rules,
-            &self.input.record.owned_groups,
-        )
-    }
-
-    /// The planner's guarded plan from the snapshot, its departures settled; kept in the memo
-    /// when it qualifies.
-    async fn plan_from(
-        &self,
-        state: &mut ConnectorState,
-        directory: &DirectoryState,
-        key: PlanKey,
-    ) -> (Plan, SnapshotSummary, bool) {
-        let owned = &self.input.record.owned_groups;
-        let mut snapshot = state.graph_state.snapshot();
-        plan::apply_scope(&mut snapshot, &self.rules.scope, self.rules.email_attribute);
-        let lookups = self.clients.graph.requests();
-        classify_departures(
-            self.spec,
-            &self.clients.graph,
-            &mut state.graph_state,
-            &mut snapshot,
-            directory,
-        )
-        .await;
-        let quiet = self.clients.graph.requests() == lookups;
-        let _span = tracing::info_span!("plan", reused = false).entered();
-        let unguarded = plan::plan_unguarded(&snapshot, directory, self.rules, owned);
-        let facts = GateFacts::of(&snapshot, directory);
-        let summary = SnapshotSummary::of(&snapshot);
-        // Kept only when the same inputs would need no more than the reads (see `plan_memo`).
-        let keep = quiet && summary.complete && unguarded.actions.is_empty();
-        let kept = keep.then(|| Kept {
-            plan: unguarded.clone(),
-            facts: facts.clone(),
-            summary: summary.clone(),
-        });
-        state.plan_memo.keep(key, kept);
-        let plan = plan::guard(unguarded, directory, &facts, self.rules, self.input);
-        (plan, summary, false)
-    }
+/// The snapshot built from the Graph state, scoped, its departures settled against `directory`
+/// (by Graph lookups where the state does not tell).
+async fn settled_snapshot(
+    spec: &AzureAdConnectorSpec,
+    clients: &Clients,
+    state: &mut ConnectorState,
+    rules: &Rules,
+    directory: &DirectoryState,
+) -> EntraSnapshot {
+    let mut snapshot = state.graph_state.snapshot();
+    plan::apply_scope(&mut snapshot, &rules.scope, rules.email_attribute);
+    classify_departures(
+        spec,
+        &clients.graph,
+        &mut state.graph_state,
+        &mut snapshot,
+        directory,
+    )
+    .await;
+    snapshot
 }

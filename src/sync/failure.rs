@@ -48,11 +48,14 @@ pub enum FailureReason {
     SyncDeadlineExceeded,
     /// This replica lost the leader lease during the sync.
     LeadershipLost,
+    /// What the sync would spend of the safety budget could not be stored in `status.safety`
+    /// before its first destructive write; nothing destructive was written.
+    SafetyRecordNotWritten,
 }
 
 impl FailureReason {
     /// Every reason, in the README table's order.
-    pub const ALL: [FailureReason; 19] = [
+    pub const ALL: [FailureReason; 20] = [
         Self::AzureUnauthorized,
         Self::PasswordBossUnauthorized,
         Self::CompanyConflict,
@@ -72,6 +75,7 @@ impl FailureReason {
         Self::TooManyPages,
         Self::SyncDeadlineExceeded,
         Self::LeadershipLost,
+        Self::SafetyRecordNotWritten,
     ];
 
     /// The reason named `name`, as `as_str` writes it.
@@ -101,6 +105,7 @@ impl FailureReason {
             Self::TooManyPages => "TooManyPages",
             Self::SyncDeadlineExceeded => "SyncDeadlineExceeded",
             Self::LeadershipLost => "LeadershipLost",
+            Self::SafetyRecordNotWritten => "SafetyRecordNotWritten",
         }
     }
 

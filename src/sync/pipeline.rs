@@ -4,11 +4,13 @@
 //!    Password Boss state);
 //! 2. **plan** (`decide.rs`): the company guard, departures settled by Graph lookups, the
 //!    planner and the safety gate;
-//! 3. **apply** (`apply.rs`): the writes, and the kept state followed through them;
+//! 3. **apply** (`apply.rs`): the writes; the Password Boss state read is kept for the next sync
+//!    when they changed nothing;
 //! 4. **report**: the `SyncReport`, built once from what the steps did (`report.rs`).
 //!
-//! The per-connector state that must survive between syncs (delta links, token caches, the kept
-//! Password Boss state, the safety record) lives in `ConnectorState`.
+//! The per-connector state kept between syncs (delta links, token caches, the kept Password Boss
+//! state) lives in `ConnectorState`. The safety record is not kept there: it is read from where
+//! it is stored (`SyncOptions::safety_record`) and stored before it is spent (`spending`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +22,11 @@ use super::company::CompanyGuard;
 use super::decide::{DecideError, Decided, decide};
 use super::directory_cache::CachedDirectory;
 use super::failure::SyncFailure;
-use super::plan_memo::PlanMemo;
 use super::progress::ProgressSender;
 use super::read::{Clients, ReadError, clients, read};
 use super::report::{Reached, StepTimings, SyncReport};
 use super::secrets::SecretError;
+use super::spending::SafetyStoreHandle;
 use crate::azure::{GraphClient, GraphSyncState, PacerRegistry};
 use crate::http_client::tally::status_delta;
 use crate::passwordboss::PasswordBossClient;
@@ -43,40 +45,35 @@ pub struct ConnectorState {
     pub(super) graph: Option<(u64, GraphClient)>,
     pub(super) password_boss: Option<(u64, PasswordBossClient)>,
     pub(super) pacers: Option<Arc<PacerRegistry>>,
-    pub(super) plan_memo: PlanMemo,
-    /// What the safety limits remember (owned groups, the window, leavers, approvals used):
-    /// seeded from `SyncOptions::safety_record` once, then kept here.
-    pub(super) safety: Option<SafetyRecord>,
     /// The Password Boss state, kept between syncs (see `directory_cache`).
     pub(super) directory: Option<CachedDirectory>,
     /// The leadership term this state belongs to (see `begin_term`).
     term: u64,
     /// The connector object this state belongs to (`metadata.uid`; see `belong_to`).
     object: String,
-    /// The safety record of a term this replica lost, merged with the status's at the next
-    /// sync (`SafetyRecord::carried_into`) and dropped once that sync keeps its own.
-    pub(super) carried_safety: Option<SafetyRecord>,
 }
 
 impl ConnectorState {
     /// The Password Boss state kept for the next sync, if any (for tests and diagnostics).
     pub fn kept_directory(&self) -> Option<crate::domain::DirectoryState> {
-        self.directory.as_ref().and_then(|c| c.state.unpack())
+        self.directory.as_ref().map(|c| c.state.clone())
+    }
+
+    /// When the kept Password Boss state was read, if one is kept (for tests and diagnostics).
+    pub fn kept_read_at(&self) -> Option<std::time::Instant> {
+        self.directory.as_ref().map(|c| c.read_at)
     }
 
     /// Starts leadership term `term` if this state belongs to an earlier one: while another
-    /// replica led, it wrote to Password Boss and spent the safety budget, so nothing kept is
-    /// trusted (the next reads are full ones) but the safety record, which may hold spending the
-    /// status never got; it is carried into the term's first sync.
+    /// replica led, it may have written to Password Boss, so nothing kept is trusted (the next
+    /// reads are full ones).
     pub fn begin_term(&mut self, term: u64) {
         if self.term == term {
             return;
         }
-        let carried = self.safety.take().or_else(|| self.carried_safety.take());
         *self = Self {
             term,
             object: std::mem::take(&mut self.object),
-            carried_safety: carried,
             pacers: self.pacers.take(),
             ..Self::default()
         };
@@ -84,8 +81,7 @@ impl ConnectorState {
 
     /// Makes this the state of connector object `uid`: if it was another object's (a connector
     /// deleted and made again under the same name while this replica did not see the delete,
-    /// standing by), nothing of it is kept, not even the safety record (its owned groups, its
-    /// spending are the old connector's). An empty `uid` (unknown) changes nothing.
+    /// standing by), nothing of it is kept. An empty `uid` (unknown) changes nothing.
     pub fn belong_to(&mut self, uid: &str) {
         if uid.is_empty() || self.object == uid {
             return;
@@ -117,9 +113,13 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// The approval token given for this sync (annotation or `--approve-deprovisions`).
     pub approval: Option<String>,
-    /// What the safety limits remembered when this process last wrote it (the connector's
-    /// `status.safety`); used only while the connector state has none of its own.
+    /// What the safety limits remember (the connector's `status.safety`): the record the sync
+    /// plans from.
     pub safety_record: Option<SafetyRecord>,
+    /// Where a plan that spends the safety budget stores its record before its first
+    /// destructive write (see `spending`); `None`: nowhere (the command line, which has no
+    /// object to write).
+    pub safety_store: Option<SafetyStoreHandle>,
     /// Distinguishes this sync's idempotency keys from other syncs'.
     pub sync_id: String,
     /// Use delta queries between full reads.
@@ -142,6 +142,7 @@ impl Default for SyncOptions {
             dry_run: false,
             approval: None,
             safety_record: None,
+            safety_store: None,
             sync_id: uuid::Uuid::new_v4().to_string(),
             delta: true,
             deadline: DEFAULT_SYNC_DEADLINE,
@@ -297,7 +298,6 @@ fn build_report(
         finished,
         duration: finished.duration_since(started).unsigned_abs(),
         timings: trace.timings,
-        plan_reused: decided.reused,
         failure,
         reached,
         full_read: trace.full_read,
@@ -357,43 +357,47 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::passwordboss::model::ConnectorInfo;
+    use crate::sync::directory_cache::CachedDirectory;
 
-    fn record(owned: &str) -> SafetyRecord {
-        SafetyRecord {
-            owned_groups: vec![owned.to_string()],
-            ..SafetyRecord::default()
+    fn kept() -> CachedDirectory {
+        CachedDirectory {
+            key: 1,
+            read_at: std::time::Instant::now(),
+            connector: ConnectorInfo {
+                company_id: String::new(),
+                company_name: String::new(),
+                licenses: Default::default(),
+            },
+            state: Default::default(),
         }
     }
 
     #[test]
-    fn a_new_term_keeps_only_the_safety_record_and_carries_it_until_a_sync_keeps_its_own() {
+    fn a_new_term_trusts_nothing_kept_but_the_tenants_pacer() {
         let mut state = ConnectorState {
-            safety: Some(record("g1")),
+            directory: Some(kept()),
             ..ConnectorState::with_pacers(Arc::default())
         };
         state.graph_state.last_full = Some(std::time::Instant::now());
         // The same term: nothing changes.
         state.begin_term(0);
-        assert_eq!(state.safety, Some(record("g1")));
+        assert!(state.kept_directory().is_some());
         assert!(state.graph_state.last_full_read().is_some());
-        // A new term: the record is carried, not used as this term's.
+        // A new term: Password Boss and Graph are read afresh.
         state.begin_term(1);
-        assert!(state.safety.is_none());
+        assert!(state.kept_directory().is_none());
         assert!(
             state.graph_state.last_full_read().is_none(),
             "the Graph state is read afresh"
         );
         assert!(state.pacers.is_some(), "the tenant's shared pacer is kept");
-        assert_eq!(state.carried_safety, Some(record("g1")));
-        // Another term lost before any sync: still carried.
-        state.begin_term(2);
-        assert_eq!(state.carried_safety, Some(record("g1")));
     }
 
     #[test]
     fn a_connector_made_again_under_the_same_name_inherits_nothing() {
         let mut state = ConnectorState {
-            safety: Some(record("old-connectors-group")),
+            directory: Some(kept()),
             ..ConnectorState::with_pacers(Arc::default())
         };
         state.belong_to("uid-old");
@@ -401,11 +405,10 @@ mod tests {
         // The same object, or an unknown uid: nothing changes.
         state.belong_to("uid-old");
         state.belong_to("");
-        assert!(state.safety.is_some() && state.graph_state.last_full_read().is_some());
+        assert!(state.kept_directory().is_some() && state.graph_state.last_full_read().is_some());
         // Another object under the same name: nothing of the old one is kept.
-        state.begin_term(1);
         state.belong_to("uid-new");
-        assert!(state.safety.is_none() && state.carried_safety.is_none());
+        assert!(state.kept_directory().is_none());
         assert!(state.graph_state.last_full_read().is_none());
         assert!(state.pacers.is_some(), "the tenant's shared pacer is kept");
     }

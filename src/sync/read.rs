@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::credentials::Credentials;
-use super::directory_cache::{Directory, next_generation};
 use super::failure::FailureReason;
 use super::pipeline::{ConnectorState, SyncOptions, Trace};
 use super::progress::{Progress, Step};
@@ -15,6 +14,7 @@ use super::secrets::SecretError;
 use crate::azure::{
     AzureConfig, Credential, GraphClient, GraphError, ReadOptions, admin_consent_url,
 };
+use crate::domain::DirectoryState;
 use crate::passwordboss::model::ConnectorInfo;
 use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossError};
 use crate::resources::{AzureAdConnectorSpec, AzureSpec};
@@ -86,9 +86,7 @@ impl Clients {
 /// step builds the snapshot from it only when it plans.
 pub(super) struct Reads {
     pub connector: ConnectorInfo,
-    pub directory: Directory,
-    /// Changes whenever `directory` does (see `directory_cache::next_generation`).
-    pub directory_generation: u64,
+    pub directory: DirectoryState,
     /// When `directory` was read from Password Boss.
     pub directory_read_at: Instant,
     /// `directory` is the state kept from an earlier sync, not read now.
@@ -187,19 +185,11 @@ pub(super) async fn read(
     let directory_read = async {
         let started = Instant::now();
         let read = match cached {
-            Some(c) => Ok((
-                c.connector,
-                Directory::Packed(c.state),
-                c.read_at,
-                c.generation,
-            )),
+            Some(c) => Ok((c.connector, c.state, c.read_at)),
             None => {
                 let read_at = Instant::now();
                 let read = clients.password_boss.read_company().await;
-                read.map(|(connector, state)| {
-                    let state = Directory::Unpacked(state);
-                    (connector, state, read_at, next_generation())
-                })
+                read.map(|(connector, state)| (connector, state, read_at))
             }
         };
         (read, started.elapsed())
@@ -227,12 +217,10 @@ pub(super) async fn read(
     trace.reached.azure = entra.is_ok();
     trace.reached.password_boss = directory.is_ok();
     entra.map_err(|e| ReadError::graph(&spec.azure, e))?;
-    let (connector, directory, directory_read_at, directory_generation) =
-        directory.map_err(ReadError::PasswordBoss)?;
+    let (connector, directory, directory_read_at) = directory.map_err(ReadError::PasswordBoss)?;
     Ok(Reads {
         connector,
         directory,
-        directory_generation,
         directory_read_at,
         kept,
     })

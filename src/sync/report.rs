@@ -17,7 +17,7 @@ pub struct StepTimings {
     pub graph_read: Duration,
     /// Reading Password Boss (near zero when the kept state stood in).
     pub password_boss_read: Duration,
-    /// The plan step: departures settled, the planner (or the memo) and the safety gate.
+    /// The plan step: departures settled, the planner and the safety gate (and storing what it spends).
     pub planning: Duration,
     /// Applying the plan's writes.
     pub apply: Duration,
@@ -38,8 +38,6 @@ pub struct SyncReport {
     pub duration: Duration,
     /// How long each step took (zero for the steps not reached).
     pub timings: StepTimings,
-    /// True when nothing the planner reads had changed and the last sync's plan was reused.
-    pub plan_reused: bool,
     /// `None` when the sync completed (possibly with per-user conflicts).
     pub failure: Option<SyncFailure>,
     pub reached: Reached,
@@ -86,7 +84,6 @@ impl SyncReport {
             finished,
             duration: finished.duration_since(started).unsigned_abs(),
             timings: StepTimings::default(),
-            plan_reused: false,
             failure: Some(failure),
             reached,
             full_read: false,

@@ -66,7 +66,6 @@ pub struct Metrics {
     pub password_boss_requests: Family<StatusLabel, Counter>,
     pub connectors: Family<ConnectionLabel, Gauge>,
     pub status_writes: Counter,
-    pub plans_reused: Counter,
     /// Per-connector gauges (`namespace`, `name`).
     pub fleet: ConnectorMetrics,
 }
@@ -92,7 +91,6 @@ impl Metrics {
         let password_boss_requests = Family::<StatusLabel, Counter>::default();
         let connectors = Family::<ConnectionLabel, Gauge>::default();
         let status_writes = Counter::default();
-        let plans_reused = Counter::default();
         registry.register(
             "sync_duration_seconds",
             "Duration of one connector sync",
@@ -145,11 +143,6 @@ impl Metrics {
             "Status patches written",
             status_writes.clone(),
         );
-        registry.register(
-            "plans_reused",
-            "Syncs that reused the last plan: nothing the planner reads had changed",
-            plans_reused.clone(),
-        );
         let fleet = ConnectorMetrics::register(&mut registry);
         Self {
             registry: Arc::new(registry),
@@ -164,7 +157,6 @@ impl Metrics {
             password_boss_requests,
             connectors,
             status_writes,
-            plans_reused,
             fleet,
         }
     }
@@ -223,9 +215,6 @@ impl Metrics {
             }
         }
         self.conflicts.inc_by(report.conflicts.len() as u64);
-        if report.plan_reused {
-            self.plans_reused.inc();
-        }
         self.blocked_deprovisions
             .inc_by(report.blocked_deprovisions.into());
         for (family, statuses) in [

@@ -1,5 +1,5 @@
-//! Whole syncs as `pbconnector sync` runs them (the same pipeline, one connector state kept
-//! between syncs) against both simulators of a sample environment.
+//! Whole syncs as `pbconnector sync` runs them (the same pipeline, one connector state and the
+//! safety record kept between syncs) against both simulators of a sample environment.
 
 use pbconnector::resources::AzureAdConnectorSpec;
 use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
@@ -33,10 +33,20 @@ impl Run {
 
     /// One sync, which must succeed.
     pub async fn sync(&mut self) -> SyncReport {
+        let report = self.try_sync().await;
+        assert!(report.succeeded(), "{:?}", report.failure);
+        report
+    }
+
+    /// One sync, whatever its outcome. The safety record it leaves is the next sync's, as the
+    /// status and the command line carry it.
+    pub async fn try_sync(&mut self) -> SyncReport {
         let secrets = self.env.secrets();
         let credentials = read_credentials(&self.spec, "default", |n| secrets.get(n).cloned());
         let report = run_sync(&self.spec, credentials, &mut self.state, &self.options).await;
-        assert!(report.succeeded(), "{:?}", report.failure);
+        if let Some(record) = report.safety_record() {
+            self.options.safety_record = Some(record.clone());
+        }
         report
     }
 }
