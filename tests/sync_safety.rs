@@ -4,7 +4,6 @@
 //! passes, `Remove`/`Delete` wait for the grace period (kept across a restart through the
 //! record in status), and an approval applies once.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use pbconnector::plan::{Approval, LeaveReason};
 use pbconnector::resources::{LeaveRule, SafetyRecord};
@@ -120,10 +119,10 @@ async fn small_batches_add_up_in_the_rolling_window() {
     // A day later the window is empty again: the same 20 go through.
     let mut record = held.plan.as_ref().unwrap().record.clone();
     for spent in &mut record.spent {
-        spent.time = MicroTime(spent.time.0 - SignedDuration::from_hours(25));
+        spent.time -= SignedDuration::from_hours(25);
     }
     run.state = ConnectorState::default();
-    run.options.safety_record = Some(record);
+    run.options.safety_record = Some((&record).into());
     assert_eq!(run.sync().await.applied.disabled, 20);
     assert_eq!(run.disabled(), 60);
 }
@@ -145,14 +144,14 @@ async fn spending_of_a_lost_leadership_term_still_counts_in_the_window() {
     // The other replica's sync, from that status.
     let mut other = ConnectorState::default();
     std::mem::swap(&mut run.state, &mut other);
-    run.options.safety_record = Some(status_before);
+    run.options.safety_record = Some((&status_before).into());
     run.remove_members(20..40);
     let others = run.sync().await;
     assert_eq!(others.applied.disabled, 20);
     let status_after = others.plan.as_ref().unwrap().record.clone();
     std::mem::swap(&mut run.state, &mut other);
     // Back to the first replica, which reads the other's status.
-    run.options.safety_record = Some(status_after);
+    run.options.safety_record = Some((&status_after).into());
     run.state.begin_term(2);
     run.remove_members(40..60);
     let held = run.sync().await;
@@ -211,9 +210,9 @@ async fn remove_and_delete_wait_for_the_grace_period_and_disable_meanwhile() {
     assert_eq!(record.leavers.len(), 1);
     assert_eq!(record.leavers[0].entra_id, run.env.members[0]);
     let mut later = record.clone();
-    later.leavers[0].since = Time(Timestamp::now() - SignedDuration::from_hours(25));
+    later.leavers[0].since = Timestamp::now() - SignedDuration::from_hours(25);
     run.state = ConnectorState::default();
-    run.options.safety_record = Some(later);
+    run.options.safety_record = Some((&later).into());
     let third = run.sync().await;
     assert_eq!(third.applied.deleted, 1, "{:?}", third.plan);
     assert!(

@@ -101,12 +101,12 @@ pub(super) async fn decide(
         (None, Some(carried)) => carried.carried_into(options.safety_record.as_ref()),
         (None, None) => options.safety_record.clone().unwrap_or_default(),
     };
-    let rules = Rules::from_spec(spec);
+    let rules = spec.rules();
     options.progress.send(Progress::step(Step::Planning));
     let started = Instant::now();
     let input = SafetyInput {
         now: k8s_openapi::jiff::Timestamp::now(),
-        record,
+        record: (&record).into(),
         approval: options.approval.clone(),
     };
     let context = Context {
@@ -138,7 +138,7 @@ pub(super) async fn decide(
         }
     };
     if !options.dry_run {
-        state.safety = Some(plan.record.clone());
+        state.safety = Some((&plan.record).into());
         state.carried_safety = None;
     }
     trace.timings.planning = started.elapsed();

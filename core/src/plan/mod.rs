@@ -7,6 +7,7 @@ mod groups;
 mod identity;
 mod leave;
 mod planner;
+mod rules;
 mod safety;
 mod scope;
 mod summary;
@@ -14,6 +15,10 @@ mod types;
 mod users;
 
 pub use planner::{GateFacts, guard, plan, plan_unguarded};
+pub use rules::{
+    EmailAttribute, ExistingUserRule, LeaveRule, NewUserRule, Rules, Safety, SyncRules, UserScope,
+    duration_text,
+};
 pub use safety::{MAX_APPROVALS_USED, MAX_LEAVERS, exceeded_limit, irreversible};
 pub use scope::{apply_scope, in_scope};
 pub use types::*;
