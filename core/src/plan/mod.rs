@@ -1,5 +1,6 @@
-//! The sync planner: pure, deterministic, no I/O. Given what Entra holds, what Password Boss holds
-//! and the connector's rules, it decides the actions of one sync (`plan`).
+//! The sync planner: pure, deterministic, no I/O. Given what Entra holds, what the directory
+//! (Password Boss today) holds and the connector's rules (`Rules`), it decides the actions of one
+//! sync (`plan`), and the safety gate (`safety`) holds back what exceeds the limits.
 
 mod conflicts;
 mod directory;

@@ -24,15 +24,15 @@ pub enum LeaveReason {
 /// How an account is deprovisioned.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Deprovision {
-    /// `PATCH status=disabled`.
+    /// The account is disabled: kept with its vault, enabled again if the user returns.
     Disable,
-    /// `DELETE ?keepPersonalAccount=true`: leaves the company, keeps a personal account.
+    /// The user leaves the company and keeps a personal account.
     Remove,
-    /// `DELETE`: the account and its vault are destroyed.
+    /// The account and its vault are destroyed.
     Delete,
 }
 
-/// A group member: an existing Password Boss user, or one this plan creates (by Entra id).
+/// A group member: an existing account (by its id), or one this plan creates (by Entra id).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "camelCase")]
 pub enum MemberRef {
@@ -40,7 +40,7 @@ pub enum MemberRef {
     Created(String),
 }
 
-/// Field changes to one existing user, applied with a single PATCH.
+/// Field changes to one existing user, applied as one write.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct UserChanges {
@@ -56,7 +56,7 @@ pub struct UserChanges {
     pub adopt: bool,
 }
 
-/// One change to Password Boss. Every action is one object; the executor makes one write per
+/// One change to the directory. Every action is one object; the executor makes one write per
 /// action (two for a group created with members).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(tag = "action", rename_all = "camelCase")]
@@ -94,7 +94,7 @@ pub enum Action {
     UpdateGroup {
         group_id: String,
         external_id: String,
-        /// The group's name in Password Boss before this action (for display).
+        /// The group's name in the directory before this action (for display).
         name: String,
         /// New name when the Entra group was renamed.
         rename: Option<String>,
