@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use pbconnector::domain::{Account, AccountStatus, Group, Licenses, Owner, Role};
 use pbconnector::domain::{EntraGroup, EntraSnapshot, EntraUser};
-use pbconnector::plan::{DirectoryState, Plan, Rules, SafetyInput, plan};
-use pbconnector::resources::Safety;
+use pbconnector::plan::{DirectoryState, Plan, Rules, Safety, SafetyInput, plan};
 
 /// The operator's allocator (see `src/main.rs`).
 #[global_allocator]
@@ -136,7 +135,7 @@ fn main() {
             max_deprovisions_per_sync: 1_000_000,
             max_deprovision_percent: 100,
             max_deprovisions_per_window: 1_000_000,
-            removal_grace_period: "0s".into(),
+            removal_grace_period: Duration::ZERO,
             ..Safety::default()
         },
         ..Rules::default()

@@ -36,6 +36,15 @@ for crate in rsa serde_yaml; do
   fi
 done
 echo "release binary: no rsa, no serde_yaml"
+# The layering is held by Cargo: the core crate (domain, planner, safety gate) knows no
+# Kubernetes, no HTTP and no async runtime. Its normal dependency tree names none of them.
+core_tree="$(cargo tree --locked -e normal -p pbconnector-core --prefix none)"
+if forbidden="$(grep -E '^(kube|kube-[a-z-]+|k8s-openapi|reqwest|tokio|hyper|axum) v' <<<"$core_tree")"; then
+  echo "pbconnector-core depends on crates it must not (keep them in the operator crate):" >&2
+  echo "$forbidden" >&2
+  exit 1
+fi
+echo "pbconnector-core: no kube, k8s-openapi, reqwest, tokio, hyper or axum"
 # The image's build (Dockerfile: --no-default-features) compiles, and has neither the simulators
 # nor the demo command (issue 18).
 cargo build --locked --no-default-features

@@ -6,10 +6,12 @@ pub mod azure;
 pub mod bounded;
 pub mod cli;
 pub mod controller;
-pub mod domain;
 pub mod http_client;
 pub mod passwordboss;
-pub mod plan;
 pub mod resources;
 pub mod sync;
 pub mod telemetry;
+
+// The domain and the planner live in the core crate; these paths keep `pbconnector::domain` and
+// `pbconnector::plan` working for the rest of the crate, the tests and the benchmarks.
+pub use pbconnector_core::{domain, plan};

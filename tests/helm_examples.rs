@@ -217,7 +217,7 @@ fn report(plan: Option<Plan>, failure: Option<SyncFailure>) -> SyncReport {
     r.failure = failure;
     r.snapshot_complete = true;
     if let Some(plan) = plan {
-        r.users = plan.users;
+        r.users = plan.users.into();
         r.blocked_deprovisions = plan.blocked_deprovisions;
         r.plan = Some(plan);
     }

@@ -7,12 +7,13 @@
 mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use pbconnector::domain::{Account, AccountStatus, EVERYONE_GROUP, Group, Licenses, Owner, Role};
 use pbconnector::domain::{EntraGroup, EntraSnapshot, EntraUser};
-use pbconnector::plan::{Action, DirectoryState, MemberRef, Plan, Rules, SafetyInput, plan};
-use pbconnector::resources::{
-    EmailAttribute, ExistingUserRule, LeaveRule, NewUserRule, Safety, SyncRules,
+use pbconnector::plan::{
+    Action, DirectoryState, EmailAttribute, ExistingUserRule, LeaveRule, MemberRef, NewUserRule,
+    Plan, Rules, Safety, SafetyInput, SyncRules, plan,
 };
 use proptest::prelude::*;
 
@@ -252,7 +253,7 @@ fn world(licences: impl Strategy<Value = u32>) -> impl Strategy<Value = World> {
                         sync_rules,
                         safety: Safety {
                             // Removes and deletes at once: the grace period has tests of its own.
-                            removal_grace_period: "0s".into(),
+                            removal_grace_period: Duration::ZERO,
                             ..Safety::default()
                         },
                         scope: Default::default(),
@@ -365,7 +366,7 @@ fn generous(mut world: World) -> World {
         max_deprovisions_per_sync: 1_000_000,
         max_deprovision_percent: 100,
         max_deprovisions_per_window: 1_000_000,
-        removal_grace_period: "0s".into(),
+        removal_grace_period: Duration::ZERO,
         ..Safety::default()
     };
     world

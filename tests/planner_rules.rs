@@ -5,10 +5,8 @@ mod support;
 
 use pbconnector::domain::{AccountStatus, Owner};
 use pbconnector::plan::{
-    Action, ActionCounts, Approval, ConflictKind, Deprovision, LeaveReason, MemberRef, UserChanges,
-};
-use pbconnector::resources::{
-    EmailAttribute, ExistingUserRule, LeaveRule, NewUserRule, UserCounts,
+    Action, ActionCounts, Approval, ConflictKind, Deprovision, EmailAttribute, ExistingUserRule,
+    LeaveReason, LeaveRule, MemberRef, NewUserRule, UserChanges, UserCounts,
 };
 use support::*;
 

@@ -4,8 +4,7 @@
 mod support;
 
 use pbconnector::domain::EntraSnapshot;
-use pbconnector::plan::{Action, LeaveReason, apply_scope};
-use pbconnector::resources::{EmailAttribute, LeaveRule, UserScope};
+use pbconnector::plan::{Action, EmailAttribute, LeaveReason, LeaveRule, UserScope, apply_scope};
 use support::*;
 
 fn created(plan: &pbconnector::plan::Plan) -> Vec<&str> {

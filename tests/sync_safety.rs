@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use pbconnector::domain::AccountStatus;
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
@@ -129,10 +129,10 @@ async fn small_batches_add_up_in_the_rolling_window() {
     // A day later the window is empty again: the same 20 go through.
     let mut record = held.plan.as_ref().unwrap().record.clone();
     for spent in &mut record.spent {
-        spent.time = MicroTime(spent.time.0 - SignedDuration::from_hours(25));
+        spent.time -= SignedDuration::from_hours(25);
     }
     run.state = ConnectorState::default();
-    run.options.safety_record = Some(record);
+    run.options.safety_record = Some((&record).into());
     assert_eq!(run.sync().await.applied.disabled, 20);
     assert_eq!(run.disabled(), 60);
 }
@@ -248,7 +248,7 @@ async fn spending_is_stored_before_the_first_destructive_write() {
     );
     let stored = store.record();
     assert_eq!(stored.spent.iter().map(|s| s.changes).sum::<u32>(), 5);
-    assert_eq!(Some(&stored), report.safety_record());
+    assert_eq!(Some(stored), report.safety_record().map(Into::into));
 }
 
 /// A record that cannot be stored stops the sync before its first destructive write.
@@ -357,9 +357,9 @@ async fn remove_and_delete_wait_for_the_grace_period_and_disable_meanwhile() {
     assert_eq!(record.leavers.len(), 1);
     assert_eq!(record.leavers[0].entra_id, run.env.members[0]);
     let mut later = record.clone();
-    later.leavers[0].since = Time(Timestamp::now() - SignedDuration::from_hours(25));
+    later.leavers[0].since = Timestamp::now() - SignedDuration::from_hours(25);
     run.state = ConnectorState::default();
-    run.options.safety_record = Some(later);
+    run.options.safety_record = Some((&later).into());
     let third = run.sync().await;
     assert_eq!(third.applied.deleted, 1, "{:?}", third.plan);
     assert!(

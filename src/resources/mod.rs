@@ -1,6 +1,7 @@
 //! The `AzureAdConnector` API (passwordboss.com/v1alpha1): types, defaults, schema rules, CRD.
 //! No I/O here.
 
+mod convert;
 mod schema_rules;
 mod spec;
 mod status;

@@ -416,11 +416,12 @@ impl Default for Safety {
 /// Default of `safety.window` and `safety.removalGracePeriod`.
 pub const DEFAULT_SAFETY_WINDOW: &str = "24h";
 
+// The limits' defaults are the planner's (`plan::Safety::default()`), so the two never differ.
 fn default_percent_floor() -> u32 {
-    2
+    crate::plan::Safety::default().percent_floor
 }
 fn default_max_per_window() -> u32 {
-    50
+    crate::plan::Safety::default().max_deprovisions_per_window
 }
 fn default_window() -> String {
     DEFAULT_SAFETY_WINDOW.into()
@@ -448,10 +449,10 @@ fn default_api_url() -> String {
     DEFAULT_PASSWORDBOSS_API_URL.into()
 }
 fn default_max_deprovisions() -> u32 {
-    25
+    crate::plan::Safety::default().max_deprovisions_per_sync
 }
 fn default_max_percent() -> u32 {
-    20
+    crate::plan::Safety::default().max_deprovision_percent
 }
 
 fn interval_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -22,7 +22,7 @@ use crate::domain::{DirectoryState, EntraSnapshot};
 use crate::passwordboss::PasswordBossError;
 use crate::passwordboss::model::ConnectorInfo;
 use crate::plan::{self, Plan, Rules, SafetyInput};
-use crate::resources::AzureAdConnectorSpec;
+use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
 
 /// How many times the stored record may change under a sync recording its spending before the
 /// sync gives up (the next sync tries again).
@@ -104,7 +104,7 @@ pub(super) async fn decide(
         .company_guard
         .check(&company)
         .map_err(DecideError::CompanyConflict)?;
-    let rules = Rules::from_spec(spec);
+    let rules = spec.rules();
     options.progress.send(Progress::step(Step::Planning));
     let started = Instant::now();
     let now = k8s_openapi::jiff::Timestamp::now();
@@ -116,7 +116,7 @@ pub(super) async fn decide(
     let plan = loop {
         let input = SafetyInput {
             now,
-            record: record.clone(),
+            record: (&record).into(),
             approval: options.approval.clone(),
         };
         let plan = {
@@ -136,8 +136,9 @@ pub(super) async fn decide(
             snapshot = settled_snapshot(spec, clients, state, &rules, &directory).await;
             continue;
         }
+        let planned: SafetyRecord = (&plan.record).into();
         let store = match &options.safety_store {
-            Some(store) if !options.dry_run && spends(&record, &plan.record) => store.store(),
+            Some(store) if !options.dry_run && spends(&record, &planned) => store.store(),
             _ => break plan,
         };
         let read_at = match version.take() {
@@ -153,7 +154,7 @@ pub(super) async fn decide(
                 stored.version
             }
         };
-        match store.write(&plan.record, &read_at).await {
+        match store.write(&planned, &read_at).await {
             Ok(()) => break plan,
             Err(SafetyStoreError::Conflict) if conflicts < MAX_RECORD_CONFLICTS => {
                 conflicts += 1;

@@ -309,7 +309,7 @@ fn build_report(
         company: trace.company,
         conflicts,
         blocked_deprovisions: plan.blocked_deprovisions,
-        users: plan.users,
+        users: plan.users.into(),
         groups: decided.summary.groups,
         failed_actions,
         plan: Some(plan),

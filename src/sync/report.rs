@@ -7,8 +7,8 @@ use k8s_openapi::jiff::Timestamp;
 
 pub use super::failure::{FailureReason, Side, SyncFailure};
 use crate::passwordboss::AuditRecord;
-use crate::plan::{ActionCounts, Approval, Conflict, Held, Plan};
-use crate::resources::{CompanyRef, SafetyRecord, UserCounts};
+use crate::plan::{ActionCounts, Approval, Conflict, Held, Plan, SafetyRecord};
+use crate::resources::{CompanyRef, UserCounts};
 
 /// How long each step of a sync took; the two reads run at the same time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

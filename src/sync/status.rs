@@ -150,7 +150,7 @@ pub fn status_from_report(
         }
     }
     if let Some(record) = report.safety_record() {
-        status.safety = Some(record.clone());
+        status.safety = Some(record.into());
     }
     set_authorized(&mut status, report, Side::Azure, generation, now);
     set_authorized(&mut status, report, Side::PasswordBoss, generation, now);

@@ -367,7 +367,7 @@ pub fn blocked_report(blocked: u32) -> SyncReport {
         r.blocked_deprovisions, blocked,
         "the limits hold them all back"
     );
-    r.users = plan.users;
+    r.users = plan.users.into();
     r.plan = Some(plan);
     r
 }

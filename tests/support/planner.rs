@@ -3,14 +3,15 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use pbconnector::domain::{Account, AccountStatus, Group, Licenses, Owner, Role};
 use pbconnector::domain::{EntraGroup, EntraSnapshot, EntraUser};
+use pbconnector::plan::Safety;
 use pbconnector::plan::{
     Action, Conflict, ConflictKind, DirectoryState, Plan, Rules, SafetyInput, plan,
 };
-use pbconnector::resources::Safety;
 
 pub const SYNC_GROUP: &str = "sync-group";
 pub const FIRST: &str = "Ada";
@@ -141,7 +142,7 @@ impl Default for Scenario {
             rules: Rules {
                 safety: Safety {
                     // Removes and deletes act at once; the grace period has tests of its own.
-                    removal_grace_period: "0s".into(),
+                    removal_grace_period: Duration::ZERO,
                     ..Safety::default()
                 },
                 ..Rules::default()

@@ -45,7 +45,7 @@ impl Run {
         let credentials = read_credentials(&self.spec, "default", |n| secrets.get(n).cloned());
         let report = run_sync(&self.spec, credentials, &mut self.state, &self.options).await;
         if let Some(record) = report.safety_record() {
-            self.options.safety_record = Some(record.clone());
+            self.options.safety_record = Some(record.into());
         }
         report
     }

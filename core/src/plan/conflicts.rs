@@ -2,11 +2,11 @@
 //! Messages carry names, emails and ids only (directory data, never credentials).
 
 use super::identity::MAX_NAME_CHARS;
+use super::rules::EmailAttribute;
 use super::types::{Conflict, ConflictKind, Deprovision, LeaveReason};
-use crate::bounded::remote_text;
 use crate::domain::Account;
 use crate::domain::{EntraGroup, EntraUser};
-use crate::resources::EmailAttribute;
+use crate::text::remote_text;
 
 fn user_conflict(
     kind: ConflictKind,
@@ -22,7 +22,7 @@ fn user_conflict(
     }
 }
 
-/// The user as a person reads it: the display name cleaned and cut (`bounded::remote_text`).
+/// The user as a person reads it: the display name cleaned and cut (`text::remote_text`).
 fn who(user: &EntraUser) -> String {
     let id = remote_text(&user.id);
     match user.display_name.as_deref().map(str::trim) {

@@ -24,10 +24,11 @@ use std::collections::HashMap;
 use super::conflicts;
 use super::directory::{DirectoryIndex, Found};
 use super::identity::{EmailKey, is_enabled, resolve_email, resolve_names};
-use super::types::{Action, Conflict, MemberRef, Rules, UserChanges};
+use super::rules::Rules;
+use super::rules::{ExistingUserRule, NewUserRule};
+use super::types::{Action, Conflict, MemberRef, UserChanges};
 use crate::domain::{Account, AccountStatus, Owner};
 use crate::domain::{EntraSnapshot, EntraUser};
-use crate::resources::{ExistingUserRule, NewUserRule};
 
 /// What the user pass decided.
 pub(super) struct UserPlan {

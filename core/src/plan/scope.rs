@@ -4,8 +4,8 @@
 //! `userRemovedFromGroup`, counted against the safety limits) with reason `OutOfScope`.
 
 use super::identity::resolve_email;
+use super::rules::{EmailAttribute, UserScope};
 use crate::domain::{EntraSnapshot, EntraUser};
-use crate::resources::{EmailAttribute, UserScope};
 
 /// Whether `user` passes `scope`. A user whose email cannot be resolved passes the domain
 /// filter: the planner reports it as `NoEmail`, which says more than a silent exclusion.

@@ -15,10 +15,10 @@
 use super::conflicts;
 use super::directory::managed_external_id;
 use super::identity::is_enabled;
+use super::rules::{LeaveRule, SyncRules};
 use super::types::{Action, Conflict, Deprovision, DirectoryState, LeaveReason};
 use crate::domain::{Account, AccountStatus, Role};
 use crate::domain::{EntraSnapshot, EntraUser};
-use crate::resources::{LeaveRule, SyncRules};
 
 pub(super) struct LeavePlan {
     /// `DeprovisionUser` actions, unordered, before the completeness and safety checks.

@@ -5,12 +5,13 @@ use std::collections::BTreeSet;
 use super::directory::DirectoryIndex;
 use super::groups::plan_groups;
 use super::leave::{Scope, plan_leavers};
+use super::rules::Rules;
 use super::safety;
 use super::scope::{apply_scope, needs_scoping};
 use super::summary::{
     count_actions, project_users, sort_conflicts, sort_group_actions, sort_user_actions,
 };
-use super::types::{Action, Conflict, ConflictKind, DirectoryState, Plan, Rules, SafetyInput};
+use super::types::{Action, Conflict, ConflictKind, DirectoryState, Plan, SafetyInput};
 use super::users::plan_users;
 use crate::domain::{EntraSnapshot, EntraUser, Owner};
 

@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 
 use super::identity::email_key;
-use super::types::{Action, ActionCounts, Conflict, Deprovision, DirectoryState};
+use super::types::{Action, ActionCounts, Conflict, Deprovision, DirectoryState, UserCounts};
 use crate::domain::{Account, AccountStatus, Owner};
-use crate::resources::UserCounts;
 
 /// Sorts user actions by lowercase email (creates, updates, deprovisions are each sorted alone).
 pub(super) fn sort_user_actions(actions: &mut [Action]) {

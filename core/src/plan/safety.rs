@@ -23,15 +23,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
-use k8s_openapi::jiff::Timestamp;
+use jiff::Timestamp;
 use sha2::Digest;
 
+use super::rules::{Rules, Safety, duration_text};
 use super::types::{
-    Action, Approval, Deprovision, DirectoryState, Held, MemberRef, Plan, Rules, SafetyInput,
+    Action, Approval, Deprovision, DirectoryState, Held, Leaver, MemberRef, Plan, SafetyInput,
+    SafetyRecord, SpentChanges, UserCounts,
 };
 use crate::domain::{AccountStatus, Owner};
-use crate::resources::{Leaver, Safety, SafetyRecord, SpentChanges, UserCounts};
 
 /// At most this many leavers are remembered; past it, a user's grace period starts again each
 /// sync (so they are disabled, never removed or deleted early).
@@ -58,7 +58,8 @@ pub fn exceeded_limit(changes: u32, spent: u32, managed: u32, safety: &Safety) -
         return Some(format!(
             "{changes} destructive changes, with {spent} already made in the last {}, exceed \
              maxDeprovisionsPerWindow ({})",
-            safety.window, safety.max_deprovisions_per_window
+            duration_text(safety.window),
+            safety.max_deprovisions_per_window
         ));
     }
     if total > u64::from(safety.percent_floor)
@@ -67,7 +68,8 @@ pub fn exceeded_limit(changes: u32, spent: u32, managed: u32, safety: &Safety) -
         return Some(format!(
             "{changes} destructive changes, with {spent} already made in the last {}, exceed \
              maxDeprovisionPercent ({}% of {managed} managed users)",
-            safety.window, safety.max_deprovision_percent
+            duration_text(safety.window),
+            safety.max_deprovision_percent
         ));
     }
     None
@@ -104,11 +106,11 @@ pub(super) fn guard(
     let accounts = Accounts::of(state, &plan.actions);
 
     // 1. Grace period.
-    let grace = rules.safety.removal_grace_period();
+    let grace = rules.safety.removal_grace_period;
     let known: HashMap<&str, Timestamp> = record
         .leavers
         .iter()
-        .map(|l| (l.entra_id.as_str(), l.since.0))
+        .map(|l| (l.entra_id.as_str(), l.since))
         .collect();
     let mut leavers = Vec::new();
     let mut waiting = 0u32;
@@ -140,7 +142,7 @@ pub(super) fn guard(
             if leavers.len() < MAX_LEAVERS {
                 leavers.push(Leaver {
                     entra_id: entra_id.clone(),
-                    since: Time(since),
+                    since,
                 });
             }
             waiting += 1;
@@ -165,11 +167,11 @@ pub(super) fn guard(
 
     // 2. What the plan would destroy, and the limits.
     let destructive = Destructive::of(&plan.actions, state);
-    let window = rules.safety.window();
+    let window = rules.safety.window;
     let spent_entries: Vec<SpentChanges> = record
         .spent
         .iter()
-        .filter(|s| elapsed(s.time.0, now) < window)
+        .filter(|s| elapsed(s.time, now) < window)
         .cloned()
         .collect();
     let spent: u32 = spent_entries
@@ -213,10 +215,7 @@ pub(super) fn guard(
             approvals_used.push(token.clone());
         }
     } else if changes > 0 {
-        spent_entries.push(SpentChanges {
-            time: MicroTime(now),
-            changes,
-        });
+        spent_entries.push(SpentChanges { time: now, changes });
     }
     plan.blocked_deprovisions = plan.held.as_ref().map_or(0, |h| h.users.len() as u32);
     plan.counts = super::summary::count_actions(&plan.actions);

@@ -1,34 +1,11 @@
-//! The planner's rules and outputs. Pure data; its inputs (`EntraSnapshot`, `DirectoryState`)
-//! are the domain's (`crate::domain`), and the executor applies the `Plan`.
+//! The planner's inputs besides the domain's (`crate::domain`), and its outputs. Pure data; the
+//! operator crate applies the `Plan` and keeps its `SafetyRecord`.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::AccountStatus;
 pub use crate::domain::DirectoryState;
-use crate::resources::{
-    AzureAdConnectorSpec, EmailAttribute, Safety, SafetyRecord, SyncRules, UserCounts, UserScope,
-};
-
-/// The connector's rules, as the planner needs them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Rules {
-    pub email_attribute: EmailAttribute,
-    pub sync_rules: SyncRules,
-    pub safety: Safety,
-    /// Who among the sync group's members gets an account.
-    pub scope: UserScope,
-}
-
-impl Rules {
-    pub fn from_spec(spec: &AzureAdConnectorSpec) -> Self {
-        Self {
-            email_attribute: spec.email_attribute,
-            sync_rules: spec.sync_rules.clone(),
-            safety: spec.safety.clone(),
-            scope: spec.scope.clone(),
-        }
-    }
-}
 
 /// Why a managed user left scope.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,15 +24,15 @@ pub enum LeaveReason {
 /// How an account is deprovisioned.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Deprovision {
-    /// `PATCH status=disabled`.
+    /// The account is disabled: kept with its vault, enabled again if the user returns.
     Disable,
-    /// `DELETE ?keepPersonalAccount=true`: leaves the company, keeps a personal account.
+    /// The user leaves the company and keeps a personal account.
     Remove,
-    /// `DELETE`: the account and its vault are destroyed.
+    /// The account and its vault are destroyed.
     Delete,
 }
 
-/// A group member: an existing Password Boss user, or one this plan creates (by Entra id).
+/// A group member: an existing account (by its id), or one this plan creates (by Entra id).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "camelCase")]
 pub enum MemberRef {
@@ -63,7 +40,7 @@ pub enum MemberRef {
     Created(String),
 }
 
-/// Field changes to one existing user, applied with a single PATCH.
+/// Field changes to one existing user, applied as one write.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct UserChanges {
@@ -79,7 +56,7 @@ pub struct UserChanges {
     pub adopt: bool,
 }
 
-/// One change to Password Boss. Every action is one object; the executor makes one write per
+/// One change to the directory. Every action is one object; the executor makes one write per
 /// action (two for a group created with members).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(tag = "action", rename_all = "camelCase")]
@@ -117,7 +94,7 @@ pub enum Action {
     UpdateGroup {
         group_id: String,
         external_id: String,
-        /// The group's name in Password Boss before this action (for display).
+        /// The group's name in the directory before this action (for display).
         name: String,
         /// New name when the Entra group was renamed.
         rename: Option<String>,
@@ -212,7 +189,7 @@ pub struct ActionCounts {
 /// and the approval given for this sync (annotation or `--approve-deprovisions`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SafetyInput {
-    pub now: k8s_openapi::jiff::Timestamp,
+    pub now: Timestamp,
     pub record: SafetyRecord,
     pub approval: Option<String>,
 }
@@ -221,7 +198,7 @@ impl SafetyInput {
     /// Now, with an empty record and no approval.
     pub fn now() -> Self {
         Self {
-            now: k8s_openapi::jiff::Timestamp::now(),
+            now: Timestamp::now(),
             ..Self::default()
         }
     }
@@ -231,6 +208,55 @@ impl SafetyInput {
         self.approval = Some(token.into());
         self
     }
+}
+
+/// What the safety gate remembers between syncs: the operator keeps it (in `status.safety`) and
+/// gives it back with the next sync's `SafetyInput`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SafetyRecord {
+    /// Entra ids of the mirrored groups this connector created or adopted: the only groups it
+    /// ever changes or deletes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owned_groups: Vec<String>,
+    /// Destructive changes applied without approval within the safety window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spent: Vec<SpentChanges>,
+    /// Managed users out of scope under a `Remove` or `Delete` rule, since when (the grace
+    /// period runs from there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leavers: Vec<Leaver>,
+    /// Approval tokens already used (most recent last); each approves once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals_used: Vec<String>,
+}
+
+/// Destructive changes applied by one sync.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SpentChanges {
+    pub time: Timestamp,
+    pub changes: u32,
+}
+
+/// A managed user out of scope, waiting for the removal grace period.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Leaver {
+    pub entra_id: String,
+    pub since: Timestamp,
+}
+
+/// User counts: Entra users in scope and managed accounts by status.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserCounts {
+    /// Entra users in the sync group (after the scope filter).
+    pub in_scope: u32,
+    /// Managed accounts by status.
+    pub active: u32,
+    pub pending: u32,
+    pub disabled: u32,
 }
 
 /// What became of the approval given for a sync.

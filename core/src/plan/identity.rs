@@ -1,9 +1,9 @@
 //! How an Entra user becomes a Password Boss identity: which address is the email (rule 1) and
 //! which first and last name it gets (rule 2). Pure functions of one `EntraUser`.
 
+use super::rules::EmailAttribute;
 use crate::domain::EntraUser;
 use crate::domain::is_routable_email;
-use crate::resources::EmailAttribute;
 
 /// The key emails are compared by: ASCII lowercase (Password Boss compares case-insensitively).
 pub(super) fn email_key(email: &str) -> String {
@@ -88,7 +88,7 @@ pub const MAX_NAME_CHARS: usize = 256;
 /// A name Password Boss may be given: not absurdly long, and without control characters or
 /// invisible format characters (bidi overrides, zero-width characters) that disguise text.
 fn usable_name(name: &str) -> bool {
-    name.chars().count() <= MAX_NAME_CHARS && !crate::bounded::has_hidden_chars(name)
+    name.chars().count() <= MAX_NAME_CHARS && !crate::text::has_hidden_chars(name)
 }
 
 /// Whether Entra counts the user as enabled (`accountEnabled` absent counts as enabled).

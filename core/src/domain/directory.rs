@@ -139,7 +139,7 @@ pub fn is_routable_email(email: &str) -> bool {
     }
     if email
         .chars()
-        .any(|c| c.is_whitespace() || crate::bounded::is_hidden_char(c))
+        .any(|c| c.is_whitespace() || crate::text::is_hidden_char(c))
     {
         return false;
     }
