@@ -2,7 +2,7 @@
 //! connector's sync, with a closed reason, in bounded time and memory, and never writes to
 //! Password Boss (so never deprovisions).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pbconnector::resources::AzureAdConnectorSpec;
 use pbconnector::sync::failure::FailureReason;
@@ -169,14 +169,8 @@ async fn a_graph_server_that_never_answers_ends_at_the_sync_deadline() {
     let env = sample().await;
     let (mut state, writes) = synced_once(&env).await;
     env.graph.faults().set_hostile(Some(Hostile::NeverAnswer));
-    let started = Instant::now();
-    let report = sync(&env, &mut state, Duration::from_secs(2)).await;
+    let report = sync_never_answered(&env, &mut state).await;
     assert_failed_without_writes(&env, &report, FailureReason::SyncDeadlineExceeded, writes);
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test]
@@ -188,12 +182,17 @@ async fn a_password_boss_that_never_answers_ends_at_the_sync_deadline() {
     env.password_boss
         .faults()
         .set_hostile(Some(Hostile::NeverAnswer));
-    let started = Instant::now();
-    let report = sync(&env, &mut state, Duration::from_secs(2)).await;
+    let report = sync_never_answered(&env, &mut state).await;
     assert_failed_without_writes(&env, &report, FailureReason::SyncDeadlineExceeded, writes);
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        started.elapsed()
-    );
+}
+
+/// A sync with a 2 s deadline against a server that never answers: only the deadline can end
+/// it (the guard turns a sync that waits for the server into a failure, not a hung test).
+async fn sync_never_answered(env: &SampleEnvironment, state: &mut ConnectorState) -> SyncReport {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        sync(env, state, Duration::from_secs(2)),
+    )
+    .await
+    .expect("the sync ends at its deadline, not with an answer")
 }
