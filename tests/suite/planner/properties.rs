@@ -1,5 +1,5 @@
-//! Properties of the planner over generated directories, checked against a model of Password Boss
-//! (`support/planner_model.rs`): applying a plan is accepted by the server and touches only what
+//! Properties of the planner over generated directories, checked against the Password Boss
+//! simulator's store (`support/planner_model.rs`): applying a plan is accepted by the server and touches only what
 //! the connector owns; planning again after applying it finds nothing to do; the safety limits
 //! and incomplete snapshots hold back every deprovision; the output is deterministic.
 
