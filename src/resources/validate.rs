@@ -2,7 +2,7 @@
 //! defaults applied, then structural checks (types, required, enums, patterns, bounds, unknown
 //! fields), then the CEL `x-kubernetes-validations` rules. Used by `pbconnector sync -f` (so a
 //! manifest is checked with the very rules the CRD enforces without a cluster);
-//! tests/crd_server.rs holds the real API server to the same refusals.
+//! tests/suite/kubernetes/crd_server.rs holds the real API server to the same refusals.
 
 use std::fmt;
 

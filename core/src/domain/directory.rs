@@ -128,7 +128,7 @@ pub struct DirectoryState {
 
 /// Whether an address is one Password Boss accepts: `local@domain.tld`, routable (no spaces, a dotted
 /// domain with an alphabetic top-level label, no Entra guest `#EXT#` marker, not `.local`).
-/// The planner predicts the server's refusal with it; `tests/planner_properties.rs` checks that it
+/// The planner predicts the server's refusal with it; `tests/suite/planner/properties.rs` checks that it
 /// agrees with the Password Boss simulator's own rule.
 pub fn is_routable_email(email: &str) -> bool {
     let Some((local, domain)) = email.rsplit_once('@') else {

@@ -27,11 +27,10 @@ pub use api_error::ApiError;
 pub use faults::{Faults, InjectedError};
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use stats::RequestStats;
-pub use store::{IDEMPOTENCY_TTL, SeedUser};
+pub use store::{IDEMPOTENCY_TTL, SeedUser, Store, UserUpdate};
 
 use self::routes::Shared;
 use self::stats::Counters;
-use self::store::Store;
 use self::wire::{Group, Licenses, MANAGED_BY_AZURE_AD, User};
 
 /// How a simulator starts.

@@ -1,0 +1,398 @@
+//! A replica that loses the leader lease mid-sync stops writing to Password Boss at once: the
+//! sync in flight is dropped (`controller::sync_guard`), so no write starts after the loss. And
+//! what it kept between syncs does not outlive its term: another replica may have written to
+//! Password Boss meanwhile. What a sync spends of the safety budget is in the connector's status
+//! before its first destructive write, written on the condition of the resourceVersion it read.
+
+use std::time::{Duration, Instant};
+
+use crate::support::e2e::{Cluster, CountingEngine, InProcess, NAME, eventually, sample};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use pbconnector::controller::safety_store::StatusSafetyStore;
+use pbconnector::controller::status_writer::apply_status;
+use pbconnector::controller::sync_guard::guarded_sync;
+use pbconnector::controller::{
+    ConnectorKey, LeaderElection, Leadership, PipelineEngine, SyncRequest,
+};
+use pbconnector::resources::{
+    AzureAdConnectorSpec, AzureAdConnectorStatus, Connection, SafetyRecord, SpentChanges,
+};
+use pbconnector::sync::failure::FailureReason;
+use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle};
+use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
+
+fn request(env: &SampleEnvironment) -> SyncRequest {
+    SyncRequest {
+        key: ConnectorKey::new("msp-contoso", "contoso"),
+        uid: "uid-1".into(),
+        spec: serde_json::from_value(env.spec_json()).unwrap(),
+        secrets: env.secrets(),
+        dry_run: false,
+        approval: None,
+        safety_record: None,
+        safety_store: None,
+        federated_token: None,
+        progress: Default::default(),
+        company_guard: Default::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_boss_write_starts_after_leadership_is_lost() {
+    // 60 users to create, each write slowed down: the sync writes for seconds.
+    let env = SampleEnvironment::start(SampleOptions {
+        users: 60,
+        ..SampleOptions::default()
+    })
+    .await
+    .expect("simulators start");
+    env.password_boss
+        .faults()
+        .set_latency(Duration::from_millis(200));
+    let (leading, watched) = tokio::sync::watch::channel(true);
+    let leadership = Leadership::following(watched);
+    let engine = PipelineEngine::new();
+    let sync = {
+        let request = request(&env);
+        let leadership = leadership.clone();
+        tokio::spawn(async move {
+            guarded_sync(&engine, request, Duration::from_secs(120), &leadership).await
+        })
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.password_boss.requests().writes() == 0 {
+        assert!(Instant::now() < deadline, "the sync never started writing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    leading.send(false).expect("the sync watches leadership");
+    let lost_at = Instant::now();
+    let report = tokio::time::timeout(Duration::from_secs(10), sync)
+        .await
+        .expect("the sync stops when leadership is lost")
+        .expect("the sync task");
+    let failure = report.failure.expect("a stopped sync is a failure");
+    assert_eq!(failure.reason, FailureReason::LeadershipLost, "{failure}");
+
+    // Writes already on the wire may land a moment later; none may arrive after that.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = env.password_boss.requests();
+    let last = stats.last_write_arrived.expect("writes arrived");
+    assert!(
+        last <= lost_at + Duration::from_millis(50),
+        "a write arrived {:?} after leadership was lost",
+        last.saturating_duration_since(lost_at)
+    );
+    let created = env
+        .password_boss
+        .users()
+        .iter()
+        .filter(|u| u.managed_by == "Azure AD")
+        .count();
+    assert!(
+        created < 60,
+        "the sync was stopped before it created every user ({created} created)"
+    );
+
+    // Without leadership a new sync does not even start.
+    let before = env.password_boss.requests().total();
+    let report = guarded_sync(
+        &PipelineEngine::new(),
+        request(&env),
+        Duration::from_secs(120),
+        &leadership,
+    )
+    .await;
+    assert_eq!(
+        report.failure.unwrap().reason,
+        FailureReason::LeadershipLost
+    );
+    assert_eq!(env.password_boss.requests().total(), before);
+}
+
+/// Sets the Lease's holder, renewed now for `seconds`.
+async fn hand_lease(leases: &Api<Lease>, name: &str, holder: &str, seconds: i32) {
+    // MicroTime: the API server takes exactly six fractional digits.
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    let patch = serde_json::json!({"spec": {
+        "holderIdentity": holder,
+        "leaseDurationSeconds": seconds,
+        "acquireTime": now,
+        "renewTime": now,
+    }});
+    leases
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("the Lease is patched");
+}
+
+/// The lease taken by another replica: this one syncs nothing; once it leads again, its first
+/// sync reads Password Boss afresh instead of trusting the state it kept (the other replica may
+/// have written since). No safety record is kept in memory: every sync that spends stored its
+/// record in the status first (`sync::spending`, tested below).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_loses_the_lease_forgets_what_it_kept() {
+    const LEASE: &str = "pbconnector-lease-test";
+    let cluster = Cluster::shared_without_interval_minimum().await;
+    let ns = cluster.namespace("lease-forget").await;
+    let env = sample(20, "300ms").await;
+    let engine = CountingEngine::default();
+    let operator = InProcess::start_with(cluster.server().client().await, engine.clone(), {
+        let mut config = InProcess::config(true);
+        config.namespaces = vec![ns.clone()];
+        config.identity = "replica-a".into();
+        config.leader_election = Some(LeaderElection::new(LEASE, ns.as_str()));
+        config
+    });
+    cluster.apply(&env.manifests(&ns)).await;
+    cluster
+        .wait_connection(&ns, Connection::Connected, Duration::from_secs(60))
+        .await;
+    let key = ConnectorKey::new(&ns, NAME);
+    // Steady state: the kept Password Boss state stands in, no Password Boss request a sync.
+    let settled = engine.syncs(&key) + 3;
+    eventually("three more syncs", Duration::from_secs(20), || {
+        let n = engine.syncs(&key);
+        async move { (n >= settled).then_some(()) }
+    })
+    .await;
+    let reads = env.password_boss.requests().reads();
+    let steady = engine.syncs(&key) + 2;
+    eventually("two steady syncs", Duration::from_secs(20), || {
+        let n = engine.syncs(&key);
+        async move { (n >= steady).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        env.password_boss.requests().reads(),
+        reads,
+        "steady syncs rest on the kept state"
+    );
+
+    // Another replica takes the lease (as after this one's renewals failed): syncs stop.
+    let leases: Api<Lease> = Api::namespaced(cluster.server().client().await, &ns);
+    hand_lease(&leases, LEASE, "replica-b", 3600).await;
+    let syncs = eventually("no sync for 2 s", Duration::from_secs(30), || {
+        let before = engine.syncs(&key);
+        let (engine, key) = (engine.clone(), key.clone());
+        async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let after = engine.syncs(&key);
+            (after == before).then_some(after)
+        }
+    })
+    .await;
+
+    // The other replica is gone; this one takes the lease again and reads Password Boss afresh.
+    let reads = env.password_boss.requests().reads();
+    hand_lease(&leases, LEASE, "replica-b", 1).await;
+    eventually("a sync in the new term", Duration::from_secs(60), || {
+        let n = engine.syncs(&key);
+        async move { (n > syncs).then_some(()) }
+    })
+    .await;
+    assert!(
+        env.password_boss.requests().reads() > reads,
+        "the new term's first sync read Password Boss"
+    );
+    operator.stop().await;
+}
+
+/// A record of `changes` spent now, to the microsecond (as the status keeps times).
+fn spent(changes: &[u32]) -> SafetyRecord {
+    SafetyRecord {
+        spent: changes
+            .iter()
+            .map(|&changes| SpentChanges {
+                time: MicroTime(
+                    Timestamp::from_microsecond(Timestamp::now().as_microsecond()).unwrap(),
+                ),
+                changes,
+            })
+            .collect(),
+        ..SafetyRecord::default()
+    }
+}
+
+/// The controller's safety store on the real API server: a write names the resourceVersion it
+/// read, so one made over another writer's record is refused (409) and the record read again
+/// holds both; the rest of the status stays as it was; an object made again under the same name
+/// is not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_store_never_writes_over_a_record_it_did_not_read() {
+    let cluster = Cluster::shared().await;
+    let ns = cluster.namespace("safety-store").await;
+    let env = sample(5, "1h").await;
+    cluster.apply(&env.manifests(&ns)).await;
+    let uid = cluster
+        .connectors(&ns)
+        .get(NAME)
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let status = AzureAdConnectorStatus {
+        message: "as the last sync left it".into(),
+        ..Default::default()
+    };
+    apply_status(&Api::namespaced(cluster.client.clone(), &ns), NAME, &status)
+        .await
+        .unwrap();
+    let ours = StatusSafetyStore::new(cluster.client.clone(), &ns, NAME, &uid);
+    let theirs = StatusSafetyStore::new(cluster.client.clone(), &ns, NAME, &uid);
+
+    let read = ours.read().await.unwrap();
+    assert_eq!(read.record, SafetyRecord::default());
+    let their_read = theirs.read().await.unwrap();
+    let their_record = spent(&[5]);
+    theirs
+        .write(&their_record, &their_read.version)
+        .await
+        .unwrap();
+    let refused = ours.write(&spent(&[20]), &read.version).await;
+    assert!(
+        matches!(refused, Err(SafetyStoreError::Conflict)),
+        "{refused:?}"
+    );
+    let again = ours.read().await.unwrap();
+    assert_eq!(
+        again.record, their_record,
+        "the other writer's record is kept"
+    );
+    let mut both = their_record.clone();
+    both.spent.extend(spent(&[20]).spent);
+    ours.write(&both, &again.version).await.unwrap();
+    let written = cluster
+        .connectors(&ns)
+        .get(NAME)
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(written.safety.as_ref().map(|s| s.spent.len()), Some(2));
+    assert_eq!(
+        written.message, status.message,
+        "the rest of the status is kept"
+    );
+
+    let stranger = StatusSafetyStore::new(cluster.client.clone(), &ns, NAME, "another-object");
+    assert!(matches!(
+        stranger.read().await,
+        Err(SafetyStoreError::Failed(_))
+    ));
+}
+
+/// Takes the sample's regular members of `range` out of the sync group (every fifth is in it
+/// through the nested group).
+fn remove_members(env: &SampleEnvironment, range: std::ops::Range<usize>) {
+    for i in range {
+        let parent = if i % 5 == 4 {
+            &env.nested_group_id
+        } else {
+            &env.sync_group_id
+        };
+        env.tenant.remove_member(parent, &env.members[i]);
+    }
+}
+
+/// One sync of `env`'s connector in namespace `ns`, as the engine runs it.
+async fn sync_once(
+    env: &SampleEnvironment,
+    spec: &AzureAdConnectorSpec,
+    ns: &str,
+    state: &mut ConnectorState,
+    options: SyncOptions,
+) -> pbconnector::sync::report::SyncReport {
+    let secrets = env.secrets();
+    let credentials = read_credentials(spec, ns, |n| secrets.get(n).cloned());
+    run_sync(spec, credentials, state, &options).await
+}
+
+/// A sync that spends stores its record in the status before its first destructive write: the
+/// spending is there though the controller never wrote the sync's final status (as when the
+/// lease is lost at the end of a sync), and a sync on another replica, starting from the status,
+/// counts it. A record that cannot be stored (the object is another one) means no destructive
+/// write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spending_is_in_the_status_before_it_is_spent() {
+    let cluster = Cluster::shared().await;
+    let ns = cluster.namespace("safety-spend").await;
+    let env = sample(60, "1h").await;
+    cluster.apply(&env.manifests(&ns)).await;
+    let uid = cluster
+        .connectors(&ns)
+        .get(NAME)
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let mut spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
+    spec.safety.max_deprovision_percent = 100;
+    spec.safety.max_deprovisions_per_sync = 100;
+    let options = |uid: &str| SyncOptions {
+        safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(
+            cluster.client.clone(),
+            &ns,
+            NAME,
+            uid,
+        ))),
+        ..SyncOptions::default()
+    };
+    let mut first = ConnectorState::default();
+    let created = sync_once(&env, &spec, &ns, &mut first, options(&uid)).await;
+    assert!(created.succeeded(), "{created:?}");
+
+    // A record that cannot be stored: nothing destructive is sent.
+    remove_members(&env, 0..30);
+    let writes = env.password_boss.requests().writes();
+    let refused = sync_once(&env, &spec, &ns, &mut first, options("another-object")).await;
+    let failure = refused.failure.expect("the sync fails");
+    assert_eq!(
+        failure.reason,
+        FailureReason::SafetyRecordNotWritten,
+        "{failure}"
+    );
+    assert_eq!(env.password_boss.requests().writes(), writes);
+
+    // Stored: 30 spent, in the status though no final status was written.
+    let spent_30 = sync_once(&env, &spec, &ns, &mut first, options(&uid)).await;
+    assert_eq!(spent_30.applied.disabled, 30, "{spent_30:?}");
+    let status = cluster
+        .connectors(&ns)
+        .get(NAME)
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    let record = status.safety.expect("the record is in the status");
+    assert_eq!(record.spent.iter().map(|s| s.changes).sum::<u32>(), 30);
+
+    // Another replica, from the status: 25 more would make 55 in the window (over its 50).
+    let mut second = ConnectorState::default();
+    remove_members(&env, 30..55);
+    let from_status = SyncOptions {
+        safety_record: Some(record.clone()),
+        ..options(&uid)
+    };
+    let writes = env.password_boss.requests().writes();
+    let held = sync_once(&env, &spec, &ns, &mut second, from_status).await;
+    assert_eq!(held.applied.disabled, 0, "{held:?}");
+    assert!(held.held().is_some(), "held by the window: {held:?}");
+    assert_eq!(env.password_boss.requests().writes(), writes);
+    let status = cluster
+        .connectors(&ns)
+        .get(NAME)
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(status.safety, Some(record), "nothing more spent");
+}

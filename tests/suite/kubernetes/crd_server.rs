@@ -1,0 +1,278 @@
+//! The CRD as the real kube-apiserver applies it: every CEL rule and pattern of the schema
+//! refuses what it should, with the field and the message users see from `kubectl apply`, and a
+//! good connector is accepted and defaulted by the server. (tests/suite/kubernetes/crd_schema.rs checks the same
+//! schema with the CLI's own validator, which `pbconnector sync -f` uses without a cluster.)
+
+use crate::support::apiserver;
+use crate::support::connector_json;
+
+use apiserver::TestApiServer;
+use kube::Api;
+use kube::api::{DynamicObject, PostParams};
+use kube::discovery::ApiResource;
+use serde_json::{Value, json};
+
+const NS: &str = "default";
+
+fn good() -> Value {
+    connector_json::connector(NS)
+}
+
+fn with(path: &[&str], value: Value) -> Value {
+    connector_json::set_at(good(), path, value)
+}
+
+fn without(path: &[&str]) -> Value {
+    connector_json::remove_at(good(), path)
+}
+
+async fn api() -> Api<DynamicObject> {
+    let server = tokio::task::spawn_blocking(TestApiServer::shared)
+        .await
+        .expect("the API server starts");
+    let resource = ApiResource {
+        group: "passwordboss.com".into(),
+        version: "v1alpha1".into(),
+        api_version: "passwordboss.com/v1alpha1".into(),
+        kind: "AzureAdConnector".into(),
+        plural: "azureadconnectors".into(),
+    };
+    Api::namespaced_with(server.client().await, NS, &resource)
+}
+
+/// A dry-run create: what the server answers, without storing anything.
+async fn create(obj: &Value) -> Result<DynamicObject, kube::Error> {
+    let object: DynamicObject = serde_json::from_value(obj.clone()).expect("an object");
+    let params = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    api().await.create(&params, &object).await
+}
+
+#[tokio::test]
+async fn a_complete_connector_is_accepted_and_defaulted_by_the_server() {
+    let stored = create(&good()).await.expect("the server accepts it");
+    let spec = &stored.data["spec"];
+    assert_eq!(spec["interval"], "1m");
+    assert_eq!(spec["fullSyncInterval"], "1h");
+    assert_eq!(spec["nestedGroups"], true);
+    assert_eq!(
+        spec["passwordBoss"]["apiUrl"],
+        "https://api.passwordboss.com"
+    );
+    assert_eq!(spec["safety"]["maxDeprovisionsPerSync"], 25);
+    assert_eq!(spec["safety"]["maxDeprovisionsPerWindow"], 50);
+    assert_eq!(spec["safety"]["percentFloor"], 2);
+    assert_eq!(spec["safety"]["window"], "24h");
+    assert_eq!(spec["safety"]["removalGracePeriod"], "24h");
+    create(&with(
+        &["spec", "safety"],
+        json!({"removalGracePeriod": "0s"}),
+    ))
+    .await
+    .expect("0s removes at once");
+    let ten = create(&with(&["spec", "interval"], json!("10s"))).await;
+    ten.expect("10s is the minimum interval");
+    for expiry in [
+        "2028-11-25",
+        "2028-11-25T10:00:00Z",
+        "2028-11-25T10:00:00.5+02:00",
+    ] {
+        create(&with(
+            &["spec", "azure", "clientSecretExpiresAt"],
+            json!(expiry),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{expiry} is an RFC 3339 date: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn every_rule_and_pattern_is_enforced_by_the_server_with_its_message() {
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "two credentials",
+            with(
+                &["spec", "azure", "clientCertificateRef"],
+                json!({"name": "cert", "key": "tls.pem"}),
+            ),
+            "spec.azure",
+            "exactly one credential must be set",
+        ),
+        (
+            "no credential",
+            without(&["spec", "azure", "clientSecretRef"]),
+            "spec.azure",
+            "exactly one credential must be set",
+        ),
+        (
+            "client secret expiry not an RFC 3339 date",
+            with(
+                &["spec", "azure", "clientSecretExpiresAt"],
+                json!("11/25/2028"),
+            ),
+            "spec.azure.clientSecretExpiresAt",
+            "should match",
+        ),
+        (
+            "client secret expiry without a client secret",
+            with(
+                &["spec", "azure"],
+                json!({"tenantId": "contoso.onmicrosoft.com", "clientId": "00000000-0000-0000-0000-000000000001",
+                    "workloadIdentity": {}, "clientSecretExpiresAt": "2028-11-25"}),
+            ),
+            "spec.azure",
+            "set it only with clientSecretRef",
+        ),
+        (
+            "client id not a GUID",
+            with(&["spec", "azure", "clientId"], json!("my-app")),
+            "spec.azure.clientId",
+            "should match",
+        ),
+        (
+            "tenant neither GUID nor domain",
+            with(&["spec", "azure", "tenantId"], json!("contoso")),
+            "spec.azure.tenantId",
+            "should match",
+        ),
+        (
+            "scope domain with an @",
+            with(
+                &["spec", "scope"],
+                json!({"emailDomains": ["@contoso.com"]}),
+            ),
+            "spec.scope.emailDomains[0]",
+            "should match",
+        ),
+        (
+            "scope domain with a wildcard",
+            with(
+                &["spec", "scope"],
+                json!({"emailDomains": ["*.contoso.com"]}),
+            ),
+            "spec.scope.emailDomains[0]",
+            "should match",
+        ),
+        (
+            "interval under 10s",
+            with(&["spec", "interval"], json!("1s")),
+            "spec.interval",
+            "must be at least 10s",
+        ),
+        (
+            "interval not a duration",
+            with(&["spec", "interval"], json!("one minute")),
+            "spec.interval",
+            "should match",
+        ),
+        (
+            "full sync interval under 1m",
+            with(&["spec", "fullSyncInterval"], json!("30s")),
+            "spec.fullSyncInterval",
+            "must be at least 1m",
+        ),
+        (
+            "sync group with id and name",
+            with(
+                &["spec", "syncGroup"],
+                json!({"id": "11111111-1111-1111-1111-111111111111", "displayName": "X"}),
+            ),
+            "spec.syncGroup",
+            "exactly one of id or displayName must be set",
+        ),
+        (
+            "group with neither id nor name",
+            with(&["spec", "groups"], json!([{}])),
+            "spec.groups[0]",
+            "exactly one of id or displayName must be set",
+        ),
+        (
+            "group id not a GUID",
+            with(&["spec", "syncGroup"], json!({"id": "not-a-guid"})),
+            "spec.syncGroup.id",
+            "should match",
+        ),
+        (
+            "percent over 100",
+            with(&["spec", "safety"], json!({"maxDeprovisionPercent": 101})),
+            "spec.safety.maxDeprovisionPercent",
+            "should be less than or equal to 100",
+        ),
+        (
+            "a safety window under a minute",
+            with(&["spec", "safety"], json!({"window": "30s"})),
+            "spec.safety.window",
+            "must be at least 1m",
+        ),
+        (
+            "a grace period that is not a duration",
+            with(&["spec", "safety"], json!({"removalGracePeriod": "a day"})),
+            "spec.safety.removalGracePeriod",
+            "should match",
+        ),
+        (
+            "negative per-sync limit",
+            with(&["spec", "safety"], json!({"maxDeprovisionsPerSync": -1})),
+            "spec.safety.maxDeprovisionsPerSync",
+            "should be greater than or equal to 0",
+        ),
+        (
+            "plain http to a remote Password Boss",
+            with(
+                &["spec", "passwordBoss", "apiUrl"],
+                json!("http://api.passwordboss.com"),
+            ),
+            "spec.passwordBoss.apiUrl",
+            "should match",
+        ),
+        (
+            "plain http to a remote Graph",
+            with(
+                &["spec", "azure", "graphEndpoint"],
+                json!("http://graph.example.com"),
+            ),
+            "spec.azure.graphEndpoint",
+            "should match",
+        ),
+        (
+            "unknown rule value",
+            with(&["spec", "syncRules"], json!({"userDeleted": "Destroy"})),
+            "spec.syncRules.userDeleted",
+            "Unsupported value: \"Destroy\"",
+        ),
+        (
+            "missing sync group",
+            without(&["spec", "syncGroup"]),
+            "spec.syncGroup",
+            "Required value",
+        ),
+        (
+            "Secret name not a DNS name",
+            with(
+                &["spec", "passwordBoss", "tokenSecretRef"],
+                json!({"name": "../etc", "key": "token"}),
+            ),
+            "spec.passwordBoss.tokenSecretRef.name",
+            "should match",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, obj, field, needle) in cases {
+        match create(&obj).await {
+            Ok(_) => failures.push(format!("{case}: accepted")),
+            Err(kube::Error::Api(status)) => {
+                let message = &status.message;
+                if status.code != 422 || !message.contains(field) || !message.contains(needle) {
+                    failures.push(format!(
+                        "{case}: expected 422 at {field} with {needle:?}, got {}: {message}",
+                        status.code
+                    ));
+                }
+            }
+            Err(other) => failures.push(format!("{case}: {other}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,17 @@
+//! The one support tree of the integration suite: set-up builders and fixtures shared by the
+//! areas (each file says what it serves).
+
+pub mod apiserver;
+pub mod cli;
+pub mod connector_json;
+pub mod controller;
+pub mod e2e;
+pub mod graph;
+pub mod held;
+pub mod helm;
+pub mod kubectl;
+pub mod log_capture;
+pub mod passwordboss;
+pub mod planner;
+pub mod planner_model;
+pub mod sync_run;
