@@ -7,8 +7,6 @@
 //! `set_default`s) or signals this process. Kubernetes tests share one API server
 //! (`support::apiserver::TestApiServer::shared`, a namespace per test) unless they restart it or
 //! install cluster-wide objects.
-//!
-//! `tests/module_graph.rs` is a binary of its own: it checks `src/`, not the product's behaviour.
 
 mod support;
 
