@@ -13,6 +13,25 @@ export KUBECTL="$tools_bin/kubectl" HELM="$tools_bin/helm"
 # A failed build fails the run here, with Go's error: the API-server tests never skip.
 PBCONNECTOR_K8S_BIN="$(scripts/build-apiserver.sh | tail -n 1)"
 export PBCONNECTOR_K8S_BIN
+# The container image (static musl binary FROM scratch), once per run; tests/container_image.rs
+# runs it with root podman. The script keeps an archive newer than its inputs.
+PBCONNECTOR_IMAGE_ARCHIVE="$PWD/$(scripts/build-image.sh | tail -n 1)"
+export PBCONNECTOR_IMAGE_ARCHIVE
+# The release workflow cannot run here; it must at least be valid (and call the same script).
+actionlint .github/workflows/*.yml
+grep -q 'scripts/build-image.sh' .github/workflows/release.yml
+echo "actionlint: .github/workflows valid"
+# The chart as released (helm package, then pushed to an OCI registry): the package renders, and
+# refuses to render without an image.
+rm -rf target/chart
+helm package charts/pbconnector --destination target/chart >/dev/null
+helm template pbconnector target/chart/pbconnector-*.tgz \
+  --set image.repository=registry.example.com/pbconnector >/dev/null
+if helm template pbconnector target/chart/pbconnector-*.tgz >/dev/null 2>&1; then
+  echo "the packaged chart renders without image.repository" >&2
+  exit 1
+fi
+echo "helm package: the chart packages and renders"
 
 # rustfmt and clippy are rustup components a machine may lack; say so rather than fail to start.
 if cargo fmt --version >/dev/null 2>&1; then
