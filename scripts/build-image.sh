@@ -65,5 +65,5 @@ rm -f "$archive.tmp"
 buildah "${storage_flags[@]}" push --quiet "$image" "oci-archive:$archive.tmp:pbconnector:$version" >&2
 buildah "${storage_flags[@]}" rmi "$image" >/dev/null
 mv "$archive.tmp" "$archive"
-echo "build-image.sh: $archive ($(du -k "$archive" | cut -f1) KiB uncompressed layer archive)" >&2
+echo "build-image.sh: $archive ($(du -k "$archive" | cut -f1) KiB)" >&2
 echo "$archive"
