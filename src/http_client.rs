@@ -7,25 +7,258 @@
 //! redirects (a bearer token must never follow one to another host) and no retries (retries are
 //! the clients' own, so every request sent is counted and paced).
 //!
+//! Enterprise networks: the client trusts the bundled Mozilla roots plus the CA certificates
+//! named by `SSL_CERT_FILE` (a PEM file) and `SSL_CERT_DIR` (directories of PEM files, `:`
+//! separated), say the private CA of a TLS-inspecting proxy; they are added, never replace the
+//! bundled roots. It sends its requests through `HTTPS_PROXY` / `HTTP_PROXY` (`ALL_PROXY`),
+//! except to the hosts of `NO_PROXY`, as reqwest reads them. The connector's endpoints are judged
+//! by their own host (`controller::endpoints`) whatever proxy carries the request.
+//!
 //! `tally` is that count: requests sent and answers by HTTP status, kept by each client and
 //! read by the sync report and the metrics.
 
 pub mod tally;
 
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+/// A PEM file of CA certificates to trust besides the bundled roots (the OpenSSL convention).
+pub const CERT_FILE_ENV: &str = "SSL_CERT_FILE";
+/// Directories (`:`-separated) whose PEM files hold CA certificates to trust besides the bundled
+/// roots (the OpenSSL convention; a mounted ConfigMap or Secret works as is).
+pub const CERT_DIR_ENV: &str = "SSL_CERT_DIR";
 
 static SHARED: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
 
-/// The process-wide client; an error (say, no TLS backend) is the same for every caller.
+/// The process-wide client; an error (no TLS backend, an unreadable `SSL_CERT_FILE`) is the same
+/// for every caller. Commands call it at start so such an error stops them at once.
 pub fn shared() -> Result<reqwest::Client, String> {
     SHARED
         .get_or_init(|| {
-            reqwest::Client::builder()
+            let extra = ExtraRoots::from_env().map_err(|e| e.to_string())?;
+            let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .retry(reqwest::retry::never())
-                .user_agent(concat!("pbconnector/", env!("CARGO_PKG_VERSION")))
+                .user_agent(concat!("pbconnector/", env!("CARGO_PKG_VERSION")));
+            for certificate in extra.certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+            builder
                 .build()
                 .map_err(|e| format!("cannot build the HTTP client: {e}"))
         })
         .clone()
+}
+
+/// A CA certificate file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtraRootsError {
+    #[error(
+        "cannot read {path} (named by {var}): {source}; point {var} at a readable PEM file or \
+         directory of CA certificates, or unset it"
+    )]
+    Read {
+        var: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} (named by {var}) is not PEM: {reason}; give CA certificates as PEM \
+         (-----BEGIN CERTIFICATE-----)"
+    )]
+    NotPem {
+        var: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "certificate {index} of {path} (named by {var}) is not a valid X.509 certificate: \
+         {reason}"
+    )]
+    BadCertificate {
+        var: &'static str,
+        path: PathBuf,
+        index: usize,
+        reason: String,
+    },
+    #[error(
+        "{path} (named by {var}) holds no CERTIFICATE; give the PEM CA certificates to trust \
+         or unset {var}"
+    )]
+    NoCertificate { var: &'static str, path: PathBuf },
+}
+
+/// The CA certificates added to the bundled roots, and where they came from (for the log).
+#[derive(Default)]
+pub struct ExtraRoots {
+    pub certificates: Vec<reqwest::Certificate>,
+    pub sources: Vec<PathBuf>,
+}
+
+impl ExtraRoots {
+    /// Reads `SSL_CERT_FILE` and `SSL_CERT_DIR`; none set: no extra roots.
+    pub fn from_env() -> Result<Self, ExtraRootsError> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let mut roots = Self::default();
+        if let Some(file) = var(CERT_FILE_ENV) {
+            roots.add_file(CERT_FILE_ENV, Path::new(&file), true)?;
+        }
+        if let Some(dirs) = var(CERT_DIR_ENV) {
+            for dir in std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()) {
+                roots.add_dir(&dir)?;
+            }
+        }
+        Ok(roots)
+    }
+
+    /// Every regular file of `dir` (symbolic links followed, hidden names skipped: a mounted
+    /// ConfigMap's `..data`) that holds certificates; a directory with none is an error.
+    fn add_dir(&mut self, dir: &Path) -> Result<(), ExtraRootsError> {
+        let read = |source| ExtraRootsError::Read {
+            var: CERT_DIR_ENV,
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read)? {
+            let path = entry.map_err(read)?.path();
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if !hidden && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let before = self.certificates.len();
+        for file in files {
+            self.add_file(CERT_DIR_ENV, &file, false)?;
+        }
+        if self.certificates.len() == before {
+            return Err(ExtraRootsError::NoCertificate {
+                var: CERT_DIR_ENV,
+                path: dir.to_path_buf(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The certificates of one PEM file; `required`: a file without one is an error (in a
+    /// directory, other files may sit beside the certificates).
+    fn add_file(
+        &mut self,
+        var: &'static str,
+        path: &Path,
+        required: bool,
+    ) -> Result<(), ExtraRootsError> {
+        let text = std::fs::read(path).map_err(|source| ExtraRootsError::Read {
+            var,
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let blocks = pem::parse_many(&text).map_err(|e| ExtraRootsError::NotPem {
+            var,
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut found = 0;
+        for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
+            found += 1;
+            let bad = |reason: String| ExtraRootsError::BadCertificate {
+                var,
+                path: path.to_path_buf(),
+                index: found,
+                reason,
+            };
+            x509_parser::parse_x509_certificate(block.contents())
+                .map_err(|e| bad(e.to_string()))?;
+            let certificate =
+                reqwest::Certificate::from_der(block.contents()).map_err(|e| bad(e.to_string()))?;
+            self.certificates.push(certificate);
+        }
+        if found == 0 && required {
+            return Err(ExtraRootsError::NoCertificate {
+                var,
+                path: path.to_path_buf(),
+            });
+        }
+        if found > 0 {
+            self.sources.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn a_file_adds_each_certificate_and_names_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let two = dir.path().join("two.pem");
+        std::fs::write(&two, format!("{}{}", ca_pem(), ca_pem())).unwrap();
+        let mut roots = ExtraRoots::default();
+        roots.add_file(CERT_FILE_ENV, &two, true).unwrap();
+        assert_eq!(roots.certificates.len(), 2);
+        assert_eq!(roots.sources, [two]);
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let error = roots.add_file(CERT_FILE_ENV, &empty, true).unwrap_err();
+        assert!(
+            matches!(error, ExtraRootsError::NoCertificate { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("SSL_CERT_FILE"), "{error}");
+
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let error = roots.add_file(CERT_FILE_ENV, &garbage, true).unwrap_err();
+        assert!(
+            matches!(error, ExtraRootsError::BadCertificate { index: 1, .. }),
+            "{error}"
+        );
+
+        let missing = dir.path().join("missing.pem");
+        let error = roots.add_file(CERT_FILE_ENV, &missing, true).unwrap_err();
+        assert!(matches!(error, ExtraRootsError::Read { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_directory_reads_its_certificate_files_like_a_mounted_config_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("..data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("proxy-ca.crt"), ca_pem()).unwrap();
+        std::os::unix::fs::symlink("..data/proxy-ca.crt", dir.path().join("proxy-ca.crt")).unwrap();
+        std::fs::write(dir.path().join("README"), "not a certificate").unwrap();
+        let mut roots = ExtraRoots::default();
+        roots.add_dir(dir.path()).unwrap();
+        assert_eq!(
+            roots.certificates.len(),
+            1,
+            "the hidden ..data copy is not read twice"
+        );
+
+        let none = tempfile::tempdir().unwrap();
+        std::fs::write(none.path().join("README"), "not a certificate").unwrap();
+        let error = ExtraRoots::default().add_dir(none.path()).unwrap_err();
+        assert!(
+            matches!(error, ExtraRootsError::NoCertificate { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("SSL_CERT_DIR"), "{error}");
+    }
 }

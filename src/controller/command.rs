@@ -132,13 +132,32 @@ pub fn identity() -> String {
 /// Runs the operator until SIGTERM or SIGINT; exit code 0 after a graceful stop.
 pub async fn execute<E: SyncEngine>(args: RunArgs, engine: E) -> ExitCode {
     logging::init(args.log_format, &args.log_level);
-    let client = match Client::try_default().await {
+    let client = match kubernetes_client().await {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "cannot configure the Kubernetes client: run in a cluster or set KUBECONFIG");
             return ExitCode::FAILURE;
         }
     };
+    // The Graph and Password Boss client: an unusable SSL_CERT_FILE stops the start here.
+    match crate::http_client::ExtraRoots::from_env()
+        .map_err(|e| e.to_string())
+        .and_then(|extra| crate::http_client::shared().map(|_| extra))
+    {
+        Ok(extra) => {
+            if !extra.sources.is_empty() {
+                tracing::info!(
+                    certificates = extra.certificates.len(),
+                    files = ?extra.sources,
+                    "trusting these CA certificates besides the bundled roots"
+                );
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot set up the HTTPS client");
+            return ExitCode::FAILURE;
+        }
+    }
     let config = match args.config(identity(), client.default_namespace()) {
         Ok(config) => config,
         Err(error) => {
@@ -178,6 +197,34 @@ pub async fn execute<E: SyncEngine>(args: RunArgs, engine: E) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The Kubernetes client, always connected to the API server directly: `HTTPS_PROXY` and a
+/// kubeconfig's `proxy-url` are ignored, so the ServiceAccount token (which can read tenants'
+/// Secrets) never crosses a proxy, TLS-inspecting or not. Proxies are for the Graph, token and
+/// Password Boss requests only.
+async fn kubernetes_client() -> Result<Client, kube::Error> {
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    if let Some(proxy) = config.proxy_url.take() {
+        tracing::info!(
+            proxy = %proxy_host(&proxy),
+            "the Kubernetes API server is reached directly, not through the proxy"
+        );
+    }
+    Client::try_from(config)
+}
+
+/// The proxy's host and port, never its user name or password.
+fn proxy_host(proxy: &http::Uri) -> String {
+    proxy
+        .host()
+        .map(|host| match proxy.port_u16() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        })
+        .unwrap_or_default()
 }
 
 /// Says at start where connectors' credentials may go.

@@ -25,6 +25,10 @@ mod controller {
     mod reconcile;
     mod run;
 }
+mod container {
+    mod image;
+}
+
 mod e2e {
     mod company_audit;
     mod hostile;

@@ -50,12 +50,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
 {{- end }}
 
+{{/* The operator image. There is no default: the image is built by scripts/build-image.sh and
+pushed to the user's own registry (charts/pbconnector/README.md, step 0). */}}
 {{- define "pbconnector.image" -}}
+{{- $repository := required "image.repository is not set: build the image (scripts/build-image.sh), push it to your registry (README step 0) and install with --set image.repository=REGISTRY/pbconnector (plus image.tag or image.digest if not the chart's appVersion)" .Values.image.repository }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+{{- end }}
+
+{{/* Where the extra CA certificates are mounted (SSL_CERT_DIR). */}}
+{{- define "pbconnector.caCertificatesDir" -}}
+/etc/pbconnector/ca-certificates
 {{- end }}
 
 {{/* The watched namespaces, sorted and unique, comma-joined: watchNamespaces plus the older

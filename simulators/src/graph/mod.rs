@@ -50,7 +50,8 @@ impl GraphSimulator {
     /// Binds 127.0.0.1 on a free port and serves until `GraphSim::shutdown` or drop.
     pub async fn start() -> std::io::Result<GraphSim> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
+        let listen = listener.local_addr()?;
+        let base = format!("http://{listen}");
         let shared: Shared = Arc::new(Mutex::new(SimState::new(base.clone())));
         let app = axum::Router::new()
             .fallback(server::handle)
@@ -65,6 +66,7 @@ impl GraphSimulator {
         });
         Ok(GraphSim {
             base,
+            listen,
             shared,
             stop: Some(stop),
             task: Some(task),
@@ -75,6 +77,7 @@ impl GraphSimulator {
 /// A running simulator.
 pub struct GraphSim {
     base: String,
+    listen: std::net::SocketAddr,
     shared: Shared,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -92,6 +95,20 @@ impl GraphSim {
     /// Base URL: use it as both `authorityHost` and `graphEndpoint`.
     pub fn url(&self) -> &str {
         &self.base
+    }
+
+    /// Serves under `base` from now on (`https://login.example:8443`): the URL clients reach it
+    /// by, in its links, token audiences and scopes, when a TLS front or a name stands before
+    /// the loopback listener. Set it before handing out tokens or links.
+    pub fn set_public_url(&mut self, base: &str) {
+        let base = base.trim_end_matches('/').to_string();
+        lock(&self.shared).base = base.clone();
+        self.base = base;
+    }
+
+    /// The loopback address the simulator listens on (plain HTTP).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.listen
     }
 
     /// Stops the server and waits for it.

@@ -99,7 +99,11 @@ impl Shell {
 
 /// `helm template` of the chart with `args` (release namespace, `--set`s…).
 fn template(args: &str) -> String {
-    format!("helm template {RELEASE} {} {args}", chart_dir().display())
+    format!(
+        "helm template {RELEASE} {} -f {} {args}",
+        chart_dir().display(),
+        helm::image_values().display()
+    )
 }
 
 fn rendered(helm: &Helm, values: &str) -> Vec<Value> {
@@ -374,7 +378,7 @@ async fn walk_through(guide: &Path) {
     {
         std::fs::write(sh.cwd().join("contoso.yaml"), yaml).expect("contoso.yaml");
     }
-    for file in ["app.crt", "app.key"] {
+    for file in ["app.crt", "app.key", "proxy-ca.crt"] {
         std::fs::write(sh.cwd().join(file), "not a real PEM\n").expect("PEM stand-in");
     }
     sh.ok(&format!(

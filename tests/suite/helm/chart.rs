@@ -79,8 +79,17 @@ fn chart_lints_clean_in_strict_mode_in_every_mode() {
     let helm = Helm::find();
     let chart = chart_dir();
     for (mode, values) in MODES {
+        let image = helm::image_values();
         let out = helm.run(
-            &["lint", "--strict", chart.to_str().unwrap(), "-f", "-"],
+            &[
+                "lint",
+                "--strict",
+                chart.to_str().unwrap(),
+                "-f",
+                image.to_str().unwrap(),
+                "-f",
+                "-",
+            ],
             values,
         );
         assert!(
@@ -708,6 +717,7 @@ fn workload_identity_annotates_the_service_account_and_labels_the_pod() {
 fn install_notes_tell_the_user_the_next_step() {
     let helm = Helm::find();
     let chart = chart_dir();
+    let image = helm::image_values();
     let out = helm.run(
         &[
             "install",
@@ -716,6 +726,8 @@ fn install_notes_tell_the_user_the_next_step() {
             "--namespace",
             RELEASE_NAMESPACE,
             "--dry-run=client",
+            "-f",
+            image.to_str().unwrap(),
             "-f",
             "-",
         ],
@@ -765,4 +777,92 @@ fn helm_commands_in_the_chart_readme_use_values_the_chart_accepts() {
         helm.try_template("", &extra)
             .unwrap_or_else(|e| panic!("the chart refuses `{command}`: {e}"));
     }
+}
+
+#[test]
+fn without_an_image_the_install_fails_at_once_saying_what_to_set() {
+    let helm = Helm::find();
+    let chart = chart_dir();
+    for command in ["template", "install"] {
+        let mut args = vec![command, "pbconnector", chart.to_str().unwrap()];
+        if command == "install" {
+            // Nothing reaches a cluster: the render fails before.
+            args.extend(["--dry-run=client", "--kubeconfig", "/nonexistent"]);
+        }
+        let out = helm.run(&args, "");
+        let err = helm::text(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "helm {command} without an image: {err}"
+        );
+        assert!(
+            err.contains("image.repository is not set")
+                && err.contains("scripts/build-image.sh")
+                && err.contains("--set image.repository="),
+            "helm {command} says what to set: {err}"
+        );
+    }
+}
+
+#[test]
+fn extra_ca_certificates_and_proxy_values_reach_the_operator() {
+    let helm = Helm::find();
+    let docs = helm.template(
+        "extraCACertificates: {configMapName: corp-ca}\n\
+         proxy: {https: 'http://proxy.corp.example:3128', http: 'http://proxy.corp.example:3128', noProxy: '.corp.example'}\n",
+    );
+    let c = container(&docs);
+    let env: Vec<(String, String)> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?.into(), e["value"].as_str()?.into())))
+        .collect();
+    let dir = "/etc/pbconnector/ca-certificates";
+    for (name, value) in [
+        ("SSL_CERT_DIR", dir),
+        ("HTTPS_PROXY", "http://proxy.corp.example:3128"),
+        ("HTTP_PROXY", "http://proxy.corp.example:3128"),
+        ("NO_PROXY", ".corp.example"),
+    ] {
+        assert!(
+            env.contains(&(name.into(), value.into())),
+            "{name}={value} in {env:?}"
+        );
+    }
+    assert_eq!(c["volumeMounts"][0]["mountPath"], dir);
+    assert_eq!(c["volumeMounts"][0]["readOnly"], true);
+    let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][0]["configMap"]["name"], "corp-ca");
+
+    let secret = helm.template("extraCACertificates: {secretName: corp-ca}\n");
+    let pod = &one(&secret, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][0]["secret"]["secretName"], "corp-ca");
+
+    let both = helm
+        .try_template(
+            "extraCACertificates: {configMapName: a, secretName: b}\n",
+            &[],
+        )
+        .unwrap_err();
+    assert!(both.contains("not both"), "{both}");
+    let bad = helm
+        .try_template("proxy: {https: 'proxy.corp.example:3128'}\n", &[])
+        .unwrap_err();
+    assert!(
+        bad.contains("proxy"),
+        "a proxy without a scheme is refused: {bad}"
+    );
+
+    // Nothing set: no proxy variable, no mount.
+    let plain = helm.template("");
+    let c = container(&plain);
+    let names: Vec<&str> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["POD_NAME", "POD_NAMESPACE"]);
+    assert!(c.get("volumeMounts").is_none());
 }

@@ -95,6 +95,10 @@ fn assert_chart_accepts(helm: &Helm, chart_path: &str, values: &Value, example: 
             .is_file(),
         "{example} points at {chart_path}, which is not this chart"
     );
+    assert!(
+        values["image"]["repository"].is_string(),
+        "{example} must name the image (the chart has no default): {values:?}"
+    );
     let values = serde_yaml::to_string(values).expect("values as YAML");
     let docs = helm::parse_documents(
         &helm

@@ -386,6 +386,15 @@ impl TestApiServer {
         }
     }
 
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The cluster CA's certificate (PEM): what a pod finds in its ServiceAccount's `ca.crt`.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
     /// A kubeconfig with the admin (system:masters) identity.
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig

@@ -174,6 +174,8 @@ impl Cluster {
             "templates/serviceaccount.yaml",
             "--show-only",
             "templates/rbac.yaml",
+            "-f",
+            "tests/fixtures/values-image.yaml",
         ]
         .map(str::to_owned)
         .to_vec();

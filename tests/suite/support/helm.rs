@@ -85,15 +85,19 @@ impl Helm {
         run(&self.0, args, stdin)
     }
 
-    /// `helm template` with `values` (YAML) as an extra values file; the rendered text.
+    /// `helm template` with `values` (YAML) as an extra values file, over
+    /// `tests/fixtures/values-image.yaml` (an image, which the chart requires); the rendered text.
     pub fn try_template(&self, values: &str, extra: &[&str]) -> Result<String, String> {
         let chart = chart_dir();
+        let image = image_values();
         let mut args = vec![
             "template",
             RELEASE,
             chart.to_str().expect("utf-8 path"),
             "--namespace",
             RELEASE_NAMESPACE,
+            "-f",
+            image.to_str().expect("utf-8 path"),
             "-f",
             "-",
         ];
@@ -113,6 +117,11 @@ impl Helm {
             .unwrap_or_else(|e| panic!("helm template failed for values {values:?}: {e}"));
         parse_documents(&rendered)
     }
+}
+
+/// The values file naming the image the tests install (the chart has no default image).
+pub fn image_values() -> PathBuf {
+    root().join("tests/fixtures/values-image.yaml")
 }
 
 /// Every non-empty YAML document in `text`, as JSON.
