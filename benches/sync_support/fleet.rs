@@ -248,7 +248,7 @@ impl FleetResult {
             (
                 "CPU seconds per minute (per round)",
                 format!("{:.2}", self.cpu_seconds_per_round),
-                format!("≤ {FLEET_CPU_SECONDS_PER_MINUTE} (issue 18)"),
+                format!("≤ {FLEET_CPU_SECONDS_PER_MINUTE} (issue 25)"),
             ),
             (
                 "max lateness of a sync start",
@@ -268,7 +268,7 @@ impl FleetResult {
             (
                 "operator heap per managed user",
                 format!("{:.0} bytes", self.operator_bytes_per_user),
-                format!("≤ {HEAP_BYTES_PER_USER:.0} bytes (issue 18)"),
+                format!("≤ {HEAP_BYTES_PER_USER:.0} bytes (issue 25)"),
             ),
         ];
         for (k, v, target) in rows {

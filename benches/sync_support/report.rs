@@ -309,7 +309,8 @@ impl Results {
              Password Boss bound = one write per created or changed user plus one per created group and per group whose \
              membership changed, plus, for the first sync into an empty company, its 3 reads (connector, one user page, \
              one group page); a sync from a kept state needs no read, and the sync after one that wrote reads Password Boss \
-             once (connector, user pages, group pages: its bound in the `after` rows). \
+             once (connector, user pages, group pages, one members request per Azure AD group: its bound in the \
+             `after` rows). \
              Wall bound = the largest group's pages × Graph latency + writes / 8 (the executor's concurrency) × Password \
              Boss latency. Graph read, PB read and apply ms are the steps' times (the reads run at the same time). Planning ms = time in the planner (and its safety gate) after the reads, \
              planning % = that ÷ wall. Peak RSS includes both \

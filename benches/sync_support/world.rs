@@ -299,10 +299,18 @@ impl World {
     }
 
     /// Member pages of a full read: ⌈members/999⌉ for the sync group and each mirrored group.
-    /// Requests a full Password Boss read takes: the connector, then the user and group pages.
+    /// Requests a full Password Boss read takes: the connector, the user and group pages, and
+    /// the members of each Azure AD group (one request each).
     pub fn password_boss_read_pages(&self) -> u64 {
         let pages = |n: usize| n.div_ceil(PB_PAGE).max(1) as u64;
-        1 + pages(self.password_boss.users().len()) + pages(self.password_boss.groups().len())
+        let groups = self.password_boss.groups();
+        let azure = groups
+            .iter()
+            .filter(|g| {
+                g.managed_by == pbconnector_simulators::passwordboss::wire::MANAGED_BY_AZURE_AD
+            })
+            .count() as u64;
+        1 + pages(self.password_boss.users().len()) + pages(groups.len()) + azure
     }
 
     pub fn full_read_pages(&self) -> u64 {

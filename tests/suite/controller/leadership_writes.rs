@@ -204,6 +204,27 @@ async fn a_replica_that_loses_the_lease_forgets_what_it_kept() {
     operator.stop().await;
 }
 
+/// A connector of a sample of `users` in a namespace of its own, no operator running: the
+/// cluster, the namespace, the sample and the object's uid.
+async fn connector_object(
+    prefix: &str,
+    users: usize,
+) -> (Cluster, String, SampleEnvironment, String) {
+    let cluster = Cluster::shared().await;
+    let ns = cluster.namespace(prefix).await;
+    let env = sample(users, "1h").await;
+    cluster.apply(&env.manifests(&ns)).await;
+    let object = cluster.connectors(&ns).get(NAME).await.unwrap();
+    let uid = object.metadata.uid.expect("the API server sets a uid");
+    (cluster, ns, env, uid)
+}
+
+/// The connector's status as the API server holds it.
+async fn status_of(cluster: &Cluster, ns: &str) -> AzureAdConnectorStatus {
+    let object = cluster.connectors(ns).get(NAME).await.unwrap();
+    object.status.expect("a status")
+}
+
 /// A record of `changes` spent now, to the microsecond (as the status keeps times).
 fn spent(changes: &[u32]) -> SafetyRecord {
     SafetyRecord {
@@ -226,18 +247,7 @@ fn spent(changes: &[u32]) -> SafetyRecord {
 /// is not written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_store_never_writes_over_a_record_it_did_not_read() {
-    let cluster = Cluster::shared().await;
-    let ns = cluster.namespace("safety-store").await;
-    let env = sample(5, "1h").await;
-    cluster.apply(&env.manifests(&ns)).await;
-    let uid = cluster
-        .connectors(&ns)
-        .get(NAME)
-        .await
-        .unwrap()
-        .metadata
-        .uid
-        .unwrap();
+    let (cluster, ns, _sample, uid) = connector_object("safety-store", 5).await;
     let status = AzureAdConnectorStatus {
         message: "as the last sync left it".into(),
         ..Default::default()
@@ -269,13 +279,7 @@ async fn the_status_store_never_writes_over_a_record_it_did_not_read() {
     let mut both = their_record.clone();
     both.spent.extend(spent(&[20]).spent);
     ours.write(&both, &again.version).await.unwrap();
-    let written = cluster
-        .connectors(&ns)
-        .get(NAME)
-        .await
-        .unwrap()
-        .status
-        .unwrap();
+    let written = status_of(&cluster, &ns).await;
     assert_eq!(written.safety.as_ref().map(|s| s.spent.len()), Some(2));
     assert_eq!(
         written.message, status.message,
@@ -322,18 +326,7 @@ async fn sync_once(
 /// write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spending_is_in_the_status_before_it_is_spent() {
-    let cluster = Cluster::shared().await;
-    let ns = cluster.namespace("safety-spend").await;
-    let env = sample(60, "1h").await;
-    cluster.apply(&env.manifests(&ns)).await;
-    let uid = cluster
-        .connectors(&ns)
-        .get(NAME)
-        .await
-        .unwrap()
-        .metadata
-        .uid
-        .unwrap();
+    let (cluster, ns, env, uid) = connector_object("safety-spend", 60).await;
     let mut spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     spec.safety.max_deprovision_percent = 100;
     spec.safety.max_deprovisions_per_sync = 100;
@@ -365,13 +358,7 @@ async fn spending_is_in_the_status_before_it_is_spent() {
     // Stored: 30 spent, in the status though no final status was written.
     let spent_30 = sync_once(&env, &spec, &ns, &mut first, options(&uid)).await;
     assert_eq!(spent_30.applied.disabled, 30, "{spent_30:?}");
-    let status = cluster
-        .connectors(&ns)
-        .get(NAME)
-        .await
-        .unwrap()
-        .status
-        .unwrap();
+    let status = status_of(&cluster, &ns).await;
     let record = status.safety.expect("the record is in the status");
     assert_eq!(record.spent.iter().map(|s| s.changes).sum::<u32>(), 30);
 
@@ -387,12 +374,6 @@ async fn spending_is_in_the_status_before_it_is_spent() {
     assert_eq!(held.applied.disabled, 0, "{held:?}");
     assert!(held.held().is_some(), "held by the window: {held:?}");
     assert_eq!(env.password_boss.requests().writes(), writes);
-    let status = cluster
-        .connectors(&ns)
-        .get(NAME)
-        .await
-        .unwrap()
-        .status
-        .unwrap();
+    let status = status_of(&cluster, &ns).await;
     assert_eq!(status.safety, Some(record), "nothing more spent");
 }
