@@ -27,6 +27,7 @@ mod controller {
 }
 mod container {
     mod image;
+    mod registry;
 }
 
 mod e2e {

@@ -38,31 +38,47 @@ const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount
 /// Compressed layers of the image at most (the issue's aim: under 20 MB).
 const MAX_COMPRESSED_BYTES: u64 = 20 * 1000 * 1000;
 
-fn repo() -> PathBuf {
+pub(super) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// `podman` with the repository's container settings and storage (scripts/containers/env.sh).
-fn podman(args: &[&str]) -> Output {
+/// The repository's container settings (scripts/containers/env.sh): `CONTAINERS_CONF` and
+/// `CONTAINERS_STORAGE_CONF`, and podman's global flags naming the vfs storage under
+/// `target/containers/`.
+pub(super) fn container_settings() -> ([(&'static str, PathBuf); 2], Vec<String>) {
     let root = repo();
-    Command::new("podman")
-        .env(
+    let env = [
+        (
             "CONTAINERS_CONF",
             root.join("scripts/containers/containers.conf"),
-        )
-        .env(
+        ),
+        (
             "CONTAINERS_STORAGE_CONF",
             root.join("scripts/containers/storage.conf"),
-        )
-        .arg("--root")
-        .arg(root.join("target/containers/storage"))
-        .arg("--runroot")
-        .arg(root.join("target/containers/run"))
-        .args(["--storage-driver", "vfs"])
+        ),
+    ];
+    let storage = root.join("target/containers");
+    let flags = vec![
+        "--root".to_owned(),
+        storage.join("storage").display().to_string(),
+        "--runroot".to_owned(),
+        storage.join("run").display().to_string(),
+        "--storage-driver".to_owned(),
+        "vfs".to_owned(),
+    ];
+    (env, flags)
+}
+
+/// `podman` with the repository's container settings and storage.
+fn podman(args: &[&str]) -> Output {
+    let (env, flags) = container_settings();
+    Command::new("podman")
+        .envs(env)
+        .args(flags)
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -83,7 +99,7 @@ fn podman_ok(args: &[&str]) -> String {
 }
 
 /// The archive under test (`PBCONNECTOR_IMAGE_ARCHIVE`).
-fn archive() -> PathBuf {
+pub(super) fn archive() -> PathBuf {
     let path = std::env::var_os("PBCONNECTOR_IMAGE_ARCHIVE")
         .map(PathBuf::from)
         .expect(
@@ -142,12 +158,17 @@ fn json_blob(digest: &str) -> Value {
     serde_json::from_slice(&blob(digest)).expect("a JSON blob")
 }
 
-/// The image's manifest and configuration, from the archive itself.
-fn manifest_and_config() -> (Value, Value) {
+/// The digest of the archive's one image manifest (what a registry names it by).
+pub(super) fn manifest_digest() -> String {
     let index: Value = serde_json::from_slice(&archive_member("index.json")).expect("index.json");
     let manifests = index["manifests"].as_array().expect("index.manifests");
     assert_eq!(manifests.len(), 1, "one image in the archive: {index}");
-    let manifest = json_blob(manifests[0]["digest"].as_str().expect("digest"));
+    manifests[0]["digest"].as_str().expect("digest").to_owned()
+}
+
+/// The image's manifest and configuration, from the archive itself.
+pub(super) fn manifest_and_config() -> (Value, Value) {
+    let manifest = json_blob(&manifest_digest());
     let config = json_blob(
         manifest["config"]["digest"]
             .as_str()
