@@ -171,24 +171,49 @@ fn run_block(block: &str, cwd: &Path, registry: &Registry) -> String {
     stdout
 }
 
-/// `skopeo inspect` of the pushed image, pulled back from the registry: (manifest digest,
-/// configuration).
+fn skopeo(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("skopeo cannot run ({e}): install it with scripts/install-test-tools.sh")
+        });
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        text(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The pushed image pulled back from the registry, every blob (skopeo checks each digest), into
+/// a directory: (manifest digest, configuration) as `skopeo inspect` reports them.
 fn pulled_back(reference: &str) -> (String, Value) {
+    let source = format!("docker://{reference}");
+    let pulled = tempfile::tempdir().expect("temp dir");
+    let destination = format!("dir:{}", pulled.path().display());
+    skopeo(&["copy", "--src-tls-verify=false", &source, &destination]);
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(pulled.path().join("manifest.json")).expect("the pulled manifest"),
+    )
+    .expect("the pulled manifest is JSON");
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert!(!layers.is_empty(), "{reference} has layers: {manifest}");
+    for layer in layers {
+        let digest = layer["digest"].as_str().expect("layer digest");
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        let size = std::fs::metadata(pulled.path().join(hex))
+            .unwrap_or_else(|e| panic!("layer {digest} of {reference} pulled: {e}"))
+            .len();
+        assert_eq!(Some(size), layer["size"].as_u64(), "layer {digest} whole");
+    }
+
     let inspect = |extra: &[&str]| -> Value {
-        let out = Command::new("skopeo")
-            .args(["inspect", "--tls-verify=false"])
-            .args(extra)
-            .arg(format!("docker://{reference}"))
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("skopeo cannot run ({e}): install it with scripts/install-test-tools.sh")
-            });
-        assert!(
-            out.status.success(),
-            "skopeo inspect {reference}: {}",
-            text(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("skopeo inspect prints JSON")
+        let mut args = vec!["inspect", "--tls-verify=false"];
+        args.extend_from_slice(extra);
+        args.push(&source);
+        serde_json::from_slice(&skopeo(&args)).expect("skopeo inspect prints JSON")
     };
     let summary = inspect(&[]);
     let digest = summary["Digest"].as_str().expect("Digest").to_owned();
