@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
 use pbconnector::sync::secrets::SecretData;
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::{SyncOptions, read_credentials, run_sync};
 use pbconnector_simulators::graph::{GraphSim, GraphSimulator, SimTenant};
 use pbconnector_simulators::passwordboss::{PbSim, SimConfig};
 use pbconnector_testkit::alloc;

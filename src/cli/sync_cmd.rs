@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use super::manifest::{self, Manifests};
 use super::output::{Exit, Format, exit_for, text_summary};
-use crate::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use crate::sync::state::ConnectorState;
 use crate::sync::status::{status_from_report, with_every_action};
+use crate::sync::{SyncOptions, read_credentials, run_sync};
 
 /// Arguments shared by `sync` and `plan`.
 #[derive(clap::Args, Debug)]

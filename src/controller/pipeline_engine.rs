@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
 use crate::azure::PacerRegistry;
-use crate::sync::pipeline::{
-    ConnectorState, DEFAULT_SYNC_DEADLINE, SyncOptions, read_credentials_with, run_sync,
-};
 use crate::sync::report::SyncReport;
+use crate::sync::state::ConnectorState;
+use crate::sync::{DEFAULT_SYNC_DEADLINE, SyncOptions, read_credentials_with, run_sync};
 
-/// Runs syncs through `sync::pipeline`.
+/// Runs syncs through `sync::run_sync`.
 pub struct PipelineEngine {
     states: Mutex<HashMap<ConnectorKey, Arc<tokio::sync::Mutex<ConnectorState>>>>,
     pacers: Arc<PacerRegistry>,

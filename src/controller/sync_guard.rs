@@ -13,7 +13,7 @@ use crate::sync::failure::FailureReason;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 
 /// The controller's default per-sync timeout: 6 minutes, past the sync's own deadline
-/// (`sync::pipeline::DEFAULT_SYNC_DEADLINE`, 5 minutes) so that normally the sync reports its
+/// (`sync::DEFAULT_SYNC_DEADLINE`, 5 minutes) so that normally the sync reports its
 /// own, more precise, failure; this one stops an engine that does not.
 pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(360);
 

@@ -65,7 +65,7 @@ impl PasswordBossClient {
         })
     }
 
-    /// Writes the executor keeps in flight at once.
+    /// Writes the apply step keeps in flight at once.
     pub fn concurrency(&self) -> usize {
         self.inner.concurrency
     }

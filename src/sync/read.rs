@@ -1,21 +1,20 @@
 //! Step 1 of a sync, **read**: the clients for the spec and its credentials, then Entra (into
 //! the Graph state kept between syncs) and Password Boss read concurrently. The Password Boss
-//! state kept from the last sync stands in for a read while it is fresh (see `directory_cache`).
+//! state kept from the last sync stands in for a read while it is fresh (see `state::kept`).
 
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
+use super::SyncOptions;
 use super::credentials::Credentials;
-use super::failure::FailureReason;
-use super::pipeline::{ConnectorState, SyncOptions, Trace};
+use super::failure::{FailureReason, SyncFailure};
 use super::progress::{Progress, Step};
 use super::secrets::SecretError;
+use super::state::{Clients, ConnectorState, Reads, Trace};
 use crate::azure::{
     AzureConfig, Credential, GraphClient, GraphError, ReadOptions, admin_consent_url,
 };
-use crate::domain::DirectoryState;
-use crate::passwordboss::model::ConnectorInfo;
 use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossError};
 use crate::resources::{AzureAdConnectorSpec, AzureSpec};
 
@@ -53,6 +52,12 @@ impl ReadError {
     }
 }
 
+impl From<ReadError> for SyncFailure {
+    fn from(e: ReadError) -> Self {
+        SyncFailure::new(e.reason(), e.to_string())
+    }
+}
+
 /// What a Graph error tells the administrator: the error, and where to grant admin consent when
 /// consent is what is missing.
 pub fn graph_message(azure: &AzureSpec, e: &GraphError) -> String {
@@ -64,33 +69,6 @@ pub fn graph_message(azure: &AzureSpec, e: &GraphError) -> String {
     } else {
         e.to_string()
     }
-}
-
-/// Both services' clients for one sync.
-pub(super) struct Clients {
-    pub graph: GraphClient,
-    pub password_boss: PasswordBossClient,
-    /// Identifies the Password Boss endpoint and token: a kept state serves only the same key.
-    pub password_boss_key: u64,
-}
-
-impl Clients {
-    /// Graph requests, Password Boss reads and writes made so far.
-    pub fn requests(&self) -> (u64, u64, u64) {
-        let pb = self.password_boss.requests();
-        (self.graph.requests(), pb.reads, pb.writes)
-    }
-}
-
-/// What the read step found. The Entra side is in the connector state's Graph state; the plan
-/// step builds the snapshot from it only when it plans.
-pub(super) struct Reads {
-    pub connector: ConnectorInfo,
-    pub directory: DirectoryState,
-    /// When `directory` was read from Password Boss.
-    pub directory_read_at: Instant,
-    /// `directory` is the state kept from an earlier sync, not read now.
-    pub kept: bool,
 }
 
 /// The clients for this spec and these credentials: the ones of the last sync when neither
@@ -178,7 +156,7 @@ pub(super) async fn read(
     .instrument(tracing::info_span!("graph_read"));
     // Taken out, and put back only by a sync that finishes.
     let cached = state
-        .directory
+        .kept
         .take()
         .filter(|c| c.usable(clients.password_boss_key, spec.full_sync_interval()));
     let kept = cached.is_some();

@@ -11,7 +11,7 @@ use super::conditions::{ConditionType, Reason, Truth, set_condition};
 use super::describe::plan_entries;
 use super::failure::{FailureReason, Side};
 use super::report::SyncReport;
-use crate::passwordboss::AuditRecord;
+use super::state::AuditRecord;
 use crate::plan::{Action, Approval, Conflict, ConflictKind, Held};
 use crate::resources::{
     ActionEntry, AzureAdConnectorStatus, Blocked, BlockedUser, CONDITION_CREDENTIAL_EXPIRING,

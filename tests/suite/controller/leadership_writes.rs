@@ -21,8 +21,9 @@ use pbconnector::resources::{
     AzureAdConnectorSpec, AzureAdConnectorStatus, Connection, SafetyRecord, SpentChanges,
 };
 use pbconnector::sync::failure::FailureReason;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle};
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::{SyncOptions, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 fn request(env: &SampleEnvironment) -> SyncRequest {

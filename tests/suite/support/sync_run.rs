@@ -2,8 +2,9 @@
 //! safety record kept between syncs) against both simulators of a sample environment.
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::{SyncOptions, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 pub struct Run {

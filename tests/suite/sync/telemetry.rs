@@ -1,7 +1,8 @@
 //! Metrics after real syncs, and the health/metrics endpoints over HTTP.
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::{SyncOptions, read_credentials, run_sync};
 use pbconnector::telemetry::metrics::Metrics;
 use pbconnector::telemetry::server::{Readiness, serve};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};

@@ -11,17 +11,16 @@
 
 use std::time::Instant;
 
+use super::SyncOptions;
 use super::company::company_of;
 use super::departures::classify_departures;
-use super::failure::FailureReason;
-use super::pipeline::{ConnectorState, SyncOptions, Trace};
+use super::failure::{FailureReason, SyncFailure};
 use super::progress::{Progress, Step};
-use super::read::{Clients, Reads};
 use super::spending::{SafetyStoreError, spends};
+use super::state::{Clients, ConnectorState, Planned, Reads, SnapshotSummary, Trace};
 use crate::domain::{DirectoryState, EntraSnapshot};
 use crate::passwordboss::PasswordBossError;
-use crate::passwordboss::model::ConnectorInfo;
-use crate::plan::{self, Plan, Rules, SafetyInput};
+use crate::plan::{self, Rules, SafetyInput};
 use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
 
 /// How many times the stored record may change under a sync recording its spending before the
@@ -30,7 +29,7 @@ const MAX_RECORD_CONFLICTS: u32 = 3;
 
 /// Why the plan step stopped; nothing was written.
 #[derive(Debug, thiserror::Error)]
-pub enum DecideError {
+pub enum PlanError {
     /// An older connector reaches the same Password Boss company.
     #[error("{0}")]
     CompanyConflict(String),
@@ -45,7 +44,7 @@ pub enum DecideError {
     Record(SafetyStoreError),
 }
 
-impl DecideError {
+impl PlanError {
     pub fn reason(&self) -> FailureReason {
         match self {
             Self::CompanyConflict(_) => FailureReason::CompanyConflict,
@@ -55,43 +54,15 @@ impl DecideError {
     }
 }
 
-/// What the report needs of the Entra snapshot a plan was made from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct SnapshotSummary {
-    pub complete: bool,
-    pub incomplete_reason: Option<String>,
-    /// Mirrored groups read.
-    pub groups: u32,
-}
-
-impl SnapshotSummary {
-    fn of(snapshot: &EntraSnapshot) -> Self {
-        Self {
-            complete: snapshot.complete,
-            incomplete_reason: snapshot.incomplete_reason.clone(),
-            groups: snapshot.groups.len() as u32,
-        }
-    }
-}
-
-/// The plan, and what it was made from.
-pub(super) struct Decided {
-    /// Guarded by the safety limits; what it spends is stored.
-    pub plan: Plan,
-    pub summary: SnapshotSummary,
-    pub connector: ConnectorInfo,
-    pub directory: DirectoryState,
-    pub directory_read_at: Instant,
-}
-
-pub(super) async fn decide(
+/// Step 2: the plan for what was read, its spending stored first when it spends.
+pub(super) async fn make_plan(
     spec: &AzureAdConnectorSpec,
     clients: &Clients,
     state: &mut ConnectorState,
     options: &SyncOptions,
     reads: Reads,
     trace: &mut Trace,
-) -> Result<Decided, DecideError> {
+) -> Result<Planned, PlanError> {
     let Reads {
         mut connector,
         mut directory,
@@ -103,7 +74,7 @@ pub(super) async fn decide(
     options
         .company_guard
         .check(&company)
-        .map_err(DecideError::CompanyConflict)?;
+        .map_err(PlanError::CompanyConflict)?;
     let rules = spec.rules();
     options.progress.send(Progress::step(Step::Planning));
     let started = Instant::now();
@@ -131,7 +102,7 @@ pub(super) async fn decide(
                 .password_boss
                 .read_company()
                 .await
-                .map_err(DecideError::Reread)?;
+                .map_err(PlanError::Reread)?;
             kept = false;
             snapshot = settled_snapshot(spec, clients, state, &rules, &directory).await;
             continue;
@@ -144,7 +115,7 @@ pub(super) async fn decide(
         let read_at = match version.take() {
             Some(read_at) => read_at,
             None => {
-                let stored = store.read().await.map_err(DecideError::Record)?;
+                let stored = store.read().await.map_err(PlanError::Record)?;
                 if stored.record != record {
                     // Another sync stored spending since this one's record was read.
                     record = stored.record;
@@ -163,17 +134,23 @@ pub(super) async fn decide(
                     "the safety record changed while this sync stored it; planning again"
                 );
             }
-            Err(e) => return Err(DecideError::Record(e)),
+            Err(e) => return Err(PlanError::Record(e)),
         }
     };
     trace.timings.planning = started.elapsed();
-    Ok(Decided {
+    Ok(Planned {
         plan,
         summary: SnapshotSummary::of(&snapshot),
         connector,
         directory,
         directory_read_at,
     })
+}
+
+impl From<PlanError> for SyncFailure {
+    fn from(e: PlanError) -> Self {
+        SyncFailure::new(e.reason(), e.to_string())
+    }
 }
 
 /// The snapshot built from the Graph state, scoped, its departures settled against `directory`
