@@ -10,9 +10,9 @@ use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 use super::output::Exit;
 use crate::resources::{AzureAdConnectorSpec, parse_duration};
-use crate::sync::describe::plan_lines;
 use crate::sync::report::SyncReport;
 use crate::sync::state::ConnectorState;
+use crate::sync::status::describe::plan_lines;
 use crate::sync::status::{conflict_reason, status_from_report};
 use crate::sync::{SyncOptions, read_credentials, run_sync};
 

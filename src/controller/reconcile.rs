@@ -24,15 +24,14 @@ use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
 use super::sync_guard::{DEFAULT_SYNC_TIMEOUT, guarded_sync};
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
-use crate::sync::conditions::{ConditionType, Reason, Truth, set_condition};
-use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
-use crate::sync::failure::FailureReason;
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::spending::SafetyStoreHandle;
+use crate::sync::status::credential_expiry::{credential_expiry, set_expiry_condition};
+use crate::sync::status::failure::FailureReason;
 use crate::sync::status::{
-    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, status_from_report,
-    suspended_status, transitions, waiting_status,
+    EventType, LAST_SUCCESS_REFRESH, deprovision_event, invalid_spec_status, is_meaningful_change,
+    status_from_report, suspended_status, transitions, waiting_status,
 };
 use crate::telemetry::metrics::Metrics;
 
@@ -417,25 +416,7 @@ async fn report_invalid<E: SyncEngine>(
     if !ctx.ledger().report_invalid(key, error) {
         return Ok(Action::await_change());
     }
-    let message = crate::bounded::remote_text(&format!(
-        "The connector cannot be read, fix its spec: {error}"
-    ));
-    let generation = object.meta().generation;
-    let mut status = AzureAdConnectorStatus {
-        observed_generation: generation,
-        connection: Connection::Error,
-        message: message.clone(),
-        ..Default::default()
-    };
-    set_condition(
-        &mut status,
-        ConditionType::Ready,
-        Truth::False,
-        Reason::Failed(FailureReason::InvalidSpec),
-        &message,
-        generation,
-        Timestamp::now(),
-    );
+    let status = invalid_spec_status(error, object.meta().generation, Timestamp::now());
     // The interval is unreadable too: the default, as `error_policy` assumes.
     ctx.metrics
         .fleet
@@ -449,7 +430,7 @@ async fn report_invalid<E: SyncEngine>(
         });
     }
     ctx.metrics.status_writes.inc();
-    let events = vec![(EventType::Warning, "InvalidSpec", message)];
+    let events = vec![(EventType::Warning, "InvalidSpec", status.message.clone())];
     publish(&ctx.recorder, &object.object_ref(&()), events).await;
     Ok(Action::await_change())
 }

@@ -9,8 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::engine::{SyncEngine, SyncRequest};
 use super::leadership::Leadership;
-use crate::sync::failure::FailureReason;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
+use crate::sync::status::failure::FailureReason;
 
 /// The controller's default per-sync timeout: 6 minutes, past the sync's own deadline
 /// (`sync::DEFAULT_SYNC_DEADLINE`, 5 minutes) so that normally the sync reports its

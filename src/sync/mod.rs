@@ -18,12 +18,8 @@
 
 pub mod apply;
 pub mod company;
-pub mod conditions;
-pub mod credential_expiry;
 mod credentials;
 mod departures;
-pub mod describe;
-pub mod failure;
 mod plan;
 pub mod progress;
 mod read;
@@ -39,12 +35,12 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use self::company::CompanyGuard;
-use self::failure::SyncFailure;
 use self::progress::ProgressSender;
 use self::report::{Reached, SyncReport};
 use self::secrets::SecretError;
 use self::spending::SafetyStoreHandle;
 use self::state::{Clients, ConnectorState, Executed, Planned, Trace};
+use self::status::failure::SyncFailure;
 use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
 
 pub use self::credentials::{Credentials, read_credentials, read_credentials_with};

@@ -8,10 +8,10 @@ use tracing::Instrument;
 
 use super::SyncOptions;
 use super::credentials::Credentials;
-use super::failure::{FailureReason, SyncFailure};
 use super::progress::{Progress, Step};
 use super::secrets::SecretError;
 use super::state::{Clients, ConnectorState, Reads, Trace};
+use super::status::failure::{FailureReason, SyncFailure};
 use crate::azure::{
     AzureConfig, Credential, GraphClient, GraphError, ReadOptions, admin_consent_url,
 };

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-pub use super::failure::{FailureReason, Side, SyncFailure};
 use super::state::{AuditRecord, Clients, Executed, Planned, Trace};
 pub use super::state::{Reached, StepTimings};
+pub use super::status::failure::{FailureReason, Side, SyncFailure};
 use crate::http_client::tally::status_delta;
 use crate::plan::{ActionCounts, Approval, Conflict, Held, Plan, SafetyRecord};
 use crate::resources::{CompanyRef, UserCounts};

@@ -15,10 +15,10 @@ use tracing::Instrument;
 pub use self::execute::{ApplyProgress, execute, execute_reporting};
 pub use self::idempotency::idempotency_key;
 use super::SyncOptions;
-use super::failure::{FailureReason, SyncFailure};
 use super::progress::{Progress, Step};
 use super::state::kept::{KeptState, unchanged_by};
 use super::state::{Clients, ConnectorState, Executed, ExecutionReport, Planned, Trace};
+use super::status::failure::{FailureReason, SyncFailure};
 use crate::passwordboss::PasswordBossError;
 
 /// Why the apply step stopped before the end of the plan; the writes made before stay made,

@@ -10,7 +10,7 @@ pub mod outcome;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::failure::SyncFailure;
+use super::status::failure::SyncFailure;
 use crate::azure::{GraphClient, GraphSyncState, PacerRegistry};
 use crate::domain::{DirectoryState, EntraSnapshot};
 use crate::passwordboss::PasswordBossClient;

@@ -20,9 +20,9 @@ use pbconnector::controller::{
 use pbconnector::resources::{
     AzureAdConnectorSpec, AzureAdConnectorStatus, Connection, SafetyRecord, SpentChanges,
 };
-use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle};
 use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector::sync::{SyncOptions, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 

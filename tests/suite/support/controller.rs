@@ -15,8 +15,8 @@ use pbconnector::controller::reconcile::{Context, Guarded};
 use pbconnector::controller::secrets::SecretRegistry;
 use pbconnector::controller::{ConnectorKey, CredentialPolicy, SyncEngine, SyncRequest};
 use pbconnector::resources::{AzureAdConnectorStatus, UserCounts};
-use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector::telemetry::metrics::Metrics;
 use serde_json::{Value, json};
 

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use pbconnector::resources::{CompanyRef, WriteOutcome};
 use pbconnector::sync::company::CompanyGuard;
-use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::SyncReport;
 use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector::sync::{SyncOptions, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 

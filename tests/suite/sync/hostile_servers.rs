@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::SyncReport;
 use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector::sync::{SyncOptions, read_credentials, run_sync};
 use pbconnector_simulators::hostile::Hostile;
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};

@@ -15,9 +15,9 @@ use pbconnector::domain::AccountStatus;
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
 use pbconnector::plan::{Approval, LeaveReason};
 use pbconnector::resources::{LeaveRule, SafetyRecord, SpentChanges};
-use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle, StoredRecord};
 use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector_simulators::passwordboss::wire::{MANAGED_BY_AZURE_AD, UserStatus};
 
 use crate::support::sync_run;
