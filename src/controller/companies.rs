@@ -18,9 +18,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 
-use super::engine::ConnectorKey;
 use super::reconcile::Guarded;
 use crate::resources::{AzureAdConnector, CompanyRef};
+use crate::sync::ConnectorKey;
 use crate::sync::company::CompanyGuard;
 use crate::telemetry::server::Readiness;
 

@@ -19,13 +19,13 @@ pub mod safety_store;
 pub mod schedule;
 pub mod secrets;
 pub mod status_writer;
-pub mod sync_guard;
 pub mod triggers;
 pub mod verify;
+pub mod while_leading;
 pub mod workload_identity;
 
 pub use endpoints::EndpointPolicy;
-pub use engine::{ConnectorKey, SyncEngine, SyncRequest};
+pub use engine::SyncEngine;
 pub use leader::LeaderElection;
 pub use leadership::Leadership;
 pub use pipeline_engine::PipelineEngine;

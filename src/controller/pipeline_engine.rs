@@ -1,23 +1,19 @@
 //! The real `SyncEngine`: the sync pipeline, with per-connector state (delta links, token caches)
 //! kept between syncs and one Graph pacer per tenant shared by all connectors.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
+use super::engine::SyncEngine;
 use crate::azure::PacerRegistry;
 use crate::sync::report::SyncReport;
 use crate::sync::state::ConnectorState;
-use crate::sync::{DEFAULT_SYNC_DEADLINE, SyncOptions, read_credentials_with, run_sync};
+use crate::sync::{ConnectorKey, SyncRequest, read_credentials_with, run_sync};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Runs syncs through `sync::run_sync`.
 pub struct PipelineEngine {
     states: Mutex<HashMap<ConnectorKey, Arc<tokio::sync::Mutex<ConnectorState>>>>,
     pacers: Arc<PacerRegistry>,
-    /// Each sync's deadline, both services together.
-    deadline: Duration,
     /// The leadership term: a connector's state from an earlier one is started afresh by its
     /// next sync (`ConnectorState::begin_term`).
     term: AtomicU64,
@@ -28,7 +24,6 @@ impl Default for PipelineEngine {
         Self {
             states: Mutex::default(),
             pacers: Arc::default(),
-            deadline: DEFAULT_SYNC_DEADLINE,
             term: AtomicU64::new(0),
         }
     }
@@ -37,12 +32,6 @@ impl Default for PipelineEngine {
 impl PipelineEngine {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Each sync ends by `deadline` (default `DEFAULT_SYNC_DEADLINE`).
-    pub fn with_deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = deadline;
-        self
     }
 
     fn state(&self, key: &ConnectorKey) -> Arc<tokio::sync::Mutex<ConnectorState>> {
@@ -70,18 +59,7 @@ impl SyncEngine for PipelineEngine {
             |name| request.secrets.get(name).cloned(),
             request.federated_token.clone(),
         );
-        let options = SyncOptions {
-            dry_run: request.dry_run,
-            approval: request.approval.clone(),
-            safety_record: request.safety_record.clone(),
-            safety_store: request.safety_store.clone(),
-            deadline: self.deadline,
-            progress: request.progress.clone(),
-            company_guard: request.company_guard.clone(),
-            connector: request.key.to_string(),
-            ..SyncOptions::default()
-        };
-        run_sync(&request.spec, credentials, &mut state, &options).await
+        run_sync(&request, credentials, &mut state).await
     }
 
     fn forget(&self, key: &ConnectorKey) {

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::companies::CompanyRegistry;
-use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
+use super::engine::SyncEngine;
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
 use super::requests::{RequestTokens, approval_token, pending_verify};
@@ -22,7 +22,7 @@ use super::safety_store::StatusSafetyStore;
 use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
-use super::sync_guard::{DEFAULT_SYNC_TIMEOUT, guarded_sync};
+use super::while_leading::sync_while_leading;
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
@@ -33,6 +33,7 @@ use crate::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, deprovision_event, invalid_spec_status, is_meaningful_change,
     status_from_report, suspended_status, transitions, waiting_status,
 };
+use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE, SyncRequest};
 use crate::telemetry::metrics::Metrics;
 
 /// A watched object: a connector, or the metadata of one that does not match the schema.
@@ -48,8 +49,9 @@ pub struct Context<E> {
     pub secrets: Arc<SecretRegistry>,
     /// Syncs stop the moment this is lost (`Leadership::always()` without leader election).
     pub leadership: Leadership,
-    /// The most one sync may take (`sync_guard::DEFAULT_SYNC_TIMEOUT`).
-    pub sync_timeout: Duration,
+    /// The most one sync may take, both services together: each request's one deadline
+    /// (`sync::DEFAULT_SYNC_DEADLINE` unless set).
+    pub sync_deadline: Duration,
     /// Which endpoints and identities connectors may use; the strictest unless set.
     pub policy: CredentialPolicy,
     /// An unchanged status is rewritten this long after its last success, to refresh
@@ -77,7 +79,7 @@ impl<E: SyncEngine> Context<E> {
             ledger: Mutex::default(),
             secrets,
             leadership: Leadership::always(),
-            sync_timeout: DEFAULT_SYNC_TIMEOUT,
+            sync_deadline: DEFAULT_SYNC_DEADLINE,
             policy: CredentialPolicy::default(),
             last_success_refresh: LAST_SUCCESS_REFRESH,
             progress_status_interval: Duration::from_secs(30),
@@ -97,10 +99,14 @@ impl<E: SyncEngine> Context<E> {
         self
     }
 
-    /// Syncs stop when `leadership` is lost and after `sync_timeout`.
-    pub fn with_sync_guard(mut self, leadership: Leadership, sync_timeout: Duration) -> Self {
+    /// Syncs stop when `leadership` is lost, and at the latest after `sync_deadline`.
+    pub fn with_leadership_and_deadline(
+        mut self,
+        leadership: Leadership,
+        sync_deadline: Duration,
+    ) -> Self {
         self.leadership = leadership;
-        self.sync_timeout = sync_timeout;
+        self.sync_deadline = sync_deadline;
         self
     }
 
@@ -291,9 +297,7 @@ async fn reconcile_connector<E: SyncEngine>(
                 let expiry = credential_expiry(&key.namespace, &spec.azure, &read.data);
                 let (progress, watching) = ProgressSender::channel();
                 let request = SyncRequest {
-                    key: key.clone(),
                     uid: connector.metadata.uid.clone().unwrap_or_default(),
-                    spec: spec.clone(),
                     secrets: read.data,
                     dry_run: spec.dry_run,
                     approval: approval.clone(),
@@ -307,6 +311,8 @@ async fn reconcile_connector<E: SyncEngine>(
                     federated_token,
                     progress,
                     company_guard: ctx.companies.guard(connector),
+                    deadline: ctx.sync_deadline,
+                    ..SyncRequest::new(key.clone(), spec.clone())
                 };
                 let writer = tokio::spawn(super::progress::write_progress(
                     api.clone(),
@@ -314,8 +320,7 @@ async fn reconcile_connector<E: SyncEngine>(
                     watching,
                     ctx.progress_status_interval,
                 ));
-                let report =
-                    guarded_sync(&*ctx.engine, request, ctx.sync_timeout, &ctx.leadership).await;
+                let report = sync_while_leading(&*ctx.engine, request, &ctx.leadership).await;
                 // Stopped (and any write in flight finished) before the final status is written.
                 writer.abort();
                 let _ = writer.await;

@@ -17,16 +17,16 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 
-use super::engine::{ConnectorKey, SyncEngine};
+use super::engine::SyncEngine;
 use super::leader::{Candidate, ElectionError, LeaderElection};
 use super::leadership::Leadership;
 use super::permissions::{self, Scope};
 use super::policy::CredentialPolicy;
 use super::reconcile::{Context, Guarded, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
-use super::sync_guard::DEFAULT_SYNC_TIMEOUT;
 use super::triggers::secret_triggers;
 use crate::sync::status::LAST_SUCCESS_REFRESH;
+use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::server::Readiness;
 
@@ -44,8 +44,9 @@ pub struct ControllerConfig {
     pub shutdown_timeout: Duration,
     /// Run only while holding this Lease.
     pub leader_election: Option<LeaderElection>,
-    /// The most one sync may take; it is stopped then and fails with `SyncDeadlineExceeded`.
-    pub sync_timeout: Duration,
+    /// The most one sync may take (its one deadline); it is stopped then and fails with
+    /// `SyncDeadlineExceeded`.
+    pub sync_deadline: Duration,
     /// This process in the lease and in Events (POD_NAME or the hostname).
     pub identity: String,
     /// How often deleted connectors' state and unreferenced Secret versions are dropped.
@@ -71,7 +72,7 @@ impl ControllerConfig {
             max_concurrent_syncs: 16,
             shutdown_timeout: Duration::from_secs(30),
             leader_election: None,
-            sync_timeout: DEFAULT_SYNC_TIMEOUT,
+            sync_deadline: DEFAULT_SYNC_DEADLINE,
             identity: identity.into(),
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
@@ -202,7 +203,7 @@ async fn run_controller<E: SyncEngine>(
         )
         .with_policy(config.policy.clone())
         .with_last_success_refresh(config.last_success_refresh)
-        .with_sync_guard(leadership, config.sync_timeout)
+        .with_leadership_and_deadline(leadership, config.sync_deadline)
         .with_progress_status_interval(config.progress_status_interval),
     );
     let synced: Arc<Vec<Readiness>> =
@@ -357,7 +358,7 @@ struct Limited<E> {
 }
 
 impl<E: SyncEngine> SyncEngine for Limited<E> {
-    async fn sync(&self, request: super::engine::SyncRequest) -> crate::sync::report::SyncReport {
+    async fn sync(&self, request: crate::sync::SyncRequest) -> crate::sync::report::SyncReport {
         // The semaphore is never closed.
         let _permit = self.permits.acquire().await.ok();
         self.inner.sync(request).await

@@ -14,7 +14,7 @@
 //!
 //! The per-connector state kept between syncs (delta links, token caches, the kept Password Boss
 //! state) lives in `state::ConnectorState`. The safety record is not kept there: it is read from
-//! where it is stored (`SyncOptions::safety_record`) and stored before it is spent (`spending`).
+//! where it is stored (`SyncRequest::safety_record`) and stored before it is spent (`spending`).
 
 pub mod apply;
 pub mod company;
@@ -24,99 +24,45 @@ mod plan;
 pub mod progress;
 mod read;
 pub mod report;
+mod request;
 pub mod secrets;
 pub mod spending;
 pub mod state;
 pub mod status;
 pub mod verify;
 
-use std::time::Duration;
-
 use k8s_openapi::jiff::Timestamp;
 
-use self::company::CompanyGuard;
-use self::progress::ProgressSender;
 use self::report::{Reached, SyncReport};
 use self::secrets::SecretError;
-use self::spending::SafetyStoreHandle;
 use self::state::{Clients, ConnectorState, Executed, Planned, Trace};
 use self::status::failure::SyncFailure;
-use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
+use crate::resources::AzureAdConnectorSpec;
 
 pub use self::credentials::{Credentials, read_credentials, read_credentials_with};
 pub use self::read::graph_message;
-
-/// How long one sync may take, both services together: 5 minutes.
-pub const DEFAULT_SYNC_DEADLINE: Duration = Duration::from_secs(300);
-
-/// How to run one sync.
-#[derive(Clone, Debug)]
-pub struct SyncOptions {
-    /// Plan only (spec.dryRun, or `pbconnector plan`).
-    pub dry_run: bool,
-    /// The approval token given for this sync (annotation or `--approve-deprovisions`).
-    pub approval: Option<String>,
-    /// What the safety limits remember (the connector's `status.safety`): the record the sync
-    /// plans from.
-    pub safety_record: Option<SafetyRecord>,
-    /// Where a plan that spends the safety budget stores its record before its first
-    /// destructive write (see `spending`); `None`: nowhere (the command line, which has no
-    /// object to write).
-    pub safety_store: Option<SafetyStoreHandle>,
-    /// Distinguishes this sync's idempotency keys from other syncs'.
-    pub sync_id: String,
-    /// Use delta queries between full reads.
-    pub delta: bool,
-    /// The whole sync, Entra and Password Boss together, ends by this deadline
-    /// (`DEFAULT_SYNC_DEADLINE` by default).
-    pub deadline: Duration,
-    /// Where the sync is, for a front end to show (nobody listens by default).
-    pub progress: ProgressSender,
-    /// May this connector write to the company its token reaches? (every company by default)
-    pub company_guard: CompanyGuard,
-    /// How audit lines name the connector: `namespace/name` (controller), the manifest's name
-    /// (CLI); empty: they name none.
-    pub connector: String,
-}
-
-impl Default for SyncOptions {
-    fn default() -> Self {
-        Self {
-            dry_run: false,
-            approval: None,
-            safety_record: None,
-            safety_store: None,
-            sync_id: uuid::Uuid::new_v4().to_string(),
-            delta: true,
-            deadline: DEFAULT_SYNC_DEADLINE,
-            progress: ProgressSender::default(),
-            company_guard: CompanyGuard::default(),
-            connector: String::new(),
-        }
-    }
-}
+pub use self::request::{ConnectorKey, DEFAULT_SYNC_DEADLINE, SyncRequest};
 
 /// Runs one sync end to end and reports what happened. Never panics on bad data: every failure
-/// ends up in the report. The whole sync, both services together, gets `options.deadline`; a
+/// ends up in the report. The whole sync, both services together, gets `request.deadline`; a
 /// sync stopped there is a failure (`SyncDeadlineExceeded`) and changes nothing more. Stopping
 /// happens at an await point, where any request could have failed, so the per-connector state
 /// stays as consistent as after a failed request.
 pub async fn run_sync(
-    spec: &AzureAdConnectorSpec,
+    request: &SyncRequest,
     credentials: Result<Credentials, SecretError>,
     state: &mut ConnectorState,
-    options: &SyncOptions,
 ) -> SyncReport {
     let started = Timestamp::now();
-    let sync = sync_within_deadline(spec, credentials, state, options);
-    match tokio::time::timeout(options.deadline, sync).await {
+    let sync = sync_within_deadline(&request.spec, credentials, state, request);
+    match tokio::time::timeout(request.deadline, sync).await {
         Ok(report) => report,
         Err(_) => {
             let message = format!(
                 "the sync did not finish within its deadline of {}s (Microsoft Graph and \
                  Password Boss together); writes not yet made were dropped and the next sync \
                  tries again; check that both services answer promptly",
-                options.deadline.as_secs()
+                request.deadline.as_secs()
             );
             SyncReport::failed(started, SyncFailure::deadline(message), Reached::default())
         }
@@ -127,7 +73,7 @@ async fn sync_within_deadline(
     spec: &AzureAdConnectorSpec,
     credentials: Result<Credentials, SecretError>,
     state: &mut ConnectorState,
-    options: &SyncOptions,
+    request: &SyncRequest,
 ) -> SyncReport {
     let started = Timestamp::now();
     let clients = match credentials
@@ -139,8 +85,8 @@ async fn sync_within_deadline(
     };
     let before = report::Counters::of(&clients);
     let mut trace = Trace::default();
-    let outcome = steps(spec, &clients, state, options, &mut trace).await;
-    let mut report = report::build_report(started, trace, outcome, options.dry_run);
+    let outcome = steps(spec, &clients, state, request, &mut trace).await;
+    let mut report = report::build_report(started, trace, outcome, request.dry_run);
     before.since(&clients, &mut report);
     report
 }
@@ -149,13 +95,13 @@ async fn steps(
     spec: &AzureAdConnectorSpec,
     clients: &Clients,
     state: &mut ConnectorState,
-    options: &SyncOptions,
+    request: &SyncRequest,
     trace: &mut Trace,
 ) -> Result<(Planned, Option<Executed>), SyncFailure> {
     let full_reads_before = state.graph_state.last_full_read();
-    let reads = read::read(spec, clients, state, options, trace).await?;
-    let mut planned = plan::make_plan(spec, clients, state, options, reads, trace).await?;
+    let reads = read::read(spec, clients, state, request, trace).await?;
+    let mut planned = plan::make_plan(spec, clients, state, request, reads, trace).await?;
     trace.full_read = state.graph_state.last_full_read() != full_reads_before;
-    let executed = apply::apply(clients, state, options, &mut planned, trace).await;
+    let executed = apply::apply(clients, state, request, &mut planned, trace).await;
     Ok((planned, executed))
 }

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use super::SyncOptions;
+use super::SyncRequest;
 use super::company::company_of;
 use super::departures::classify_departures;
 use super::progress::{Progress, Step};
@@ -59,7 +59,7 @@ pub(super) async fn make_plan(
     spec: &AzureAdConnectorSpec,
     clients: &Clients,
     state: &mut ConnectorState,
-    options: &SyncOptions,
+    request: &SyncRequest,
     reads: Reads,
     trace: &mut Trace,
 ) -> Result<Planned, PlanError> {
@@ -71,15 +71,15 @@ pub(super) async fn make_plan(
     } = reads;
     let company = company_of(&connector);
     trace.company = Some(company.clone());
-    options
+    request
         .company_guard
         .check(&company)
         .map_err(PlanError::CompanyConflict)?;
     let rules = spec.rules();
-    options.progress.send(Progress::step(Step::Planning));
+    request.progress.send(Progress::step(Step::Planning));
     let started = Instant::now();
     let now = k8s_openapi::jiff::Timestamp::now();
-    let mut record = options.safety_record.clone().unwrap_or_default();
+    let mut record = request.safety_record.clone().unwrap_or_default();
     // The version of the stored record `record` was read at, when it was read for this plan.
     let mut version: Option<String> = None;
     let mut conflicts = 0;
@@ -88,7 +88,7 @@ pub(super) async fn make_plan(
         let input = SafetyInput {
             now,
             record: (&record).into(),
-            approval: options.approval.clone(),
+            approval: request.approval.clone(),
         };
         let plan = {
             let _span = tracing::info_span!("plan").entered();
@@ -108,8 +108,8 @@ pub(super) async fn make_plan(
             continue;
         }
         let planned: SafetyRecord = (&plan.record).into();
-        let store = match &options.safety_store {
-            Some(store) if !options.dry_run && spends(&record, &planned) => store.store(),
+        let store = match &request.safety_store {
+            Some(store) if !request.dry_run && spends(&record, &planned) => store.store(),
             _ => break plan,
         };
         let read_at = match version.take() {

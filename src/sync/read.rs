@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use super::SyncOptions;
+use super::SyncRequest;
 use super::credentials::Credentials;
 use super::progress::{Progress, Step};
 use super::secrets::SecretError;
@@ -133,16 +133,16 @@ pub(super) async fn read(
     spec: &AzureAdConnectorSpec,
     clients: &Clients,
     state: &mut ConnectorState,
-    options: &SyncOptions,
+    request: &SyncRequest,
     trace: &mut Trace,
 ) -> Result<Reads, ReadError> {
-    options.progress.send(Progress::step(Step::Reading));
+    request.progress.send(Progress::step(Step::Reading));
     let (graph_before, pb_reads_before, pb_writes_before) = clients.requests();
     let read_options = ReadOptions {
         nested_groups: spec.nested_groups,
         full_sync_interval: spec.full_sync_interval(),
-        delta: options.delta,
-        deadline: options.deadline,
+        delta: request.delta,
+        deadline: request.deadline,
     };
     let graph_state = &mut state.graph_state;
     let entra_read = async {
@@ -185,7 +185,7 @@ pub(super) async fn read(
                     let (graph, reads, writes) = clients.requests();
                     let made = (graph - graph_before)
                         + (reads + writes - pb_reads_before - pb_writes_before);
-                    options.progress.send(Progress { step: Step::Reading, done: made, total: 0 });
+                    request.progress.send(Progress { step: Step::Reading, done: made, total: 0 });
                 }
             }
         }

@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 pub use self::execute::{ApplyProgress, execute, execute_reporting};
 pub use self::idempotency::idempotency_key;
-use super::SyncOptions;
+use super::SyncRequest;
 use super::progress::{Progress, Step};
 use super::state::kept::{KeptState, unchanged_by};
 use super::state::{Clients, ConnectorState, Executed, ExecutionReport, Planned, Trace};
@@ -61,7 +61,7 @@ impl From<&ApplyError> for SyncFailure {
 pub(super) async fn apply(
     clients: &Clients,
     state: &mut ConnectorState,
-    options: &SyncOptions,
+    request: &SyncRequest,
     planned: &mut Planned,
     trace: &mut Trace,
 ) -> Option<Executed> {
@@ -72,7 +72,7 @@ pub(super) async fn apply(
         connector: planned.connector.clone(),
         state: std::mem::take(&mut planned.directory),
     };
-    if options.dry_run {
+    if request.dry_run {
         state.kept = Some(keep);
         return None;
     }
@@ -84,7 +84,7 @@ pub(super) async fn apply(
             2 => Step::GroupDeletes,
             _ => Step::Deprovisions,
         };
-        options.progress.send(Progress {
+        request.progress.send(Progress {
             step,
             done: p.done,
             total: p.total,
@@ -93,8 +93,8 @@ pub(super) async fn apply(
     let execution = execute_reporting(
         &clients.password_boss,
         &planned.plan,
-        &options.sync_id,
-        &options.connector,
+        &request.sync_id,
+        &request.connector,
         &report_progress,
     )
     .instrument(tracing::info_span!(

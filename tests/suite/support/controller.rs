@@ -13,10 +13,11 @@ use kube::client::Body;
 use kube::runtime::events::{Recorder, Reporter};
 use pbconnector::controller::reconcile::{Context, Guarded};
 use pbconnector::controller::secrets::SecretRegistry;
-use pbconnector::controller::{ConnectorKey, CredentialPolicy, SyncEngine, SyncRequest};
+use pbconnector::controller::{CredentialPolicy, SyncEngine};
 use pbconnector::resources::{AzureAdConnectorStatus, UserCounts};
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::sync::status::failure::FailureReason;
+use pbconnector::sync::{ConnectorKey, SyncRequest};
 use pbconnector::telemetry::metrics::Metrics;
 use serde_json::{Value, json};
 

@@ -8,7 +8,7 @@ use pbconnector::resources::AzureAdConnectorSpec;
 use pbconnector::sync::report::SyncReport;
 use pbconnector::sync::state::ConnectorState;
 use pbconnector::sync::status::failure::FailureReason;
-use pbconnector::sync::{SyncOptions, read_credentials, run_sync};
+use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector_simulators::hostile::Hostile;
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
@@ -32,11 +32,11 @@ async fn sync(
     let spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     let secrets = env.secrets();
     let credentials = read_credentials(&spec, "msp-contoso", |n| secrets.get(n).cloned());
-    let options = SyncOptions {
+    let request = SyncRequest {
         deadline,
-        ..SyncOptions::default()
+        ..SyncRequest::new(ConnectorKey::new("msp-contoso", "contoso"), spec)
     };
-    run_sync(&spec, credentials, state, &options).await
+    run_sync(&request, credentials, state).await
 }
 
 /// The sync failed with `reason`, changed nothing in Password Boss and deprovisioned no one.
