@@ -29,6 +29,7 @@ pub mod secrets;
 pub mod spending;
 pub mod state;
 pub mod status;
+mod target;
 pub mod verify;
 
 use k8s_openapi::jiff::Timestamp;

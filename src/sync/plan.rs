@@ -98,11 +98,7 @@ pub(super) async fn make_plan(
             // A portal change since the last read (an account made admin, handed to another
             // source) counts in what cannot be undone.
             directory_read_at = Instant::now();
-            (connector, directory) = clients
-                .password_boss
-                .read_company()
-                .await
-                .map_err(PlanError::Reread)?;
+            (connector, directory) = clients.target.read().await.map_err(PlanError::Reread)?;
             kept = false;
             snapshot = settled_snapshot(spec, clients, state, &rules, &directory).await;
             continue;

@@ -12,6 +12,7 @@ use super::progress::{Progress, Step};
 use super::secrets::SecretError;
 use super::state::{Clients, ConnectorState, Reads, Trace};
 use super::status::failure::{FailureReason, SyncFailure};
+use super::target::Target;
 use crate::azure::{
     AzureConfig, Credential, GraphClient, GraphError, ReadOptions, admin_consent_url,
 };
@@ -122,8 +123,8 @@ pub(super) fn clients(
     };
     Ok(Clients {
         graph,
-        password_boss,
-        password_boss_key: pb_key,
+        target: Target::PasswordBoss(password_boss),
+        target_key: pb_key,
     })
 }
 
@@ -158,7 +159,7 @@ pub(super) async fn read(
     let cached = state
         .kept
         .take()
-        .filter(|c| c.usable(clients.password_boss_key, spec.full_sync_interval()));
+        .filter(|c| c.usable(clients.target_key, spec.full_sync_interval()));
     let kept = cached.is_some();
     let directory_read = async {
         let started = Instant::now();
@@ -166,7 +167,7 @@ pub(super) async fn read(
             Some(c) => Ok((c.connector, c.state, c.read_at)),
             None => {
                 let read_at = Instant::now();
-                let read = clients.password_boss.read_company().await;
+                let read = clients.target.read().await;
                 read.map(|(connector, state)| (connector, state, read_at))
             }
         };

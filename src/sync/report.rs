@@ -193,7 +193,7 @@ impl Counters {
         Self {
             requests: clients.requests(),
             graph_statuses: clients.graph.requests_by_status(),
-            password_boss_statuses: clients.password_boss.requests_by_status(),
+            password_boss_statuses: clients.target.requests_by_status(),
         }
     }
 
@@ -207,7 +207,7 @@ impl Counters {
         report.graph_statuses =
             status_delta(&clients.graph.requests_by_status(), &self.graph_statuses);
         report.password_boss_statuses = status_delta(
-            &clients.password_boss.requests_by_status(),
+            &clients.target.requests_by_status(),
             &self.password_boss_statuses,
         );
     }

@@ -19,6 +19,7 @@ use super::progress::{Progress, Step};
 use super::state::kept::{KeptState, unchanged_by};
 use super::state::{Clients, ConnectorState, Executed, ExecutionReport, Planned, Trace};
 use super::status::failure::{FailureReason, SyncFailure};
+use super::target::Target;
 use crate::passwordboss::PasswordBossError;
 
 /// Why the apply step stopped before the end of the plan; the writes made before stay made,
@@ -67,7 +68,7 @@ pub(super) async fn apply(
 ) -> Option<Executed> {
     // The state goes to the kept state; the report needs only the plan and the snapshot.
     let keep = KeptState {
-        key: clients.password_boss_key,
+        key: clients.target_key,
         read_at: planned.directory_read_at,
         connector: planned.connector.clone(),
         state: std::mem::take(&mut planned.directory),
@@ -90,13 +91,16 @@ pub(super) async fn apply(
             total: p.total,
         });
     };
-    let execution = execute_reporting(
-        &clients.password_boss,
-        &planned.plan,
-        &request.sync_id,
-        &request.connector,
-        &report_progress,
-    )
+    let plan = &planned.plan;
+    let execution = match &clients.target {
+        Target::PasswordBoss(client) => execute_reporting(
+            client,
+            plan,
+            &request.sync_id,
+            &request.connector,
+            &report_progress,
+        ),
+    }
     .instrument(tracing::info_span!(
         "apply",
         actions = planned.plan.actions.len()

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::status::failure::SyncFailure;
+use super::target::Target;
 use crate::azure::{GraphClient, GraphSyncState, PacerRegistry};
 use crate::domain::{DirectoryState, EntraSnapshot};
 use crate::passwordboss::PasswordBossClient;
@@ -121,18 +122,19 @@ pub(crate) struct Trace {
     pub full_read: bool,
 }
 
-/// Both services' clients for one sync.
+/// Both sides' clients for one sync: Graph, and the target.
 pub(crate) struct Clients {
     pub graph: GraphClient,
-    pub password_boss: PasswordBossClient,
-    /// Identifies the Password Boss endpoint and token: a kept state serves only the same key.
-    pub password_boss_key: u64,
+    /// Where the accounts are kept (Password Boss).
+    pub target: Target,
+    /// Identifies the target's endpoint and token: a kept state serves only the same key.
+    pub target_key: u64,
 }
 
 impl Clients {
     /// Graph requests, Password Boss reads and writes made so far.
     pub fn requests(&self) -> (u64, u64, u64) {
-        let pb = self.password_boss.requests();
+        let pb = self.target.requests();
         (self.graph.requests(), pb.reads, pb.writes)
     }
 }
