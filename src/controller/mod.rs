@@ -9,7 +9,6 @@ pub mod leader;
 pub mod leadership;
 pub mod lease_watch;
 pub mod permissions;
-pub mod pipeline_engine;
 pub mod policy;
 pub mod progress;
 pub mod reconcile;
@@ -25,9 +24,8 @@ pub mod while_leading;
 pub mod workload_identity;
 
 pub use endpoints::EndpointPolicy;
-pub use engine::SyncEngine;
+pub use engine::{PipelineEngine, SyncEngine};
 pub use leader::LeaderElection;
 pub use leadership::Leadership;
-pub use pipeline_engine::PipelineEngine;
 pub use policy::CredentialPolicy;
 pub use run::{ControllerConfig, RunError, run};

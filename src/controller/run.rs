@@ -22,7 +22,7 @@ use super::leader::{Candidate, ElectionError, LeaderElection};
 use super::leadership::Leadership;
 use super::permissions::{self, Scope};
 use super::policy::CredentialPolicy;
-use super::reconcile::{Context, Guarded, error_policy, reconcile};
+use super::reconcile::{Context, Watched, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
 use super::triggers::secret_triggers;
 use crate::sync::status::LAST_SUCCESS_REFRESH;
@@ -306,8 +306,8 @@ fn scope_controller<E: SyncEngine>(
     ctx: Arc<Context<Limited<E>>>,
     readiness: ScopeReadiness,
     stop: Signal,
-) -> (Store<Guarded>, BoxFuture<'static, ()>) {
-    let (connectors, secrets): (Api<Guarded>, Api<PartialObjectMeta<Secret>>) = match namespace {
+) -> (Store<Watched>, BoxFuture<'static, ()>) {
+    let (connectors, secrets): (Api<Watched>, Api<PartialObjectMeta<Secret>>) = match namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
             Api::namespaced(client.clone(), ns),
@@ -317,7 +317,7 @@ fn scope_controller<E: SyncEngine>(
     // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
     // which finds the object gone and forgets it; and the first complete list marks the store
     // synced without a second waiter on the store's readiness (kube 5 wakes only one).
-    let (store, writer) = reflector::store::<Guarded>();
+    let (store, writer) = reflector::store::<Watched>();
     let connector_events = reflector(
         writer,
         watcher(connectors, watcher::Config::default().any_semantic()),
@@ -375,10 +375,10 @@ impl<E: SyncEngine> SyncEngine for Limited<E> {
 
 async fn handle_result<E: SyncEngine>(
     result: Result<
-        (ObjectRef<Guarded>, controller::Action),
+        (ObjectRef<Watched>, controller::Action),
         controller::Error<super::reconcile::Error, watcher::Error>,
     >,
-    store: &Store<Guarded>,
+    store: &Store<Watched>,
     ctx: &Context<E>,
 ) {
     match result {
@@ -387,7 +387,7 @@ async fn handle_result<E: SyncEngine>(
             let Some(namespace) = reference.namespace.clone() else {
                 return;
             };
-            let gone = ObjectRef::<Guarded>::new(&reference.name).within(&namespace);
+            let gone = ObjectRef::<Watched>::new(&reference.name).within(&namespace);
             if store.get(&gone).is_none() {
                 ctx.forget(&ConnectorKey::new(namespace, reference.name.clone()));
             }
@@ -400,7 +400,7 @@ async fn handle_result<E: SyncEngine>(
 
 /// Drops state of connectors that no longer exist and versions of Secrets no one references.
 async fn prune_forever<E: SyncEngine>(
-    stores: Vec<Store<Guarded>>,
+    stores: Vec<Store<Watched>>,
     synced: Arc<Vec<Readiness>>,
     ctx: Arc<Context<E>>,
     registry: Arc<SecretRegistry>,
