@@ -48,7 +48,9 @@ pub struct SyncRequest {
     /// name is another object, and inherits nothing kept for the old one (empty: unknown).
     pub uid: String,
     pub spec: AzureAdConnectorSpec,
-    /// The referenced Secrets that exist, by name (a Secret that is missing is simply absent).
+    /// The referenced Secrets that exist, by name (a Secret that is missing is simply absent):
+    /// what the controller's engine reads the credentials from. The command line reads its
+    /// credentials from its manifests and hands them to `run_sync` itself.
     pub secrets: BTreeMap<String, SecretData>,
     /// Where a workload-identity connector's federated token comes from, as the controller
     /// resolved it (its own namespace's ServiceAccount); `None` for other credentials.
