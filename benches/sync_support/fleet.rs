@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pbconnector::controller::{ConnectorKey, PipelineEngine, SyncEngine, SyncRequest};
+use pbconnector::controller::{PipelineEngine, SyncEngine};
+use pbconnector::sync::{ConnectorKey, SyncRequest};
 use pbconnector_simulators::graph::GraphSimulator;
 use pbconnector_simulators::passwordboss::{PbSim, SeedUser, SimConfig};
 use pbconnector_testkit::{alloc, cpu_seconds};
@@ -106,17 +107,12 @@ pub async fn run(shape: &Shape, latency: Latency) -> FleetResult {
         }
         pb.faults().set_latency(latency.password_boss);
         let request = SyncRequest {
-            key: ConnectorKey::new(format!("msp-{c}"), "connector"),
             uid: format!("uid-{c}"),
-            spec: spec(&graph, &domain, &app, &pb, &[]),
             secrets: secrets("bench-secret", &pb),
-            dry_run: false,
-            approval: None,
-            safety_record: None,
-            safety_store: None,
-            federated_token: None,
-            progress: Default::default(),
-            company_guard: Default::default(),
+            ..SyncRequest::new(
+                ConnectorKey::new(format!("msp-{c}"), "connector"),
+                spec(&graph, &domain, &app, &pb, &[]),
+            )
         };
         connectors.push((pb, request));
     }

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
 use pbconnector::sync::secrets::SecretData;
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector_simulators::graph::{GraphSim, GraphSimulator, SimTenant};
 use pbconnector_simulators::passwordboss::{PbSim, SimConfig};
 use pbconnector_testkit::alloc;
@@ -230,15 +231,15 @@ impl World {
     /// One sync with `state`, measured.
     pub async fn sync(&self, state: &mut ConnectorState, delta: bool) -> Measured {
         let credentials = read_credentials(&self.spec, "bench", |n| self.secrets.get(n).cloned());
-        let options = SyncOptions {
+        let request = SyncRequest {
             delta,
-            ..SyncOptions::default()
+            ..SyncRequest::new(ConnectorKey::new("bench", "connector"), self.spec.clone())
         };
         let graph_before = self.graph.requests().graph_http();
         let pb_before = self.password_boss.requests();
         reset_peak_rss();
         let started = Instant::now();
-        let report = run_sync(&self.spec, credentials, state, &options).await;
+        let report = run_sync(&request, credentials, state).await;
         let wall = started.elapsed();
         assert!(report.succeeded(), "the sync failed: {:?}", report.failure);
         assert_eq!(

@@ -8,7 +8,7 @@
 //! nested group ids they reveal), so a membership change landing between the two is only seen
 //! by the next periodic full read.
 
-use crate::bounded::PageGuard;
+use crate::bounded::PageTracker;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -92,7 +92,7 @@ impl GraphClient {
         let mut members = Vec::new();
         let mut nested_ids = BTreeSet::new();
         let mut users = UserMap::default();
-        let mut pages = PageGuard::new(format!(
+        let mut pages = PageTracker::new(format!(
             "GET /groups/{}/{relation}",
             crate::bounded::remote_text(group_id)
         ));
@@ -182,7 +182,7 @@ impl GraphClient {
         deadline: Instant,
         out: &mut Vec<super::wire::WireObject>,
     ) -> Result<String, GraphError> {
-        let mut pages = PageGuard::new("a Graph delta listing");
+        let mut pages = PageTracker::new("a Graph delta listing");
         loop {
             out.append(&mut page.value);
             if let Some(link) = page.delta_link {

@@ -8,7 +8,7 @@ pub mod paging;
 
 pub use body::{BodyError, MAX_RESPONSE_BYTES, read_capped};
 pub use lists::{MAX_LISTED, capped_join, capped_list};
-pub use paging::{MAX_PAGES, PageGuard, PagingError};
+pub use paging::{MAX_PAGES, PageTracker, PagingError};
 // Pure, so it lives in the core crate, which cleans the names and emails it reports too.
 pub use pbconnector_core::text::{
     MAX_REMOTE_TEXT_CHARS, has_hidden_chars, is_hidden_char, remote_text,

@@ -19,14 +19,14 @@ pub enum PagingError {
 
 /// Watches one listing.
 #[derive(Debug)]
-pub struct PageGuard {
+pub struct PageTracker {
     what: String,
     seen: HashSet<u64>,
     limit: usize,
 }
 
-impl PageGuard {
-    /// A guard for the listing `what` (e.g. `GET /v1/users`), at most `MAX_PAGES` pages.
+impl PageTracker {
+    /// A tracker for the listing `what` (e.g. `GET /v1/users`), at most `MAX_PAGES` pages.
     pub fn new(what: impl Into<String>) -> Self {
         Self::with_limit(what, MAX_PAGES)
     }
@@ -76,20 +76,20 @@ mod tests {
 
     #[test]
     fn a_cycle_over_several_pages_is_caught() {
-        let mut guard = PageGuard::new("GET /v1/users");
-        guard.next("A").unwrap();
-        guard.next("B").unwrap();
-        guard.next("C").unwrap();
-        let err = guard.next("A").unwrap_err();
+        let mut pages = PageTracker::new("GET /v1/users");
+        pages.next("A").unwrap();
+        pages.next("B").unwrap();
+        pages.next("C").unwrap();
+        let err = pages.next("A").unwrap_err();
         assert!(matches!(err, PagingError::Cycle { page: 4, .. }), "{err}");
     }
 
     #[test]
     fn endless_new_links_stop_at_the_cap() {
-        let mut guard = PageGuard::with_limit("GET /groups", 50);
+        let mut pages = PageTracker::with_limit("GET /groups", 50);
         let mut followed = 0;
         let err = loop {
-            match guard.next(&format!("link-{followed}")) {
+            match pages.next(&format!("link-{followed}")) {
                 Ok(()) => followed += 1,
                 Err(e) => break e,
             }

@@ -10,10 +10,11 @@ use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 use super::output::Exit;
 use crate::resources::{AzureAdConnectorSpec, parse_duration};
-use crate::sync::describe::plan_lines;
-use crate::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use crate::sync::report::SyncReport;
+use crate::sync::state::ConnectorState;
+use crate::sync::status::describe::plan_lines;
 use crate::sync::status::{conflict_reason, status_from_report};
+use crate::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -126,7 +127,12 @@ async fn live(env: &SampleEnvironment, args: &DemoArgs, interval: Duration) -> E
     loop {
         number += 1;
         let credentials = read_credentials(&spec, "default", |n| secrets.get(n).cloned());
-        let report = run_sync(&spec, credentials, &mut state, &SyncOptions::default()).await;
+        let request = SyncRequest {
+            // The demo's audit lines name no connector.
+            connector: String::new(),
+            ..SyncRequest::new(ConnectorKey::new("default", "demo"), spec.clone())
+        };
+        let report = run_sync(&request, credentials, &mut state).await;
         let status = status_from_report(previous.as_ref(), &report, Some(1), None);
         print_sync(number, &report, &status.message);
         previous = Some(status);

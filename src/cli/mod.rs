@@ -81,8 +81,7 @@ pub fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => {
-                let engine =
-                    crate::controller::PipelineEngine::new().with_deadline(args.sync_deadline);
+                let engine = crate::controller::PipelineEngine::new();
                 crate::controller::command::execute(args, engine).await
             }
             Command::Sync(args) => sync_cmd::run(args, false).await.into(),

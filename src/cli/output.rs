@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use crate::bounded::remote_text;
 use crate::plan::Action;
 use crate::resources::AzureAdConnectorStatus;
-use crate::sync::describe::{count_by_kind, plan_lines};
 use crate::sync::report::SyncReport;
+use crate::sync::status::describe::{count_by_kind, plan_lines};
 use crate::sync::status::{approval_problem, conflict_reason, held_summary};
 
 /// Exit codes of sync/plan/verify (interface.md).

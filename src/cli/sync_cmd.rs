@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use super::manifest::{self, Manifests};
 use super::output::{Exit, Format, exit_for, text_summary};
-use crate::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use crate::sync::state::ConnectorState;
 use crate::sync::status::{status_from_report, with_every_action};
+use crate::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 
 /// Arguments shared by `sync` and `plan`.
 #[derive(clap::Args, Debug)]
@@ -80,7 +81,7 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
     let approval = args.approve_deprovisions.clone();
     loop {
         let (progress, display) = super::progress::Display::start();
-        let options = SyncOptions {
+        let request = SyncRequest {
             dry_run: dry_run || connector.spec.dry_run,
             // A token applies once, then the record says it is used.
             approval: approval.clone(),
@@ -90,9 +91,12 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
             deadline: args.sync_deadline,
             progress,
             connector: name.clone(),
-            ..SyncOptions::default()
+            ..SyncRequest::new(
+                ConnectorKey::new(namespace.as_str(), name.as_str()),
+                connector.spec.clone(),
+            )
         };
-        let sync = run_sync(&connector.spec, credentials(), &mut state, &options);
+        let sync = run_sync(&request, credentials(), &mut state);
         let report = tokio::select! {
             report = sync => report,
             () = stop() => {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::manifest;
 use super::output::Exit;
-use crate::sync::pipeline::read_credentials;
+use crate::sync::read_credentials;
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {

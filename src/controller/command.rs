@@ -15,10 +15,6 @@ use super::run::{ControllerConfig, run};
 use crate::telemetry::logging::{self, LogFormat};
 use crate::telemetry::server;
 
-/// The controller stops a sync this long after its own deadline passed (an engine that did not
-/// stop by itself).
-pub const SYNC_TIMEOUT_GRACE: Duration = Duration::from_secs(60);
-
 /// Flags of `pbconnector run` (the Helm chart passes exactly these).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
@@ -101,7 +97,7 @@ impl RunArgs {
         config.namespaces.sort();
         config.namespaces.dedup();
         config.max_concurrent_syncs = self.max_concurrent_syncs;
-        config.sync_timeout = self.sync_deadline + SYNC_TIMEOUT_GRACE;
+        config.sync_deadline = self.sync_deadline;
         config.progress_status_interval = Duration::from_secs(self.progress_status_interval);
         config.leader_election = self.leader_elect.then(|| {
             let namespace = self

@@ -18,9 +18,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 
-use super::engine::ConnectorKey;
-use super::reconcile::Guarded;
+use super::reconcile::Watched;
 use crate::resources::{AzureAdConnector, CompanyRef};
+use crate::sync::ConnectorKey;
 use crate::sync::company::CompanyGuard;
 use crate::telemetry::server::Readiness;
 
@@ -89,7 +89,7 @@ pub fn older_writer<'a>(
 
 /// The watched stores, and whether each has been listed once.
 struct Scopes {
-    stores: Vec<Store<Guarded>>,
+    stores: Vec<Store<Watched>>,
     listed: Arc<Vec<Readiness>>,
 }
 
@@ -112,7 +112,7 @@ impl fmt::Debug for CompanyRegistry {
 impl CompanyRegistry {
     /// Decides from the connectors in `stores` (one per watched scope; `listed[i]` once store
     /// `i` has been listed). Set once, before the controller runs.
-    pub fn watch(&self, stores: Vec<Store<Guarded>>, listed: Arc<Vec<Readiness>>) {
+    pub fn watch(&self, stores: Vec<Store<Watched>>, listed: Arc<Vec<Readiness>>) {
         if self.scopes.set(Scopes { stores, listed }).is_err() {
             tracing::error!("the company registry was given its stores twice; the first are kept");
         }
@@ -293,7 +293,7 @@ mod tests {
         );
     }
 
-    fn connector(name: &str, created: i64, status_company: Option<&str>) -> Guarded {
+    fn connector(name: &str, created: i64, status_company: Option<&str>) -> Watched {
         let mut c = AzureAdConnector::new(
             name,
             serde_json::from_value(serde_json::json!({
@@ -314,8 +314,8 @@ mod tests {
         DeserializeGuard(Ok(c))
     }
 
-    fn registry(objects: Vec<Guarded>) -> (CompanyRegistry, reflector::store::Writer<Guarded>) {
-        let (store, mut writer) = reflector::store::<Guarded>();
+    fn registry(objects: Vec<Watched>) -> (CompanyRegistry, reflector::store::Writer<Watched>) {
+        let (store, mut writer) = reflector::store::<Watched>();
         for object in objects {
             writer.apply_watcher_event(&watcher::Event::Apply(object));
         }
@@ -326,7 +326,7 @@ mod tests {
         (registry, writer)
     }
 
-    fn seniority(object: &Guarded) -> Seniority {
+    fn seniority(object: &Watched) -> Seniority {
         Seniority::of(object.0.as_ref().unwrap())
     }
 
@@ -416,8 +416,8 @@ mod tests {
     fn not_listed_until_every_scope_is() {
         let registry = CompanyRegistry::default();
         assert!(registry.listed(), "nothing to wait for");
-        let (a, _) = reflector::store::<Guarded>();
-        let (b, _) = reflector::store::<Guarded>();
+        let (a, _) = reflector::store::<Watched>();
+        let (b, _) = reflector::store::<Watched>();
         let listed = Arc::new(vec![Readiness::default(), Readiness::default()]);
         registry.watch(vec![a, b], listed.clone());
         listed[0].set(true);

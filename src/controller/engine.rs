@@ -1,93 +1,23 @@
-//! The seam between the controller and the sync pipeline: one sync of one connector.
+//! The engine: what runs a connector's syncs for the controller. `SyncEngine` is the seam
+//! (tests put a scripted fake behind it); `PipelineEngine` is the real one: the sync pipeline,
+//! with per-connector state (delta links, token caches) kept between syncs and one Graph pacer
+//! per tenant shared by all connectors.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::azure::FederatedToken;
-use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
-use crate::sync::company::CompanyGuard;
-use crate::sync::progress::ProgressSender;
+use crate::azure::PacerRegistry;
+use crate::sync::state::ConnectorState;
+use crate::sync::{read_credentials_with, run_sync};
+
 use crate::sync::report::SyncReport;
-use crate::sync::secrets::SecretData;
-use crate::sync::spending::SafetyStoreHandle;
+use crate::sync::{ConnectorKey, SyncRequest};
 
-/// Identifies one connector: its namespace and name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectorKey {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl ConnectorKey {
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConnectorKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
-/// Everything one sync needs. `Debug` shows Secret names and keys, never their values.
-#[derive(Clone, PartialEq)]
-pub struct SyncRequest {
-    /// namespace/name of the connector.
-    pub key: ConnectorKey,
-    /// The connector object's `metadata.uid`: a connector deleted and made again under the same
-    /// name is another object, and inherits nothing the engine kept for the old one.
-    pub uid: String,
-    pub spec: AzureAdConnectorSpec,
-    /// The referenced Secrets that exist, by name (a Secret that is missing is simply absent).
-    pub secrets: BTreeMap<String, SecretData>,
-    /// Plan only, change nothing.
-    pub dry_run: bool,
-    /// The `passwordboss.com/approve-deprovisions` annotation's value, if any.
-    pub approval: Option<String>,
-    /// The connector's `status.safety` as the reconcile found it: the record the sync plans
-    /// from (one that spends reads it afresh from `safety_store` first).
-    pub safety_record: Option<SafetyRecord>,
-    /// Where a sync that spends the safety budget stores its record first (the connector's
-    /// status); `None` only where there is no object (tests of the engine alone).
-    pub safety_store: Option<SafetyStoreHandle>,
-    /// Where a workload-identity connector's federated token comes from, as the controller
-    /// resolved it (its own namespace's ServiceAccount); `None` for other credentials.
-    pub federated_token: Option<FederatedToken>,
-    /// Where the sync is, for the progress the controller writes into `status.message`.
-    pub progress: ProgressSender,
-    /// Whether this connector may write to the company its token reaches (the controller's
-    /// `companies::CompanyRegistry`; every company by default).
-    pub company_guard: CompanyGuard,
-}
-
-impl fmt::Debug for SyncRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secrets: BTreeMap<&str, Vec<&str>> = self
-            .secrets
-            .iter()
-            .map(|(name, data)| (name.as_str(), data.keys().map(String::as_str).collect()))
-            .collect();
-        f.debug_struct("SyncRequest")
-            .field("key", &self.key)
-            .field("uid", &self.uid)
-            .field("spec", &self.spec)
-            .field("secrets", &secrets)
-            .field("dry_run", &self.dry_run)
-            .field("approval", &self.approval)
-            .field("federated_token", &self.federated_token)
-            .field("company_guard", &self.company_guard)
-            .finish()
-    }
-}
-
-/// Runs one sync of one connector. The real implementation, [`super::PipelineEngine`], reads the
-/// credentials from `secrets`, keeps per-connector state (delta links, token caches) keyed by
-/// `key`, and calls the sync pipeline. Unit tests use a scripted fake; the e2e tests wrap the
-/// real one to count syncs.
+/// Runs one sync of one connector. The real implementation, [`PipelineEngine`], reads the
+/// credentials from the request's Secrets, keeps per-connector state (delta links, token caches)
+/// keyed by its `key`, and calls the sync pipeline. Unit tests use a scripted fake; the e2e tests
+/// wrap the real one to count syncs.
 pub trait SyncEngine: Send + Sync + 'static {
     fn sync(&self, request: SyncRequest) -> impl std::future::Future<Output = SyncReport> + Send;
     /// Forget a connector's state (it was deleted).
@@ -98,39 +28,69 @@ pub trait SyncEngine: Send + Sync + 'static {
     fn forget_all(&self);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Runs syncs through `sync::run_sync`.
+pub struct PipelineEngine {
+    states: Mutex<HashMap<ConnectorKey, Arc<tokio::sync::Mutex<ConnectorState>>>>,
+    pacers: Arc<PacerRegistry>,
+    /// The leadership term: a connector's state from an earlier one is started afresh by its
+    /// next sync (`ConnectorState::begin_term`).
+    term: AtomicU64,
+}
 
-    #[test]
-    fn debug_output_names_secret_keys_but_not_values() {
-        let spec: AzureAdConnectorSpec = serde_json::from_value(serde_json::json!({
-            "azure": {"tenantId": "contoso.onmicrosoft.com",
-                      "clientId": "00000000-0000-0000-0000-000000000000",
-                      "clientSecretRef": {"name": "entra-app", "key": "client-secret"}},
-            "passwordBoss": {"tokenSecretRef": {"name": "passwordboss", "key": "token"}},
-            "syncGroup": {"displayName": "Password Boss Users"}
-        }))
-        .unwrap();
-        let request = SyncRequest {
-            key: ConnectorKey::new("ns", "contoso"),
-            uid: "uid-1".into(),
-            spec,
-            secrets: BTreeMap::from([(
-                "entra-app".to_string(),
-                SecretData::from([("client-secret".to_string(), b"hunter2-value".to_vec())]),
-            )]),
-            dry_run: false,
-            approval: None,
-            safety_record: None,
-            safety_store: None,
-            federated_token: None,
-            progress: ProgressSender::default(),
-            company_guard: CompanyGuard::default(),
-        };
-        let shown = format!("{request:?}");
-        assert!(shown.contains("client-secret"), "{shown}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(!shown.contains("104, 117"), "no byte dump either: {shown}");
+impl Default for PipelineEngine {
+    fn default() -> Self {
+        Self {
+            states: Mutex::default(),
+            pacers: Arc::default(),
+            term: AtomicU64::new(0),
+        }
+    }
+}
+
+impl PipelineEngine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self, key: &ConnectorKey) -> Arc<tokio::sync::Mutex<ConnectorState>> {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        states
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(ConnectorState::with_pacers(
+                    self.pacers.clone(),
+                )))
+            })
+            .clone()
+    }
+}
+
+impl SyncEngine for PipelineEngine {
+    async fn sync(&self, request: SyncRequest) -> SyncReport {
+        let state = self.state(&request.key);
+        let mut state = state.lock().await;
+        state.begin_term(self.term.load(Ordering::SeqCst));
+        state.belong_to(&request.uid);
+        let credentials = read_credentials_with(
+            &request.spec,
+            &request.key.namespace,
+            |name| request.secrets.get(name).cloned(),
+            request.federated_token.clone(),
+        );
+        run_sync(&request, credentials, &mut state).await
+    }
+
+    fn forget(&self, key: &ConnectorKey) {
+        self.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// A new term: each connector's next sync trusts nothing kept (another replica may have
+    /// written meanwhile). States are not dropped here: one a sync abandoned at the loss may
+    /// still be locked.
+    fn forget_all(&self) {
+        self.term.fetch_add(1, Ordering::SeqCst);
     }
 }

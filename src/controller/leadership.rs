@@ -1,5 +1,5 @@
 //! Whether this process may write: always without leader election; with it, only while it holds
-//! the lease. A sync in flight is stopped the moment the lease is lost (see `sync_guard`), so a
+//! the lease. A sync in flight is stopped the moment the lease is lost (see `while_leading`), so a
 //! replica that lost its lease makes no Password Boss write once it knows.
 
 use std::future::Future;

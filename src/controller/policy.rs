@@ -9,7 +9,7 @@ use super::endpoints::{EndpointNotAllowed, EndpointPolicy};
 use super::workload_identity::ServiceAccountToken;
 use crate::azure::{FEDERATED_TOKEN_FILE_ENV, FederatedToken};
 use crate::resources::AzureAdConnectorSpec;
-use crate::sync::failure::FailureReason;
+use crate::sync::status::failure::FailureReason;
 
 /// The administrator's choices at start (`pbconnector run` flags).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,13 +9,13 @@ use kube::api::Api;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::reconcile::Guarded;
+use super::reconcile::Watched;
 use super::status_writer::write_message;
 use crate::sync::progress::Progress;
 
 /// Runs until aborted (when the sync ends) or the sync drops its sender.
 pub async fn write_progress(
-    api: Api<Guarded>,
+    api: Api<Watched>,
     name: String,
     mut watching: watch::Receiver<Progress>,
     every: Duration,

@@ -14,30 +14,34 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::companies::CompanyRegistry;
-use super::engine::{ConnectorKey, SyncEngine, SyncRequest};
+use super::engine::SyncEngine;
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
 use super::requests::{RequestTokens, approval_token, pending_verify};
 use super::safety_store::StatusSafetyStore;
-use super::schedule::{Decision, Entry, Ledger, Observed, backoff, jittered, next_delay};
+use super::schedule::{
+    Decision, Due, Entry, Ledger, Observed, SecretVersions, backoff, jittered, next_delay,
+};
 use super::secrets::{SecretRegistry, read_secrets, referenced_names};
 use super::status_writer::{apply_status, publish};
-use super::sync_guard::{DEFAULT_SYNC_TIMEOUT, guarded_sync};
+use super::while_leading::sync_while_leading;
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
-use crate::sync::conditions::{ConditionType, Reason, Truth, set_condition};
-use crate::sync::credential_expiry::{credential_expiry, set_expiry_condition};
-use crate::sync::failure::FailureReason;
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::spending::SafetyStoreHandle;
-use crate::sync::status::{
-    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, status_from_report,
-    suspended_status, transitions, waiting_status,
+use crate::sync::status::credential_expiry::{
+    CredentialExpiry, ExpiryError, credential_expiry, set_expiry_condition,
 };
+use crate::sync::status::failure::FailureReason;
+use crate::sync::status::{
+    EventType, LAST_SUCCESS_REFRESH, deprovision_event, invalid_spec_status, is_meaningful_change,
+    status_from_report, suspended_status, transitions, waiting_status,
+};
+use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE, SyncRequest};
 use crate::telemetry::metrics::Metrics;
 
 /// A watched object: a connector, or the metadata of one that does not match the schema.
-pub type Guarded = DeserializeGuard<AzureAdConnector>;
+pub type Watched = DeserializeGuard<AzureAdConnector>;
 
 /// What every reconcile shares.
 pub struct Context<E> {
@@ -49,8 +53,9 @@ pub struct Context<E> {
     pub secrets: Arc<SecretRegistry>,
     /// Syncs stop the moment this is lost (`Leadership::always()` without leader election).
     pub leadership: Leadership,
-    /// The most one sync may take (`sync_guard::DEFAULT_SYNC_TIMEOUT`).
-    pub sync_timeout: Duration,
+    /// The most one sync may take, both services together: each request's one deadline
+    /// (`sync::DEFAULT_SYNC_DEADLINE` unless set).
+    pub sync_deadline: Duration,
     /// Which endpoints and identities connectors may use; the strictest unless set.
     pub policy: CredentialPolicy,
     /// An unchanged status is rewritten this long after its last success, to refresh
@@ -78,7 +83,7 @@ impl<E: SyncEngine> Context<E> {
             ledger: Mutex::default(),
             secrets,
             leadership: Leadership::always(),
-            sync_timeout: DEFAULT_SYNC_TIMEOUT,
+            sync_deadline: DEFAULT_SYNC_DEADLINE,
             policy: CredentialPolicy::default(),
             last_success_refresh: LAST_SUCCESS_REFRESH,
             progress_status_interval: Duration::from_secs(30),
@@ -98,10 +103,14 @@ impl<E: SyncEngine> Context<E> {
         self
     }
 
-    /// Syncs stop when `leadership` is lost and after `sync_timeout`.
-    pub fn with_sync_guard(mut self, leadership: Leadership, sync_timeout: Duration) -> Self {
+    /// Syncs stop when `leadership` is lost, and at the latest after `sync_deadline`.
+    pub fn with_leadership_and_deadline(
+        mut self,
+        leadership: Leadership,
+        sync_deadline: Duration,
+    ) -> Self {
         self.leadership = leadership;
-        self.sync_timeout = sync_timeout;
+        self.sync_deadline = sync_deadline;
         self
     }
 
@@ -162,7 +171,7 @@ impl Error {
 
 /// Reconciles one connector, inside a span carrying its namespace and name.
 pub async fn reconcile<E: SyncEngine>(
-    object: Arc<Guarded>,
+    object: Arc<Watched>,
     ctx: Arc<Context<E>>,
 ) -> Result<Action, Error> {
     let namespace = object.namespace().ok_or(Error::NoNamespace)?;
@@ -185,7 +194,7 @@ pub async fn reconcile<E: SyncEngine>(
 
 /// Retries a failed reconcile with a per-connector exponential backoff.
 pub fn error_policy<E: SyncEngine>(
-    object: Arc<Guarded>,
+    object: Arc<Watched>,
     error: &Error,
     ctx: Arc<Context<E>>,
 ) -> Action {
@@ -201,159 +210,278 @@ pub fn error_policy<E: SyncEngine>(
     Action::requeue(delay)
 }
 
+/// One reconcile of a readable connector, in three steps: **observe** what the object asks (a
+/// verify request is answered first, suspended or not), **decide** whether a sync is due
+/// (`schedule::decide`), **act**: run it and write what it found.
 async fn reconcile_connector<E: SyncEngine>(
     connector: &AzureAdConnector,
     key: &ConnectorKey,
     ctx: &Context<E>,
 ) -> Result<Action, Error> {
     ctx.ledger().clear_invalid(key);
-    let api: Api<Guarded> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let api: Api<Watched> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let interval = connector.spec.interval();
+    let current = answer_verify(&api, connector, key, ctx).await?;
+    if connector.spec.suspend {
+        return suspend(&api, connector, key, ctx, current.as_ref()).await;
+    }
+    let observation = observe(&api, connector, key, ctx, current).await?;
+    let due = match decide(key, ctx, &observation) {
+        Ok(due) => due,
+        Err(requeue) => return Ok(requeue),
+    };
+    let outcome = sync(&api, connector, key, ctx, &observation, due).await;
+    if !ctx.leadership.is_leading() {
+        // The new leader owns the connector now, its status included.
+        tracing::info!("not leading any more; the status is left to the new leader");
+        return Ok(Action::await_change());
+    }
+    record(&api, connector, key, ctx, observation, outcome).await?;
+    let entry = ctx.ledger().entry(key).cloned();
+    let delay = entry.map_or(interval, |e| next_delay(&e, interval));
+    Ok(Action::requeue(jittered(delay, rand::random())))
+}
+
+/// What a reconcile found on the object and in its own memory.
+struct Observation {
+    /// The status as the object holds it (after answering a verify request, or announcing the
+    /// first sync).
+    current: Option<AzureAdConnectorStatus>,
+    /// What the last sync of this connector left in the ledger.
+    entry: Option<Entry>,
+    /// The request annotations as they are now.
+    tokens: RequestTokens,
+    /// A sync request not handled yet.
+    pending: Option<String>,
+    /// What the schedule decides on.
+    observed: Observed,
+}
+
+/// Answers a pending verify request (suspended or not) and returns the status as it is then.
+async fn answer_verify<E: SyncEngine>(
+    api: &Api<Watched>,
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+) -> Result<Option<AzureAdConnectorStatus>, Error> {
+    let current = connector.status.clone();
+    let Some(requested) = pending_verify(connector.annotations(), current.as_ref()) else {
+        return Ok(current);
+    };
+    let next = super::verify::verified_status(
+        &ctx.client,
+        &ctx.policy,
+        &key.namespace,
+        &connector.spec,
+        current.as_ref(),
+        requested,
+    )
+    .await;
+    write_if_changed(api, connector, key, current.as_ref(), &next, ctx).await?;
+    Ok(Some(next))
+}
+
+/// A suspended connector: its status says so, no sync runs.
+async fn suspend<E: SyncEngine>(
+    api: &Api<Watched>,
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+    current: Option<&AzureAdConnectorStatus>,
+) -> Result<Action, Error> {
     let generation = connector.metadata.generation;
-    let spec = &connector.spec;
-    let interval = spec.interval();
-    let mut current = connector.status.clone();
+    let next = suspended_status(current, generation, Timestamp::now());
+    write_if_changed(api, connector, key, current, &next, ctx).await?;
+    tracing::debug!("suspended; no sync");
+    Ok(Action::requeue(jittered(
+        connector.spec.interval(),
+        rand::random(),
+    )))
+}
 
-    // A verify request is answered first, suspended or not; the sync decision follows.
-    if let Some(requested) = pending_verify(connector.annotations(), current.as_ref()) {
-        let next = super::verify::verified_status(
-            &ctx.client,
-            &ctx.policy,
-            &key.namespace,
-            spec,
-            current.as_ref(),
-            requested,
-        )
-        .await;
-        write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await?;
-        current = Some(next);
-    }
-
-    if spec.suspend {
-        let next = suspended_status(current.as_ref(), generation, Timestamp::now());
-        write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await?;
-        tracing::debug!("suspended; no sync");
-        return Ok(Action::requeue(jittered(interval, rand::random())));
-    }
-
+/// What the object asks now, against what the ledger remembers; a connector never seen gets its
+/// first status (waiting for the first sync) on the way.
+async fn observe<E: SyncEngine>(
+    api: &Api<Watched>,
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+    mut current: Option<AzureAdConnectorStatus>,
+) -> Result<Observation, Error> {
+    let generation = connector.metadata.generation;
     let entry = ctx.ledger().entry(key).cloned();
     if current.is_none() && entry.is_none() {
         let waiting = waiting_status(generation, Timestamp::now());
-        write_if_changed(&api, connector, key, None, &waiting, ctx).await?;
+        write_if_changed(api, connector, key, None, &waiting, ctx).await?;
         current = Some(waiting);
     }
-
     let annotations = connector.annotations();
     let tokens = RequestTokens::from_annotations(annotations);
     let handled = current
         .as_ref()
         .and_then(|s| s.last_handled_sync_request.as_deref());
     let pending = tokens.pending(handled, entry.as_ref().map(|e| &e.requests));
-    let approval = approval_token(annotations);
     let observed = Observed {
         generation,
         pending_request: pending.is_some(),
         secrets: ctx
             .secrets
-            .observed(&key.namespace, &referenced_names(spec)),
-        approval: approval.clone(),
-        interval,
+            .observed(&key.namespace, &referenced_names(&connector.spec)),
+        approval: approval_token(annotations),
+        interval: connector.spec.interval(),
     };
-    let due = match super::schedule::decide(entry.as_ref(), &observed, Instant::now()) {
+    Ok(Observation {
+        current,
+        entry,
+        tokens,
+        pending,
+        observed,
+    })
+}
+
+/// Whether a sync is due now (`Ok`, and why), or the requeue to wait for (`Err`).
+fn decide<E: SyncEngine>(
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+    observation: &Observation,
+) -> Result<Due, Action> {
+    let now = Instant::now();
+    match super::schedule::decide(observation.entry.as_ref(), &observation.observed, now) {
         Decision::Wait(delay) => {
-            if let Some(status) = &current {
+            if let Some(status) = &observation.current {
                 ctx.ledger().set_connection(key, status.connection);
             }
-            return Ok(Action::requeue(jittered(delay, rand::random())));
+            Err(Action::requeue(jittered(delay, rand::random())))
         }
-        Decision::Sync(due) => due,
-    };
-    // Which connector holds which company is known once every watched namespace was listed.
-    if !ctx.companies.listed() {
-        tracing::debug!("waiting for every watched namespace to be listed before syncing");
-        return Ok(Action::requeue(Duration::from_secs(1)));
+        // Which connector holds which company is known once every watched namespace was
+        // listed.
+        Decision::Sync(_) if !ctx.companies.listed() => {
+            tracing::debug!("waiting for every watched namespace to be listed before syncing");
+            Err(Action::requeue(Duration::from_secs(1)))
+        }
+        Decision::Sync(due) => Ok(due),
     }
+}
 
+/// What one sync attempt left: the report, the Secret versions it used, and the credential's
+/// expiry (`None` when the Secrets could not be read).
+struct Outcome {
+    report: SyncReport,
+    versions: SecretVersions,
+    expiry: Option<Result<Option<CredentialExpiry>, ExpiryError>>,
+}
+
+/// Runs the sync that is due: the spec's endpoints and identity admitted first (it is
+/// untrusted), then its Secrets read, then the sync, stopped if leadership is lost.
+async fn sync<E: SyncEngine>(
+    api: &Api<Watched>,
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+    observation: &Observation,
+    due: Due,
+) -> Outcome {
+    let spec = &connector.spec;
     tracing::info!(
         reason = due.as_str(),
         dry_run = spec.dry_run,
         "sync started"
     );
     let started = Timestamp::now();
-    // The spec is untrusted: its endpoints and identity are checked before any Secret is read.
-    let (report, versions, expiry) = match ctx.policy.admit(&ctx.client, &key.namespace, spec) {
+    let failed = |failure: SyncFailure| Outcome {
+        report: SyncReport::failed(started, failure, Reached::default()),
+        versions: observation.observed.secrets.clone(),
+        expiry: None,
+    };
+    let federated_token = match ctx.policy.admit(&ctx.client, &key.namespace, spec) {
+        Ok(token) => token,
         Err(refusal) => {
             tracing::warn!(reason = %refusal.reason(), error = %refusal, "connector refused; nothing sent");
-            let failure = SyncFailure::new(refusal.reason(), refusal.to_string());
-            let report = SyncReport::failed(started, failure, Reached::default());
-            (report, observed.secrets.clone(), None)
+            return failed(SyncFailure::new(refusal.reason(), refusal.to_string()));
         }
-        Ok(federated_token) => match read_secrets(&ctx.client, &key.namespace, spec).await {
-            Ok(read) => {
-                let expiry = credential_expiry(&key.namespace, &spec.azure, &read.data);
-                let (progress, watching) = ProgressSender::channel();
-                let request = SyncRequest {
-                    key: key.clone(),
-                    uid: connector.metadata.uid.clone().unwrap_or_default(),
-                    spec: spec.clone(),
-                    secrets: read.data,
-                    dry_run: spec.dry_run,
-                    approval: approval.clone(),
-                    safety_record: current.as_ref().and_then(|s| s.safety.clone()),
-                    safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(
-                        ctx.client.clone(),
-                        &key.namespace,
-                        &key.name,
-                        connector.metadata.uid.as_deref().unwrap_or_default(),
-                    ))),
-                    federated_token,
-                    progress,
-                    company_guard: ctx.companies.guard(connector),
-                };
-                let writer = tokio::spawn(super::progress::write_progress(
-                    api.clone(),
-                    key.name.clone(),
-                    watching,
-                    ctx.progress_status_interval,
-                ));
-                let report =
-                    guarded_sync(&*ctx.engine, request, ctx.sync_timeout, &ctx.leadership).await;
-                // Stopped (and any write in flight finished) before the final status is written.
-                writer.abort();
-                let _ = writer.await;
-                (report, read.versions, Some(expiry))
-            }
-            Err(error) => {
-                tracing::warn!(%error, "referenced secret unreadable");
-                let failure = SyncFailure::new(FailureReason::SecretUnreadable, error.to_string());
-                let report = SyncReport::failed(started, failure, Reached::default());
-                (report, observed.secrets.clone(), None)
-            }
-        },
     };
-    if !ctx.leadership.is_leading() {
-        // The new leader owns the connector now, its status included.
-        tracing::info!("not leading any more; the status is left to the new leader");
-        return Ok(Action::await_change());
+    let read = match read_secrets(&ctx.client, &key.namespace, spec).await {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::warn!(%error, "referenced secret unreadable");
+            return failed(SyncFailure::new(
+                FailureReason::SecretUnreadable,
+                error.to_string(),
+            ));
+        }
+    };
+    let expiry = credential_expiry(&key.namespace, &spec.azure, &read.data);
+    let (progress, watching) = ProgressSender::channel();
+    let request = SyncRequest {
+        uid: connector.metadata.uid.clone().unwrap_or_default(),
+        secrets: read.data,
+        dry_run: spec.dry_run,
+        approval: observation.observed.approval.clone(),
+        safety_record: observation.current.as_ref().and_then(|s| s.safety.clone()),
+        safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(
+            ctx.client.clone(),
+            &key.namespace,
+            &key.name,
+            connector.metadata.uid.as_deref().unwrap_or_default(),
+        ))),
+        federated_token,
+        progress,
+        company_guard: ctx.companies.guard(connector),
+        deadline: ctx.sync_deadline,
+        ..SyncRequest::new(key.clone(), spec.clone())
+    };
+    let writer = tokio::spawn(super::progress::write_progress(
+        api.clone(),
+        key.name.clone(),
+        watching,
+        ctx.progress_status_interval,
+    ));
+    let report = sync_while_leading(&*ctx.engine, request, &ctx.leadership).await;
+    // Stopped (and any write in flight finished) before the final status is written.
+    writer.abort();
+    let _ = writer.await;
+    Outcome {
+        report,
+        versions: read.versions,
+        expiry: Some(expiry),
     }
+}
+
+/// Records what the sync found: metrics, the log, the deprovision Event, the ledger, and the
+/// status (with the credential-expiry condition) when it says something new.
+async fn record<E: SyncEngine>(
+    api: &Api<Watched>,
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+    observation: Observation,
+    outcome: Outcome,
+) -> Result<(), Error> {
+    let Outcome {
+        report,
+        versions,
+        expiry,
+    } = outcome;
+    let generation = connector.metadata.generation;
     ctx.metrics.observe_sync(&report);
     log_outcome(&report);
     // Who was deprovisioned, on the connector, whether or not the status is written below.
     if let Some(event) = deprovision_event(&report) {
         publish(&ctx.recorder, &connector.object_ref(&()), vec![event]).await;
     }
-
-    let record = Entry {
+    let entry = Entry {
         last_sync: Instant::now(),
         generation,
         secrets: versions,
-        requests: tokens,
-        approval,
+        requests: observation.tokens,
+        approval: observation.observed.approval,
         failures: 0,
         status_written: true,
     };
-    ctx.ledger().record_sync(key, record, report.succeeded());
+    ctx.ledger().record_sync(key, entry, report.succeeded());
 
-    let mut next = status_from_report(current.as_ref(), &report, generation, pending);
+    let current = observation.current;
+    let mut next = status_from_report(current.as_ref(), &report, generation, observation.pending);
     // Unknown while the Secrets cannot be read: the condition and metric stay as they were.
     if let Some(expiry) = &expiry {
         set_expiry_condition(&mut next, expiry, generation, report.finished);
@@ -365,18 +493,16 @@ async fn reconcile_connector<E: SyncEngine>(
             .fleet
             .set_credential_expiry(&key.namespace, &key.name, at);
     }
-    if let Err(error) = write_if_changed(&api, connector, key, current.as_ref(), &next, ctx).await {
+    if let Err(error) = write_if_changed(api, connector, key, current.as_ref(), &next, ctx).await {
         ctx.ledger().status_not_written(key);
         return Err(error);
     }
-    let entry = ctx.ledger().entry(key).cloned();
-    let delay = entry.map_or(interval, |e| next_delay(&e, interval));
-    Ok(Action::requeue(jittered(delay, rand::random())))
+    Ok(())
 }
 
 /// Writes `next` when it says something `previous` does not, then publishes the transitions.
 async fn write_if_changed<E: SyncEngine>(
-    api: &Api<Guarded>,
+    api: &Api<Watched>,
     connector: &AzureAdConnector,
     key: &ConnectorKey,
     previous: Option<&AzureAdConnectorStatus>,
@@ -407,7 +533,7 @@ async fn write_if_changed<E: SyncEngine>(
 
 /// A connector whose object does not match the schema: say so on the object, once per error.
 async fn report_invalid<E: SyncEngine>(
-    object: &Guarded,
+    object: &Watched,
     error: &str,
     key: &ConnectorKey,
     ctx: &Context<E>,
@@ -417,30 +543,12 @@ async fn report_invalid<E: SyncEngine>(
     if !ctx.ledger().report_invalid(key, error) {
         return Ok(Action::await_change());
     }
-    let message = crate::bounded::remote_text(&format!(
-        "The connector cannot be read, fix its spec: {error}"
-    ));
-    let generation = object.meta().generation;
-    let mut status = AzureAdConnectorStatus {
-        observed_generation: generation,
-        connection: Connection::Error,
-        message: message.clone(),
-        ..Default::default()
-    };
-    set_condition(
-        &mut status,
-        ConditionType::Ready,
-        Truth::False,
-        Reason::Failed(FailureReason::InvalidSpec),
-        &message,
-        generation,
-        Timestamp::now(),
-    );
+    let status = invalid_spec_status(error, object.meta().generation, Timestamp::now());
     // The interval is unreadable too: the default, as `error_policy` assumes.
     ctx.metrics
         .fleet
         .observe(&key.namespace, &key.name, &status, Duration::from_secs(60));
-    let api: Api<Guarded> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let api: Api<Watched> = Api::namespaced(ctx.client.clone(), &key.namespace);
     if let Err(source) = apply_status(&api, &key.name, &status).await {
         ctx.ledger().clear_invalid(key);
         return Err(Error::WriteStatus {
@@ -449,7 +557,7 @@ async fn report_invalid<E: SyncEngine>(
         });
     }
     ctx.metrics.status_writes.inc();
-    let events = vec![(EventType::Warning, "InvalidSpec", message)];
+    let events = vec![(EventType::Warning, "InvalidSpec", status.message.clone())];
     publish(&ctx.recorder, &object.object_ref(&()), events).await;
     Ok(Action::await_change())
 }

@@ -17,16 +17,16 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 
-use super::engine::{ConnectorKey, SyncEngine};
+use super::engine::SyncEngine;
 use super::leader::{Candidate, ElectionError, LeaderElection};
 use super::leadership::Leadership;
 use super::permissions::{self, Scope};
 use super::policy::CredentialPolicy;
-use super::reconcile::{Context, Guarded, error_policy, reconcile};
+use super::reconcile::{Context, Watched, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
-use super::sync_guard::DEFAULT_SYNC_TIMEOUT;
 use super::triggers::secret_triggers;
 use crate::sync::status::LAST_SUCCESS_REFRESH;
+use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::server::Readiness;
 
@@ -44,8 +44,9 @@ pub struct ControllerConfig {
     pub shutdown_timeout: Duration,
     /// Run only while holding this Lease.
     pub leader_election: Option<LeaderElection>,
-    /// The most one sync may take; it is stopped then and fails with `SyncDeadlineExceeded`.
-    pub sync_timeout: Duration,
+    /// The most one sync may take (its one deadline); it is stopped then and fails with
+    /// `SyncDeadlineExceeded`.
+    pub sync_deadline: Duration,
     /// This process in the lease and in Events (POD_NAME or the hostname).
     pub identity: String,
     /// How often deleted connectors' state and unreferenced Secret versions are dropped.
@@ -71,7 +72,7 @@ impl ControllerConfig {
             max_concurrent_syncs: 16,
             shutdown_timeout: Duration::from_secs(30),
             leader_election: None,
-            sync_timeout: DEFAULT_SYNC_TIMEOUT,
+            sync_deadline: DEFAULT_SYNC_DEADLINE,
             identity: identity.into(),
             prune_interval: Duration::from_secs(30),
             metrics: Metrics::new(),
@@ -202,7 +203,7 @@ async fn run_controller<E: SyncEngine>(
         )
         .with_policy(config.policy.clone())
         .with_last_success_refresh(config.last_success_refresh)
-        .with_sync_guard(leadership, config.sync_timeout)
+        .with_leadership_and_deadline(leadership, config.sync_deadline)
         .with_progress_status_interval(config.progress_status_interval),
     );
     let synced: Arc<Vec<Readiness>> =
@@ -305,8 +306,8 @@ fn scope_controller<E: SyncEngine>(
     ctx: Arc<Context<Limited<E>>>,
     readiness: ScopeReadiness,
     stop: Signal,
-) -> (Store<Guarded>, BoxFuture<'static, ()>) {
-    let (connectors, secrets): (Api<Guarded>, Api<PartialObjectMeta<Secret>>) = match namespace {
+) -> (Store<Watched>, BoxFuture<'static, ()>) {
+    let (connectors, secrets): (Api<Watched>, Api<PartialObjectMeta<Secret>>) = match namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
             Api::namespaced(client.clone(), ns),
@@ -316,7 +317,7 @@ fn scope_controller<E: SyncEngine>(
     // Our own reflector (rather than `Controller::new`) so that: deletions trigger a reconcile,
     // which finds the object gone and forgets it; and the first complete list marks the store
     // synced without a second waiter on the store's readiness (kube 5 wakes only one).
-    let (store, writer) = reflector::store::<Guarded>();
+    let (store, writer) = reflector::store::<Watched>();
     let connector_events = reflector(
         writer,
         watcher(connectors, watcher::Config::default().any_semantic()),
@@ -357,7 +358,7 @@ struct Limited<E> {
 }
 
 impl<E: SyncEngine> SyncEngine for Limited<E> {
-    async fn sync(&self, request: super::engine::SyncRequest) -> crate::sync::report::SyncReport {
+    async fn sync(&self, request: crate::sync::SyncRequest) -> crate::sync::report::SyncReport {
         // The semaphore is never closed.
         let _permit = self.permits.acquire().await.ok();
         self.inner.sync(request).await
@@ -374,10 +375,10 @@ impl<E: SyncEngine> SyncEngine for Limited<E> {
 
 async fn handle_result<E: SyncEngine>(
     result: Result<
-        (ObjectRef<Guarded>, controller::Action),
+        (ObjectRef<Watched>, controller::Action),
         controller::Error<super::reconcile::Error, watcher::Error>,
     >,
-    store: &Store<Guarded>,
+    store: &Store<Watched>,
     ctx: &Context<E>,
 ) {
     match result {
@@ -386,7 +387,7 @@ async fn handle_result<E: SyncEngine>(
             let Some(namespace) = reference.namespace.clone() else {
                 return;
             };
-            let gone = ObjectRef::<Guarded>::new(&reference.name).within(&namespace);
+            let gone = ObjectRef::<Watched>::new(&reference.name).within(&namespace);
             if store.get(&gone).is_none() {
                 ctx.forget(&ConnectorKey::new(namespace, reference.name.clone()));
             }
@@ -399,7 +400,7 @@ async fn handle_result<E: SyncEngine>(
 
 /// Drops state of connectors that no longer exist and versions of Secrets no one references.
 async fn prune_forever<E: SyncEngine>(
-    stores: Vec<Store<Guarded>>,
+    stores: Vec<Store<Watched>>,
     synced: Arc<Vec<Readiness>>,
     ctx: Arc<Context<E>>,
     registry: Arc<SecretRegistry>,

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::engine::ConnectorKey;
 use super::requests::RequestTokens;
 use crate::resources::Connection;
+use crate::sync::ConnectorKey;
 
 /// First retry delay after a failed sync; doubles per consecutive failure, capped at the interval.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(5);

@@ -118,13 +118,13 @@ impl SecretRegistry {
     }
 }
 
-type Guarded = DeserializeGuard<AzureAdConnector>;
+type Watched = DeserializeGuard<AzureAdConnector>;
 
 /// The connectors of `secret`'s namespace that reference it.
 pub fn referencing_connectors(
-    store: &Store<Guarded>,
+    store: &Store<Watched>,
     secret: &PartialObjectMeta<Secret>,
-) -> Vec<ObjectRef<Guarded>> {
+) -> Vec<ObjectRef<Watched>> {
     let (Some(namespace), name) = (secret.namespace(), secret.name_any()) else {
         return Vec::new();
     };
@@ -141,7 +141,7 @@ pub fn referencing_connectors(
 }
 
 /// Every (namespace, name) of a Secret some valid connector references.
-pub fn all_referenced(store: &Store<Guarded>) -> BTreeSet<SecretId> {
+pub fn all_referenced(store: &Store<Watched>) -> BTreeSet<SecretId> {
     store
         .state()
         .iter()

@@ -10,7 +10,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 
-use super::reconcile::Guarded;
+use super::reconcile::Watched;
 use super::secrets::{SecretRegistry, referencing_connectors};
 
 type SecretMeta = PartialObjectMeta<Secret>;
@@ -19,7 +19,7 @@ type SecretMeta = PartialObjectMeta<Secret>;
 /// on as a trigger; Secrets no connector references are dropped here.
 pub fn secret_triggers(
     events: impl Stream<Item = watcher::Result<watcher::Event<SecretMeta>>> + Send + 'static,
-    store: Store<Guarded>,
+    store: Store<Watched>,
     registry: Arc<SecretRegistry>,
 ) -> impl Stream<Item = Result<SecretMeta, watcher::Error>> + Send + 'static {
     events.filter_map(move |event| {
@@ -36,7 +36,7 @@ pub fn secret_triggers(
 }
 
 fn record(
-    store: &Store<Guarded>,
+    store: &Store<Watched>,
     registry: &SecretRegistry,
     secret: SecretMeta,
     deleted: bool,

@@ -8,7 +8,7 @@ use kube::Client;
 use super::policy::CredentialPolicy;
 use super::secrets::read_secrets;
 use crate::resources::{AzureAdConnectorSpec, AzureAdConnectorStatus, VerifyCheck, VerifyStatus};
-use crate::sync::pipeline::read_credentials_with;
+use crate::sync::read_credentials_with;
 use crate::sync::verify::verify;
 
 /// `previous` with `status.verify` answering `requested_at`. The checks send the connector's

@@ -11,7 +11,7 @@ use super::config::PasswordBossConfig;
 use super::error::PasswordBossError;
 use super::model::{ConnectorInfo, Group, NewGroup, NewUser, User, UserPatch, UserStatus};
 use super::transport::{Reply, RequestCounts, Transport};
-use crate::bounded::PageGuard;
+use crate::bounded::PageTracker;
 use crate::domain::{self, Account};
 
 /// A client for one company (one token). Cheap to clone.
@@ -65,7 +65,7 @@ impl PasswordBossClient {
         })
     }
 
-    /// Writes the executor keeps in flight at once.
+    /// Writes the apply step keeps in flight at once.
     pub fn concurrency(&self) -> usize {
         self.inner.concurrency
     }
@@ -183,7 +183,7 @@ impl PasswordBossClient {
         let limit = self.inner.page_size.to_string();
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
-        let mut pages = PageGuard::new(format!("GET /v1/{collection}"));
+        let mut pages = PageTracker::new(format!("GET /v1/{collection}"));
         loop {
             let mut query = vec![("limit", limit.as_str())];
             if let Some(c) = &cursor {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::error::PasswordBossError;
 use super::retry::RetryPolicy;
 
-/// Default executor concurrency.
+/// Default concurrency of writes (the apply step keeps this many in flight).
 pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Page size used for listings (the contract's maximum, fewest requests).
 pub const DEFAULT_PAGE_SIZE: u32 = 500;

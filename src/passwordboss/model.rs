@@ -110,7 +110,7 @@ pub struct ErrorDetail {
     pub user_id: Option<String>,
 }
 
-// The edge: wire types become the domain's, and back for the bodies the executor sends.
+// The edge: wire types become the domain's, and back for the bodies the apply step sends.
 
 impl From<UserStatus> for AccountStatus {
     fn from(status: UserStatus) -> Self {

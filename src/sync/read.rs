@@ -1,21 +1,21 @@
 //! Step 1 of a sync, **read**: the clients for the spec and its credentials, then Entra (into
 //! the Graph state kept between syncs) and Password Boss read concurrently. The Password Boss
-//! state kept from the last sync stands in for a read while it is fresh (see `directory_cache`).
+//! state kept from the last sync stands in for a read while it is fresh (see `state::kept`).
 
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
+use super::SyncRequest;
 use super::credentials::Credentials;
-use super::failure::FailureReason;
-use super::pipeline::{ConnectorState, SyncOptions, Trace};
 use super::progress::{Progress, Step};
 use super::secrets::SecretError;
+use super::state::{Clients, ConnectorState, Reads, Trace};
+use super::status::failure::{FailureReason, SyncFailure};
+use super::target::Target;
 use crate::azure::{
     AzureConfig, Credential, GraphClient, GraphError, ReadOptions, admin_consent_url,
 };
-use crate::domain::DirectoryState;
-use crate::passwordboss::model::ConnectorInfo;
 use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossError};
 use crate::resources::{AzureAdConnectorSpec, AzureSpec};
 
@@ -53,6 +53,12 @@ impl ReadError {
     }
 }
 
+impl From<ReadError> for SyncFailure {
+    fn from(e: ReadError) -> Self {
+        SyncFailure::new(e.reason(), e.to_string())
+    }
+}
+
 /// What a Graph error tells the administrator: the error, and where to grant admin consent when
 /// consent is what is missing.
 pub fn graph_message(azure: &AzureSpec, e: &GraphError) -> String {
@@ -64,33 +70,6 @@ pub fn graph_message(azure: &AzureSpec, e: &GraphError) -> String {
     } else {
         e.to_string()
     }
-}
-
-/// Both services' clients for one sync.
-pub(super) struct Clients {
-    pub graph: GraphClient,
-    pub password_boss: PasswordBossClient,
-    /// Identifies the Password Boss endpoint and token: a kept state serves only the same key.
-    pub password_boss_key: u64,
-}
-
-impl Clients {
-    /// Graph requests, Password Boss reads and writes made so far.
-    pub fn requests(&self) -> (u64, u64, u64) {
-        let pb = self.password_boss.requests();
-        (self.graph.requests(), pb.reads, pb.writes)
-    }
-}
-
-/// What the read step found. The Entra side is in the connector state's Graph state; the plan
-/// step builds the snapshot from it only when it plans.
-pub(super) struct Reads {
-    pub connector: ConnectorInfo,
-    pub directory: DirectoryState,
-    /// When `directory` was read from Password Boss.
-    pub directory_read_at: Instant,
-    /// `directory` is the state kept from an earlier sync, not read now.
-    pub kept: bool,
 }
 
 /// The clients for this spec and these credentials: the ones of the last sync when neither
@@ -144,8 +123,8 @@ pub(super) fn clients(
     };
     Ok(Clients {
         graph,
-        password_boss,
-        password_boss_key: pb_key,
+        target: Target::PasswordBoss(password_boss),
+        target_key: pb_key,
     })
 }
 
@@ -155,16 +134,16 @@ pub(super) async fn read(
     spec: &AzureAdConnectorSpec,
     clients: &Clients,
     state: &mut ConnectorState,
-    options: &SyncOptions,
+    request: &SyncRequest,
     trace: &mut Trace,
 ) -> Result<Reads, ReadError> {
-    options.progress.send(Progress::step(Step::Reading));
+    request.progress.send(Progress::step(Step::Reading));
     let (graph_before, pb_reads_before, pb_writes_before) = clients.requests();
     let read_options = ReadOptions {
         nested_groups: spec.nested_groups,
         full_sync_interval: spec.full_sync_interval(),
-        delta: options.delta,
-        deadline: options.deadline,
+        delta: request.delta,
+        deadline: request.deadline,
     };
     let graph_state = &mut state.graph_state;
     let entra_read = async {
@@ -178,9 +157,9 @@ pub(super) async fn read(
     .instrument(tracing::info_span!("graph_read"));
     // Taken out, and put back only by a sync that finishes.
     let cached = state
-        .directory
+        .kept
         .take()
-        .filter(|c| c.usable(clients.password_boss_key, spec.full_sync_interval()));
+        .filter(|c| c.usable(clients.target_key, spec.full_sync_interval()));
     let kept = cached.is_some();
     let directory_read = async {
         let started = Instant::now();
@@ -188,7 +167,7 @@ pub(super) async fn read(
             Some(c) => Ok((c.connector, c.state, c.read_at)),
             None => {
                 let read_at = Instant::now();
-                let read = clients.password_boss.read_company().await;
+                let read = clients.target.read().await;
                 read.map(|(connector, state)| (connector, state, read_at))
             }
         };
@@ -207,7 +186,7 @@ pub(super) async fn read(
                     let (graph, reads, writes) = clients.requests();
                     let made = (graph - graph_before)
                         + (reads + writes - pb_reads_before - pb_writes_before);
-                    options.progress.send(Progress { step: Step::Reading, done: made, total: 0 });
+                    request.progress.send(Progress { step: Step::Reading, done: made, total: 0 });
                 }
             }
         }

@@ -1,34 +1,17 @@
-//! What one sync did: the input of the status mapping, the CLI's output and the metrics.
+//! Step 4 of a sync, **report**: what one sync did, as one `SyncReport` — the input of the
+//! status mapping, the CLI's output and the metrics.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-pub use super::failure::{FailureReason, Side, SyncFailure};
-use crate::passwordboss::AuditRecord;
+use super::state::{AuditRecord, Clients, Executed, Planned, Trace};
+pub use super::state::{Reached, StepTimings};
+pub use super::status::failure::{FailureReason, Side, SyncFailure};
+use crate::http_client::tally::status_delta;
 use crate::plan::{ActionCounts, Approval, Conflict, Held, Plan, SafetyRecord};
 use crate::resources::{CompanyRef, UserCounts};
-
-/// How long each step of a sync took; the two reads run at the same time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StepTimings {
-    /// Reading Entra through Graph (scope applied).
-    pub graph_read: Duration,
-    /// Reading Password Boss (near zero when the kept state stood in).
-    pub password_boss_read: Duration,
-    /// The plan step: departures settled, the planner and the safety gate (and storing what it spends).
-    pub planning: Duration,
-    /// Applying the plan's writes.
-    pub apply: Duration,
-}
-
-/// Which sides the sync reached with accepted credentials (for the authorization conditions).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Reached {
-    pub azure: bool,
-    pub password_boss: bool,
-}
 
 /// The outcome of one sync attempt.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,5 +110,105 @@ impl SyncReport {
             .as_ref()
             .filter(|_| !self.dry_run)
             .map(|p| &p.record)
+    }
+}
+
+/// Step 4, **report**: what the steps did, as one `SyncReport`.
+pub(super) fn build_report(
+    started: Timestamp,
+    trace: Trace,
+    outcome: Result<(Planned, Option<Executed>), SyncFailure>,
+    dry_run: bool,
+) -> SyncReport {
+    let (planned, executed) = match outcome {
+        Ok(synced) => synced,
+        Err(failure) => {
+            let mut report = SyncReport::failed(started, failure, trace.reached);
+            report.company = trace.company;
+            report.timings = trace.timings;
+            return report;
+        }
+    };
+    let mut reached = trace.reached;
+    let failure = executed.as_ref().and_then(|e| e.failure.clone());
+    if executed
+        .as_ref()
+        .is_some_and(|e| e.execution.unauthorized.is_some())
+    {
+        // Password Boss refused the token.
+        reached.password_boss = false;
+    }
+    let plan = planned.plan;
+    let mut conflicts = plan.conflicts.clone();
+    let (applied_counts, actions, failed_actions) = match executed {
+        Some(Executed { execution, .. }) => {
+            conflicts.extend(execution.conflicts);
+            (
+                execution.applied,
+                execution.audit,
+                execution.failed + execution.skipped,
+            )
+        }
+        None => Default::default(),
+    };
+    let finished = Timestamp::now();
+    SyncReport {
+        started,
+        finished,
+        duration: finished.duration_since(started).unsigned_abs(),
+        timings: trace.timings,
+        failure,
+        reached,
+        full_read: trace.full_read,
+        snapshot_complete: planned.summary.complete,
+        incomplete_reason: planned.summary.incomplete_reason,
+        dry_run,
+        applied: applied_counts,
+        actions,
+        company: trace.company,
+        conflicts,
+        blocked_deprovisions: plan.blocked_deprovisions,
+        users: plan.users.into(),
+        groups: planned.summary.groups,
+        failed_actions,
+        plan: Some(plan),
+        // Filled from the clients' counters.
+        graph_requests: 0,
+        password_boss_requests: 0,
+        password_boss_writes: 0,
+        graph_statuses: Default::default(),
+        password_boss_statuses: Default::default(),
+    }
+}
+
+/// The clients' request counters when the sync started.
+pub(super) struct Counters {
+    requests: (u64, u64, u64),
+    graph_statuses: std::collections::BTreeMap<u16, u64>,
+    password_boss_statuses: std::collections::BTreeMap<u16, u64>,
+}
+
+impl Counters {
+    pub(super) fn of(clients: &Clients) -> Self {
+        Self {
+            requests: clients.requests(),
+            graph_statuses: clients.graph.requests_by_status(),
+            password_boss_statuses: clients.target.requests_by_status(),
+        }
+    }
+
+    /// This sync's requests, into `report`.
+    pub(super) fn since(&self, clients: &Clients, report: &mut SyncReport) {
+        let (graph, reads, writes) = clients.requests();
+        let (graph_before, reads_before, writes_before) = self.requests;
+        report.graph_requests = (graph - graph_before) as u32;
+        report.password_boss_requests = (reads + writes - reads_before - writes_before) as u32;
+        report.password_boss_writes = (writes - writes_before) as u32;
+        report.graph_statuses =
+            status_delta(&clients.graph.requests_by_status(), &self.graph_statuses);
+        report.password_boss_statuses = status_delta(
+            &clients.target.requests_by_status(),
+            &self.password_boss_statuses,
+        );
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! The controller's store is the connector object on the API server
 //! (`controller::safety_store`). The command line has no object to write and gives no store
-//! (`SyncOptions::safety_store` is `None`): its record is the one its loop carries from one run
+//! (`SyncRequest::safety_store` is `None`): its record is the one its loop carries from one run
 //! to the next in the process, and what it printed; a later run starts from the manifest's
 //! `status.safety`.
 
@@ -50,7 +50,7 @@ pub trait SafetyStore: Send + Sync {
     ) -> BoxFuture<'a, Result<(), SafetyStoreError>>;
 }
 
-/// A shared `SafetyStore`, for `SyncOptions` and the controller's sync requests.
+/// A shared `SafetyStore`, for a `SyncRequest`.
 #[derive(Clone)]
 pub struct SafetyStoreHandle(Arc<dyn SafetyStore>);
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::pipeline::{Credentials, graph_message};
+use super::{Credentials, graph_message};
 use crate::azure::{AzureConfig, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions};
 use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossErrorKind};
 use crate::resources::{AzureAdConnectorSpec, GroupSelector, VerifyCheck};

@@ -15,7 +15,7 @@ mod summary;
 mod types;
 mod users;
 
-pub use planner::{GateFacts, guard, plan, plan_unguarded};
+pub use planner::{GateFacts, gate, plan, plan_ungated};
 pub use rules::{
     EmailAttribute, ExistingUserRule, LeaveRule, NewUserRule, Rules, Safety, SyncRules, UserScope,
     duration_text,

@@ -44,7 +44,7 @@ use crate::domain::{EntraSnapshot, EntraUser, Owner};
 ///    rules; admins are never deprovisioned (`AdminNotDeprovisioned`); see `leave`.
 /// 7. **Incomplete snapshot**: no deprovision (`skipped_deprovisions` counts them, admin conflicts
 ///    are not reported), no group delete, memberships only grow.
-/// 8. **Safety**: the grace period, the limits and the approval (`safety::guard`): over the
+/// 8. **Safety**: the grace period, the limits and the approval (`safety::gate`): over the
 ///    limits, every destructive change (deprovisions, group deletes, member removals) is held
 ///    back (`held`) unless the approval names exactly that set.
 /// 9. **Groups**: see `groups`. Only groups of `record.ownedGroups` or of this snapshot are
@@ -58,9 +58,9 @@ pub fn plan(
     rules: &Rules,
     input: &SafetyInput,
 ) -> Plan {
-    let unguarded = plan_unguarded(snapshot, state, rules, &input.record.owned_groups);
-    guard(
-        unguarded,
+    let ungated = plan_ungated(snapshot, state, rules, &input.record.owned_groups);
+    gate(
+        ungated,
         state,
         &GateFacts::of(snapshot, state),
         rules,
@@ -106,17 +106,17 @@ impl GateFacts {
     }
 }
 
-/// The safety gate (`safety::guard`, rule 8) over a plan made by `plan_unguarded`, given the
+/// The safety gate (`safety::gate`, rule 8) over a plan made by `plan_ungated`, given the
 /// facts of the snapshot and the state it was made from.
-pub fn guard(
-    unguarded: Plan,
+pub fn gate(
+    ungated: Plan,
     state: &DirectoryState,
     facts: &GateFacts,
     rules: &Rules,
     input: &SafetyInput,
 ) -> Plan {
-    safety::guard(
-        unguarded,
+    safety::gate(
+        ungated,
         state,
         facts.complete,
         &facts.mirrored,
@@ -128,7 +128,7 @@ pub fn guard(
 
 /// `plan` without the safety gate (rules 0–7 and 9–11). `owned_groups` are the Entra ids of the groups the
 /// connector owns.
-pub fn plan_unguarded(
+pub fn plan_ungated(
     snapshot: &EntraSnapshot,
     state: &DirectoryState,
     rules: &Rules,
@@ -139,7 +139,7 @@ pub fn plan_unguarded(
     if needs_scoping(snapshot, &rules.scope, rules.email_attribute) {
         let mut scoped = snapshot.clone();
         apply_scope(&mut scoped, &rules.scope, rules.email_attribute);
-        return plan_unguarded(&scoped, state, rules, owned_groups);
+        return plan_ungated(&scoped, state, rules, owned_groups);
     }
     let in_scope: Vec<&EntraUser> = snapshot.users.values().collect();
     let scope = Scope {

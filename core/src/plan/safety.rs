@@ -92,7 +92,7 @@ pub fn irreversible(plan: &Plan) -> bool {
 
 /// Applies the grace period, the limits and the approval to a plan made without them.
 /// `managed` is the number of accounts managed by Azure AD with an externalId.
-pub(super) fn guard(
+pub(super) fn gate(
     mut plan: Plan,
     state: &DirectoryState,
     complete: bool,

@@ -13,7 +13,7 @@ use crate::support::controller::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use log_capture::Capture;
 use pbconnector::azure::{FEDERATED_TOKEN_AUDIENCE, FederatedToken, FederatedTokenSource};
-use pbconnector::controller::reconcile::{Guarded, reconcile};
+use pbconnector::controller::reconcile::{Watched, reconcile};
 use pbconnector::controller::workload_identity::{ServiceAccountToken, TOKEN_EXPIRATION};
 use pbconnector::controller::{CredentialPolicy, EndpointPolicy, PipelineEngine};
 use pbconnector::resources::{AzureAdConnectorStatus, Connection, WorkloadIdentity};
@@ -51,7 +51,7 @@ async fn simulators() -> SampleEnvironment {
 }
 
 /// The sample connector (pointed at the simulators), with `edit` applied to its spec JSON.
-fn connector_for(env: &SampleEnvironment, edit: impl FnOnce(&mut Value)) -> Arc<Guarded> {
+fn connector_for(env: &SampleEnvironment, edit: impl FnOnce(&mut Value)) -> Arc<Watched> {
     let mut spec = env.spec_json();
     edit(&mut spec);
     connector(None, |c| c["spec"] = spec)

@@ -1,5 +1,5 @@
 //! A replica that loses the leader lease mid-sync stops writing to Password Boss at once: the
-//! sync in flight is dropped (`controller::sync_guard`), so no write starts after the loss. And
+//! sync in flight is dropped (`controller::while_leading`), so no write starts after the loss. And
 //! what it kept between syncs does not outlive its term: another replica may have written to
 //! Password Boss meanwhile. What a sync spends of the safety budget is in the connector's status
 //! before its first destructive write, written on the condition of the resourceVersion it read.
@@ -13,31 +13,25 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use pbconnector::controller::safety_store::StatusSafetyStore;
 use pbconnector::controller::status_writer::apply_status;
-use pbconnector::controller::sync_guard::guarded_sync;
-use pbconnector::controller::{
-    ConnectorKey, LeaderElection, Leadership, PipelineEngine, SyncRequest,
-};
+use pbconnector::controller::while_leading::sync_while_leading;
+use pbconnector::controller::{LeaderElection, Leadership, PipelineEngine};
 use pbconnector::resources::{
     AzureAdConnectorSpec, AzureAdConnectorStatus, Connection, SafetyRecord, SpentChanges,
 };
-use pbconnector::sync::failure::FailureReason;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle};
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::status::failure::FailureReason;
+use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 fn request(env: &SampleEnvironment) -> SyncRequest {
     SyncRequest {
-        key: ConnectorKey::new("msp-contoso", "contoso"),
         uid: "uid-1".into(),
-        spec: serde_json::from_value(env.spec_json()).unwrap(),
         secrets: env.secrets(),
-        dry_run: false,
-        approval: None,
-        safety_record: None,
-        safety_store: None,
-        federated_token: None,
-        progress: Default::default(),
-        company_guard: Default::default(),
+        ..SyncRequest::new(
+            ConnectorKey::new("msp-contoso", "contoso"),
+            serde_json::from_value(env.spec_json()).unwrap(),
+        )
     }
 }
 
@@ -59,9 +53,7 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
     let sync = {
         let request = request(&env);
         let leadership = leadership.clone();
-        tokio::spawn(async move {
-            guarded_sync(&engine, request, Duration::from_secs(120), &leadership).await
-        })
+        tokio::spawn(async move { sync_while_leading(&engine, request, &leadership).await })
     };
 
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -100,13 +92,7 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
 
     // Without leadership a new sync does not even start.
     let before = env.password_boss.requests().total();
-    let report = guarded_sync(
-        &PipelineEngine::new(),
-        request(&env),
-        Duration::from_secs(120),
-        &leadership,
-    )
-    .await;
+    let report = sync_while_leading(&PipelineEngine::new(), request(&env), &leadership).await;
     assert_eq!(
         report.failure.unwrap().reason,
         FailureReason::LeadershipLost
@@ -312,11 +298,15 @@ async fn sync_once(
     spec: &AzureAdConnectorSpec,
     ns: &str,
     state: &mut ConnectorState,
-    options: SyncOptions,
+    request: SyncRequest,
 ) -> pbconnector::sync::report::SyncReport {
     let secrets = env.secrets();
     let credentials = read_credentials(spec, ns, |n| secrets.get(n).cloned());
-    run_sync(spec, credentials, state, &options).await
+    let request = SyncRequest {
+        spec: spec.clone(),
+        ..request
+    };
+    run_sync(&request, credentials, state).await
 }
 
 /// A sync that spends stores its record in the status before its first destructive write: the
@@ -330,14 +320,14 @@ async fn spending_is_in_the_status_before_it_is_spent() {
     let mut spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     spec.safety.max_deprovision_percent = 100;
     spec.safety.max_deprovisions_per_sync = 100;
-    let options = |uid: &str| SyncOptions {
+    let options = |uid: &str| SyncRequest {
         safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(
             cluster.client.clone(),
             &ns,
             NAME,
             uid,
         ))),
-        ..SyncOptions::default()
+        ..SyncRequest::new(ConnectorKey::new(ns.as_str(), NAME), spec.clone())
     };
     let mut first = ConnectorState::default();
     let created = sync_once(&env, &spec, &ns, &mut first, options(&uid)).await;
@@ -365,7 +355,7 @@ async fn spending_is_in_the_status_before_it_is_spent() {
     // Another replica, from the status: 25 more would make 55 in the window (over its 50).
     let mut second = ConnectorState::default();
     remove_members(&env, 30..55);
-    let from_status = SyncOptions {
+    let from_status = SyncRequest {
         safety_record: Some(record.clone()),
         ..options(&uid)
     };

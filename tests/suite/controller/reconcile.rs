@@ -381,7 +381,7 @@ async fn forgetting_a_deleted_connector_reaches_the_engine() {
     reconcile(connector(None, |_| {}), ctx.clone())
         .await
         .unwrap();
-    let key = pbconnector::controller::ConnectorKey::new(NS, NAME);
+    let key = pbconnector::sync::ConnectorKey::new(NS, NAME);
     assert!(ctx.ledger().entry(&key).is_some());
     ctx.forget(&key);
     assert!(ctx.ledger().entry(&key).is_none());

@@ -11,7 +11,8 @@ use futures::channel::mpsc::{UnboundedSender, unbounded};
 use http::{Request, Response, StatusCode};
 use kube::Client;
 use kube::client::Body;
-use pbconnector::controller::{ConnectorKey, ControllerConfig, run};
+use pbconnector::controller::{ControllerConfig, run};
+use pbconnector::sync::ConnectorKey;
 use serde_json::{Value, json};
 
 const CONNECTORS: &str = "/apis/passwordboss.com/v1alpha1/namespaces/msp/azureadconnectors";
@@ -270,7 +271,7 @@ struct SharedEngine(Arc<ScriptedEngine>);
 impl pbconnector::controller::SyncEngine for SharedEngine {
     async fn sync(
         &self,
-        request: pbconnector::controller::SyncRequest,
+        request: pbconnector::sync::SyncRequest,
     ) -> pbconnector::sync::report::SyncReport {
         self.0.sync(request).await
     }

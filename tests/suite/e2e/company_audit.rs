@@ -9,11 +9,11 @@
 use std::time::Duration;
 
 use crate::support::e2e::{Cluster, NAME, Operator, cluster_with_sample, eventually};
-use pbconnector::passwordboss::AUDIT_TARGET;
 use pbconnector::resources::{
     ANNOTATION_SYNC_REQUESTED_AT, AzureAdConnectorStatus, CONDITION_READY, Connection,
     GroupSelector, WriteOutcome,
 };
+use pbconnector::sync::state::AUDIT_TARGET;
 use pbconnector_simulators::passwordboss::wire::UserStatus;
 use pbconnector_simulators::sample::SampleEnvironment;
 use serde_json::{Value, json};

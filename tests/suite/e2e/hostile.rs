@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use crate::support::e2e::{Cluster, CountingEngine, InProcess, NAME, eventually, sample};
-use pbconnector::controller::ConnectorKey;
 use pbconnector::resources::{CONDITION_READY, Connection};
+use pbconnector::sync::ConnectorKey;
 use pbconnector_simulators::hostile::Hostile;
 use pbconnector_simulators::sample::SampleEnvironment;
 
@@ -102,8 +102,11 @@ async fn hostile_servers_fail_only_their_own_connector() {
     let healthy = &envs[HOSTILE.len()..];
 
     let peak_before = peak_rss_kib();
-    let engine = CountingEngine::with_deadline(SYNC_DEADLINE);
-    let operator = InProcess::start(cluster.client.clone(), engine.clone(), 16, None);
+    let engine = CountingEngine::default();
+    let operator =
+        InProcess::start_configured(cluster.client.clone(), engine.clone(), 16, None, |config| {
+            config.sync_deadline = SYNC_DEADLINE
+        });
     cluster.apply(&manifests).await;
 
     let deadline = Instant::now() + Duration::from_secs(90);

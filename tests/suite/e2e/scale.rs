@@ -15,8 +15,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::support::e2e::{Cluster, CountingEngine, InProcess, NAME, eventually, sample};
-use pbconnector::controller::ConnectorKey;
 use pbconnector::resources::Connection;
+use pbconnector::sync::ConnectorKey;
 
 /// 100 idle intervals of a connector with nothing to change: no Password Boss write, and status
 /// writes only to refresh `lastSuccessfulSyncTime`, at most one per refresh period (10 minutes as

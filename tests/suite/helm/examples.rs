@@ -13,8 +13,8 @@ use k8s_openapi::jiff::Timestamp;
 use pbconnector::plan::Plan;
 use pbconnector::resources::AzureAdConnectorStatus;
 use pbconnector::resources::validate::validate_connector;
-use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector::sync::status::{status_from_report, suspended_status, waiting_status};
 use serde_json::{Value, json};
 

@@ -12,8 +12,8 @@ use crate::support::helm::{Helm, RELEASE_NAMESPACE, of_kind, one, root, text, to
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use pbconnector::resources::{AzureAdConnectorStatus, Connection};
-use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector::telemetry::metrics::Metrics;
 use serde_json::Value;
 

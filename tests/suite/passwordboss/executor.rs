@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::support::passwordboss::*;
 use pbconnector::domain::EntraSnapshot;
-use pbconnector::passwordboss::{Outcome, PasswordBossErrorKind, execute};
+use pbconnector::passwordboss::PasswordBossErrorKind;
 use pbconnector::plan::{Action, ConflictKind, Deprovision, MemberRef};
+use pbconnector::sync::apply::execute;
+use pbconnector::sync::state::Outcome;
 use pbconnector_simulators::passwordboss::SeedUser;
 use pbconnector_simulators::passwordboss::wire::{
     MANAGED_BY_AZURE_AD, MANAGED_BY_PASSWORD_BOSS, UserStatus,

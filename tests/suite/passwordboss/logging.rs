@@ -5,7 +5,8 @@ use crate::support::log_capture;
 
 use crate::support::passwordboss::*;
 use log_capture::Capture;
-use pbconnector::passwordboss::{PasswordBossClient, execute};
+use pbconnector::passwordboss::PasswordBossClient;
+use pbconnector::sync::apply::execute;
 
 #[tokio::test]
 async fn no_token_appears_in_any_log_line() {
@@ -58,8 +59,9 @@ async fn no_token_appears_in_any_log_line() {
 /// applied, refused, failed and skipped writes alike, and never a token.
 #[tokio::test]
 async fn every_write_is_one_audit_line() {
-    use pbconnector::passwordboss::{AUDIT_TARGET, execute_reporting};
     use pbconnector::plan::Deprovision;
+    use pbconnector::sync::apply::execute_reporting;
+    use pbconnector::sync::state::AUDIT_TARGET;
     use pbconnector_simulators::passwordboss::SeedUser;
     use serde_json::Value;
 

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::Timestamp;
 use pbconnector::resources::{AzureAdConnectorStatus, AzureSpec};
-use pbconnector::sync::credential_expiry::{
+use pbconnector::sync::secrets::SecretData;
+use pbconnector::sync::status::credential_expiry::{
     CredentialKind, ExpiryError, credential_expiry, parse_date, set_expiry_condition,
 };
-use pbconnector::sync::secrets::SecretData;
 use pbconnector::sync::status::{EventType, transitions};
 
 fn spec(credential: serde_json::Value) -> AzureSpec {

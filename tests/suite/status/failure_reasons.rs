@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::Timestamp;
-use pbconnector::sync::failure::{FailureReason, SyncFailure};
 use pbconnector::sync::report::{Reached, SyncReport};
+use pbconnector::sync::status::failure::{FailureReason, SyncFailure};
 use pbconnector::sync::status::{status_from_report, transitions, waiting_status};
 use pbconnector::telemetry::metrics::Metrics;
 

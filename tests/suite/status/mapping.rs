@@ -5,13 +5,13 @@ use std::time::Duration;
 use crate::support::held;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use pbconnector::passwordboss::AuditRecord;
 use pbconnector::plan::{ActionCounts, Conflict, ConflictKind};
 use pbconnector::resources::{
     AzureAdConnectorStatus, Connection, MAX_STATUS_ACTIONS, UserCounts, WriteOutcome,
 };
-use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
+use pbconnector::sync::state::AuditRecord;
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, status_from_report,
     suspended_status, transitions, waiting_status, with_every_action,

@@ -11,12 +11,13 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use kube::client::Body;
 use kube::runtime::events::{Recorder, Reporter};
-use pbconnector::controller::reconcile::{Context, Guarded};
+use pbconnector::controller::reconcile::{Context, Watched};
 use pbconnector::controller::secrets::SecretRegistry;
-use pbconnector::controller::{ConnectorKey, CredentialPolicy, SyncEngine, SyncRequest};
+use pbconnector::controller::{CredentialPolicy, SyncEngine};
 use pbconnector::resources::{AzureAdConnectorStatus, UserCounts};
-use pbconnector::sync::failure::FailureReason;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
+use pbconnector::sync::status::failure::FailureReason;
+use pbconnector::sync::{ConnectorKey, SyncRequest};
 use pbconnector::telemetry::metrics::Metrics;
 use serde_json::{Value, json};
 
@@ -313,7 +314,7 @@ pub fn connector_json() -> Value {
 pub fn connector(
     status: Option<&AzureAdConnectorStatus>,
     edit: impl FnOnce(&mut Value),
-) -> Arc<Guarded> {
+) -> Arc<Watched> {
     let mut value = connector_json();
     if let Some(status) = status {
         value["status"] = serde_json::to_value(status).unwrap();

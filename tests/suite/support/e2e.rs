@@ -13,11 +13,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::PostParams;
 use kube::{Api, Client, CustomResourceExt};
 use pbconnector::controller::{
-    ConnectorKey, ControllerConfig, CredentialPolicy, EndpointPolicy, PipelineEngine, SyncEngine,
-    SyncRequest,
+    ControllerConfig, CredentialPolicy, EndpointPolicy, PipelineEngine, SyncEngine,
 };
 use pbconnector::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
 use pbconnector::sync::report::SyncReport;
+use pbconnector::sync::{ConnectorKey, SyncRequest};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 use crate::support::apiserver::{self, TestApiServer};
@@ -496,14 +496,6 @@ pub struct CountingEngine {
 }
 
 impl CountingEngine {
-    /// Counts syncs of a pipeline whose syncs end by `deadline` (both services together).
-    pub fn with_deadline(deadline: Duration) -> Self {
-        Self {
-            inner: Arc::new(PipelineEngine::new().with_deadline(deadline)),
-            syncs: Arc::default(),
-        }
-    }
-
     /// Syncs of `key` that ended so far.
     pub fn syncs(&self, key: &ConnectorKey) -> usize {
         self.syncs.lock().unwrap().get(key).copied().unwrap_or(0)

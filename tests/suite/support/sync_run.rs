@@ -2,15 +2,17 @@
 //! safety record kept between syncs) against both simulators of a sample environment.
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 pub struct Run {
     pub env: SampleEnvironment,
     pub spec: AzureAdConnectorSpec,
     pub state: ConnectorState,
-    pub options: SyncOptions,
+    /// What each sync asks; its spec is `spec` as it is when the sync starts.
+    pub request: SyncRequest,
 }
 
 impl Run {
@@ -22,12 +24,13 @@ impl Run {
         })
         .await
         .expect("the simulators start");
-        let spec = serde_json::from_value(env.spec_json()).expect("the sample's spec");
+        let spec: AzureAdConnectorSpec =
+            serde_json::from_value(env.spec_json()).expect("the sample's spec");
         Self {
             env,
+            request: SyncRequest::new(ConnectorKey::new("default", "contoso"), spec.clone()),
             spec,
             state: ConnectorState::default(),
-            options: SyncOptions::default(),
         }
     }
 
@@ -43,9 +46,10 @@ impl Run {
     pub async fn try_sync(&mut self) -> SyncReport {
         let secrets = self.env.secrets();
         let credentials = read_credentials(&self.spec, "default", |n| secrets.get(n).cloned());
-        let report = run_sync(&self.spec, credentials, &mut self.state, &self.options).await;
+        self.request.spec = self.spec.clone();
+        let report = run_sync(&self.request, credentials, &mut self.state).await;
         if let Some(record) = report.safety_record() {
-            self.options.safety_record = Some(record.into());
+            self.request.safety_record = Some(record.into());
         }
         report
     }

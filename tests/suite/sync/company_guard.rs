@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use pbconnector::resources::{CompanyRef, WriteOutcome};
 use pbconnector::sync::company::CompanyGuard;
-use pbconnector::sync::failure::FailureReason;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::status::failure::FailureReason;
+use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 async fn sync(
@@ -20,12 +21,11 @@ async fn sync(
         serde_json::from_value(env.spec_json()).unwrap();
     let secrets = env.secrets();
     let credentials = read_credentials(&spec, "msp-contoso", |n| secrets.get(n).cloned());
-    let options = SyncOptions {
+    let request = SyncRequest {
         company_guard: guard,
-        connector: "msp-contoso/contoso".into(),
-        ..SyncOptions::default()
+        ..SyncRequest::new(ConnectorKey::new("msp-contoso", "contoso"), spec)
     };
-    run_sync(&spec, credentials, state, &options).await
+    run_sync(&request, credentials, state).await
 }
 
 #[tokio::test]

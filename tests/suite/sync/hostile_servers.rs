@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::sync::failure::FailureReason;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
 use pbconnector::sync::report::SyncReport;
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::status::failure::FailureReason;
+use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector_simulators::hostile::Hostile;
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
@@ -31,11 +32,11 @@ async fn sync(
     let spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
     let secrets = env.secrets();
     let credentials = read_credentials(&spec, "msp-contoso", |n| secrets.get(n).cloned());
-    let options = SyncOptions {
+    let request = SyncRequest {
         deadline,
-        ..SyncOptions::default()
+        ..SyncRequest::new(ConnectorKey::new("msp-contoso", "contoso"), spec)
     };
-    run_sync(&spec, credentials, state, &options).await
+    run_sync(&request, credentials, state).await
 }
 
 /// The sync failed with `reason`, changed nothing in Password Boss and deprovisioned no one.

@@ -15,9 +15,9 @@ use pbconnector::domain::AccountStatus;
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossConfig};
 use pbconnector::plan::{Approval, LeaveReason};
 use pbconnector::resources::{LeaveRule, SafetyRecord, SpentChanges};
-use pbconnector::sync::failure::FailureReason;
-use pbconnector::sync::pipeline::ConnectorState;
 use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle, StoredRecord};
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector_simulators::passwordboss::wire::{MANAGED_BY_AZURE_AD, UserStatus};
 
 use crate::support::sync_run;
@@ -102,7 +102,7 @@ async fn dropping_a_group_from_the_spec_deletes_that_group_only_never_another_co
         .groups
         .retain(|g| g.display_name.as_deref() != Some("Sales"));
     run.state = ConnectorState::default();
-    run.options.safety_record = Some(SafetyRecord::default());
+    run.request.safety_record = Some(SafetyRecord::default());
     let stranger = run.sync().await;
     assert_eq!(stranger.applied.groups_deleted, 0, "not owned: not deleted");
     assert!(run.env.password_boss.group_by_name("Sales").is_some());
@@ -131,7 +131,7 @@ async fn small_batches_add_up_in_the_rolling_window() {
         spent.time -= SignedDuration::from_hours(25);
     }
     run.state = ConnectorState::default();
-    run.options.safety_record = Some((&record).into());
+    run.request.safety_record = Some((&record).into());
     assert_eq!(run.sync().await.applied.disabled, 20);
     assert_eq!(run.disabled(), 60);
 }
@@ -154,7 +154,7 @@ impl MemoryStore {
     fn new(run: &Run, broken: bool) -> Arc<Self> {
         Arc::new(Self {
             stored: Mutex::new(StoredRecord {
-                record: run.options.safety_record.clone().unwrap_or_default(),
+                record: run.request.safety_record.clone().unwrap_or_default(),
                 version: "1".into(),
             }),
             interloper: Mutex::default(),
@@ -221,7 +221,7 @@ impl SafetyStore for Shared {
 impl Run {
     /// Syncs from here on store their spending in `store` first.
     fn store_in(&mut self, store: &Arc<MemoryStore>) {
-        self.options.safety_store = Some(SafetyStoreHandle::new(Shared(store.clone())));
+        self.request.safety_store = Some(SafetyStoreHandle::new(Shared(store.clone())));
     }
 }
 
@@ -358,7 +358,7 @@ async fn remove_and_delete_wait_for_the_grace_period_and_disable_meanwhile() {
     let mut later = record.clone();
     later.leavers[0].since = Timestamp::now() - SignedDuration::from_hours(25);
     run.state = ConnectorState::default();
-    run.options.safety_record = Some((&later).into());
+    run.request.safety_record = Some((&later).into());
     let third = run.sync().await;
     assert_eq!(third.applied.deleted, 1, "{:?}", third.plan);
     assert!(
@@ -393,7 +393,7 @@ async fn an_approval_applies_its_set_once() {
         .expect("30 of 62 is over the limits")
         .token
         .clone();
-    run.options.approval = Some(token.clone());
+    run.request.approval = Some(token.clone());
     let approved = run.sync().await;
     assert_eq!(approved.applied.disabled, 30);
     assert_eq!(

@@ -8,9 +8,10 @@ use std::path::Path;
 
 use base64::Engine;
 use log_capture::Capture;
-use pbconnector::controller::{ConnectorKey, PipelineEngine, SyncEngine, SyncRequest};
+use pbconnector::controller::{PipelineEngine, SyncEngine};
 use pbconnector::sync::secrets::SecretData;
 use pbconnector::sync::status::status_from_report;
+use pbconnector::sync::{ConnectorKey, SyncRequest};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 /// The value every malformed Secret holds somewhere.
@@ -206,17 +207,12 @@ async fn the_controller_never_reports_or_logs_a_malformed_secret() {
         let mut secrets = env.secrets();
         secrets.insert("passwordboss".into(), data);
         let request = SyncRequest {
-            key: ConnectorKey::new("msp", "contoso"),
             uid: "uid-1".into(),
-            spec: serde_json::from_value(env.spec_json()).unwrap(),
             secrets,
-            dry_run: false,
-            approval: None,
-            safety_record: None,
-            safety_store: None,
-            federated_token: None,
-            progress: Default::default(),
-            company_guard: Default::default(),
+            ..SyncRequest::new(
+                ConnectorKey::new("msp", "contoso"),
+                serde_json::from_value(env.spec_json()).unwrap(),
+            )
         };
         let debug = format!("{request:?}");
         let report = engine.sync(request).await;

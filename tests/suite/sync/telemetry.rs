@@ -1,7 +1,8 @@
 //! Metrics after real syncs, and the health/metrics endpoints over HTTP.
 
 use pbconnector::resources::AzureAdConnectorSpec;
-use pbconnector::sync::pipeline::{ConnectorState, SyncOptions, read_credentials, run_sync};
+use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector::telemetry::metrics::Metrics;
 use pbconnector::telemetry::server::{Readiness, serve};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
@@ -26,15 +27,16 @@ async fn syncs_are_counted_by_result_actions_by_kind_and_requests_by_status() {
     let secrets = env.secrets();
     let metrics = Metrics::new();
     let mut state = ConnectorState::default();
+    let request = SyncRequest::new(ConnectorKey::new("default", "contoso"), spec.clone());
     for _ in 0..2 {
         let credentials = read_credentials(&spec, "default", |n| secrets.get(n).cloned());
-        let report = run_sync(&spec, credentials, &mut state, &SyncOptions::default()).await;
+        let report = run_sync(&request, credentials, &mut state).await;
         assert!(report.succeeded(), "{:?}", report.failure);
         metrics.observe_sync(&report);
     }
     env.graph.faults().throttle_next(1, 1);
     let credentials = read_credentials(&spec, "default", |n| secrets.get(n).cloned());
-    let throttled = run_sync(&spec, credentials, &mut state, &SyncOptions::default()).await;
+    let throttled = run_sync(&request, credentials, &mut state).await;
     metrics.observe_sync(&throttled);
 
     let text = metrics.encode();

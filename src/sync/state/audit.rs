@@ -2,9 +2,9 @@
 //! Password Boss write — who was changed, how, and whether it took effect. Records carry ids,
 //! emails and group names only, never a token or a message from a credential.
 
-use super::report::Outcome;
+use super::outcome::Outcome;
 use crate::bounded::remote_text;
-use crate::passwordboss::error::{PasswordBossError, PasswordBossErrorKind};
+use crate::passwordboss::{PasswordBossError, PasswordBossErrorKind};
 use crate::plan::{Action, Deprovision, LeaveReason};
 use crate::resources::WriteOutcome;
 

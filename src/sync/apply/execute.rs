@@ -2,24 +2,16 @@
 //! creates and updates; then group deletes; deprovisions last), one outcome per action. A
 //! refused object is a conflict and the rest goes on; a 401 stops every further write.
 
-mod apply;
-mod audit;
-mod lookup;
-mod report;
-
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, stream};
 
-pub use audit::{AUDIT_TARGET, AuditRecord, outcome_field};
-pub use report::{ActionOutcome, Applied, ExecutionReport, Outcome};
-
-use self::apply::Applier;
-use super::client::PasswordBossClient;
-use super::error::{PasswordBossError, PasswordBossErrorKind};
+use super::writes::Applier;
+use crate::passwordboss::{PasswordBossClient, PasswordBossError, PasswordBossErrorKind};
 use crate::plan::{Action, Conflict, ConflictKind, Plan};
+use crate::sync::state::{AuditRecord, ExecutionReport, Outcome};
 
 /// Execution phases, in order.
 fn phase(action: &Action) -> usize {

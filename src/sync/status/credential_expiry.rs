@@ -9,8 +9,8 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use super::conditions::{ConditionType, Reason, Truth, set_condition};
-use super::secrets::{SecretData, SecretError, secret_text};
 use crate::resources::{AzureAdConnectorStatus, AzureSpec, CONDITION_CREDENTIAL_EXPIRING};
+use crate::sync::secrets::{SecretData, SecretError, secret_text};
 
 /// How long before expiry the connector warns.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);

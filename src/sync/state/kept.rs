@@ -10,17 +10,17 @@
 //!   corrected then);
 //! - when the Password Boss endpoint or token changed, and after a sync cut short (the state is
 //!   taken out for the sync and put back only when it finished);
-//! - before anything that cannot be undone is decided (`decide`).
+//! - before anything that cannot be undone is decided (the plan step).
 
 use std::time::{Duration, Instant};
 
+use super::outcome::{ExecutionReport, Outcome};
 use crate::domain::DirectoryState;
 use crate::passwordboss::model::ConnectorInfo;
-use crate::passwordboss::{ExecutionReport, Outcome};
 use crate::plan::{ConflictKind, Plan};
 
 /// A Password Boss state read at `read_at`, for the client `key`.
-pub(crate) struct CachedDirectory {
+pub(crate) struct KeptState {
     pub key: u64,
     pub read_at: Instant,
     /// The company and licences as `GET /v1/connector` said at the read.
@@ -28,7 +28,7 @@ pub(crate) struct CachedDirectory {
     pub state: DirectoryState,
 }
 
-impl CachedDirectory {
+impl KeptState {
     /// Whether this state may stand in for a read now, for client `key`.
     pub(crate) fn usable(&self, key: u64, max_age: Duration) -> bool {
         self.key == key && self.read_at.elapsed() < max_age

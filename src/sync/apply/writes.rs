@@ -3,14 +3,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
+use super::idempotency::idempotency_key;
 use super::lookup::Lookup;
-use super::report::Applied;
 use crate::domain::{AccountStatus, Owner};
-use crate::passwordboss::client::PasswordBossClient;
-use crate::passwordboss::error::PasswordBossError;
-use crate::passwordboss::idempotency::idempotency_key;
 use crate::passwordboss::model::{NewGroup, NewUser, UserPatch, UserStatus};
+use crate::passwordboss::{PasswordBossClient, PasswordBossError};
 use crate::plan::{Action, Deprovision, MemberRef, UserChanges};
+use crate::sync::state::Applied;
 
 /// What one execution shares between its actions.
 pub(crate) struct Applier<'a> {

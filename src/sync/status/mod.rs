@@ -1,5 +1,14 @@
-//! From a sync report to the `AzureAdConnector` status: one function, used by the controller
-//! (which patches it) and by `pbconnector sync -o json` (which prints it).
+//! What the connector says about itself, worked out in one place: the status from a sync report
+//! (used by the controller, which patches it, and by `pbconnector sync -o json`, which prints
+//! it), the waiting, suspended and invalid-spec statuses, the conditions (`conditions`, whose
+//! `set_condition` is the one place a transition time is set), the failure reasons (`failure`),
+//! the credential-expiry warning (`credential_expiry`), the Events worth a transition, and the
+//! human description of a plan (`describe`). Writing to the API server is the controller's.
+
+pub mod conditions;
+pub mod credential_expiry;
+pub mod describe;
+pub mod failure;
 
 use crate::bounded::remote_text;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -7,11 +16,11 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::conditions::{ConditionType, Reason, Truth, set_condition};
-use super::describe::plan_entries;
-use super::failure::{FailureReason, Side};
+use self::conditions::{ConditionType, Reason, Truth, set_condition};
+use self::describe::plan_entries;
+use self::failure::{FailureReason, Side};
 use super::report::SyncReport;
-use crate::passwordboss::AuditRecord;
+use super::state::AuditRecord;
 use crate::plan::{Action, Approval, Conflict, ConflictKind, Held};
 use crate::resources::{
     ActionEntry, AzureAdConnectorStatus, Blocked, BlockedUser, CONDITION_CREDENTIAL_EXPIRING,
@@ -33,6 +42,34 @@ pub fn waiting_status(generation: Option<i64>, now: Timestamp) -> AzureAdConnect
         Truth::Unknown,
         Reason::WaitingForConnection,
         "The first sync has not finished yet",
+        generation,
+        now,
+    );
+    status
+}
+
+/// The status of a connector whose object does not match the schema (`error` says why): no sync
+/// runs until its spec is fixed.
+pub fn invalid_spec_status(
+    error: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> AzureAdConnectorStatus {
+    let message = remote_text(&format!(
+        "The connector cannot be read, fix its spec: {error}"
+    ));
+    let mut status = AzureAdConnectorStatus {
+        observed_generation: generation,
+        connection: Connection::Error,
+        message: message.clone(),
+        ..Default::default()
+    };
+    set_condition(
+        &mut status,
+        ConditionType::Ready,
+        Truth::False,
+        Reason::Failed(FailureReason::InvalidSpec),
+        &message,
         generation,
         now,
     );

@@ -11,17 +11,16 @@
 
 use std::time::Instant;
 
+use super::SyncRequest;
 use super::company::company_of;
 use super::departures::classify_departures;
-use super::failure::FailureReason;
-use super::pipeline::{ConnectorState, SyncOptions, Trace};
 use super::progress::{Progress, Step};
-use super::read::{Clients, Reads};
 use super::spending::{SafetyStoreError, spends};
+use super::state::{Clients, ConnectorState, Planned, Reads, SnapshotSummary, Trace};
+use super::status::failure::{FailureReason, SyncFailure};
 use crate::domain::{DirectoryState, EntraSnapshot};
 use crate::passwordboss::PasswordBossError;
-use crate::passwordboss::model::ConnectorInfo;
-use crate::plan::{self, Plan, Rules, SafetyInput};
+use crate::plan::{self, Rules, SafetyInput};
 use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
 
 /// How many times the stored record may change under a sync recording its spending before the
@@ -30,7 +29,7 @@ const MAX_RECORD_CONFLICTS: u32 = 3;
 
 /// Why the plan step stopped; nothing was written.
 #[derive(Debug, thiserror::Error)]
-pub enum DecideError {
+pub enum PlanError {
     /// An older connector reaches the same Password Boss company.
     #[error("{0}")]
     CompanyConflict(String),
@@ -45,7 +44,7 @@ pub enum DecideError {
     Record(SafetyStoreError),
 }
 
-impl DecideError {
+impl PlanError {
     pub fn reason(&self) -> FailureReason {
         match self {
             Self::CompanyConflict(_) => FailureReason::CompanyConflict,
@@ -55,43 +54,15 @@ impl DecideError {
     }
 }
 
-/// What the report needs of the Entra snapshot a plan was made from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct SnapshotSummary {
-    pub complete: bool,
-    pub incomplete_reason: Option<String>,
-    /// Mirrored groups read.
-    pub groups: u32,
-}
-
-impl SnapshotSummary {
-    fn of(snapshot: &EntraSnapshot) -> Self {
-        Self {
-            complete: snapshot.complete,
-            incomplete_reason: snapshot.incomplete_reason.clone(),
-            groups: snapshot.groups.len() as u32,
-        }
-    }
-}
-
-/// The plan, and what it was made from.
-pub(super) struct Decided {
-    /// Guarded by the safety limits; what it spends is stored.
-    pub plan: Plan,
-    pub summary: SnapshotSummary,
-    pub connector: ConnectorInfo,
-    pub directory: DirectoryState,
-    pub directory_read_at: Instant,
-}
-
-pub(super) async fn decide(
+/// Step 2: the plan for what was read, its spending stored first when it spends.
+pub(super) async fn make_plan(
     spec: &AzureAdConnectorSpec,
     clients: &Clients,
     state: &mut ConnectorState,
-    options: &SyncOptions,
+    request: &SyncRequest,
     reads: Reads,
     trace: &mut Trace,
-) -> Result<Decided, DecideError> {
+) -> Result<Planned, PlanError> {
     let Reads {
         mut connector,
         mut directory,
@@ -100,15 +71,15 @@ pub(super) async fn decide(
     } = reads;
     let company = company_of(&connector);
     trace.company = Some(company.clone());
-    options
+    request
         .company_guard
         .check(&company)
-        .map_err(DecideError::CompanyConflict)?;
+        .map_err(PlanError::CompanyConflict)?;
     let rules = spec.rules();
-    options.progress.send(Progress::step(Step::Planning));
+    request.progress.send(Progress::step(Step::Planning));
     let started = Instant::now();
     let now = k8s_openapi::jiff::Timestamp::now();
-    let mut record = options.safety_record.clone().unwrap_or_default();
+    let mut record = request.safety_record.clone().unwrap_or_default();
     // The version of the stored record `record` was read at, when it was read for this plan.
     let mut version: Option<String> = None;
     let mut conflicts = 0;
@@ -117,7 +88,7 @@ pub(super) async fn decide(
         let input = SafetyInput {
             now,
             record: (&record).into(),
-            approval: options.approval.clone(),
+            approval: request.approval.clone(),
         };
         let plan = {
             let _span = tracing::info_span!("plan").entered();
@@ -127,24 +98,20 @@ pub(super) async fn decide(
             // A portal change since the last read (an account made admin, handed to another
             // source) counts in what cannot be undone.
             directory_read_at = Instant::now();
-            (connector, directory) = clients
-                .password_boss
-                .read_company()
-                .await
-                .map_err(DecideError::Reread)?;
+            (connector, directory) = clients.target.read().await.map_err(PlanError::Reread)?;
             kept = false;
             snapshot = settled_snapshot(spec, clients, state, &rules, &directory).await;
             continue;
         }
         let planned: SafetyRecord = (&plan.record).into();
-        let store = match &options.safety_store {
-            Some(store) if !options.dry_run && spends(&record, &planned) => store.store(),
+        let store = match &request.safety_store {
+            Some(store) if !request.dry_run && spends(&record, &planned) => store.store(),
             _ => break plan,
         };
         let read_at = match version.take() {
             Some(read_at) => read_at,
             None => {
-                let stored = store.read().await.map_err(DecideError::Record)?;
+                let stored = store.read().await.map_err(PlanError::Record)?;
                 if stored.record != record {
                     // Another sync stored spending since this one's record was read.
                     record = stored.record;
@@ -163,17 +130,23 @@ pub(super) async fn decide(
                     "the safety record changed while this sync stored it; planning again"
                 );
             }
-            Err(e) => return Err(DecideError::Record(e)),
+            Err(e) => return Err(PlanError::Record(e)),
         }
     };
     trace.timings.planning = started.elapsed();
-    Ok(Decided {
+    Ok(Planned {
         plan,
         summary: SnapshotSummary::of(&snapshot),
         connector,
         directory,
         directory_read_at,
     })
+}
+
+impl From<PlanError> for SyncFailure {
+    fn from(e: PlanError) -> Self {
+        SyncFailure::new(e.reason(), e.to_string())
+    }
 }
 
 /// The snapshot built from the Graph state, scoped, its departures settled against `directory`

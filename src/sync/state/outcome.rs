@@ -1,7 +1,6 @@
 //! What executing a plan did: per-action outcomes and their totals.
 
-use crate::passwordboss::error::PasswordBossError;
-use crate::passwordboss::transport::RequestCounts;
+use crate::passwordboss::{PasswordBossError, RequestCounts};
 use crate::plan::{Action, ActionCounts, Conflict, Deprovision};
 
 /// A write that took effect.

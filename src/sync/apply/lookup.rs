@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use tokio::sync::Mutex;
 
 use crate::domain::{Account, Group};
-use crate::passwordboss::client::PasswordBossClient;
-use crate::passwordboss::error::PasswordBossError;
+use crate::passwordboss::{PasswordBossClient, PasswordBossError};
 
 #[derive(Default)]
 pub(crate) struct Lookup {
