@@ -37,6 +37,8 @@ const PB_HOST: &str = "passwordboss.pbtest.example";
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 /// Compressed layers of the image at most (the aim: under 20 MB).
 const MAX_COMPRESSED_BYTES: u64 = 20 * 1000 * 1000;
+/// The password in the proxy URL the chart takes from a Secret: never in the log.
+const PROXY_PASSWORD: &str = "proxy-secret-4c1d";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -551,7 +553,12 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
     cluster.apply(&sims.manifests(&ns)).await;
 
     // The Deployment exactly as the chart renders it for an MSP network: the proxy for
-    // everything but Password Boss, the private CA from a ConfigMap, the names allowed.
+    // everything but Password Boss, its URL (with credentials) from a Secret, the private CA
+    // from a ConfigMap, the names allowed.
+    let proxy_secret = BTreeMap::from([(
+        ("corp-proxy", "https"),
+        format!("http://pbproxy:{PROXY_PASSWORD}@127.0.0.1:{}", proxy.port),
+    )]);
     let port = free_port();
     let deployment = chart_deployment(&[
         "image.repository=localhost/pbconnector".into(),
@@ -563,7 +570,8 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
             sims.pb_host()
         ),
         "extraCACertificates.configMapName=corp-ca".into(),
-        format!("proxy.https=http://127.0.0.1:{}", proxy.port),
+        "proxy.existingSecret.name=corp-proxy".into(),
+        "proxy.existingSecret.httpsKey=https".into(),
         format!("proxy.noProxy={PB_HOST}"),
     ])
     .await;
@@ -621,10 +629,23 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
         let value = match name {
             "POD_NAME" => "pbconnector-image-test".to_string(),
             "POD_NAMESPACE" => identity.namespace.clone(),
-            _ => env["value"]
-                .as_str()
-                .unwrap_or_else(|| panic!("a literal value for {name}: {env}"))
-                .to_string(),
+            _ => match env["valueFrom"]["secretKeyRef"].as_object() {
+                // What the kubelet does with a secretKeyRef: the Secret's value.
+                Some(reference) => {
+                    let key = (
+                        reference["name"].as_str().unwrap(),
+                        reference["key"].as_str().unwrap(),
+                    );
+                    proxy_secret
+                        .get(&key)
+                        .unwrap_or_else(|| panic!("{key:?} is a key of the test's Secret"))
+                        .clone()
+                }
+                None => env["value"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a value or a secretKeyRef for {name}: {env}"))
+                    .to_string(),
+            },
         };
         run.push(format!("--env={name}={value}"));
     }
@@ -736,7 +757,9 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
         "{log}"
     );
     assert!(
-        !log.contains(token.trim()) && !log.contains(sims.env.password_boss.token()),
+        !log.contains(token.trim())
+            && !log.contains(sims.env.password_boss.token())
+            && !log.contains(PROXY_PASSWORD),
         "no credential in the log"
     );
     assert_eq!(status.connection, Connection::Connected);
