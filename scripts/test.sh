@@ -19,7 +19,11 @@ PBCONNECTOR_IMAGE_ARCHIVE="$PWD/$(scripts/build-image.sh | tail -n 1)"
 export PBCONNECTOR_IMAGE_ARCHIVE
 # The release workflow cannot run here; it must at least be valid (and call the same script).
 actionlint .github/workflows/*.yml
-grep -q 'scripts/build-image.sh' .github/workflows/release.yml
+# A step that runs the script, not a comment that names it (the file's header does).
+if ! grep -v '^[[:space:]]*#' .github/workflows/release.yml | grep -Eq '(^|[^[:alnum:]_/.-])scripts/build-image\.sh'; then
+  echo "release.yml: no step runs scripts/build-image.sh" >&2
+  exit 1
+fi
 echo "actionlint: .github/workflows valid"
 # The chart as released (helm package, then pushed to an OCI registry): the package renders, and
 # refuses to render without an image.
