@@ -14,7 +14,7 @@ export KUBECTL="$tools_bin/kubectl" HELM="$tools_bin/helm"
 PBCONNECTOR_K8S_BIN="$(scripts/build-apiserver.sh | tail -n 1)"
 export PBCONNECTOR_K8S_BIN
 # The container image (static musl binary FROM scratch), once per run; tests/suite/container/image.rs
-# runs it with root podman. The script keeps an archive newer than its inputs.
+# runs it with root podman. The script builds it again each time (labels name this checkout).
 PBCONNECTOR_IMAGE_ARCHIVE="$PWD/$(scripts/build-image.sh | tail -n 1)"
 export PBCONNECTOR_IMAGE_ARCHIVE
 # The release workflow cannot run here; it must at least be valid (and call the same script).

@@ -212,7 +212,26 @@ fn the_image_is_one_static_binary_run_as_65532_with_no_shell() {
         "{labels}"
     );
     assert_eq!(labels["org.opencontainers.image.licenses"], "Apache-2.0");
-    for label in ["revision", "source", "title"] {
+    // The commit the archive was built from (build-image.sh never keeps an older archive): this
+    // checkout's HEAD, marked `-modified` when tracked files differ from it.
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(repo())
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    let mut revision = git(&["rev-parse", "HEAD"]);
+    if !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        revision.push_str("-modified");
+    }
+    assert_eq!(
+        labels["org.opencontainers.image.revision"], revision,
+        "the revision label names this checkout (rebuild with scripts/build-image.sh): {labels}"
+    );
+    for label in ["source", "title"] {
         let value = labels[format!("org.opencontainers.image.{label}")]
             .as_str()
             .unwrap_or_default();
