@@ -73,6 +73,28 @@ fn podman(args: &[&str]) -> Output {
         })
 }
 
+/// The label on every container these tests start; its value names the test.
+const TEST_LABEL: &str = "pbconnector-test";
+
+/// `--label=pbconnector-test=<test>` for `podman run`.
+fn test_label(test: &str) -> String {
+    format!("--label={TEST_LABEL}={test}")
+}
+
+/// Removes what an earlier run of `test` left (a killed run never reached its `Drop`): a
+/// detached container on the host network would still hold its port. Only this test's label,
+/// so that tests running in parallel keep their containers.
+fn remove_leftovers(test: &str) {
+    podman_ok(&[
+        "rm",
+        "--force",
+        "--time",
+        "0",
+        "--filter",
+        &format!("label={TEST_LABEL}={test}"),
+    ]);
+}
+
 fn podman_ok(args: &[&str]) -> String {
     let out = podman(args);
     assert!(
@@ -239,9 +261,13 @@ fn the_image_is_one_static_binary_run_as_65532_with_no_shell() {
     }
 
     // The runtime runs it (hardened as the chart runs it), and there is no shell to run.
+    let test = "static-binary";
+    remove_leftovers(test);
+    let label = test_label(test);
     let hardened = [
         "run",
         "--rm",
+        &label,
         "--network=none",
         "--read-only",
         "--read-only-tmpfs=false",
@@ -550,6 +576,10 @@ fn proc_status(pid: &str, field: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca_through_a_proxy() {
     let image = tokio::task::spawn_blocking(image).await.unwrap();
+    let test = "runs-as-the-chart";
+    tokio::task::spawn_blocking(move || remove_leftovers(test))
+        .await
+        .unwrap();
     let cluster = Cluster::shared().await;
     cluster.install_crd().await;
     let ns = cluster.namespace("image").await;
@@ -614,6 +644,7 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
     let mut run: Vec<String> = [
         "run",
         "--detach",
+        &test_label(test),
         "--network=host",
         "--read-only",
         "--read-only-tmpfs=false",
@@ -821,9 +852,14 @@ async fn graph_token_and_password_boss_requests_go_through_the_proxy_and_trust_s
     // Without the CA: the proxy carries the tunnel, TLS refuses the private certificate.
     let before = sims.active_users();
     let refused = sync(&[]).output().await.expect("pbconnector runs");
+    let said = format!("{}{}", text(&refused.stdout), text(&refused.stderr));
     assert!(
         !refused.status.success(),
-        "a certificate of an unknown CA is refused"
+        "a certificate of an unknown CA is refused: {said}"
+    );
+    assert!(
+        said.contains("UnknownIssuer") || said.to_lowercase().contains("certificate"),
+        "refused for its certificate, not for another reason: {said}"
     );
     assert!(
         !proxy.tunnels().is_empty(),
