@@ -89,6 +89,24 @@ pub fn trusted_roots() -> Result<&'static TrustedRoots, String> {
         .map_err(Clone::clone)
 }
 
+/// An error with its causes on one line: reqwest's own text stops at "error sending request",
+/// and the cause (an unknown issuer, a refused proxy CONNECT, a DNS failure) is what the reader
+/// needs. reqwest's texts name the target URL, never a header or a proxy's credentials.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // hyper and rustls sometimes repeat their cause's text in their own.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A CA certificate file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtraRootsError {
@@ -327,6 +345,29 @@ mod tests {
             "{error}"
         );
         assert!(error.to_string().contains("SSL_CERT_DIR"), "{error}");
+    }
+
+    #[test]
+    fn describe_names_every_cause_once() {
+        #[derive(Debug)]
+        struct Sending(std::io::Error);
+        impl std::fmt::Display for Sending {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error sending request")
+            }
+        }
+        impl std::error::Error for Sending {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let error = Sending(std::io::Error::other(
+            "invalid peer certificate: UnknownIssuer",
+        ));
+        assert_eq!(
+            describe(&error),
+            "error sending request: invalid peer certificate: UnknownIssuer"
+        );
     }
 
     #[test]
