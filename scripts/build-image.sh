@@ -12,9 +12,9 @@
 #   BUILDER=docker scripts/build-image.sh   docker build: the image stays in docker's store as
 #                                           pbconnector:<version>; prints that name instead
 #   scripts/build-image.sh --context-only   only the binary and the context; prints the context
-#                                           directory then the build arguments, for any builder:
-#     docker build -f Dockerfile --build-arg VERSION=… --build-arg REVISION=… \
-#       --build-arg SOURCE=… -t REGISTRY/pbconnector:VERSION target/image/context-<arch>
+#                                           directory, then one --build-arg=KEY=VALUE a line:
+#     { read -r context; mapfile -t args; } < <(scripts/build-image.sh --context-only)
+#     docker build -f Dockerfile "${args[@]}" -t REGISTRY/pbconnector:VERSION "$context"
 #
 # Needs: rustup's <arch>-unknown-linux-musl target, musl-gcc (Debian/Ubuntu: musl-tools) for the
 # C parts of ring and mimalloc, and the builder (scripts/install-test-tools.sh installs buildah).
@@ -71,7 +71,7 @@ context="target/image/context-$arch"
 rm -rf "$context"
 mkdir -p "$context"
 install -m 0555 "$binary" "$context/pbconnector"
-build_args=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url")
+build_args=("--build-arg=VERSION=$version" "--build-arg=REVISION=$revision" "--build-arg=SOURCE=$source_url")
 
 if $context_only; then
   printf '%s\n' "$context" "${build_args[@]}"
