@@ -6,10 +6,12 @@
 # The build context is the directory scripts/build-image.sh stages: `pbconnector`, built with
 #   cargo build --release --locked --no-default-features --target <arch>-unknown-linux-musl
 # (no `demo` command: no simulators, no fake token endpoint). So nothing is pulled: this builds
-# on machines without access to any registry. The script builds with buildah and writes an OCI
-# archive; with the binary staged, `docker build` and `podman build` build the same recipe:
+# on machines without access to any registry. The script builds this file with buildah (the
+# default), podman or docker and sets the labels' build arguments:
 #   scripts/build-image.sh                      # prints target/image/pbconnector-<arch>.oci.tar
-#   docker build -f Dockerfile -t REGISTRY/pbconnector:VERSION target/image/context-<arch>
+#   BUILDER=podman scripts/build-image.sh       # the same archive, with podman build
+#   BUILDER=docker scripts/build-image.sh       # pbconnector:VERSION in docker's store
+#   scripts/build-image.sh --context-only       # stages the context, prints it and the build args
 FROM scratch
 
 ARG VERSION=unknown

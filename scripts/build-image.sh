@@ -3,21 +3,42 @@
 # writes it as an OCI archive. Prints the archive's path as its last line:
 #   target/image/pbconnector-<amd64|arm64>.oci.tar   (image name pbconnector:<version>)
 # Steps: a static musl binary (`cargo build --release --no-default-features`, stripped) for this
-# machine's architecture, staged with mode 0555 in target/image/context-<arch>/, then
-# `buildah build` daemonless (root or rootless). The archive is rebuilt only when the binary,
-# the Dockerfile or this script is newer.
+# machine's architecture, staged with mode 0555 in target/image/context-<arch>/, then the
+# Dockerfile built with BUILDER. Every run builds the image again (cargo is incremental, the
+# build of one file takes seconds), so its labels always name the checkout it came from.
+#
+#   scripts/build-image.sh                  buildah, daemonless (root or rootless): the archive
+#   BUILDER=podman scripts/build-image.sh   podman build, then podman save: the same archive
+#   BUILDER=docker scripts/build-image.sh   docker build: the image stays in docker's store as
+#                                           pbconnector:<version>; prints that name instead
+#   scripts/build-image.sh --context-only   only the binary and the context; prints the context
+#                                           directory, then one --build-arg=KEY=VALUE a line:
+#     { read -r context; mapfile -t args; } < <(scripts/build-image.sh --context-only)
+#     docker build -f Dockerfile "${args[@]}" -t REGISTRY/pbconnector:VERSION "$context"
 #
 # Needs: rustup's <arch>-unknown-linux-musl target, musl-gcc (Debian/Ubuntu: musl-tools) for the
-# C parts of ring and mimalloc, buildah (scripts/install-test-tools.sh installs them).
+# C parts of ring and mimalloc, and the builder (scripts/install-test-tools.sh installs buildah).
 # Environment: IMAGE_SOURCE (the org.opencontainers.image.source label; default: the git remote
-# `origin`), SOURCE_DATE_EPOCH (the image's creation time; default: the last commit's).
+# `origin`), SOURCE_DATE_EPOCH (the image's creation time; default: the last commit's), BUILDER.
 #
 # Then push it to your registry, e.g.:
 #   skopeo copy oci-archive:target/image/pbconnector-amd64.oci.tar docker://REGISTRY/pbconnector:VERSION
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=containers/env.sh
+# shellcheck source=scripts/containers/env.sh
 source scripts/containers/env.sh
+
+context_only=false
+case "${1:-}" in
+  "") ;;
+  --context-only) context_only=true ;;
+  *) echo "usage: [BUILDER=buildah|podman|docker] $0 [--context-only]" >&2; exit 2 ;;
+esac
+builder="${BUILDER:-buildah}"
+case "$builder" in
+  buildah | podman | docker) ;;
+  *) echo "build-image.sh: BUILDER=$builder: use buildah, podman or docker" >&2; exit 2 ;;
+esac
 
 case "$(uname -m)" in
   x86_64) arch=amd64 rust_target=x86_64-unknown-linux-musl ;;
@@ -47,23 +68,42 @@ fi
 mkdir -p target/image
 archive="target/image/pbconnector-$arch.oci.tar"
 context="target/image/context-$arch"
-if [[ -f "$archive" && "$archive" -nt "$binary" && "$archive" -nt Dockerfile && "$archive" -nt "${BASH_SOURCE[0]}" ]]; then
-  echo "build-image.sh: $archive is newer than the binary, Dockerfile and script; kept" >&2
-  echo "$archive"
-  exit 0
-fi
 rm -rf "$context"
 mkdir -p "$context"
 install -m 0555 "$binary" "$context/pbconnector"
+build_args=("--build-arg=VERSION=$version" "--build-arg=REVISION=$revision" "--build-arg=SOURCE=$source_url")
+
+if $context_only; then
+  printf '%s\n' "$context" "${build_args[@]}"
+  exit 0
+fi
 
 image="localhost/pbconnector:$version"
-buildah "${storage_flags[@]}" build --format oci --layers=false --omit-history \
-  --identity-label=false --timestamp "$created" \
-  --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" \
-  --file Dockerfile --tag "$image" "$context" >&2
 rm -f "$archive.tmp"
-buildah "${storage_flags[@]}" push --quiet "$image" "oci-archive:$archive.tmp:pbconnector:$version" >&2
-buildah "${storage_flags[@]}" rmi "$image" >/dev/null
+case "$builder" in
+  buildah)
+    buildah "${storage_flags[@]}" build --format oci --layers=false --omit-history \
+      --identity-label=false --timestamp "$created" "${build_args[@]}" \
+      --file Dockerfile --tag "$image" "$context" >&2
+    buildah "${storage_flags[@]}" push --quiet "$image" "oci-archive:$archive.tmp:pbconnector:$version" >&2
+    buildah "${storage_flags[@]}" rmi "$image" >/dev/null
+    ;;
+  podman)
+    podman "${storage_flags[@]}" build --format oci --layers=false --omit-history \
+      --identity-label=false --timestamp "$created" "${build_args[@]}" \
+      --file Dockerfile --tag "$image" "$context" >&2
+    podman "${storage_flags[@]}" save --quiet --format oci-archive --output "$archive.tmp" "$image" >&2
+    podman "${storage_flags[@]}" rmi "$image" >/dev/null
+    ;;
+  docker)
+    # docker's own store (its daemon); SOURCE_DATE_EPOCH sets the build's timestamps there.
+    SOURCE_DATE_EPOCH="$created" docker build "${build_args[@]}" \
+      --file Dockerfile --tag "pbconnector:$version" "$context" >&2
+    echo "build-image.sh: pbconnector:$version in docker's image store" >&2
+    echo "pbconnector:$version"
+    exit 0
+    ;;
+esac
 mv "$archive.tmp" "$archive"
 echo "build-image.sh: $archive ($(du -k "$archive" | cut -f1) KiB)" >&2
 echo "$archive"

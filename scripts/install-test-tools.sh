@@ -14,6 +14,9 @@
 #                                        OCI distribution registry (`registry -port N`; it binds
 #                                        localhost only, `-port 0` picks a free port and logs it),
 #                                        which container/registry.rs pushes the image and chart to
+#   Debian's shellcheck                  actionlint checks the workflows' `run:`
+#                                        scripts with it
+#   rustup components rustfmt, clippy    scripts/test.sh runs both; never skipped
 # Only the package registries are used. Prints the path of the bin directory on success.
 set -euo pipefail
 
@@ -69,7 +72,7 @@ fi
 # The container tools, from the distribution (apt-get update only when a package is missing
 # from the index). Root, as in CI; otherwise through sudo.
 apt_packages=()
-for pair in podman:podman buildah:buildah runc:runc skopeo:skopeo musl-gcc:musl-tools; do
+for pair in podman:podman buildah:buildah runc:runc skopeo:skopeo musl-gcc:musl-tools shellcheck:shellcheck; do
   command -v "${pair%%:*}" >/dev/null || apt_packages+=("${pair##*:}")
 done
 if ((${#apt_packages[@]})); then
@@ -86,11 +89,15 @@ if ! rustup target list --installed | grep -qx "$musl_target"; then
   rustup target add "$musl_target" >&2
 fi
 
+# rustup only downloads a component that is missing.
+rustup component add rustfmt clippy >&2
+
 if [[ ! -x "$bin/actionlint" ]]; then
-  GOTOOLCHAIN=local GOBIN="$bin" go install "$actionlint" >&2
+  # As scripts/build-apiserver.sh: the local Go, a static binary, go.mod as fetched.
+  GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 GOBIN="$bin" go install "$actionlint" >&2
 fi
 if [[ ! -x "$bin/registry" ]]; then
-  GOTOOLCHAIN=local GOBIN="$bin" go install "$registry" >&2
+  GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 GOBIN="$bin" go install "$registry" >&2
 fi
 
 "$bin/helm" version --short >/dev/null
@@ -100,4 +107,7 @@ fi
 grep -q -- -port < <("$bin/registry" -help 2>&1)
 podman --version >/dev/null
 buildah --version >/dev/null
+shellcheck --version >/dev/null
+cargo fmt --version >/dev/null
+cargo clippy --version >/dev/null
 echo "$bin"

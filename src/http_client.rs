@@ -27,27 +27,84 @@ pub const CERT_FILE_ENV: &str = "SSL_CERT_FILE";
 /// Directories (`:`-separated) whose PEM files hold CA certificates to trust besides the bundled
 /// roots (the OpenSSL convention; a mounted ConfigMap or Secret works as is).
 pub const CERT_DIR_ENV: &str = "SSL_CERT_DIR";
+/// What every PEM block starts with: a file without it is not PEM.
+const PEM_BEGIN: &[u8] = b"-----BEGIN ";
 
-static SHARED: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+/// The client and what its extra roots came from, computed once: what the log reports is what
+/// the client trusts.
+struct Shared {
+    client: reqwest::Client,
+    roots: TrustedRoots,
+}
+
+/// What the shared client trusts besides the bundled roots, for the log.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedRoots {
+    /// How many extra CA certificates.
+    pub certificates: usize,
+    /// The files they came from.
+    pub sources: Vec<PathBuf>,
+    /// Files of an `SSL_CERT_DIR` skipped because they hold no PEM certificate, and why.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+static SHARED: OnceLock<Result<Shared, String>> = OnceLock::new();
+
+fn shared_state() -> &'static Result<Shared, String> {
+    SHARED.get_or_init(|| {
+        let extra = ExtraRoots::from_env().map_err(|e| e.to_string())?;
+        let roots = TrustedRoots {
+            certificates: extra.certificates.len(),
+            sources: extra.sources,
+            skipped: extra.skipped,
+        };
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .user_agent(concat!("pbconnector/", env!("CARGO_PKG_VERSION")));
+        for certificate in extra.certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Shared { client, roots })
+    })
+}
 
 /// The process-wide client; an error (no TLS backend, an unreadable `SSL_CERT_FILE`) is the same
 /// for every caller. Commands call it at start so such an error stops them at once.
 pub fn shared() -> Result<reqwest::Client, String> {
-    SHARED
-        .get_or_init(|| {
-            let extra = ExtraRoots::from_env().map_err(|e| e.to_string())?;
-            let mut builder = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .retry(reqwest::retry::never())
-                .user_agent(concat!("pbconnector/", env!("CARGO_PKG_VERSION")));
-            for certificate in extra.certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
-            builder
-                .build()
-                .map_err(|e| format!("cannot build the HTTP client: {e}"))
-        })
-        .clone()
+    shared_state()
+        .as_ref()
+        .map(|s| s.client.clone())
+        .map_err(Clone::clone)
+}
+
+/// The extra roots of the [`shared`] client (read from the environment once, with it).
+pub fn trusted_roots() -> Result<&'static TrustedRoots, String> {
+    shared_state()
+        .as_ref()
+        .map(|s| &s.roots)
+        .map_err(Clone::clone)
+}
+
+/// An error with its causes on one line: reqwest's own text stops at "error sending request",
+/// and the cause (an unknown issuer, a refused proxy CONNECT, a DNS failure) is what the reader
+/// needs. reqwest's texts name the target URL, never a header or a proxy's credentials.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // hyper and rustls sometimes repeat their cause's text in their own.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A CA certificate file that cannot be used.
@@ -93,6 +150,8 @@ pub enum ExtraRootsError {
 pub struct ExtraRoots {
     pub certificates: Vec<reqwest::Certificate>,
     pub sources: Vec<PathBuf>,
+    /// Directory files that are not PEM certificates (a README, a DER copy, a key), and why.
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
 impl ExtraRoots {
@@ -112,7 +171,9 @@ impl ExtraRoots {
     }
 
     /// Every regular file of `dir` (symbolic links followed, hidden names skipped: a mounted
-    /// ConfigMap's `..data`) that holds certificates; a directory with none is an error.
+    /// ConfigMap's `..data`) that holds certificates; a directory with none is an error. A file
+    /// that is not PEM, or PEM without a certificate, is skipped (and listed in `skipped`); a
+    /// PEM file that is broken, or whose certificate is, is an error naming it.
     fn add_dir(&mut self, dir: &Path) -> Result<(), ExtraRootsError> {
         let read = |source| ExtraRootsError::Read {
             var: CERT_DIR_ENV,
@@ -144,7 +205,8 @@ impl ExtraRoots {
     }
 
     /// The certificates of one PEM file; `required`: a file without one is an error (in a
-    /// directory, other files may sit beside the certificates).
+    /// directory, other files may sit beside the certificates: a file without a PEM block, or
+    /// with PEM blocks none of which is a certificate, is skipped).
     fn add_file(
         &mut self,
         var: &'static str,
@@ -156,11 +218,31 @@ impl ExtraRoots {
             path: path.to_path_buf(),
             source,
         })?;
+        let begins = text
+            .windows(PEM_BEGIN.len())
+            .filter(|w| *w == PEM_BEGIN)
+            .count();
+        if begins == 0 && !required {
+            self.skipped
+                .push((path.to_path_buf(), "not PEM (no -----BEGIN line)".into()));
+            return Ok(());
+        }
         let blocks = pem::parse_many(&text).map_err(|e| ExtraRootsError::NotPem {
             var,
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+        if blocks.len() < begins {
+            // A block cut short (no END line) is not silently dropped.
+            return Err(ExtraRootsError::NotPem {
+                var,
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{begins} -----BEGIN lines but {} complete PEM blocks",
+                    blocks.len()
+                ),
+            });
+        }
         let mut found = 0;
         for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
             found += 1;
@@ -184,6 +266,9 @@ impl ExtraRoots {
         }
         if found > 0 {
             self.sources.push(path.to_path_buf());
+        } else {
+            self.skipped
+                .push((path.to_path_buf(), "PEM without a CERTIFICATE block".into()));
         }
         Ok(())
     }
@@ -260,5 +345,72 @@ mod tests {
             "{error}"
         );
         assert!(error.to_string().contains("SSL_CERT_DIR"), "{error}");
+    }
+
+    #[test]
+    fn describe_names_every_cause_once() {
+        #[derive(Debug)]
+        struct Sending(std::io::Error);
+        impl std::fmt::Display for Sending {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error sending request")
+            }
+        }
+        impl std::error::Error for Sending {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let error = Sending(std::io::Error::other(
+            "invalid peer certificate: UnknownIssuer",
+        ));
+        assert_eq!(
+            describe(&error),
+            "error sending request: invalid peer certificate: UnknownIssuer"
+        );
+    }
+
+    #[test]
+    fn a_directory_skips_files_that_are_not_pem_and_refuses_broken_pem_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.crt"), ca_pem()).unwrap();
+        // A DER copy beside the PEM one: binary, not UTF-8, no PEM line.
+        let der = pem::parse(ca_pem()).unwrap().into_contents();
+        let der_file = dir.path().join("ca.der");
+        std::fs::write(&der_file, &der).unwrap();
+        // PEM, but a key, not a certificate.
+        let key_file = dir.path().join("tls.key");
+        std::fs::write(
+            &key_file,
+            rcgen::KeyPair::generate().unwrap().serialize_pem(),
+        )
+        .unwrap();
+        let mut roots = ExtraRoots::default();
+        roots.add_dir(dir.path()).unwrap();
+        assert_eq!(roots.certificates.len(), 1);
+        assert_eq!(roots.sources, [dir.path().join("ca.crt")]);
+        let skipped: Vec<&PathBuf> = roots.skipped.iter().map(|(p, _)| p).collect();
+        assert_eq!(skipped, [&der_file, &key_file], "{:?}", roots.skipped);
+
+        // A file that is PEM but broken stops the start, and the error names it.
+        let broken = dir.path().join("broken.crt");
+        std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
+        let error = ExtraRoots::default().add_dir(dir.path()).unwrap_err();
+        assert!(
+            matches!(error, ExtraRootsError::NotPem { ref path, .. } if *path == broken),
+            "{error}"
+        );
+        assert!(error.to_string().contains("broken.crt"), "{error}");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let error = ExtraRoots::default().add_dir(dir.path()).unwrap_err();
+        assert!(
+            matches!(error, ExtraRootsError::BadCertificate { ref path, .. } if *path == broken),
+            "{error}"
+        );
+        assert!(error.to_string().contains("broken.crt"), "{error}");
     }
 }

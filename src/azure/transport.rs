@@ -265,7 +265,10 @@ impl Transport {
             Ok(Err(e)) => {
                 return Attempt::Retry(
                     GraphError::Transient {
-                        what: format!("Graph unreachable: {}", e.without_url()),
+                        what: format!(
+                            "Graph unreachable: {}",
+                            crate::http_client::describe(&e.without_url())
+                        ),
                     },
                     None,
                 );

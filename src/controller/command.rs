@@ -136,15 +136,20 @@ pub async fn execute<E: SyncEngine>(args: RunArgs, engine: E) -> ExitCode {
         }
     };
     // The Graph and Password Boss client: an unusable SSL_CERT_FILE stops the start here.
-    match crate::http_client::ExtraRoots::from_env()
-        .map_err(|e| e.to_string())
-        .and_then(|extra| crate::http_client::shared().map(|_| extra))
-    {
-        Ok(extra) => {
-            if !extra.sources.is_empty() {
+    // What is logged is what the client trusts: both come from one reading of the environment.
+    match crate::http_client::trusted_roots() {
+        Ok(roots) => {
+            for (file, reason) in &roots.skipped {
+                tracing::warn!(
+                    file = %file.display(),
+                    reason = %reason,
+                    "skipped a file of SSL_CERT_DIR that holds no PEM certificate"
+                );
+            }
+            if !roots.sources.is_empty() {
                 tracing::info!(
-                    certificates = extra.certificates.len(),
-                    files = ?extra.sources,
+                    certificates = roots.certificates,
+                    files = ?roots.sources,
                     "trusting these CA certificates besides the bundled roots"
                 );
             }

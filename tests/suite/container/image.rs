@@ -37,6 +37,8 @@ const PB_HOST: &str = "passwordboss.pbtest.example";
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 /// Compressed layers of the image at most (the aim: under 20 MB).
 const MAX_COMPRESSED_BYTES: u64 = 20 * 1000 * 1000;
+/// The password in the proxy URL the chart takes from a Secret: never in the log.
+const PROXY_PASSWORD: &str = "proxy-secret-4c1d";
 
 pub(super) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -85,6 +87,28 @@ fn podman(args: &[&str]) -> Output {
         .unwrap_or_else(|e| {
             panic!("podman cannot run ({e}): install it with scripts/install-test-tools.sh")
         })
+}
+
+/// The label on every container these tests start; its value names the test.
+const TEST_LABEL: &str = "pbconnector-test";
+
+/// `--label=pbconnector-test=<test>` for `podman run`.
+fn test_label(test: &str) -> String {
+    format!("--label={TEST_LABEL}={test}")
+}
+
+/// Removes what an earlier run of `test` left (a killed run never reached its `Drop`): a
+/// detached container on the host network would still hold its port. Only this test's label,
+/// so that tests running in parallel keep their containers.
+fn remove_leftovers(test: &str) {
+    podman_ok(&[
+        "rm",
+        "--force",
+        "--time",
+        "0",
+        "--filter",
+        &format!("label={TEST_LABEL}={test}"),
+    ]);
 }
 
 fn podman_ok(args: &[&str]) -> String {
@@ -231,7 +255,26 @@ fn the_image_is_one_static_binary_run_as_65532_with_no_shell() {
         "{labels}"
     );
     assert_eq!(labels["org.opencontainers.image.licenses"], "Apache-2.0");
-    for label in ["revision", "source", "title"] {
+    // The commit the archive was built from (build-image.sh never keeps an older archive): this
+    // checkout's HEAD, marked `-modified` when tracked files differ from it.
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(repo())
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    let mut revision = git(&["rev-parse", "HEAD"]);
+    if !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        revision.push_str("-modified");
+    }
+    assert_eq!(
+        labels["org.opencontainers.image.revision"], revision,
+        "the revision label names this checkout (rebuild with scripts/build-image.sh): {labels}"
+    );
+    for label in ["source", "title"] {
         let value = labels[format!("org.opencontainers.image.{label}")]
             .as_str()
             .unwrap_or_default();
@@ -239,9 +282,13 @@ fn the_image_is_one_static_binary_run_as_65532_with_no_shell() {
     }
 
     // The runtime runs it (hardened as the chart runs it), and there is no shell to run.
+    let test = "static-binary";
+    remove_leftovers(test);
+    let label = test_label(test);
     let hardened = [
         "run",
         "--rm",
+        &label,
         "--network=none",
         "--read-only",
         "--read-only-tmpfs=false",
@@ -550,6 +597,10 @@ fn proc_status(pid: &str, field: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca_through_a_proxy() {
     let image = tokio::task::spawn_blocking(image).await.unwrap();
+    let test = "runs-as-the-chart";
+    tokio::task::spawn_blocking(move || remove_leftovers(test))
+        .await
+        .unwrap();
     let cluster = Cluster::shared().await;
     cluster.install_crd().await;
     let ns = cluster.namespace("image").await;
@@ -572,7 +623,12 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
     cluster.apply(&sims.manifests(&ns)).await;
 
     // The Deployment exactly as the chart renders it for an MSP network: the proxy for
-    // everything but Password Boss, the private CA from a ConfigMap, the names allowed.
+    // everything but Password Boss, its URL (with credentials) from a Secret, the private CA
+    // from a ConfigMap, the names allowed.
+    let proxy_secret = BTreeMap::from([(
+        ("corp-proxy", "https"),
+        format!("http://pbproxy:{PROXY_PASSWORD}@127.0.0.1:{}", proxy.port),
+    )]);
     let port = free_port();
     let deployment = chart_deployment(&[
         "image.repository=localhost/pbconnector".into(),
@@ -584,7 +640,8 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
             sims.pb_host()
         ),
         "extraCACertificates.configMapName=corp-ca".into(),
-        format!("proxy.https=http://127.0.0.1:{}", proxy.port),
+        "proxy.existingSecret.name=corp-proxy".into(),
+        "proxy.existingSecret.httpsKey=https".into(),
         format!("proxy.noProxy={PB_HOST}"),
     ])
     .await;
@@ -608,6 +665,7 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
     let mut run: Vec<String> = [
         "run",
         "--detach",
+        &test_label(test),
         "--network=host",
         "--read-only",
         "--read-only-tmpfs=false",
@@ -642,10 +700,23 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
         let value = match name {
             "POD_NAME" => "pbconnector-image-test".to_string(),
             "POD_NAMESPACE" => identity.namespace.clone(),
-            _ => env["value"]
-                .as_str()
-                .unwrap_or_else(|| panic!("a literal value for {name}: {env}"))
-                .to_string(),
+            _ => match env["valueFrom"]["secretKeyRef"].as_object() {
+                // What the kubelet does with a secretKeyRef: the Secret's value.
+                Some(reference) => {
+                    let key = (
+                        reference["name"].as_str().unwrap(),
+                        reference["key"].as_str().unwrap(),
+                    );
+                    proxy_secret
+                        .get(&key)
+                        .unwrap_or_else(|| panic!("{key:?} is a key of the test's Secret"))
+                        .clone()
+                }
+                None => env["value"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a value or a secretKeyRef for {name}: {env}"))
+                    .to_string(),
+            },
         };
         run.push(format!("--env={name}={value}"));
     }
@@ -757,7 +828,9 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
         "{log}"
     );
     assert!(
-        !log.contains(token.trim()) && !log.contains(sims.env.password_boss.token()),
+        !log.contains(token.trim())
+            && !log.contains(sims.env.password_boss.token())
+            && !log.contains(PROXY_PASSWORD),
         "no credential in the log"
     );
     assert_eq!(status.connection, Connection::Connected);
@@ -800,9 +873,14 @@ async fn graph_token_and_password_boss_requests_go_through_the_proxy_and_trust_s
     // Without the CA: the proxy carries the tunnel, TLS refuses the private certificate.
     let before = sims.active_users();
     let refused = sync(&[]).output().await.expect("pbconnector runs");
+    let said = format!("{}{}", text(&refused.stdout), text(&refused.stderr));
     assert!(
         !refused.status.success(),
-        "a certificate of an unknown CA is refused"
+        "a certificate of an unknown CA is refused: {said}"
+    );
+    assert!(
+        said.contains("UnknownIssuer") || said.to_lowercase().contains("certificate"),
+        "refused for its certificate, not for another reason: {said}"
     );
     assert!(
         !proxy.tunnels().is_empty(),

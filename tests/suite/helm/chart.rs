@@ -853,6 +853,73 @@ fn extra_ca_certificates_and_proxy_values_reach_the_operator() {
         bad.contains("proxy"),
         "a proxy without a scheme is refused: {bad}"
     );
+    // Credentials never sit in plain values (Deployment, helm values, release Secret).
+    for value in [
+        "proxy: {https: 'http://user:pass@proxy.corp.example:3128'}\n",
+        "proxy: {http: 'http://user@proxy.corp.example:3128'}\n",
+    ] {
+        let refused = helm.try_template(value, &[]).unwrap_err();
+        assert!(
+            refused.contains("/proxy/http"),
+            "a proxy URL with a userinfo part is refused ({value}): {refused}"
+        );
+    }
+
+    // A proxy with credentials: from a Secret, by reference; no literal value anywhere.
+    let secret_proxy = helm.template(
+        "proxy: {existingSecret: {name: corp-proxy, httpsKey: https-url, httpKey: http-url}, noProxy: '.corp.example'}\n",
+    );
+    let c = container(&secret_proxy);
+    for (name, key) in [("HTTPS_PROXY", "https-url"), ("HTTP_PROXY", "http-url")] {
+        let var = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {}", c["env"]));
+        assert!(
+            var.get("value").is_none(),
+            "{name} has no literal value: {var}"
+        );
+        assert_eq!(
+            var["valueFrom"]["secretKeyRef"]["name"], "corp-proxy",
+            "{var}"
+        );
+        assert_eq!(var["valueFrom"]["secretKeyRef"]["key"], key, "{var}");
+    }
+    // One key is enough; the other variable may stay a plain (credential-free) value.
+    let mixed = helm.template(
+        "proxy: {http: 'http://proxy.corp.example:3128', existingSecret: {name: corp-proxy, httpsKey: url}}\n",
+    );
+    let env = &container(&mixed)["env"];
+    let https = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "HTTPS_PROXY")
+        .unwrap();
+    assert_eq!(https["valueFrom"]["secretKeyRef"]["key"], "url");
+    let http = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "HTTP_PROXY")
+        .unwrap();
+    assert_eq!(http["value"], "http://proxy.corp.example:3128");
+    for (values, says) in [
+        (
+            "proxy: {https: 'http://p:3128', existingSecret: {name: s, httpsKey: k}}\n",
+            "not both",
+        ),
+        ("proxy: {existingSecret: {name: s}}\n", "httpsKey"),
+        (
+            "proxy: {existingSecret: {httpKey: k}}\n",
+            "existingSecret.name",
+        ),
+    ] {
+        let refused = helm.try_template(values, &[]).unwrap_err();
+        assert!(refused.contains(says), "{values}: {refused}");
+    }
 
     // Nothing set: no proxy variable, no mount.
     let plain = helm.template("");
