@@ -606,17 +606,7 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
     let ns = cluster.namespace("image").await;
     let watch = format!("watchNamespaces={{{ns}}}");
     let identity = cluster.operator_identity(&[watch.as_str()]).await;
-    let token = cluster
-        .kubectl
-        .ok(&[
-            "create",
-            "token",
-            &identity.service_account,
-            "-n",
-            &identity.namespace,
-            "--duration=1h",
-        ])
-        .await;
+    let token = cluster.service_account_token(&identity, "1h").await;
     let ca = PrivateCa::new();
     let sims = NamedSimulators::start(&ca, 12).await;
     let proxy = ConnectProxy::start().await;

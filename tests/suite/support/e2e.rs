@@ -125,6 +125,21 @@ impl Cluster {
     /// API (`kubectl create token`). Each distinct `values` is a release of its own (its own
     /// namespace, ServiceAccount and cluster-wide names), so tests can differ in what the
     /// operator may do.
+    /// A token of the identity's ServiceAccount from the TokenRequest API (`kubectl create
+    /// token`), valid for `duration` (e.g. `2h`).
+    pub async fn service_account_token(&self, identity: &Identity, duration: &str) -> String {
+        self.kubectl
+            .ok(&[
+                "create",
+                "token",
+                &identity.service_account,
+                "-n",
+                &identity.namespace,
+                &format!("--duration={duration}"),
+            ])
+            .await
+    }
+
     pub async fn operator_identity(&self, values: &[&str]) -> Identity {
         let release = format!("pbc-{:08x}", fnv(&values.join(",")));
         let identity = Identity {
@@ -144,17 +159,7 @@ impl Cluster {
             .await;
         let rbac = self.chart_rbac(&identity, values).await;
         self.kubectl.ok_stdin(&["apply", "-f", "-"], &rbac).await;
-        let token = self
-            .kubectl
-            .ok(&[
-                "create",
-                "token",
-                &identity.service_account,
-                "-n",
-                &identity.namespace,
-                "--duration=2h",
-            ])
-            .await;
+        let token = self.service_account_token(&identity, "2h").await;
         let path = self
             .server()
             .kubeconfig_for_token(&identity.release, token.trim());
