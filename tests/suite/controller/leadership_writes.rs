@@ -21,6 +21,7 @@ use pbconnector::resources::{
 use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle};
 use pbconnector::sync::state::ConnectorState;
 use pbconnector::sync::status::failure::FailureReason;
+use pbconnector::sync::status::status_from_report;
 use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
@@ -366,4 +367,73 @@ async fn spending_is_in_the_status_before_it_is_spent() {
     assert_eq!(env.password_boss.requests().writes(), writes);
     let status = status_of(&cluster, &ns).await;
     assert_eq!(status.safety, Some(record), "nothing more spent");
+}
+
+/// The residual race of a leader change: replica A stores its spending; replica B, whose copy of
+/// the object is older than that (its watch lags), syncs from that copy's record, spends nothing
+/// and writes its final status as the controller does (`status_from_report` over its copy, then
+/// `status_writer::apply_status`). A's spending is still in `status.safety` afterwards, and the
+/// next plan counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_status_from_a_stale_copy_keeps_the_spending_stored_since() {
+    let (cluster, ns, env, uid) = connector_object("safety-stale", 60).await;
+    let api = Api::namespaced(cluster.client.clone(), &ns);
+    let mut spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
+    spec.safety.max_deprovision_percent = 100;
+    spec.safety.max_deprovisions_per_sync = 100;
+    let options = |record: Option<SafetyRecord>| SyncRequest {
+        safety_record: record,
+        safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(
+            cluster.client.clone(),
+            &ns,
+            NAME,
+            &uid,
+        ))),
+        ..SyncRequest::new(ConnectorKey::new(ns.as_str(), NAME), spec.clone())
+    };
+    let mut a = ConnectorState::default();
+    let created = sync_once(&env, &spec, &ns, &mut a, options(None)).await;
+    assert!(created.succeeded(), "{created:?}");
+    let first = status_from_report(None, &created, Some(1), None);
+    apply_status(&api, NAME, &first).await.unwrap();
+    // B's copy of the object: the status as A's first sync left it.
+    let stale = status_of(&cluster, &ns).await;
+
+    // A spends 30 (stored before the disables), and loses the lease before its final status.
+    remove_members(&env, 0..30);
+    let spent_30 = sync_once(&env, &spec, &ns, &mut a, options(stale.safety.clone())).await;
+    assert_eq!(spent_30.applied.disabled, 30, "{spent_30:?}");
+    let stored = status_of(&cluster, &ns)
+        .await
+        .safety
+        .expect("A's record is stored");
+    assert_eq!(stored.spent.iter().map(|s| s.changes).sum::<u32>(), 30);
+
+    // B leads now, from its stale copy: nothing left to do, nothing spent; its final status.
+    let mut b = ConnectorState::default();
+    let writes = env.password_boss.requests().writes();
+    let idle = sync_once(&env, &spec, &ns, &mut b, options(stale.safety.clone())).await;
+    assert!(idle.succeeded(), "{idle:?}");
+    assert_eq!(
+        env.password_boss.requests().writes(),
+        writes,
+        "B spends nothing"
+    );
+    let last = status_from_report(Some(&stale), &idle, Some(1), None);
+    apply_status(&api, NAME, &last).await.unwrap();
+    let status = status_of(&cluster, &ns).await;
+    assert_eq!(status.message, last.message, "B's status is written");
+    assert_eq!(
+        status.safety.as_ref(),
+        Some(&stored),
+        "A's spending survives B's final status"
+    );
+
+    // And still counts: 25 more would make 55 in the window (over its 50).
+    remove_members(&env, 30..55);
+    let writes = env.password_boss.requests().writes();
+    let held = sync_once(&env, &spec, &ns, &mut b, options(status.safety.clone())).await;
+    assert_eq!(held.applied.disabled, 0, "{held:?}");
+    assert!(held.held().is_some(), "held by the window: {held:?}");
+    assert_eq!(env.password_boss.requests().writes(), writes);
 }
