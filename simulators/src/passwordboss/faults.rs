@@ -1,5 +1,6 @@
-//! Fault injection: throttling, server errors, latency and connections dropped after a write
-//! was applied. Shared by the test (which sets faults) and the server (which asks per request).
+//! Fault injection: throttling, server errors, latency, connections dropped after a write was
+//! applied, and writes held unanswered. Shared by the test (which sets faults) and the server
+//! (which asks per request).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -28,11 +29,26 @@ struct FaultState {
 }
 
 /// The simulator's fault switches. Cloning shares them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Faults {
     state: Arc<Mutex<FaultState>>,
     /// Numbers the pages of an endless hostile listing.
     pages: Arc<std::sync::atomic::AtomicU64>,
+    /// While `true`, writes that arrive wait (unhandled, unanswered) until it is `false`.
+    writes_held: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Writes waiting now.
+    waiting: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            state: Arc::default(),
+            pages: Arc::default(),
+            writes_held: Arc::new(tokio::sync::watch::Sender::new(false)),
+            waiting: Arc::default(),
+        }
+    }
 }
 
 /// What the server does with one request before handling it.
@@ -93,6 +109,42 @@ impl Faults {
         });
     }
 
+    /// Hold every write that arrives from now on, unhandled and unanswered, until
+    /// `release_writes`. A client with at most N writes in flight, all of them held, has no
+    /// write on the wire and can start no other: a point in its run the test can name.
+    pub fn hold_writes(&self) {
+        self.writes_held.send_replace(true);
+    }
+
+    /// Handle the held writes, and hold no more.
+    pub fn release_writes(&self) {
+        self.writes_held.send_replace(false);
+    }
+
+    /// How many writes are held now.
+    pub fn writes_waiting(&self) -> u64 {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Called once per incoming write: returns once writes are not held.
+    pub(crate) async fn pass_write(&self) {
+        let mut held = self.writes_held.subscribe();
+        if !*held.borrow_and_update() {
+            return;
+        }
+        // Counted down however the wait ends (its connection closed by the client, too).
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicU64);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        let _ = held.wait_for(|held| !*held).await;
+    }
+
     /// Behave as a hostile or broken server for every request from now on (`None`: stop).
     pub fn set_hostile(&self, hostile: Option<Hostile>) {
         self.with(|s| s.hostile = hostile);
@@ -109,6 +161,7 @@ impl Faults {
     /// Switch every fault off.
     pub fn clear(&self) {
         self.with(|s| *s = FaultState::default());
+        self.release_writes();
     }
 
     /// Called once per incoming request.

@@ -72,6 +72,9 @@ async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Respons
     let token = bearer(req.headers()).map(str::to_owned);
     let kill = req.extensions().get::<ConnectionKill>().cloned();
     shared.counters.arrived(write);
+    if write {
+        shared.faults.pass_write().await;
+    }
     let decision = shared.faults.decide();
     if !decision.latency.is_zero() {
         crate::latency::delay(decision.latency).await;

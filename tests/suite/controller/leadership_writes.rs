@@ -4,7 +4,7 @@
 //! Password Boss meanwhile. What a sync spends of the safety budget is in the connector's status
 //! before its first destructive write, written on the condition of the resourceVersion it read.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::e2e::{Cluster, CountingEngine, InProcess, NAME, eventually, sample};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -15,6 +15,7 @@ use pbconnector::controller::safety_store::StatusSafetyStore;
 use pbconnector::controller::status_writer::apply_status;
 use pbconnector::controller::while_leading::sync_while_leading;
 use pbconnector::controller::{LeaderElection, Leadership, PipelineEngine};
+use pbconnector::passwordboss::DEFAULT_CONCURRENCY;
 use pbconnector::resources::{
     AzureAdConnectorSpec, AzureAdConnectorStatus, Connection, SafetyRecord, SpentChanges,
 };
@@ -36,6 +37,10 @@ fn request(env: &SampleEnvironment) -> SyncRequest {
     }
 }
 
+/// Ordered by events, not by the clock: the simulator holds the writes that arrive, so once as
+/// many are held as the executor may have in flight, none is on the wire and the sync can start
+/// no other; leadership is lost there, the held writes are let go, and not one more write may
+/// arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_boss_write_starts_after_leadership_is_lost() {
     // 60 users to create, each write slowed down: the sync writes for seconds.
@@ -45,9 +50,8 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
     })
     .await
     .expect("simulators start");
-    env.password_boss
-        .faults()
-        .set_latency(Duration::from_millis(200));
+    let faults = env.password_boss.faults();
+    faults.set_latency(Duration::from_millis(200));
     let (leading, watched) = tokio::sync::watch::channel(true);
     let leadership = Leadership::following(watched);
     let engine = PipelineEngine::new();
@@ -57,13 +61,25 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
         tokio::spawn(async move { sync_while_leading(&engine, request, &leadership).await })
     };
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while env.password_boss.requests().writes() == 0 {
-        assert!(Instant::now() < deadline, "the sync never started writing");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Writing: from now on every write that arrives is held, unanswered.
+    eventually("the sync writes", Duration::from_secs(60), || {
+        let arrived = env.password_boss.requests().writes_arrived;
+        async move { (arrived > 0).then_some(()) }
+    })
+    .await;
+    faults.hold_writes();
+    eventually(
+        "every write the executor may have in flight held",
+        Duration::from_secs(60),
+        || {
+            let held = faults.writes_waiting();
+            async move { (held == DEFAULT_CONCURRENCY as u64).then_some(()) }
+        },
+    )
+    .await;
+    let arrived_before_loss = env.password_boss.requests().writes_arrived;
+
     leading.send(false).expect("the sync watches leadership");
-    let lost_at = Instant::now();
     let report = tokio::time::timeout(Duration::from_secs(10), sync)
         .await
         .expect("the sync stops when leadership is lost")
@@ -71,14 +87,20 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
     let failure = report.failure.expect("a stopped sync is a failure");
     assert_eq!(failure.reason, FailureReason::LeadershipLost, "{failure}");
 
-    // Writes already on the wire may land a moment later; none may arrive after that.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let stats = env.password_boss.requests();
-    let last = stats.last_write_arrived.expect("writes arrived");
-    assert!(
-        last <= lost_at + Duration::from_millis(50),
-        "a write arrived {:?} after leadership was lost",
-        last.saturating_duration_since(lost_at)
+    // The held writes are handled now (their answers go nowhere); a sync still running would
+    // be answered and start more. It is given every chance to: the simulator is left to
+    // handle all it was sent, and a while more.
+    faults.release_writes();
+    eventually("the held writes handled", Duration::from_secs(30), || {
+        let held = faults.writes_waiting();
+        async move { (held == 0).then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        env.password_boss.requests().writes_arrived,
+        arrived_before_loss,
+        "a write started after leadership was lost"
     );
     let created = env
         .password_boss
