@@ -2,7 +2,7 @@
 //! applied, and writes held unanswered. Shared by the test (which sets faults) and the server
 //! (which asks per request).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +26,11 @@ struct FaultState {
     requests_seen: u64,
     writes_applied: u64,
     hostile: Option<Hostile>,
+    /// Every `n`th distinct write refused its first `times` attempts: `(n, times, answer)`.
+    refuse_writes: Option<(u64, u32, InjectedError)>,
+    /// Attempts left to refuse, by write (its `Idempotency-Key`, else method and path).
+    refusing: HashMap<String, u32>,
+    distinct_writes: u64,
 }
 
 /// The simulator's fault switches. Cloning shares them.
@@ -88,6 +93,50 @@ impl Faults {
                 },
             ))
         });
+    }
+
+    /// Refuse every `n`th distinct write (counted from now, in order of first arrival) its first
+    /// `times` attempts with `status`; its later attempts are handled. A write is known by its
+    /// `Idempotency-Key` (else by method and path), so a client that keeps the key across retries
+    /// meets exactly `times` refusals per chosen write, whatever order concurrent requests arrive
+    /// in: the number of refusals, and whether a retry budget of more than `times` attempts
+    /// suffices, do not depend on timing (unlike `fail_every_nth`, where a retry may land on the
+    /// nth arrival again).
+    pub fn refuse_every_nth_write(&self, n: u64, times: u32, status: u16) {
+        assert!(n > 0, "every_nth needs n >= 1");
+        self.with(|s| {
+            s.distinct_writes = 0;
+            s.refusing.clear();
+            s.refuse_writes = Some((
+                n,
+                times,
+                InjectedError {
+                    status,
+                    retry_after: None,
+                },
+            ));
+        });
+    }
+
+    /// Called once per incoming write known as `identity`: the refusal it gets, if any.
+    pub(crate) fn refusal(&self, identity: &str) -> Option<InjectedError> {
+        self.with(|s| {
+            let (n, times, error) = s.refuse_writes?;
+            let left = match s.refusing.get_mut(identity) {
+                Some(left) => left,
+                None => {
+                    s.distinct_writes += 1;
+                    let chosen = s.distinct_writes % n == 0;
+                    s.refusing
+                        .entry(identity.to_owned())
+                        .or_insert(if chosen { times } else { 0 })
+                }
+            };
+            (*left > 0).then(|| {
+                *left -= 1;
+                error
+            })
+        })
     }
 
     /// Delay every answer by `latency`.
@@ -217,5 +266,19 @@ mod tests {
         f.drop_next_writes_after_apply(1);
         assert!(f.drop_after_write());
         assert!(!f.drop_after_write());
+    }
+
+    #[test]
+    fn every_nth_write_is_refused_exactly_its_first_attempts() {
+        let f = Faults::default();
+        f.refuse_every_nth_write(2, 2, 503);
+        let refused = |key: &str| f.refusal(key).is_some();
+        assert!(!refused("a"));
+        assert!(refused("b"));
+        assert!(!refused("c"));
+        assert!(refused("b"), "b's second attempt");
+        assert!(!refused("a"));
+        assert!(!refused("b"), "b's third attempt is handled");
+        assert!(refused("d"));
     }
 }
