@@ -416,6 +416,17 @@ async fn a_final_status_from_a_stale_copy_keeps_the_spending_stored_since() {
     let mut a = ConnectorState::default();
     let created = sync_once(&env, &spec, &ns, &mut a, options(None)).await;
     assert!(created.succeeded(), "{created:?}");
+    // A record that changes without spending (the groups it made are its own now) is stored by
+    // the sync too, not left to the final status.
+    let owned = &created.safety_record().expect("a record").owned_groups;
+    assert!(!owned.is_empty());
+    assert_eq!(
+        status_of(&cluster, &ns)
+            .await
+            .safety
+            .map(|s| s.owned_groups),
+        Some(owned.clone())
+    );
     let first = status_from_report(None, &created, Some(1), None);
     apply_status(&api, NAME, &first).await.unwrap();
     // B's copy of the object: the status as A's first sync left it.
