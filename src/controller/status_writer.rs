@@ -1,8 +1,9 @@
 //! Writing what a reconcile found: the status through server-side apply on the status
-//! subresource, and Events for the transitions worth one.
+//! subresource (never its `safety`, which only the safety store changes), and Events for the
+//! transitions worth one.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
 use serde_json::json;
@@ -17,21 +18,63 @@ pub const EVENT_ACTION: &str = "Sync";
 /// events.k8s.io/v1 limits `note` to 1 kB.
 const MAX_NOTE_BYTES: usize = 1024;
 
-/// Applies `status` (server-side apply, forced, field manager `pbconnector`).
+/// How many times the object may change between the read and the write of one status before
+/// the write gives up (the reconcile is retried).
+const MAX_STATUS_CONFLICTS: u32 = 5;
+
+/// Applies `status` (server-side apply, forced, field manager `pbconnector`), except its
+/// `safety`: that is written only through the safety store (`controller::safety_store`, every
+/// change from a fresh read on the condition of its `resourceVersion`). This write too reads the
+/// object afresh, carries its `status.safety` exactly as stored (an applied status without it
+/// would remove it: the field manager owns it), and names the `resourceVersion` it read, so a
+/// record stored meanwhile by another replica is neither erased nor overwritten, however old
+/// the copy `status` was built from. A 409 means the object changed since the read: read again.
 pub async fn apply_status(
     api: &Api<DeserializeGuard<AzureAdConnector>>,
     name: &str,
     status: &AzureAdConnectorStatus,
 ) -> Result<(), kube::Error> {
-    let patch = json!({
-        "apiVersion": "passwordboss.com/v1alpha1",
-        "kind": "AzureAdConnector",
-        "status": status,
-    });
+    // Raw JSON: an object that does not match the schema still has its record carried.
+    let kind = ApiResource::erase::<AzureAdConnector>(&());
+    let raw: Api<DynamicObject> = match api.namespace() {
+        Some(namespace) => Api::namespaced_with(api.clone().into_client(), namespace, &kind),
+        None => Api::all_with(api.clone().into_client(), &kind),
+    };
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch_status(name, &params, &Patch::Apply(&patch))
-        .await
-        .map(|_| ())
+    let mut conflicts = 0;
+    loop {
+        let object = raw.get(name).await?;
+        let stored = object
+            .data
+            .get("status")
+            .and_then(|s| s.get("safety"))
+            .filter(|s| !s.is_null())
+            .cloned();
+        let mut body = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("safety");
+            if let Some(stored) = stored {
+                fields.insert("safety".into(), stored);
+            }
+        }
+        let patch = json!({
+            "apiVersion": "passwordboss.com/v1alpha1",
+            "kind": "AzureAdConnector",
+            "metadata": {"resourceVersion": object.metadata.resource_version},
+            "status": body,
+        });
+        match api.patch_status(name, &params, &Patch::Apply(&patch)).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 && conflicts < MAX_STATUS_CONFLICTS => {
+                conflicts += 1;
+                tracing::debug!(
+                    conflicts,
+                    "the connector changed while its status was written; reading it again"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Writes `status.message` alone (a JSON merge patch): the rest of the status, `safety` above all,

@@ -4,7 +4,7 @@
 //! 1. **read** (`read`): the clients, then Entra and Password Boss concurrently (or the
 //!    Password Boss state kept from the last sync);
 //! 2. **plan** (`plan`): the company guard, departures settled by Graph lookups, the planner
-//!    and the safety gate (what a destructive plan spends is stored first, `spending`);
+//!    and the safety gate (a safety record the plan changes is stored first, `spending`);
 //! 3. **apply** (`apply`): the plan's writes to Password Boss; the state read is kept for the
 //!    next sync when they changed nothing;
 //! 4. **report** (`report`): the `SyncReport`, built once from what the steps did.

@@ -4,10 +4,13 @@
 //! Two rules make what cannot be undone rest on current facts:
 //! - a plan that would remove or delete a user or delete a group is made again from a fresh
 //!   Password Boss read when the read step took the kept state;
-//! - a plan that spends the safety budget (or uses an approval) has its record stored first
-//!   (`spending`): from a fresh read of the stored record, written on the condition that nobody
-//!   wrote it since. A stored record other than the one planned from means another sync spent
-//!   meanwhile: the plan is made again from it. No record stored, no destructive write.
+//! - a plan that changes the safety record (spends the budget, uses an approval, starts a
+//!   leaver's grace period, owns or gives up a group, lets spending leave the window) has its
+//!   record stored first (`spending`): from a fresh read of the stored record, written on the
+//!   condition that nobody wrote it since. A stored record other than the one planned from means
+//!   another sync changed it meanwhile: the plan is made again from it. No record stored, no
+//!   write at all. The record is never written anywhere else (the controller's status writes
+//!   carry the stored one), so a record planned from a stale copy can never replace it.
 
 use std::time::Instant;
 
@@ -15,7 +18,7 @@ use super::SyncRequest;
 use super::company::company_of;
 use super::departures::classify_departures;
 use super::progress::{Progress, Step};
-use super::spending::{SafetyStoreError, spends};
+use super::spending::SafetyStoreError;
 use super::state::{Clients, ConnectorState, Planned, Reads, SnapshotSummary, Trace};
 use super::status::failure::{FailureReason, SyncFailure};
 use crate::domain::{DirectoryState, EntraSnapshot};
@@ -54,7 +57,7 @@ impl PlanError {
     }
 }
 
-/// Step 2: the plan for what was read, its spending stored first when it spends.
+/// Step 2: the plan for what was read, its safety record stored first when it changes it.
 pub(super) async fn make_plan(
     spec: &AzureAdConnectorSpec,
     clients: &Clients,
@@ -105,7 +108,7 @@ pub(super) async fn make_plan(
         }
         let planned: SafetyRecord = (&plan.record).into();
         let store = match &request.safety_store {
-            Some(store) if !request.dry_run && spends(&record, &planned) => store.store(),
+            Some(store) if !request.dry_run && planned != record => store.store(),
             _ => break plan,
         };
         let read_at = match version.take() {
@@ -113,7 +116,7 @@ pub(super) async fn make_plan(
             None => {
                 let stored = store.read().await.map_err(PlanError::Record)?;
                 if stored.record != record {
-                    // Another sync stored spending since this one's record was read.
+                    // Another sync stored a record since this one's was read.
                     record = stored.record;
                     version = Some(stored.version);
                     continue;

@@ -61,11 +61,11 @@ pub struct SyncRequest {
     /// annotation, or `--approve-deprovisions`).
     pub approval: Option<String>,
     /// What the safety limits remember (the connector's `status.safety`): the record the sync
-    /// plans from (one that spends reads it afresh from `safety_store` first).
+    /// plans from (one whose plan changes it reads it afresh from `safety_store` first).
     pub safety_record: Option<SafetyRecord>,
-    /// Where a plan that spends the safety budget stores its record before its first
-    /// destructive write (see `spending`); `None`: nowhere (the command line, which has no
-    /// object to write).
+    /// Where a plan that changes the safety record (spending above all) stores it before its
+    /// first write (see `spending`); `None`: nowhere (the command line, which has no object to
+    /// write).
     pub safety_store: Option<SafetyStoreHandle>,
     /// Distinguishes this sync's idempotency keys from other syncs'.
     pub sync_id: String,

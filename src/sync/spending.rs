@@ -1,11 +1,14 @@
-//! What a destructive sync will spend is recorded before it is spent.
+//! What a sync will spend is recorded before it is spent.
 //!
 //! The safety gate's output record (spending in the window, approvals used, owned groups,
 //! leavers) is written where every later sync, on any replica, reads it — the connector's
-//! `status.safety` — before the first destructive write, from a fresh read of the object and on
-//! the condition that nobody wrote it since (a `SafetyStore`). A sync whose record changed since
-//! it planned plans again from the one stored; a sync that cannot write its record writes nothing
-//! destructive. So nothing spent is ever only in one replica's memory.
+//! `status.safety` — whenever it differs from the record the sync planned from, before the
+//! sync's first write, from a fresh read of the object and on the condition that nobody wrote it
+//! since (a `SafetyStore`). A sync whose record changed since it planned plans again from the one
+//! stored; a sync that cannot write its record writes nothing. This is the only way the record
+//! changes: the controller's other status writes carry the stored record as they find it. So
+//! nothing spent is ever only in one replica's memory, and no write from an older copy of the
+//! object erases it.
 //!
 //! The controller's store is the connector object on the API server
 //! (`controller::safety_store`). The command line has no object to write and gives no store
@@ -75,15 +78,4 @@ impl PartialEq for SafetyStoreHandle {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
-}
-
-/// Whether `after` (the gate's output) records spending or an approval use that `before` (the
-/// record it planned from) does not: the plan then makes destructive changes, and `after` must
-/// be stored before the first of them.
-pub(crate) fn spends(before: &SafetyRecord, after: &SafetyRecord) -> bool {
-    after.spent.iter().any(|s| !before.spent.contains(s))
-        || after
-            .approvals_used
-            .iter()
-            .any(|a| !before.approvals_used.contains(a))
 }

@@ -1,7 +1,8 @@
-//! Fault injection: throttling, server errors, latency and connections dropped after a write
-//! was applied. Shared by the test (which sets faults) and the server (which asks per request).
+//! Fault injection: throttling, server errors, latency, connections dropped after a write was
+//! applied, and writes held unanswered. Shared by the test (which sets faults) and the server
+//! (which asks per request).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,14 +26,34 @@ struct FaultState {
     requests_seen: u64,
     writes_applied: u64,
     hostile: Option<Hostile>,
+    /// Every `n`th distinct write refused its first `times` attempts: `(n, times, answer)`.
+    refuse_writes: Option<(u64, u32, InjectedError)>,
+    /// Attempts left to refuse, by write (its `Idempotency-Key`, else method and path).
+    refusing: HashMap<String, u32>,
+    distinct_writes: u64,
 }
 
 /// The simulator's fault switches. Cloning shares them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Faults {
     state: Arc<Mutex<FaultState>>,
     /// Numbers the pages of an endless hostile listing.
     pages: Arc<std::sync::atomic::AtomicU64>,
+    /// While `true`, writes that arrive wait (unhandled, unanswered) until it is `false`.
+    writes_held: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Writes waiting now.
+    waiting: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            state: Arc::default(),
+            pages: Arc::default(),
+            writes_held: Arc::new(tokio::sync::watch::Sender::new(false)),
+            waiting: Arc::default(),
+        }
+    }
 }
 
 /// What the server does with one request before handling it.
@@ -74,6 +95,50 @@ impl Faults {
         });
     }
 
+    /// Refuse every `n`th distinct write (counted from now, in order of first arrival) its first
+    /// `times` attempts with `status`; its later attempts are handled. A write is known by its
+    /// `Idempotency-Key` (else by method and path), so a client that keeps the key across retries
+    /// meets exactly `times` refusals per chosen write, whatever order concurrent requests arrive
+    /// in: the number of refusals, and whether a retry budget of more than `times` attempts
+    /// suffices, do not depend on timing (unlike `fail_every_nth`, where a retry may land on the
+    /// nth arrival again).
+    pub fn refuse_every_nth_write(&self, n: u64, times: u32, status: u16) {
+        assert!(n > 0, "every_nth needs n >= 1");
+        self.with(|s| {
+            s.distinct_writes = 0;
+            s.refusing.clear();
+            s.refuse_writes = Some((
+                n,
+                times,
+                InjectedError {
+                    status,
+                    retry_after: None,
+                },
+            ));
+        });
+    }
+
+    /// Called once per incoming write known as `identity`: the refusal it gets, if any.
+    pub(crate) fn refusal(&self, identity: &str) -> Option<InjectedError> {
+        self.with(|s| {
+            let (n, times, error) = s.refuse_writes?;
+            let left = match s.refusing.get_mut(identity) {
+                Some(left) => left,
+                None => {
+                    s.distinct_writes += 1;
+                    let chosen = s.distinct_writes % n == 0;
+                    s.refusing
+                        .entry(identity.to_owned())
+                        .or_insert(if chosen { times } else { 0 })
+                }
+            };
+            (*left > 0).then(|| {
+                *left -= 1;
+                error
+            })
+        })
+    }
+
     /// Delay every answer by `latency`.
     pub fn set_latency(&self, latency: Duration) {
         self.with(|s| s.latency = latency);
@@ -93,6 +158,42 @@ impl Faults {
         });
     }
 
+    /// Hold every write that arrives from now on, unhandled and unanswered, until
+    /// `release_writes`. A client with at most N writes in flight, all of them held, has no
+    /// write on the wire and can start no other: a point in its run the test can name.
+    pub fn hold_writes(&self) {
+        self.writes_held.send_replace(true);
+    }
+
+    /// Handle the held writes, and hold no more.
+    pub fn release_writes(&self) {
+        self.writes_held.send_replace(false);
+    }
+
+    /// How many writes are held now.
+    pub fn writes_waiting(&self) -> u64 {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Called once per incoming write: returns once writes are not held.
+    pub(crate) async fn pass_write(&self) {
+        let mut held = self.writes_held.subscribe();
+        if !*held.borrow_and_update() {
+            return;
+        }
+        // Counted down however the wait ends (its connection closed by the client, too).
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicU64);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        let _ = held.wait_for(|held| !*held).await;
+    }
+
     /// Behave as a hostile or broken server for every request from now on (`None`: stop).
     pub fn set_hostile(&self, hostile: Option<Hostile>) {
         self.with(|s| s.hostile = hostile);
@@ -109,6 +210,7 @@ impl Faults {
     /// Switch every fault off.
     pub fn clear(&self) {
         self.with(|s| *s = FaultState::default());
+        self.release_writes();
     }
 
     /// Called once per incoming request.
@@ -164,5 +266,19 @@ mod tests {
         f.drop_next_writes_after_apply(1);
         assert!(f.drop_after_write());
         assert!(!f.drop_after_write());
+    }
+
+    #[test]
+    fn every_nth_write_is_refused_exactly_its_first_attempts() {
+        let f = Faults::default();
+        f.refuse_every_nth_write(2, 2, 503);
+        let refused = |key: &str| f.refusal(key).is_some();
+        assert!(!refused("a"));
+        assert!(refused("b"));
+        assert!(!refused("c"));
+        assert!(refused("b"), "b's second attempt");
+        assert!(!refused("a"));
+        assert!(!refused("b"), "b's third attempt is handled");
+        assert!(refused("d"));
     }
 }

@@ -72,7 +72,17 @@ async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Respons
     let token = bearer(req.headers()).map(str::to_owned);
     let kill = req.extensions().get::<ConnectionKill>().cloned();
     shared.counters.arrived(write);
-    let decision = shared.faults.decide();
+    if write {
+        shared.faults.pass_write().await;
+    }
+    let mut decision = shared.faults.decide();
+    if write && decision.error.is_none() {
+        let identity = match req.headers().get("idempotency-key") {
+            Some(key) => String::from_utf8_lossy(key.as_bytes()).into_owned(),
+            None => format!("{} {}", req.method(), req.uri().path()),
+        };
+        decision.error = shared.faults.refusal(&identity);
+    }
     if !decision.latency.is_zero() {
         crate::latency::delay(decision.latency).await;
     }

@@ -13,8 +13,9 @@ pub struct RequestStats {
     pub writes_by_status: BTreeMap<u16, u64>,
     /// Writes applied whose connection was then dropped without an answer.
     pub dropped: u64,
-    /// When the last write request arrived (before any injected latency or handling).
-    pub last_write_arrived: Option<std::time::Instant>,
+    /// Write requests that arrived, counted before anything else happens to them (held,
+    /// delayed, refused or handled): the order of arrivals against the test's own events.
+    pub writes_arrived: u64,
 }
 
 impl RequestStats {
@@ -94,8 +95,7 @@ impl Counters {
     /// Called as a request arrives, before it is delayed or handled.
     pub fn arrived(&self, write: bool) {
         if write {
-            self.stats.lock().expect("stats lock").last_write_arrived =
-                Some(std::time::Instant::now());
+            self.stats.lock().expect("stats lock").writes_arrived += 1;
         }
     }
 

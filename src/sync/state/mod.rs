@@ -30,7 +30,7 @@ pub struct StepTimings {
     pub graph_read: Duration,
     /// Reading Password Boss (near zero when the kept state stood in).
     pub password_boss_read: Duration,
-    /// The plan step: departures settled, the planner and the safety gate (and storing what it spends).
+    /// The plan step: departures settled, the planner and the safety gate (and storing its record).
     pub planning: Duration,
     /// Applying the plan's writes.
     pub apply: Duration,
@@ -171,7 +171,7 @@ impl SnapshotSummary {
 
 /// What the plan step made: the plan, and what it was made from.
 pub(crate) struct Planned {
-    /// Guarded by the safety limits; what it spends is stored.
+    /// Guarded by the safety limits; its record, when changed, is stored.
     pub plan: Plan,
     pub summary: SnapshotSummary,
     pub connector: ConnectorInfo,

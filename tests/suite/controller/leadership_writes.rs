@@ -4,7 +4,7 @@
 //! Password Boss meanwhile. What a sync spends of the safety budget is in the connector's status
 //! before its first destructive write, written on the condition of the resourceVersion it read.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::e2e::{Cluster, CountingEngine, InProcess, NAME, eventually, sample};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -15,12 +15,14 @@ use pbconnector::controller::safety_store::StatusSafetyStore;
 use pbconnector::controller::status_writer::apply_status;
 use pbconnector::controller::while_leading::sync_while_leading;
 use pbconnector::controller::{LeaderElection, Leadership, PipelineEngine};
+use pbconnector::passwordboss::DEFAULT_CONCURRENCY;
 use pbconnector::resources::{
     AzureAdConnectorSpec, AzureAdConnectorStatus, Connection, SafetyRecord, SpentChanges,
 };
 use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle};
 use pbconnector::sync::state::ConnectorState;
 use pbconnector::sync::status::failure::FailureReason;
+use pbconnector::sync::status::status_from_report;
 use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
@@ -35,6 +37,10 @@ fn request(env: &SampleEnvironment) -> SyncRequest {
     }
 }
 
+/// Ordered by events, not by the clock: the simulator holds the writes that arrive, so once as
+/// many are held as the executor may have in flight, none is on the wire and the sync can start
+/// no other; leadership is lost there, the held writes are let go, and not one more write may
+/// arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_boss_write_starts_after_leadership_is_lost() {
     // 60 users to create, each write slowed down: the sync writes for seconds.
@@ -44,9 +50,8 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
     })
     .await
     .expect("simulators start");
-    env.password_boss
-        .faults()
-        .set_latency(Duration::from_millis(200));
+    let faults = env.password_boss.faults();
+    faults.set_latency(Duration::from_millis(200));
     let (leading, watched) = tokio::sync::watch::channel(true);
     let leadership = Leadership::following(watched);
     let engine = PipelineEngine::new();
@@ -56,13 +61,25 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
         tokio::spawn(async move { sync_while_leading(&engine, request, &leadership).await })
     };
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while env.password_boss.requests().writes() == 0 {
-        assert!(Instant::now() < deadline, "the sync never started writing");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Writing: from now on every write that arrives is held, unanswered.
+    eventually("the sync writes", Duration::from_secs(60), || {
+        let arrived = env.password_boss.requests().writes_arrived;
+        async move { (arrived > 0).then_some(()) }
+    })
+    .await;
+    faults.hold_writes();
+    eventually(
+        "every write the executor may have in flight held",
+        Duration::from_secs(60),
+        || {
+            let held = faults.writes_waiting();
+            async move { (held == DEFAULT_CONCURRENCY as u64).then_some(()) }
+        },
+    )
+    .await;
+    let arrived_before_loss = env.password_boss.requests().writes_arrived;
+
     leading.send(false).expect("the sync watches leadership");
-    let lost_at = Instant::now();
     let report = tokio::time::timeout(Duration::from_secs(10), sync)
         .await
         .expect("the sync stops when leadership is lost")
@@ -70,14 +87,20 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
     let failure = report.failure.expect("a stopped sync is a failure");
     assert_eq!(failure.reason, FailureReason::LeadershipLost, "{failure}");
 
-    // Writes already on the wire may land a moment later; none may arrive after that.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let stats = env.password_boss.requests();
-    let last = stats.last_write_arrived.expect("writes arrived");
-    assert!(
-        last <= lost_at + Duration::from_millis(50),
-        "a write arrived {:?} after leadership was lost",
-        last.saturating_duration_since(lost_at)
+    // The held writes are handled now (their answers go nowhere); a sync still running would
+    // be answered and start more. It is given every chance to: the simulator is left to
+    // handle all it was sent, and a while more.
+    faults.release_writes();
+    eventually("the held writes handled", Duration::from_secs(30), || {
+        let held = faults.writes_waiting();
+        async move { (held == 0).then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        env.password_boss.requests().writes_arrived,
+        arrived_before_loss,
+        "a write started after leadership was lost"
     );
     let created = env
         .password_boss
@@ -366,4 +389,84 @@ async fn spending_is_in_the_status_before_it_is_spent() {
     assert_eq!(env.password_boss.requests().writes(), writes);
     let status = status_of(&cluster, &ns).await;
     assert_eq!(status.safety, Some(record), "nothing more spent");
+}
+
+/// The residual race of a leader change: replica A stores its spending; replica B, whose copy of
+/// the object is older than that (its watch lags), syncs from that copy's record, spends nothing
+/// and writes its final status as the controller does (`status_from_report` over its copy, then
+/// `status_writer::apply_status`). A's spending is still in `status.safety` afterwards, and the
+/// next plan counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_status_from_a_stale_copy_keeps_the_spending_stored_since() {
+    let (cluster, ns, env, uid) = connector_object("safety-stale", 60).await;
+    let api = Api::namespaced(cluster.client.clone(), &ns);
+    let mut spec: AzureAdConnectorSpec = serde_json::from_value(env.spec_json()).unwrap();
+    spec.safety.max_deprovision_percent = 100;
+    spec.safety.max_deprovisions_per_sync = 100;
+    let options = |record: Option<SafetyRecord>| SyncRequest {
+        safety_record: record,
+        safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(
+            cluster.client.clone(),
+            &ns,
+            NAME,
+            &uid,
+        ))),
+        ..SyncRequest::new(ConnectorKey::new(ns.as_str(), NAME), spec.clone())
+    };
+    let mut a = ConnectorState::default();
+    let created = sync_once(&env, &spec, &ns, &mut a, options(None)).await;
+    assert!(created.succeeded(), "{created:?}");
+    // A record that changes without spending (the groups it made are its own now) is stored by
+    // the sync too, not left to the final status.
+    let owned = &created.safety_record().expect("a record").owned_groups;
+    assert!(!owned.is_empty());
+    assert_eq!(
+        status_of(&cluster, &ns)
+            .await
+            .safety
+            .map(|s| s.owned_groups),
+        Some(owned.clone())
+    );
+    let first = status_from_report(None, &created, Some(1), None);
+    apply_status(&api, NAME, &first).await.unwrap();
+    // B's copy of the object: the status as A's first sync left it.
+    let stale = status_of(&cluster, &ns).await;
+
+    // A spends 30 (stored before the disables), and loses the lease before its final status.
+    remove_members(&env, 0..30);
+    let spent_30 = sync_once(&env, &spec, &ns, &mut a, options(stale.safety.clone())).await;
+    assert_eq!(spent_30.applied.disabled, 30, "{spent_30:?}");
+    let stored = status_of(&cluster, &ns)
+        .await
+        .safety
+        .expect("A's record is stored");
+    assert_eq!(stored.spent.iter().map(|s| s.changes).sum::<u32>(), 30);
+
+    // B leads now, from its stale copy: nothing left to do, nothing spent; its final status.
+    let mut b = ConnectorState::default();
+    let writes = env.password_boss.requests().writes();
+    let idle = sync_once(&env, &spec, &ns, &mut b, options(stale.safety.clone())).await;
+    assert!(idle.succeeded(), "{idle:?}");
+    assert_eq!(
+        env.password_boss.requests().writes(),
+        writes,
+        "B spends nothing"
+    );
+    let last = status_from_report(Some(&stale), &idle, Some(1), None);
+    apply_status(&api, NAME, &last).await.unwrap();
+    let status = status_of(&cluster, &ns).await;
+    assert_eq!(status.message, last.message, "B's status is written");
+    assert_eq!(
+        status.safety.as_ref(),
+        Some(&stored),
+        "A's spending survives B's final status"
+    );
+
+    // And still counts: 25 more would make 55 in the window (over its 50).
+    remove_members(&env, 30..55);
+    let writes = env.password_boss.requests().writes();
+    let held = sync_once(&env, &spec, &ns, &mut b, options(status.safety.clone())).await;
+    assert_eq!(held.applied.disabled, 0, "{held:?}");
+    assert!(held.held().is_some(), "held by the window: {held:?}");
+    assert_eq!(env.password_boss.requests().writes(), writes);
 }

@@ -25,6 +25,8 @@ use crate::support::{connector_json, held};
 
 pub const NS: &str = "msp";
 pub const NAME: &str = "contoso";
+pub const OBJECT_PATH: &str =
+    "/apis/passwordboss.com/v1alpha1/namespaces/msp/azureadconnectors/contoso";
 pub const STATUS_PATH: &str =
     "/apis/passwordboss.com/v1alpha1/namespaces/msp/azureadconnectors/contoso/status";
 pub const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/msp/events";
@@ -141,6 +143,15 @@ impl ApiState {
                     }
                     None => not_found(&format!("secrets \"{name}\" not found")),
                 }
+            }
+            // The object as held: the status last applied (the controller reads it before each
+            // status write, to carry its `safety`).
+            ("GET", OBJECT_PATH) => {
+                let mut object = connector_json();
+                if let Some(patch) = self.status_patches().pop() {
+                    object["status"] = patch.body["status"].clone();
+                }
+                (StatusCode::OK, object)
             }
             ("PATCH", STATUS_PATH) => {
                 let mut object = connector_json();
