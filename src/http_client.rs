@@ -2,10 +2,14 @@
 //!
 //! A `reqwest::Client` carries its TLS configuration (the parsed root certificates) and its
 //! connection pools; building one per connector cost tens of kilobytes each, which dominated the
-//! operator's memory with 1,000 connectors. Clones share everything. Timeouts are set on each
-//! request (the clients differ), and the shared settings are the strict ones both need: no
-//! redirects (a bearer token must never follow one to another host) and no retries (retries are
-//! the clients' own, so every request sent is counted and paced).
+//! operator's memory with 1,000 connectors. Clones share everything. The shared settings are the
+//! strict ones both services need: no redirects (a bearer token must never follow one to another
+//! host), no retries (retries are the clients' own, so every request sent is counted and paced),
+//! and two timeouts on every request, so that a stalled endpoint ends its request (a transient
+//! failure the client retries, then the sync's failure) long before the sync's one deadline:
+//! [`CONNECT_TIMEOUT`] to open a connection (TLS included) and [`READ_TIMEOUT`] of silence
+//! while waiting for the answer or for the next bytes of its body. Each client adds a total
+//! timeout per request of its own.
 //!
 //! Enterprise networks: the client trusts the bundled Mozilla roots plus the CA certificates
 //! named by `SSL_CERT_FILE` (a PEM file) and `SSL_CERT_DIR` (directories of PEM files, `:`
@@ -21,12 +25,20 @@ pub mod tally;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// A PEM file of CA certificates to trust besides the bundled roots (the OpenSSL convention).
 pub const CERT_FILE_ENV: &str = "SSL_CERT_FILE";
 /// Directories (`:`-separated) whose PEM files hold CA certificates to trust besides the bundled
 /// roots (the OpenSSL convention; a mounted ConfigMap or Secret works as is).
 pub const CERT_DIR_ENV: &str = "SSL_CERT_DIR";
+/// The longest an outbound request (Graph, the Entra token endpoint, Password Boss) may take to
+/// connect, TLS handshake included.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest an outbound request may wait for its answer's headers, or between two reads of
+/// its body (an idle timeout: a large answer arriving steadily is not cut).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// What every PEM block starts with: a file without it is not PEM.
 const PEM_BEGIN: &[u8] = b"-----BEGIN ";
 
@@ -61,6 +73,8 @@ fn shared_state() -> &'static Result<Shared, String> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .retry(reqwest::retry::never())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .user_agent(concat!("pbconnector/", env!("CARGO_PKG_VERSION")));
         for certificate in extra.certificates {
             builder = builder.add_root_certificate(certificate);
@@ -105,6 +119,26 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// What a request that failed without an answer tells the reader: which timeout ended it, when
+/// one did (reqwest says only "operation timed out"), else the error and its causes.
+pub fn describe_failure(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        if error.is_connect() {
+            return format!(
+                "no connection within {} s (the connect timeout); check that the endpoint is \
+                 reachable",
+                CONNECT_TIMEOUT.as_secs()
+            );
+        }
+        return format!(
+            "the endpoint did not answer in time (silent for {} s, the read timeout, or past \
+             the request's own timeout); check that it answers promptly",
+            READ_TIMEOUT.as_secs()
+        );
+    }
+    describe(error)
 }
 
 /// A CA certificate file that cannot be used.

@@ -33,7 +33,8 @@ impl TenantPacer {
     pub(crate) async fn acquire(&self) -> SemaphorePermit<'_> {
         loop {
             if let Some(wait) = self.wait() {
-                tokio::time::sleep(wait).await;
+                // A Retry-After holds the tenant: the sync's slot is given back meanwhile.
+                crate::slots::waiting(tokio::time::sleep(wait)).await;
                 continue;
             }
             let permit = self

@@ -58,7 +58,7 @@ type EntraClient = oauth2::Client<
 /// The token endpoint's transport outcome when it is not a parseable answer.
 #[derive(Debug, thiserror::Error)]
 enum TokenTransport {
-    #[error("token endpoint unreachable: {}", crate::http_client::describe(.0))]
+    #[error("token endpoint unreachable: {}", crate::http_client::describe_failure(.0))]
     Network(#[from] reqwest::Error),
     #[error("token endpoint answered HTTP {status}")]
     Status {

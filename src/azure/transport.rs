@@ -121,7 +121,7 @@ impl Transport {
                     ?delay,
                     "retrying throttled $batch sub-requests"
                 );
-                tokio::time::sleep(delay).await;
+                crate::slots::waiting(tokio::time::sleep(delay)).await;
                 pending = retry;
             }
         }
@@ -213,10 +213,11 @@ impl Transport {
                 self.pacer.defer(w);
             }
             tracing::debug!(path, attempt, ?delay, error = %err, "retrying Graph request");
-            tokio::time::sleep(delay).await;
+            crate::slots::waiting(tokio::time::sleep(delay)).await;
         }
     }
 
+    /// One attempt: paced, then sent holding the sync's slot (`slots::request`).
     async fn attempt(
         &self,
         method: &reqwest::Method,
@@ -226,6 +227,18 @@ impl Transport {
         deadline: Instant,
     ) -> Attempt {
         let _permit = self.pacer.acquire().await;
+        crate::slots::request(self.exchange(method, url, body, refreshed, deadline)).await
+    }
+
+    /// The token (fetched if needed) and the HTTP exchange of one attempt.
+    async fn exchange(
+        &self,
+        method: &reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+        refreshed: &mut bool,
+        deadline: Instant,
+    ) -> Attempt {
         let bearer = match self.tokens.get().await {
             Ok(b) => b,
             Err(e) if e.is_retryable() => {
@@ -267,7 +280,7 @@ impl Transport {
                     GraphError::Transient {
                         what: format!(
                             "Graph unreachable: {}",
-                            crate::http_client::describe(&e.without_url())
+                            crate::http_client::describe_failure(&e.without_url())
                         ),
                     },
                     None,
@@ -289,7 +302,10 @@ impl Transport {
             Ok(Err(BodyError::Network(e))) => {
                 return Attempt::Retry(
                     GraphError::Transient {
-                        what: format!("Graph response cut short: {}", e.without_url()),
+                        what: format!(
+                            "Graph response cut short: {}",
+                            crate::http_client::describe_failure(&e.without_url())
+                        ),
                     },
                     None,
                 );

@@ -11,7 +11,10 @@ use crate::azure::PacerRegistry;
 use crate::sync::state::ConnectorState;
 use crate::sync::{read_credentials_with, run_sync};
 
+use crate::resources::AzureAdConnectorSpec;
+use crate::sync::Credentials;
 use crate::sync::report::SyncReport;
+use crate::sync::verify::Checks;
 use crate::sync::{ConnectorKey, SyncRequest};
 
 /// Runs one sync of one connector. The real implementation, [`PipelineEngine`], reads the
@@ -20,6 +23,18 @@ use crate::sync::{ConnectorKey, SyncRequest};
 /// wrap the real one to count syncs.
 pub trait SyncEngine: Send + Sync + 'static {
     fn sync(&self, request: SyncRequest) -> impl std::future::Future<Output = SyncReport> + Send;
+    /// Runs the `pbconnector verify` checks of a connector (`passwordboss.com/verify-requested-at`).
+    /// The real engine runs them through the clients the connector's syncs keep: the tenant's
+    /// Graph pacer and the token cache. By default: with clients of their own.
+    fn verify(
+        &self,
+        key: &ConnectorKey,
+        spec: &AzureAdConnectorSpec,
+        credentials: Credentials,
+    ) -> impl std::future::Future<Output = Checks> + Send {
+        let _ = key;
+        crate::sync::verify::verify(spec, credentials)
+    }
     /// Forget a connector's state (it was deleted).
     fn forget(&self, key: &ConnectorKey);
     /// The leader lease was lost: while another replica leads, it spends the safety budget and
@@ -78,6 +93,18 @@ impl SyncEngine for PipelineEngine {
             request.federated_token.clone(),
         );
         run_sync(&request, credentials, &mut state).await
+    }
+
+    async fn verify(
+        &self,
+        key: &ConnectorKey,
+        spec: &AzureAdConnectorSpec,
+        credentials: Credentials,
+    ) -> Checks {
+        let state = self.state(key);
+        let mut state = state.lock().await;
+        state.begin_term(self.term.load(Ordering::SeqCst));
+        crate::sync::verify::verify_kept(spec, credentials, &mut state).await
     }
 
     fn forget(&self, key: &ConnectorKey) {

@@ -1,6 +1,7 @@
 //! The operator: a kube-runtime controller that keeps every `AzureAdConnector` in sync and says
 //! so in its status. Thin glue: the sync itself is behind [`engine::SyncEngine`].
 
+pub mod cancel;
 pub mod command;
 pub mod companies;
 pub mod endpoints;

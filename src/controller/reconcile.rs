@@ -1,6 +1,7 @@
 //! `reconcile` and `error_policy`: decide whether a connector is due, run its sync through the
 //! engine, write the status when it says something new, and publish Events.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::cancel::InFlight;
 use super::companies::CompanyRegistry;
 use super::engine::SyncEngine;
 use super::leadership::Leadership;
@@ -65,6 +67,13 @@ pub struct Context<E> {
     pub progress_status_interval: Duration,
     /// Which connector may write to which Password Boss company (the older of two).
     pub companies: Arc<CompanyRegistry>,
+    /// The syncs in flight, which the connector watch cancels (`cancel`).
+    pub in_flight: Arc<InFlight>,
+    /// One verify per connector per this long (`verify::VERIFY_INTERVAL` unless a test
+    /// shortens it).
+    pub verify_interval: Duration,
+    /// When each connector's last verify started.
+    pub verified: Mutex<HashMap<ConnectorKey, Instant>>,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -88,6 +97,9 @@ impl<E: SyncEngine> Context<E> {
             last_success_refresh: LAST_SUCCESS_REFRESH,
             progress_status_interval: Duration::from_secs(30),
             companies: Arc::default(),
+            in_flight: Arc::default(),
+            verify_interval: super::verify::VERIFY_INTERVAL,
+            verified: Mutex::default(),
         }
     }
 
@@ -121,6 +133,24 @@ impl<E: SyncEngine> Context<E> {
         self
     }
 
+    /// One verify per connector per `interval` (tests shorten it).
+    pub fn with_verify_interval(mut self, interval: Duration) -> Self {
+        self.verify_interval = interval;
+        self
+    }
+
+    fn verified(&self) -> MutexGuard<'_, HashMap<ConnectorKey, Instant>> {
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long a verify of `key` must still wait at `now` (`None`: it may run).
+    fn verify_wait(&self, key: &ConnectorKey, now: Instant) -> Option<Duration> {
+        let last = *self.verified().get(key)?;
+        (last + self.verify_interval)
+            .checked_duration_since(now)
+            .filter(|wait| !wait.is_zero())
+    }
+
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -128,6 +158,7 @@ impl<E: SyncEngine> Context<E> {
     /// Forgets a deleted connector here and in the engine.
     pub fn forget(&self, key: &ConnectorKey) {
         let forgotten = self.ledger().forget(key);
+        self.verified().remove(key);
         self.engine.forget(key);
         self.companies.forget(key);
         self.metrics.fleet.forget(&key.namespace, &key.name);
@@ -220,26 +251,48 @@ async fn reconcile_connector<E: SyncEngine>(
 ) -> Result<Action, Error> {
     ctx.ledger().clear_invalid(key);
     let api: Api<Watched> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let (current, verify_wait) = answer_verify(&api, connector, key, ctx).await?;
+    let next = sync_if_due(&api, connector, key, ctx, current).await?;
+    // The sooner of the two: a verify request held back is answered once its minute is up.
+    let next = match (next, verify_wait) {
+        (Some(sync), Some(verify)) => Some(sync.min(verify)),
+        (sync, verify) => sync.or(verify),
+    };
+    Ok(next.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// Decides and runs the sync, and says when to look again (`None`: at the next change).
+async fn sync_if_due<E: SyncEngine>(
+    api: &Api<Watched>,
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+    current: Option<AzureAdConnectorStatus>,
+) -> Result<Option<Duration>, Error> {
     let interval = connector.spec.interval();
-    let current = answer_verify(&api, connector, key, ctx).await?;
     if connector.spec.suspend {
-        return suspend(&api, connector, key, ctx, current.as_ref()).await;
+        return suspend(api, connector, key, ctx, current.as_ref())
+            .await
+            .map(Some);
     }
-    let observation = observe(&api, connector, key, ctx, current).await?;
+    let observation = observe(api, connector, key, ctx, current).await?;
     let due = match decide(key, ctx, &observation) {
         Ok(due) => due,
-        Err(requeue) => return Ok(requeue),
+        Err(requeue) => return Ok(Some(requeue)),
     };
-    let outcome = sync(&api, connector, key, ctx, &observation, due).await;
+    let Some(outcome) = sync(api, connector, key, ctx, &observation, due).await else {
+        // The event that cancelled it reconciles the connector again, as it is now.
+        return Ok(None);
+    };
     if !ctx.leadership.is_leading() {
         // The new leader owns the connector now, its status included.
         tracing::info!("not leading any more; the status is left to the new leader");
-        return Ok(Action::await_change());
+        return Ok(None);
     }
-    record(&api, connector, key, ctx, observation, outcome).await?;
+    record(api, connector, key, ctx, observation, outcome).await?;
     let entry = ctx.ledger().entry(key).cloned();
     let delay = entry.map_or(interval, |e| next_delay(&e, interval));
-    Ok(Action::requeue(jittered(delay, rand::random())))
+    Ok(Some(jittered(delay, rand::random())))
 }
 
 /// What a reconcile found on the object and in its own memory.
@@ -257,28 +310,42 @@ struct Observation {
     observed: Observed,
 }
 
-/// Answers a pending verify request (suspended or not) and returns the status as it is then.
+/// Answers a pending verify request (suspended or not) and returns the status as it is then,
+/// and how long a request held back waits: one verify per connector per `verify_interval`
+/// (`status.verify.nextAllowedTime` says until when). Requests made while one runs or waits
+/// collapse into one: the connector is reconciled once after, and answers the latest value.
 async fn answer_verify<E: SyncEngine>(
     api: &Api<Watched>,
     connector: &AzureAdConnector,
     key: &ConnectorKey,
     ctx: &Context<E>,
-) -> Result<Option<AzureAdConnectorStatus>, Error> {
+) -> Result<(Option<AzureAdConnectorStatus>, Option<Duration>), Error> {
     let current = connector.status.clone();
     let Some(requested) = pending_verify(connector.annotations(), current.as_ref()) else {
-        return Ok(current);
+        return Ok((current, None));
     };
+    let now = Instant::now();
+    if let Some(wait) = ctx.verify_wait(key, now) {
+        tracing::debug!(
+            wait_ms = wait.as_millis() as u64,
+            "verify requested; held until the next one is allowed"
+        );
+        return Ok((current, Some(wait)));
+    }
+    ctx.verified().insert(key.clone(), now);
     let next = super::verify::verified_status(
+        &*ctx.engine,
         &ctx.client,
         &ctx.policy,
-        &key.namespace,
+        key,
         &connector.spec,
         current.as_ref(),
         requested,
+        ctx.verify_interval,
     )
     .await;
     write_if_changed(api, connector, key, current.as_ref(), &next, ctx).await?;
-    Ok(Some(next))
+    Ok((Some(next), None))
 }
 
 /// A suspended connector: its status says so, no sync runs.
@@ -288,15 +355,12 @@ async fn suspend<E: SyncEngine>(
     key: &ConnectorKey,
     ctx: &Context<E>,
     current: Option<&AzureAdConnectorStatus>,
-) -> Result<Action, Error> {
+) -> Result<Duration, Error> {
     let generation = connector.metadata.generation;
     let next = suspended_status(current, generation, Timestamp::now());
     write_if_changed(api, connector, key, current, &next, ctx).await?;
     tracing::debug!("suspended; no sync");
-    Ok(Action::requeue(jittered(
-        connector.spec.interval(),
-        rand::random(),
-    )))
+    Ok(jittered(connector.spec.interval(), rand::random()))
 }
 
 /// What the object asks now, against what the ledger remembers; a connector never seen gets its
@@ -339,25 +403,25 @@ async fn observe<E: SyncEngine>(
     })
 }
 
-/// Whether a sync is due now (`Ok`, and why), or the requeue to wait for (`Err`).
+/// Whether a sync is due now (`Ok`, and why), or how long to wait (`Err`).
 fn decide<E: SyncEngine>(
     key: &ConnectorKey,
     ctx: &Context<E>,
     observation: &Observation,
-) -> Result<Due, Action> {
+) -> Result<Due, Duration> {
     let now = Instant::now();
     match super::schedule::decide(observation.entry.as_ref(), &observation.observed, now) {
         Decision::Wait(delay) => {
             if let Some(status) = &observation.current {
                 ctx.ledger().set_connection(key, status.connection);
             }
-            Err(Action::requeue(jittered(delay, rand::random())))
+            Err(jittered(delay, rand::random()))
         }
         // Which connector holds which company is known once every watched namespace was
         // listed.
         Decision::Sync(_) if !ctx.companies.listed() => {
             tracing::debug!("waiting for every watched namespace to be listed before syncing");
-            Err(Action::requeue(Duration::from_secs(1)))
+            Err(Duration::from_secs(1))
         }
         Decision::Sync(due) => Ok(due),
     }
@@ -372,7 +436,8 @@ struct Outcome {
 }
 
 /// Runs the sync that is due: the spec's endpoints and identity admitted first (it is
-/// untrusted), then its Secrets read, then the sync, stopped if leadership is lost.
+/// untrusted), then its Secrets read, then the sync, stopped if leadership is lost; `None` when
+/// the connector's watch cancelled it (deleted, suspended, spec changed: see `cancel`).
 async fn sync<E: SyncEngine>(
     api: &Api<Watched>,
     connector: &AzureAdConnector,
@@ -380,7 +445,7 @@ async fn sync<E: SyncEngine>(
     ctx: &Context<E>,
     observation: &Observation,
     due: Due,
-) -> Outcome {
+) -> Option<Outcome> {
     let spec = &connector.spec;
     tracing::info!(
         reason = due.as_str(),
@@ -397,17 +462,20 @@ async fn sync<E: SyncEngine>(
         Ok(token) => token,
         Err(refusal) => {
             tracing::warn!(reason = %refusal.reason(), error = %refusal, "connector refused; nothing sent");
-            return failed(SyncFailure::new(refusal.reason(), refusal.to_string()));
+            return Some(failed(SyncFailure::new(
+                refusal.reason(),
+                refusal.to_string(),
+            )));
         }
     };
     let read = match read_secrets(&ctx.client, &key.namespace, spec).await {
         Ok(read) => read,
         Err(error) => {
             tracing::warn!(%error, "referenced secret unreadable");
-            return failed(SyncFailure::new(
+            return Some(failed(SyncFailure::new(
                 FailureReason::SecretUnreadable,
                 error.to_string(),
-            ));
+            )));
         }
     };
     let expiry = credential_expiry(&key.namespace, &spec.azure, &read.data);
@@ -436,15 +504,28 @@ async fn sync<E: SyncEngine>(
         watching,
         ctx.progress_status_interval,
     ));
-    let report = sync_while_leading(&*ctx.engine, request, &ctx.leadership).await;
+    let mut ticket = ctx.in_flight.begin(
+        key,
+        connector.metadata.uid.clone(),
+        connector.metadata.generation,
+    );
+    let report = tokio::select! {
+        biased;
+        why = ticket.cancelled() => {
+            tracing::info!(reason = why.as_str(), "sync cancelled; its slot is free");
+            None
+        }
+        report = sync_while_leading(&*ctx.engine, request, &ctx.leadership) => Some(report),
+    };
+    drop(ticket);
     // Stopped (and any write in flight finished) before the final status is written.
     writer.abort();
     let _ = writer.await;
-    Outcome {
-        report,
+    Some(Outcome {
+        report: report?,
         versions: read.versions,
         expiry: Some(expiry),
-    }
+    })
 }
 
 /// Records what the sync found: metrics, the log, the deprovision Event, the ledger, and the

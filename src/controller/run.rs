@@ -25,6 +25,7 @@ use super::policy::CredentialPolicy;
 use super::reconcile::{Context, Watched, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
 use super::triggers::secret_triggers;
+use crate::slots::{Slots, SyncSlot};
 use crate::sync::status::LAST_SUCCESS_REFRESH;
 use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE};
 use crate::telemetry::metrics::Metrics;
@@ -38,7 +39,8 @@ pub const CONTROLLER_NAME: &str = "pbconnector";
 pub struct ControllerConfig {
     /// Watch exactly these namespaces, or all of them (empty).
     pub namespaces: Vec<String>,
-    /// At most this many syncs run at once.
+    /// At most this many syncs run at once (slots shared fairly between namespaces; a sync
+    /// waiting to retry gives its slot back meanwhile).
     pub max_concurrent_syncs: u16,
     /// After shutdown is requested, in-flight syncs get this long to finish.
     pub shutdown_timeout: Duration,
@@ -63,6 +65,8 @@ pub struct ControllerConfig {
     pub readiness: Readiness,
     /// Which endpoints and identities connectors may use.
     pub policy: CredentialPolicy,
+    /// One verify per connector per this long (`verify::VERIFY_INTERVAL`; tests shorten it).
+    pub verify_interval: Duration,
 }
 
 impl ControllerConfig {
@@ -80,6 +84,7 @@ impl ControllerConfig {
             progress_status_interval: Duration::from_secs(30),
             readiness: Readiness::default(),
             policy: CredentialPolicy::default(),
+            verify_interval: super::verify::VERIFY_INTERVAL,
         }
     }
 }
@@ -191,7 +196,7 @@ async fn run_controller<E: SyncEngine>(
     };
     let engine = Arc::new(Limited {
         inner: engine,
-        permits: tokio::sync::Semaphore::new(config.max_concurrent_syncs.into()),
+        slots: Slots::new(config.max_concurrent_syncs.into()),
     });
     let ctx = Arc::new(
         Context::new(
@@ -204,7 +209,8 @@ async fn run_controller<E: SyncEngine>(
         .with_policy(config.policy.clone())
         .with_last_success_refresh(config.last_success_refresh)
         .with_leadership_and_deadline(leadership, config.sync_deadline)
-        .with_progress_status_interval(config.progress_status_interval),
+        .with_progress_status_interval(config.progress_status_interval)
+        .with_verify_interval(config.verify_interval),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());
@@ -214,7 +220,6 @@ async fn run_controller<E: SyncEngine>(
         let (store, controller) = scope_controller(
             &client,
             scope.as_deref(),
-            config,
             ctx.clone(),
             ScopeReadiness {
                 index,
@@ -302,7 +307,6 @@ impl ScopeReadiness {
 fn scope_controller<E: SyncEngine>(
     client: &Client,
     namespace: Option<&str>,
-    config: &ControllerConfig,
     ctx: Arc<Context<Limited<E>>>,
     readiness: ScopeReadiness,
     stop: Signal,
@@ -318,11 +322,16 @@ fn scope_controller<E: SyncEngine>(
     // which finds the object gone and forgets it; and the first complete list marks the store
     // synced without a second waiter on the store's readiness (kube 5 wakes only one).
     let (store, writer) = reflector::store::<Watched>();
+    let in_flight = ctx.in_flight.clone();
     let connector_events = reflector(
         writer,
         watcher(connectors, watcher::Config::default().any_semantic()),
     )
     .inspect(move |event| {
+        if let Ok(event) = event {
+            // A sync made pointless by this event (deleted, suspended, spec changed) stops now.
+            in_flight.observe(event);
+        }
         if matches!(event, Ok(watcher::Event::InitDone)) {
             readiness.synced();
         }
@@ -337,7 +346,10 @@ fn scope_controller<E: SyncEngine>(
     let mapper_store = store.clone();
     let result_store = store.clone();
     let controller = Controller::for_stream(connector_events, store.clone())
-        .with_config(controller::Config::default().concurrency(config.max_concurrent_syncs))
+        // Reconciles are not bounded here: a connector's reconcile waiting for a sync slot must
+        // not keep another's (which may need no slot at all, or be of another namespace) from
+        // starting; the slots bound the syncs.
+        .with_config(controller::Config::default().concurrency(0))
         .watches_stream(triggers, move |secret| {
             referencing_connectors(&mapper_store, &secret)
         })
@@ -351,17 +363,27 @@ fn scope_controller<E: SyncEngine>(
     (store, controller)
 }
 
-/// The engine under one limit on concurrent syncs shared by every scope's controller.
+/// The engine under one limit on concurrent syncs shared by every scope's controller: each
+/// sync runs holding a slot, shared fairly between namespaces and given back while the sync only
+/// waits (`slots`).
 struct Limited<E> {
     inner: Arc<E>,
-    permits: tokio::sync::Semaphore,
+    slots: Arc<Slots>,
 }
 
 impl<E: SyncEngine> SyncEngine for Limited<E> {
     async fn sync(&self, request: crate::sync::SyncRequest) -> crate::sync::report::SyncReport {
-        // The semaphore is never closed.
-        let _permit = self.permits.acquire().await.ok();
-        self.inner.sync(request).await
+        let slot = SyncSlot::take(self.slots.clone(), &request.key.namespace).await;
+        slot.run(self.inner.sync(request)).await
+    }
+
+    async fn verify(
+        &self,
+        key: &ConnectorKey,
+        spec: &crate::resources::AzureAdConnectorSpec,
+        credentials: crate::sync::Credentials,
+    ) -> crate::sync::verify::Checks {
+        self.inner.verify(key, spec, credentials).await
     }
 
     fn forget(&self, key: &ConnectorKey) {

@@ -2,27 +2,39 @@
 //! with the connector's Secrets and put them into `status.verify`.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
+use std::time::Duration;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 
+use super::engine::SyncEngine;
 use super::policy::CredentialPolicy;
 use super::secrets::read_secrets;
 use crate::resources::{AzureAdConnectorSpec, AzureAdConnectorStatus, VerifyCheck, VerifyStatus};
+use crate::sync::ConnectorKey;
 use crate::sync::read_credentials_with;
-use crate::sync::verify::verify;
 
-/// `previous` with `status.verify` answering `requested_at`. The checks send the connector's
+/// How often a connector may be verified, unless a test shortens it: once a minute.
+pub const VERIFY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// `previous` with `status.verify` answering `requested_at`, the checks run through `engine`
+/// (for the real one: the clients the connector's syncs keep, with the tenant's pacer and the
+/// token cache), and the next verify allowed `interval` later. The checks send the connector's
 /// credentials, so they pass the same `policy` as a sync first (allowed endpoints, the
 /// connector's own workload identity); a refusal, or a Secret that cannot be read, is a failed
 /// check saying which, like any other.
-pub async fn verified_status(
+#[allow(clippy::too_many_arguments)]
+pub async fn verified_status<E: SyncEngine>(
+    engine: &E,
     client: &Client,
     policy: &CredentialPolicy,
-    namespace: &str,
+    key: &ConnectorKey,
     spec: &AzureAdConnectorSpec,
     previous: Option<&AzureAdConnectorStatus>,
     requested_at: String,
+    interval: Duration,
 ) -> AzureAdConnectorStatus {
+    let namespace = key.namespace.as_str();
     let credentials = match policy.admit(client, namespace, spec) {
         Err(refusal) => Err(refusal.to_string()),
         Ok(federated) => match read_secrets(client, namespace, spec).await {
@@ -33,8 +45,9 @@ pub async fn verified_status(
             Err(e) => Err(e.to_string()),
         },
     };
+    let started = Timestamp::now();
     let checks = match credentials {
-        Ok(credentials) => verify(spec, credentials).await.checks,
+        Ok(credentials) => engine.verify(key, spec, credentials).await.checks,
         Err(why) => vec![VerifyCheck {
             name: "Credentials: allowed endpoints and the Secrets the connector references".into(),
             ok: false,
@@ -43,10 +56,14 @@ pub async fn verified_status(
     };
     let failed = checks.iter().filter(|c| !c.ok).count();
     tracing::info!(checks = checks.len(), failed, "verify requested and run");
+    let next = SignedDuration::try_from(interval)
+        .ok()
+        .and_then(|d| started.checked_add(d).ok());
     let mut status = previous.cloned().unwrap_or_default();
     status.verify = Some(VerifyStatus {
         requested_at,
         time: Some(Time(Timestamp::now())),
+        next_allowed_time: next.map(Time),
         checks,
     });
     status

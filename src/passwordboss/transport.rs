@@ -171,10 +171,8 @@ impl Transport {
             attempt += 1;
             let last = attempt >= max;
             let jitter: f64 = rand::random();
-            match self
-                .attempt(&method, &url, body.as_deref(), idempotency_key)
-                .await
-            {
+            let exchange = self.attempt(&method, &url, body.as_deref(), idempotency_key);
+            match crate::slots::request(exchange).await {
                 Attempt::Answer { status, body, .. } if status == StatusCode::UNAUTHORIZED => {
                     tracing::warn!(request = what, "Password Boss refused the token");
                     return Err(PasswordBossError::from_status(what, 401, &body));
@@ -202,7 +200,7 @@ impl Transport {
                                 wait_ms = wait.as_millis() as u64,
                                 "retrying Password Boss request"
                             );
-                            tokio::time::sleep(wait).await;
+                            crate::slots::waiting(tokio::time::sleep(wait)).await;
                         }
                         _ if status == StatusCode::TOO_MANY_REQUESTS => {
                             return Err(PasswordBossError::Throttled {
@@ -252,7 +250,7 @@ impl Transport {
                     }
                     let wait = self.retry.backoff(attempt, jitter);
                     tracing::debug!(request = what, attempt, error = %detail, wait_ms = wait.as_millis() as u64, "retrying Password Boss request");
-                    tokio::time::sleep(wait).await;
+                    crate::slots::waiting(tokio::time::sleep(wait)).await;
                 }
             }
         }
@@ -261,6 +259,9 @@ impl Transport {
 
 /// The error and its causes, one line (URLs hold no secrets; the token is only in a header).
 fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return crate::http_client::describe_failure(e);
+    }
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

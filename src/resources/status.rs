@@ -304,6 +304,10 @@ pub struct VerifyStatus {
     /// When the checks ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Time>,
+    /// When the next verify may run: one per connector per minute; a request made earlier is
+    /// answered then (requests made meanwhile are answered by that one verify, the latest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_allowed_time: Option<Time>,
     /// One entry per check, in the order `pbconnector verify` prints them.
     #[serde(default)]
     pub checks: Vec<VerifyCheck>,

@@ -79,53 +79,69 @@ pub(super) fn clients(
     credentials: Credentials,
     state: &mut ConnectorState,
 ) -> Result<Clients, ReadError> {
-    let config_error = |message: String| ReadError::Config(message);
-    let graph_key = fingerprint(&(
-        format!("{:?}", spec.azure),
-        credential_fingerprint(&credentials.azure),
-    ));
-    let graph = match &state.graph {
-        Some((key, client)) if *key == graph_key => client.clone(),
-        _ => {
-            let config = AzureConfig::from_spec(&spec.azure, credentials.azure)
-                .map_err(|e| config_error(e.to_string()))?;
-            let client = match &state.pacers {
-                Some(pacers) => {
-                    let pacer =
-                        pacers.for_tenant(config.graph_endpoint.as_str(), &config.tenant_id);
-                    GraphClient::with_pacer(config, pacer)
-                }
-                None => GraphClient::new(config),
-            }
-            .map_err(|e| config_error(e.to_string()))?;
-            state.graph = Some((graph_key, client.clone()));
-            client
-        }
-    };
-    let pb_key = fingerprint(&(
-        spec.password_boss.api_url.clone(),
-        credentials.password_boss_token.clone(),
-    ));
-    let password_boss = match &state.password_boss {
-        Some((key, client)) if *key == pb_key => client.clone(),
-        _ => {
-            let url = spec
-                .password_boss
-                .api_url
-                .parse()
-                .map_err(|e| config_error(format!("passwordBoss.apiUrl is not a URL: {e}")))?;
-            let config = PasswordBossConfig::new(url, credentials.password_boss_token);
-            let client =
-                PasswordBossClient::new(config).map_err(|e| config_error(e.to_string()))?;
-            state.password_boss = Some((pb_key, client.clone()));
-            client
-        }
-    };
+    let graph = graph_client(spec, credentials.azure, state).map_err(ReadError::Config)?;
+    let (password_boss, pb_key) =
+        password_boss_client(spec, credentials.password_boss_token, state)
+            .map_err(ReadError::Config)?;
     Ok(Clients {
         graph,
         target: Target::PasswordBoss(password_boss),
         target_key: pb_key,
     })
+}
+
+/// The Graph client of the last sync when the spec's `azure` and the credential are the same,
+/// else a new one (sharing the tenant's pacer when the state has the registry); the error says
+/// what is wrong with the configuration.
+pub(super) fn graph_client(
+    spec: &AzureAdConnectorSpec,
+    credential: Credential,
+    state: &mut ConnectorState,
+) -> Result<GraphClient, String> {
+    let graph_key = fingerprint(&(
+        format!("{:?}", spec.azure),
+        credential_fingerprint(&credential),
+    ));
+    if let Some((key, client)) = &state.graph
+        && *key == graph_key
+    {
+        return Ok(client.clone());
+    }
+    let config = AzureConfig::from_spec(&spec.azure, credential).map_err(|e| e.to_string())?;
+    let client = match &state.pacers {
+        Some(pacers) => {
+            let pacer = pacers.for_tenant(config.graph_endpoint.as_str(), &config.tenant_id);
+            GraphClient::with_pacer(config, pacer)
+        }
+        None => GraphClient::new(config),
+    }
+    .map_err(|e| e.to_string())?;
+    state.graph = Some((graph_key, client.clone()));
+    Ok(client)
+}
+
+/// The Password Boss client of the last sync when the endpoint and token are the same, else a
+/// new one, and its key (identifying endpoint and token); the error says what is wrong.
+pub(super) fn password_boss_client(
+    spec: &AzureAdConnectorSpec,
+    token: String,
+    state: &mut ConnectorState,
+) -> Result<(PasswordBossClient, u64), String> {
+    let pb_key = fingerprint(&(spec.password_boss.api_url.clone(), token.clone()));
+    if let Some((key, client)) = &state.password_boss
+        && *key == pb_key
+    {
+        return Ok((client.clone(), pb_key));
+    }
+    let url = spec
+        .password_boss
+        .api_url
+        .parse()
+        .map_err(|e| format!("passwordBoss.apiUrl is not a URL: {e}"))?;
+    let config = PasswordBossConfig::new(url, token);
+    let client = PasswordBossClient::new(config).map_err(|e| e.to_string())?;
+    state.password_boss = Some((pb_key, client.clone()));
+    Ok((client, pb_key))
 }
 
 /// Reads Entra (the sync group, the mirrored groups, scope applied) and Password Boss (or takes

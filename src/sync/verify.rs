@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::state::ConnectorState;
 use super::{Credentials, graph_message};
 use crate::azure::{AzureConfig, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions};
 use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossErrorKind};
@@ -52,16 +53,53 @@ impl Checks {
     }
 }
 
-/// Runs every check that can run: the groups only when the Entra token works.
+/// Runs every check that can run (the groups only when the Entra token works), with clients
+/// of its own: `pbconnector verify`.
 pub async fn verify(spec: &AzureAdConnectorSpec, credentials: Credentials) -> Checks {
+    let graph = AzureConfig::from_spec(&spec.azure, credentials.azure)
+        .and_then(GraphClient::new)
+        .map_err(|e| e.to_string());
+    let password_boss = spec
+        .password_boss
+        .api_url
+        .parse()
+        .map_err(|e| format!("passwordBoss.apiUrl is not a URL: {e}"))
+        .and_then(|url| {
+            PasswordBossClient::new(PasswordBossConfig::new(
+                url,
+                credentials.password_boss_token,
+            ))
+            .map_err(|e| e.to_string())
+        });
+    run_checks(spec, graph, password_boss).await
+}
+
+/// The same checks through the clients the connector's syncs keep in `state` (made if needed):
+/// the tenant's shared Graph pacer and the connector's token cache, as a sync would use them.
+pub async fn verify_kept(
+    spec: &AzureAdConnectorSpec,
+    credentials: Credentials,
+    state: &mut ConnectorState,
+) -> Checks {
+    let graph = super::read::graph_client(spec, credentials.azure, state);
+    let password_boss =
+        super::read::password_boss_client(spec, credentials.password_boss_token, state)
+            .map(|(client, _)| client);
+    run_checks(spec, graph, password_boss).await
+}
+
+async fn run_checks(
+    spec: &AzureAdConnectorSpec,
+    graph: Result<GraphClient, String>,
+    password_boss: Result<PasswordBossClient, String>,
+) -> Checks {
     let mut checks = Checks::default();
     let azure = format!(
         "Entra ID: token for app {} in tenant {}",
         spec.azure.client_id, spec.azure.tenant_id
     );
-    let graph = AzureConfig::from_spec(&spec.azure, credentials.azure).and_then(GraphClient::new);
     match graph {
-        Err(e) => checks.fail(&azure, &e.to_string(), false),
+        Err(e) => checks.fail(&azure, &e, false),
         Ok(graph) => match graph.check_token().await {
             Err(e) => checks.fail(
                 &azure,
@@ -74,27 +112,20 @@ pub async fn verify(spec: &AzureAdConnectorSpec, credentials: Credentials) -> Ch
             }
         },
     }
-    verify_password_boss(spec, credentials.password_boss_token, &mut checks).await;
+    verify_password_boss(password_boss, &mut checks).await;
     checks
 }
 
-async fn verify_password_boss(spec: &AzureAdConnectorSpec, token: String, checks: &mut Checks) {
+async fn verify_password_boss(client: Result<PasswordBossClient, String>, checks: &mut Checks) {
     // The failing line says what failed, never "token accepted".
     let pb = "Password Boss: token accepted";
     let pb_unchecked = "Password Boss: token not checked";
-    let client = match spec.password_boss.api_url.parse() {
-        Err(e) => {
-            let why = format!("passwordBoss.apiUrl is not a URL: {e}");
+    let client = match client {
+        Err(why) => {
             checks.fail(pb_unchecked, &why, false);
             return;
         }
-        Ok(url) => match PasswordBossClient::new(PasswordBossConfig::new(url, token)) {
-            Err(e) => {
-                checks.fail(pb_unchecked, &e.to_string(), false);
-                return;
-            }
-            Ok(c) => c,
-        },
+        Ok(c) => c,
     };
     match client.connector().await {
         Err(e) => {

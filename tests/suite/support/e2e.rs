@@ -15,9 +15,12 @@ use kube::{Api, Client, CustomResourceExt};
 use pbconnector::controller::{
     ControllerConfig, CredentialPolicy, EndpointPolicy, PipelineEngine, SyncEngine,
 };
-use pbconnector::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
+use pbconnector::resources::{
+    AzureAdConnector, AzureAdConnectorSpec, AzureAdConnectorStatus, Connection,
+};
 use pbconnector::sync::report::SyncReport;
-use pbconnector::sync::{ConnectorKey, SyncRequest};
+use pbconnector::sync::verify::Checks;
+use pbconnector::sync::{ConnectorKey, Credentials, SyncRequest};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
 
 use crate::support::apiserver::{self, TestApiServer};
@@ -513,6 +516,15 @@ impl SyncEngine for CountingEngine {
         let report = self.inner.sync(request).await;
         *self.syncs.lock().unwrap().entry(key).or_default() += 1;
         report
+    }
+
+    async fn verify(
+        &self,
+        key: &ConnectorKey,
+        spec: &AzureAdConnectorSpec,
+        credentials: Credentials,
+    ) -> Checks {
+        self.inner.verify(key, spec, credentials).await
     }
 
     fn forget(&self, key: &ConnectorKey) {
