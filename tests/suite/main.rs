@@ -32,6 +32,7 @@ mod container {
 
 mod e2e {
     mod company_audit;
+    mod fairness;
     mod hostile;
     mod operator;
     mod progress;

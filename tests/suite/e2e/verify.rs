@@ -42,7 +42,13 @@ async fn the_verify_annotation_writes_each_check_and_the_consent_page_into_statu
             s.verify.as_ref().is_some_and(|v| v.requested_at == "v1")
         })
         .await;
-    let checks = &status.verify.expect("verify").checks;
+    let first = status.verify.expect("verify");
+    let next_allowed = first
+        .next_allowed_time
+        .clone()
+        .expect("the status says when the next verify is allowed")
+        .0;
+    let checks = &first.checks;
     let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
     assert!(checks.iter().all(|c| c.ok), "{checks:?}");
     for start in [
@@ -58,15 +64,22 @@ async fn the_verify_annotation_writes_each_check_and_the_consent_page_into_statu
         );
     }
 
-    // Consent revoked: the Entra check fails and names the tenant's admin-consent page.
+    // Consent revoked: the Entra check fails and names the tenant's admin-consent page. The
+    // request comes within the minute: it is answered once the next verify is allowed.
     env.tenant.set_consent(&env.client_id, false);
     annotate("v2").await;
     let status = cluster
-        .wait_status(&ns, "verify v2 answered", MINUTE, |s| {
+        .wait_status(&ns, "verify v2 answered", 3 * MINUTE, |s| {
             s.verify.as_ref().is_some_and(|v| v.requested_at == "v2")
         })
         .await;
-    let checks = status.verify.expect("verify").checks;
+    let second = status.verify.expect("verify");
+    let ran = second.time.expect("when it ran").0;
+    assert!(
+        ran >= next_allowed,
+        "the second verify ran at {ran}, before {next_allowed}"
+    );
+    let checks = second.checks;
     let entra = checks
         .iter()
         .find(|c| c.name.starts_with("Entra ID"))
