@@ -240,3 +240,33 @@ async fn a_lookup_without_evidence_leaves_the_read_incomplete_and_is_asked_again
     assert!(found[&users[2]].is_deleted());
     assert!(snap.complete && snap.deleted.contains(&users[2]));
 }
+
+/// A Graph that stops answering: the request ends at the shared client's read timeout (not at
+/// the 60 s request timeout or the sync's deadline), as a transient failure that names it.
+#[tokio::test]
+async fn a_stalled_request_ends_at_the_read_timeout_as_a_transient_failure_naming_it() {
+    let e = env().await;
+    let client = GraphClient::build(
+        e.config(Credential::ClientSecret(graph::SECRET.into())),
+        Arc::new(TenantPacer::default()),
+        pbconnector::azure::RetryPolicy {
+            max_attempts: 1,
+            ..fast_policy()
+        },
+    )
+    .expect("client");
+    client.check_token().await.expect("a token, cached");
+    e.sim
+        .faults()
+        .set_hostile(Some(pbconnector_simulators::hostile::Hostile::NeverAnswer));
+    // The guard only turns a hung test into a failure: the request timeout is 60 s.
+    let err = tokio::time::timeout(
+        pbconnector::http_client::READ_TIMEOUT * 3,
+        client.check_token(),
+    )
+    .await
+    .expect("the stalled request ends at the read timeout")
+    .unwrap_err();
+    assert_eq!(err.kind(), GraphErrorKind::Transient, "{err}");
+    assert!(err.to_string().contains("the read timeout"), "{err}");
+}

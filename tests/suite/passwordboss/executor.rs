@@ -468,3 +468,27 @@ async fn a_service_that_stays_down_ends_the_run_early() {
     assert!(report.failed >= 4);
     assert!(sim.requests().writes() < 50, "{:?}", sim.requests());
 }
+
+/// A Password Boss that stops answering: the request ends at the shared client's read timeout
+/// (not at its own request timeout), as a transient failure that names it.
+#[tokio::test]
+async fn a_stalled_request_ends_at_the_read_timeout_as_a_transient_failure_naming_it() {
+    let sim = sim(10).await;
+    let client = client_with(&sim, |config| {
+        config.retry.max_attempts = 1;
+        // Only the read timeout can end the request before the guard below.
+        config.request_timeout = Duration::from_secs(600);
+    });
+    sim.faults()
+        .set_hostile(Some(pbconnector_simulators::hostile::Hostile::NeverAnswer));
+    // The guard only turns a hung test into a failure.
+    let err = tokio::time::timeout(
+        pbconnector::http_client::READ_TIMEOUT * 3,
+        client.connector(),
+    )
+    .await
+    .expect("the stalled request ends at the read timeout")
+    .unwrap_err();
+    assert_eq!(err.kind(), PasswordBossErrorKind::Transient, "{err}");
+    assert!(err.to_string().contains("the read timeout"), "{err}");
+}
