@@ -1,6 +1,7 @@
 //! The operator: a kube-runtime controller that keeps every `AzureAdConnector` in sync and says
 //! so in its status. Thin glue: the sync itself is behind [`engine::SyncEngine`].
 
+pub mod api_error;
 pub mod command;
 pub mod companies;
 pub mod endpoints;

@@ -63,7 +63,8 @@ pub struct Context<E> {
     pub last_success_refresh: Duration,
     /// A sync running longer than this writes its progress into status.message, this often.
     pub progress_status_interval: Duration,
-    /// Which connector may write to which Password Boss company (the older of two).
+    /// Which connector may write to which Password Boss company (the older of two), through
+    /// claims in the operator's namespace (the client's default namespace unless set).
     pub companies: Arc<CompanyRegistry>,
 }
 
@@ -76,7 +77,6 @@ impl<E: SyncEngine> Context<E> {
         secrets: Arc<SecretRegistry>,
     ) -> Self {
         Self {
-            client,
             engine,
             recorder,
             metrics,
@@ -87,7 +87,11 @@ impl<E: SyncEngine> Context<E> {
             policy: CredentialPolicy::default(),
             last_success_refresh: LAST_SUCCESS_REFRESH,
             progress_status_interval: Duration::from_secs(30),
-            companies: Arc::default(),
+            companies: Arc::new(CompanyRegistry::new(
+                client.clone(),
+                client.default_namespace(),
+            )),
+            client,
         }
     }
 
@@ -111,6 +115,12 @@ impl<E: SyncEngine> Context<E> {
     ) -> Self {
         self.leadership = leadership;
         self.sync_deadline = sync_deadline;
+        self
+    }
+
+    /// Company claims live in `namespace` (the operator's own).
+    pub fn with_claim_namespace(mut self, namespace: &str) -> Self {
+        self.companies = Arc::new(CompanyRegistry::new(self.client.clone(), namespace));
         self
     }
 

@@ -63,6 +63,9 @@ pub struct ControllerConfig {
     pub readiness: Readiness,
     /// Which endpoints and identities connectors may use.
     pub policy: CredentialPolicy,
+    /// The operator's own namespace, where each company's claim (a Lease) lives; `None`: the
+    /// client's default namespace (in a pod, its own).
+    pub claim_namespace: Option<String>,
 }
 
 impl ControllerConfig {
@@ -80,6 +83,7 @@ impl ControllerConfig {
             progress_status_interval: Duration::from_secs(30),
             readiness: Readiness::default(),
             policy: CredentialPolicy::default(),
+            claim_namespace: None,
         }
     }
 }
@@ -181,7 +185,11 @@ async fn run_controller<E: SyncEngine>(
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
-    if !permitted(&client, &scopes, &stop).await {
+    let claim_namespace = config
+        .claim_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    if !permitted(&client, &scopes, &claim_namespace, &stop).await {
         return;
     }
     let registry = Arc::new(SecretRegistry::default());
@@ -204,7 +212,8 @@ async fn run_controller<E: SyncEngine>(
         .with_policy(config.policy.clone())
         .with_last_success_refresh(config.last_success_refresh)
         .with_leadership_and_deadline(leadership, config.sync_deadline)
-        .with_progress_status_interval(config.progress_status_interval),
+        .with_progress_status_interval(config.progress_status_interval)
+        .with_claim_namespace(&claim_namespace),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());
@@ -255,9 +264,14 @@ async fn run_controller<E: SyncEngine>(
 const PERMISSION_RECHECK: Duration = Duration::from_secs(15);
 
 /// Waits until the API server grants every permission the controller uses in every scope it
-/// watches, saying which are missing meanwhile (readiness stays false); `false` if `stop` came
-/// first.
-async fn permitted(client: &Client, scopes: &[Option<String>], stop: &Signal) -> bool {
+/// watches, and the company claims' in `claim_namespace`, saying which are missing meanwhile
+/// (readiness stays false); `false` if `stop` came first.
+async fn permitted(
+    client: &Client,
+    scopes: &[Option<String>],
+    claim_namespace: &str,
+    stop: &Signal,
+) -> bool {
     loop {
         let mut all = true;
         for scope in scopes {
@@ -265,6 +279,11 @@ async fn permitted(client: &Client, scopes: &[Option<String>], stop: &Signal) ->
                 tracing::error!(%error, "cannot start the controller");
                 all = false;
             }
+        }
+        let claims = Scope::Namespace(claim_namespace.to_owned());
+        if let Err(error) = permissions::check_list(client, &claims, permissions::CLAIMS).await {
+            tracing::error!(%error, "cannot start the controller");
+            all = false;
         }
         if all {
             return true;
