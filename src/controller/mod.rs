@@ -6,6 +6,7 @@ pub mod command;
 pub mod companies;
 pub mod endpoints;
 pub mod engine;
+pub mod events;
 pub mod leader;
 pub mod leadership;
 pub mod lease_watch;

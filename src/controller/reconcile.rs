@@ -8,13 +8,13 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::{Client, Resource, ResourceExt};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::companies::CompanyRegistry;
 use super::engine::SyncEngine;
+use super::events::EventRecorder;
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
 use super::requests::{RequestTokens, approval_token, pending_verify};
@@ -47,7 +47,7 @@ pub type Watched = DeserializeGuard<AzureAdConnector>;
 pub struct Context<E> {
     pub client: Client,
     pub engine: Arc<E>,
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     pub metrics: Metrics,
     pub ledger: Mutex<Ledger>,
     pub secrets: Arc<SecretRegistry>,
@@ -72,7 +72,7 @@ impl<E: SyncEngine> Context<E> {
     pub fn new(
         client: Client,
         engine: Arc<E>,
-        recorder: Recorder,
+        recorder: EventRecorder,
         metrics: Metrics,
         secrets: Arc<SecretRegistry>,
     ) -> Self {

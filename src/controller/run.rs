@@ -12,12 +12,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 
 use super::engine::SyncEngine;
+use super::events::EventRecorder;
 use super::leader::{Candidate, ElectionError, LeaderElection};
 use super::leadership::Leadership;
 use super::permissions::{self, Scope};
@@ -205,7 +206,7 @@ async fn run_controller<E: SyncEngine>(
         Context::new(
             client.clone(),
             engine,
-            Recorder::new(client.clone(), reporter),
+            EventRecorder::new(client.clone(), reporter),
             config.metrics.clone(),
             registry.clone(),
         )
