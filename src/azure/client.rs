@@ -57,6 +57,9 @@ impl Default for ReadOptions {
 #[derive(Clone)]
 pub struct GraphClient {
     pub(crate) transport: Arc<Transport>,
+    /// Where this client reads: authority host, tenant and Graph root. What a state kept from
+    /// another origin holds is not this one's (see `GraphSyncState::origin`).
+    origin: Arc<str>,
 }
 
 impl GraphClient {
@@ -81,7 +84,14 @@ impl GraphClient {
         let http = crate::http_client::shared().map_err(GraphError::config)?;
         let requests = Arc::new(RequestTally::default());
         let tokens = TokenProvider::new(&config, http.clone(), requests.clone())?;
+        let origin = format!(
+            "{} {} {}",
+            config.authority_host.as_str().trim_end_matches('/'),
+            config.tenant_id,
+            config.graph_root()
+        );
         Ok(Self {
+            origin: origin.into(),
             transport: Arc::new(Transport {
                 http,
                 root: config.graph_root(),
@@ -133,8 +143,10 @@ impl GraphClient {
     }
 
     /// Brings `state` up to date with the sync group and the mirrored groups: a full read when
-    /// due (first read, `full_sync_interval` elapsed, changed selectors, delta off or expired),
-    /// else a delta read. The snapshot is built from `state` only when it is needed
+    /// due (first read, `full_sync_interval` elapsed, changed selectors, delta off or expired,
+    /// a kept link outside the Graph root, the last delta read failed on a malformed answer),
+    /// else a delta read. A state kept from another authority, tenant or Graph root is dropped
+    /// first. The snapshot is built from `state` only when it is needed
     /// (`GraphSyncState::snapshot`).
     pub async fn refresh(
         &self,
@@ -144,6 +156,22 @@ impl GraphClient {
         opts: &ReadOptions,
     ) -> Result<(), GraphError> {
         let deadline = Instant::now() + opts.deadline;
+        if state.origin.as_deref() != Some(&*self.origin) {
+            if state.origin.is_some() {
+                tracing::info!(
+                    "the Graph endpoint, tenant or cloud changed: what was kept is dropped and the next read is a full one"
+                );
+            }
+            *state = GraphSyncState {
+                origin: Some(self.origin.to_string()),
+                ..GraphSyncState::default()
+            };
+        }
+        let mut links = state.users_delta.iter().chain(&state.groups_delta);
+        if links.any(|link| self.transport.relative(link).is_err()) {
+            tracing::warn!("a kept delta link is outside the Graph root; reading in full");
+            state.reset();
+        }
         let mut selectors = Vec::with_capacity(groups.len() + 1);
         selectors.push(sync_group.clone());
         selectors.extend(groups.iter().cloned());
@@ -156,6 +184,12 @@ impl GraphClient {
                 Ok(()) => return Ok(()),
                 Err(GraphError::DeltaExpired { code }) => {
                     tracing::info!(%code, "the delta read cannot go on; falling back to a full read");
+                }
+                // A malformed answer (a link outside the root, an unreadable page) says nothing
+                // of the delta links kept: this sync fails, and the next reads in full.
+                Err(e @ GraphError::Protocol { .. }) => {
+                    state.reset();
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             }

@@ -186,6 +186,8 @@ impl GraphClient {
         loop {
             out.append(&mut page.value);
             if let Some(link) = page.delta_link {
+                // Kept for the next read, which must not fail on it: checked now.
+                self.transport.relative(&link)?;
                 return Ok(link);
             }
             let next = page.next_link.ok_or_else(|| {

@@ -90,6 +90,9 @@ pub(crate) enum Deletion {
 /// Per-connector Graph state kept between syncs. Start with `GraphSyncState::default()`.
 #[derive(Default)]
 pub struct GraphSyncState {
+    /// Where it was read: authority host, tenant and Graph root (`GraphClient`'s origin). A
+    /// state of another origin is dropped before a read.
+    pub(crate) origin: Option<String>,
     /// Selector → (id, display name), resolved once and re-resolved when a name changes.
     pub(crate) resolved: HashMap<GroupSelector, (Box<str>, String)>,
     /// What the tracked groups were read for: selectors and the nested flag.

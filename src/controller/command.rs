@@ -35,7 +35,8 @@ pub struct RunArgs {
     /// Name of the leader Lease.
     #[arg(long, default_value = "pbconnector-leader")]
     pub lease_name: String,
-    /// Namespace of the leader Lease (default: the client's namespace).
+    /// The operator's namespace: where the leader Lease and the company claims (Leases) live
+    /// (default: the client's namespace).
     #[arg(long, env = "POD_NAMESPACE")]
     pub lease_namespace: Option<String>,
     /// At most this many syncs at once.
@@ -99,6 +100,13 @@ impl RunArgs {
         config.max_concurrent_syncs = self.max_concurrent_syncs;
         config.sync_deadline = self.sync_deadline;
         config.progress_status_interval = Duration::from_secs(self.progress_status_interval);
+        // The company claims live in the operator's namespace, with or without leader election.
+        config.claim_namespace = Some(
+            self.lease_namespace
+                .clone()
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or_else(|| default_namespace.to_string()),
+        );
         config.leader_election = self.leader_elect.then(|| {
             let namespace = self
                 .lease_namespace

@@ -1,45 +1,90 @@
-//! One connector per Password Boss company. Two connectors whose tokens reach one company
-//! re-link each other's accounts every sync; the controller (a single leader) lets the **older**
-//! one (by `metadata.creationTimestamp`, ties by namespace/name) write, and holds every newer one
-//! before its first write (`Ready=False/CompanyConflict`).
+//! One connector per company. Two connectors whose credentials reach one company re-link each
+//! other's accounts every sync, so a connector **claims** its company before its first write,
+//! and only the claim's holder writes.
 //!
-//! Who reaches which company comes from two places: what each sync of this process learned
-//! (`GET /v1/connector`, read by every sync anyway), and, for connectors this process has not
-//! synced yet, `status.company` in the watched stores — so a restarted operator holds the same
-//! connector before it writes anything. Only connectors that write hold a company: a suspended
-//! or dry-run connector holds none. A connector deleted from the store holds nothing any more, so
-//! the newer one syncs at its next sync.
+//! A claim is a coordination.k8s.io **Lease in the operator's namespace**, one per company: its
+//! name is derived from a hash of the company key (the string the target names its company by:
+//! the Password Boss company id), its `holderIdentity` is the holding connector's uid, and its
+//! annotations name the holder (`namespace/name`) and its creation time. Tenants have no access
+//! to that namespace, so nothing they can write — a connector's status, or the field manager
+//! that wrote it — takes part in the decision; the connectors themselves are read from the
+//! watched stores (uid, `metadata.creationTimestamp`, `spec`), which no tenant can forge for
+//! another's connector.
+//!
+//! The **older** connector wins (`creationTimestamp`, then uid): a claim held by an older
+//! connector that still writes (in the stores, neither suspended nor dry-run) holds the sync
+//! (`Ready=False/CompanyConflict`, naming that connector); a claim held by a younger one, by a
+//! connector that writes no more, or by one that is gone, is taken over. So a younger holder is
+//! displaced only when the older one claims. A connector releases its claims when it is deleted
+//! and its old company's claim when its company changes; a claim left behind (the operator was
+//! down) is taken over by the next connector that reaches the company.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use kube::runtime::reflector::Store;
+use kube::{Client, ResourceExt};
+use sha2::{Digest, Sha256};
 
+use super::api_error::api_message;
 use super::reconcile::Watched;
 use crate::resources::{AzureAdConnector, CompanyRef};
 use crate::sync::ConnectorKey;
 use crate::sync::company::CompanyGuard;
 use crate::telemetry::server::Readiness;
 
-/// A connector's place in line: older first, then by namespace and name.
+/// Label on every claim: the holder's uid (to find and release a connector's claims).
+pub const LABEL_CLAIM_HOLDER_UID: &str = "passwordboss.com/company-claim-holder-uid";
+/// Annotation on a claim: the company key it is the claim of.
+pub const ANNOTATION_CLAIM_COMPANY: &str = "passwordboss.com/company";
+/// Annotation on a claim: the holder, `namespace/name`.
+pub const ANNOTATION_CLAIM_HOLDER: &str = "passwordboss.com/holder";
+/// Annotation on a claim: the holder's `metadata.creationTimestamp` (RFC 3339).
+pub const ANNOTATION_CLAIM_HOLDER_CREATED: &str = "passwordboss.com/holder-created";
+/// Prefix of every claim's name; the rest is a hash of the company key.
+pub const CLAIM_NAME_PREFIX: &str = "pbconnector-company-";
+
+/// A claim is retried this often when another sync changed it meanwhile.
+const MAX_CLAIM_CONFLICTS: usize = 4;
+
+/// The name of the claim (Lease) of the company whose key is `company_key`: a fixed prefix and
+/// the first 128 bits of its SHA-256, so any key (an id, a URL) makes a valid, fixed-length name.
+pub fn claim_name(company_key: &str) -> String {
+    let digest = Sha256::digest(company_key.as_bytes());
+    format!("{CLAIM_NAME_PREFIX}{}", hex::encode(&digest[..16]))
+}
+
+/// A connector's place in line: older first, then by uid.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Seniority {
     /// `metadata.creationTimestamp` (missing: newest of all).
     pub created: Timestamp,
+    pub uid: String,
+}
+
+/// A connector that may claim a company.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimant {
+    pub seniority: Seniority,
     pub key: ConnectorKey,
 }
 
-impl Seniority {
+impl Claimant {
     pub fn of(connector: &AzureAdConnector) -> Self {
         Self {
-            created: connector
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map_or(Timestamp::MAX, |t| t.0),
+            seniority: Seniority {
+                created: connector
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map_or(Timestamp::MAX, |t| t.0),
+                uid: connector.metadata.uid.clone().unwrap_or_default(),
+            },
             key: ConnectorKey::new(
                 connector.namespace().unwrap_or_default(),
                 connector.name_any(),
@@ -48,17 +93,7 @@ impl Seniority {
     }
 }
 
-/// Another connector, as far as the company decision goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Peer {
-    pub seniority: Seniority,
-    /// The company it reaches, when known.
-    pub company: Option<CompanyRef>,
-    /// Whether it writes to Password Boss (neither suspended nor dry-run).
-    pub writes: bool,
-}
-
-/// Why a connector is held: an older connector writes to the same company.
+/// Why a sync is held: an older connector that writes holds the claim on the same company.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{holder} reaches the same Password Boss company, {} ({}), and is older; this connector \
@@ -73,18 +108,41 @@ pub struct Held {
     pub company: CompanyRef,
 }
 
-/// The oldest writing peer older than `me` that reaches `company`: the connector `me` must give
-/// way to, if any.
-pub fn older_writer<'a>(
-    me: &Seniority,
-    company: &CompanyRef,
-    peers: impl IntoIterator<Item = &'a Peer>,
-) -> Option<&'a Peer> {
-    peers
-        .into_iter()
-        .filter(|p| p.writes && p.seniority < *me && p.seniority.key != me.key)
-        .filter(|p| p.company.as_ref().is_some_and(|c| c.id == company.id))
-        .min_by(|a, b| a.seniority.cmp(&b.seniority))
+/// Why a sync could not claim its company.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error(transparent)]
+    Held(#[from] Held),
+    #[error(
+        "nothing was written: the claim on company {company} (Lease {namespace}/{lease}) could \
+         not be read or written: {message}; check that the operator may get, list, create, \
+         update and delete leases (coordination.k8s.io) in namespace {namespace} (the Helm \
+         chart's RBAC grants it)"
+    )]
+    Api {
+        company: String,
+        namespace: String,
+        lease: String,
+        message: String,
+    },
+    #[error(
+        "nothing was written: the claim on company {company} (Lease {namespace}/{lease}) changed \
+         {MAX_CLAIM_CONFLICTS} times while this sync took it; the next sync tries again"
+    )]
+    Contended {
+        company: String,
+        namespace: String,
+        lease: String,
+    },
+}
+
+/// Who holds a claim, as the registry judges it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Holder {
+    seniority: Seniority,
+    key: ConnectorKey,
+    /// Whether it still writes: in the stores, neither suspended nor dry-run.
+    writes: bool,
 }
 
 /// The watched stores, and whether each has been listed once.
@@ -93,25 +151,49 @@ struct Scopes {
     listed: Arc<Vec<Readiness>>,
 }
 
-/// Which connector may write to which company, for one run of the controller.
-#[derive(Default)]
+/// The claim a connector took in this process (to release it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Taken {
+    uid: String,
+    lease: String,
+}
+
+/// Which connector may write to which company, through the claims in the operator's namespace.
 pub struct CompanyRegistry {
-    /// The company each connector's last sync in this process reached (fresher than its status).
-    learned: Mutex<BTreeMap<ConnectorKey, CompanyRef>>,
+    leases: Api<Lease>,
+    namespace: String,
     scopes: OnceLock<Scopes>,
+    /// The claim each connector took in this process.
+    taken: Mutex<BTreeMap<ConnectorKey, Taken>>,
 }
 
 impl fmt::Debug for CompanyRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CompanyRegistry")
-            .field("learned", &self.learned())
+            .field("namespace", &self.namespace)
             .finish_non_exhaustive()
     }
 }
 
 impl CompanyRegistry {
-    /// Decides from the connectors in `stores` (one per watched scope; `listed[i]` once store
-    /// `i` has been listed). Set once, before the controller runs.
+    /// Claims live in `namespace` (the operator's own).
+    pub fn new(client: Client, namespace: &str) -> Self {
+        Self {
+            leases: Api::namespaced(client, namespace),
+            namespace: namespace.to_owned(),
+            scopes: OnceLock::new(),
+            taken: Mutex::default(),
+        }
+    }
+
+    /// Where the claims live.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Judges holders from the connectors in `stores` (one per watched scope; `listed[i]` once
+    /// store `i` has been listed). Set once, before the controller runs. Without stores every
+    /// holder counts as writing, as its claim says.
     pub fn watch(&self, stores: Vec<Store<Watched>>, listed: Arc<Vec<Readiness>>) {
         if self.scopes.set(Scopes { stores, listed }).is_err() {
             tracing::error!("the company registry was given its stores twice; the first are kept");
@@ -126,174 +208,309 @@ impl CompanyRegistry {
             .is_none_or(|s| s.listed.iter().all(Readiness::is_ready))
     }
 
-    /// The guard of one sync of `connector`.
+    /// The guard of one sync of `connector`: it claims the company (a dry run only checks).
     pub fn guard(self: &Arc<Self>, connector: &AzureAdConnector) -> CompanyGuard {
-        let me = Seniority::of(connector);
+        let me = Claimant::of(connector);
+        let writes = !connector.spec.dry_run;
         let registry = self.clone();
         CompanyGuard::new(move |company| {
-            registry
-                .admit(&me, company)
-                .map_err(|held| held.to_string())
+            let registry = registry.clone();
+            let me = me.clone();
+            async move {
+                registry
+                    .claim(&me, &company, writes)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         })
     }
 
-    /// Records that `me` reaches `company`; `Err` when an older writing connector reaches it too.
-    pub fn admit(&self, me: &Seniority, company: &CompanyRef) -> Result<(), Held> {
-        self.lock().insert(me.key.clone(), company.clone());
-        let peers = self.peers();
-        match older_writer(me, company, &peers) {
-            Some(holder) => {
-                let held = Held {
-                    holder: holder.seniority.key.clone(),
-                    company: company.clone(),
-                };
-                tracing::info!(holder = %held.holder, company = %company.id, "held: an older connector reaches the same Password Boss company");
-                Err(held)
+    /// Claims `company` for `me`, or says who holds it. `writes: false` (a dry run) only
+    /// checks: it is held by an older writer, and takes no claim.
+    pub async fn claim(
+        &self,
+        me: &Claimant,
+        company: &CompanyRef,
+        writes: bool,
+    ) -> Result<(), ClaimError> {
+        let lease = claim_name(&company.id);
+        let api_error = |e: kube::Error| ClaimError::Api {
+            company: company.id.clone(),
+            namespace: self.namespace.clone(),
+            lease: lease.clone(),
+            message: api_message(&e),
+        };
+        for _ in 0..MAX_CLAIM_CONFLICTS {
+            let existing = self.leases.get_opt(&lease).await.map_err(api_error)?;
+            let written = match existing {
+                Some(current) => {
+                    let holder =
+                        holder_of(&current, self.scopes.get().map(|s| s.stores.as_slice()));
+                    if holder.seniority.uid == me.seniority.uid {
+                        self.taken(me, &lease).await;
+                        return Ok(());
+                    }
+                    if holder.writes && holder.seniority < me.seniority {
+                        let held = Held {
+                            holder: holder.key,
+                            company: company.clone(),
+                        };
+                        tracing::info!(holder = %held.holder, company = %company.id, "held: an older connector holds the claim on the same company");
+                        return Err(held.into());
+                    }
+                    if !writes {
+                        return Ok(());
+                    }
+                    tracing::info!(previous = %holder.key, company = %company.id, "taking over the company claim of a younger connector, or of one that writes no more");
+                    let mut next = claim_object(&lease, me, company);
+                    next.metadata.resource_version = current.metadata.resource_version.clone();
+                    self.leases
+                        .replace(&lease, &PostParams::default(), &next)
+                        .await
+                }
+                None if !writes => return Ok(()),
+                None => {
+                    self.leases
+                        .create(&PostParams::default(), &claim_object(&lease, me, company))
+                        .await
+                }
+            };
+            match written {
+                Ok(_) => {
+                    self.taken(me, &lease).await;
+                    return Ok(());
+                }
+                // Another sync created or changed the claim meanwhile: judge it again.
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(e) => return Err(api_error(e)),
             }
-            None => Ok(()),
+        }
+        Err(ClaimError::Contended {
+            company: company.id.clone(),
+            namespace: self.namespace.clone(),
+            lease,
+        })
+    }
+
+    /// Releases the claims of a deleted connector (the ones it took in this process; one left
+    /// from before a restart is taken over by the next claimant, its holder being gone).
+    pub fn forget(self: &Arc<Self>, key: &ConnectorKey) {
+        let Some(taken) = self.lock().remove(key) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let registry = self.clone();
+        runtime.spawn(async move { registry.release(&taken.uid, None).await });
+    }
+
+    /// Records that `me` holds `lease`; when that is news (a first claim in this process, or a
+    /// new company), releases every other claim `me` holds.
+    async fn taken(&self, me: &Claimant, lease: &str) {
+        let now = Taken {
+            uid: me.seniority.uid.clone(),
+            lease: lease.to_owned(),
+        };
+        let before = self.lock().insert(me.key.clone(), now.clone());
+        if before.as_ref() != Some(&now) {
+            self.release(&now.uid, Some(lease)).await;
         }
     }
 
-    /// Forgets a deleted connector.
-    pub fn forget(&self, key: &ConnectorKey) {
-        self.lock().remove(key);
-    }
-
-    /// What this process learned, by connector.
-    pub fn learned(&self) -> BTreeMap<ConnectorKey, CompanyRef> {
-        self.lock().clone()
-    }
-
-    /// Every readable connector in the stores, with the company this process learned for it,
-    /// else the one its status names.
-    fn peers(&self) -> Vec<Peer> {
-        let Some(scopes) = self.scopes.get() else {
-            return Vec::new();
+    /// Deletes the claims held by `uid`, except `keep`; each only if it is unchanged since it
+    /// was listed (a claim just taken over by another connector stays).
+    async fn release(&self, uid: &str, keep: Option<&str>) {
+        let selector = format!("{LABEL_CLAIM_HOLDER_UID}={uid}");
+        let held = match self
+            .leases
+            .list(&ListParams::default().labels(&selector))
+            .await
+        {
+            Ok(list) => list.items,
+            Err(e) => {
+                tracing::warn!(error = %api_message(&e), namespace = %self.namespace, "cannot list a connector's company claims to release them; a claim left behind is taken over by the next connector of that company");
+                return;
+            }
         };
-        let learned = self.learned();
-        scopes
-            .stores
-            .iter()
-            .flat_map(Store::state)
-            .filter_map(|object| {
-                let connector = object.0.as_ref().ok()?;
-                let seniority = Seniority::of(connector);
-                let company = learned
-                    .get(&seniority.key)
-                    .cloned()
-                    .or_else(|| connector.status.as_ref().and_then(|s| s.company.clone()));
-                Some(Peer {
-                    writes: !connector.spec.suspend && !connector.spec.dry_run,
-                    seniority,
-                    company,
-                })
-            })
-            .collect()
+        for lease in held {
+            let name = lease.name_any();
+            if keep == Some(name.as_str()) || lease_holder_uid(&lease) != Some(uid) {
+                continue;
+            }
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: lease.metadata.uid.clone(),
+                    resource_version: lease.metadata.resource_version.clone(),
+                }),
+                ..DeleteParams::default()
+            };
+            match self.leases.delete(&name, &params).await {
+                Ok(_) => tracing::info!(lease = %name, "company claim released"),
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                Err(e) => {
+                    tracing::warn!(lease = %name, error = %api_message(&e), "cannot release a company claim; the next connector of that company takes it over")
+                }
+            }
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ConnectorKey, CompanyRef>> {
-        self.learned.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ConnectorKey, Taken>> {
+        self.taken.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Who holds `lease`: the connector with its holder's uid in `stores`, judged by what the stores
+/// say of it; from the claim itself when nothing is watched (`None`). Gone from the stores:
+/// writes no more.
+fn holder_of(lease: &Lease, stores: Option<&[Store<Watched>]>) -> Holder {
+    let uid = lease_holder_uid(lease).unwrap_or_default().to_owned();
+    let annotations = lease.annotations();
+    let recorded = Holder {
+        seniority: Seniority {
+            created: annotations
+                .get(ANNOTATION_CLAIM_HOLDER_CREATED)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(Timestamp::MAX),
+            uid: uid.clone(),
+        },
+        key: annotations
+            .get(ANNOTATION_CLAIM_HOLDER)
+            .and_then(|k| k.split_once('/'))
+            .map_or_else(
+                || ConnectorKey::new("", ""),
+                |(ns, name)| ConnectorKey::new(ns, name),
+            ),
+        writes: !uid.is_empty(),
+    };
+    let Some(stores) = stores else {
+        return recorded;
+    };
+    let found = stores.iter().flat_map(Store::state).find_map(|object| {
+        let connector = object.0.as_ref().ok()?;
+        (connector.metadata.uid.as_deref() == Some(uid.as_str())).then(|| {
+            let claimant = Claimant::of(connector);
+            Holder {
+                seniority: claimant.seniority,
+                key: claimant.key,
+                writes: !connector.spec.suspend && !connector.spec.dry_run,
+            }
+        })
+    });
+    found.unwrap_or(Holder {
+        writes: false,
+        ..recorded
+    })
+}
+
+fn lease_holder_uid(lease: &Lease) -> Option<&str> {
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref())
+        .filter(|uid| !uid.is_empty())
+}
+
+/// The claim of `company` by `me`.
+fn claim_object(name: &str, me: &Claimant, company: &CompanyRef) -> Lease {
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(BTreeMap::from([
+                (
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    "pbconnector".to_owned(),
+                ),
+                (LABEL_CLAIM_HOLDER_UID.to_owned(), me.seniority.uid.clone()),
+            ])),
+            annotations: Some(BTreeMap::from([
+                (ANNOTATION_CLAIM_COMPANY.to_owned(), company.id.clone()),
+                (ANNOTATION_CLAIM_HOLDER.to_owned(), me.key.to_string()),
+                (
+                    ANNOTATION_CLAIM_HOLDER_CREATED.to_owned(),
+                    me.seniority.created.to_string(),
+                ),
+            ])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(me.seniority.uid.clone()),
+            acquire_time: Some(MicroTime(Timestamp::now())),
+            ..LeaseSpec::default()
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::AzureAdConnectorStatus;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-    use kube::core::DeserializeGuard;
-    use kube::runtime::{reflector, watcher};
 
-    fn company(id: &str) -> CompanyRef {
-        CompanyRef {
-            id: id.into(),
-            name: format!("Company {id}"),
+    #[test]
+    fn claim_names_are_valid_fixed_length_and_distinct() {
+        let a = claim_name("c_1");
+        let url = claim_name("https://scim.example.com/scim/v2");
+        assert_eq!(a, claim_name("c_1"), "stable");
+        assert_ne!(a, claim_name("c_2"));
+        for name in [&a, &url] {
+            assert!(name.starts_with(CLAIM_NAME_PREFIX), "{name}");
+            assert_eq!(name.len(), CLAIM_NAME_PREFIX.len() + 32);
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{name}"
+            );
         }
     }
 
-    fn at(seconds: i64, namespace: &str, name: &str) -> Seniority {
+    fn seniority(seconds: i64, uid: &str) -> Seniority {
         Seniority {
             created: Timestamp::from_second(seconds).unwrap(),
-            key: ConnectorKey::new(namespace, name),
-        }
-    }
-
-    fn peer(seniority: Seniority, company_id: &str) -> Peer {
-        Peer {
-            seniority,
-            company: Some(company(company_id)),
-            writes: true,
+            uid: uid.into(),
         }
     }
 
     #[test]
-    fn the_older_connector_keeps_the_company() {
-        let older = peer(at(100, "b", "x"), "c_1");
-        let newer = at(200, "a", "a");
-        let held = older_writer(&newer, &company("c_1"), [&older]);
-        assert_eq!(held, Some(&older), "the newer gives way, whatever its name");
-        assert_eq!(
-            older_writer(&older.seniority, &company("c_1"), [&peer(newer, "c_1")]),
-            None,
-            "the older is never held by a newer one"
-        );
+    fn older_first_then_by_uid() {
+        assert!(seniority(100, "z") < seniority(200, "a"), "older wins");
+        assert!(seniority(100, "a") < seniority(100, "b"), "ties by uid");
     }
 
     #[test]
-    fn equal_creation_times_are_ordered_by_namespace_then_name() {
-        let first = peer(at(100, "a", "z"), "c_1");
-        let second = at(100, "b", "a");
-        assert_eq!(
-            older_writer(&second, &company("c_1"), [&first]),
-            Some(&first)
-        );
-        let same_namespace = peer(at(100, "a", "m"), "c_1");
-        assert_eq!(
-            older_writer(&at(100, "a", "n"), &company("c_1"), [&same_namespace]),
-            Some(&same_namespace)
-        );
-        assert_eq!(
-            older_writer(&first.seniority, &company("c_1"), [&same_namespace]),
-            Some(&same_namespace),
-            "a/m is before a/z"
-        );
-    }
-
-    #[test]
-    fn the_oldest_of_several_is_named() {
-        let oldest = peer(at(10, "n", "oldest"), "c_1");
-        let middle = peer(at(20, "n", "middle"), "c_1");
-        let me = at(30, "n", "me");
-        assert_eq!(
-            older_writer(&me, &company("c_1"), [&middle, &oldest]),
-            Some(&oldest)
-        );
-    }
-
-    #[test]
-    fn other_companies_unknown_companies_and_non_writers_hold_nothing() {
-        let me = at(200, "n", "me");
-        let other = peer(at(100, "n", "other"), "c_2");
-        let unknown = Peer {
-            company: None,
-            ..peer(at(100, "n", "unknown"), "c_1")
+    fn a_claim_names_its_holder_and_is_read_back() {
+        let me = Claimant {
+            seniority: seniority(100, "uid-1"),
+            key: ConnectorKey::new("msp-a", "contoso"),
         };
-        let suspended = Peer {
-            writes: false,
-            ..peer(at(100, "n", "suspended"), "c_1")
+        let company = CompanyRef {
+            id: "c_1".into(),
+            name: "Contoso".into(),
         };
-        let itself = peer(at(100, "n", "me"), "c_1");
+        let lease = claim_object(&claim_name("c_1"), &me, &company);
+        assert_eq!(lease_holder_uid(&lease), Some("uid-1"));
+        assert_eq!(lease.labels()[LABEL_CLAIM_HOLDER_UID], "uid-1");
+        let holder = holder_of(&lease, None);
         assert_eq!(
-            older_writer(
-                &me,
-                &company("c_1"),
-                [&other, &unknown, &suspended, &itself]
-            ),
-            None
+            holder,
+            Holder {
+                seniority: me.seniority.clone(),
+                key: me.key.clone(),
+                writes: true
+            },
+            "without stores, as the claim says"
+        );
+        let error = ClaimError::from(Held {
+            holder: me.key,
+            company,
+        });
+        assert_eq!(
+            error.to_string(),
+            "msp-a/contoso reaches the same Password Boss company, Contoso (c_1), and is older; \
+             this connector changes nothing in Password Boss while both do. Give this connector \
+             the token of its own company, or delete one of the two connectors"
         );
     }
 
-    fn connector(name: &str, created: i64, status_company: Option<&str>) -> Watched {
+    fn watched(name: &str, uid: &str, created: i64, change: fn(&mut AzureAdConnector)) -> Watched {
         let mut c = AzureAdConnector::new(
             name,
             serde_json::from_value(serde_json::json!({
@@ -306,123 +523,58 @@ mod tests {
             .unwrap(),
         );
         c.metadata.namespace = Some("ns".into());
-        c.metadata.creation_timestamp = Some(Time(Timestamp::from_second(created).unwrap()));
-        c.status = status_company.map(|id| AzureAdConnectorStatus {
-            company: Some(company(id)),
-            ..Default::default()
-        });
-        DeserializeGuard(Ok(c))
+        c.metadata.uid = Some(uid.into());
+        c.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            Timestamp::from_second(created).unwrap(),
+        ));
+        change(&mut c);
+        kube::core::DeserializeGuard(Ok(c))
     }
 
-    fn registry(objects: Vec<Watched>) -> (CompanyRegistry, reflector::store::Writer<Watched>) {
-        let (store, mut writer) = reflector::store::<Watched>();
+    fn store(objects: Vec<Watched>) -> Store<Watched> {
+        let (store, mut writer) = kube::runtime::reflector::store::<Watched>();
         for object in objects {
-            writer.apply_watcher_event(&watcher::Event::Apply(object));
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(object));
         }
-        let registry = CompanyRegistry::default();
-        let listed = Readiness::default();
-        listed.set(true);
-        registry.watch(vec![store], Arc::new(vec![listed]));
-        (registry, writer)
-    }
-
-    fn seniority(object: &Watched) -> Seniority {
-        Seniority::of(object.0.as_ref().unwrap())
+        store
     }
 
     #[test]
-    fn a_restart_decides_from_the_statuses_alone() {
-        let older = connector("older", 100, Some("c_1"));
-        let newer = connector("newer", 200, None);
-        let (registry, _writer) = registry(vec![older, newer.clone()]);
-        let held = registry
-            .admit(&seniority(&newer), &company("c_1"))
-            .unwrap_err();
-        assert_eq!(held.holder, ConnectorKey::new("ns", "older"));
-        let message = held.to_string();
-        assert!(
-            message.contains("ns/older") && message.contains("Company c_1 (c_1)"),
-            "{message}"
+    fn the_stores_judge_a_holder_not_its_claim() {
+        // The claim says "created at 100", the store knows better.
+        let claim = claim_object(
+            &claim_name("c_1"),
+            &Claimant {
+                seniority: seniority(100, "uid-h"),
+                key: ConnectorKey::new("elsewhere", "old-name"),
+            },
+            &CompanyRef {
+                id: "c_1".into(),
+                name: "Contoso".into(),
+            },
         );
+        let writing = store(vec![watched("holder", "uid-h", 300, |_| {})]);
         assert_eq!(
-            registry.admit(&seniority(&newer), &company("c_2")),
-            Ok(()),
-            "another company is free"
+            holder_of(&claim, Some(&[writing])),
+            Holder {
+                seniority: seniority(300, "uid-h"),
+                key: ConnectorKey::new("ns", "holder"),
+                writes: true,
+            }
         );
-    }
-
-    #[test]
-    fn what_a_sync_learned_outranks_a_stale_status() {
-        let older = connector("older", 100, Some("c_1"));
-        let newer = connector("newer", 200, None);
-        let (registry, _writer) = registry(vec![older.clone(), newer.clone()]);
-        // The older connector's token now reaches another company.
-        registry
-            .admit(&seniority(&older), &company("c_9"))
-            .expect("the older is never held");
-        assert_eq!(registry.admit(&seniority(&newer), &company("c_1")), Ok(()));
-        // And once the older learns c_1 again, the newer is held at once.
-        registry
-            .admit(&seniority(&older), &company("c_1"))
-            .expect("the older is never held");
-        assert!(registry.admit(&seniority(&newer), &company("c_1")).is_err());
-    }
-
-    #[test]
-    fn a_deleted_older_connector_releases_the_company() {
-        let older = connector("older", 100, Some("c_1"));
-        let newer = connector("newer", 200, None);
-        let (registry, mut writer) = registry(vec![older.clone(), newer.clone()]);
-        registry
-            .admit(&seniority(&older), &company("c_1"))
-            .expect("the older is never held");
-        assert!(registry.admit(&seniority(&newer), &company("c_1")).is_err());
-        writer.apply_watcher_event(&watcher::Event::Delete(older.clone()));
-        assert_eq!(registry.admit(&seniority(&newer), &company("c_1")), Ok(()));
-        registry.forget(&seniority(&older).key);
-        assert_eq!(
-            registry.learned().keys().collect::<Vec<_>>(),
-            [&seniority(&newer).key]
-        );
-    }
-
-    #[test]
-    fn a_suspended_or_dry_run_older_connector_holds_nothing() {
         for change in [
             |c: &mut AzureAdConnector| c.spec.suspend = true,
             |c: &mut AzureAdConnector| c.spec.dry_run = true,
         ] {
-            let mut older = connector("older", 100, Some("c_1"));
-            change(older.0.as_mut().unwrap());
-            let newer = connector("newer", 200, None);
-            let (registry, _writer) = registry(vec![older, newer.clone()]);
-            assert_eq!(registry.admit(&seniority(&newer), &company("c_1")), Ok(()));
+            let resting = store(vec![watched("holder", "uid-h", 300, change)]);
+            assert!(
+                !holder_of(&claim, Some(&[resting])).writes,
+                "a suspended or dry-run holder writes no more"
+            );
         }
-    }
-
-    #[test]
-    fn the_guard_checks_through_the_registry() {
-        let older = connector("older", 100, Some("c_1"));
-        let newer = connector("newer", 200, None);
-        let (registry, _writer) = registry(vec![older, newer.clone()]);
-        let registry = Arc::new(registry);
-        let guard = registry.guard(newer.0.as_ref().unwrap());
-        let why = guard.check(&company("c_1")).unwrap_err();
-        assert!(why.contains("ns/older"), "{why}");
-        assert_eq!(guard.check(&company("c_2")), Ok(()));
-    }
-
-    #[test]
-    fn not_listed_until_every_scope_is() {
-        let registry = CompanyRegistry::default();
-        assert!(registry.listed(), "nothing to wait for");
-        let (a, _) = reflector::store::<Watched>();
-        let (b, _) = reflector::store::<Watched>();
-        let listed = Arc::new(vec![Readiness::default(), Readiness::default()]);
-        registry.watch(vec![a, b], listed.clone());
-        listed[0].set(true);
-        assert!(!registry.listed());
-        listed[1].set(true);
-        assert!(registry.listed());
+        let gone = store(vec![watched("other", "uid-o", 50, |_| {})]);
+        let holder = holder_of(&claim, Some(&[gone]));
+        assert!(!holder.writes, "a deleted holder writes no more");
+        assert_eq!(holder.key, ConnectorKey::new("elsewhere", "old-name"));
     }
 }

@@ -1,11 +1,13 @@
 //! The operator: a kube-runtime controller that keeps every `AzureAdConnector` in sync and says
 //! so in its status. Thin glue: the sync itself is behind [`engine::SyncEngine`].
 
+pub mod api_error;
 pub mod cancel;
 pub mod command;
 pub mod companies;
 pub mod endpoints;
 pub mod engine;
+pub mod events;
 pub mod leader;
 pub mod leadership;
 pub mod lease_watch;

@@ -53,6 +53,15 @@ pub const REQUIRED: &[Permission] = &[
     },
 ];
 
+/// The company claims (Leases) in the operator's own namespace (`controller::companies`).
+pub const CLAIMS: &[Permission] = &[
+    permission("get", "coordination.k8s.io", "leases"),
+    permission("list", "coordination.k8s.io", "leases"),
+    permission("create", "coordination.k8s.io", "leases"),
+    permission("update", "coordination.k8s.io", "leases"),
+    permission("delete", "coordination.k8s.io", "leases"),
+];
+
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.verb, self.resource)?;
@@ -141,9 +150,18 @@ pub fn review(permission: &Permission, scope: &Scope) -> SelfSubjectAccessReview
 
 /// Asks the API server about every permission in [`REQUIRED`] for `scope`.
 pub async fn check(client: &Client, scope: &Scope) -> Result<(), PermissionError> {
+    check_list(client, scope, REQUIRED).await
+}
+
+/// Asks the API server about every permission in `required` for `scope`.
+pub async fn check_list(
+    client: &Client,
+    scope: &Scope,
+    required: &[Permission],
+) -> Result<(), PermissionError> {
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
     let mut missing = Vec::new();
-    for permission in REQUIRED {
+    for permission in required {
         let answer = api
             .create(&PostParams::default(), &review(permission, scope))
             .await

@@ -9,7 +9,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::{Client, Resource, ResourceExt};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -17,6 +16,7 @@ use tracing::Instrument;
 use super::cancel::InFlight;
 use super::companies::CompanyRegistry;
 use super::engine::SyncEngine;
+use super::events::EventRecorder;
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
 use super::requests::{RequestTokens, approval_token, pending_verify};
@@ -49,7 +49,7 @@ pub type Watched = DeserializeGuard<AzureAdConnector>;
 pub struct Context<E> {
     pub client: Client,
     pub engine: Arc<E>,
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     pub metrics: Metrics,
     pub ledger: Mutex<Ledger>,
     pub secrets: Arc<SecretRegistry>,
@@ -65,7 +65,8 @@ pub struct Context<E> {
     pub last_success_refresh: Duration,
     /// A sync running longer than this writes its progress into status.message, this often.
     pub progress_status_interval: Duration,
-    /// Which connector may write to which Password Boss company (the older of two).
+    /// Which connector may write to which Password Boss company (the older of two), through
+    /// claims in the operator's namespace (the client's default namespace unless set).
     pub companies: Arc<CompanyRegistry>,
     /// The syncs in flight, which the connector watch cancels (`cancel`).
     pub in_flight: Arc<InFlight>,
@@ -80,12 +81,11 @@ impl<E: SyncEngine> Context<E> {
     pub fn new(
         client: Client,
         engine: Arc<E>,
-        recorder: Recorder,
+        recorder: EventRecorder,
         metrics: Metrics,
         secrets: Arc<SecretRegistry>,
     ) -> Self {
         Self {
-            client,
             engine,
             recorder,
             metrics,
@@ -96,10 +96,14 @@ impl<E: SyncEngine> Context<E> {
             policy: CredentialPolicy::default(),
             last_success_refresh: LAST_SUCCESS_REFRESH,
             progress_status_interval: Duration::from_secs(30),
-            companies: Arc::default(),
             in_flight: Arc::default(),
             verify_interval: super::verify::VERIFY_INTERVAL,
             verified: Mutex::default(),
+            companies: Arc::new(CompanyRegistry::new(
+                client.clone(),
+                client.default_namespace(),
+            )),
+            client,
         }
     }
 
@@ -123,6 +127,12 @@ impl<E: SyncEngine> Context<E> {
     ) -> Self {
         self.leadership = leadership;
         self.sync_deadline = sync_deadline;
+        self
+    }
+
+    /// Company claims live in `namespace` (the operator's own).
+    pub fn with_claim_namespace(mut self, namespace: &str) -> Self {
+        self.companies = Arc::new(CompanyRegistry::new(self.client.clone(), namespace));
         self
     }
 

@@ -2,12 +2,30 @@
 
 use std::collections::BTreeMap;
 
+use sha2::{Digest, Sha256};
+
 use crate::resources::{
     ANNOTATION_APPROVE_DEPROVISIONS, ANNOTATION_FLUX_REQUESTED_AT, ANNOTATION_SYNC_REQUESTED_AT,
     ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus,
 };
 
-/// The values of both sync-request annotations, as last seen.
+/// The longest request value (`sync-requested-at`, Flux's `requestedAt`, `verify-requested-at`)
+/// echoed into status as it is; a longer one is echoed as [`request_token`] makes it.
+pub const MAX_ECHOED_REQUEST_BYTES: usize = 128;
+
+/// How a request value is compared and echoed into status: as it is up to
+/// [`MAX_ECHOED_REQUEST_BYTES`], else `sha256:` and its SHA-256 in hex (71 bytes), so a tenant's
+/// 120 KB value costs the status 71 bytes and is still answered once.
+pub fn request_token(value: &str) -> String {
+    if value.len() <= MAX_ECHOED_REQUEST_BYTES {
+        value.to_owned()
+    } else {
+        format!("sha256:{}", hex::encode(Sha256::digest(value.as_bytes())))
+    }
+}
+
+/// The values of both sync-request annotations, as last seen (long ones as [`request_token`]
+/// makes them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestTokens {
     pub passwordboss: Option<String>,
@@ -16,7 +34,12 @@ pub struct RequestTokens {
 
 impl RequestTokens {
     pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Self {
-        let get = |k: &str| annotations.get(k).filter(|v| !v.is_empty()).cloned();
+        let get = |k: &str| {
+            annotations
+                .get(k)
+                .filter(|v| !v.is_empty())
+                .map(|v| request_token(v))
+        };
         Self {
             passwordboss: get(ANNOTATION_SYNC_REQUESTED_AT),
             flux: get(ANNOTATION_FLUX_REQUESTED_AT),
@@ -48,19 +71,20 @@ pub fn approval_token(annotations: &BTreeMap<String, String>) -> Option<String> 
     (!value.is_empty()).then(|| crate::bounded::remote_text(value))
 }
 
-/// The verify request not answered yet: the annotation's value when `status.verify` answers
-/// another (or none).
+/// The verify request not answered yet: the annotation's value (as [`request_token`] makes it)
+/// when `status.verify` answers another (or none).
 pub fn pending_verify(
     annotations: &BTreeMap<String, String>,
     status: Option<&AzureAdConnectorStatus>,
 ) -> Option<String> {
     let requested = annotations
         .get(ANNOTATION_VERIFY_REQUESTED_AT)
-        .filter(|v| !v.is_empty())?;
+        .filter(|v| !v.is_empty())
+        .map(|v| request_token(v))?;
     let answered = status
         .and_then(|s| s.verify.as_ref())
         .map(|v| v.requested_at.as_str());
-    (answered != Some(requested.as_str())).then(|| requested.clone())
+    (answered != Some(requested.as_str())).then_some(requested)
 }
 
 #[cfg(test)]
@@ -122,6 +146,42 @@ mod tests {
             Some("v2")
         );
         assert_eq!(pending_verify(&annotations(&[]), None), None);
+    }
+
+    #[test]
+    fn long_request_values_are_echoed_as_a_fixed_size_digest_and_answered_once() {
+        let long = "x".repeat(120 * 1024);
+        let token = request_token(&long);
+        assert_eq!(token.len(), 71);
+        assert!(token.starts_with("sha256:"), "{token}");
+        assert_eq!(token, request_token(&long), "stable");
+        assert_ne!(token, request_token(&"y".repeat(120 * 1024)));
+        let edge = "z".repeat(MAX_ECHOED_REQUEST_BYTES);
+        assert_eq!(request_token(&edge), edge, "up to the cap, as it is");
+
+        let sync = RequestTokens::from_annotations(&annotations(&[
+            (ANNOTATION_SYNC_REQUESTED_AT, &long),
+            (ANNOTATION_FLUX_REQUESTED_AT, &long),
+        ]));
+        let pending = sync.pending(None, None).expect("pending");
+        assert_eq!(pending, token);
+        assert_eq!(sync.pending(Some(&pending), None), None, "handled once");
+
+        let verify = annotations(&[(ANNOTATION_VERIFY_REQUESTED_AT, &long)]);
+        let requested = pending_verify(&verify, None).expect("pending");
+        assert_eq!(requested, token);
+        let answered = AzureAdConnectorStatus {
+            verify: Some(crate::resources::VerifyStatus {
+                requested_at: requested,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            pending_verify(&verify, Some(&answered)),
+            None,
+            "answered once"
+        );
     }
 
     #[test]

@@ -12,12 +12,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 
 use super::engine::SyncEngine;
+use super::events::EventRecorder;
 use super::leader::{Candidate, ElectionError, LeaderElection};
 use super::leadership::Leadership;
 use super::permissions::{self, Scope};
@@ -67,6 +68,9 @@ pub struct ControllerConfig {
     pub policy: CredentialPolicy,
     /// One verify per connector per this long (`verify::VERIFY_INTERVAL`; tests shorten it).
     pub verify_interval: Duration,
+    /// The operator's own namespace, where each company's claim (a Lease) lives; `None`: the
+    /// client's default namespace (in a pod, its own).
+    pub claim_namespace: Option<String>,
 }
 
 impl ControllerConfig {
@@ -85,6 +89,7 @@ impl ControllerConfig {
             readiness: Readiness::default(),
             policy: CredentialPolicy::default(),
             verify_interval: super::verify::VERIFY_INTERVAL,
+            claim_namespace: None,
         }
     }
 }
@@ -186,7 +191,11 @@ async fn run_controller<E: SyncEngine>(
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
-    if !permitted(&client, &scopes, &stop).await {
+    let claim_namespace = config
+        .claim_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    if !permitted(&client, &scopes, &claim_namespace, &stop).await {
         return;
     }
     let registry = Arc::new(SecretRegistry::default());
@@ -202,7 +211,7 @@ async fn run_controller<E: SyncEngine>(
         Context::new(
             client.clone(),
             engine,
-            Recorder::new(client.clone(), reporter),
+            EventRecorder::new(client.clone(), reporter),
             config.metrics.clone(),
             registry.clone(),
         )
@@ -210,7 +219,8 @@ async fn run_controller<E: SyncEngine>(
         .with_last_success_refresh(config.last_success_refresh)
         .with_leadership_and_deadline(leadership, config.sync_deadline)
         .with_progress_status_interval(config.progress_status_interval)
-        .with_verify_interval(config.verify_interval),
+        .with_verify_interval(config.verify_interval)
+        .with_claim_namespace(&claim_namespace),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());
@@ -260,9 +270,14 @@ async fn run_controller<E: SyncEngine>(
 const PERMISSION_RECHECK: Duration = Duration::from_secs(15);
 
 /// Waits until the API server grants every permission the controller uses in every scope it
-/// watches, saying which are missing meanwhile (readiness stays false); `false` if `stop` came
-/// first.
-async fn permitted(client: &Client, scopes: &[Option<String>], stop: &Signal) -> bool {
+/// watches, and the company claims' in `claim_namespace`, saying which are missing meanwhile
+/// (readiness stays false); `false` if `stop` came first.
+async fn permitted(
+    client: &Client,
+    scopes: &[Option<String>],
+    claim_namespace: &str,
+    stop: &Signal,
+) -> bool {
     loop {
         let mut all = true;
         for scope in scopes {
@@ -270,6 +285,11 @@ async fn permitted(client: &Client, scopes: &[Option<String>], stop: &Signal) ->
                 tracing::error!(%error, "cannot start the controller");
                 all = false;
             }
+        }
+        let claims = Scope::Namespace(claim_namespace.to_owned());
+        if let Err(error) = permissions::check_list(client, &claims, permissions::CLAIMS).await {
+            tracing::error!(%error, "cannot start the controller");
+            all = false;
         }
         if all {
             return true;

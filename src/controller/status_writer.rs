@@ -5,9 +5,9 @@
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::DeserializeGuard;
-use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
 use serde_json::json;
 
+use super::events::{EventKind, EventRecorder};
 use crate::resources::{AzureAdConnector, AzureAdConnectorStatus};
 use crate::sync::status::EventType;
 
@@ -97,22 +97,19 @@ pub async fn write_message(
 
 /// Publishes one Event per transition; a failed publish is logged, never fatal.
 pub async fn publish(
-    recorder: &Recorder,
+    recorder: &EventRecorder,
     reference: &ObjectReference,
     events: Vec<(EventType, &'static str, String)>,
 ) {
     for (kind, reason, note) in events {
-        let event = Event {
-            type_: match kind {
-                EventType::Normal => KubeEventType::Normal,
-                EventType::Warning => KubeEventType::Warning,
-            },
-            reason: reason.into(),
-            note: Some(truncate(note)),
-            action: EVENT_ACTION.into(),
-            secondary: None,
+        let kind = match kind {
+            EventType::Normal => EventKind::Normal,
+            EventType::Warning => EventKind::Warning,
         };
-        if let Err(error) = recorder.publish(&event, reference).await {
+        let published = recorder
+            .publish(kind, reason, EVENT_ACTION, &truncate(note), reference)
+            .await;
+        if let Err(error) = published {
             tracing::warn!(%error, reason, "could not publish an Event; check the RBAC for events.k8s.io events (create, patch)");
         }
     }

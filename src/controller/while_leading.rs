@@ -1,7 +1,9 @@
 //! One sync as the controller runs it: stopped the moment this process loses leadership.
 //! Stopping drops the sync where it waits (on a request): no request starts after that, so no
 //! Password Boss write is made by a replica that knows it lost the lease. The sync then fails
-//! with a clear reason and never deprovisions anything. (How long a sync may take is the
+//! with a clear reason and never deprovisions anything. Its report still lists every write it
+//! made: the answered ones with their outcome, the ones in flight (sent, answer abandoned: they
+//! may have taken effect) as `failed`, reason `LeadershipLost`, each with its audit line. (How long a sync may take is the
 //! request's one deadline, kept by the sync itself.)
 
 use k8s_openapi::jiff::Timestamp;
@@ -23,14 +25,20 @@ pub async fn sync_while_leading<E: SyncEngine>(
         return SyncReport::failed(started, leadership_lost(), Reached::default());
     }
     let lost = leadership.lost();
-    tokio::select! {
+    let writes = request.writes_in_flight.clone();
+    let connector = request.connector.clone();
+    let finished = tokio::select! {
         biased;
-        () = lost => {
-            tracing::warn!("leader lease lost: the sync in flight is stopped, nothing more is written");
-            SyncReport::failed(started, leadership_lost(), Reached::default())
-        }
-        report = engine.sync(request) => report,
-    }
+        () = lost => None,
+        report = engine.sync(request) => Some(report),
+    };
+    // The sync's future is dropped by now: no write of it is in flight any more on our side.
+    finished.unwrap_or_else(|| {
+        tracing::warn!("leader lease lost: the sync in flight is stopped, nothing more is written");
+        let mut report = SyncReport::failed(started, leadership_lost(), Reached::default());
+        report.actions = writes.abandon(&connector);
+        report
+    })
 }
 
 fn leadership_lost() -> SyncFailure {

@@ -15,6 +15,7 @@ use kube::api::{Api, PostParams};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::api_error::api_message;
 use crate::azure::{FEDERATED_TOKEN_AUDIENCE, FederatedTokenSource, GraphError};
 
 /// Lifetime asked for each token: the API server's minimum (10 minutes).
@@ -86,23 +87,31 @@ impl ServiceAccountToken {
     }
 
     fn error(&self, error: kube::Error) -> GraphError {
-        let (ns, name) = (&self.namespace, &self.name);
-        let hint = match &error {
-            kube::Error::Api(status) if status.code == 404 => format!(
-                "ServiceAccount `{name}` does not exist in namespace `{ns}`; create it there \
-                 (spec.azure.workloadIdentity.serviceAccountName names a ServiceAccount of the \
-                 connector's own namespace)"
-            ),
-            kube::Error::Api(status) if status.code == 403 => format!(
-                "the operator may not create tokens for ServiceAccounts in namespace `{ns}`; \
-                 grant it `create` on serviceaccounts/token there (the Helm chart's RBAC does)"
-            ),
-            _ => format!("check that ServiceAccount `{name}` exists in namespace `{ns}`"),
-        };
-        GraphError::config(format!(
-            "cannot get a token of ServiceAccount `{name}` through the TokenRequest API: \
-             {error}; {hint}"
-        ))
+        GraphError::config(token_request_error(&self.namespace, &self.name, &error))
+    }
+}
+
+/// What to tell the administrator when the TokenRequest for ServiceAccount `name` of `namespace`
+/// failed: the ServiceAccount and what to do, with the API server's own message (never kube's
+/// debug rendering of the whole response) only where it adds something.
+pub fn token_request_error(namespace: &str, name: &str, error: &kube::Error) -> String {
+    let (ns, name) = (namespace, name);
+    match error {
+        kube::Error::Api(status) if status.code == 404 => format!(
+            "ServiceAccount `{name}` does not exist in namespace `{ns}`: create it there \
+             (spec.azure.workloadIdentity.serviceAccountName names a ServiceAccount of the \
+             connector's own namespace)"
+        ),
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "the operator may not create tokens for ServiceAccount `{name}` in namespace `{ns}`: \
+             grant it `create` on serviceaccounts/token there (the Helm chart's RBAC does)"
+        ),
+        other => format!(
+            "cannot get a token of ServiceAccount `{name}` in namespace `{ns}` through the \
+             TokenRequest API: {}; check that the ServiceAccount exists and the API server is \
+             reachable",
+            api_message(other)
+        ),
     }
 }
 
@@ -123,5 +132,43 @@ impl FederatedTokenSource for ServiceAccountToken {
             *cached = Some((token.clone(), reuse_until));
             Ok(token)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(Box::new(Status::failure(message, reason).with_code(code)))
+    }
+
+    #[test]
+    fn a_missing_service_account_is_named_without_kube_debug_text() {
+        let text = token_request_error(
+            "msp-contoso",
+            "pbconnector-contoso",
+            &api(
+                404,
+                "NotFound",
+                "serviceaccounts \"pbconnector-contoso\" not found",
+            ),
+        );
+        assert_eq!(
+            text,
+            "ServiceAccount `pbconnector-contoso` does not exist in namespace `msp-contoso`: \
+             create it there (spec.azure.workloadIdentity.serviceAccountName names a \
+             ServiceAccount of the connector's own namespace)"
+        );
+        for debug in ["ApiError", "ErrorResponse", "Status {", "code:"] {
+            assert!(!text.contains(debug), "{debug} in {text}");
+        }
+        let other = token_request_error("ns", "sa", &api(500, "InternalError", "etcd timeout"));
+        assert!(other.contains("etcd timeout (HTTP 500)"), "{other}");
+        assert!(
+            !other.contains("ApiError") && !other.contains("Status {"),
+            "{other}"
+        );
     }
 }

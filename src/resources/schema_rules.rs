@@ -54,17 +54,42 @@ pub fn optional_endpoint_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "string", "nullable": true, "maxLength": 2048, "pattern": ENDPOINT_PATTERN})
 }
 
-/// A duration string with a lower bound, checked by CEL as the API server does.
+/// A duration CEL's `duration()` converts without overflow: numbers of at most 6 digits (and 9
+/// decimals), at most two of them in hours — under 2,000,000h in all, well inside the ~2,562,047h
+/// a duration holds, whatever the 32 characters say.
+pub const BOUNDED_DURATION_RE: &str =
+    "^(N(ns|us|µs|ms|s|m))*(Nh)?(N(ns|us|µs|ms|s|m))*(Nh)?(N(ns|us|µs|ms|s|m))*$";
+
+/// One number of [`BOUNDED_DURATION_RE`].
+const BOUNDED_NUMBER: &str = "[0-9]{1,6}([.][0-9]{1,9})?";
+
+/// The bounded-duration regex with its numbers spelled out.
+pub fn bounded_duration_regex() -> String {
+    BOUNDED_DURATION_RE.replace('N', BOUNDED_NUMBER)
+}
+
+/// A duration string with a lower bound, checked by CEL as the API server does. A duration too
+/// large for CEL is refused by its own rule, with its own message, and the lower bound is only
+/// evaluated on one that converts (`||` stops at `true`): otherwise the API server answered with
+/// its type-conversion error.
 pub fn duration_schema(_: &mut SchemaGenerator, default: &str, min: &str) -> Schema {
+    let bounded = format!("self.matches('{}')", bounded_duration_regex());
     json_schema!({
         "type": "string",
         "default": default,
         "maxLength": 32,
         "pattern": DURATION_PATTERN,
-        "x-kubernetes-validations": [{
-            "rule": format!("duration(self) >= duration('{min}')"),
-            "message": format!("must be at least {min}"),
-        }],
+        "x-kubernetes-validations": [
+            {
+                "rule": bounded.clone(),
+                "message": "must be a duration such as 90s, 5m or 1h30m whose numbers have at \
+                            most 6 digits (at most two in hours): under 2000000h in all",
+            },
+            {
+                "rule": format!("!{bounded} || duration(self) >= duration('{min}')"),
+                "message": format!("must be at least {min}"),
+            },
+        ],
     })
 }
 

@@ -1,15 +1,20 @@
 //! The Password Boss company a sync reaches, and the guard that may hold a sync back before its
 //! first write: two connectors writing to one company re-link each other's accounts, so the
-//! controller lets only one of them write (`controller::companies`).
+//! controller lets only one of them write (`controller::companies`, which claims the company by
+//! its key: `CompanyRef::id`, the string the target names its company by).
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
 
 use crate::bounded::remote_text;
 use crate::passwordboss::model::ConnectorInfo;
 use crate::resources::CompanyRef;
 
-type Check = dyn Fn(&CompanyRef) -> Result<(), String> + Send + Sync;
+type Check = dyn Fn(CompanyRef) -> BoxFuture<'static, Result<(), String>> + Send + Sync;
 
 /// Asked once per sync, after the reads and before any Password Boss write, whether this
 /// connector may write to the company its token reaches; `Err` says why not. The default admits
@@ -18,14 +23,18 @@ type Check = dyn Fn(&CompanyRef) -> Result<(), String> + Send + Sync;
 pub struct CompanyGuard(Option<Arc<Check>>);
 
 impl CompanyGuard {
-    pub fn new(check: impl Fn(&CompanyRef) -> Result<(), String> + Send + Sync + 'static) -> Self {
-        Self(Some(Arc::new(check)))
+    pub fn new<F>(check: impl Fn(CompanyRef) -> F + Send + Sync + 'static) -> Self
+    where
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        Self(Some(Arc::new(move |company| check(company).boxed())))
     }
 
-    /// `Ok` when this sync may write to `company`; otherwise what to tell the administrator.
-    pub fn check(&self, company: &CompanyRef) -> Result<(), String> {
+    /// `Ok` when this sync may write to `company` (the controller's guard claims it then);
+    /// otherwise what to tell the administrator.
+    pub async fn check(&self, company: &CompanyRef) -> Result<(), String> {
         match &self.0 {
-            Some(check) => check(company),
+            Some(check) => check(company.clone()).await,
             None => Ok(()),
         }
     }
@@ -70,15 +79,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_default_guard_admits_every_company() {
-        assert_eq!(CompanyGuard::default().check(&company()), Ok(()));
+    #[tokio::test]
+    async fn the_default_guard_admits_every_company() {
+        assert_eq!(CompanyGuard::default().check(&company()).await, Ok(()));
     }
 
-    #[test]
-    fn a_guard_says_why_it_holds_a_sync() {
-        let guard = CompanyGuard::new(|c| Err(format!("held: {}", c.id)));
-        assert_eq!(guard.check(&company()), Err("held: c_1".to_string()));
+    #[tokio::test]
+    async fn a_guard_says_why_it_holds_a_sync() {
+        let guard = CompanyGuard::new(|c| async move { Err(format!("held: {}", c.id)) });
+        assert_eq!(guard.check(&company()).await, Err("held: c_1".to_string()));
         assert_eq!(guard, guard.clone());
         assert_ne!(guard, CompanyGuard::default());
     }

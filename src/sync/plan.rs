@@ -77,6 +77,7 @@ pub(super) async fn make_plan(
     request
         .company_guard
         .check(&company)
+        .await
         .map_err(PlanError::CompanyConflict)?;
     let rules = spec.rules();
     request.progress.send(Progress::step(Step::Planning));

@@ -9,6 +9,7 @@ use super::company::CompanyGuard;
 use super::progress::ProgressSender;
 use super::secrets::SecretData;
 use super::spending::SafetyStoreHandle;
+use super::state::WritesInFlight;
 use crate::azure::FederatedToken;
 use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
 
@@ -78,6 +79,9 @@ pub struct SyncRequest {
     /// May this connector write to the company its token reaches? (every company by default;
     /// the controller's `companies::CompanyRegistry` decides)
     pub company_guard: CompanyGuard,
+    /// Every Password Boss write of this sync as it is sent and answered: what a sync stopped
+    /// mid-write (leadership lost) still reports (`controller::while_leading`).
+    pub writes_in_flight: WritesInFlight,
     /// How audit lines name the connector: `namespace/name` (controller), the manifest's name
     /// (CLI); empty: they name none.
     pub connector: String,
@@ -104,6 +108,7 @@ impl SyncRequest {
             deadline: DEFAULT_SYNC_DEADLINE,
             progress: ProgressSender::default(),
             company_guard: CompanyGuard::default(),
+            writes_in_flight: WritesInFlight::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ mod cli {
     mod sync;
 }
 mod controller {
+    mod company_claims;
     mod credential_policy;
     mod leadership_writes;
     mod reconcile;

@@ -11,7 +11,7 @@ use futures::{FutureExt, StreamExt, stream};
 use super::writes::Applier;
 use crate::passwordboss::{PasswordBossClient, PasswordBossError, PasswordBossErrorKind};
 use crate::plan::{Action, Conflict, ConflictKind, Plan};
-use crate::sync::state::{AuditRecord, ExecutionReport, Outcome};
+use crate::sync::state::{AuditRecord, ExecutionReport, Outcome, WritesInFlight};
 
 /// Execution phases, in order.
 fn phase(action: &Action) -> usize {
@@ -27,6 +27,8 @@ struct Run<'a> {
     applier: Applier<'a>,
     /// How audit lines name the connector (empty: they name none).
     connector: &'a str,
+    /// Every write as it is sent and answered, for a sync stopped mid-write.
+    in_flight: &'a WritesInFlight,
     /// Set by a 401 or a run of transient failures: nothing more is attempted.
     stop: AtomicBool,
     unauthorized: Mutex<Option<PasswordBossError>>,
@@ -61,11 +63,25 @@ pub async fn execute_reporting(
     connector: &str,
     progress: &(dyn Fn(ApplyProgress) + Sync),
 ) -> ExecutionReport {
+    let in_flight = WritesInFlight::default();
+    execute_tracking(client, plan, sync_id, connector, progress, &in_flight).await
+}
+
+/// `execute_reporting`, recording each write in `in_flight` as it is sent and answered.
+pub async fn execute_tracking(
+    client: &PasswordBossClient,
+    plan: &Plan,
+    sync_id: &str,
+    connector: &str,
+    progress: &(dyn Fn(ApplyProgress) + Sync),
+    in_flight: &WritesInFlight,
+) -> ExecutionReport {
     let before = client.requests();
     let concurrency = client.concurrency().max(1);
     let run = Run {
         applier: Applier::new(client, sync_id),
         connector,
+        in_flight,
         stop: AtomicBool::new(false),
         unauthorized: Mutex::new(None),
         gave_up: Mutex::new(None),
@@ -95,7 +111,7 @@ pub async fn execute_reporting(
             .map(|(index, action)| {
                 let run = &run;
                 async move {
-                    let (outcome, record) = run.one(action).await;
+                    let (outcome, record) = run.one(index, action).await;
                     (index, outcome, record)
                 }
                 .boxed()
@@ -137,11 +153,13 @@ pub async fn execute_reporting(
 }
 
 impl Run<'_> {
-    /// Applies one action; its audit line is written the moment its outcome is known.
-    async fn one(&self, action: &Action) -> (Outcome, AuditRecord) {
+    /// Applies plan action `index`; its audit line is written the moment its outcome is known.
+    async fn one(&self, index: usize, action: &Action) -> (Outcome, AuditRecord) {
+        self.in_flight.sent(index, action);
         let outcome = self.attempt(action).await;
         let record = AuditRecord::of(action, &outcome);
         record.log(self.connector);
+        self.in_flight.answered(index, &record);
         (outcome, record)
     }
 

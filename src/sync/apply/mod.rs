@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
-pub use self::execute::{ApplyProgress, execute, execute_reporting};
+pub use self::execute::{ApplyProgress, execute, execute_reporting, execute_tracking};
 pub use self::idempotency::idempotency_key;
 use super::SyncRequest;
 use super::progress::{Progress, Step};
@@ -93,12 +93,13 @@ pub(super) async fn apply(
     };
     let plan = &planned.plan;
     let execution = match &clients.target {
-        Target::PasswordBoss(client) => execute_reporting(
+        Target::PasswordBoss(client) => execute_tracking(
             client,
             plan,
             &request.sync_id,
             &request.connector,
             &report_progress,
+            &request.writes_in_flight,
         ),
     }
     .instrument(tracing::info_span!(

@@ -2,6 +2,9 @@
 //! Password Boss write — who was changed, how, and whether it took effect. Records carry ids,
 //! emails and group names only, never a token or a message from a credential.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use super::outcome::Outcome;
 use crate::bounded::remote_text;
 use crate::passwordboss::{PasswordBossError, PasswordBossErrorKind};
@@ -108,6 +111,59 @@ impl AuditRecord {
             reason = self.reason.as_deref(),
             "Password Boss write"
         );
+    }
+}
+
+/// The `reason` of a write whose answer was abandoned when this replica lost leadership: it was
+/// sent and may have taken effect (the new leader reads Password Boss afresh).
+pub const REASON_LEADERSHIP_LOST: &str = "LeadershipLost";
+
+/// The writes of one sync as they go: each recorded when it is sent and again when its outcome
+/// is known. A sync stopped mid-write (leadership lost: its future is dropped where it waits)
+/// still reports every write it made — the ones answered with their outcome, the ones in flight
+/// as abandoned — instead of none.
+#[derive(Clone, Debug, Default)]
+pub struct WritesInFlight(Arc<Mutex<BTreeMap<usize, (AuditRecord, bool)>>>);
+
+/// Two are equal when they are the same record, or both hold nothing (as two requests that
+/// have not run are alike).
+impl PartialEq for WritesInFlight {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || (self.lock().is_empty() && other.lock().is_empty())
+    }
+}
+
+impl WritesInFlight {
+    /// Plan action `index` is about to be sent.
+    pub(crate) fn sent(&self, index: usize, action: &Action) {
+        let mut record = AuditRecord::of(action, &Outcome::Skipped);
+        record.outcome = WriteOutcome::Failed;
+        record.reason = Some(REASON_LEADERSHIP_LOST.to_owned());
+        self.lock().insert(index, (record, false));
+    }
+
+    /// Plan action `index` ended as `record` says (its audit line is written).
+    pub(crate) fn answered(&self, index: usize, record: &AuditRecord) {
+        self.lock().insert(index, (record.clone(), true));
+    }
+
+    /// Every write recorded, in plan order; the ones still in flight are abandoned now, and
+    /// their audit lines written (outcome `failed`, reason `LeadershipLost`).
+    pub fn abandon(&self, connector: &str) -> Vec<AuditRecord> {
+        let writes = std::mem::take(&mut *self.lock());
+        writes
+            .into_values()
+            .map(|(record, answered)| {
+                if !answered {
+                    record.log(connector);
+                }
+                record
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, (AuditRecord, bool)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

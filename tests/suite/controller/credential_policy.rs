@@ -384,4 +384,8 @@ async fn service_account_tokens_are_reused_within_their_lifetime_and_never_print
     let missing = ServiceAccountToken::new(mock_client(api.clone()), NS, "nobody");
     let err = missing.token().await.unwrap_err().to_string();
     assert!(err.contains("does not exist in namespace `msp`"), "{err}");
+    assert!(err.contains("ServiceAccount `nobody`"), "{err}");
+    for debug in ["ApiError", "ErrorResponse", "Status {"] {
+        assert!(!err.contains(debug), "no kube debug text ({debug}): {err}");
+    }
 }

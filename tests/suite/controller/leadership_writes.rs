@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::support::e2e::{Cluster, CountingEngine, InProcess, NAME, eventually, sample};
+use crate::support::log_capture::Capture;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
@@ -16,15 +17,17 @@ use pbconnector::controller::status_writer::apply_status;
 use pbconnector::controller::while_leading::sync_while_leading;
 use pbconnector::controller::{LeaderElection, Leadership, PipelineEngine};
 use pbconnector::passwordboss::DEFAULT_CONCURRENCY;
+use pbconnector::resources::WriteOutcome;
 use pbconnector::resources::{
     AzureAdConnectorSpec, AzureAdConnectorStatus, Connection, SafetyRecord, SpentChanges,
 };
 use pbconnector::sync::spending::{SafetyStore, SafetyStoreError, SafetyStoreHandle};
-use pbconnector::sync::state::ConnectorState;
+use pbconnector::sync::state::{AUDIT_TARGET, ConnectorState, REASON_LEADERSHIP_LOST};
 use pbconnector::sync::status::failure::FailureReason;
 use pbconnector::sync::status::status_from_report;
 use pbconnector::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 use pbconnector_simulators::sample::{SampleEnvironment, SampleOptions};
+use tracing::instrument::WithSubscriber;
 
 fn request(env: &SampleEnvironment) -> SyncRequest {
     SyncRequest {
@@ -43,6 +46,12 @@ fn request(env: &SampleEnvironment) -> SyncRequest {
 /// arrive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_boss_write_starts_after_leadership_is_lost() {
+    // The audit lines of the sync (which runs on a task of its own).
+    let capture = Capture::default();
+    let logs = pbconnector::telemetry::logging::json_subscriber(
+        &format!("{AUDIT_TARGET}=info"),
+        capture.clone(),
+    );
     // 60 users to create, each write slowed down: the sync writes for seconds.
     let env = SampleEnvironment::start(SampleOptions {
         users: 60,
@@ -58,7 +67,10 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
     let sync = {
         let request = request(&env);
         let leadership = leadership.clone();
-        tokio::spawn(async move { sync_while_leading(&engine, request, &leadership).await })
+        tokio::spawn(
+            async move { sync_while_leading(&engine, request, &leadership).await }
+                .with_subscriber(logs),
+        )
     };
 
     // Writing: from now on every write that arrives is held, unanswered.
@@ -84,8 +96,44 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
         .await
         .expect("the sync stops when leadership is lost")
         .expect("the sync task");
-    let failure = report.failure.expect("a stopped sync is a failure");
+    let failure = report
+        .failure
+        .as_ref()
+        .expect("a stopped sync is a failure");
     assert_eq!(failure.reason, FailureReason::LeadershipLost, "{failure}");
+    // Every write it made is reported: the answered ones with their outcome, the ones in flight
+    // (sent, their answer abandoned) as failed with reason LeadershipLost — one audit line each.
+    let abandoned: Vec<_> = report
+        .actions
+        .iter()
+        .filter(|r| r.reason.as_deref() == Some(REASON_LEADERSHIP_LOST))
+        .collect();
+    assert_eq!(abandoned.len(), DEFAULT_CONCURRENCY, "{:?}", report.actions);
+    assert!(
+        abandoned
+            .iter()
+            .all(|r| r.outcome == WriteOutcome::Failed && r.action == "CreateUser")
+    );
+    let answered = report
+        .actions
+        .iter()
+        .filter(|r| r.outcome == WriteOutcome::Applied)
+        .count();
+    assert_eq!(
+        answered + abandoned.len(),
+        report.actions.len(),
+        "nothing else was sent"
+    );
+    let lines: Vec<serde_json::Value> = capture
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let abandoned_lines = lines
+        .iter()
+        .filter(|l| l["reason"] == REASON_LEADERSHIP_LOST && l["outcome"] == "failed")
+        .count();
+    assert_eq!(abandoned_lines, DEFAULT_CONCURRENCY, "one audit line each");
 
     // The held writes are handled now (their answers go nowhere); a sync still running would
     // be answered and start more. It is given every chance to: the simulator is left to
@@ -102,16 +150,30 @@ async fn no_password_boss_write_starts_after_leadership_is_lost() {
         arrived_before_loss,
         "a write started after leadership was lost"
     );
-    let created = env
+    let made: Vec<String> = env
         .password_boss
         .users()
         .iter()
         .filter(|u| u.managed_by == "Azure AD")
-        .count();
+        .map(|u| u.email.clone())
+        .collect();
+    let created = made.len();
     assert!(
         created < 60,
         "the sync was stopped before it created every user ({created} created)"
     );
+    // Whether the server applied a write whose answer was abandoned is its affair; whatever it
+    // made is in the report and the audit trail.
+    for email in &made {
+        assert!(
+            report.actions.iter().any(|r| r
+                .email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))),
+            "{email} was made but is not in the report: {:?}",
+            report.actions
+        );
+    }
 
     // Without leadership a new sync does not even start.
     let before = env.password_boss.requests().total();

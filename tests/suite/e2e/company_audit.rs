@@ -1,16 +1,21 @@
-//! Issue 16, cases 7 and 9, through the built `pbconnector run` binary on a real kube-apiserver
-//! (watching only the test's namespace), driven with kubectl:
-//! - two connectors whose tokens reach one Password Boss company: the older syncs, the newer is
-//!   held before its first write (`Ready=False/CompanyConflict`, a Warning Event), also after an
-//!   operator restart; deleting the older lets the newer sync;
+//! Issue 16, cases 7 and 9, and issue 29's forged company, through the built `pbconnector run`
+//! binary with the chart's RBAC on a real kube-apiserver, driven with kubectl:
+//! - two connectors whose tokens reach one Password Boss company: the older claims it (a Lease in
+//!   the operator's namespace) and syncs, the newer is held before its first write
+//!   (`Ready=False/CompanyConflict`, a Warning Event), also after an operator restart; deleting
+//!   the older releases the claim and lets the newer sync;
+//! - a tenant forging `status.company` on its own older connector holds nobody;
 //! - the audit trail of a sync that deprovisions: one `UsersDeprovisioned` Event naming the users,
 //!   `status.lastSync.actions`, and one JSON log line per write under `pbconnector::audit`.
 
 use std::time::Duration;
 
 use crate::support::e2e::{Cluster, NAME, Operator, cluster_with_sample, eventually};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, Patch, PatchParams};
+use pbconnector::controller::companies::claim_name;
 use pbconnector::resources::{
-    ANNOTATION_SYNC_REQUESTED_AT, AzureAdConnectorStatus, CONDITION_READY, Connection,
+    ANNOTATION_SYNC_REQUESTED_AT, AzureAdConnectorStatus, CONDITION_READY, CompanyRef, Connection,
     GroupSelector, WriteOutcome,
 };
 use pbconnector::sync::state::AUDIT_TARGET;
@@ -88,6 +93,20 @@ fn newer_connector(env: &SampleEnvironment, ns: &str, token: &str) -> String {
         ]
     })
     .to_string()
+}
+
+/// The company id `token` reaches, as `GET /v1/connector` names it.
+async fn company_id(env: &SampleEnvironment) -> String {
+    let info: Value = reqwest::Client::new()
+        .get(env.password_boss.url().join("v1/connector").unwrap())
+        .bearer_auth(env.password_boss.token())
+        .send()
+        .await
+        .expect("the simulator answers")
+        .json()
+        .await
+        .expect("JSON");
+    info["companyId"].as_str().expect("companyId").to_owned()
 }
 
 /// The operator's JSON log lines under the audit target.
@@ -185,7 +204,27 @@ async fn two_connectors_of_one_company_only_the_older_writes() {
     .await;
     assert_eq!(ready(&older).map(|r| (r.0, r.1)), Some(("True", "Synced")));
 
-    // A restarted operator decides from the statuses before the newer writes anything.
+    // The claim is a Lease in the operator's namespace, held by the older connector's uid.
+    let older_uid = cluster
+        .connectors(&ns)
+        .get(NAME)
+        .await
+        .expect("the older")
+        .metadata
+        .uid
+        .expect("a uid");
+    let identity = cluster.operator_identity(&[]).await;
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &identity.namespace);
+    let claim = leases
+        .get(&claim_name(&company.id))
+        .await
+        .expect("the company's claim");
+    assert_eq!(
+        claim.spec.and_then(|s| s.holder_identity),
+        Some(older_uid.clone())
+    );
+
+    // A restarted operator decides from the claim before the newer writes anything.
     operator.stop().await;
     let operator = Operator::start(&kubeconfig, &["--namespace", &ns]).await;
     request_sync(&cluster, &ns, NEWER, "after-restart").await;
@@ -213,11 +252,23 @@ async fn two_connectors_of_one_company_only_the_older_writes() {
         "no write of the newer was even attempted"
     );
 
-    // The older goes: the newer syncs at its next sync, and now writes — its own group's view.
+    // The older goes: its claim is released, the newer syncs at its next sync, and now writes —
+    // its own group's view.
     cluster
         .kubectl
         .ok(&["-n", &ns, "delete", &format!("aadc/{NAME}")])
         .await;
+    eventually("the older's claim released", MINUTE, || {
+        let leases = leases.clone();
+        let company = company.clone();
+        let older_uid = older_uid.clone();
+        async move {
+            let claim = leases.get_opt(&claim_name(&company.id)).await.ok()?;
+            let holder = claim.and_then(|c| c.spec).and_then(|s| s.holder_identity);
+            (holder.as_deref() != Some(older_uid.as_str())).then_some(())
+        }
+    })
+    .await;
     request_sync(&cluster, &ns, NEWER, "older-deleted").await;
     let synced = wait_for(&cluster, &ns, NEWER, "synced", |s| {
         s.last_handled_sync_request.as_deref() == Some("older-deleted")
@@ -360,6 +411,67 @@ async fn a_deprovisioning_sync_names_the_users_in_an_event_status_and_logs() {
         first.last_sync.actions.len() + actions.len(),
         "{lines:#?}"
     );
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// Issue 29: a tenant with status write on its own, older connector — whose syncs fail before
+/// they reach Password Boss — sets its `status.company` to another customer's company. The other
+/// customer's connector, in another namespace, syncs all the same: status takes no part in the
+/// claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_status_company_holds_nobody() {
+    let (cluster, victim_ns, env) = cluster_with_sample("e2e-victim", 10, "10s").await;
+    let tenant_ns = cluster.namespace("e2e-forger").await;
+    let operator = Operator::start(
+        &cluster.operator_kubeconfig().await,
+        &["--namespace", &format!("{tenant_ns},{victim_ns}")],
+    )
+    .await;
+
+    // The tenant's connector, older, without its Secrets: every sync fails before Password Boss.
+    let forger = env.connector_json(&tenant_ns);
+    cluster.apply(&forger.to_string()).await;
+    let failed = wait_for(&cluster, &tenant_ns, NAME, "failed", |s| {
+        ready(s).is_some_and(|r| r.0 == "False" && r.1.starts_with("Secret"))
+    })
+    .await;
+    assert_eq!(failed.company, None, "it never reached Password Boss");
+    let company = CompanyRef {
+        id: company_id(&env).await,
+        name: "Contoso".into(),
+    };
+    cluster
+        .connectors(&tenant_ns)
+        .patch_status(
+            NAME,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"company": company}})),
+        )
+        .await
+        .expect("the tenant may write its connector's status");
+
+    // The victim's connector, created later, reaches that company with its genuine token.
+    cluster.apply(&env.manifests(&victim_ns)).await;
+    let synced = wait_for(&cluster, &victim_ns, NAME, "synced", |s| {
+        ready(s).is_some_and(|r| r.1 == "Synced")
+    })
+    .await;
+    assert_eq!(synced.company.as_ref(), Some(&company));
+    assert!(env.password_boss.requests().writes() > 0);
+    let forged = cluster
+        .connectors(&tenant_ns)
+        .get(NAME)
+        .await
+        .expect("the forger")
+        .status
+        .expect("a status");
+    assert_eq!(
+        forged.company.as_ref(),
+        Some(&company),
+        "the forged status stood while the victim synced"
+    );
+    assert!(events_about(&cluster.events(&victim_ns).await, NAME, "CompanyConflict").is_empty());
     operator.stop().await;
     cluster.cleanup().await;
 }

@@ -204,9 +204,11 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
                 }
             }
             "two replicas with ServiceMonitor" => {
-                for k in ["PodDisruptionBudget", "ServiceMonitor", "Role"] {
+                for k in ["PodDisruptionBudget", "ServiceMonitor"] {
                     assert_eq!(scoped(k), 1, "{mode}: one {k}");
                 }
+                // The leader Lease's and the company claims'.
+                assert_eq!(scoped("Role"), 2, "{mode}: two Roles");
             }
             _ => assert_eq!(scoped("ClusterRole"), 1, "{mode}: one ClusterRole"),
         }

@@ -234,6 +234,15 @@ fn operator_grants(scope: &str) -> Vec<String> {
     .collect()
 }
 
+/// The company claims: Leases in the release namespace, whatever is watched.
+fn claim_grants() -> Vec<String> {
+    let scope = format!("Role/{RELEASE_NAMESPACE} coordination.k8s.io leases");
+    ["get", "list", "create", "update", "delete"]
+        .iter()
+        .map(|verb| format!("{scope} {verb}"))
+        .collect()
+}
+
 fn lease_grants() -> Vec<String> {
     let scope = format!("Role/{RELEASE_NAMESPACE} coordination.k8s.io leases");
     vec![
@@ -291,7 +300,8 @@ fn assert_bindings_tie_the_service_account_to_every_role(docs: &[Value]) {
 fn default_mode_grants_exactly_the_operators_permissions_cluster_wide() {
     let helm = Helm::find();
     let docs = helm.template("");
-    let expected: BTreeSet<String> = operator_grants("ClusterRole").into_iter().collect();
+    let mut expected: BTreeSet<String> = operator_grants("ClusterRole").into_iter().collect();
+    expected.extend(claim_grants());
     assert_eq!(grants(&docs), expected);
     assert_bindings_tie_the_service_account_to_every_role(&docs);
     let a = args(&docs);
@@ -316,9 +326,10 @@ fn single_namespace_mode_grants_a_role_in_the_watched_namespace_only() {
     let docs = helm.template(SINGLE_NAMESPACE);
     assert!(of_kind(&docs, "ClusterRole").is_empty());
     assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
-    let expected: BTreeSet<String> = operator_grants(&format!("Role/{WATCHED}"))
+    let mut expected: BTreeSet<String> = operator_grants(&format!("Role/{WATCHED}"))
         .into_iter()
         .collect();
+    expected.extend(claim_grants());
     assert_eq!(grants(&docs), expected);
     assert_bindings_tie_the_service_account_to_every_role(&docs);
     assert_eq!(flag(&args(&docs), "--namespace").as_deref(), Some(WATCHED));
@@ -333,15 +344,17 @@ fn least_privilege_mode_grants_a_role_in_each_watched_namespace_and_nothing_clus
         "no Secret access cluster-wide"
     );
     assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
-    let expected: BTreeSet<String> = HARDENED_NAMESPACES
+    let mut expected: BTreeSet<String> = HARDENED_NAMESPACES
         .iter()
         .flat_map(|ns| operator_grants(&format!("Role/{ns}")))
         .collect();
+    expected.extend(claim_grants());
     assert_eq!(grants(&docs), expected);
-    assert_eq!(of_kind(&docs, "Role").len(), HARDENED_NAMESPACES.len());
+    // One per watched namespace, and the company claims' in the release namespace.
+    assert_eq!(of_kind(&docs, "Role").len(), HARDENED_NAMESPACES.len() + 1);
     assert_eq!(
         of_kind(&docs, "RoleBinding").len(),
-        HARDENED_NAMESPACES.len()
+        HARDENED_NAMESPACES.len() + 1
     );
     assert_bindings_tie_the_service_account_to_every_role(&docs);
     assert_eq!(
@@ -476,6 +489,7 @@ fn two_replicas_elect_a_leader_through_a_lease_role_and_get_a_pdb() {
     for values in [TWO_REPLICAS, "leaderElection:\n  enabled: true\n"] {
         let docs = helm.template(values);
         let mut expected: BTreeSet<String> = operator_grants("ClusterRole").into_iter().collect();
+        expected.extend(claim_grants());
         expected.extend(lease_grants());
         assert_eq!(grants(&docs), expected, "{values}");
         assert_bindings_tie_the_service_account_to_every_role(&docs);

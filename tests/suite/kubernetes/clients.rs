@@ -1,5 +1,6 @@
 //! The client libraries the operator builds on, against a real kube-apiserver: kube-runtime's
-//! event Recorder (create, then merge-patch of a repeated event) and kube-lease-manager's leader
+//! event Recorder (create, then merge-patch of a repeated event), the operator's own recorder
+//! (the same, with the latest note) and kube-lease-manager's leader
 //! election (server-side apply without force, strategic merge patches, conflicts).
 
 use crate::support::apiserver;
@@ -7,12 +8,15 @@ use crate::support::apiserver;
 use std::time::Duration;
 
 use apiserver::TestApiServer;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube_lease_manager::LeaseManagerBuilder;
+use pbconnector::controller::events::{EventKind, EventRecorder};
 
 #[tokio::test]
 async fn the_event_recorder_creates_and_then_counts_repeats() {
@@ -57,6 +61,97 @@ async fn the_event_recorder_creates_and_then_counts_repeats() {
     let stored = &list.items[0];
     assert_eq!(stored.reason.as_deref(), Some("Synced"));
     assert_eq!(stored.series.as_ref().map(|s| s.count), Some(2));
+}
+
+/// The operator's own recorder (`controller::events`): a repeat of the same note joins its
+/// Event's series, as kube's does; another note (the API server keeps an Event's note
+/// immutable) is an Event of its own, so the newest Event of a reason carries the latest note —
+/// not the first occurrence's (issue 29: a stale group name after 15 other occurrences).
+#[tokio::test]
+async fn a_repeated_event_carries_the_latest_note() {
+    let server = tokio::task::spawn_blocking(TestApiServer::shared)
+        .await
+        .expect("the API server starts");
+    let client = server.client().await;
+    let ns = format!("events-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .expect("a namespace");
+    let recorder = EventRecorder::new(
+        client.clone(),
+        Reporter {
+            controller: "pbconnector".into(),
+            instance: Some("pbconnector-0".into()),
+        },
+    );
+    let reference = ObjectReference {
+        api_version: Some("passwordboss.com/v1alpha1".into()),
+        kind: Some("AzureAdConnector".into()),
+        name: Some("contoso".into()),
+        namespace: Some(ns.clone()),
+        ..ObjectReference::default()
+    };
+    let publish = |note: String| {
+        let recorder = &recorder;
+        let reference = &reference;
+        async move {
+            recorder
+                .publish(
+                    EventKind::Warning,
+                    "GroupNotFound",
+                    "Sync",
+                    &note,
+                    reference,
+                )
+                .await
+                .expect("published");
+        }
+    };
+    for _ in 0..16 {
+        publish("group Team A not found".into()).await;
+    }
+    publish("group Team B not found".into()).await;
+    let events: Api<KubeEvent> = Api::namespaced(client, &ns);
+    let list = events.list(&ListParams::default()).await.expect("list");
+    let notes = |list: &[KubeEvent]| {
+        let mut by_time: Vec<(Timestamp, String, i32)> = list
+            .iter()
+            .map(|e| {
+                let last = e
+                    .series
+                    .as_ref()
+                    .map(|s| s.last_observed_time.0)
+                    .or(e.event_time.as_ref().map(|t| t.0))
+                    .expect("a time");
+                let count = e.series.as_ref().map_or(1, |s| s.count);
+                (last, e.note.clone().unwrap_or_default(), count)
+            })
+            .collect();
+        by_time.sort();
+        by_time
+            .into_iter()
+            .map(|(_, note, count)| (note, count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        notes(&list.items),
+        [
+            ("group Team A not found".to_owned(), 16),
+            ("group Team B not found".to_owned(), 1)
+        ],
+        "repeats of one note are one series; the newest Event carries the latest note"
+    );
+    assert!(
+        list.items
+            .iter()
+            .all(|e| e.type_.as_deref() == Some("Warning")
+                && e.reporting_instance.as_deref() == Some("pbconnector-0"))
+    );
 }
 
 #[tokio::test]

@@ -148,6 +148,28 @@ fn an_interval_under_ten_seconds_is_refused() {
     assert_rejected_at(garbage, "spec.interval", "should match");
 }
 
+/// A duration too large for CEL's `duration()` is refused with a message for a person, not
+/// CEL's type-conversion error; long but convertible durations still pass (issue 29).
+#[test]
+fn an_overflowing_duration_is_refused_with_a_clear_message() {
+    for value in ["9999999999h", "999999h999999h999999h"] {
+        let errors = rejected(with(&["spec", "interval"], json!(value)));
+        assert!(
+            errors.iter().any(|e| e.field == "spec.interval"
+                && e.message.contains("whose numbers have at most 6 digits")),
+            "{value}: {errors:?}"
+        );
+        assert!(
+            !errors.iter().any(|e| e.message.contains("conversion")),
+            "{value}: {errors:?}"
+        );
+    }
+    for value in ["1h30m15s", "604800s", "999999h999999h", "1.5h"] {
+        validate_connector(&with(&["spec", "interval"], json!(value)))
+            .unwrap_or_else(|e| panic!("{value}: {e:?}"));
+    }
+}
+
 #[test]
 fn a_group_selector_needs_exactly_one_of_id_and_display_name() {
     let both = with(

@@ -436,11 +436,12 @@ impl TestApiServer {
     }
 
     /// A kubeconfig for `token` (a ServiceAccount token from the TokenRequest API), written next
-    /// to the admin one under `name`.
-    pub fn kubeconfig_for_token(&self, name: &str, token: &str) -> PathBuf {
+    /// to the admin one under `name`; its default namespace is `namespace` (the ServiceAccount's,
+    /// as a pod's in-cluster configuration has it).
+    pub fn kubeconfig_for_token(&self, name: &str, namespace: &str, token: &str) -> PathBuf {
         let path = self.dir.join(format!("kubeconfig-{name}"));
         let yaml = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\nusers:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context: {{cluster: test, user: {name}, namespace: default}}\ncurrent-context: test\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\nusers:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context: {{cluster: test, user: {name}, namespace: {namespace}}}\ncurrent-context: test\n",
             url = self.url,
             ca = b64(&self.ca_pem),
         );

@@ -10,7 +10,8 @@ use http::{Request, Response, StatusCode};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
+use pbconnector::controller::events::EventRecorder;
 use pbconnector::controller::reconcile::{Context, Watched};
 use pbconnector::controller::secrets::SecretRegistry;
 use pbconnector::controller::{CredentialPolicy, SyncEngine};
@@ -291,7 +292,7 @@ pub fn context_with<E: SyncEngine>(
     policy: CredentialPolicy,
 ) -> Arc<Context<E>> {
     let client = mock_client(api);
-    let recorder = Recorder::new(
+    let recorder = EventRecorder::new(
         client.clone(),
         Reporter {
             controller: "pbconnector".into(),

@@ -163,9 +163,11 @@ impl Cluster {
         let rbac = self.chart_rbac(&identity, values).await;
         self.kubectl.ok_stdin(&["apply", "-f", "-"], &rbac).await;
         let token = self.service_account_token(&identity, "2h").await;
-        let path = self
-            .server()
-            .kubeconfig_for_token(&identity.release, token.trim());
+        let path = self.server().kubeconfig_for_token(
+            &identity.release,
+            &identity.namespace,
+            token.trim(),
+        );
         assert_eq!(path, identity.kubeconfig);
         identity
     }

@@ -41,7 +41,7 @@ async fn a_held_sync_writes_nothing_and_an_admitted_one_syncs() {
         let asked = asked.clone();
         CompanyGuard::new(move |company| {
             asked.lock().unwrap().push(company.clone());
-            Err(format!("msp-old/older already syncs {}", company.name))
+            async move { Err(format!("msp-old/older already syncs {}", company.name)) }
         })
     };
     let mut state = ConnectorState::default();
@@ -67,8 +67,8 @@ async fn a_held_sync_writes_nothing_and_an_admitted_one_syncs() {
     let admitting = {
         let asked = asked.clone();
         CompanyGuard::new(move |company| {
-            asked.lock().unwrap().push(company.clone());
-            Ok(())
+            asked.lock().unwrap().push(company);
+            async { Ok(()) }
         })
     };
     let synced = sync(&env, &mut state, admitting).await;

@@ -9,6 +9,7 @@ use pbconnector::plan::DirectoryState;
 use pbconnector::resources::AzureAdConnectorSpec;
 use pbconnector::resources::LeaveRule;
 use pbconnector::sync::report::SyncReport;
+use pbconnector::sync::status::failure::FailureReason;
 use pbconnector_simulators::graph::{Answer, PathKind};
 
 /// The state in a canonical order.
@@ -378,4 +379,58 @@ async fn departures_that_need_a_lookup_every_sync_are_looked_up_every_sync() {
     run.env.tenant.hard_delete_user(&leaver);
     let deleted = run.sync().await;
     assert_eq!(deleted.applied.deleted, 1, "{deleted:?}");
+}
+
+/// The Graph root is part of what is kept: a connector whose `graphEndpoint` (and authority)
+/// changes syncs at the next attempt, with a full read from the new root, instead of replaying
+/// delta links of the old one (issue 29).
+#[tokio::test]
+async fn a_changed_graph_endpoint_syncs_at_the_next_attempt_with_a_full_read() {
+    let mut run = Run::start(10).await;
+    run.sync().await;
+    let delta = run.sync().await;
+    assert!(!delta.full_read, "the second sync reads the delta");
+    let port = run.env.graph.local_addr().port();
+    let renamed = format!("http://localhost:{port}");
+    assert_ne!(run.env.graph.url(), renamed);
+    run.env.graph.set_public_url(&renamed);
+    run.spec.azure.graph_endpoint = Some(renamed.clone());
+    run.spec.azure.authority_host = Some(renamed);
+    let moved = run.try_sync().await;
+    assert!(moved.succeeded(), "{:?}", moved.failure);
+    assert!(moved.full_read, "read in full from the new root");
+    let next = run.sync().await;
+    assert!(!next.full_read, "and deltas from the new root after it");
+}
+
+/// A delta link outside the Graph root in one answer fails that sync (nothing is kept from it)
+/// and the next sync reads in full and succeeds — no failure loop until the next full read is
+/// due.
+#[tokio::test]
+async fn a_foreign_link_fails_that_sync_and_the_next_reads_in_full() {
+    let mut run = Run::start(10).await;
+    run.sync().await;
+    run.sync().await;
+    let root = run.env.graph.url().to_owned();
+    run.env
+        .graph
+        .set_public_url("http://graph.elsewhere.example");
+    let poisoned = run.try_sync().await;
+    let failure = poisoned
+        .failure
+        .as_ref()
+        .expect("the foreign link fails the sync");
+    assert_eq!(
+        failure.reason,
+        FailureReason::GraphProtocolError,
+        "{failure}"
+    );
+    assert!(
+        failure.to_string().contains("outside"),
+        "says why: {failure}"
+    );
+    run.env.graph.set_public_url(&root);
+    let next = run.sync().await;
+    assert!(next.full_read, "the next sync reads in full");
+    assert!(!run.sync().await.full_read, "then deltas again");
 }

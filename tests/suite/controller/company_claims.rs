@@ -1,0 +1,187 @@
+//! The company claims (`controller::companies`) on a real API server, with the chart's RBAC:
+//! one Lease per company in the operator's namespace; the older connector wins, a younger holder
+//! is displaced only when the older claims, a dry run takes no claim, a changed company releases
+//! the old claim and a deleted connector releases its claims.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::core::DeserializeGuard;
+use kube::runtime::{reflector, watcher};
+use pbconnector::controller::companies::{ClaimError, Claimant, CompanyRegistry, claim_name};
+use pbconnector::controller::reconcile::Watched;
+use pbconnector::resources::{AzureAdConnector, CompanyRef};
+use pbconnector::sync::ConnectorKey;
+use pbconnector::telemetry::server::Readiness;
+
+use crate::support::e2e::{Cluster, eventually};
+
+fn connector(name: &str, created: i64, dry_run: bool) -> AzureAdConnector {
+    let mut c = AzureAdConnector::new(
+        name,
+        serde_json::from_value(serde_json::json!({
+            "azure": {"tenantId": "contoso.onmicrosoft.com",
+                      "clientId": "00000000-0000-0000-0000-000000000000",
+                      "clientSecretRef": {"name": "entra-app", "key": "client-secret"}},
+            "passwordBoss": {"tokenSecretRef": {"name": "passwordboss", "key": "token"}},
+            "syncGroup": {"displayName": "Password Boss Users"},
+            "dryRun": dry_run
+        }))
+        .unwrap(),
+    );
+    c.metadata.namespace = Some(format!("msp-{name}"));
+    c.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
+    c.metadata.creation_timestamp = Some(Time(Timestamp::from_second(created).unwrap()));
+    c
+}
+
+fn new_company() -> CompanyRef {
+    CompanyRef {
+        id: format!("c_{}", uuid::Uuid::new_v4().simple()),
+        name: "Contoso".into(),
+    }
+}
+
+async fn holder(leases: &Api<Lease>, company: &CompanyRef) -> Option<String> {
+    leases
+        .get_opt(&claim_name(&company.id))
+        .await
+        .expect("the lease is readable")
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+}
+
+fn uid(c: &AzureAdConnector) -> String {
+    c.metadata.uid.clone().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_older_connector_holds_the_company_claim() {
+    let cluster = Cluster::shared().await;
+    let identity = cluster.operator_identity(&[]).await;
+    let client = cluster.operator_client().await;
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &identity.namespace);
+
+    let older = connector("older", 100, false);
+    let younger = connector("younger", 200, false);
+    let youngest_dry = connector("dry", 300, true);
+    let (store, mut writer) = reflector::store::<Watched>();
+    for c in [&older, &younger, &youngest_dry] {
+        writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(c.clone()))));
+    }
+    let listed = Readiness::default();
+    listed.set(true);
+    let registry = Arc::new(CompanyRegistry::new(client, &identity.namespace));
+    registry.watch(vec![store], Arc::new(vec![listed]));
+    let (o, y, d) = (
+        Claimant::of(&older),
+        Claimant::of(&younger),
+        Claimant::of(&youngest_dry),
+    );
+    let company = new_company();
+
+    // A dry run takes no claim.
+    registry.claim(&d, &company, false).await.expect("free");
+    assert_eq!(holder(&leases, &company).await, None);
+    // The younger reaches the company first (the older's syncs were failing): it claims it.
+    registry.claim(&y, &company, true).await.expect("free");
+    assert_eq!(holder(&leases, &company).await, Some(uid(&younger)));
+    registry.claim(&y, &company, true).await.expect("its own");
+    // The older claims: the younger is displaced, and held from its next sync on.
+    registry
+        .claim(&o, &company, true)
+        .await
+        .expect("older wins");
+    assert_eq!(holder(&leases, &company).await, Some(uid(&older)));
+    match registry.claim(&y, &company, true).await {
+        Err(ClaimError::Held(held)) => {
+            assert_eq!(held.holder, ConnectorKey::new("msp-older", "older"));
+            let message = held.to_string();
+            assert!(
+                message.contains("msp-older/older reaches the same Password Boss company")
+                    && message.contains(&format!("Contoso ({})", company.id)),
+                "{message}"
+            );
+        }
+        other => panic!("the younger is held: {other:?}"),
+    }
+    assert!(matches!(
+        registry.claim(&d, &company, false).await,
+        Err(ClaimError::Held(_))
+    ));
+    // Through the sync's guard too.
+    let why = registry
+        .guard(&younger)
+        .check(&company)
+        .await
+        .expect_err("held");
+    assert!(why.contains("msp-older/older"), "{why}");
+
+    // The older's token now reaches another company: its old claim is released.
+    let other = new_company();
+    registry.claim(&o, &other, true).await.expect("free");
+    assert_eq!(holder(&leases, &other).await, Some(uid(&older)));
+    assert_eq!(holder(&leases, &company).await, None, "released");
+    registry
+        .claim(&y, &company, true)
+        .await
+        .expect("free again");
+    assert_eq!(holder(&leases, &company).await, Some(uid(&younger)));
+
+    // The older is deleted: its claim is released (by the registry, at once).
+    registry.forget(&o.key);
+    let released = {
+        let leases = leases.clone();
+        let other = other.clone();
+        eventually(
+            "the deleted connector's claim released",
+            Duration::from_secs(30),
+            move || {
+                let leases = leases.clone();
+                let other = other.clone();
+                async move { holder(&leases, &other).await.is_none().then_some(()) }
+            },
+        )
+    };
+    released.await;
+}
+
+/// A claim left behind by a connector that is gone (the operator was down when it was deleted)
+/// is taken over by the next connector of that company, however old its holder was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_of_a_deleted_connector_is_taken_over() {
+    let cluster = Cluster::shared().await;
+    let identity = cluster.operator_identity(&[]).await;
+    let client = cluster.operator_client().await;
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &identity.namespace);
+    let gone = connector("gone", 100, false);
+    let newer = connector("newer", 200, false);
+    let company = new_company();
+
+    // A first process: only the old connector exists; it claims.
+    let (store, mut writer) = reflector::store::<Watched>();
+    writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(gone.clone()))));
+    let listed = Readiness::default();
+    listed.set(true);
+    let first = CompanyRegistry::new(client.clone(), &identity.namespace);
+    first.watch(vec![store], Arc::new(vec![listed.clone()]));
+    first
+        .claim(&Claimant::of(&gone), &company, true)
+        .await
+        .expect("free");
+
+    // A second process, after the old connector was deleted: the newer takes the claim over.
+    let (store, mut writer) = reflector::store::<Watched>();
+    writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(newer.clone()))));
+    let second = CompanyRegistry::new(client, &identity.namespace);
+    second.watch(vec![store], Arc::new(vec![listed]));
+    second
+        .claim(&Claimant::of(&newer), &company, true)
+        .await
+        .expect("the holder is gone");
+    assert_eq!(holder(&leases, &company).await, Some(uid(&newer)));
+}
