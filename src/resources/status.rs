@@ -132,6 +132,10 @@ pub struct SafetyRecord {
     /// period runs from there).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leavers: Vec<Leaver>,
+    /// Owned groups dropped from `spec.groups` (Entra id), since when: each is deleted in
+    /// Password Boss once `spec.safety.removalGracePeriod` has run from there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaving_groups: Vec<Leaver>,
     /// Approval tokens already used (most recent last); each approves once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals_used: Vec<String>,
