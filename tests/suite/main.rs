@@ -17,6 +17,7 @@ mod cli {
     mod manifest_limits;
     mod output;
     mod signals;
+    mod standalone;
     mod sync;
 }
 mod controller {
