@@ -6,6 +6,7 @@ pub mod demo;
 pub mod manifest;
 pub mod manifest_yaml;
 pub mod output;
+pub mod plugin;
 pub mod progress;
 pub mod signals;
 pub mod state_file;
@@ -112,6 +113,10 @@ pub fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (kube's client, reqwest), chosen here rather
     // than left to rustls' feature detection, which panics when a dependency brings a second.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Linked or copied as `kubectl-aadc`, the binary is a kubectl plugin.
+    if plugin::invoked_as_plugin() {
+        return plugin::main();
+    }
     let cli = Cli::parse();
     if let Command::Crd = cli.command {
         print!("{}", crate::resources::crd_yaml());

@@ -17,7 +17,7 @@ use super::companies::CompanyRegistry;
 use super::engine::SyncEngine;
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
-use super::requests::{RequestTokens, approval_token, pending_verify};
+use super::requests::{RequestTokens, approval_token, pending_plan, pending_verify};
 use super::safety_store::StatusSafetyStore;
 use super::schedule::{
     Decision, Due, Entry, Ledger, Observed, SecretVersions, backoff, jittered, next_delay,
@@ -35,7 +35,7 @@ use crate::sync::status::credential_expiry::{
 use crate::sync::status::failure::FailureReason;
 use crate::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, deprovision_event, invalid_spec_status, is_meaningful_change,
-    status_from_report, suspended_status, transitions, waiting_status,
+    planned_status, status_from_report, suspended_status, transitions, waiting_status,
 };
 use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE, SyncRequest};
 use crate::telemetry::metrics::Metrics;
@@ -226,11 +226,12 @@ async fn reconcile_connector<E: SyncEngine>(
         return suspend(&api, connector, key, ctx, current.as_ref()).await;
     }
     let observation = observe(&api, connector, key, ctx, current).await?;
+    let observation = answer_plan(&api, connector, key, ctx, observation).await?;
     let due = match decide(key, ctx, &observation) {
         Ok(due) => due,
         Err(requeue) => return Ok(requeue),
     };
-    let outcome = sync(&api, connector, key, ctx, &observation, due).await;
+    let outcome = sync(&api, connector, key, ctx, &observation, due.as_str(), false).await;
     if !ctx.leadership.is_leading() {
         // The new leader owns the connector now, its status included.
         tracing::info!("not leading any more; the status is left to the new leader");
@@ -279,6 +280,45 @@ async fn answer_verify<E: SyncEngine>(
     .await;
     write_if_changed(api, connector, key, current.as_ref(), &next, ctx).await?;
     Ok(Some(next))
+}
+
+/// Answers a pending plan request: the sync's plan made as a dry run (the same admission,
+/// Secrets and pipeline; nothing written to Password Boss, the safety record untouched), into
+/// `status.plan` and `status.planRequest`. The schedule is not touched: the next sync comes when
+/// it would have.
+async fn answer_plan<E: SyncEngine>(
+    api: &Api<Watched>,
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+    mut observation: Observation,
+) -> Result<Observation, Error> {
+    let Some(requested) = pending_plan(connector.annotations(), observation.current.as_ref())
+    else {
+        return Ok(observation);
+    };
+    let outcome = sync(
+        api,
+        connector,
+        key,
+        ctx,
+        &observation,
+        "plan requested",
+        true,
+    )
+    .await;
+    if !ctx.leadership.is_leading() {
+        return Ok(observation);
+    }
+    let current = observation.current.as_ref();
+    let next = planned_status(current, &outcome.report, requested);
+    tracing::info!(
+        succeeded = outcome.report.succeeded(),
+        "plan requested and written to status"
+    );
+    write_if_changed(api, connector, key, current, &next, ctx).await?;
+    observation.current = Some(next);
+    Ok(observation)
 }
 
 /// A suspended connector: its status says so, no sync runs.
@@ -371,22 +411,21 @@ struct Outcome {
     expiry: Option<Result<Option<CredentialExpiry>, ExpiryError>>,
 }
 
-/// Runs the sync that is due: the spec's endpoints and identity admitted first (it is
-/// untrusted), then its Secrets read, then the sync, stopped if leadership is lost.
+/// Runs the sync that is due (`reason`; a dry run when the spec or `plan_only` says so): the
+/// spec's endpoints and identity admitted first (it is untrusted), then its Secrets read, then
+/// the sync, stopped if leadership is lost.
 async fn sync<E: SyncEngine>(
     api: &Api<Watched>,
     connector: &AzureAdConnector,
     key: &ConnectorKey,
     ctx: &Context<E>,
     observation: &Observation,
-    due: Due,
+    reason: &'static str,
+    plan_only: bool,
 ) -> Outcome {
     let spec = &connector.spec;
-    tracing::info!(
-        reason = due.as_str(),
-        dry_run = spec.dry_run,
-        "sync started"
-    );
+    let dry_run = spec.dry_run || plan_only;
+    tracing::info!(reason, dry_run, "sync started");
     let started = Timestamp::now();
     let failed = |failure: SyncFailure| Outcome {
         report: SyncReport::failed(started, failure, Reached::default()),
@@ -415,7 +454,7 @@ async fn sync<E: SyncEngine>(
     let request = SyncRequest {
         uid: connector.metadata.uid.clone().unwrap_or_default(),
         secrets: read.data,
-        dry_run: spec.dry_run,
+        dry_run,
         approval: observation.observed.approval.clone(),
         safety_record: observation.current.as_ref().and_then(|s| s.safety.clone()),
         safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(

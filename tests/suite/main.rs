@@ -40,6 +40,9 @@ mod e2e {
     mod security;
     mod verify;
 }
+mod plugin {
+    mod verbs;
+}
 mod graph {
     mod auth;
     mod faults;
