@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::e2e::{Cluster, NAME, Operator, cluster_with_sample, eventually};
+use crate::support::e2e::{Cluster, NAME, Operator, eventually, sample};
 use crate::support::kubectl::find_kubectl;
 use pbconnector::resources::{ANNOTATION_APPROVE_DEPROVISIONS, Connection};
 use pbconnector_simulators::passwordboss::wire::UserStatus;
@@ -90,9 +90,14 @@ fn shown(out: &Out) -> String {
     format!("exit {}\n{}\n{}", out.code, out.stdout, out.stderr)
 }
 
+/// On an API server of its own: `-A` reaches every connector of the cluster, and must not
+/// touch other tests'.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verb_works_through_kubectl_against_the_operator() {
-    let (cluster, ns, env) = cluster_with_sample("plugin", 30, "5m").await;
+    let cluster = Cluster::owned().await;
+    cluster.install_crd().await;
+    let ns = cluster.namespace("plugin").await;
+    let env = sample(30, "5m").await;
     let operator =
         Operator::start(&cluster.operator_kubeconfig().await, &["--namespace", &ns]).await;
     cluster.apply(&env.manifests(&ns)).await;
@@ -207,6 +212,7 @@ async fn every_verb_works_through_kubectl_against_the_operator() {
     );
 
     operator.stop().await;
+    cluster.cleanup().await;
 }
 
 /// The README's install: `ln -s` the binary as `kubectl-aadc`, and kubectl runs it; every
