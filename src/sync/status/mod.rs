@@ -372,6 +372,16 @@ fn success_message(report: &SyncReport) -> String {
             report.conflicts.len()
         ));
     }
+    let leaving = report
+        .plan
+        .as_ref()
+        .map_or(0, |p| p.groups_waiting_for_grace);
+    if leaving > 0 {
+        message.push_str(&format!(
+            "; {leaving} groups dropped from spec.groups are kept until they have been out of it \
+             for removalGracePeriod (status.safety.leavingGroups)"
+        ));
+    }
     if report.failed_actions > 0 {
         message.push_str(&format!(
             "; {} changes failed and will be retried by the next sync",

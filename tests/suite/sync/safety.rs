@@ -81,6 +81,11 @@ async fn dropping_a_group_from_the_spec_deletes_that_group_only_never_another_co
         .retain(|g| g.display_name.as_deref() != Some("HR"));
     let waiting = run.sync().await;
     assert_eq!(waiting.applied.groups_deleted, 0, "{:?}", waiting.plan);
+    let message = pbconnector::sync::status::status_from_report(None, &waiting, None, None).message;
+    assert!(
+        message.contains("1 groups dropped from spec.groups are kept until"),
+        "{message}"
+    );
     assert!(run.env.password_boss.group_by_name("HR").is_some());
     let mut later = waiting.plan.as_ref().unwrap().record.clone();
     assert_eq!(later.leaving_groups.len(), 1, "{later:?}");
