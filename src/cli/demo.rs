@@ -16,6 +16,14 @@ use crate::sync::status::describe::plan_lines;
 use crate::sync::status::{conflict_reason, status_from_report};
 use crate::sync::{ConnectorKey, SyncRequest, read_credentials, run_sync};
 
+/// `pbconnector demo --help`'s examples.
+pub const EXAMPLES: &str = "\
+Examples:
+  pbconnector demo                       # simulators and a connector syncing them, until Ctrl-C
+  pbconnector demo --users 5000 --syncs 3
+  # Only the simulators, with manifests for `pbconnector sync` or a cluster:
+  pbconnector demo --serve --write-manifests contoso.yaml";
+
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// Only run the simulators and print their URLs and ready-to-use manifests.

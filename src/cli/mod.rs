@@ -1,12 +1,15 @@
 //! The command line: argument parsing, manifest loading and output; no sync logic.
 
+pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod manifest;
 pub mod manifest_yaml;
 pub mod output;
+pub mod plugin;
 pub mod progress;
 pub mod signals;
+pub mod state_file;
 pub mod sync_cmd;
 pub mod verify;
 
@@ -16,9 +19,42 @@ use clap::{Parser, Subcommand};
 
 use self::output::Exit;
 
+/// `pbconnector --help`'s examples.
+const EXAMPLES: &str = "\
+Examples:
+  pbconnector demo                                  # see it sync two simulators, nothing installed
+  pbconnector verify -f contoso.yaml                # check the credentials and the groups
+  pbconnector plan -f contoso.yaml                  # what a sync would do, changing nothing
+  pbconnector sync -f contoso.yaml --once           # one sync
+  pbconnector crd | kubectl apply -f -              # install the CRD
+  ln -s \"$(command -v pbconnector)\" ~/.local/bin/kubectl-aadc && kubectl aadc status -A";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  # In the cluster (the Helm chart runs this), or against the cluster of KUBECONFIG:
+  pbconnector run
+  # Let connectors use a private Password Boss endpoint:
+  pbconnector run --allowed-endpoint-hosts pb.internal.example.com";
+
+const CRD_EXAMPLES: &str = "\
+Examples:
+  pbconnector crd | kubectl apply -f -
+  pbconnector crd > crds/passwordboss.com_azureadconnectors.yaml";
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  pbconnector plan -f contoso.yaml
+  pbconnector plan -f contoso.yaml -o json | jq '.actions[]'
+  # Plan from the safety record of earlier `sync --once --state-file` runs:
+  pbconnector plan -f contoso.yaml --state-file /var/lib/pbconnector/contoso.json
+  # Credentials from the environment instead of a Secret in the file:
+  pbconnector plan -f contoso-connector.yaml \\
+      --secret-from-env entra-app/client-secret=ENTRA_CLIENT_SECRET \\
+      --secret-from-env passwordboss/token=PASSWORDBOSS_TOKEN";
+
 /// Password Boss Entra ID connector: keeps Password Boss users in step with an Entra ID group.
 #[derive(Parser, Debug)]
-#[command(name = "pbconnector", version, about)]
+#[command(name = "pbconnector", version, about, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,17 +63,23 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the controller (in-cluster config or KUBECONFIG).
+    #[command(after_help = RUN_EXAMPLES)]
     Run(crate::controller::command::RunArgs),
     /// Print the AzureAdConnector CustomResourceDefinition as YAML.
+    #[command(after_help = CRD_EXAMPLES)]
     Crd,
     /// Run the sync without Kubernetes, from the manifests kubectl would apply.
+    #[command(after_help = sync_cmd::SYNC_EXAMPLES)]
     Sync(sync_cmd::SyncArgs),
     /// Show what a sync would do, changing nothing.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(PlanArgs),
     /// Check both credentials, the sync group and the groups.
+    #[command(after_help = verify::EXAMPLES)]
     Verify(verify::VerifyArgs),
     /// Start the Graph and Password Boss simulators with sample data and show a connector syncing.
     #[cfg(feature = "demo")]
+    #[command(after_help = demo::EXAMPLES)]
     Demo(demo::DemoArgs),
 }
 
@@ -59,6 +101,11 @@ struct PlanArgs {
     /// Log level (RUST_LOG syntax); logs go to stderr.
     #[arg(long, default_value = "warn", env = "PBCONNECTOR_LOG")]
     log_level: String,
+    /// Plan from the safety record kept in FILE by `sync --state-file` (read only).
+    #[arg(long, value_name = "FILE")]
+    state_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    secrets: credentials::SecretArgs,
 }
 
 /// Parses the command line and runs the command.
@@ -66,6 +113,10 @@ pub fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (kube's client, reqwest), chosen here rather
     // than left to rustls' feature detection, which panics when a dependency brings a second.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Linked or copied as `kubectl-aadc`, the binary is a kubectl plugin.
+    if plugin::invoked_as_plugin() {
+        return plugin::main();
+    }
     let cli = Cli::parse();
     if let Command::Crd = cli.command {
         print!("{}", crate::resources::crd_yaml());
@@ -93,6 +144,8 @@ pub fn main() -> ExitCode {
                     approve_deprovisions: args.approve_deprovisions,
                     sync_deadline: args.sync_deadline,
                     log_level: args.log_level,
+                    state_file: args.state_file,
+                    secrets: args.secrets,
                 };
                 sync_cmd::run(args, true).await.into()
             }

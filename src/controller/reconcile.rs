@@ -19,7 +19,7 @@ use super::engine::SyncEngine;
 use super::events::EventRecorder;
 use super::leadership::Leadership;
 use super::policy::CredentialPolicy;
-use super::requests::{RequestTokens, approval_token, pending_verify};
+use super::requests::{RequestTokens, approval_token, pending_plan, pending_verify};
 use super::safety_store::StatusSafetyStore;
 use super::schedule::{
     Decision, Due, Entry, Ledger, Observed, SecretVersions, backoff, jittered, next_delay,
@@ -37,7 +37,7 @@ use crate::sync::status::credential_expiry::{
 use crate::sync::status::failure::FailureReason;
 use crate::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, deprovision_event, invalid_spec_status, is_meaningful_change,
-    status_from_report, suspended_status, transitions, waiting_status,
+    planned_status, status_from_report, suspended_status, transitions, waiting_status,
 };
 use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE, SyncRequest};
 use crate::telemetry::metrics::Metrics;
@@ -286,11 +286,16 @@ async fn sync_if_due<E: SyncEngine>(
             .map(Some);
     }
     let observation = observe(api, connector, key, ctx, current).await?;
+    let Some(observation) = answer_plan(api, connector, key, ctx, observation).await? else {
+        // The event that cancelled the plan reconciles the connector again, as it is now.
+        return Ok(None);
+    };
     let due = match decide(key, ctx, &observation) {
         Ok(due) => due,
         Err(requeue) => return Ok(Some(requeue)),
     };
-    let Some(outcome) = sync(api, connector, key, ctx, &observation, due).await else {
+    let Some(outcome) = sync(api, connector, key, ctx, &observation, due.as_str(), false).await
+    else {
         // The event that cancelled it reconciles the connector again, as it is now.
         return Ok(None);
     };
@@ -356,6 +361,48 @@ async fn answer_verify<E: SyncEngine>(
     .await;
     write_if_changed(api, connector, key, current.as_ref(), &next, ctx).await?;
     Ok((Some(next), None))
+}
+
+/// Answers a pending plan request: the sync's plan made as a dry run (the same admission,
+/// Secrets and pipeline; nothing written to Password Boss, the safety record untouched), into
+/// `status.plan` and `status.planRequest`. The schedule is not touched: the next sync comes when
+/// it would have.
+async fn answer_plan<E: SyncEngine>(
+    api: &Api<Watched>,
+    connector: &AzureAdConnector,
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+    mut observation: Observation,
+) -> Result<Option<Observation>, Error> {
+    let Some(requested) = pending_plan(connector.annotations(), observation.current.as_ref())
+    else {
+        return Ok(Some(observation));
+    };
+    let Some(outcome) = sync(
+        api,
+        connector,
+        key,
+        ctx,
+        &observation,
+        "plan requested",
+        true,
+    )
+    .await
+    else {
+        return Ok(None);
+    };
+    if !ctx.leadership.is_leading() {
+        return Ok(Some(observation));
+    }
+    let current = observation.current.as_ref();
+    let next = planned_status(current, &outcome.report, requested);
+    tracing::info!(
+        succeeded = outcome.report.succeeded(),
+        "plan requested and written to status"
+    );
+    write_if_changed(api, connector, key, current, &next, ctx).await?;
+    observation.current = Some(next);
+    Ok(Some(observation))
 }
 
 /// A suspended connector: its status says so, no sync runs.
@@ -445,23 +492,22 @@ struct Outcome {
     expiry: Option<Result<Option<CredentialExpiry>, ExpiryError>>,
 }
 
-/// Runs the sync that is due: the spec's endpoints and identity admitted first (it is
-/// untrusted), then its Secrets read, then the sync, stopped if leadership is lost; `None` when
-/// the connector's watch cancelled it (deleted, suspended, spec changed: see `cancel`).
+/// Runs the sync that is due (`reason`; a dry run when the spec or `plan_only` says so): the
+/// spec's endpoints and identity admitted first (it is untrusted), then its Secrets read, then
+/// the sync, stopped if leadership is lost; `None` when the connector's watch cancelled it
+/// (deleted, suspended, spec changed: see `cancel`).
 async fn sync<E: SyncEngine>(
     api: &Api<Watched>,
     connector: &AzureAdConnector,
     key: &ConnectorKey,
     ctx: &Context<E>,
     observation: &Observation,
-    due: Due,
+    reason: &'static str,
+    plan_only: bool,
 ) -> Option<Outcome> {
     let spec = &connector.spec;
-    tracing::info!(
-        reason = due.as_str(),
-        dry_run = spec.dry_run,
-        "sync started"
-    );
+    let dry_run = spec.dry_run || plan_only;
+    tracing::info!(reason, dry_run, "sync started");
     let started = Timestamp::now();
     let failed = |failure: SyncFailure| Outcome {
         report: SyncReport::failed(started, failure, Reached::default()),
@@ -493,7 +539,7 @@ async fn sync<E: SyncEngine>(
     let request = SyncRequest {
         uid: connector.metadata.uid.clone().unwrap_or_default(),
         secrets: read.data,
-        dry_run: spec.dry_run,
+        dry_run,
         approval: observation.observed.approval.clone(),
         safety_record: observation.current.as_ref().and_then(|s| s.safety.clone()),
         safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(

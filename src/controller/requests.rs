@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use crate::resources::{
-    ANNOTATION_APPROVE_DEPROVISIONS, ANNOTATION_FLUX_REQUESTED_AT, ANNOTATION_SYNC_REQUESTED_AT,
-    ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus,
+    ANNOTATION_APPROVE_DEPROVISIONS, ANNOTATION_FLUX_REQUESTED_AT, ANNOTATION_PLAN_REQUESTED_AT,
+    ANNOTATION_SYNC_REQUESTED_AT, ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus,
 };
 
 /// The longest request value (`sync-requested-at`, Flux's `requestedAt`, `verify-requested-at`)
@@ -84,6 +84,22 @@ pub fn pending_verify(
     let answered = status
         .and_then(|s| s.verify.as_ref())
         .map(|v| v.requested_at.as_str());
+    (answered != Some(requested.as_str())).then_some(requested)
+}
+
+/// The plan request not answered yet: the annotation's value when `status.planRequest`
+/// answers another (or none).
+pub fn pending_plan(
+    annotations: &BTreeMap<String, String>,
+    status: Option<&AzureAdConnectorStatus>,
+) -> Option<String> {
+    let requested = annotations
+        .get(ANNOTATION_PLAN_REQUESTED_AT)
+        .filter(|v| !v.is_empty())
+        .map(|v| request_token(v))?;
+    let answered = status
+        .and_then(|s| s.plan_request.as_ref())
+        .map(|p| p.requested_at.as_str());
     (answered != Some(requested.as_str())).then_some(requested)
 }
 
@@ -182,6 +198,23 @@ mod tests {
             None,
             "answered once"
         );
+    }
+
+    #[test]
+    fn a_plan_request_is_pending_until_status_answers_that_value() {
+        let a = annotations(&[(ANNOTATION_PLAN_REQUESTED_AT, "p1")]);
+        assert_eq!(pending_plan(&a, None).as_deref(), Some("p1"));
+        let answered = AzureAdConnectorStatus {
+            plan_request: Some(crate::resources::PlanRequestStatus {
+                requested_at: "p1".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(pending_plan(&a, Some(&answered)), None);
+        let again = annotations(&[(ANNOTATION_PLAN_REQUESTED_AT, "p2")]);
+        assert_eq!(pending_plan(&again, Some(&answered)).as_deref(), Some("p2"));
+        assert_eq!(pending_plan(&annotations(&[]), None), None);
     }
 
     #[test]

@@ -115,6 +115,14 @@ impl From<&SafetyRecord> for plan::SafetyRecord {
                     since: l.since.0,
                 })
                 .collect(),
+            leaving_groups: record
+                .leaving_groups
+                .iter()
+                .map(|l| plan::Leaver {
+                    entra_id: l.entra_id.clone(),
+                    since: l.since.0,
+                })
+                .collect(),
             approvals_used: record.approvals_used.clone(),
         }
     }
@@ -134,6 +142,14 @@ impl From<&plan::SafetyRecord> for SafetyRecord {
                 .collect(),
             leavers: record
                 .leavers
+                .iter()
+                .map(|l| Leaver {
+                    entra_id: l.entra_id.clone(),
+                    since: Time(l.since),
+                })
+                .collect(),
+            leaving_groups: record
+                .leaving_groups
                 .iter()
                 .map(|l| Leaver {
                     entra_id: l.entra_id.clone(),
@@ -241,6 +257,10 @@ mod tests {
             leavers: vec![plan::Leaver {
                 entra_id: "u1".into(),
                 since: at(5),
+            }],
+            leaving_groups: vec![plan::Leaver {
+                entra_id: "g2".into(),
+                since: at(7),
             }],
             approvals_used: vec!["4-0123abcd".into()],
         };

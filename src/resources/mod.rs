@@ -23,6 +23,10 @@ pub const ANNOTATION_SYNC_REQUESTED_AT: &str = "passwordboss.com/sync-requested-
 pub const ANNOTATION_FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 /// Annotation: any new value runs the `pbconnector verify` checks into `status.verify`.
 pub const ANNOTATION_VERIFY_REQUESTED_AT: &str = "passwordboss.com/verify-requested-at";
+/// Annotation: any new value makes the operator write the plan a sync would make into
+/// `status.plan` once (as `dryRun` does), changing nothing; echoed into
+/// `status.planRequest.requestedAt`.
+pub const ANNOTATION_PLAN_REQUESTED_AT: &str = "passwordboss.com/plan-requested-at";
 /// Annotation: approves exactly this many blocked deprovisions.
 pub const ANNOTATION_APPROVE_DEPROVISIONS: &str = "passwordboss.com/approve-deprovisions";
 

@@ -71,9 +71,14 @@ pub struct AzureAdConnectorStatus {
     /// Users the last sync could not provision, with the reason (first entries only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<ConflictEntry>,
-    /// Dry run only: the actions a sync would take (first entries only).
+    /// The actions a sync would take (first entries only): written by every sync of a dry-run
+    /// connector, and once for each `passwordboss.com/plan-requested-at` (kept until the next
+    /// request; see `planRequest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<PlanEntry>>,
+    /// The last `passwordboss.com/plan-requested-at` answered, and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_request: Option<PlanRequestStatus>,
     /// The checks of `pbconnector verify`, last run for the annotation
     /// `passwordboss.com/verify-requested-at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +137,10 @@ pub struct SafetyRecord {
     /// period runs from there).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leavers: Vec<Leaver>,
+    /// Owned groups dropped from `spec.groups` (Entra id), since when: each is deleted in
+    /// Password Boss once `spec.safety.removalGracePeriod` has run from there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaving_groups: Vec<Leaver>,
     /// Approval tokens already used (most recent last); each approves once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals_used: Vec<String>,
@@ -293,6 +302,25 @@ pub struct PlanEntry {
     /// Why, or what changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// The answer to a `passwordboss.com/plan-requested-at` annotation.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanRequestStatus {
+    /// The annotation's value this plan answers.
+    pub requested_at: String,
+    /// When the plan was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+    /// Whether a plan was made (it is in `status.plan`); when not, `message` says why.
+    pub succeeded: bool,
+    /// What the plan comes to (counts, what is held back and its approval), or why none was
+    /// made.
+    pub message: String,
+    /// The actions the plan holds (`status.plan` lists the first of them).
+    #[serde(default)]
+    pub actions: u32,
 }
 
 /// The connection checks run for a `passwordboss.com/verify-requested-at` annotation.

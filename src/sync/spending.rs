@@ -11,10 +11,11 @@
 //! object erases it.
 //!
 //! The controller's store is the connector object on the API server
-//! (`controller::safety_store`). The command line has no object to write and gives no store
-//! (`SyncRequest::safety_store` is `None`): its record is the one its loop carries from one run
-//! to the next in the process, and what it printed; a later run starts from the manifest's
-//! `status.safety`.
+//! (`controller::safety_store`). The command line's is the file of `--state-file`
+//! (`cli::state_file`: replaced atomically, versioned by its content's hash, locked for the
+//! run). Without one it gives no store (`SyncRequest::safety_store` is `None`): its record is
+//! the one its loop carries from one run to the next in the process, and what it printed; a
+//! later run starts from the manifest's `status.safety`.
 
 use std::fmt;
 use std::sync::Arc;

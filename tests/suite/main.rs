@@ -17,6 +17,7 @@ mod cli {
     mod manifest_limits;
     mod output;
     mod signals;
+    mod standalone;
     mod sync;
 }
 mod controller {
@@ -40,6 +41,9 @@ mod e2e {
     mod scale;
     mod security;
     mod verify;
+}
+mod plugin {
+    mod verbs;
 }
 mod graph {
     mod auth;

@@ -3,15 +3,19 @@
 //! A group's desired members are its members that have a usable account after this plan (see
 //! `UserPlan::members`), sorted. For each mirrored group (deduplicated by id, never the sync
 //! group), in `snapshot.groups` order:
-//! - its Password Boss group (`managedBy: Azure AD`, `externalId` = Entra id) exists: no desired
-//!   member → `DeleteGroup`; else one `UpdateGroup` carrying a rename when the Entra display name
-//!   changed and the new name is free, and the membership when it differs;
+//! - its Password Boss group (`managedBy: Azure AD`, `externalId` = Entra id) exists: one
+//!   `UpdateGroup` carrying a rename when the Entra display name changed and the new name is
+//!   free, and the membership when it differs. A group with no desired member left is kept,
+//!   emptied (each member removed is a destructive change for the safety gate), never deleted:
+//!   the items shared with it stay shared with the group;
 //! - it does not: no desired member → nothing; its name taken → `GroupNameTaken`; else
 //!   `CreateGroup`.
 //!
-//! Groups `managedBy: Azure AD` whose externalId is no mirrored group are deleted when the
-//! connector owns them (`owned`: created or adopted by it, by Entra id), the snapshot is complete
-//! and no mirrored group is unreadable; groups of other connectors are never touched. Names are
+//! Groups `managedBy: Azure AD` whose externalId is no mirrored group (dropped from
+//! `spec.groups`) are deleted when the connector owns them (`owned`: created or adopted by it, by
+//! Entra id), the snapshot is complete and no mirrored group is unreadable (a group deleted in
+//! Entra is unreadable: it is kept until it leaves `spec.groups`); groups of other connectors are
+//! never touched. The safety gate holds each such delete for `removalGracePeriod`. Names are
 //! compared case-insensitively. A name counts as taken if any Password Boss group holds it before
 //! the plan, or this plan creates or renames a group to it; names freed by this plan's renames and
 //! deletes are not reused in the same plan (group writes run before group deletes), so such a
@@ -39,7 +43,7 @@ pub(super) struct GroupPlan {
 
 /// What a mirrored group's members come to.
 enum Members {
-    /// No member has a usable account (and, for a group that exists, the snapshot is complete).
+    /// The group does not exist and no member has a usable account.
     Empty,
     /// The group exists and its membership stays as it is.
     Unchanged,
@@ -92,11 +96,10 @@ pub(super) fn plan_groups(
     };
     for ((group, _, existing), membership) in work.into_iter().zip(memberships) {
         match (existing, membership) {
-            (Some(existing), Members::Empty) => plan.deletes.push(delete(existing)),
             (Some(existing), Members::List(list)) => {
                 update(&mut plan, &mut taken, group, existing, Some(list));
             }
-            (Some(existing), Members::Unchanged) => {
+            (Some(existing), Members::Unchanged | Members::Empty) => {
                 update(&mut plan, &mut taken, group, existing, None);
             }
             (None, Members::Empty | Members::Unchanged) => {}
@@ -151,9 +154,6 @@ impl Context<'_, '_, '_> {
                 Some(_) => Members::List(to_refs(&self.desired(in_group()))),
             };
         };
-        if complete && in_group().next().is_none() {
-            return Members::Empty;
-        }
         let current = self.state.memberships.get(&existing.id);
         let mut desired = self.desired(in_group());
         if !complete {

@@ -5,7 +5,9 @@
 //! the same plan counts once, as the deprovision). In order:
 //! 1. **Grace period**: a `Remove` or `Delete` of a user out of scope for less than
 //!    `removalGracePeriod` becomes a `Disable` (nothing when already disabled); the time each
-//!    such user left is kept in the record (`leavers`).
+//!    such user left is kept in the record (`leavers`). Likewise a group delete (an owned group
+//!    dropped from `spec.groups`) waits until the group has been out of `spec.groups` that long:
+//!    until then the group is kept as it is; the time it left is kept in `leavingGroups`.
 //! 2. **Limits**: the changes exceed the limits when there are more than
 //!    `maxDeprovisionsPerSync`, or, together with those spent earlier in `window`, more than
 //!    `maxDeprovisionsPerWindow`, or more than `maxDeprovisionPercent` of the managed users
@@ -112,11 +114,41 @@ pub(super) fn gate(
         .iter()
         .map(|l| (l.entra_id.as_str(), l.since))
         .collect();
+    let known_groups: HashMap<&str, Timestamp> = record
+        .leaving_groups
+        .iter()
+        .map(|l| (l.entra_id.as_str(), l.since))
+        .collect();
     let mut leavers = Vec::new();
+    let mut leaving_groups = Vec::new();
     let mut waiting = 0u32;
+    let mut groups_waiting = 0u32;
     if complete {
         let mut kept = Vec::with_capacity(plan.actions.len());
         for action in std::mem::take(&mut plan.actions) {
+            if let Action::DeleteGroup { group_id, .. } = &action {
+                // Every group leaving is remembered until it is gone, so that a delete held
+                // back by the limits does not start its grace period again.
+                let entra_id = state
+                    .groups
+                    .iter()
+                    .find(|g| &g.id == group_id)
+                    .and_then(|g| g.external_id.clone());
+                let Some(entra_id) = entra_id else {
+                    kept.push(action);
+                    continue;
+                };
+                let since = known_groups.get(entra_id.as_str()).copied().unwrap_or(now);
+                if leaving_groups.len() < MAX_LEAVERS {
+                    leaving_groups.push(Leaver { entra_id, since });
+                }
+                if elapsed(since, now) >= grace {
+                    kept.push(action);
+                } else {
+                    groups_waiting += 1;
+                }
+                continue;
+            }
             let Action::DeprovisionUser {
                 user_id,
                 external_id: Some(entra_id),
@@ -162,8 +194,10 @@ pub(super) fn gate(
         plan.actions = kept;
     } else {
         leavers = record.leavers.clone();
+        leaving_groups = record.leaving_groups.clone();
     }
     plan.waiting_for_grace = waiting;
+    plan.groups_waiting_for_grace = groups_waiting;
 
     // 2. What the plan would destroy, and the limits.
     let destructive = Destructive::of(&plan.actions, state);
@@ -229,6 +263,7 @@ pub(super) fn gate(
         owned_groups: owned_after(record, &plan.actions, mirrored_groups, state),
         spent: spent_entries,
         leavers,
+        leaving_groups,
         approvals_used,
     };
     plan

@@ -226,6 +226,10 @@ pub struct SafetyRecord {
     /// period runs from there).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leavers: Vec<Leaver>,
+    /// Owned groups dropped from `spec.groups` (Entra id), since when: each is deleted once
+    /// the grace period has run from there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaving_groups: Vec<Leaver>,
     /// Approval tokens already used (most recent last); each approves once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals_used: Vec<String>,
@@ -312,6 +316,10 @@ pub struct Plan {
     /// `Remove`/`Delete` deprovisions waiting for the grace period (disabled meanwhile).
     #[serde(default)]
     pub waiting_for_grace: u32,
+    /// Owned groups dropped from `spec.groups` whose delete waits for the grace period (kept
+    /// as they are meanwhile).
+    #[serde(default)]
+    pub groups_waiting_for_grace: u32,
     /// What the safety limits remember once this plan is applied.
     #[serde(default)]
     pub record: SafetyRecord,

@@ -241,6 +241,17 @@ impl PbSim {
     pub fn members(&self, group_id: &str) -> Option<Vec<String>> {
         self.store().members(group_id).ok()
     }
+
+    /// Shares a vault item with a group, as an admin does in the portal; deleting the group
+    /// unshares it.
+    pub fn share_item(&self, group_id: &str, item: &str) -> Result<(), ApiError> {
+        self.store().share_item(group_id, item)
+    }
+
+    /// The vault items shared with a group (`None` for an unknown group).
+    pub fn shared_items(&self, group_id: &str) -> Option<Vec<String>> {
+        self.store().shared_items(group_id).ok()
+    }
 }
 
 impl Drop for PbSim {

@@ -94,6 +94,9 @@ pub struct Store {
     active: u32,
     groups: BTreeMap<u64, Group>,
     members: BTreeMap<u64, BTreeSet<String>>,
+    /// Vault items an admin shared with each group in the portal (no API call shares them):
+    /// deleting the group unshares them, as in Password Boss.
+    shared: BTreeMap<u64, BTreeSet<String>>,
     everyone: u64,
     next_seq: u64,
     departed: Vec<User>,
@@ -113,6 +116,7 @@ impl Store {
             active: 0,
             groups: BTreeMap::new(),
             members: BTreeMap::new(),
+            shared: BTreeMap::new(),
             everyone: 0,
             next_seq: 1,
             departed: Vec::new(),
@@ -365,7 +369,27 @@ impl Store {
         let seq = self.changeable_group(id)?;
         self.groups.remove(&seq);
         self.members.remove(&seq);
+        self.shared.remove(&seq);
         Ok(())
+    }
+
+    /// Shares the vault item `item` with the group `id`, as an admin does in the portal.
+    pub fn share_item(&mut self, id: &str, item: &str) -> Result<(), ApiError> {
+        let seq = self.group_seq(id)?;
+        self.shared.entry(seq).or_default().insert(item.to_string());
+        Ok(())
+    }
+
+    /// The vault items shared with the group `id`, sorted.
+    pub fn shared_items(&self, id: &str) -> Result<Vec<String>, ApiError> {
+        let seq = self.group_seq(id)?;
+        Ok(self
+            .shared
+            .get(&seq)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect())
     }
 
     /// `GET /v1/groups/{id}/members`; the Everyone group holds every user.

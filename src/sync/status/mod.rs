@@ -131,7 +131,7 @@ pub fn status_from_report(
             status.plan = if report.dry_run {
                 report.plan.as_ref().map(plan_entries)
             } else {
-                None
+                requested_plan(&status)
             };
             set_blocked_condition(&mut status, report, generation, now);
             // Held-back deprovisions need a person: not Ready, though the credentials work.
@@ -174,7 +174,7 @@ pub fn status_from_report(
                 actions_omitted,
                 ..Default::default()
             };
-            status.plan = None;
+            status.plan = requested_plan(&status);
             set_condition(
                 &mut status,
                 ConditionType::Ready,
@@ -191,6 +191,58 @@ pub fn status_from_report(
     }
     set_authorized(&mut status, report, Side::Azure, generation, now);
     set_authorized(&mut status, report, Side::PasswordBoss, generation, now);
+    status
+}
+
+/// The plan a sync keeps in `status.plan`: the one written for the last plan request, until
+/// the next request replaces it (a sync that is no dry run writes none of its own).
+fn requested_plan(status: &AzureAdConnectorStatus) -> Option<Vec<crate::resources::PlanEntry>> {
+    status
+        .plan_request
+        .as_ref()
+        .filter(|p| p.succeeded)
+        .and(status.plan.clone())
+}
+
+/// The status answering the plan request `requested_at` with the dry-run `report`: the plan in
+/// `status.plan` and `status.planRequest`; everything else as it was (nothing was changed).
+pub fn planned_status(
+    previous: Option<&AzureAdConnectorStatus>,
+    report: &SyncReport,
+    requested_at: String,
+) -> AzureAdConnectorStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    let (succeeded, message, actions) = match (&report.failure, &report.plan) {
+        (None, Some(plan)) => {
+            let mut message = format!(
+                "{} actions planned; nothing was changed",
+                plan.actions.len()
+            );
+            if let Some(held) = &plan.held {
+                message.push_str(&format!(
+                    "; {} destructive changes would be held back ({}): approve with {}",
+                    held.users.len() as u32 + held.group_changes,
+                    held.limit,
+                    held.token
+                ));
+            }
+            (true, message, plan.actions.len() as u32)
+        }
+        (Some(failure), _) => (false, remote_text(&failure.to_string()), 0),
+        (None, None) => (false, "no plan was made".to_string(), 0),
+    };
+    status.plan = if succeeded {
+        report.plan.as_ref().map(plan_entries)
+    } else {
+        None
+    };
+    status.plan_request = Some(crate::resources::PlanRequestStatus {
+        requested_at,
+        time: Some(Time(report.finished)),
+        succeeded,
+        message,
+        actions,
+    });
     status
 }
 
@@ -318,6 +370,16 @@ fn success_message(report: &SyncReport) -> String {
         message.push_str(&format!(
             "; {} conflicts (see status.conflicts)",
             report.conflicts.len()
+        ));
+    }
+    let leaving = report
+        .plan
+        .as_ref()
+        .map_or(0, |p| p.groups_waiting_for_grace);
+    if leaving > 0 {
+        message.push_str(&format!(
+            "; {leaving} groups dropped from spec.groups are kept until they have been out of it \
+             for removalGracePeriod (status.safety.leavingGroups)"
         ));
     }
     if report.failed_actions > 0 {

@@ -243,10 +243,12 @@ async fn a_missing_mirrored_group_is_a_conflict_and_the_rest_still_syncs() {
 
 /// A mirrored group deleted and recreated under the same name while the connector runs: the
 /// next sync resolves the name again and goes on (no restart), and the group ends up mirrored
-/// from the new Entra group.
+/// from the new Entra group. (The old group's Password Boss group is deleted once
+/// `removalGracePeriod` has passed, `0s` here; until then the new one's name is taken.)
 #[tokio::test]
 async fn a_mirrored_group_recreated_under_its_name_syncs_without_a_restart() {
     let (env, _dir, file) = sample(20).await;
+    let file = rewrite(&file, "removalGracePeriod: 24h", "removalGracePeriod: 0s");
     let (_, old) = env.groups.iter().find(|(n, _)| n == "HR").unwrap().clone();
     let mut sync = Looping::start(&file);
     let first = sync.next().await;

@@ -171,9 +171,10 @@ async fn an_emptied_sync_group_holds_every_destructive_change_until_its_token_ap
     assert_eq!(s.last_sync.blocked_deprovisions, 50);
     let held = s.blocked.clone().expect("status.blocked");
     assert_eq!(held.deprovisions, 50);
-    assert!(
-        held.group_changes >= 3,
-        "the mirrored groups' deletes are held: {held:?}"
+    assert_eq!(
+        held.group_changes, 0,
+        "the mirrored groups are kept, never deleted for emptiness; their members leave them \
+         with their deprovisions: {held:?}"
     );
     assert_eq!(held.users.len(), 50);
     assert!(held.users.iter().all(|u| u.reason == "RemovedFromGroup"));
@@ -235,6 +236,12 @@ async fn an_emptied_sync_group_holds_every_destructive_change_until_its_token_ap
     .await;
     assert_eq!(approved.code, 0, "{}\n{}", approved.stdout, approved.stderr);
     assert_eq!(disabled(&env), 50);
+    let groups_after = groups_with_members(&env);
+    assert_eq!(
+        groups_after.len(),
+        groups_before.len(),
+        "emptied groups are kept: {groups_after:?}"
+    );
 }
 
 #[tokio::test]

@@ -532,6 +532,70 @@ proptest! {
         }
     }
 
+    /// A mirrored group is never lost by becoming empty: after the plan is applied by the model
+    /// (approved, whatever it held back), every Password Boss group of a group the snapshot
+    /// mirrors is still there. A group is deleted only when the connector owns it, the snapshot
+    /// leaves it out, and it has been left out for `removalGracePeriod`: the first plan that sees
+    /// it gone deletes nothing and waits for exactly the groups a plan without grace period
+    /// deletes, the plan one grace period later (from the first plan's record) deletes them.
+    #[test]
+    fn mirrored_groups_survive_and_dropped_groups_wait_for_the_grace_period(
+        world in world(0..50u32).prop_map(generous)
+    ) {
+        let mirrored: BTreeSet<&str> = world
+            .snapshot
+            .groups
+            .iter()
+            .map(|g| g.id.as_str())
+            .filter(|&id| id != SYNC_GROUP)
+            .collect();
+        let kept = |state: &DirectoryState| -> BTreeSet<String> {
+            state
+                .groups
+                .iter()
+                .filter(|g| g.owner == Owner::AzureAd)
+                .filter(|g| g.external_id.as_deref().is_some_and(|e| mirrored.contains(e)))
+                .map(|g| g.id.clone())
+                .collect()
+        };
+        let applied = model::apply(&world.state, &plan_approving(&world));
+        let before = kept(&world.state);
+        prop_assert!(
+            before.is_subset(&kept(&applied)),
+            "a mirrored group was deleted: {:?} -> {:?}\n{:?}",
+            before,
+            kept(&applied),
+            world.snapshot.groups
+        );
+
+        let mut waiting = world.clone();
+        waiting.rules.safety.removal_grace_period = Duration::from_secs(86_400);
+        let first = plan(&waiting.snapshot, &waiting.state, &waiting.rules, &input(&waiting.state));
+        let deletes = |p: &Plan| -> BTreeSet<String> {
+            p.actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::DeleteGroup { group_id, .. } => Some(group_id.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        prop_assert!(deletes(&first).is_empty(), "deleted before the grace period: {}", describe(&first.actions));
+        let mut later = input(&waiting.state);
+        later.record = first.record.clone();
+        later.now = at() + Duration::from_secs(86_400);
+        let second = plan(&waiting.snapshot, &waiting.state, &waiting.rules, &later);
+        // What a connector without grace period deletes at once (approved: with no managed
+        // user, any delete is over maxDeprovisionPercent).
+        let dropped = deletes(&plan_approving(&world));
+        prop_assert_eq!(first.groups_waiting_for_grace as usize, dropped.len());
+        if second.held.is_none() {
+            prop_assert_eq!(deletes(&second), dropped);
+        } else {
+            prop_assert!(deletes(&second).is_empty());
+        }
+    }
+
     /// The same inputs give the same plan, whatever the order of the Password Boss listing.
     #[test]
     fn the_planner_is_deterministic(world in world(0..50u32)) {

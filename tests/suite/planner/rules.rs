@@ -5,7 +5,7 @@ use crate::support::planner as support;
 use pbconnector::domain::{AccountStatus, Owner};
 use pbconnector::plan::{
     Action, ActionCounts, Approval, ConflictKind, Deprovision, EmailAttribute, ExistingUserRule,
-    LeaveReason, LeaveRule, MemberRef, NewUserRule, UserChanges, UserCounts,
+    LeaveReason, LeaveRule, MemberRef, NewUserRule, Plan, UserChanges, UserCounts,
 };
 use support::*;
 
@@ -700,7 +700,12 @@ fn an_incomplete_snapshot_deprovisions_nothing_and_only_adds_members() {
         vec![(some("gone-admin"), some("gone-admin@contoso.com"))]
     );
     assert_eq!(plan.counts.disabled, 1);
-    assert_eq!(plan.counts.groups_deleted, 2);
+    // Old (dropped from the groups) is deleted; Empty (no member left) is kept, emptied.
+    assert_eq!(plan.counts.groups_deleted, 1);
+    assert!(plan.actions.iter().any(|a| matches!(
+        a,
+        Action::UpdateGroup { group_id, members: Some(m), .. } if group_id == "pg3" && m.is_empty()
+    )));
 }
 
 // ---- Rule 8: safety ----
@@ -912,8 +917,10 @@ fn a_group_name_held_by_another_group_is_a_conflict() {
     );
 }
 
+/// A mirrored group with no member left is kept, emptied, never deleted (items shared with it
+/// stay shared); an owned group dropped from the groups is deleted; others are untouched.
 #[test]
-fn groups_with_no_members_left_or_gone_from_entra_are_deleted_and_others_untouched() {
+fn emptied_groups_are_kept_dropped_groups_deleted_and_others_untouched() {
     let plan = group_scenario()
         .group(entra_group("g1", "Finance", &["c", "e"]))
         .pb_group(
@@ -942,9 +949,12 @@ fn groups_with_no_members_left_or_gone_from_entra_are_deleted_and_others_untouch
     assert_eq!(
         groups,
         vec![
-            &Action::DeleteGroup {
+            &Action::UpdateGroup {
                 group_id: "pg1".into(),
-                name: "Finance".into()
+                external_id: "g1".into(),
+                name: "Finance".into(),
+                rename: None,
+                members: Some(Vec::new()),
             },
             &Action::DeleteGroup {
                 group_id: "pg2".into(),
@@ -952,7 +962,7 @@ fn groups_with_no_members_left_or_gone_from_entra_are_deleted_and_others_untouch
             },
         ]
     );
-    assert_eq!(plan.counts.groups_deleted, 2);
+    assert_eq!(plan.counts.groups_deleted, 1);
 }
 
 // ---- Rules 10 and 11: order and counts ----
@@ -1173,6 +1183,75 @@ fn member_removals_count_against_the_limits_and_groups_only_grow_while_held() {
         a,
         Action::UpdateGroup { members: Some(m), .. } if m.len() == 3
     )));
+}
+
+/// An owned group dropped from the groups is deleted only once it has been out of them for
+/// `removalGracePeriod` (kept as it is meanwhile, its time kept in the record), and the delete is
+/// counted in the safety budget: held back over the limits, without its grace period starting
+/// again. Back in the groups before that, it is not deleted and leaves the record.
+#[test]
+fn a_dropped_group_waits_for_the_grace_period_then_counts_in_the_budget() {
+    let day = std::time::Duration::from_secs(86_400);
+    let s = Scenario::new()
+        .entra(entra("e1"))
+        .account(linked("u1", "e1"))
+        .pb_group(
+            pb_group("pg-hr", "HR", Owner::AzureAd, Some("g-hr")),
+            &["u1"],
+        )
+        .rules(|r| r.safety.removal_grace_period = day);
+    let deletes = |p: &Plan| {
+        p.actions
+            .iter()
+            .filter(|a| matches!(a, Action::DeleteGroup { .. }))
+            .count()
+    };
+    let first = s.plan();
+    assert_eq!(deletes(&first), 0, "{:?}", first.actions);
+    assert!(
+        first.actions.is_empty(),
+        "kept as it is: {:?}",
+        first.actions
+    );
+    assert_eq!(first.groups_waiting_for_grace, 1);
+    assert_eq!(first.record.leaving_groups.len(), 1);
+    assert_eq!(first.record.leaving_groups[0].entra_id, "g-hr");
+    assert_eq!(first.record.leaving_groups[0].since, at());
+
+    let mut almost = s.clone();
+    almost.input.record = first.record.clone();
+    almost.input.now = at() + day - std::time::Duration::from_secs(1);
+    let plan = almost.plan();
+    assert_eq!(deletes(&plan), 0);
+    assert_eq!(plan.record.leaving_groups, first.record.leaving_groups);
+
+    let mut due = almost.clone();
+    due.input.now = at() + day;
+    let plan = due.plan();
+    assert_eq!(deletes(&plan), 1, "{:?}", plan.actions);
+    assert_eq!(plan.groups_waiting_for_grace, 0);
+
+    // Counted in the budget: over the limits the delete is held, and the record keeps the time
+    // the group left, so the delete is still due once approved.
+    let mut limited = due.clone();
+    limited.rules.safety.max_deprovisions_per_sync = 0;
+    let held = limited.plan();
+    assert_eq!(deletes(&held), 0);
+    let token = held
+        .held
+        .as_ref()
+        .expect("the delete is held")
+        .token
+        .clone();
+    assert_eq!(held.held.as_ref().unwrap().group_changes, 1);
+    assert_eq!(held.record.leaving_groups, first.record.leaving_groups);
+    assert_eq!(deletes(&limited.plan_with_approval(&token)), 1);
+
+    // Back in the groups: not deleted, and no longer leaving.
+    let back = due.group(entra_group("g-hr", "HR", &["e1"]));
+    let plan = back.plan();
+    assert_eq!(deletes(&plan), 0);
+    assert!(plan.record.leaving_groups.is_empty());
 }
 
 /// A mirrored group Entra could not give this sync is a `GroupUnavailable` conflict, and while

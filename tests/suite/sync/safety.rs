@@ -74,10 +74,24 @@ async fn dropping_a_group_from_the_spec_deletes_that_group_only_never_another_co
             .contains(&theirs.external_id.clone().unwrap())
     );
 
-    // HR is dropped from spec.groups.
+    // HR is dropped from spec.groups: kept for the grace period (24 h in the sample), with
+    // the time it left in the record; a restart a day later with that record deletes it.
     run.spec
         .groups
         .retain(|g| g.display_name.as_deref() != Some("HR"));
+    let waiting = run.sync().await;
+    assert_eq!(waiting.applied.groups_deleted, 0, "{:?}", waiting.plan);
+    let message = pbconnector::sync::status::status_from_report(None, &waiting, None, None).message;
+    assert!(
+        message.contains("1 groups dropped from spec.groups are kept until"),
+        "{message}"
+    );
+    assert!(run.env.password_boss.group_by_name("HR").is_some());
+    let mut later = waiting.plan.as_ref().unwrap().record.clone();
+    assert_eq!(later.leaving_groups.len(), 1, "{later:?}");
+    later.leaving_groups[0].since = Timestamp::now() - SignedDuration::from_hours(25);
+    run.state = ConnectorState::default();
+    run.request.safety_record = Some((&later).into());
     let dropped = run.sync().await;
     assert_eq!(dropped.applied.groups_deleted, 1, "{:?}", dropped.plan);
     let names: Vec<String> = run
@@ -320,6 +334,56 @@ async fn a_single_leaver_of_a_small_company_needs_no_approval() {
     run.remove_member(2);
     let report = run.sync().await;
     assert!(report.held().is_some());
+}
+
+/// A mirrored group whose last member leaves it in Entra is kept in Password Boss, emptied
+/// through the safety budget (the member removals are held over the limits and go ahead once
+/// approved), never deleted: the vault items shared with it stay shared.
+#[tokio::test]
+async fn an_emptied_mirrored_group_is_kept_with_its_sharing() {
+    let mut run = Run::start(30).await;
+    run.sync().await;
+    let hr = run
+        .env
+        .password_boss
+        .group_by_name("HR")
+        .expect("HR is made");
+    let members = run.env.password_boss.members(&hr.id).unwrap();
+    assert_eq!(members.len(), 10);
+    run.env
+        .password_boss
+        .share_item(&hr.id, "Payroll portal")
+        .unwrap();
+
+    let hr_entra = &run.env.groups.iter().find(|(n, _)| n == "HR").unwrap().1;
+    for i in (1..30).step_by(3) {
+        run.env.tenant.remove_member(hr_entra, &run.env.members[i]);
+    }
+    let held = run.sync().await;
+    let token = held
+        .held()
+        .expect("10 removals are over 20% of 32")
+        .token
+        .clone();
+    assert_eq!(held.held().unwrap().group_changes, 10);
+    assert_eq!(run.env.password_boss.members(&hr.id).unwrap().len(), 10);
+
+    run.request.approval = Some(token);
+    let emptied = run.sync().await;
+    assert_eq!(emptied.applied.groups_deleted, 0, "{:?}", emptied.plan);
+    assert_eq!(run.env.password_boss.members(&hr.id), Some(Vec::new()));
+    assert_eq!(
+        run.env.password_boss.shared_items(&hr.id),
+        Some(vec!["Payroll portal".to_string()])
+    );
+
+    // Later syncs leave the empty group as it is.
+    let after = run.sync().await;
+    assert!(after.plan.as_ref().unwrap().actions.is_empty());
+    assert_eq!(
+        run.env.password_boss.shared_items(&hr.id),
+        Some(vec!["Payroll portal".to_string()])
+    );
 }
 
 #[tokio::test]
