@@ -286,6 +286,7 @@ impl Transport {
                     limit,
                 }));
             }
+            Ok(Err(BodyError::Budget(e))) => return Attempt::Done(Err(e.into())),
             Ok(Err(BodyError::Network(e))) => {
                 return Attempt::Retry(
                     GraphError::Transient {
@@ -301,6 +302,8 @@ impl Transport {
             }
         };
         let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+        // Its share of the memory budget goes back before anything else happens.
+        drop(bytes);
         match status {
             200..=299 => match parsed {
                 Some(v) => Attempt::Done(Ok(Ok(v))),

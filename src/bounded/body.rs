@@ -1,10 +1,28 @@
-//! Reading a response body with a size cap: the body is streamed and reading stops as soon as
-//! it passes the cap (a `Content-Length` above it is refused before reading anything).
+//! Reading a response body with a size cap, inside the process-wide memory budget
+//! (`bounded::budget`): the body is streamed, reading stops as soon as it passes the cap (a
+//! `Content-Length` above it is refused before reading anything), and every byte of buffer it
+//! holds is reserved from the budget first: the whole `Content-Length` up front, else block by
+//! block as the body arrives. The reservation goes back when the [`Body`] is dropped, so
+//! callers parse it and drop it at once.
+//!
+//! A body of unknown length is held in blocks of at most [`BLOCK`] (the first one doubling up
+//! to it), never in one buffer doubling to its full size: the allocator reuses freed blocks of
+//! one size for the next body, where buffers of every size up to 32 MiB left it holding freed
+//! memory the process could not use (eight large answers at once took a pod with a 256 MiB
+//! limit past it with the budget at 128 MiB). A body of more than one block is joined into one
+//! buffer once complete, the join reserved too.
+
+use super::budget::{self, BudgetExhausted, MemoryBudget, Reservation};
 
 /// The most any Graph, token endpoint or Password Boss response body may hold: 32 MiB. A real
 /// page is far smaller (Graph pages of 999 users are about 1 MiB; Password Boss pages of 500
 /// users a few hundred KiB).
 pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The first buffer of a body without a `Content-Length`; it doubles up to [`BLOCK`].
+const FIRST_STEP: usize = 16 * 1024;
+/// The largest block a body of unknown length is held in while it arrives.
+pub const BLOCK: usize = 1024 * 1024;
 
 /// Why a body could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -16,19 +34,110 @@ pub enum BodyError {
     TooLarge { limit: usize },
     #[error("the response was cut short: {0}")]
     Network(#[source] reqwest::Error),
+    #[error(transparent)]
+    Budget(#[from] BudgetExhausted),
 }
 
-/// Reads `resp`'s body, at most `limit` bytes.
-pub async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
-    if resp.content_length().is_some_and(|len| len > limit as u64) {
-        return Err(BodyError::TooLarge { limit });
+/// A response body read into memory, holding its share of the memory budget until dropped.
+pub struct Body {
+    bytes: Vec<u8>,
+    /// Covers `bytes`' whole capacity.
+    _reservation: Reservation,
+}
+
+impl Body {
+    /// The bytes, leaving the budget: for a caller that must hand a `Vec` on (the token
+    /// client gives oauth2 its answer, which parses it at once).
+    pub fn into_vec(self) -> Vec<u8> {
+        self.bytes
     }
-    let mut body = Vec::new();
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Body({} bytes)", self.bytes.len())
+    }
+}
+
+/// Reads `resp`'s body, at most `limit` bytes, within the process-wide budget. Every client
+/// reads its answers through this.
+pub async fn read_capped(resp: reqwest::Response, limit: usize) -> Result<Body, BodyError> {
+    read_within(budget::global(), resp, limit).await
+}
+
+/// Reads `resp`'s body, at most `limit` bytes (and never more than `budget` holds).
+pub async fn read_within(
+    budget: &MemoryBudget,
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Body, BodyError> {
+    let limit = limit.min(budget.total());
+    let first = match resp.content_length() {
+        Some(len) if len > limit as u64 => return Err(BodyError::TooLarge { limit }),
+        Some(len) => len as usize,
+        None => FIRST_STEP.min(limit),
+    };
+    let mut reservation = budget.reserve(first).await?;
+    let mut blocks = vec![Vec::with_capacity(first)];
+    let mut len = 0;
     while let Some(chunk) = resp.chunk().await.map_err(BodyError::Network)? {
-        if body.len() + chunk.len() > limit {
+        len += chunk.len();
+        if len > limit {
             return Err(BodyError::TooLarge { limit });
         }
-        body.extend_from_slice(&chunk);
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            let last = blocks.len() - 1;
+            let spare = blocks[last].capacity() - blocks[last].len();
+            if spare > 0 {
+                let (now, later) = rest.split_at(spare.min(rest.len()));
+                blocks[last].extend_from_slice(now);
+                rest = later;
+                continue;
+            }
+            let held = reservation.bytes();
+            // Never zero: `len` passed the limit above before the blocks could.
+            let room = limit.saturating_sub(held);
+            if room == 0 {
+                return Err(BodyError::TooLarge { limit });
+            }
+            if last == 0 && held < BLOCK {
+                // The first block doubles (small copies) up to a whole block.
+                let more = held.max(FIRST_STEP).min(BLOCK - held).min(room);
+                reservation.grow(more).await?;
+                blocks[0].reserve_exact(more);
+            } else {
+                let more = BLOCK.min(room);
+                reservation.grow(more).await?;
+                blocks.push(Vec::with_capacity(more));
+            }
+        }
     }
-    Ok(body)
+    if blocks.len() == 1 {
+        let bytes = blocks.pop().expect("one block");
+        return Ok(Body {
+            bytes,
+            _reservation: reservation,
+        });
+    }
+    // Joined once: the blocks and the whole are both held while it is copied.
+    let held = reservation.bytes();
+    reservation.grow(len).await?;
+    let mut bytes = Vec::with_capacity(len);
+    for block in blocks {
+        bytes.extend_from_slice(&block);
+    }
+    reservation.release(held);
+    Ok(Body {
+        bytes,
+        _reservation: reservation,
+    })
 }

@@ -33,6 +33,7 @@ mod container {
 mod e2e {
     mod company_audit;
     mod hostile;
+    mod memory;
     mod operator;
     mod progress;
     mod scale;
