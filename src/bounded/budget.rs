@@ -5,9 +5,12 @@
 //! connectors receive large answers at once.
 //!
 //! The budget is sized from the pod's memory limit (`pbconnector run --memory-limit`, which the
-//! chart fills from `limits.memory` through the downward API): half of it, at most
-//! [`MAX_BUDGET_BYTES`]; the other half is the headroom for the process itself, its connectors
-//! and their users (the README's sizing formula). A body that cannot get its bytes waits, in
+//! chart fills from `limits.memory` through the downward API): a third of it, at most
+//! [`MAX_BUDGET_BYTES`]. Bodies held to the budget make the process resident by up to half as
+//! much again (the allocator keeps freed blocks per thread, connections keep read buffers, the
+//! failing syncs log and write status: 96 MiB of budget cost 133-136 MiB in `e2e::memory`), so
+//! buffers take half the limit; the other half is the headroom for the
+//! process itself, its connectors and their users (the README's sizing formula). A body that cannot get its bytes waits, in
 //! arrival order, at most [`MAX_WAIT`], then fails its own sync with `MemoryBudgetExhausted`;
 //! the process never allocates past the budget for a body.
 
@@ -19,7 +22,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{Semaphore, TryAcquireError};
 
 /// The budget when no memory limit is given: what the chart's default limit of 256 MiB gives.
-pub const DEFAULT_BUDGET_BYTES: usize = 128 << 20;
+pub const DEFAULT_BUDGET_BYTES: usize = (256 << 20) / 3;
 /// The most the budget grows to, however large the limit: eight responses at the 32 MiB cap,
 /// more than 16 syncs reading pages of about 1 MiB ever hold.
 pub const MAX_BUDGET_BYTES: usize = 256 << 20;
@@ -30,19 +33,45 @@ pub const MIN_MEMORY_LIMIT_BYTES: u64 = 16 << 20;
 /// are very large or very slow; failing one sync lets the others go on.
 pub const MAX_WAIT: Duration = Duration::from_secs(10);
 
-/// The budget a pod memory limit of `limit` bytes gives response bodies: half of it, at most
-/// [`MAX_BUDGET_BYTES`].
+/// The budget a pod memory limit of `limit` bytes gives response bodies: a third of it, at
+/// most [`MAX_BUDGET_BYTES`].
 pub fn budget_for_limit(limit: u64) -> usize {
-    usize::try_from(limit / 2)
+    usize::try_from(limit / 3)
         .unwrap_or(usize::MAX)
         .min(MAX_BUDGET_BYTES)
+}
+
+/// The process with no connector, its runtime, clients and caches (measured 42 MiB:
+/// `e2e::memory::sizing`, the README's sizing table).
+pub const BASE_BYTES: u64 = 48 << 20;
+/// Per connector: its cached object and Secrets, clients, kept state, schedule and metrics
+/// (measured 575 KiB).
+pub const PER_CONNECTOR_BYTES: u64 = 640 << 10;
+/// Per managed user, at the peak of a first sync that creates every user: the Graph snapshot,
+/// the Password Boss state, the plan and the kept state (measured 4.8 KiB).
+pub const PER_USER_BYTES: u64 = 5 << 10;
+/// What buffered bodies make resident at most: the budget's cap and half as much again.
+pub const MAX_BUFFERS_BYTES: u64 = MAX_BUDGET_BYTES as u64 / 2 * 3;
+
+/// The memory a fleet of `connectors` managing `users` users in all needs besides response
+/// bodies: the README's sizing formula without its buffers.
+pub fn sizing_without_buffers(connectors: u64, users: u64) -> u64 {
+    BASE_BYTES + connectors * PER_CONNECTOR_BYTES + users * PER_USER_BYTES
+}
+
+/// The memory limit a fleet needs: what it holds besides bodies (R), plus what the budget that
+/// limit gives makes resident (half the limit, at most [`MAX_BUFFERS_BYTES`]):
+/// `min(2 R, R + 384 MiB)`.
+pub fn memory_limit_for(connectors: u64, users: u64) -> u64 {
+    let rest = sizing_without_buffers(connectors, users);
+    (2 * rest).min(rest + MAX_BUFFERS_BYTES)
 }
 
 /// A body could not get its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "the answers all syncs are reading hold the operator's memory budget for responses \
-     ({budget_mib} MiB, half the pod's memory limit): {wanted} more bytes were not free within \
+     ({budget_mib} MiB, a third of the pod's memory limit): {wanted} more bytes were not free within \
      {waited_s} s; the next sync retries. Persistent: raise the operator's memory limit \
      (Helm value resources.limits.memory)"
 )]
@@ -299,9 +328,28 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_is_half_the_limit_up_to_its_maximum() {
-        assert_eq!(budget_for_limit(256 << 20), 128 << 20);
-        assert_eq!(budget_for_limit(64 << 20), 32 << 20);
+    fn the_budget_is_a_third_of_the_limit_up_to_its_maximum() {
+        assert_eq!(budget_for_limit(3 << 20), 1 << 20);
+        assert_eq!(budget_for_limit(96 << 20), 32 << 20);
         assert_eq!(budget_for_limit(8 << 30), MAX_BUDGET_BYTES);
+        assert_eq!(budget_for_limit(256 << 20), DEFAULT_BUDGET_BYTES);
+    }
+
+    #[test]
+    fn the_formula_gives_twice_the_rest_then_the_rest_and_the_largest_buffers() {
+        // One connector of 10 users: 48 MiB + 640 KiB + 50 KiB, twice.
+        let small = sizing_without_buffers(1, 10);
+        assert_eq!(memory_limit_for(1, 10), 2 * small);
+        // 1,000 × 1,000: the buffers' cap, not half the limit.
+        let large = sizing_without_buffers(1_000, 1_000_000);
+        assert_eq!(
+            memory_limit_for(1_000, 1_000_000),
+            large + MAX_BUFFERS_BYTES
+        );
+        // Where the buffers are half the limit, the budget is a third of it.
+        let limit = memory_limit_for(10, 10_000);
+        assert!(
+            budget_for_limit(limit) as u64 / 2 * 3 <= limit - sizing_without_buffers(10, 10_000)
+        );
     }
 }

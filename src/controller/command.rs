@@ -72,8 +72,8 @@ pub struct RunArgs {
     #[arg(long, env = "PBCONNECTOR_ALLOW_OPERATOR_WORKLOAD_IDENTITY", action = ArgAction::Set, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub allow_operator_workload_identity: bool,
     /// The pod's memory limit, bytes or a Kubernetes quantity (`256Mi`); the chart passes
-    /// `limits.memory` through the downward API. Half of it, at most 256 MiB, is the budget
-    /// every buffered response body of every sync shares; unset, the budget is 128 MiB.
+    /// `limits.memory` through the downward API. A third of it, at most 256 MiB, is the budget
+    /// every buffered response body of every sync shares; unset, the budget is 85 MiB (a third of 256Mi).
     #[arg(long, env = "PBCONNECTOR_MEMORY_LIMIT", value_name = "BYTES", value_parser = parse_memory_limit)]
     pub memory_limit: Option<u64>,
 }

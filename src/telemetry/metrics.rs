@@ -148,7 +148,7 @@ impl Metrics {
         let budget = &crate::bounded::budget::GLOBAL_METRICS;
         registry.register(
             "response_buffer_budget_bytes",
-            "The memory budget for buffered response bodies, all syncs together (half the \
+            "The memory budget for buffered response bodies, all syncs together (a third of the \
              memory limit, at most 256 MiB)",
             budget.budget.clone(),
         );
