@@ -141,3 +141,119 @@ pub async fn read_within(
         _reservation: reservation,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Bytes;
+
+    use super::*;
+
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+
+    /// A loopback server answering every request with `len` bytes in 64 KiB chunks, streamed
+    /// without a length unless `with_length`.
+    async fn serve(len: usize, with_length: bool) -> String {
+        let app = axum::Router::new().fallback(move || async move {
+            let chunks = (0..len.div_ceil(64 * KIB)).map(move |i| {
+                let n = (len - i * 64 * KIB).min(64 * KIB);
+                Ok::<_, std::convert::Infallible>(Bytes::from(vec![b'x'; n]))
+            });
+            let body = axum::body::Body::from_stream(futures::stream::iter(chunks));
+            let mut response = axum::response::Response::new(body);
+            if with_length {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_LENGTH, len.into());
+            }
+            response
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/")
+    }
+
+    async fn get(url: &str) -> reqwest::Response {
+        reqwest::get(url)
+            .await
+            .expect("the loopback server answers")
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_holds_its_blocks_until_dropped() {
+        let budget = MemoryBudget::new(8 * MIB, Duration::from_secs(3600));
+        let url = serve(3 * MIB + 5, false).await;
+        let body = read_within(&budget, get(&url).await, MAX_RESPONSE_BYTES)
+            .await
+            .expect("fits");
+        assert_eq!(body.len(), 3 * MIB + 5);
+        assert!(body.iter().all(|b| *b == b'x'));
+        // Joined from its blocks: only the whole is held now.
+        assert_eq!(budget.in_use(), 3 * MIB + 5);
+        drop(body);
+        assert_eq!(budget.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_content_length_is_reserved_whole_and_a_small_body_stays_one_block() {
+        let budget = MemoryBudget::new(8 * MIB, Duration::from_secs(3600));
+        let url = serve(2 * MIB, true).await;
+        let body = read_within(&budget, get(&url).await, MAX_RESPONSE_BYTES)
+            .await
+            .expect("fits");
+        assert_eq!((body.len(), budget.in_use()), (2 * MIB, 2 * MIB));
+        drop(body);
+        let url = serve(40 * KIB, false).await;
+        let body = read_within(&budget, get(&url).await, MAX_RESPONSE_BYTES)
+            .await
+            .expect("fits");
+        // 16 KiB doubled to 64 KiB: one block, no join.
+        assert_eq!((body.len(), budget.in_use()), (40 * KIB, 64 * KIB));
+    }
+
+    #[tokio::test]
+    async fn no_body_is_larger_than_the_budget_or_the_cap() {
+        let budget = MemoryBudget::new(2 * MIB, Duration::from_secs(3600));
+        let url = serve(3 * MIB, false).await;
+        let e = read_within(&budget, get(&url).await, MAX_RESPONSE_BYTES)
+            .await
+            .expect_err("3 MiB never fit a budget of 2");
+        assert!(
+            matches!(e, BodyError::TooLarge { limit } if limit == 2 * MIB),
+            "{e}"
+        );
+        let url = serve(3 * MIB, true).await;
+        let e = read_within(&budget, get(&url).await, MAX_RESPONSE_BYTES)
+            .await
+            .expect_err("refused by its length");
+        assert!(matches!(e, BodyError::TooLarge { .. }), "{e}");
+        assert_eq!(budget.in_use(), 0, "a refused body holds nothing");
+        assert_eq!(budget.metrics().waits.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_finds_no_room_fails_after_its_wait_and_gives_back_what_it_held() {
+        let budget = MemoryBudget::new(4 * MIB, Duration::from_millis(50));
+        let held = budget.reserve(3 * MIB).await.expect("free");
+        let url = serve(2 * MIB, false).await;
+        let e = read_within(&budget, get(&url).await, MAX_RESPONSE_BYTES)
+            .await
+            .expect_err("only 1 MiB is free");
+        assert!(matches!(e, BodyError::Budget(_)), "{e}");
+        assert!(e.to_string().contains("resources.limits.memory"), "{e}");
+        assert_eq!(
+            budget.in_use(),
+            3 * MIB,
+            "the failed body gave back its blocks"
+        );
+        assert_eq!(budget.metrics().exhausted.get(), 1);
+        drop(held);
+        let body = read_within(&budget, get(&url).await, MAX_RESPONSE_BYTES)
+            .await
+            .expect("room again");
+        assert_eq!(body.len(), 2 * MIB);
+    }
+}
