@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::support::e2e::{Cluster, Operator, eventually, sample};
-use crate::support::helm::{Helm, one};
+use crate::support::helm::{Helm, one, quantity_bytes};
 use pbconnector::resources::{CONDITION_READY, Connection};
 use pbconnector_simulators::hostile::Hostile;
 use serde_json::Value;
@@ -24,27 +24,6 @@ const REASONS: [&str; 3] = [
     "MemoryBudgetExhausted",
     "SyncDeadlineExceeded",
 ];
-
-/// A Kubernetes quantity of bytes (`256Mi`, `1Gi`, `300M`, `268435456`), as the downward API
-/// turns `limits.memory` into a number with the default divisor of 1.
-fn quantity_bytes(quantity: &str) -> u64 {
-    let units: [(&str, u64); 6] = [
-        ("Ki", 1 << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("k", 1000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-    ];
-    let (number, unit) = units
-        .iter()
-        .find_map(|(suffix, unit)| quantity.strip_suffix(suffix).map(|n| (n, *unit)))
-        .unwrap_or((quantity, 1));
-    number
-        .parse::<u64>()
-        .unwrap_or_else(|_| panic!("not a quantity of bytes: {quantity}"))
-        * unit
-}
 
 /// The chart's Deployment with its default values: the operator container.
 fn chart_container() -> Value {

@@ -950,15 +950,6 @@ fn extra_ca_certificates_and_proxy_values_reach_the_operator() {
     assert!(c.get("volumeMounts").is_none());
 }
 
-/// A Kubernetes quantity of bytes with a binary suffix (`256Mi`), as the chart's defaults write it.
-fn mebibytes(quantity: &str) -> u64 {
-    let (number, unit) = [("Ki", 1u64 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30)]
-        .iter()
-        .find_map(|(suffix, unit)| quantity.strip_suffix(suffix).map(|n| (n, *unit)))
-        .unwrap_or_else(|| panic!("{quantity} has a binary suffix"));
-    number.parse::<u64>().expect("a whole number") * unit
-}
-
 /// The chart's default memory request and limit come from the README's sizing formula for the
 /// fleet the README says they fit: 20 connectors, 10,000 users in all.
 #[test]
@@ -966,8 +957,8 @@ fn the_default_memory_fits_the_fleet_the_formula_sizes_it_for() {
     use pbconnector::bounded::budget::{memory_limit_for, sizing_without_buffers};
     let docs = Helm::find().template("");
     let c = container(&docs);
-    let limit = mebibytes(c["resources"]["limits"]["memory"].as_str().unwrap());
-    let request = mebibytes(c["resources"]["requests"]["memory"].as_str().unwrap());
+    let limit = helm::quantity_bytes(c["resources"]["limits"]["memory"].as_str().unwrap());
+    let request = helm::quantity_bytes(c["resources"]["requests"]["memory"].as_str().unwrap());
     let (connectors, users) = (20, 10_000);
     assert!(
         limit >= memory_limit_for(connectors, users),
