@@ -10,7 +10,7 @@
 //! one size for the next body, where buffers of every size up to 32 MiB left it holding freed
 //! memory the process could not use (eight large answers at once took a pod with a 256 MiB
 //! limit past it with the budget at 128 MiB). A body of more than one block is joined into one
-//! buffer once complete, the join reserved too.
+//! buffer once complete, block by block, the join reserved too.
 
 use super::budget::{self, BudgetExhausted, MemoryBudget, Reservation};
 
@@ -79,7 +79,8 @@ pub async fn read_within(
     mut resp: reqwest::Response,
     limit: usize,
 ) -> Result<Body, BodyError> {
-    let limit = limit.min(budget.total());
+    // Room for one more block than the body: what joining its blocks holds at most.
+    let limit = limit.min(budget.total().saturating_sub(BLOCK).max(BLOCK));
     let first = match resp.content_length() {
         Some(len) if len > limit as u64 => return Err(BodyError::TooLarge { limit }),
         Some(len) => len as usize,
@@ -128,14 +129,17 @@ pub async fn read_within(
             _reservation: reservation,
         });
     }
-    // Joined once: the blocks and the whole are both held while it is copied.
-    let held = reservation.bytes();
-    reservation.grow(len).await?;
+    // Joined block by block: each block is given back once copied, so the join holds one
+    // block more than the body, never the body twice (the whole's pages are touched as they
+    // are written).
     let mut bytes = Vec::with_capacity(len);
     for block in blocks {
+        reservation.grow(block.len()).await?;
         bytes.extend_from_slice(&block);
+        let held = block.capacity();
+        drop(block);
+        reservation.release(held);
     }
-    reservation.release(held);
     Ok(Body {
         bytes,
         _reservation: reservation,
@@ -193,6 +197,7 @@ mod tests {
         assert!(body.iter().all(|b| *b == b'x'));
         // Joined from its blocks: only the whole is held now.
         assert_eq!(budget.in_use(), 3 * MIB + 5);
+        assert_eq!(budget.metrics().waits.get(), 0);
         drop(body);
         assert_eq!(budget.in_use(), 0);
     }
@@ -215,12 +220,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn no_body_is_larger_than_the_budget_or_the_cap() {
-        let budget = MemoryBudget::new(2 * MIB, Duration::from_secs(3600));
+    async fn no_body_is_larger_than_the_budget_less_a_block_or_the_cap() {
+        let budget = MemoryBudget::new(3 * MIB, Duration::from_secs(3600));
         let url = serve(3 * MIB, false).await;
         let e = read_within(&budget, get(&url).await, MAX_RESPONSE_BYTES)
             .await
-            .expect_err("3 MiB never fit a budget of 2");
+            .expect_err("3 MiB and a block never fit a budget of 3");
         assert!(
             matches!(e, BodyError::TooLarge { limit } if limit == 2 * MIB),
             "{e}"
