@@ -26,8 +26,9 @@ pub const DEFAULT_BUDGET_BYTES: usize = (256 << 20) / 3;
 /// The most the budget grows to, however large the limit: eight responses at the 32 MiB cap,
 /// more than 16 syncs reading pages of about 1 MiB ever hold.
 pub const MAX_BUDGET_BYTES: usize = 256 << 20;
-/// The smallest memory limit the operator accepts (its budget then holds one 8 MiB answer).
-pub const MIN_MEMORY_LIMIT_BYTES: u64 = 16 << 20;
+/// The smallest memory limit the operator accepts: the process alone needs about 48 MiB, and
+/// the budget is then 21 MiB.
+pub const MIN_MEMORY_LIMIT_BYTES: u64 = 64 << 20;
 /// How long a body waits for its bytes before its sync fails. Answers of healthy servers are
 /// read in well under a second, so a wait this long means the budget is held by answers that
 /// are very large or very slow; failing one sync lets the others go on.

@@ -79,7 +79,7 @@ pub struct RunArgs {
 }
 
 /// A memory limit: plain bytes (what the downward API gives with its default divisor) or a
-/// Kubernetes quantity with a binary or decimal suffix; at least 16 MiB.
+/// Kubernetes quantity with a binary or decimal suffix; at least 64 MiB.
 pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let units: [(&str, u64); 8] = [
@@ -105,7 +105,8 @@ pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
         })?;
     if bytes < crate::bounded::budget::MIN_MEMORY_LIMIT_BYTES {
         return Err(format!(
-            "a memory limit of {bytes} bytes is below the operator's minimum of 16Mi"
+            "a memory limit of {bytes} bytes is below the operator's minimum of 64Mi: the \
+             process alone needs about 48Mi (README, Sizing)"
         ));
     }
     Ok(bytes)
@@ -421,8 +422,8 @@ mod tests {
             let e = parse_memory_limit(bad).expect_err(bad);
             assert!(e.contains("256Mi"), "{e}");
         }
-        let e = parse_memory_limit("8Mi").expect_err("too small");
-        assert!(e.contains("minimum of 16Mi"), "{e}");
-        assert!(Cli::try_parse_from(["run", "--memory-limit", "8Mi"]).is_err());
+        let e = parse_memory_limit("32Mi").expect_err("too small");
+        assert!(e.contains("minimum of 64Mi"), "{e}");
+        assert!(Cli::try_parse_from(["run", "--memory-limit", "32Mi"]).is_err());
     }
 }
