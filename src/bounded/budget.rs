@@ -9,10 +9,10 @@
 //! [`MAX_BUDGET_BYTES`]. Bodies held to the budget make the process resident by up to half as
 //! much again (the allocator keeps freed blocks per thread, connections keep read buffers, the
 //! failing syncs log and write status: 96 MiB of budget cost 133-136 MiB in `e2e::memory`), so
-//! buffers take half the limit; the other half is the headroom for the
-//! process itself, its connectors and their users (the README's sizing formula). A body that cannot get its bytes waits, in
-//! arrival order, at most [`MAX_WAIT`], then fails its own sync with `MemoryBudgetExhausted`;
-//! the process never allocates past the budget for a body.
+//! buffers take half the limit; the other half is the headroom for the process itself, its
+//! connectors and their users (the README's sizing formula). A body that cannot get its bytes
+//! waits, in arrival order, at most [`MAX_WAIT`], then fails its own sync with
+//! `MemoryBudgetExhausted`; the process never allocates past the budget for a body.
 
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
@@ -72,9 +72,9 @@ pub fn memory_limit_for(connectors: u64, users: u64) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "the answers all syncs are reading hold the operator's memory budget for responses \
-     ({budget_mib} MiB, a third of the pod's memory limit): {wanted} more bytes were not free within \
+     ({budget_mib} MiB, a third of its memory limit): {wanted} more bytes were not free within \
      {waited_s} s; the next sync retries. Persistent: raise the operator's memory limit \
-     (Helm value resources.limits.memory)"
+     (Helm value resources.limits.memory, pbconnector run --memory-limit)"
 )]
 pub struct BudgetExhausted {
     pub wanted: usize,
