@@ -23,6 +23,8 @@ pub enum GraphErrorKind {
     Config,
     /// A response body passed `bounded::MAX_RESPONSE_BYTES`.
     TooLarge,
+    /// The process-wide memory budget for response bodies had no room within its wait.
+    MemoryBudget,
     /// A listing's links went round in a cycle or past `bounded::MAX_PAGES`.
     Paging,
     /// The sync's deadline passed while reading.
@@ -64,6 +66,8 @@ pub enum GraphError {
     TooLarge { what: &'static str, limit: usize },
     #[error("{0}; check graphEndpoint")]
     Paging(#[from] crate::bounded::PagingError),
+    #[error("reading a Microsoft Graph answer: {0}")]
+    MemoryBudget(#[from] crate::bounded::BudgetExhausted),
     #[error("the sync deadline passed while waiting for {what}")]
     DeadlineExceeded { what: &'static str },
     /// A user lookup gave no evidence either way (see `GraphClient::look_up_users`).
@@ -97,6 +101,7 @@ impl GraphError {
             GraphError::Protocol { .. } => GraphErrorKind::Protocol,
             GraphError::Config { .. } => GraphErrorKind::Config,
             GraphError::TooLarge { .. } => GraphErrorKind::TooLarge,
+            GraphError::MemoryBudget(_) => GraphErrorKind::MemoryBudget,
             GraphError::Paging(_) => GraphErrorKind::Paging,
             GraphError::DeadlineExceeded { .. } => GraphErrorKind::Deadline,
         }

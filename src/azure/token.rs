@@ -67,6 +67,8 @@ enum TokenTransport {
     },
     #[error("the token endpoint's answer is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error(transparent)]
+    MemoryBudget(crate::bounded::BudgetExhausted),
 }
 
 /// A bearer token; never printed.
@@ -231,6 +233,9 @@ impl TokenProvider {
                     limit,
                 }
             }
+            RequestTokenError::Request(TokenTransport::MemoryBudget(e)) => {
+                GraphError::MemoryBudget(e)
+            }
             RequestTokenError::Request(e) => GraphError::Transient {
                 what: e.to_string(),
             },
@@ -290,15 +295,18 @@ impl CountingHttp<'_> {
             .map_err(|e| match e {
                 BodyError::TooLarge { limit } => TokenTransport::TooLarge { limit },
                 BodyError::Network(e) => TokenTransport::Network(e),
+                BodyError::Budget(e) => TokenTransport::MemoryBudget(e),
             })?;
         let mut out = http::Response::builder().status(status);
         if let Some(h) = out.headers_mut() {
             *h = headers;
         }
-        out.body(body).map_err(|_| TokenTransport::Status {
-            status: status.as_u16(),
-            retry_after: None,
-        })
+        // A token answer is a few KiB, and oauth2 parses it as soon as it has it.
+        out.body(body.into_vec())
+            .map_err(|_| TokenTransport::Status {
+                status: status.as_u16(),
+                retry_after: None,
+            })
     }
 }
 

@@ -299,6 +299,7 @@ impl Transport {
                     limit,
                 }));
             }
+            Ok(Err(BodyError::Budget(e))) => return Attempt::Done(Err(e.into())),
             Ok(Err(BodyError::Network(e))) => {
                 return Attempt::Retry(
                     GraphError::Transient {
@@ -317,6 +318,8 @@ impl Transport {
             }
         };
         let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+        // Its share of the memory budget goes back before anything else happens.
+        drop(bytes);
         match status {
             200..=299 => match parsed {
                 Some(v) => Attempt::Done(Ok(Ok(v))),

@@ -72,6 +72,45 @@ pub struct RunArgs {
     /// (`workloadIdentity: {operatorIdentity: true}`), not only a ServiceAccount of their namespace.
     #[arg(long, env = "PBCONNECTOR_ALLOW_OPERATOR_WORKLOAD_IDENTITY", action = ArgAction::Set, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub allow_operator_workload_identity: bool,
+    /// The pod's memory limit, bytes or a Kubernetes quantity (`256Mi`); the chart passes
+    /// `limits.memory` through the downward API. A third of it, at most 256 MiB, is the budget
+    /// every buffered response body of every sync shares; unset, the budget is 85 MiB (a third of 256Mi).
+    #[arg(long, env = "PBCONNECTOR_MEMORY_LIMIT", value_name = "BYTES", value_parser = parse_memory_limit)]
+    pub memory_limit: Option<u64>,
+}
+
+/// A memory limit: plain bytes (what the downward API gives with its default divisor) or a
+/// Kubernetes quantity with a binary or decimal suffix; at least 64 MiB.
+pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let units: [(&str, u64); 8] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("k", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+    ];
+    let (number, unit) = units
+        .iter()
+        .find_map(|(suffix, unit)| text.strip_suffix(suffix).map(|n| (n, *unit)))
+        .unwrap_or((text, 1));
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| {
+            format!("{text:?} is not a memory size: give bytes (268435456) or a quantity (256Mi)")
+        })?;
+    if bytes < crate::bounded::budget::MIN_MEMORY_LIMIT_BYTES {
+        return Err(format!(
+            "a memory limit of {bytes} bytes is below the operator's minimum of 64Mi: the \
+             process alone needs about 48Mi (README, Sizing)"
+        ));
+    }
+    Ok(bytes)
 }
 
 impl RunArgs {
@@ -136,6 +175,20 @@ pub fn identity() -> String {
 /// Runs the operator until SIGTERM or SIGINT; exit code 0 after a graceful stop.
 pub async fn execute<E: SyncEngine>(args: RunArgs, engine: E) -> ExitCode {
     logging::init(args.log_format, &args.log_level);
+    // Sized before anything reads a response.
+    let budget = args.memory_limit.map_or(
+        crate::bounded::budget::DEFAULT_BUDGET_BYTES,
+        crate::bounded::budget::budget_for_limit,
+    );
+    if let Err(error) = crate::bounded::budget::configure(budget) {
+        tracing::error!(%error, "cannot size the response memory budget");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(
+        memory_limit = args.memory_limit,
+        response_budget_bytes = budget,
+        "response bodies of all syncs share one memory budget"
+    );
     let client = match kubernetes_client().await {
         Ok(client) => client,
         Err(error) => {
@@ -364,5 +417,21 @@ mod tests {
                 .unwrap();
         let err = cli.run.config("pod-0".into(), "ops").err().unwrap();
         assert!(err.to_string().contains("https://evil.example/x"), "{err}");
+    }
+
+    #[test]
+    fn the_memory_limit_is_bytes_or_a_quantity() {
+        let cli = Cli::try_parse_from(["run", "--memory-limit", "268435456"]).unwrap();
+        assert_eq!(cli.run.memory_limit, Some(256 << 20));
+        assert_eq!(parse_memory_limit("256Mi"), Ok(256 << 20));
+        assert_eq!(parse_memory_limit("1Gi"), Ok(1 << 30));
+        assert_eq!(parse_memory_limit("300M"), Ok(300_000_000));
+        for bad in ["", "lots", "-1", "1.5Gi", "99999999999999Ti"] {
+            let e = parse_memory_limit(bad).expect_err(bad);
+            assert!(e.contains("256Mi"), "{e}");
+        }
+        let e = parse_memory_limit("32Mi").expect_err("too small");
+        assert!(e.contains("minimum of 64Mi"), "{e}");
+        assert!(Cli::try_parse_from(["run", "--memory-limit", "32Mi"]).is_err());
     }
 }

@@ -26,6 +26,8 @@ pub enum PasswordBossErrorKind {
     TooLarge,
     /// A listing's cursors went round in a cycle or past `bounded::MAX_PAGES`.
     Paging,
+    /// The process-wide memory budget for response bodies had no room within its wait.
+    MemoryBudget,
 }
 
 #[derive(thiserror::Error, Clone, Debug, PartialEq, Eq)]
@@ -82,6 +84,11 @@ pub enum PasswordBossError {
     TooLarge { what: String, limit: usize },
     #[error("{0}; check spec.passwordBoss.apiUrl")]
     Paging(#[from] crate::bounded::PagingError),
+    #[error("{what}: reading the Password Boss answer: {source}")]
+    MemoryBudget {
+        what: String,
+        source: crate::bounded::BudgetExhausted,
+    },
 }
 
 /// `": message"`, or nothing when Password Boss sent no message (never a dangling colon).
@@ -107,6 +114,7 @@ impl PasswordBossError {
             Self::Config(_) => PasswordBossErrorKind::Config,
             Self::TooLarge { .. } => PasswordBossErrorKind::TooLarge,
             Self::Paging(_) => PasswordBossErrorKind::Paging,
+            Self::MemoryBudget { .. } => PasswordBossErrorKind::MemoryBudget,
         }
     }
 

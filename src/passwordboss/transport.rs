@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use super::config::PasswordBossConfig;
 use super::error::PasswordBossError;
 use super::retry::{RetryPolicy, parse_retry_after};
-use crate::bounded::{BodyError, read_capped, remote_text};
+use crate::bounded::{Body, BodyError, BudgetExhausted, read_capped, remote_text};
 
 /// Requests sent so far (every attempt counts), split into reads (`GET`) and writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,7 +37,9 @@ impl RequestCounts {
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub status: StatusCode,
-    pub body: Vec<u8>,
+    /// Holds its share of the memory budget (`bounded::budget`) until dropped: parse it, then
+    /// let it go.
+    pub body: Body,
     /// An earlier attempt of this write may have reached the server (its answer was lost).
     pub after_lost_answer: bool,
 }
@@ -46,11 +48,13 @@ enum Attempt {
     Answer {
         status: StatusCode,
         retry_after: Option<std::time::Duration>,
-        body: Vec<u8>,
+        body: Body,
     },
     Broken(reqwest::Error),
     /// The body passed `bounded::MAX_RESPONSE_BYTES`; reading stopped there.
     TooLarge,
+    /// The body found no room in the process-wide memory budget within its wait.
+    NoBudget(BudgetExhausted),
 }
 
 pub(crate) struct Transport {
@@ -150,6 +154,7 @@ impl Transport {
             },
             Err(BodyError::Network(e)) => Attempt::Broken(e),
             Err(BodyError::TooLarge { .. }) => Attempt::TooLarge,
+            Err(BodyError::Budget(e)) => Attempt::NoBudget(e),
         }
     }
 
@@ -235,6 +240,12 @@ impl Transport {
                     return Err(PasswordBossError::TooLarge {
                         what: what.to_string(),
                         limit: self.max_body,
+                    });
+                }
+                Attempt::NoBudget(source) => {
+                    return Err(PasswordBossError::MemoryBudget {
+                        what: what.to_string(),
+                        source,
                     });
                 }
                 Attempt::Broken(e) => {

@@ -143,6 +143,31 @@ impl Metrics {
             "Status patches written",
             status_writes.clone(),
         );
+        // The process-wide budget of buffered response bodies (`bounded::budget`): its
+        // metrics are shared by every registry, as the budget is by every sync.
+        let budget = &crate::bounded::budget::GLOBAL_METRICS;
+        registry.register(
+            "response_buffer_budget_bytes",
+            "The memory budget for buffered response bodies, all syncs together (a third of the \
+             memory limit, at most 256 MiB)",
+            budget.budget.clone(),
+        );
+        registry.register(
+            "response_buffer_bytes",
+            "Bytes of the response memory budget reserved by bodies being read or parsed",
+            budget.in_use.clone(),
+        );
+        registry.register(
+            "response_buffer_waits",
+            "Response bodies that waited for room in the memory budget",
+            budget.waits.clone(),
+        );
+        registry.register(
+            "response_buffer_exhausted",
+            "Response bodies that found no room in the memory budget within the wait; each \
+             failed its sync with MemoryBudgetExhausted",
+            budget.exhausted.clone(),
+        );
         let fleet = ConnectorMetrics::register(&mut registry);
         Self {
             registry: Arc::new(registry),

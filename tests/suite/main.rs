@@ -36,6 +36,7 @@ mod e2e {
     mod company_audit;
     mod fairness;
     mod hostile;
+    mod memory;
     mod operator;
     mod progress;
     mod scale;

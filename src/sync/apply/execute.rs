@@ -210,6 +210,7 @@ impl Run<'_> {
             PasswordBossErrorKind::Protocol
             | PasswordBossErrorKind::Config
             | PasswordBossErrorKind::TooLarge
+            | PasswordBossErrorKind::MemoryBudget
             | PasswordBossErrorKind::Paging => {
                 tracing::warn!(error = %error, "Password Boss write failed");
                 Outcome::Failed(error)

@@ -277,6 +277,7 @@ fn error_code(error: &PasswordBossError) -> String {
         PasswordBossErrorKind::Config => "invalid_configuration",
         PasswordBossErrorKind::TooLarge => "response_too_large",
         PasswordBossErrorKind::Paging => "paging_error",
+        PasswordBossErrorKind::MemoryBudget => "memory_budget_exhausted",
     }
     .to_owned()
 }

@@ -40,6 +40,9 @@ pub enum FailureReason {
     PasswordBossError,
     /// A response body was larger than the connector reads.
     ResponseTooLarge,
+    /// The answers all syncs were reading held the process-wide memory budget for responses
+    /// past the bounded wait.
+    MemoryBudgetExhausted,
     /// A listing's links or cursors went round in a cycle.
     PagingCycle,
     /// A listing had more pages than the connector follows.
@@ -55,7 +58,7 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Every reason, in the README table's order.
-    pub const ALL: [FailureReason; 20] = [
+    pub const ALL: [FailureReason; 21] = [
         Self::AzureUnauthorized,
         Self::PasswordBossUnauthorized,
         Self::CompanyConflict,
@@ -71,6 +74,7 @@ impl FailureReason {
         Self::PasswordBossUnavailable,
         Self::PasswordBossError,
         Self::ResponseTooLarge,
+        Self::MemoryBudgetExhausted,
         Self::PagingCycle,
         Self::TooManyPages,
         Self::SyncDeadlineExceeded,
@@ -101,6 +105,7 @@ impl FailureReason {
             Self::PasswordBossUnavailable => "PasswordBossUnavailable",
             Self::PasswordBossError => "PasswordBossError",
             Self::ResponseTooLarge => "ResponseTooLarge",
+            Self::MemoryBudgetExhausted => "MemoryBudgetExhausted",
             Self::PagingCycle => "PagingCycle",
             Self::TooManyPages => "TooManyPages",
             Self::SyncDeadlineExceeded => "SyncDeadlineExceeded",
@@ -139,6 +144,7 @@ impl FailureReason {
             GraphErrorKind::Protocol => Self::GraphProtocolError,
             GraphErrorKind::Config => Self::InvalidConfiguration,
             GraphErrorKind::TooLarge => Self::ResponseTooLarge,
+            GraphErrorKind::MemoryBudget => Self::MemoryBudgetExhausted,
             GraphErrorKind::Paging => match e {
                 GraphError::Paging(p) => Self::of_paging(p),
                 _ => Self::PagingCycle,
@@ -156,6 +162,7 @@ impl FailureReason {
                 Self::PasswordBossUnavailable
             }
             PasswordBossErrorKind::TooLarge => Self::ResponseTooLarge,
+            PasswordBossErrorKind::MemoryBudget => Self::MemoryBudgetExhausted,
             PasswordBossErrorKind::Paging => match e {
                 PasswordBossError::Paging(p) => Self::of_paging(p),
                 _ => Self::PagingCycle,

@@ -690,6 +690,17 @@ async fn the_image_runs_as_the_chart_runs_it_and_syncs_by_name_over_a_private_ca
         let value = match name {
             "POD_NAME" => "pbconnector-image-test".to_string(),
             "POD_NAMESPACE" => identity.namespace.clone(),
+            // What the kubelet does with a resourceFieldRef of limits.memory (divisor 1): the
+            // container's limit in bytes.
+            _ if env["valueFrom"]["resourceFieldRef"].is_object() => {
+                let field = &env["valueFrom"]["resourceFieldRef"];
+                assert_eq!(field["resource"], "limits.memory", "{env}");
+                assert_eq!(field["divisor"], "1", "{env}");
+                let limit = container["resources"]["limits"]["memory"]
+                    .as_str()
+                    .expect("the chart sets limits.memory");
+                crate::support::helm::quantity_bytes(limit).to_string()
+            }
             _ => match env["valueFrom"]["secretKeyRef"].as_object() {
                 // What the kubelet does with a secretKeyRef: the Secret's value.
                 Some(reference) => {

@@ -573,6 +573,19 @@ fn the_operator_runs_with_the_restricted_security_context_and_bounded_resources(
                 );
             }
         }
+        // The memory limit reaches the operator through the downward API, in bytes: it sizes
+        // the response budget (README "Memory budget").
+        let limit = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "PBCONNECTOR_MEMORY_LIMIT")
+            .unwrap_or_else(|| panic!("{mode}: PBCONNECTOR_MEMORY_LIMIT is set"));
+        assert_eq!(
+            limit["valueFrom"]["resourceFieldRef"],
+            serde_json::json!({"containerName": "operator", "resource": "limits.memory", "divisor": "1"}),
+            "{mode}"
+        );
         assert!(c.get("volumeMounts").is_none(), "needs no writable volume");
         assert!(
             c["image"]
@@ -944,6 +957,31 @@ fn extra_ca_certificates_and_proxy_values_reach_the_operator() {
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["POD_NAME", "POD_NAMESPACE"]);
+    assert_eq!(
+        names,
+        ["POD_NAME", "POD_NAMESPACE", "PBCONNECTOR_MEMORY_LIMIT"]
+    );
     assert!(c.get("volumeMounts").is_none());
+}
+
+/// The chart's default memory request and limit come from the README's sizing formula for the
+/// fleet the README says they fit: 20 connectors, 10,000 users in all.
+#[test]
+fn the_default_memory_fits_the_fleet_the_formula_sizes_it_for() {
+    use pbconnector::bounded::budget::{memory_limit_for, sizing_without_buffers};
+    let docs = Helm::find().template("");
+    let c = container(&docs);
+    let limit = helm::quantity_bytes(c["resources"]["limits"]["memory"].as_str().unwrap());
+    let request = helm::quantity_bytes(c["resources"]["requests"]["memory"].as_str().unwrap());
+    let (connectors, users) = (20, 10_000);
+    assert!(
+        limit >= memory_limit_for(connectors, users),
+        "limits.memory {limit} is below the formula's {}",
+        memory_limit_for(connectors, users)
+    );
+    assert!(
+        request >= sizing_without_buffers(connectors, users) && request <= limit,
+        "requests.memory {request} holds R = {} and is within the limit",
+        sizing_without_buffers(connectors, users)
+    );
 }

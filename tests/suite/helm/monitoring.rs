@@ -113,7 +113,8 @@ fn the_alerts_fire_as_promtool_unit_tests_expect() {
             "PBConnectorNoRecentSuccess",
             "PBConnectorSyncFailing",
             "PBConnectorDeprovisionsHeld",
-            "PBConnectorCredentialExpiring"
+            "PBConnectorCredentialExpiring",
+            "PBConnectorMemoryBudgetExhausted"
         ]
     );
 

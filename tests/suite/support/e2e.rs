@@ -429,6 +429,16 @@ impl Operator {
     /// Starts the operator with exactly `extra` (no loopback unless asked) without waiting for
     /// it to be ready.
     pub fn launch(kubeconfig: &Path, identity: &str, extra: &[&str]) -> Self {
+        Self::launch_with_env(kubeconfig, identity, extra, &[])
+    }
+
+    /// `launch` with `env` set in the operator's environment (as the pod spec's `env` would).
+    pub fn launch_with_env(
+        kubeconfig: &Path,
+        identity: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -440,6 +450,7 @@ impl Operator {
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("POD_NAME", identity)
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdout(log.reopen().expect("log file"))
             .stderr(log.reopen().expect("log file"))
@@ -447,6 +458,23 @@ impl Operator {
             .spawn()
             .expect("pbconnector run starts");
         Self { child, addr, log }
+    }
+
+    /// The operator's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// The operator's peak resident set so far, bytes (`VmHWM` of `/proc/PID/status`).
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM in {path}"));
+        kib * 1024
     }
 
     /// Whether `/readyz` answers 200 now.

@@ -119,6 +119,27 @@ impl Helm {
     }
 }
 
+/// A Kubernetes quantity of bytes (`256Mi`, `1Gi`, `300M`, `268435456`), as the downward API
+/// turns `limits.memory` into a number with the default divisor of 1.
+pub fn quantity_bytes(quantity: &str) -> u64 {
+    let units: [(&str, u64); 6] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("k", 1000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+    ];
+    let (number, unit) = units
+        .iter()
+        .find_map(|(suffix, unit)| quantity.strip_suffix(suffix).map(|n| (n, *unit)))
+        .unwrap_or((quantity, 1));
+    number
+        .parse::<u64>()
+        .unwrap_or_else(|_| panic!("not a whole quantity of bytes: {quantity}"))
+        * unit
+}
+
 /// The values file naming the image the tests install (the chart has no default image).
 pub fn image_values() -> PathBuf {
     root().join("tests/fixtures/values-image.yaml")
