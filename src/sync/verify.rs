@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use super::{Credentials, graph_message};
 use crate::azure::{AzureConfig, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions};
+use crate::http_client::kind::ErrorKind;
 use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossErrorKind};
-use crate::resources::{AzureAdConnectorSpec, GroupSelector, VerifyCheck};
+use crate::resources::{AzureAdConnectorSpec, GroupSelector, ScimSpec, TargetSpec, VerifyCheck};
+use crate::scim::{ScimClient, ScimConfig};
 
 /// The checks in order, and whether a failure was a refused credential.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,15 +76,105 @@ pub async fn verify(spec: &AzureAdConnectorSpec, credentials: Credentials) -> Ch
             }
         },
     }
-    verify_password_boss(spec, credentials.password_boss_token, &mut checks).await;
+    match spec.target() {
+        Ok(TargetSpec::PasswordBoss(pb)) => {
+            verify_password_boss(&pb.api_url, credentials.target_token, &mut checks).await;
+        }
+        Ok(TargetSpec::Scim(scim)) => {
+            verify_scim(scim, credentials.target_token, &mut checks).await;
+        }
+        Err(e) => checks.fail("Target", &e.to_string(), false),
+    }
     checks
 }
 
-async fn verify_password_boss(spec: &AzureAdConnectorSpec, token: String, checks: &mut Checks) {
+/// The SCIM service: the token, then what `/ServiceProviderConfig` says it supports, and what
+/// it lacks that the connector would use.
+async fn verify_scim(spec: &ScimSpec, token: String, checks: &mut Checks) {
+    let accepted = format!("SCIM service {}: token accepted", spec.base_url);
+    let unchecked = format!("SCIM service {}: token not checked", spec.base_url);
+    let client = match spec.base_url.parse() {
+        Err(e) => {
+            checks.fail(
+                &unchecked,
+                &format!("scim.baseUrl is not a URL: {e}"),
+                false,
+            );
+            return;
+        }
+        Ok(url) => match ScimClient::new(ScimConfig::new(url, token)) {
+            Err(e) => {
+                checks.fail(&unchecked, &e.to_string(), false);
+                return;
+            }
+            Ok(c) => c,
+        },
+    };
+    let features = match client.check_token().await {
+        Err(e) => {
+            let unauthorized = e.kind() == ErrorKind::Unauthorized;
+            let what = if unauthorized {
+                format!("SCIM service {}: token refused", spec.base_url)
+            } else {
+                unchecked
+            };
+            checks.fail(&what, &e.to_string(), unauthorized);
+            return;
+        }
+        Ok(features) => {
+            checks.pass(&accepted);
+            features
+        }
+    };
+    let mut supported = Vec::new();
+    let mut lacking = Vec::new();
+    for (name, has) in [
+        ("PATCH", features.patch),
+        ("filter", features.filter),
+        ("sort", features.sort),
+        ("ETag", features.etag),
+        ("Bulk", features.bulk),
+    ] {
+        if has { &mut supported } else { &mut lacking }.push(name);
+    }
+    checks.pass(&format!(
+        "SCIM service supports: {}; lacks: {} (sort, ETag and Bulk are not needed)",
+        none_if_empty(&supported),
+        none_if_empty(&lacking),
+    ));
+    if features.patch {
+        checks.pass("PATCH: users and group members change without replacing them");
+    } else {
+        checks.fail(
+            "PATCH not supported",
+            "the connector changes users and group members only with PATCH (never a PUT that \
+             would drop what it does not manage); this service cannot be provisioned",
+            false,
+        );
+    }
+    if features.filter {
+        checks.pass("filter: a create whose answer was lost is looked up by userName");
+    } else {
+        checks.pass(
+            "filter not supported: a create whose answer was lost is looked up by listing \
+             every user (slower, still safe)",
+        );
+    }
+}
+
+fn none_if_empty(names: &[&str]) -> String {
+    if names.is_empty() {
+        "nothing".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+async fn verify_password_boss(api_url: &str, token: String, checks: &mut Checks) {
     // The failing line says what failed, never "token accepted".
     let pb = "Password Boss: token accepted";
     let pb_unchecked = "Password Boss: token not checked";
-    let client = match spec.password_boss.api_url.parse() {
+    let client = match api_url.parse() {
         Err(e) => {
             let why = format!("passwordBoss.apiUrl is not a URL: {e}");
             checks.fail(pb_unchecked, &why, false);

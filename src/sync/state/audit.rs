@@ -4,9 +4,10 @@
 
 use super::outcome::Outcome;
 use crate::bounded::remote_text;
-use crate::passwordboss::{PasswordBossError, PasswordBossErrorKind};
+use crate::http_client::kind::ErrorKind;
 use crate::plan::{Action, Deprovision, LeaveReason};
 use crate::resources::WriteOutcome;
+use crate::sync::target::TargetError;
 
 /// The `tracing` target of audit lines: filter with `RUST_LOG=pbconnector::audit=info` (or
 /// keep it on while turning other targets down).
@@ -206,21 +207,21 @@ fn leave_reason(action: &Action) -> Option<&'static str> {
 }
 
 /// The API's error code, or for failures without one a code for their class.
-fn error_code(error: &PasswordBossError) -> String {
+fn error_code(error: &TargetError) -> String {
     if let Some(code) = error.code() {
         return code.to_owned();
     }
     match error.kind() {
-        PasswordBossErrorKind::Unauthorized => "invalid_token",
-        PasswordBossErrorKind::NotFound => "not_found",
-        PasswordBossErrorKind::Conflict => "conflict",
-        PasswordBossErrorKind::Rejected => "rejected",
-        PasswordBossErrorKind::Throttled => "throttled",
-        PasswordBossErrorKind::Transient => "unavailable",
-        PasswordBossErrorKind::Protocol => "protocol_error",
-        PasswordBossErrorKind::Config => "invalid_configuration",
-        PasswordBossErrorKind::TooLarge => "response_too_large",
-        PasswordBossErrorKind::Paging => "paging_error",
+        ErrorKind::Unauthorized => "invalid_token",
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::Conflict => "conflict",
+        ErrorKind::Rejected => "rejected",
+        ErrorKind::Throttled => "throttled",
+        ErrorKind::Transient => "unavailable",
+        ErrorKind::Protocol => "protocol_error",
+        ErrorKind::Config => "invalid_configuration",
+        ErrorKind::TooLarge => "response_too_large",
+        ErrorKind::Paging => "paging_error",
     }
     .to_owned()
 }
