@@ -72,6 +72,10 @@ mod status {
     mod failure_reasons;
     mod mapping;
 }
+mod scim {
+    mod proxy;
+    mod server;
+}
 mod sync {
     mod company_guard;
     mod hostile_servers;

@@ -14,4 +14,5 @@ pub mod log_capture;
 pub mod passwordboss;
 pub mod planner;
 pub mod planner_model;
+pub mod scim;
 pub mod sync_run;
