@@ -238,12 +238,19 @@ impl FaultProxy {
     /// Waits until `n` requests have been recorded since the last reset: a request is recorded
     /// once its fate is known (the upstream answered it, or the proxy answered or cut it), even
     /// when the client gave up waiting.
+    /// Panics after a minute (a hung test becomes a failure).
     pub async fn recorded(&self, n: usize) {
         let mut recorded = self.shared.recorded.subscribe();
-        recorded
-            .wait_for(|&count| count >= n)
-            .await
-            .expect("the proxy holds the sender");
+        let wait = recorded.wait_for(|&count| count >= n);
+        match tokio::time::timeout(Duration::from_secs(60), wait).await {
+            Ok(result) => {
+                result.expect("the proxy holds the sender");
+            }
+            Err(_) => panic!(
+                "the fault proxy recorded fewer than {n} requests within a minute: {:?}",
+                self.requests()
+            ),
+        }
     }
 
     /// Forgets the requests received so far (the rules stay).
@@ -316,35 +323,47 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Body>
         _ => {}
     }
 
-    // The request is read whole and forwarded from a task of its own, so the upstream gets all
-    // of it and answers even when the client gives up waiting.
+    // The request is read whole, then forwarded, answered and recorded by a task of its own: the
+    // upstream gets all of it, and its fate is recorded, even when the client gives up waiting
+    // (hyper then drops this handler).
     let (parts, body) = req.into_parts();
     let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY).await else {
         record(Outcome::Cut { forwarded: false });
         return Err(Cut);
     };
-    let upstream = shared.upstream;
-    let forwarded = tokio::spawn(forward(
-        upstream,
-        Request::from_parts(parts, Body::from(body)),
-    ));
-    let Ok(Ok(answer)) = forwarded.await else {
-        record(Outcome::UpstreamFailed);
-        return Ok(injected(502, None));
+    let request = Request::from_parts(parts, Body::from(body));
+    let task = {
+        let (shared, fault) = (shared.clone(), fault.clone());
+        let (method, path, query) = (method.clone(), path.clone(), query.clone());
+        tokio::spawn(async move {
+            let answer = match forward(shared.upstream, request).await {
+                Ok(answer) => {
+                    // The whole answer: the upstream has applied the request when it answered.
+                    let (parts, body) = answer.into_parts();
+                    axum::body::to_bytes(Body::new(body), MAX_BODY)
+                        .await
+                        .ok()
+                        .map(|bytes| (parts, bytes))
+                }
+                Err(_) => None,
+            };
+            let outcome = match (&answer, &fault) {
+                (None, _) => Outcome::UpstreamFailed,
+                (Some(_), Some(Fault::CutAfterForward | Fault::CutMidResponse)) => {
+                    Outcome::Cut { forwarded: true }
+                }
+                (Some((parts, _)), _) => Outcome::Answered(parts.status.as_u16()),
+            };
+            shared.record(method, path, query, outcome);
+            answer
+        })
     };
-    // Read the whole answer: the upstream has applied the request when it answered.
-    let (parts, body) = answer.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(Body::new(body), MAX_BODY).await else {
-        record(Outcome::UpstreamFailed);
+    let Ok(Some((parts, bytes))) = task.await else {
         return Ok(injected(502, None));
     };
     match fault {
-        Some(Fault::CutAfterForward) => {
-            record(Outcome::Cut { forwarded: true });
-            Err(Cut)
-        }
+        Some(Fault::CutAfterForward) => Err(Cut),
         Some(Fault::CutMidResponse) => {
-            record(Outcome::Cut { forwarded: true });
             // Half the body, then (once hyper has flushed it: the body is pending once) an error,
             // on which hyper closes the connection.
             let half = bytes.slice(..bytes.len() / 2);
@@ -369,14 +388,10 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Body>
             Ok(response)
         }
         Some(Fault::Slow(delay)) => {
-            record(Outcome::Answered(parts.status.as_u16()));
             tokio::time::sleep(delay).await;
             Ok(Response::from_parts(parts, Body::from(bytes)))
         }
-        _ => {
-            record(Outcome::Answered(parts.status.as_u16()));
-            Ok(Response::from_parts(parts, Body::from(bytes)))
-        }
+        _ => Ok(Response::from_parts(parts, Body::from(bytes))),
     }
 }
 

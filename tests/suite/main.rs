@@ -73,8 +73,11 @@ mod status {
     mod mapping;
 }
 mod scim {
+    mod cli;
     mod proxy;
+    mod safety;
     mod server;
+    mod sync;
 }
 mod sync {
     mod company_guard;

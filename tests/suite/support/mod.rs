@@ -15,4 +15,5 @@ pub mod passwordboss;
 pub mod planner;
 pub mod planner_model;
 pub mod scim;
+pub mod scim_sample;
 pub mod sync_run;
