@@ -220,6 +220,19 @@ impl ScimClient {
         Ok(features)
     }
 
+    /// One page of one group: whether the service serves `/Groups` to this token.
+    pub async fn check_groups(&self) -> Result<(), ScimError> {
+        let _: ListResponse<Group> = self
+            .json(
+                Method::GET,
+                &["Groups"],
+                &[("startIndex", "1"), ("count", "1")],
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Every user, all pages.
     pub async fn list_users(&self) -> Result<Vec<User>, ScimError> {
         self.list_all("Users", None, |u: &User| u.id.clone()).await

@@ -121,6 +121,7 @@ async fn the_operator_syncs_a_scim_connector_into_scim2_server() {
         "SCIM service http://127.0.0.1:",
         "SCIM service supports: PATCH, filter",
         "PATCH: users and group members change",
+        "Groups: served; spec.groups mirrors 3 group(s)",
     ] {
         assert!(
             names.iter().any(|n| n.starts_with(start)),
