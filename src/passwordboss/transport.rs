@@ -213,11 +213,7 @@ impl Transport {
                 .await
             {
                 Attempt::Answer { status, body, .. } if status == StatusCode::UNAUTHORIZED => {
-                    tracing::warn!(
-                        service = self.service,
-                        request = what,
-                        "the service refused the token"
-                    );
+                    tracing::warn!(request = what, "{} refused the token", self.service);
                     return Err(SendError::Unauthorized { body });
                 }
                 Attempt::Answer {
@@ -248,7 +244,8 @@ impl Transport {
                                 status = status.as_u16(),
                                 attempt,
                                 wait_ms = wait.as_millis() as u64,
-                                "retrying request"
+                                "retrying {} request",
+                                self.service
                             );
                             tokio::time::sleep(wait).await;
                         }
@@ -270,7 +267,8 @@ impl Transport {
                         request = what,
                         status = status.as_u16(),
                         attempt,
-                        "answered"
+                        "{} answered",
+                        self.service
                     );
                     return Ok(Reply {
                         status,
@@ -300,7 +298,7 @@ impl Transport {
                         });
                     }
                     let wait = self.retry.backoff(attempt, jitter);
-                    tracing::debug!(service = self.service, request = what, attempt, error = %detail, wait_ms = wait.as_millis() as u64, "retrying request");
+                    tracing::debug!(service = self.service, request = what, attempt, error = %detail, wait_ms = wait.as_millis() as u64, "retrying {} request", self.service);
                     tokio::time::sleep(wait).await;
                 }
             }

@@ -220,6 +220,19 @@ impl ScimClient {
         Ok(features)
     }
 
+    /// One page of one group: whether the service serves `/Groups` to this token.
+    pub async fn check_groups(&self) -> Result<(), ScimError> {
+        let _: ListResponse<Group> = self
+            .json(
+                Method::GET,
+                &["Groups"],
+                &[("startIndex", "1"), ("count", "1")],
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Every user, all pages.
     pub async fn list_users(&self) -> Result<Vec<User>, ScimError> {
         self.list_all("Users", None, |u: &User| u.id.clone()).await
@@ -492,6 +505,179 @@ mod tests {
         assert!(checked_id("x", "..").is_err());
         assert!(checked_id("x", "").is_err());
         assert!(checked_id("x", "2819c223").is_ok());
+    }
+
+    /// A service on loopback: `users` answers `GET /v2/Users` by start index (1-based) and the
+    /// query; `posts` answers `POST /v2/Users` by how many came before.
+    async fn service(
+        users: impl Fn(u64, &str) -> String + Clone + Send + Sync + 'static,
+        posts: impl Fn(usize) -> (u16, String) + Clone + Send + Sync + 'static,
+    ) -> (ScimClient, Arc<Mutex<Vec<String>>>) {
+        use axum::extract::RawQuery;
+        use axum::http::StatusCode;
+        use axum::routing::get;
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        let log2 = seen.clone();
+        let app = axum::Router::new()
+            .route(
+                "/v2/ServiceProviderConfig",
+                get(|| async { r#"{"patch":{"supported":true},"filter":{"supported":true}}"# }),
+            )
+            .route(
+                "/v2/Users",
+                get(move |RawQuery(q): RawQuery| {
+                    let users = users.clone();
+                    let log = log.clone();
+                    async move {
+                        let q = q.unwrap_or_default();
+                        log.lock().unwrap().push(format!("GET {q}"));
+                        let start = url::form_urlencoded::parse(q.as_bytes())
+                            .find(|(k, _)| k == "startIndex")
+                            .and_then(|(_, v)| v.parse().ok())
+                            .unwrap_or(1);
+                        users(start, &q)
+                    }
+                })
+                .post(move || {
+                    let posts = posts.clone();
+                    let log = log2.clone();
+                    async move {
+                        let n = {
+                            let mut log = log.lock().unwrap();
+                            log.push("POST".into());
+                            log.iter().filter(|l| *l == "POST").count() - 1
+                        };
+                        let (status, body) = posts(n);
+                        (StatusCode::from_u16(status).unwrap(), body)
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base = url::Url::parse(&format!("http://{addr}/v2")).unwrap();
+        let mut config = ScimConfig::new(base, "t");
+        config.page_size = 10;
+        config.retry.base_delay = std::time::Duration::from_millis(1);
+        (ScimClient::new(config).unwrap(), seen)
+    }
+
+    fn user(i: u64) -> String {
+        format!(
+            r#"{{"id":"{i}","userName":"u{i}@contoso.com","externalId":"x{i}",
+               "meta":{{"location":"https://elsewhere.example/Users/{i}"}}}}"#
+        )
+    }
+
+    fn page(total: u64, items: impl Iterator<Item = u64>) -> String {
+        let items: Vec<String> = items.map(user).collect();
+        format!(
+            r#"{{"totalResults":{total},"itemsPerPage":{},"Resources":[{}]}}"#,
+            items.len(),
+            items.join(",")
+        )
+    }
+
+    fn no_posts(_: usize) -> (u16, String) {
+        (500, String::new())
+    }
+
+    #[tokio::test]
+    async fn a_smaller_page_than_asked_is_followed_to_the_end() {
+        // 5 users, 2 a page although 10 were asked for.
+        let (client, seen) = service(|start, _| page(5, (start..=5).take(2)), no_posts).await;
+        let users = client.list_users().await.unwrap();
+        let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "3", "4", "5"]);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(seen[2].contains("startIndex=5"), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_stops_short_or_repeats_is_refused() {
+        let (client, _) = service(
+            |start, _| {
+                if start == 1 {
+                    page(5, 1..=2)
+                } else {
+                    page(5, 0..0)
+                }
+            },
+            no_posts,
+        )
+        .await;
+        let err = client.list_users().await.unwrap_err();
+        assert!(err.to_string().contains("stopped at 2 of the 5"), "{err}");
+        // startIndex ignored: the first page again and again.
+        let (client, _) = service(|_, _| page(5, 1..=2), no_posts).await;
+        let err = client.list_users().await.unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_answer_was_lost_is_looked_up_before_it_is_sent_again() {
+        let new = NewUser {
+            schemas: [crate::scim::wire::USER_SCHEMA],
+            user_name: "u7@contoso.com".into(),
+            external_id: "x7".into(),
+            name: Default::default(),
+            display_name: "U Seven".into(),
+            emails: Vec::new(),
+            active: true,
+        };
+        // The first POST was applied, but its answer is a 502: the lookup finds it.
+        let (client, seen) = service(
+            |_, q| {
+                if q.contains("filter") {
+                    page(1, 7..=7)
+                } else {
+                    page(0, 0..0)
+                }
+            },
+            |_| (502, String::new()),
+        )
+        .await;
+        let created = client.create_user(&new).await.unwrap();
+        assert!(created.recovered);
+        assert_eq!(created.resource.id, "7");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.iter().filter(|l| *l == "POST").count(), 1, "{seen:?}");
+        assert!(
+            seen.iter()
+                .any(|l| l.contains("userName+eq+%22u7%40contoso.com%22")),
+            "{seen:?}"
+        );
+        // Not found by the lookup: sent again, and made.
+        let (client, seen) = service(
+            |_, _| page(0, 0..0),
+            |n| {
+                if n == 0 {
+                    (502, String::new())
+                } else {
+                    (201, user(8))
+                }
+            },
+        )
+        .await;
+        let created = client.create_user(&new).await.unwrap();
+        assert!(!created.recovered);
+        assert_eq!(
+            seen.lock().unwrap().iter().filter(|l| *l == "POST").count(),
+            2
+        );
+        // A user with that userName but another externalId is not ours: the 409 stands.
+        let (client, _) = service(
+            |_, _| page(1, 9..=9),
+            |_| (409, r#"{"scimType":"uniqueness","detail":"taken"}"#.into()),
+        )
+        .await;
+        let err = match client.create_user(&new).await {
+            Err(e) => e,
+            Ok(_) => panic!("another provisioner's user is not taken for ours"),
+        };
+        assert_eq!(err.code(), Some("uniqueness"));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Reading the whole SCIM side of a sync into a `DirectoryState`, in the connector's terms.
 //!
 //! SCIM has no "managed by": a user or group is this connector's when it carries an `externalId`
-//! that is an Entra object id (the connector writes it on every create and adoption); anything
-//! else — admins, other provisioners' users — is the service's own (`Owner::PasswordBoss`, the
-//! domain's "not any connector's"), adopted only by `existingUser: Adopt`. SCIM has no licences:
+//! that is an Entra object id (the connector writes it on every create and adoption). One without
+//! an externalId — an admin, a user made in the console — is the service's own
+//! (`Owner::PasswordBoss`, the domain's "made in the portal"), adopted only by
+//! `existingUser: Adopt`; one with another externalId is another provisioner's (`Owner::Other`),
+//! never adopted, changed or deprovisioned (an `OwnedByOther` conflict). SCIM has no licences:
 //! the company has room for everyone.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -25,12 +27,18 @@ pub fn is_entra_object_id(id: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// An Entra object id: this connector's. No externalId: the service's own, adoptable by rule.
+/// Any other externalId: another provisioner's, never adopted or changed.
 fn owner_of(external_id: Option<&str>) -> Owner {
-    match external_id {
+    match external_id.map(str::trim) {
         Some(id) if is_entra_object_id(id) => Owner::AzureAd,
-        _ => Owner::PasswordBoss,
+        None | Some("") => Owner::PasswordBoss,
+        Some(_) => Owner::Other(ANOTHER_PROVISIONER.into()),
     }
 }
+
+/// The owner of a user or group whose externalId is not an Entra object id.
+const ANOTHER_PROVISIONER: &str = "another provisioner (its externalId is not an Entra object id)";
 
 impl From<wire::User> for Account {
     fn from(user: wire::User) -> Self {
@@ -150,7 +158,10 @@ mod tests {
         assert_eq!(mine.owner, Owner::AzureAd);
         assert_eq!(mine.status, AccountStatus::Active);
         let other = Account::from(user(Some("okta|1"), Some(false)));
-        assert_eq!(other.owner, Owner::PasswordBoss);
+        assert!(
+            matches!(other.owner, Owner::Other(_)),
+            "another provisioner's"
+        );
         assert_eq!(other.status, AccountStatus::Disabled);
         assert_eq!(
             Account::from(user(None, Some(true))).owner,

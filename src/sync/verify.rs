@@ -81,7 +81,13 @@ pub async fn verify(spec: &AzureAdConnectorSpec, credentials: Credentials) -> Ch
             verify_password_boss(&pb.api_url, credentials.target_token, &mut checks).await;
         }
         Ok(TargetSpec::Scim(scim)) => {
-            verify_scim(scim, credentials.target_token, &mut checks).await;
+            verify_scim(
+                scim,
+                spec.groups.len(),
+                credentials.target_token,
+                &mut checks,
+            )
+            .await;
         }
         Err(e) => checks.fail("Target", &e.to_string(), false),
     }
@@ -90,7 +96,7 @@ pub async fn verify(spec: &AzureAdConnectorSpec, credentials: Credentials) -> Ch
 
 /// The SCIM service: the token, then what `/ServiceProviderConfig` says it supports, and what
 /// it lacks that the connector would use.
-async fn verify_scim(spec: &ScimSpec, token: String, checks: &mut Checks) {
+async fn verify_scim(spec: &ScimSpec, spec_groups: usize, token: String, checks: &mut Checks) {
     let accepted = format!("SCIM service {}: token accepted", spec.base_url);
     let unchecked = format!("SCIM service {}: token not checked", spec.base_url);
     let client = match spec.base_url.parse() {
@@ -151,6 +157,19 @@ async fn verify_scim(spec: &ScimSpec, token: String, checks: &mut Checks) {
              would drop what it does not manage); this service cannot be provisioned",
             false,
         );
+    }
+    // The connector reads /Groups on every full read (groups it owns are found there); a
+    // service without it cannot be provisioned, mirrored groups or not.
+    match client.check_groups().await {
+        Ok(()) if spec_groups > 0 => checks.pass(&format!(
+            "Groups: served; spec.groups mirrors {spec_groups} group(s) into it"
+        )),
+        Ok(()) => checks.pass("Groups: served"),
+        Err(e) => checks.fail(
+            "Groups not served",
+            &format!("the connector reads /Groups on every full read: {e}"),
+            e.kind() == ErrorKind::Unauthorized,
+        ),
     }
     if features.filter {
         checks.pass("filter: a create whose answer was lost is looked up by userName");

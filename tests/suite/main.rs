@@ -36,6 +36,7 @@ mod e2e {
     mod operator;
     mod progress;
     mod scale;
+    mod scim;
     mod security;
     mod verify;
 }

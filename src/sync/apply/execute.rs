@@ -14,7 +14,7 @@ use crate::domain::DirectoryState;
 use crate::http_client::kind::ErrorKind;
 use crate::plan::{Action, Conflict, ConflictKind, Plan};
 use crate::sync::state::{Applied, AuditRecord, ExecutionReport, Outcome};
-use crate::sync::target::{Target, TargetError};
+use crate::sync::target::{Target, TargetError, TargetKind};
 
 /// The writes of one execution, for its target.
 enum Writer<'a> {
@@ -43,6 +43,8 @@ fn phase(action: &Action) -> usize {
 
 struct Run<'a> {
     applier: Writer<'a>,
+    /// Which target the writes go to (audit lines name it).
+    target: TargetKind,
     /// How audit lines name the connector (empty: they name none).
     connector: &'a str,
     /// Set by a 401 or a run of transient failures: nothing more is attempted.
@@ -102,6 +104,7 @@ pub(crate) async fn execute_on(
     };
     let run = Run {
         applier,
+        target: target.kind(),
         connector,
         stop: AtomicBool::new(false),
         unauthorized: Mutex::new(None),
@@ -179,7 +182,7 @@ impl Run<'_> {
     async fn one(&self, action: &Action) -> (Outcome, AuditRecord) {
         let outcome = self.attempt(action).await;
         let record = AuditRecord::of(action, &outcome);
-        record.log(self.connector);
+        record.log(self.connector, self.target);
         (outcome, record)
     }
 

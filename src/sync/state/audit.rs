@@ -7,7 +7,7 @@ use crate::bounded::remote_text;
 use crate::http_client::kind::ErrorKind;
 use crate::plan::{Action, Deprovision, LeaveReason};
 use crate::resources::WriteOutcome;
-use crate::sync::target::TargetError;
+use crate::sync::target::{TargetError, TargetKind};
 
 /// The `tracing` target of audit lines: filter with `RUST_LOG=pbconnector::audit=info` (or
 /// keep it on while turning other targets down).
@@ -93,13 +93,19 @@ impl AuditRecord {
         matches!(self.action, "DisableUser" | "RemoveUser" | "DeleteUser")
     }
 
-    /// Writes the audit line: target `pbconnector::audit`, fields `connector` (when named),
-    /// `action`, `email` or `group`, `entra_id`, `passwordboss_id`, `outcome`, `reason` (absent
-    /// fields have no value).
-    pub fn log(&self, connector: &str) {
+    /// Writes the audit line: target `pbconnector::audit`, message `Password Boss write` (`SCIM
+    /// write`), fields `connector` (when named), `service` (`passwordboss`, `scim`), `action`,
+    /// `email` or `group`, `entra_id`, `passwordboss_id` (the id in the target), `outcome`,
+    /// `reason` (absent fields have no value).
+    pub fn log(&self, connector: &str, target: TargetKind) {
+        let service = match target {
+            TargetKind::PasswordBoss => "Password Boss",
+            TargetKind::Scim => "SCIM",
+        };
         tracing::info!(
             target: AUDIT_TARGET,
             connector = (!connector.is_empty()).then_some(connector),
+            service = target.as_str(),
             action = self.action,
             email = self.email.as_deref(),
             group = self.group.as_deref(),
@@ -107,7 +113,7 @@ impl AuditRecord {
             passwordboss_id = self.password_boss_id.as_deref(),
             outcome = outcome_field(self.outcome),
             reason = self.reason.as_deref(),
-            "Password Boss write"
+            "{service} write"
         );
     }
 }
