@@ -152,14 +152,17 @@ async fn group_members_follow_entra_by_patch_nested_members_included() {
 
 /// An Entra object id of another tenant's user.
 const OTHER_TENANTS_USER: &str = "0f0f0f0f-0000-4000-8000-000000000001";
+/// An externalId another provisioner wrote (not an Entra object id).
+const OTHER_PROVISIONERS_ID: &str = "00u1a2b3c4d5e6f7g8h9";
 
 #[tokio::test]
 async fn existing_users_are_skipped_by_default_and_adopted_by_their_username_when_asked() {
     let sample = ScimSample::start(6).await;
     let server = &sample.server;
     // Before the connector: an admin of the service, a user with member 0's email and no
-    // externalId, and member 1's email held by a user another tenant's connector made (its
-    // externalId an Entra object id this tenant does not know).
+    // externalId, member 1's email held by a user another tenant's connector made (its
+    // externalId an Entra object id this tenant does not know), and member 2's by another
+    // provisioner's user (its own kind of externalId).
     let admin = server
         .add_user(json!({"userName": "it-admin@contoso.com", "active": true}))
         .await;
@@ -170,12 +173,16 @@ async fn existing_users_are_skipped_by_default_and_adopted_by_their_username_whe
         .add_user(json!({"userName": sample.member_email(1),
             "externalId": OTHER_TENANTS_USER, "active": true}))
         .await;
+    let provisioned = server
+        .add_user(json!({"userName": sample.member_email(2),
+            "externalId": OTHER_PROVISIONERS_ID, "active": true}))
+        .await;
     let mut run = ScimRun::from_sample(sample);
 
-    // existingUser unset: Skip for SCIM. Neither user is taken; each is a conflict.
+    // existingUser unset: Skip for SCIM. None of them is taken.
     let skipped = run.sync().await;
     assert_eq!(skipped.applied.adopted, 0);
-    assert_eq!(skipped.applied.created, 6, "{:?}", skipped.applied);
+    assert_eq!(skipped.applied.created, 5, "{:?}", skipped.applied);
     let snapshot = run.sample.server.snapshot().await;
     assert_eq!(
         snapshot
@@ -189,6 +196,18 @@ async fn existing_users_are_skipped_by_default_and_adopted_by_their_username_whe
     run.sample.spec["syncRules"]["existingUser"] = "Adopt".into();
     let adopted = run.sync().await;
     assert_eq!(adopted.applied.adopted, 1, "{:?}", adopted.applied);
+    let email2 = run.sample.member_email(2);
+    let conflict = adopted
+        .conflicts
+        .iter()
+        .find(|c| c.email.as_deref() == Some(email2.as_str()))
+        .unwrap_or_else(|| panic!("a conflict for {email2}: {:?}", adopted.conflicts));
+    assert_eq!(
+        conflict.kind,
+        ConflictKind::OwnedByOther,
+        "{}",
+        conflict.message
+    );
     let member0 = run.sample.env.members[0].clone();
     let dump = run.sample.server.stop().await;
     let taken = dump.user(&unowned.user_name).unwrap();
@@ -199,6 +218,12 @@ async fn existing_users_are_skipped_by_default_and_adopted_by_their_username_whe
         untouched.external_id.as_deref(),
         Some(OTHER_TENANTS_USER),
         "another connector's user is never taken"
+    );
+    let theirs = dump.user(&provisioned.user_name).unwrap();
+    assert_eq!(
+        (theirs.id.as_str(), theirs.external_id.as_deref()),
+        (provisioned.id.as_str(), Some(OTHER_PROVISIONERS_ID)),
+        "another provisioner's user is never taken"
     );
     let admin_now = dump.user("it-admin@contoso.com").unwrap();
     assert_eq!(
