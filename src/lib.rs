@@ -9,6 +9,7 @@ pub mod controller;
 pub mod http_client;
 pub mod passwordboss;
 pub mod resources;
+pub mod scim;
 pub mod slots;
 pub mod sync;
 pub mod telemetry;

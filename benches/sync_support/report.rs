@@ -314,7 +314,18 @@ impl Results {
              Wall bound = the largest group's pages × Graph latency + writes / 8 (the executor's concurrency) × Password \
              Boss latency. Graph read, PB read and apply ms are the steps' times (the reads run at the same time). Planning ms = time in the planner (and its safety gate) after the reads, \
              planning % = that ÷ wall. Peak RSS includes both \
-             simulators, which run in the same process.\n"
+             simulators, which run in the same process.\n\n\
+             The `SCIM, delta` rows sync the same tenant into a local PyPI scim2-server (a Python \
+             process nobody here wrote, validating every resource against the RFC 7643 schemas); \
+             their PB columns are the SCIM requests, as the connector counted them (every attempt). \
+             SCIM bound = for the first sync into an empty service its 3 reads (discovery, one user \
+             page, one group page) and one `POST` per user and per group (members ride in the \
+             group's `POST`); after a writing sync one read (discovery, user and group pages of 100, \
+             the `count` asked); from a kept state none; 1 % churn one write per changed user \
+             (`POST`, or `PATCH`, `active: false` for leavers) and one `PATCH` per group whose \
+             membership changed. Their wall bound is the Graph part only: scim2-server's own time \
+             per request (a Python server that closes the connection after every answer) is the \
+             rest of their wall time, not the connector's.\n"
         );
         let _ = writeln!(
             t,

@@ -32,7 +32,7 @@ impl Churn {
     /// first page rides in the same `$batch`), then the joiners' attributes (group delta names
     /// members by id only; one `$batch` reads up to 1,000 users); one write per changed user and
     /// per mirrored group whose membership changed.
-    fn row(
+    pub fn row(
         &self,
         n: usize,
         mode: &str,
@@ -253,6 +253,31 @@ impl World {
             graph_requests: self.graph.requests().graph_http() - graph_before,
             pb_reads: pb_after.reads() - pb_before.reads(),
             pb_writes: pb_after.writes() - pb_before.writes(),
+            peak_rss_kb: peak_rss_kb(),
+        }
+    }
+
+    /// One sync with `state`, measured from the report (the target's own counting, every
+    /// attempt included): for a target that is not the Password Boss simulator.
+    pub async fn sync_target(&self, state: &mut ConnectorState) -> Measured {
+        let credentials = read_credentials(&self.spec, "bench", |n| self.secrets.get(n).cloned());
+        let request = SyncRequest::new(ConnectorKey::new("bench", "connector"), self.spec.clone());
+        let graph_before = self.graph.requests().graph_http();
+        reset_peak_rss();
+        let started = Instant::now();
+        let report = run_sync(&request, credentials, state).await;
+        let wall = started.elapsed();
+        assert!(report.succeeded(), "the sync failed: {:?}", report.failure);
+        assert_eq!(report.blocked_deprovisions, 0, "nothing held back");
+        assert!(report.conflicts.is_empty(), "{:?}", report.conflicts);
+        let writes = u64::from(report.password_boss_writes);
+        let reads = u64::from(report.password_boss_requests) - writes;
+        Measured {
+            report,
+            wall,
+            graph_requests: self.graph.requests().graph_http() - graph_before,
+            pb_reads: reads,
+            pb_writes: writes,
             peak_rss_kb: peak_rss_kb(),
         }
     }

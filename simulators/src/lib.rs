@@ -4,6 +4,7 @@
 //! them. This crate models the wire protocols with its own types and does not depend on the
 //! `pbconnector` crate; the production image is built without it (`--no-default-features`).
 
+pub mod fault_proxy;
 pub mod graph;
 pub mod hostile;
 mod latency;

@@ -138,9 +138,13 @@ pub fn text_summary(name: &str, report: &SyncReport, status: &AzureAdConnectorSt
     }
     let _ = writeln!(
         out,
-        "  cost: {} Graph requests, {} Password Boss requests ({} writes), {} ms",
+        "  cost: {} Graph requests, {} {} requests ({} writes), {} ms",
         report.graph_requests,
         report.password_boss_requests,
+        match report.target {
+            crate::sync::report::TargetKind::PasswordBoss => "Password Boss",
+            crate::sync::report::TargetKind::Scim => "SCIM",
+        },
         report.password_boss_writes,
         report.duration.as_millis()
     );

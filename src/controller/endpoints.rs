@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use url::{Host, Url};
 
-use crate::resources::{AzureAdConnectorSpec, Cloud};
+use crate::resources::{AzureAdConnectorSpec, Cloud, TargetSpec};
 
 type Hosts = &'static [&'static str];
 
@@ -151,8 +151,9 @@ impl EndpointPolicy {
         self.allowed.iter().map(ToString::to_string).collect()
     }
 
-    /// Checks every endpoint of `spec`: the authority, Graph and Password Boss hosts (the cloud's
-    /// defaults when a field is unset).
+    /// Checks every endpoint of `spec`: the authority, Graph and target hosts (the cloud's
+    /// defaults when a field is unset; a SCIM base URL has no built-in host). A spec without
+    /// one target has no target endpoint to check (the sync refuses it).
     pub fn check(&self, spec: &AzureAdConnectorSpec) -> Result<(), EndpointNotAllowed> {
         let azure = &spec.azure;
         let (authorities, graphs) = built_in_azure_hosts(azure.cloud);
@@ -167,11 +168,16 @@ impl EndpointPolicy {
             azure.graph_endpoint.as_deref().unwrap_or(default_graph),
             graphs,
         )?;
-        self.check_url(
-            "spec.passwordBoss.apiUrl",
-            &spec.password_boss.api_url,
-            &[PASSWORDBOSS_HOST],
-        )
+        match spec.target() {
+            Ok(TargetSpec::PasswordBoss(pb)) => self.check_url(
+                "spec.passwordBoss.apiUrl",
+                &pb.api_url,
+                &[PASSWORDBOSS_HOST],
+            ),
+            // No SCIM host is built in: the administrator allows each service's host.
+            Ok(TargetSpec::Scim(scim)) => self.check_url("spec.scim.baseUrl", &scim.base_url, &[]),
+            Err(_) => Ok(()),
+        }
     }
 
     /// Checks one endpoint URL against the built-in hosts of its field and the allowed ones.

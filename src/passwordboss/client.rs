@@ -10,7 +10,7 @@ use serde_json::json;
 use super::config::PasswordBossConfig;
 use super::error::PasswordBossError;
 use super::model::{ConnectorInfo, Group, NewGroup, NewUser, User, UserPatch, UserStatus};
-use super::transport::{Reply, RequestCounts, Transport};
+use super::transport::{Reply, RequestCounts, Transport, TransportConfig};
 use crate::bounded::PageTracker;
 use crate::domain::{self, Account};
 
@@ -54,7 +54,15 @@ struct Members {
 impl PasswordBossClient {
     pub fn new(config: PasswordBossConfig) -> Result<Self, PasswordBossError> {
         config.validate()?;
-        let transport = Transport::new(&config)?;
+        let transport = Transport::new(TransportConfig {
+            service: "Password Boss",
+            token: &config.token,
+            media_type: "application/json",
+            request_timeout: config.request_timeout,
+            max_response_bytes: config.max_response_bytes,
+            retry: config.retry.clone(),
+        })
+        .map_err(|e| PasswordBossError::of_send("", e))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 base: config.api_url,
@@ -106,8 +114,9 @@ impl PasswordBossClient {
         let reply = self
             .inner
             .transport
-            .send(method, url, &what, body, idempotency_key)
-            .await?;
+            .send(method, url, &what, body, idempotency_key, false)
+            .await
+            .map_err(|e| PasswordBossError::of_send(&what, e))?;
         Ok((what, reply))
     }
 

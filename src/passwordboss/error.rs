@@ -3,32 +3,8 @@
 use crate::bounded::remote_text;
 use crate::passwordboss::model::ErrorBody;
 
-/// The class of an error: what the caller should do about it (and a metric label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PasswordBossErrorKind {
-    /// The token was refused: fix the Secret.
-    Unauthorized,
-    /// The object does not exist (any more).
-    NotFound,
-    /// 409: the write collides with the company's state (email taken, no licence, name taken).
-    Conflict,
-    /// The request was refused as invalid or forbidden (400, 403, 422).
-    Rejected,
-    /// 429 after every retry.
-    Throttled,
-    /// 5xx or connection failures after every retry.
-    Transient,
-    /// An answer that breaks the contract.
-    Protocol,
-    /// Bad client configuration.
-    Config,
-    /// A response body passed `bounded::MAX_RESPONSE_BYTES`.
-    TooLarge,
-    /// A listing's cursors went round in a cycle or past `bounded::MAX_PAGES`.
-    Paging,
-    /// The process-wide memory budget for response bodies had no room within its wait.
-    MemoryBudget,
-}
+/// The class of an error (shared with the SCIM client: the sync treats both alike).
+pub use crate::http_client::kind::ErrorKind as PasswordBossErrorKind;
 
 #[derive(thiserror::Error, Clone, Debug, PartialEq, Eq)]
 pub enum PasswordBossError {
@@ -102,6 +78,25 @@ fn detail(message: &str) -> String {
 }
 
 impl PasswordBossError {
+    /// The error for a request `what` that got no final answer.
+    pub(crate) fn of_send(what: &str, e: crate::passwordboss::transport::SendError) -> Self {
+        use crate::passwordboss::transport::SendError;
+        let what = what.to_string();
+        match e {
+            SendError::Unauthorized { body } => Self::from_status(&what, 401, &body),
+            SendError::Throttled { attempts } => Self::Throttled { what, attempts },
+            SendError::Transient { attempts, detail }
+            | SendError::LostAnswer { attempts, detail } => Self::Transient {
+                what,
+                attempts,
+                detail,
+            },
+            SendError::TooLarge { limit } => Self::TooLarge { what, limit },
+            SendError::NoBudget(source) => Self::MemoryBudget { what, source },
+            SendError::Config(message) => Self::Config(message),
+        }
+    }
+
     pub fn kind(&self) -> PasswordBossErrorKind {
         match self {
             Self::Unauthorized { .. } => PasswordBossErrorKind::Unauthorized,

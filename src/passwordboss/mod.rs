@@ -6,9 +6,9 @@ mod client;
 mod config;
 mod error;
 pub mod model;
-mod retry;
+pub(crate) mod retry;
 mod state;
-mod transport;
+pub(crate) mod transport;
 
 pub use client::PasswordBossClient;
 pub use config::{DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, PasswordBossConfig};

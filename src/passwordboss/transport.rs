@@ -1,5 +1,6 @@
-//! One HTTP exchange with Password Boss, with the bearer token, bounded retries (backoff with
-//! jitter, `Retry-After` honoured) and request counting. Knows nothing of endpoints.
+//! One HTTP exchange with a target service (Password Boss, a SCIM service), with the bearer
+//! token, bounded retries (backoff with jitter, `Retry-After` honoured) and request counting.
+//! Knows nothing of endpoints; each client turns a `SendError` into its own error.
 
 use crate::http_client::tally::{NO_RESPONSE, RequestTally};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,8 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
-use super::config::PasswordBossConfig;
-use super::error::PasswordBossError;
 use super::retry::{RetryPolicy, parse_retry_after};
 use crate::bounded::{Body, BodyError, BudgetExhausted, read_capped, remote_text};
 
@@ -57,7 +56,41 @@ enum Attempt {
     NoBudget(BudgetExhausted),
 }
 
+/// Why a request got no final answer; the client names the service and what to fix.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// 401: the token was refused (the answer's body, for the error code).
+    Unauthorized { body: Vec<u8> },
+    /// 429 after every retry.
+    Throttled { attempts: u32 },
+    /// 5xx or connection failures after every retry.
+    Transient { attempts: u32, detail: String },
+    /// The body passed the limit.
+    TooLarge { limit: usize },
+    /// The body found no room in the process-wide memory budget within its wait.
+    NoBudget(BudgetExhausted),
+    /// A write may have reached the server but its answer was lost (a 5xx other than 503, a
+    /// connection cut after sending), and the caller asked to look before it is sent again.
+    LostAnswer { attempts: u32, detail: String },
+    /// The token is not a header value, or no HTTP client could be built.
+    Config(String),
+}
+
+/// How a client reaches its service.
+pub(crate) struct TransportConfig<'a> {
+    /// The service's name in logs (`Password Boss`, `SCIM`).
+    pub service: &'static str,
+    pub token: &'a str,
+    /// `Accept` and `Content-Type` (`application/json`, `application/scim+json`).
+    pub media_type: &'static str,
+    pub request_timeout: std::time::Duration,
+    pub max_response_bytes: usize,
+    pub retry: RetryPolicy,
+}
+
 pub(crate) struct Transport {
+    service: &'static str,
+    media_type: &'static str,
     /// The process-wide client (`crate::http_client`).
     http: reqwest::Client,
     /// Per request: the shared client has no timeout of its own.
@@ -72,21 +105,24 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub fn new(config: &PasswordBossConfig) -> Result<Self, PasswordBossError> {
+    pub fn new(config: TransportConfig<'_>) -> Result<Self, SendError> {
         let mut auth =
             HeaderValue::from_str(&format!("Bearer {}", config.token)).map_err(|_| {
-                PasswordBossError::Config(
-                    "the Password Boss token is not a valid header value".into(),
-                )
+                SendError::Config(format!(
+                    "the {} token is not a valid header value",
+                    config.service
+                ))
             })?;
         auth.set_sensitive(true);
-        let http = crate::http_client::shared().map_err(PasswordBossError::Config)?;
+        let http = crate::http_client::shared().map_err(SendError::Config)?;
         Ok(Self {
+            service: config.service,
+            media_type: config.media_type,
             http,
             timeout: config.request_timeout,
             max_body: config.max_response_bytes,
             auth,
-            retry: config.retry.clone(),
+            retry: config.retry,
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             statuses: RequestTally::default(),
@@ -123,10 +159,10 @@ impl Transport {
             .request(method.clone(), url.clone())
             .timeout(self.timeout)
             .header(AUTHORIZATION, self.auth.clone())
-            .header(ACCEPT, "application/json");
+            .header(ACCEPT, self.media_type);
         if let Some(body) = body {
             req = req
-                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, self.media_type)
                 .body(body.to_vec());
         }
         if let Some(key) = idempotency_key {
@@ -159,7 +195,9 @@ impl Transport {
     }
 
     /// Send until a final answer or until the retries are spent. `what` names the request in
-    /// errors and logs (`POST /v1/users`).
+    /// errors and logs (`POST /v1/users`). With `lost_answer_stops`, a write whose answer may
+    /// have been lost is not sent again: `SendError::LostAnswer` lets the caller look first
+    /// (a service without idempotency keys would otherwise make a second object).
     pub async fn send(
         &self,
         method: Method,
@@ -167,7 +205,8 @@ impl Transport {
         what: &str,
         body: Option<Vec<u8>>,
         idempotency_key: Option<&str>,
-    ) -> Result<Reply, PasswordBossError> {
+        lost_answer_stops: bool,
+    ) -> Result<Reply, SendError> {
         let write = method != Method::GET;
         let max = self.retry.max_attempts.max(1);
         let mut after_lost_answer = false;
@@ -179,8 +218,10 @@ impl Transport {
             let exchange = self.attempt(&method, &url, body.as_deref(), idempotency_key);
             match crate::slots::request(exchange).await {
                 Attempt::Answer { status, body, .. } if status == StatusCode::UNAUTHORIZED => {
-                    tracing::warn!(request = what, "Password Boss refused the token");
-                    return Err(PasswordBossError::from_status(what, 401, &body));
+                    tracing::warn!(request = what, "{} refused the token", self.service);
+                    return Err(SendError::Unauthorized {
+                        body: body.into_vec(),
+                    });
                 }
                 Attempt::Answer {
                     status,
@@ -191,6 +232,12 @@ impl Transport {
                         || status == StatusCode::SERVICE_UNAVAILABLE;
                     // A 500/502/504 may come after the write was applied.
                     after_lost_answer |= write && !honours_retry_after;
+                    if after_lost_answer && lost_answer_stops {
+                        return Err(SendError::LostAnswer {
+                            attempts: attempt,
+                            detail: format!("HTTP {status}"),
+                        });
+                    }
                     let wait = if honours_retry_after {
                         self.retry.wait(attempt, retry_after, jitter)
                     } else {
@@ -199,24 +246,22 @@ impl Transport {
                     match wait {
                         Some(wait) if !last => {
                             tracing::debug!(
+                                service = self.service,
                                 request = what,
                                 status = status.as_u16(),
                                 attempt,
                                 wait_ms = wait.as_millis() as u64,
-                                "retrying Password Boss request"
+                                "retrying {} request",
+                                self.service
                             );
                             crate::slots::waiting(tokio::time::sleep(wait)).await;
                         }
                         _ if status == StatusCode::TOO_MANY_REQUESTS => {
-                            return Err(PasswordBossError::Throttled {
-                                what: what.to_string(),
-                                attempts: attempt,
-                            });
+                            return Err(SendError::Throttled { attempts: attempt });
                         }
                         _ => {
                             let detail = String::from_utf8_lossy(&body);
-                            return Err(PasswordBossError::Transient {
-                                what: what.to_string(),
+                            return Err(SendError::Transient {
                                 attempts: attempt,
                                 detail: format!("HTTP {status} {}", remote_text(&detail)),
                             });
@@ -225,10 +270,12 @@ impl Transport {
                 }
                 Attempt::Answer { status, body, .. } => {
                     tracing::trace!(
+                        service = self.service,
                         request = what,
                         status = status.as_u16(),
                         attempt,
-                        "Password Boss answered"
+                        "{} answered",
+                        self.service
                     );
                     return Ok(Reply {
                         status,
@@ -237,30 +284,29 @@ impl Transport {
                     });
                 }
                 Attempt::TooLarge => {
-                    return Err(PasswordBossError::TooLarge {
-                        what: what.to_string(),
+                    return Err(SendError::TooLarge {
                         limit: self.max_body,
                     });
                 }
-                Attempt::NoBudget(source) => {
-                    return Err(PasswordBossError::MemoryBudget {
-                        what: what.to_string(),
-                        source,
-                    });
-                }
+                Attempt::NoBudget(source) => return Err(SendError::NoBudget(source)),
                 Attempt::Broken(e) => {
                     // A connect error never reached the server; anything later may have.
                     after_lost_answer |= write && !e.is_connect();
                     let detail = describe(&e);
+                    if after_lost_answer && lost_answer_stops {
+                        return Err(SendError::LostAnswer {
+                            attempts: attempt,
+                            detail,
+                        });
+                    }
                     if last {
-                        return Err(PasswordBossError::Transient {
-                            what: what.to_string(),
+                        return Err(SendError::Transient {
                             attempts: attempt,
                             detail,
                         });
                     }
                     let wait = self.retry.backoff(attempt, jitter);
-                    tracing::debug!(request = what, attempt, error = %detail, wait_ms = wait.as_millis() as u64, "retrying Password Boss request");
+                    tracing::debug!(service = self.service, request = what, attempt, error = %detail, wait_ms = wait.as_millis() as u64, "retrying {} request", self.service);
                     crate::slots::waiting(tokio::time::sleep(wait)).await;
                 }
             }

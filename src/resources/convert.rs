@@ -16,10 +16,22 @@ impl AzureAdConnectorSpec {
     pub fn rules(&self) -> plan::Rules {
         plan::Rules {
             email_attribute: self.email_attribute.into(),
-            sync_rules: (&self.sync_rules).into(),
+            sync_rules: self.plan_sync_rules(),
             safety: (&self.safety).into(),
             scope: (&self.scope).into(),
         }
+    }
+}
+
+impl AzureAdConnectorSpec {
+    /// The sync rules, `existingUser` defaulted by target: `Adopt` for Password Boss, `Skip`
+    /// for SCIM (a SCIM service may hold admins and users of other provisioners).
+    fn plan_sync_rules(&self) -> plan::SyncRules {
+        let mut rules = plan::SyncRules::from(&self.sync_rules);
+        if self.sync_rules.existing_user.is_none() && self.scim.is_some() {
+            rules.existing_user = plan::ExistingUserRule::Skip;
+        }
+        rules
     }
 }
 
@@ -68,7 +80,9 @@ impl From<&SyncRules> for plan::SyncRules {
             user_disabled: rules.user_disabled.into(),
             user_deleted: rules.user_deleted.into(),
             user_removed_from_group: rules.user_removed_from_group.into(),
-            existing_user: rules.existing_user.into(),
+            existing_user: rules
+                .existing_user
+                .map_or(plan::ExistingUserRule::Adopt, Into::into),
         }
     }
 }
@@ -220,7 +234,7 @@ mod tests {
             user_disabled: LeaveRule::Ignore,
             user_deleted: LeaveRule::Delete,
             user_removed_from_group: LeaveRule::Remove,
-            existing_user: ExistingUserRule::Skip,
+            existing_user: Some(ExistingUserRule::Skip),
         };
         assert_eq!(
             plan::SyncRules::from(&rules),

@@ -62,9 +62,22 @@ impl AzureAdConnectorSpec {
         parse_duration(&self.full_sync_interval).unwrap_or(std::time::Duration::from_secs(3600))
     }
 
+    /// The target this connector provisions: exactly one of `passwordBoss` and `scim`.
+    pub fn target(&self) -> Result<TargetSpec<'_>, NoSingleTarget> {
+        match (&self.password_boss, &self.scim) {
+            (Some(pb), None) => Ok(TargetSpec::PasswordBoss(pb)),
+            (None, Some(scim)) => Ok(TargetSpec::Scim(scim)),
+            _ => Err(NoSingleTarget),
+        }
+    }
+
     /// Every Secret this connector reads, with the key it needs.
     pub fn secret_refs(&self) -> Vec<&SecretKeyRef> {
-        let mut refs = vec![&self.password_boss.token_secret_ref];
+        let mut refs: Vec<&SecretKeyRef> = self
+            .target()
+            .map(|t| t.token_secret_ref())
+            .into_iter()
+            .collect();
         refs.extend(self.azure.client_secret_ref.iter());
         refs.extend(self.azure.client_certificate_ref.iter());
         refs

@@ -50,6 +50,11 @@ pub fn endpoint_schema(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// `spec.scim.baseUrl`: an endpoint, required, without a default.
+pub fn scim_endpoint_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "maxLength": 2048, "pattern": ENDPOINT_PATTERN})
+}
+
 pub fn optional_endpoint_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "string", "nullable": true, "maxLength": 2048, "pattern": ENDPOINT_PATTERN})
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::schema_rules::{
     DEFAULT_PASSWORDBOSS_API_URL, duration_schema, email_domains_schema, endpoint_schema,
     guid_schema, optional_date_schema, optional_endpoint_schema, optional_guid_schema,
-    tenant_schema,
+    scim_endpoint_schema, tenant_schema,
 };
 use super::status::AzureAdConnectorStatus;
 
@@ -72,11 +72,24 @@ pub const DEFAULT_FULL_SYNC_INTERVAL: &str = "1h";
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.passwordBoss) != has(self.scim)")
+    .message("exactly one target must be set: passwordBoss or scim"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.scim) || !has(self.syncRules) || !has(self.syncRules.newUser) || self.syncRules.newUser != 'CreatePending'"
+).message("spec.scim cannot express syncRules.newUser: CreatePending (SCIM has no pending account an admin approves); use Create"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.scim) || !has(self.syncRules) || ((!has(self.syncRules.userDisabled) || self.syncRules.userDisabled != 'Remove') && (!has(self.syncRules.userDeleted) || self.syncRules.userDeleted != 'Remove') && (!has(self.syncRules.userRemovedFromGroup) || self.syncRules.userRemovedFromGroup != 'Remove'))"
+).message("spec.scim cannot express the Remove rule (leave the company, keep a personal account) in userDisabled, userDeleted or userRemovedFromGroup; use Disable (active: false) or Delete"))]
 pub struct AzureAdConnectorSpec {
     /// The Entra tenant, app registration and its credential.
     pub azure: AzureSpec,
     /// The Password Boss company this connector provisions, through its Authentication token.
-    pub password_boss: PasswordBossSpec,
+    /// Exactly one of passwordBoss and scim is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_boss: Option<PasswordBossSpec>,
+    /// Instead of passwordBoss: any SCIM 2.0 service (RFC 7643/7644), through a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimSpec>,
     /// The one Entra group whose members get Password Boss accounts.
     pub sync_group: GroupSelector,
     /// Other Entra groups mirrored as Password Boss groups (members restricted to the sync group's).
@@ -228,6 +241,42 @@ pub struct PasswordBossSpec {
     pub token_secret_ref: SecretKeyRef,
 }
 
+/// A SCIM 2.0 service the connector provisions instead of Password Boss.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimSpec {
+    /// The service's SCIM base URL, the one its admin console shows (e.g.
+    /// https://scim.example.com/v2): https, or http on a loopback address. The operator sends
+    /// the token only where its administrator allows (--allowed-endpoint-hosts).
+    #[schemars(schema_with = "scim_endpoint_schema")]
+    pub base_url: String,
+    /// The bearer token the service issued for provisioning.
+    pub token_secret_ref: SecretKeyRef,
+}
+
+/// The target a connector provisions: exactly one of `spec.passwordBoss` and `spec.scim`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TargetSpec<'a> {
+    PasswordBoss(&'a PasswordBossSpec),
+    Scim(&'a ScimSpec),
+}
+
+impl<'a> TargetSpec<'a> {
+    /// The Secret key holding the target's token.
+    pub fn token_secret_ref(self) -> &'a SecretKeyRef {
+        match self {
+            Self::PasswordBoss(pb) => &pb.token_secret_ref,
+            Self::Scim(scim) => &scim.token_secret_ref,
+        }
+    }
+}
+
+/// A spec without a target, or with two (the CRD's CEL rule refuses both; code that reads a
+/// spec from elsewhere meets this error instead).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("exactly one target must be set: spec.passwordBoss or spec.scim")]
+pub struct NoSingleTarget;
+
 /// Selects one Entra group, by object id or by display name.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
@@ -290,8 +339,10 @@ pub struct SyncRules {
     pub user_deleted: LeaveRule,
     #[serde(default)]
     pub user_removed_from_group: LeaveRule,
-    #[serde(default)]
-    pub existing_user: ExistingUserRule,
+    /// Unset: `Adopt` for Password Boss, `Skip` for SCIM (a SCIM service may hold admins and
+    /// other provisioners' users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing_user: Option<ExistingUserRule>,
 }
 
 /// What a new user in scope gets.
@@ -318,11 +369,12 @@ pub enum LeaveRule {
     Ignore,
 }
 
-/// What happens when a Password Boss user with the same email already exists.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// What happens when a user with the same email already exists in the target (Password Boss:
+/// a portal user; SCIM: a user without an externalId). Default: Adopt for Password Boss, Skip
+/// for SCIM.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExistingUserRule {
-    /// Take it over: it becomes managed by Azure AD.
-    #[default]
+    /// Take it over: it becomes managed by this connector.
     Adopt,
     /// Leave it alone.
     Skip,

@@ -18,6 +18,8 @@ pub const MAX_STATUS_ACTIONS: usize = 100;
 pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_AZURE_AUTHORIZED: &str = "AzureAuthorized";
 pub const CONDITION_PASSWORDBOSS_AUTHORIZED: &str = "PasswordBossAuthorized";
+/// Condition type: the SCIM service accepted the token (a `spec.scim` connector).
+pub const CONDITION_SCIM_AUTHORIZED: &str = "ScimAuthorized";
 pub const CONDITION_DEPROVISION_BLOCKED: &str = "DeprovisionBlocked";
 pub const CONDITION_CREDENTIAL_EXPIRING: &str = "CredentialExpiring";
 
@@ -33,7 +35,8 @@ pub struct AzureAdConnectorStatus {
     /// What a person should read first.
     #[serde(default)]
     pub message: String,
-    /// Ready, AzureAuthorized, PasswordBossAuthorized, DeprovisionBlocked.
+    /// Ready, AzureAuthorized, PasswordBossAuthorized (ScimAuthorized for a `spec.scim`
+    /// connector), DeprovisionBlocked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,

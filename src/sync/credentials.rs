@@ -9,7 +9,8 @@ use crate::resources::AzureAdConnectorSpec;
 /// The credentials of one connector, read from its Secrets.
 pub struct Credentials {
     pub azure: Credential,
-    pub password_boss_token: String,
+    /// The target's token: Password Boss's Authentication token, or the SCIM bearer token.
+    pub target_token: String,
 }
 
 /// Reads the connector's credentials from the Secrets of its namespace, for the CLI, whose user
@@ -62,9 +63,10 @@ fn credentials_from(
     } else {
         Credential::WorkloadIdentity(federated()?)
     };
-    let password_boss_token = text(&spec.password_boss.token_secret_ref)?;
+    let target = spec.target()?;
+    let target_token = text(target.token_secret_ref())?;
     Ok(Credentials {
         azure,
-        password_boss_token,
+        target_token,
     })
 }

@@ -29,7 +29,7 @@ pub mod secrets;
 pub mod spending;
 pub mod state;
 pub mod status;
-mod target;
+pub mod target;
 pub mod verify;
 
 use k8s_openapi::jiff::Timestamp;
@@ -55,19 +55,23 @@ pub async fn run_sync(
     state: &mut ConnectorState,
 ) -> SyncReport {
     let started = Timestamp::now();
+    let target = target::TargetKind::of(&request.spec);
     let sync = sync_within_deadline(&request.spec, credentials, state, request);
-    match tokio::time::timeout(request.deadline, sync).await {
+    let mut report = match tokio::time::timeout(request.deadline, sync).await {
         Ok(report) => report,
         Err(_) => {
             let message = format!(
                 "the sync did not finish within its deadline of {}s (Microsoft Graph and \
-                 Password Boss together); writes not yet made were dropped and the next sync \
+                 {} together); writes not yet made were dropped and the next sync \
                  tries again; check that both services answer promptly",
-                request.deadline.as_secs()
+                request.deadline.as_secs(),
+                target.service()
             );
             SyncReport::failed(started, SyncFailure::deadline(message), Reached::default())
         }
-    }
+    };
+    report.target = target;
+    report
 }
 
 async fn sync_within_deadline(

@@ -21,8 +21,8 @@ use super::progress::{Progress, Step};
 use super::spending::SafetyStoreError;
 use super::state::{Clients, ConnectorState, Planned, Reads, SnapshotSummary, Trace};
 use super::status::failure::{FailureReason, SyncFailure};
+use super::target::TargetError;
 use crate::domain::{DirectoryState, EntraSnapshot};
-use crate::passwordboss::PasswordBossError;
 use crate::plan::{self, Rules, SafetyInput};
 use crate::resources::{AzureAdConnectorSpec, SafetyRecord};
 
@@ -38,7 +38,7 @@ pub enum PlanError {
     CompanyConflict(String),
     /// The fresh Password Boss read a destructive plan needs failed.
     #[error(transparent)]
-    Reread(PasswordBossError),
+    Reread(TargetError),
     /// What the plan would spend could not be recorded first.
     #[error(
         "nothing destructive was written: the safety record could not be stored first: {0}; \
@@ -51,7 +51,7 @@ impl PlanError {
     pub fn reason(&self) -> FailureReason {
         match self {
             Self::CompanyConflict(_) => FailureReason::CompanyConflict,
-            Self::Reread(e) => FailureReason::of_password_boss(e),
+            Self::Reread(e) => FailureReason::of_target(e),
             Self::Record(_) => FailureReason::SafetyRecordNotWritten,
         }
     }

@@ -12,12 +12,13 @@ use super::progress::{Progress, Step};
 use super::secrets::SecretError;
 use super::state::{Clients, ConnectorState, Reads, Trace};
 use super::status::failure::{FailureReason, SyncFailure};
-use super::target::Target;
+use super::target::{Target, TargetError};
 use crate::azure::{
     AzureConfig, Credential, GraphClient, GraphError, ReadOptions, admin_consent_url,
 };
-use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossError};
-use crate::resources::{AzureAdConnectorSpec, AzureSpec};
+use crate::passwordboss::{PasswordBossClient, PasswordBossConfig};
+use crate::resources::{AzureAdConnectorSpec, AzureSpec, TargetSpec};
+use crate::scim::{ScimClient, ScimConfig};
 
 /// How often a long read reports the requests it made so far.
 const READ_PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -33,8 +34,9 @@ pub enum ReadError {
     /// `message` is the error, with where to grant admin consent when consent is missing.
     #[error("{message}")]
     Graph { error: GraphError, message: String },
+    /// The target (Password Boss or the SCIM service) failed the read.
     #[error(transparent)]
-    PasswordBoss(PasswordBossError),
+    Target(TargetError),
 }
 
 impl ReadError {
@@ -43,7 +45,7 @@ impl ReadError {
             Self::Secret(_) => FailureReason::SecretError,
             Self::Config(_) => FailureReason::InvalidConfiguration,
             Self::Graph { error, .. } => FailureReason::of_graph(error),
-            Self::PasswordBoss(e) => FailureReason::of_password_boss(e),
+            Self::Target(e) => FailureReason::of_target(e),
         }
     }
 
@@ -80,13 +82,12 @@ pub(super) fn clients(
     state: &mut ConnectorState,
 ) -> Result<Clients, ReadError> {
     let graph = graph_client(spec, credentials.azure, state).map_err(ReadError::Config)?;
-    let (password_boss, pb_key) =
-        password_boss_client(spec, credentials.password_boss_token, state)
-            .map_err(ReadError::Config)?;
+    let (target, target_key) =
+        kept_target_client(spec, credentials.target_token, state).map_err(ReadError::Config)?;
     Ok(Clients {
         graph,
-        target: Target::PasswordBoss(password_boss),
-        target_key: pb_key,
+        target,
+        target_key,
     })
 }
 
@@ -120,28 +121,47 @@ pub(super) fn graph_client(
     Ok(client)
 }
 
-/// The Password Boss client of the last sync when the endpoint and token are the same, else a
-/// new one, and its key (identifying endpoint and token); the error says what is wrong.
-pub(super) fn password_boss_client(
+/// The target's client of the last sync when the target (its kind and endpoint) and the token
+/// are the same, else a new one, and its key (identifying both); the error says what is wrong.
+pub(super) fn kept_target_client(
     spec: &AzureAdConnectorSpec,
     token: String,
     state: &mut ConnectorState,
-) -> Result<(PasswordBossClient, u64), String> {
-    let pb_key = fingerprint(&(spec.password_boss.api_url.clone(), token.clone()));
-    if let Some((key, client)) = &state.password_boss
-        && *key == pb_key
+) -> Result<(Target, u64), String> {
+    let target_spec = spec.target().map_err(|e| e.to_string())?;
+    let target_key = fingerprint(&(format!("{target_spec:?}"), token.clone()));
+    if let Some((key, client)) = &state.target
+        && *key == target_key
     {
-        return Ok((client.clone(), pb_key));
+        return Ok((client.clone(), target_key));
     }
-    let url = spec
-        .password_boss
-        .api_url
-        .parse()
-        .map_err(|e| format!("passwordBoss.apiUrl is not a URL: {e}"))?;
-    let config = PasswordBossConfig::new(url, token);
-    let client = PasswordBossClient::new(config).map_err(|e| e.to_string())?;
-    state.password_boss = Some((pb_key, client.clone()));
-    Ok((client, pb_key))
+    let client = target_client(target_spec, token)?;
+    state.target = Some((target_key, client.clone()));
+    Ok((client, target_key))
+}
+
+/// A new client for the spec's target, with its token.
+pub(super) fn target_client(spec: TargetSpec<'_>, token: String) -> Result<Target, String> {
+    match spec {
+        TargetSpec::PasswordBoss(pb) => {
+            let url = pb
+                .api_url
+                .parse()
+                .map_err(|e| format!("passwordBoss.apiUrl is not a URL: {e}"))?;
+            PasswordBossClient::new(PasswordBossConfig::new(url, token))
+                .map(Target::PasswordBoss)
+                .map_err(|e| e.to_string())
+        }
+        TargetSpec::Scim(scim) => {
+            let url = scim
+                .base_url
+                .parse()
+                .map_err(|e| format!("scim.baseUrl is not a URL: {e}"))?;
+            ScimClient::new(ScimConfig::new(url, token))
+                .map(Target::Scim)
+                .map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// Reads Entra (the sync group, the mirrored groups, scope applied) and Password Boss (or takes
@@ -212,7 +232,7 @@ pub(super) async fn read(
     trace.reached.azure = entra.is_ok();
     trace.reached.password_boss = directory.is_ok();
     entra.map_err(|e| ReadError::graph(&spec.azure, e))?;
-    let (connector, directory, directory_read_at) = directory.map_err(ReadError::PasswordBoss)?;
+    let (connector, directory, directory_read_at) = directory.map_err(ReadError::Target)?;
     Ok(Reads {
         connector,
         directory,

@@ -12,12 +12,16 @@ pub use super::status::failure::{FailureReason, Side, SyncFailure};
 use crate::http_client::tally::status_delta;
 use crate::plan::{ActionCounts, Approval, Conflict, Held, Plan, SafetyRecord};
 use crate::resources::{CompanyRef, UserCounts};
+pub use crate::sync::target::TargetKind;
 
 /// The outcome of one sync attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SyncReport {
     pub started: Timestamp,
     pub finished: Timestamp,
+    /// The kind of target the connector provisions (the `password_boss` fields below count
+    /// that target's requests and answers, whichever it is).
+    pub target: TargetKind,
     pub duration: Duration,
     /// How long each step took (zero for the steps not reached).
     pub timings: StepTimings,
@@ -65,6 +69,7 @@ impl SyncReport {
         Self {
             started,
             finished,
+            target: TargetKind::PasswordBoss,
             duration: finished.duration_since(started).unsigned_abs(),
             timings: StepTimings::default(),
             failure: Some(failure),
@@ -155,6 +160,7 @@ pub(super) fn build_report(
     SyncReport {
         started,
         finished,
+        target: TargetKind::PasswordBoss,
         duration: finished.duration_since(started).unsigned_abs(),
         timings: trace.timings,
         failure,

@@ -31,6 +31,9 @@ pub enum SecretError {
     TooLarge { name: String, key: String },
     #[error("spec.azure.workloadIdentity: {0}")]
     NoFederatedToken(String),
+    /// The spec names no target, or two, so there is no token to read.
+    #[error("{0}")]
+    NoTarget(#[from] crate::resources::NoSingleTarget),
 }
 
 /// Reads a referenced key as trimmed text.

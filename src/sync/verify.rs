@@ -7,8 +7,11 @@ use std::time::Duration;
 use super::state::ConnectorState;
 use super::{Credentials, graph_message};
 use crate::azure::{AzureConfig, GraphClient, GraphErrorKind, GraphSyncState, ReadOptions};
-use crate::passwordboss::{PasswordBossClient, PasswordBossConfig, PasswordBossErrorKind};
-use crate::resources::{AzureAdConnectorSpec, GroupSelector, VerifyCheck};
+use crate::http_client::kind::ErrorKind;
+use crate::passwordboss::{PasswordBossClient, PasswordBossErrorKind};
+use crate::resources::{AzureAdConnectorSpec, GroupSelector, TargetSpec, VerifyCheck};
+use crate::scim::ScimClient;
+use crate::sync::target::Target;
 
 /// The checks in order, and whether a failure was a refused credential.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -59,19 +62,11 @@ pub async fn verify(spec: &AzureAdConnectorSpec, credentials: Credentials) -> Ch
     let graph = AzureConfig::from_spec(&spec.azure, credentials.azure)
         .and_then(GraphClient::new)
         .map_err(|e| e.to_string());
-    let password_boss = spec
-        .password_boss
-        .api_url
-        .parse()
-        .map_err(|e| format!("passwordBoss.apiUrl is not a URL: {e}"))
-        .and_then(|url| {
-            PasswordBossClient::new(PasswordBossConfig::new(
-                url,
-                credentials.password_boss_token,
-            ))
-            .map_err(|e| e.to_string())
-        });
-    run_checks(spec, graph, password_boss).await
+    let target = spec
+        .target()
+        .map_err(|e| e.to_string())
+        .and_then(|target| super::read::target_client(target, credentials.target_token));
+    run_checks(spec, graph, target).await
 }
 
 /// The same checks through the clients the connector's syncs keep in `state` (made if needed):
@@ -82,16 +77,15 @@ pub async fn verify_kept(
     state: &mut ConnectorState,
 ) -> Checks {
     let graph = super::read::graph_client(spec, credentials.azure, state);
-    let password_boss =
-        super::read::password_boss_client(spec, credentials.password_boss_token, state)
-            .map(|(client, _)| client);
-    run_checks(spec, graph, password_boss).await
+    let target = super::read::kept_target_client(spec, credentials.target_token, state)
+        .map(|(client, _)| client);
+    run_checks(spec, graph, target).await
 }
 
 async fn run_checks(
     spec: &AzureAdConnectorSpec,
     graph: Result<GraphClient, String>,
-    password_boss: Result<PasswordBossClient, String>,
+    target: Result<Target, String>,
 ) -> Checks {
     let mut checks = Checks::default();
     let azure = format!(
@@ -112,21 +106,107 @@ async fn run_checks(
             }
         },
     }
-    verify_password_boss(password_boss, &mut checks).await;
+    match target {
+        Ok(Target::PasswordBoss(client)) => verify_password_boss(&client, &mut checks).await,
+        Ok(Target::Scim(client)) => {
+            let base_url = spec.scim.as_ref().map_or("", |s| s.base_url.as_str());
+            verify_scim(&client, base_url, spec.groups.len(), &mut checks).await;
+        }
+        Err(why) => {
+            let unchecked = match spec.target() {
+                Ok(TargetSpec::Scim(scim)) => {
+                    format!("SCIM service {}: token not checked", scim.base_url)
+                }
+                _ => "Password Boss: token not checked".to_owned(),
+            };
+            checks.fail(&unchecked, &why, false);
+        }
+    }
     checks
 }
 
-async fn verify_password_boss(client: Result<PasswordBossClient, String>, checks: &mut Checks) {
+/// The SCIM service: the token, then what `/ServiceProviderConfig` says it supports, and what
+/// it lacks that the connector would use.
+async fn verify_scim(client: &ScimClient, base_url: &str, spec_groups: usize, checks: &mut Checks) {
+    let accepted = format!("SCIM service {base_url}: token accepted");
+    let unchecked = format!("SCIM service {base_url}: token not checked");
+    let features = match client.check_token().await {
+        Err(e) => {
+            let unauthorized = e.kind() == ErrorKind::Unauthorized;
+            let what = if unauthorized {
+                format!("SCIM service {base_url}: token refused")
+            } else {
+                unchecked
+            };
+            checks.fail(&what, &e.to_string(), unauthorized);
+            return;
+        }
+        Ok(features) => {
+            checks.pass(&accepted);
+            features
+        }
+    };
+    let mut supported = Vec::new();
+    let mut lacking = Vec::new();
+    for (name, has) in [
+        ("PATCH", features.patch),
+        ("filter", features.filter),
+        ("sort", features.sort),
+        ("ETag", features.etag),
+        ("Bulk", features.bulk),
+    ] {
+        if has { &mut supported } else { &mut lacking }.push(name);
+    }
+    checks.pass(&format!(
+        "SCIM service supports: {}; lacks: {} (sort, ETag and Bulk are not needed)",
+        none_if_empty(&supported),
+        none_if_empty(&lacking),
+    ));
+    if features.patch {
+        checks.pass("PATCH: users and group members change without replacing them");
+    } else {
+        checks.fail(
+            "PATCH not supported",
+            "the connector changes users and group members only with PATCH (never a PUT that \
+             would drop what it does not manage); this service cannot be provisioned",
+            false,
+        );
+    }
+    // The connector reads /Groups on every full read (groups it owns are found there); a
+    // service without it cannot be provisioned, mirrored groups or not.
+    match client.check_groups().await {
+        Ok(()) if spec_groups > 0 => checks.pass(&format!(
+            "Groups: served; spec.groups mirrors {spec_groups} group(s) into it"
+        )),
+        Ok(()) => checks.pass("Groups: served"),
+        Err(e) => checks.fail(
+            "Groups not served",
+            &format!("the connector reads /Groups on every full read: {e}"),
+            e.kind() == ErrorKind::Unauthorized,
+        ),
+    }
+    if features.filter {
+        checks.pass("filter: a create whose answer was lost is looked up by userName");
+    } else {
+        checks.pass(
+            "filter not supported: a create whose answer was lost is looked up by listing \
+             every user (slower, still safe)",
+        );
+    }
+}
+
+fn none_if_empty(names: &[&str]) -> String {
+    if names.is_empty() {
+        "nothing".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+async fn verify_password_boss(client: &PasswordBossClient, checks: &mut Checks) {
     // The failing line says what failed, never "token accepted".
     let pb = "Password Boss: token accepted";
     let pb_unchecked = "Password Boss: token not checked";
-    let client = match client {
-        Err(why) => {
-            checks.fail(pb_unchecked, &why, false);
-            return;
-        }
-        Ok(c) => c,
-    };
     match client.connector().await {
         Err(e) => {
             let unauthorized = e.kind() == PasswordBossErrorKind::Unauthorized;

@@ -11,16 +11,20 @@ use prometheus_client::registry::Registry;
 
 use super::connector_metrics::ConnectorMetrics;
 use crate::resources::Connection;
-use crate::sync::report::SyncReport;
+use crate::sync::report::{SyncReport, TargetKind};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: String,
+    /// The target the connector provisions: `passwordboss` or `scim`.
+    pub target: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     pub kind: String,
+    /// The target the change was applied to: `passwordboss` or `scim`.
+    pub target: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -33,11 +37,13 @@ pub struct StatusLabel {
 pub struct ReasonLabel {
     /// A `FailureReason`, as status and Events name it.
     pub reason: String,
+    /// The target the connector provisions: `passwordboss` or `scim`.
+    pub target: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StepLabel {
-    /// `graph_read`, `passwordboss_read`, `plan` or `apply`.
+    /// `graph_read`, `passwordboss_read` (`scim_read` for a SCIM target), `plan` or `apply`.
     pub step: String,
 }
 
@@ -64,6 +70,7 @@ pub struct Metrics {
     pub blocked_deprovisions: Counter,
     pub graph_requests: Family<StatusLabel, Counter>,
     pub password_boss_requests: Family<StatusLabel, Counter>,
+    pub scim_requests: Family<StatusLabel, Counter>,
     pub connectors: Family<ConnectionLabel, Gauge>,
     pub status_writes: Counter,
     /// Per-connector gauges (`namespace`, `name`).
@@ -89,6 +96,7 @@ impl Metrics {
         let blocked_deprovisions = Counter::default();
         let graph_requests = Family::<StatusLabel, Counter>::default();
         let password_boss_requests = Family::<StatusLabel, Counter>::default();
+        let scim_requests = Family::<StatusLabel, Counter>::default();
         let connectors = Family::<ConnectionLabel, Gauge>::default();
         let status_writes = Counter::default();
         registry.register(
@@ -104,13 +112,13 @@ impl Metrics {
         );
         registry.register(
             "sync_step_duration_seconds",
-            "Duration of each step of a sync: the Graph read and the Password Boss read (which \
-             run at the same time), planning, and the apply",
+            "Duration of each step of a sync: the Graph read and the target's read (which run \
+             at the same time), planning, and the apply",
             step_duration.clone(),
         );
         registry.register(
             "actions",
-            "Password Boss changes applied, by kind",
+            "Changes applied to the target, by kind and target",
             actions.clone(),
         );
         registry.register(
@@ -132,6 +140,11 @@ impl Metrics {
             "passwordboss_requests",
             "Password Boss API requests, by HTTP status",
             password_boss_requests.clone(),
+        );
+        registry.register(
+            "scim_requests",
+            "SCIM service requests, by HTTP status",
+            scim_requests.clone(),
         );
         registry.register(
             "connectors",
@@ -180,6 +193,7 @@ impl Metrics {
             blocked_deprovisions,
             graph_requests,
             password_boss_requests,
+            scim_requests,
             connectors,
             status_writes,
             fleet,
@@ -194,23 +208,30 @@ impl Metrics {
             Some(f) if f.unauthorized_side().is_some() => "unauthorized",
             Some(_) => "error",
         };
+        let target = report.target;
         self.sync_duration.observe(report.duration.as_secs_f64());
         self.syncs
             .get_or_create(&ResultLabel {
                 result: result.into(),
+                target: target.as_str().into(),
             })
             .inc();
         if let Some(failure) = &report.failure {
             self.sync_failures
                 .get_or_create(&ReasonLabel {
                     reason: failure.reason.as_str().into(),
+                    target: target.as_str().into(),
                 })
                 .inc();
         }
         let t = &report.timings;
+        let (target_read, target_requests) = match target {
+            TargetKind::PasswordBoss => ("passwordboss_read", &self.password_boss_requests),
+            TargetKind::Scim => ("scim_read", &self.scim_requests),
+        };
         for (step, took) in [
             ("graph_read", t.graph_read),
-            ("passwordboss_read", t.password_boss_read),
+            (target_read, t.password_boss_read),
             ("plan", t.planning),
             ("apply", t.apply),
         ] {
@@ -235,7 +256,10 @@ impl Metrics {
         ] {
             if n > 0 {
                 self.actions
-                    .get_or_create(&KindLabel { kind: kind.into() })
+                    .get_or_create(&KindLabel {
+                        kind: kind.into(),
+                        target: target.as_str().into(),
+                    })
                     .inc_by(n.into());
             }
         }
@@ -244,7 +268,7 @@ impl Metrics {
             .inc_by(report.blocked_deprovisions.into());
         for (family, statuses) in [
             (&self.graph_requests, &report.graph_statuses),
-            (&self.password_boss_requests, &report.password_boss_statuses),
+            (target_requests, &report.password_boss_statuses),
         ] {
             for (status, n) in statuses {
                 let status = if *status == 0 {

@@ -23,6 +23,34 @@ pub fn die_with_parent(cmd: &mut Command) {
     }
 }
 
+/// Gives the child `cmd` spawns the default SIGINT disposition. A process started with SIGINT
+/// ignored (a background job of a non-interactive shell is) passes that on through `exec`, and
+/// Python then never raises `KeyboardInterrupt`: `interrupt` would not stop the child.
+pub fn default_sigint(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec; signal is async-signal-safe and
+    // touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::signal(libc::SIGINT, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sends SIGINT to the process `pid` (a child of this process), as Ctrl-C would.
+pub fn interrupt(pid: u32) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: kill takes plain integers and touches no memory.
+    if unsafe { libc::kill(pid, libc::SIGINT) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// CPU seconds (user + system) this process used so far.
 pub fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the struct it is given; zeroed is a valid initial value.

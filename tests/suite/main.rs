@@ -40,6 +40,7 @@ mod e2e {
     mod operator;
     mod progress;
     mod scale;
+    mod scim;
     mod security;
     mod verify;
 }
@@ -78,6 +79,13 @@ mod status {
     mod credential_expiry;
     mod failure_reasons;
     mod mapping;
+}
+mod scim {
+    mod cli;
+    mod proxy;
+    mod safety;
+    mod server;
+    mod sync;
 }
 mod sync {
     mod company_guard;

@@ -83,7 +83,7 @@ pub(super) fn email_taken_by_link(user: &EntraUser, email: &str, account: &Accou
         Some(&user.id),
         Some(email),
         format!(
-            "{} has the email {email}, but Password Boss user {} with that email belongs to Entra \
+            "{} has the email {email}, but the account {} with that email belongs to Entra \
              user {other}, also in the sync group; give one of them another address in Entra",
             who(user),
             account.id
@@ -97,9 +97,9 @@ pub(super) fn email_changed(user: &EntraUser, new_email: &str, account: &Account
         Some(&user.id),
         Some(new_email),
         format!(
-            "{}'s email changed to {new_email}, but Password Boss user {} keeps {} because emails \
-             cannot change in Password Boss; the account is still synced. Restore the old address \
-             in Entra, or move the user to a new account in the portal",
+            "{}'s email changed to {new_email}, but the account {} keeps {} because the connector \
+             never changes an account's email; the account is still synced. Restore the old \
+             address in Entra, or move the user to a new account in the portal",
             who(user),
             account.id,
             account.email
@@ -113,7 +113,7 @@ pub(super) fn owned_by_other(user: &EntraUser, email: &str, account: &Account) -
         Some(&user.id),
         Some(email),
         format!(
-            "{}: Password Boss user {} with the email {email} is managed by \"{}\" and is left \
+            "{}: the account {} with the email {email} is managed by \"{}\" and is left \
              alone; remove it from that source first if Entra should manage it",
             who(user),
             account.id,
@@ -128,10 +128,11 @@ pub(super) fn linked_elsewhere(user: &EntraUser, email: &str, account: &Account)
         Some(&user.id),
         Some(email),
         format!(
-            "{}: Password Boss user {} with the email {email} is managed by Azure AD for {}, \
+            "{}: the account {} with the email {email} is managed by Azure AD for {}, \
              which is not a user of this tenant (another connector's); it is left alone. If it \
-             was this tenant's user and is gone for good, clear its externalId in the Password \
-             Boss portal so that this connector may take it over",
+             was this tenant's user and is gone for good, clear its externalId in the portal \
+             (Password Boss) or the service's admin console (SCIM) so that this connector may \
+             take it over",
             who(user),
             account.id,
             account.external_id.as_deref().unwrap_or("-")
@@ -145,7 +146,7 @@ pub(super) fn existing_user_skipped(user: &EntraUser, email: &str, account: &Acc
         Some(&user.id),
         Some(email),
         format!(
-            "{}: Password Boss user {} already has the email {email} and syncRules.existingUser \
+            "{}: the account {} already has the email {email} and syncRules.existingUser \
              is Skip; set it to Adopt to take the account over",
             who(user),
             account.id
@@ -203,7 +204,7 @@ pub(super) fn group_name_taken(group: &EntraGroup, name: &str, renaming: bool) -
         external_id: Some(group.id.clone()),
         email: None,
         message: format!(
-            "Entra group {} cannot be {verb} \"{name}\": a Password Boss group of that name \
+            "Entra group {} cannot be {verb} \"{name}\": a group of that name \
              already exists; rename one of the two groups",
             group.id
         ),

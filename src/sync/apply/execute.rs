@@ -8,10 +8,28 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, stream};
 
+use super::scim_writes::ScimApplier;
 use super::writes::Applier;
-use crate::passwordboss::{PasswordBossClient, PasswordBossError, PasswordBossErrorKind};
+use crate::domain::DirectoryState;
+use crate::http_client::kind::ErrorKind;
 use crate::plan::{Action, Conflict, ConflictKind, Plan};
-use crate::sync::state::{AuditRecord, ExecutionReport, Outcome, WritesInFlight};
+use crate::sync::state::{Applied, AuditRecord, ExecutionReport, Outcome, WritesInFlight};
+use crate::sync::target::{Target, TargetError, TargetKind};
+
+/// The writes of one execution, for its target.
+enum Writer<'a> {
+    PasswordBoss(Applier<'a>),
+    Scim(ScimApplier<'a>),
+}
+
+impl Writer<'_> {
+    async fn apply(&self, action: &Action) -> Result<Applied, TargetError> {
+        match self {
+            Self::PasswordBoss(applier) => Ok(applier.apply(action).await?),
+            Self::Scim(applier) => Ok(applier.apply(action).await?),
+        }
+    }
+}
 
 /// Execution phases, in order.
 fn phase(action: &Action) -> usize {
@@ -24,15 +42,17 @@ fn phase(action: &Action) -> usize {
 }
 
 struct Run<'a> {
-    applier: Applier<'a>,
+    applier: Writer<'a>,
+    /// Which target the writes go to (audit lines name it).
+    target: TargetKind,
     /// How audit lines name the connector (empty: they name none).
     connector: &'a str,
     /// Every write as it is sent and answered, for a sync stopped mid-write.
     in_flight: &'a WritesInFlight,
     /// Set by a 401 or a run of transient failures: nothing more is attempted.
     stop: AtomicBool,
-    unauthorized: Mutex<Option<PasswordBossError>>,
-    gave_up: Mutex<Option<PasswordBossError>>,
+    unauthorized: Mutex<Option<TargetError>>,
+    gave_up: Mutex<Option<TargetError>>,
     /// Transient/throttled failures since the last success.
     failing: AtomicU32,
     failing_limit: u32,
@@ -47,39 +67,58 @@ pub struct ApplyProgress {
     pub total: u64,
 }
 
-/// Apply `plan` to Password Boss. `sync_id` names this sync: creates retried within it share
-/// their `Idempotency-Key`, so no retry makes a second account. Each write's audit line names no
-/// connector; `execute_reporting` takes one.
-pub async fn execute(client: &PasswordBossClient, plan: &Plan, sync_id: &str) -> ExecutionReport {
-    execute_reporting(client, plan, sync_id, "", &|_| {}).await
+/// Apply `plan` to the target (a Password Boss or SCIM client). `sync_id` names this sync:
+/// Password Boss creates retried within it share their `Idempotency-Key`, so no retry makes a
+/// second account (a SCIM create whose answer was lost is looked up before it is sent again).
+/// Each write's audit line names no connector; `execute_reporting` takes one.
+pub async fn execute(target: impl Into<Target>, plan: &Plan, sync_id: &str) -> ExecutionReport {
+    execute_reporting(target, plan, sync_id, "", &|_| {}).await
 }
 
 /// `execute`, with the audit lines naming `connector` (`namespace/name`; empty: none), telling
-/// `progress` after each action (and at the start of each non-empty phase).
+/// `progress` after each action (and at the start of each non-empty phase). A SCIM target
+/// given no read state only adds group members; the sync gives it the state its plan was made
+/// from (`execute_on`).
 pub async fn execute_reporting(
-    client: &PasswordBossClient,
+    target: impl Into<Target>,
     plan: &Plan,
     sync_id: &str,
     connector: &str,
     progress: &(dyn Fn(ApplyProgress) + Sync),
 ) -> ExecutionReport {
     let in_flight = WritesInFlight::default();
-    execute_tracking(client, plan, sync_id, connector, progress, &in_flight).await
+    execute_on(
+        &target.into(),
+        None,
+        plan,
+        sync_id,
+        connector,
+        progress,
+        &in_flight,
+    )
+    .await
 }
 
-/// `execute_reporting`, recording each write in `in_flight` as it is sent and answered.
-pub async fn execute_tracking(
-    client: &PasswordBossClient,
+/// `execute_reporting` for a plan made from `directory`, recording each write in `in_flight` as
+/// it is sent and answered (for a sync stopped mid-write).
+pub(crate) async fn execute_on(
+    target: &Target,
+    directory: Option<&DirectoryState>,
     plan: &Plan,
     sync_id: &str,
     connector: &str,
     progress: &(dyn Fn(ApplyProgress) + Sync),
     in_flight: &WritesInFlight,
 ) -> ExecutionReport {
-    let before = client.requests();
-    let concurrency = client.concurrency().max(1);
+    let before = target.requests();
+    let concurrency = target.concurrency().max(1);
+    let applier = match target {
+        Target::PasswordBoss(client) => Writer::PasswordBoss(Applier::new(client, sync_id)),
+        Target::Scim(client) => Writer::Scim(ScimApplier::new(client, directory)),
+    };
     let run = Run {
-        applier: Applier::new(client, sync_id),
+        applier,
+        target: target.kind(),
         connector,
         in_flight,
         stop: AtomicBool::new(false),
@@ -140,14 +179,15 @@ pub async fn execute_tracking(
     }
     report.unauthorized = run.unauthorized.into_inner().expect("lock");
     report.gave_up = run.gave_up.into_inner().expect("lock");
-    report.requests = client.requests().since(before);
+    report.requests = target.requests().since(before);
     tracing::info!(
+        target = target.kind().as_str(),
         actions = plan.actions.len(),
         conflicts = report.conflicts.len(),
         failed = report.failed,
         skipped = report.skipped,
         requests = report.requests.total(),
-        "applied plan to Password Boss"
+        "applied plan"
     );
     report
 }
@@ -155,11 +195,11 @@ pub async fn execute_tracking(
 impl Run<'_> {
     /// Applies plan action `index`; its audit line is written the moment its outcome is known.
     async fn one(&self, index: usize, action: &Action) -> (Outcome, AuditRecord) {
-        self.in_flight.sent(index, action);
+        self.in_flight.sent(index, action, self.target);
         let outcome = self.attempt(action).await;
         let record = AuditRecord::of(action, &outcome);
-        record.log(self.connector);
-        self.in_flight.answered(index, &record);
+        record.log(self.connector, self.target);
+        self.in_flight.answered(index, &record, self.target);
         (outcome, record)
     }
 
@@ -179,9 +219,9 @@ impl Run<'_> {
         }
     }
 
-    fn failure(&self, action: &Action, error: PasswordBossError) -> Outcome {
+    fn failure(&self, action: &Action, error: TargetError) -> Outcome {
         match error.kind() {
-            PasswordBossErrorKind::Unauthorized => {
+            ErrorKind::Unauthorized => {
                 self.stop.store(true, Ordering::SeqCst);
                 self.unauthorized
                     .lock()
@@ -189,15 +229,13 @@ impl Run<'_> {
                     .get_or_insert_with(|| error.clone());
                 Outcome::Failed(error)
             }
-            PasswordBossErrorKind::NotFound
-            | PasswordBossErrorKind::Conflict
-            | PasswordBossErrorKind::Rejected => {
+            ErrorKind::NotFound | ErrorKind::Conflict | ErrorKind::Rejected => {
                 self.failing.store(0, Ordering::SeqCst);
-                tracing::info!(error = %error, "Password Boss refused one object");
+                tracing::info!(error = %error, "the target refused one object");
                 Outcome::Conflict(conflict(action, &error))
             }
-            PasswordBossErrorKind::Throttled | PasswordBossErrorKind::Transient => {
-                tracing::warn!(error = %error, "Password Boss write failed");
+            ErrorKind::Throttled | ErrorKind::Transient => {
+                tracing::warn!(error = %error, "write failed");
                 if self.failing.fetch_add(1, Ordering::SeqCst) + 1 >= self.failing_limit {
                     self.stop.store(true, Ordering::SeqCst);
                     self.gave_up
@@ -207,12 +245,12 @@ impl Run<'_> {
                 }
                 Outcome::Failed(error)
             }
-            PasswordBossErrorKind::Protocol
-            | PasswordBossErrorKind::Config
-            | PasswordBossErrorKind::TooLarge
-            | PasswordBossErrorKind::MemoryBudget
-            | PasswordBossErrorKind::Paging => {
-                tracing::warn!(error = %error, "Password Boss write failed");
+            ErrorKind::Protocol
+            | ErrorKind::Config
+            | ErrorKind::TooLarge
+            | ErrorKind::MemoryBudget
+            | ErrorKind::Paging => {
+                tracing::warn!(error = %error, "write failed");
                 Outcome::Failed(error)
             }
         }
@@ -220,10 +258,20 @@ impl Run<'_> {
 }
 
 /// The per-object conflict for a refused write.
-fn conflict(action: &Action, error: &PasswordBossError) -> Conflict {
-    let kind = match error.code() {
-        Some("license_limit") => ConflictKind::NoLicense,
-        Some("name_exists") => ConflictKind::GroupNameTaken,
+fn conflict(action: &Action, error: &TargetError) -> Conflict {
+    let kind = match (error, error.code()) {
+        (TargetError::PasswordBoss(_), Some("license_limit")) => ConflictKind::NoLicense,
+        (TargetError::PasswordBoss(_), Some("name_exists")) => ConflictKind::GroupNameTaken,
+        // SCIM: `409 uniqueness` on a group create or rename is a name another group holds.
+        (TargetError::Scim(e), Some("uniqueness"))
+            if e.kind() == ErrorKind::Conflict
+                && matches!(
+                    action,
+                    Action::CreateGroup { .. } | Action::UpdateGroup { .. }
+                ) =>
+        {
+            ConflictKind::GroupNameTaken
+        }
         _ => ConflictKind::Rejected,
     };
     let (external_id, email) = match action {
@@ -287,11 +335,11 @@ mod tests {
             email: "a@b.co".into(),
             changes: Default::default(),
         };
-        let err = PasswordBossError::from_status(
+        let err = TargetError::from(crate::passwordboss::PasswordBossError::from_status(
             "PATCH /v1/users/u_1",
             409,
             br#"{"error":{"code":"license_limit","message":"full"}}"#,
-        );
+        ));
         let c = conflict(&action, &err);
         assert_eq!(c.kind, ConflictKind::NoLicense);
         assert_eq!(c.email.as_deref(), Some("a@b.co"));

@@ -6,38 +6,39 @@
 mod execute;
 mod idempotency;
 mod lookup;
+mod scim_writes;
 mod writes;
 
 use std::time::Instant;
 
 use tracing::Instrument;
 
-pub use self::execute::{ApplyProgress, execute, execute_reporting, execute_tracking};
+use self::execute::execute_on;
+pub use self::execute::{ApplyProgress, execute, execute_reporting};
 pub use self::idempotency::idempotency_key;
 use super::SyncRequest;
 use super::progress::{Progress, Step};
 use super::state::kept::{KeptState, unchanged_by};
 use super::state::{Clients, ConnectorState, Executed, ExecutionReport, Planned, Trace};
 use super::status::failure::{FailureReason, SyncFailure};
-use super::target::Target;
-use crate::passwordboss::PasswordBossError;
+use super::target::TargetError;
 
 /// Why the apply step stopped before the end of the plan; the writes made before stay made,
 /// the rest are retried by the next sync.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// Password Boss refused the token; no write was attempted after it.
+    /// The target refused the token; no write was attempted after it.
     #[error(transparent)]
-    Unauthorized(PasswordBossError),
+    Unauthorized(TargetError),
     /// Writes stopped after a run of transient failures (the service is down).
     #[error(transparent)]
-    GaveUp(PasswordBossError),
+    GaveUp(TargetError),
 }
 
 impl ApplyError {
     pub fn reason(&self) -> FailureReason {
         match self {
-            Self::Unauthorized(e) | Self::GaveUp(e) => FailureReason::of_password_boss(e),
+            Self::Unauthorized(e) | Self::GaveUp(e) => FailureReason::of_target(e),
         }
     }
 
@@ -92,16 +93,15 @@ pub(super) async fn apply(
         });
     };
     let plan = &planned.plan;
-    let execution = match &clients.target {
-        Target::PasswordBoss(client) => execute_tracking(
-            client,
-            plan,
-            &request.sync_id,
-            &request.connector,
-            &report_progress,
-            &request.writes_in_flight,
-        ),
-    }
+    let execution = execute_on(
+        &clients.target,
+        Some(&keep.state),
+        plan,
+        &request.sync_id,
+        &request.connector,
+        &report_progress,
+        &request.writes_in_flight,
+    )
     .instrument(tracing::info_span!(
         "apply",
         actions = planned.plan.actions.len()

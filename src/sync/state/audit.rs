@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use super::outcome::Outcome;
 use crate::bounded::remote_text;
-use crate::passwordboss::{PasswordBossError, PasswordBossErrorKind};
+use crate::http_client::kind::ErrorKind;
 use crate::plan::{Action, Deprovision, LeaveReason};
 use crate::resources::WriteOutcome;
+use crate::sync::target::{TargetError, TargetKind};
 
 /// The `tracing` target of audit lines: filter with `RUST_LOG=pbconnector::audit=info` (or
 /// keep it on while turning other targets down).
@@ -95,13 +96,19 @@ impl AuditRecord {
         matches!(self.action, "DisableUser" | "RemoveUser" | "DeleteUser")
     }
 
-    /// Writes the audit line: target `pbconnector::audit`, fields `connector` (when named),
-    /// `action`, `email` or `group`, `entra_id`, `passwordboss_id`, `outcome`, `reason` (absent
-    /// fields have no value).
-    pub fn log(&self, connector: &str) {
+    /// Writes the audit line: target `pbconnector::audit`, message `Password Boss write` (`SCIM
+    /// write`), fields `connector` (when named), `service` (`passwordboss`, `scim`), `action`,
+    /// `email` or `group`, `entra_id`, `passwordboss_id` (the id in the target), `outcome`,
+    /// `reason` (absent fields have no value).
+    pub fn log(&self, connector: &str, target: TargetKind) {
+        let service = match target {
+            TargetKind::PasswordBoss => "Password Boss",
+            TargetKind::Scim => "SCIM",
+        };
         tracing::info!(
             target: AUDIT_TARGET,
             connector = (!connector.is_empty()).then_some(connector),
+            service = target.as_str(),
             action = self.action,
             email = self.email.as_deref(),
             group = self.group.as_deref(),
@@ -109,7 +116,7 @@ impl AuditRecord {
             passwordboss_id = self.password_boss_id.as_deref(),
             outcome = outcome_field(self.outcome),
             reason = self.reason.as_deref(),
-            "Password Boss write"
+            "{service} write"
         );
     }
 }
@@ -123,7 +130,10 @@ pub const REASON_LEADERSHIP_LOST: &str = "LeadershipLost";
 /// still reports every write it made — the ones answered with their outcome, the ones in flight
 /// as abandoned — instead of none.
 #[derive(Clone, Debug, Default)]
-pub struct WritesInFlight(Arc<Mutex<BTreeMap<usize, (AuditRecord, bool)>>>);
+pub struct WritesInFlight(Arc<Mutex<BTreeMap<usize, InFlight>>>);
+
+/// One write: its record, whether it was answered, and the target it went to.
+type InFlight = (AuditRecord, bool, TargetKind);
 
 /// Two are equal when they are the same record, or both hold nothing (as two requests that
 /// have not run are alike).
@@ -135,16 +145,16 @@ impl PartialEq for WritesInFlight {
 
 impl WritesInFlight {
     /// Plan action `index` is about to be sent.
-    pub(crate) fn sent(&self, index: usize, action: &Action) {
+    pub(crate) fn sent(&self, index: usize, action: &Action, target: TargetKind) {
         let mut record = AuditRecord::of(action, &Outcome::Skipped);
         record.outcome = WriteOutcome::Failed;
         record.reason = Some(REASON_LEADERSHIP_LOST.to_owned());
-        self.lock().insert(index, (record, false));
+        self.lock().insert(index, (record, false, target));
     }
 
     /// Plan action `index` ended as `record` says (its audit line is written).
-    pub(crate) fn answered(&self, index: usize, record: &AuditRecord) {
-        self.lock().insert(index, (record.clone(), true));
+    pub(crate) fn answered(&self, index: usize, record: &AuditRecord, target: TargetKind) {
+        self.lock().insert(index, (record.clone(), true, target));
     }
 
     /// Every write recorded, in plan order; the ones still in flight are abandoned now, and
@@ -153,16 +163,16 @@ impl WritesInFlight {
         let writes = std::mem::take(&mut *self.lock());
         writes
             .into_values()
-            .map(|(record, answered)| {
+            .map(|(record, answered, target)| {
                 if !answered {
-                    record.log(connector);
+                    record.log(connector, target);
                 }
                 record
             })
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, (AuditRecord, bool)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<usize, InFlight>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -262,22 +272,22 @@ fn leave_reason(action: &Action) -> Option<&'static str> {
 }
 
 /// The API's error code, or for failures without one a code for their class.
-fn error_code(error: &PasswordBossError) -> String {
+fn error_code(error: &TargetError) -> String {
     if let Some(code) = error.code() {
         return code.to_owned();
     }
     match error.kind() {
-        PasswordBossErrorKind::Unauthorized => "invalid_token",
-        PasswordBossErrorKind::NotFound => "not_found",
-        PasswordBossErrorKind::Conflict => "conflict",
-        PasswordBossErrorKind::Rejected => "rejected",
-        PasswordBossErrorKind::Throttled => "throttled",
-        PasswordBossErrorKind::Transient => "unavailable",
-        PasswordBossErrorKind::Protocol => "protocol_error",
-        PasswordBossErrorKind::Config => "invalid_configuration",
-        PasswordBossErrorKind::TooLarge => "response_too_large",
-        PasswordBossErrorKind::Paging => "paging_error",
-        PasswordBossErrorKind::MemoryBudget => "memory_budget_exhausted",
+        ErrorKind::Unauthorized => "invalid_token",
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::Conflict => "conflict",
+        ErrorKind::Rejected => "rejected",
+        ErrorKind::Throttled => "throttled",
+        ErrorKind::Transient => "unavailable",
+        ErrorKind::Protocol => "protocol_error",
+        ErrorKind::Config => "invalid_configuration",
+        ErrorKind::TooLarge => "response_too_large",
+        ErrorKind::Paging => "paging_error",
+        ErrorKind::MemoryBudget => "memory_budget_exhausted",
     }
     .to_owned()
 }

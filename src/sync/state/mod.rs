@@ -14,7 +14,6 @@ use super::status::failure::SyncFailure;
 use super::target::Target;
 use crate::azure::{GraphClient, GraphSyncState, PacerRegistry};
 use crate::domain::{DirectoryState, EntraSnapshot};
-use crate::passwordboss::PasswordBossClient;
 use crate::passwordboss::model::ConnectorInfo;
 use crate::plan::Plan;
 use crate::resources::CompanyRef;
@@ -48,7 +47,8 @@ pub struct Reached {
 pub struct ConnectorState {
     pub(crate) graph_state: GraphSyncState,
     pub(crate) graph: Option<(u64, GraphClient)>,
-    pub(crate) password_boss: Option<(u64, PasswordBossClient)>,
+    /// The target's client (Password Boss or SCIM), by its endpoint and token's fingerprint.
+    pub(crate) target: Option<(u64, Target)>,
     pub(crate) pacers: Option<Arc<PacerRegistry>>,
     /// The Password Boss state, kept between syncs (see `kept`).
     pub(crate) kept: Option<KeptState>,

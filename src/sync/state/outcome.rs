@@ -1,7 +1,8 @@
 //! What executing a plan did: per-action outcomes and their totals.
 
-use crate::passwordboss::{PasswordBossError, RequestCounts};
+use crate::passwordboss::RequestCounts;
 use crate::plan::{Action, ActionCounts, Conflict, Deprovision};
+use crate::sync::target::TargetError;
 
 /// A write that took effect.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub enum Outcome {
     /// Password Boss refused this object; the rest of the plan went on.
     Conflict(Conflict),
     /// Failed after the retries (or with 401); the next sync tries again.
-    Failed(PasswordBossError),
+    Failed(TargetError),
     /// Not attempted: an earlier 401 (or a run of failures) stopped all further writes.
     Skipped,
 }
@@ -46,9 +47,9 @@ pub struct ExecutionReport {
     /// Actions not attempted because writes were stopped.
     pub skipped: u32,
     /// Set when Password Boss refused the token; no write was attempted after it.
-    pub unauthorized: Option<PasswordBossError>,
+    pub unauthorized: Option<TargetError>,
     /// Set when the executor stopped after a run of transient failures (service down).
-    pub gave_up: Option<PasswordBossError>,
+    pub gave_up: Option<TargetError>,
     /// Users created `pending` although `active` was asked: no free licence.
     pub pending_created: u32,
     /// One per action, in plan order.

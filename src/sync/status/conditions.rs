@@ -9,6 +9,7 @@ use crate::bounded::remote_text;
 use crate::resources::{
     AzureAdConnectorStatus, CONDITION_AZURE_AUTHORIZED, CONDITION_CREDENTIAL_EXPIRING,
     CONDITION_DEPROVISION_BLOCKED, CONDITION_PASSWORDBOSS_AUTHORIZED, CONDITION_READY,
+    CONDITION_SCIM_AUTHORIZED,
 };
 
 /// Every condition type the operator writes, in the order `status.conditions` lists them.
@@ -17,15 +18,17 @@ pub enum ConditionType {
     Ready,
     AzureAuthorized,
     PasswordBossAuthorized,
+    ScimAuthorized,
     DeprovisionBlocked,
     CredentialExpiring,
 }
 
 impl ConditionType {
-    pub const ALL: [ConditionType; 5] = [
+    pub const ALL: [ConditionType; 6] = [
         Self::Ready,
         Self::AzureAuthorized,
         Self::PasswordBossAuthorized,
+        Self::ScimAuthorized,
         Self::DeprovisionBlocked,
         Self::CredentialExpiring,
     ];
@@ -35,6 +38,7 @@ impl ConditionType {
             Self::Ready => CONDITION_READY,
             Self::AzureAuthorized => CONDITION_AZURE_AUTHORIZED,
             Self::PasswordBossAuthorized => CONDITION_PASSWORDBOSS_AUTHORIZED,
+            Self::ScimAuthorized => CONDITION_SCIM_AUTHORIZED,
             Self::DeprovisionBlocked => CONDITION_DEPROVISION_BLOCKED,
             Self::CredentialExpiring => CONDITION_CREDENTIAL_EXPIRING,
         }
@@ -70,7 +74,7 @@ pub enum Reason {
     DryRun,
     Suspended,
     DeprovisionBlocked,
-    // `AzureAuthorized`, `PasswordBossAuthorized`
+    // `AzureAuthorized`, `PasswordBossAuthorized`, `ScimAuthorized`
     Authorized,
     Unauthorized,
     // `DeprovisionBlocked`

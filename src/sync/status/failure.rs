@@ -4,8 +4,9 @@
 
 use crate::azure::{GraphError, GraphErrorKind};
 use crate::bounded::PagingError;
-use crate::passwordboss::{PasswordBossError, PasswordBossErrorKind};
+use crate::http_client::kind::ErrorKind;
 use crate::resources::Connection;
+use crate::sync::target::{TargetError, TargetKind};
 
 /// Every reason a sync can fail for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,11 +55,18 @@ pub enum FailureReason {
     /// What the sync would spend of the safety budget could not be stored in `status.safety`
     /// before its first destructive write; nothing destructive was written.
     SafetyRecordNotWritten,
+    /// The SCIM service refused the token.
+    ScimUnauthorized,
+    /// The SCIM service is throttling or down.
+    ScimUnavailable,
+    /// The SCIM service answered an error the connector does not expect, or lacks a feature it
+    /// needs.
+    ScimError,
 }
 
 impl FailureReason {
     /// Every reason, in the README table's order.
-    pub const ALL: [FailureReason; 21] = [
+    pub const ALL: [FailureReason; 24] = [
         Self::AzureUnauthorized,
         Self::PasswordBossUnauthorized,
         Self::CompanyConflict,
@@ -80,6 +88,9 @@ impl FailureReason {
         Self::SyncDeadlineExceeded,
         Self::LeadershipLost,
         Self::SafetyRecordNotWritten,
+        Self::ScimUnauthorized,
+        Self::ScimUnavailable,
+        Self::ScimError,
     ];
 
     /// The reason named `name`, as `as_str` writes it.
@@ -111,13 +122,18 @@ impl FailureReason {
             Self::SyncDeadlineExceeded => "SyncDeadlineExceeded",
             Self::LeadershipLost => "LeadershipLost",
             Self::SafetyRecordNotWritten => "SafetyRecordNotWritten",
+            Self::ScimUnauthorized => "ScimUnauthorized",
+            Self::ScimUnavailable => "ScimUnavailable",
+            Self::ScimError => "ScimError",
         }
     }
 
     /// The connection state a sync failing for this reason leaves.
     pub fn connection(self) -> Connection {
         match self {
-            Self::AzureUnauthorized | Self::PasswordBossUnauthorized => Connection::Unauthorized,
+            Self::AzureUnauthorized | Self::PasswordBossUnauthorized | Self::ScimUnauthorized => {
+                Connection::Unauthorized
+            }
             // Held before any write: both services accepted the credentials.
             Self::CompanyConflict => Connection::Connected,
             _ => Connection::Error,
@@ -129,6 +145,7 @@ impl FailureReason {
         match self {
             Self::AzureUnauthorized => Some(Side::Azure),
             Self::PasswordBossUnauthorized => Some(Side::PasswordBoss),
+            Self::ScimUnauthorized => Some(Side::Scim),
             _ => None,
         }
     }
@@ -153,20 +170,19 @@ impl FailureReason {
         }
     }
 
-    /// Why a Password Boss error fails the sync.
-    pub fn of_password_boss(e: &PasswordBossError) -> Self {
+    /// Why an error of the target (Password Boss, a SCIM service) fails the sync.
+    pub fn of_target(e: &TargetError) -> Self {
+        let scim = e.target() == TargetKind::Scim;
         match e.kind() {
-            PasswordBossErrorKind::Unauthorized => Self::PasswordBossUnauthorized,
-            PasswordBossErrorKind::Config => Self::InvalidConfiguration,
-            PasswordBossErrorKind::Throttled | PasswordBossErrorKind::Transient => {
-                Self::PasswordBossUnavailable
-            }
-            PasswordBossErrorKind::TooLarge => Self::ResponseTooLarge,
-            PasswordBossErrorKind::MemoryBudget => Self::MemoryBudgetExhausted,
-            PasswordBossErrorKind::Paging => match e {
-                PasswordBossError::Paging(p) => Self::of_paging(p),
-                _ => Self::PagingCycle,
-            },
+            ErrorKind::Unauthorized if scim => Self::ScimUnauthorized,
+            ErrorKind::Unauthorized => Self::PasswordBossUnauthorized,
+            ErrorKind::Config => Self::InvalidConfiguration,
+            ErrorKind::Throttled | ErrorKind::Transient if scim => Self::ScimUnavailable,
+            ErrorKind::Throttled | ErrorKind::Transient => Self::PasswordBossUnavailable,
+            ErrorKind::TooLarge => Self::ResponseTooLarge,
+            ErrorKind::MemoryBudget => Self::MemoryBudgetExhausted,
+            ErrorKind::Paging => e.paging().map_or(Self::PagingCycle, Self::of_paging),
+            _ if scim => Self::ScimError,
             _ => Self::PasswordBossError,
         }
     }
@@ -190,6 +206,17 @@ impl std::fmt::Display for FailureReason {
 pub enum Side {
     Azure,
     PasswordBoss,
+    Scim,
+}
+
+impl Side {
+    /// The target side of a connector provisioning `target`.
+    pub fn of_target(target: TargetKind) -> Self {
+        match target {
+            TargetKind::PasswordBoss => Self::PasswordBoss,
+            TargetKind::Scim => Self::Scim,
+        }
+    }
 }
 
 /// Why a sync did not complete: the reason, and what to do about it.

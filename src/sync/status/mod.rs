@@ -190,7 +190,13 @@ pub fn status_from_report(
         status.safety = Some(record.into());
     }
     set_authorized(&mut status, report, Side::Azure, generation, now);
-    set_authorized(&mut status, report, Side::PasswordBoss, generation, now);
+    set_authorized(
+        &mut status,
+        report,
+        Side::of_target(report.target),
+        generation,
+        now,
+    );
     status
 }
 
@@ -603,6 +609,11 @@ fn set_authorized(
             ConditionType::PasswordBossAuthorized,
             report.reached.password_boss,
             "Password Boss",
+        ),
+        Side::Scim => (
+            ConditionType::ScimAuthorized,
+            report.reached.password_boss,
+            "The SCIM service",
         ),
     };
     let refused = report

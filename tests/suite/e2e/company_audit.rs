@@ -76,7 +76,11 @@ async fn request_sync(cluster: &Cluster, ns: &str, name: &str, value: &str) {
 fn newer_connector(env: &SampleEnvironment, ns: &str, token: &str) -> String {
     let mut spec: pbconnector::resources::AzureAdConnectorSpec =
         serde_json::from_value(env.spec_json()).unwrap();
-    spec.password_boss.token_secret_ref.name = "passwordboss-2".into();
+    spec.password_boss
+        .as_mut()
+        .expect("a Password Boss connector")
+        .token_secret_ref
+        .name = "passwordboss-2".into();
     spec.sync_group = GroupSelector::by_name("Engineering");
     spec.safety.max_deprovisions_per_sync = 1_000;
     spec.safety.max_deprovision_percent = 100;

@@ -212,7 +212,7 @@ async fn a_new_connector_connects_and_follows_entra() {
 
     let metrics = operator.metrics().await;
     assert!(
-        metrics.contains(r#"pbconnector_syncs_total{result="success"}"#),
+        metrics.contains(r#"pbconnector_syncs_total{result="success",target="passwordboss"}"#),
         "{metrics}"
     );
     let logs = operator.logs();

@@ -25,13 +25,39 @@ fn load(relative: &str) -> Vec<Value> {
     helm::parse_documents(&text)
 }
 
-const EXAMPLE_FILES: [&str; 5] = [
+const EXAMPLE_FILES: [&str; 6] = [
     "connector.yaml",
+    "scim-connector.yaml",
     "gitops/argocd/applications.yaml",
     "gitops/argocd/health-check.yaml",
     "gitops/flux/pbconnector.yaml",
     "gitops/flux/connectors.yaml",
 ];
+
+#[test]
+fn example_scim_connector_is_accepted_and_its_secrets_hold_the_referenced_keys() {
+    let docs = load("scim-connector.yaml");
+    let raw = one(&docs, "AzureAdConnector");
+    let connector = validate_connector(raw).unwrap_or_else(|errors| {
+        panic!("examples/scim-connector.yaml is refused by the CRD schema: {errors:?}")
+    });
+    assert!(connector.spec.scim.is_some() && connector.spec.password_boss.is_none());
+    let namespace = raw["metadata"]["namespace"].as_str().expect("namespaced");
+    let refs = connector.spec.secret_refs();
+    assert_eq!(refs.len(), 2, "the client secret and the SCIM token");
+    for r in refs {
+        let secret = of_kind(&docs, "Secret")
+            .into_iter()
+            .find(|s| name(s) == r.name && s["metadata"]["namespace"] == namespace)
+            .unwrap_or_else(|| panic!("the example has no Secret {} in {namespace}", r.name));
+        assert!(
+            secret["stringData"][&r.key].is_string(),
+            "Secret {} holds the key {}",
+            r.name,
+            r.key
+        );
+    }
+}
 
 #[test]
 fn example_connector_is_accepted_and_its_secrets_hold_the_referenced_keys() {

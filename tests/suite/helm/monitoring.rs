@@ -45,6 +45,9 @@ fn exported_metric_names() -> BTreeSet<String> {
     report.graph_statuses = BTreeMap::from([(200, 1)]);
     report.password_boss_statuses = BTreeMap::from([(200, 1)]);
     metrics.observe_sync(&report);
+    // And one of a SCIM connector (its requests have a family of their own).
+    report.target = pbconnector::sync::report::TargetKind::Scim;
+    metrics.observe_sync(&report);
     metrics.set_connectors(&[(Connection::Connected, 1)]);
     let mut names = BTreeSet::new();
     for line in metrics.encode().lines() {

@@ -49,7 +49,15 @@ fn a_complete_connector_is_accepted_and_defaulted() {
     assert_eq!(spec.interval, "1m");
     assert_eq!(spec.full_sync_interval, "1h");
     assert!(spec.nested_groups);
-    assert_eq!(spec.password_boss.api_url, "https://api.passwordboss.com");
+    assert_eq!(
+        spec.password_boss.as_ref().map(|pb| pb.api_url.as_str()),
+        Some("https://api.passwordboss.com")
+    );
+    assert_eq!(
+        spec.rules().sync_rules.existing_user,
+        pbconnector::plan::ExistingUserRule::Adopt,
+        "Password Boss adopts portal users unless told otherwise"
+    );
     assert_eq!(spec.safety.max_deprovisions_per_sync, 25);
     assert_eq!(spec.safety.max_deprovision_percent, 20);
     assert_eq!(spec.interval(), std::time::Duration::from_secs(60));
@@ -57,6 +65,73 @@ fn a_complete_connector_is_accepted_and_defaulted() {
         c.status
             .is_none_or(|s| s.connection == Connection::WaitingForConnection)
     );
+}
+
+/// The connector `good()` turned to a SCIM service.
+fn scim() -> Value {
+    let mut obj = good();
+    let spec = obj["spec"].as_object_mut().unwrap();
+    spec.remove("passwordBoss");
+    spec.insert(
+        "scim".into(),
+        json!({"baseUrl": "https://scim.example.com/v2", "tokenSecretRef": {"name": "scim", "key": "token"}}),
+    );
+    obj
+}
+
+#[test]
+fn a_scim_connector_is_accepted_and_skips_existing_users_by_default() {
+    let c = validate_connector(&scim()).expect("valid");
+    assert!(c.spec.password_boss.is_none());
+    assert_eq!(
+        c.spec.scim.as_ref().map(|s| s.base_url.as_str()),
+        Some("https://scim.example.com/v2")
+    );
+    assert_eq!(
+        c.spec.rules().sync_rules.existing_user,
+        pbconnector::plan::ExistingUserRule::Skip,
+        "a SCIM service may hold admins and other provisioners' users"
+    );
+    let mut adopt = scim();
+    adopt["spec"]["syncRules"] = json!({"existingUser": "Adopt", "userDeleted": "Delete"});
+    let c = validate_connector(&adopt).expect("Adopt and Delete map to SCIM");
+    assert_eq!(
+        c.spec.rules().sync_rules.existing_user,
+        pbconnector::plan::ExistingUserRule::Adopt
+    );
+}
+
+#[test]
+fn exactly_one_target_is_set() {
+    let mut both = scim();
+    both["spec"]["passwordBoss"] = good()["spec"]["passwordBoss"].clone();
+    assert_rejected_at(both, "spec", "exactly one target");
+    let mut neither = scim();
+    neither["spec"].as_object_mut().unwrap().remove("scim");
+    assert_rejected_at(neither, "spec", "exactly one target");
+    let mut plain_http = scim();
+    plain_http["spec"]["scim"]["baseUrl"] = json!("http://scim.example.com/v2");
+    assert!(!rejected(plain_http).is_empty());
+}
+
+#[test]
+fn rules_scim_cannot_express_are_refused_with_a_message() {
+    for rule in ["userDisabled", "userDeleted", "userRemovedFromGroup"] {
+        let mut obj = scim();
+        obj["spec"]["syncRules"] = json!({ rule: "Remove" });
+        assert_rejected_at(obj, "spec", "cannot express the Remove rule");
+    }
+    let mut pending = scim();
+    pending["spec"]["syncRules"] = json!({"newUser": "CreatePending"});
+    assert_rejected_at(
+        pending,
+        "spec",
+        "cannot express syncRules.newUser: CreatePending",
+    );
+    // The same rules stay Password Boss's to use.
+    let mut pb = good();
+    pb["spec"]["syncRules"] = json!({"newUser": "CreatePending", "userDeleted": "Remove"});
+    validate_connector(&pb).expect("Password Boss has pending accounts and Remove");
 }
 
 #[test]

@@ -75,7 +75,9 @@ fn a_failed_syncs_reason_names_the_condition_the_event_and_the_metric() {
     }
     let text = metrics.encode();
     for reason in FailureReason::ALL {
-        let line = format!("pbconnector_sync_failures_total{{reason=\"{reason}\"}} 1");
+        let line = format!(
+            "pbconnector_sync_failures_total{{reason=\"{reason}\",target=\"passwordboss\"}} 1"
+        );
         assert!(text.contains(&line), "{line} in\n{text}");
     }
 }

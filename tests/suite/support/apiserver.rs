@@ -74,8 +74,9 @@ const START_ATTEMPTS: usize = 3;
 
 /// Spawns every control-plane process from one thread that lives as long as the test binary, so
 /// `PR_SET_PDEATHSIG` (which fires when the spawning *thread* ends) kills them exactly when the
-/// test process exits, even when statics are never dropped.
-fn spawn(mut cmd: Command) -> Child {
+/// test process exits, even when statics are never dropped. Other servers the tests run as
+/// processes (`scim.rs`) are spawned here too.
+pub fn spawn(mut cmd: Command) -> Child {
     type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {

@@ -41,15 +41,24 @@ async fn syncs_are_counted_by_result_actions_by_kind_and_requests_by_status() {
 
     let text = metrics.encode();
     assert_eq!(
-        line_value(&text, "pbconnector_syncs_total{result=\"success\"}"),
+        line_value(
+            &text,
+            "pbconnector_syncs_total{result=\"success\",target=\"passwordboss\"}"
+        ),
         3.0
     );
     assert_eq!(
-        line_value(&text, "pbconnector_actions_total{kind=\"created\"}"),
+        line_value(
+            &text,
+            "pbconnector_actions_total{kind=\"created\",target=\"passwordboss\"}"
+        ),
         21.0
     );
     assert_eq!(
-        line_value(&text, "pbconnector_actions_total{kind=\"adopted\"}"),
+        line_value(
+            &text,
+            "pbconnector_actions_total{kind=\"adopted\",target=\"passwordboss\"}"
+        ),
         1.0
     );
     assert!(line_value(&text, "pbconnector_graph_requests_total{status=\"200\"}") >= 6.0);
