@@ -61,7 +61,8 @@ fi
 if ! "$tools/venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("scim2-server") != sys.argv[1])' "${scim2_server##*==}" 2>/dev/null; then
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "$scim2_server"
 fi
-ln -sf "$tools/venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
+# Relative, so the link holds wherever .tools is reached from (a worktree may link to it).
+ln -sfn ../venv/bin/kubernetes-validate "$bin/kubernetes-validate"
 
 if [[ ! -x "$bin/promtool" ]]; then
   promwork="$(mktemp -d)"
