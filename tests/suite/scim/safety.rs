@@ -59,9 +59,10 @@ async fn an_emptied_sync_group_holds_every_deprovision_until_its_exact_set_is_ap
     let s = status(&blocked);
     let held = s.blocked.clone().expect("status.blocked");
     assert_eq!(held.deprovisions, 50);
-    assert!(
-        held.group_changes >= 3,
-        "the groups' shrinking is held: {held:?}"
+    assert_eq!(
+        held.group_changes, 0,
+        "emptied mirrored groups are kept, never deleted: only the deprovisions are held \
+         (members leave their groups with them): {held:?}"
     );
     assert_eq!(sample.scim_writes(), 0, "nothing written while held");
 
@@ -226,6 +227,8 @@ async fn only_owned_users_and_groups_change_and_others_are_never_touched() {
             "members": [{"value": other.id}]}))
         .await;
     let mut run = ScimRun::from_sample(sample);
+    // A group dropped from spec.groups is deleted once removalGracePeriod has passed: now.
+    run.sample.spec["safety"]["removalGracePeriod"] = json!("0s");
     let first = run.sync().await;
     assert_eq!(first.applied.groups_created, 3);
     // The console group holds an admin and a user the connector made.
@@ -269,12 +272,27 @@ async fn only_owned_users_and_groups_change_and_others_are_never_touched() {
 
     let dump = run.sample.server.stop().await;
     // HR went with the spec; the other mirrored groups emptied with the sync group (the
-    // approved set): only the groups not ours are left.
+    // approved set) and are kept, empty; the groups not ours are untouched.
     let names: Vec<String> = memberships(&dump)
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    assert_eq!(names, ["Finance (other provisioner)", "Vault admins"]);
+    let mut expected: Vec<String> = run
+        .sample
+        .env
+        .groups
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| *name != hr)
+        .chain(["Finance (other provisioner)".into(), "Vault admins".into()])
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    for (name, members) in memberships(&dump) {
+        if name != "Vault admins" && !name.starts_with("Finance") {
+            assert!(members.is_empty(), "{name} is kept, emptied: {members:?}");
+        }
+    }
     let foreign_after: Vec<_> = memberships(&dump)
         .into_iter()
         .filter(|(name, _)| name == "Vault admins" || name.starts_with("Finance"))
