@@ -139,7 +139,7 @@ async fn eight_large_answers_at_once_stay_under_the_charts_memory_limit() {
                     .map(|r| {
                         counter_sum(
                             &metrics,
-                            &format!("pbconnector_sync_failures_total{{reason=\"{r}\"}}"),
+                            &format!("pbconnector_sync_failures_total{{reason=\"{r}\",target=\"passwordboss\"}}"),
                         )
                     })
                     .sum();
