@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod status_writer;
 pub mod triggers;
 pub mod verify;
+pub mod watch_retry;
 pub mod while_leading;
 pub mod workload_identity;
 

@@ -26,6 +26,7 @@ use super::policy::CredentialPolicy;
 use super::reconcile::{Context, Watched, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
 use super::triggers::secret_triggers;
+use super::watch_retry::retried;
 use crate::slots::{Slots, SyncSlot};
 use crate::sync::status::LAST_SUCCESS_REFRESH;
 use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE};
@@ -343,9 +344,14 @@ fn scope_controller<E: SyncEngine>(
     // synced without a second waiter on the store's readiness (kube 5 wakes only one).
     let (store, writer) = reflector::store::<Watched>();
     let in_flight = ctx.in_flight.clone();
+    // Each watch retries at its own pace and its errors stop here (`watch_retry`): the
+    // controller's own trigger backoff, shared by both watches, never sees one.
     let connector_events = reflector(
         writer,
-        watcher(connectors, watcher::Config::default().any_semantic()),
+        retried(
+            "connectors",
+            watcher(connectors, watcher::Config::default().any_semantic()),
+        ),
     )
     .inspect(move |event| {
         if let Ok(event) = event {
@@ -359,7 +365,10 @@ fn scope_controller<E: SyncEngine>(
     .touched_objects();
     // Metadata only: `Api<PartialObjectMeta<_>>` asks for metadata, so no Secret data is cached.
     let triggers = secret_triggers(
-        watcher(secrets, watcher::Config::default().any_semantic()),
+        retried(
+            "secrets",
+            watcher(secrets, watcher::Config::default().any_semantic()),
+        ),
         store.clone(),
         ctx.secrets.clone(),
     );

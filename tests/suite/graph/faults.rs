@@ -154,9 +154,17 @@ async fn clients_of_one_tenant_share_retry_after_through_the_pacer() {
         let a = a.clone();
         async move { a.check_token().await }
     });
-    while e.sim.requests().http_status(PathKind::Other, 429) == 0 {
+    // The simulator counts the 429 before a's client has read it: what b must wait on is a's
+    // client telling the shared pacer, so wait for that.
+    while pacer.wait().is_none() {
+        assert!(
+            !first.is_finished(),
+            "a finished without its Retry-After ever holding the tenant back: {:?}",
+            e.sim.requests().http_status(PathKind::Other, 429)
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    assert_eq!(e.sim.requests().http_status(PathKind::Other, 429), 1);
     b.check_token().await.unwrap();
     assert!(
         started.elapsed() >= Duration::from_secs(2),
