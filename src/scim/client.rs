@@ -12,7 +12,7 @@ use super::wire::{
     Group, ListResponse, MEDIA_TYPE, NewGroup, NewUser, PatchOperation, PatchRequest,
     ServiceProviderConfig, User, eq_filter,
 };
-use crate::bounded::PageTracker;
+use crate::bounded::{PageTracker, remote_text};
 use crate::passwordboss::RequestCounts;
 use crate::passwordboss::transport::{Reply, SendError, Transport, TransportConfig};
 
@@ -140,7 +140,9 @@ impl ScimClient {
         lost_answer_stops: bool,
     ) -> Result<(String, Reply), (String, SendError)> {
         let url = self.url(segments, query);
-        let what = format!("{method} /{}", segments.join("/"));
+        // Ids the service gave are remote text: stripped and capped before they reach an error.
+        let shown: Vec<String> = segments.iter().map(|s| remote_text(s)).collect();
+        let what = format!("{method} /{}", shown.join("/"));
         match self
             .inner
             .transport
@@ -458,7 +460,7 @@ fn checked_id<'a>(what: &str, id: &'a str) -> Result<&'a str, ScimError> {
     if id.is_empty() || id == "." || id == ".." {
         return Err(ScimError::protocol(
             what,
-            format!("the service gave an unusable id {id:?}"),
+            format!("the service gave an unusable id {:?}", remote_text(id)),
         ));
     }
     Ok(id)
@@ -740,6 +742,23 @@ mod tests {
         assert!(created.recovered);
         assert_eq!(created.resource.id, "ours");
         assert_eq!(*posts.lock().unwrap(), 1, "no duplicate was sent");
+    }
+
+    /// An id the service gave reaches error text stripped and capped, like its other text.
+    #[tokio::test]
+    async fn an_id_from_the_service_is_stripped_and_capped_in_error_text() {
+        let (client, _) = service(|_, _| page(0, 0..0), no_posts).await;
+        let id = format!("\u{1b}[2J\u{202e}{}", "x".repeat(5_000));
+        let err = client.delete_user(&id).await.unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{202e}'),
+            "{shown}"
+        );
+        assert!(shown.len() < 1_000, "{}", shown.len());
+        assert!(shown.contains("DELETE /Users/[2J"), "{shown}");
+        let err = checked_id("DELETE /Users", "").unwrap_err();
+        assert!(err.to_string().contains("unusable id"), "{err}");
     }
 
     #[test]
