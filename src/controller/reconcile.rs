@@ -567,7 +567,8 @@ async fn sync<E: SyncEngine>(
         connector.metadata.generation,
     );
     let writes = request.writes_in_flight.clone();
-    let sync = sync_while_leading(&*ctx.engine, request, &ctx.leadership);
+    // On the heap: the sync's future is large, and is moved into the cancellation's.
+    let sync = Box::pin(sync_while_leading(&*ctx.engine, request, &ctx.leadership));
     let report = match super::cancel::unless_cancelled(&mut ticket, &writes, sync).await {
         Ok(report) => Some(report),
         Err(abandoned) => {
