@@ -190,7 +190,7 @@ impl GraphClient {
             let deletion = match lookup {
                 UserLookup::Exists(_) => continue,
                 UserLookup::SoftDeleted { restorable_until } => Deletion::Soft(*restorable_until),
-                UserLookup::HardDeleted => Deletion::Hard,
+                UserLookup::HardDeleted => Deletion::Hard { member: false },
             };
             log_deletion(id, deletion);
             state.deleted.insert(oid, deletion);
@@ -238,7 +238,7 @@ impl GraphClient {
                     continue;
                 }
                 UserLookup::SoftDeleted { restorable_until } => Deletion::Soft(restorable_until),
-                UserLookup::HardDeleted => Deletion::Hard,
+                UserLookup::HardDeleted => Deletion::Hard { member: true },
             };
             log_deletion(&id, deletion);
             state.users.remove(&oid);
@@ -265,7 +265,7 @@ fn log_deletion(id: &str, deletion: Deletion) {
             "deleted in Entra (restorable until {until})"
         ),
         Deletion::Soft(None) => tracing::info!(user = %id, "deleted in Entra (restorable)"),
-        Deletion::Hard => tracing::info!(user = %id, "deleted in Entra permanently"),
+        Deletion::Hard { .. } => tracing::info!(user = %id, "deleted in Entra permanently"),
     }
 }
 

@@ -84,7 +84,10 @@ pub(crate) struct TrackedGroup {
 pub(crate) enum Deletion {
     /// In the recycle bin, restorable until then (when Graph said).
     Soft(Option<k8s_openapi::jiff::Timestamp>),
-    Hard,
+    /// Gone from the recycle bin too. `member`: found so while a member of the sync group (then
+    /// it was this tenant's user); else found by a departure lookup, which proves nothing about
+    /// whose id it was.
+    Hard { member: bool },
 }
 
 /// Per-connector Graph state kept between syncs. Start with `GraphSyncState::default()`.
@@ -174,6 +177,17 @@ impl GraphSyncState {
             group_problems: self.problems.iter().map(|(_, p)| p.clone()).collect(),
             foreign: BTreeSet::new(),
         }
+    }
+
+    /// Whether Graph showed `id` to be a user of this tenant that was deleted: found in the
+    /// recycle bin, or found deleted while a member of the sync group (kept until the next full
+    /// read). A permanent deletion found by a departure lookup is no such evidence: an id of
+    /// another tenant looks the same.
+    pub fn deleted_here(&self, id: &str) -> bool {
+        matches!(
+            self.deleted.get(&ObjectId::from(id)),
+            Some(Deletion::Soft(_) | Deletion::Hard { member: true })
+        )
     }
 
     /// When the last full read finished.

@@ -4,7 +4,9 @@
 //! leadership is lost: its slot (or its place in the queue for one) is freed at once; a request
 //! on the wire is abandoned, and a write among them counts as one that may have taken effect —
 //! the kept Password Boss state was taken out for the sync and is not put back, so the next sync
-//! reads afresh, and what the sync spent was stored before its first destructive write.
+//! reads afresh, and what the sync spent was stored before its first destructive write. Each
+//! write in flight at the cancel gets its audit line (outcome `failed`, reason `Cancelled`), as
+//! when leadership is lost.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,8 @@ use tokio::sync::watch;
 
 use super::reconcile::Watched;
 use crate::sync::ConnectorKey;
+use crate::sync::report::SyncReport;
+use crate::sync::state::{AuditRecord, REASON_CANCELLED, WritesInFlight};
 
 /// Why a sync in flight was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +131,35 @@ fn why_cancelled(running: &Running, object: &Watched) -> Option<Cancelled> {
     (meta.generation != running.generation).then_some(Cancelled::SpecChanged)
 }
 
+/// A sync cancelled by its connector's watch: why, and every write it made (the ones in flight
+/// abandoned, reason `Cancelled`, each with its audit line written).
+#[derive(Debug)]
+pub struct Abandoned {
+    pub why: Cancelled,
+    pub actions: Vec<AuditRecord>,
+}
+
+/// Runs `sync` (whose writes `writes` records) until it ends or `ticket` is cancelled. A
+/// cancelled sync is dropped where it waits and its writes in flight are abandoned (logged as
+/// failed, reason `Cancelled`: they may have taken effect).
+pub async fn unless_cancelled(
+    ticket: &mut Ticket,
+    writes: &WritesInFlight,
+    sync: impl std::future::Future<Output = SyncReport>,
+) -> Result<SyncReport, Abandoned> {
+    let why = tokio::select! {
+        biased;
+        why = ticket.cancelled() => why,
+        report = sync => return Ok(report),
+    };
+    // The sync's future is dropped by now: no write of it is in flight on our side any more.
+    let connector = ticket.key.to_string();
+    Err(Abandoned {
+        why,
+        actions: writes.abandon(&connector, REASON_CANCELLED),
+    })
+}
+
 /// One sync's registration.
 pub struct Ticket {
     in_flight: Arc<InFlight>,
@@ -194,6 +227,66 @@ mod tests {
 
     async fn now(ticket: &mut Ticket) -> Option<Cancelled> {
         futures::FutureExt::now_or_never(ticket.cancelled())
+    }
+
+    fn create(email: &str) -> crate::plan::Action {
+        crate::plan::Action::CreateUser {
+            external_id: format!("id-{email}"),
+            email: email.into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            status: crate::domain::AccountStatus::Active,
+        }
+    }
+
+    /// A sync cancelled with writes in flight reports each of them, abandoned (outcome
+    /// failed, reason `Cancelled`), beside the ones answered before the cancel.
+    #[tokio::test]
+    async fn a_cancelled_sync_reports_its_writes_in_flight_as_abandoned() {
+        use crate::resources::WriteOutcome;
+        use crate::sync::state::{Applied, AuditRecord, Outcome};
+        use crate::sync::target::TargetKind;
+
+        let in_flight = Arc::new(InFlight::default());
+        let mut ticket = begin(&in_flight);
+        let writes = WritesInFlight::default();
+        let (sent, mut sending) = tokio::sync::mpsc::channel(1);
+        let sync = {
+            let writes = writes.clone();
+            async move {
+                let done = create("done@contoso.com");
+                writes.sent(0, &done, TargetKind::Scim);
+                let record = AuditRecord::of(&done, &Outcome::Applied(Applied::default()));
+                writes.answered(0, &record, TargetKind::Scim);
+                writes.sent(1, &create("hung@contoso.com"), TargetKind::Scim);
+                sent.send(()).await.expect("the test waits");
+                // Its answer never comes.
+                std::future::pending::<SyncReport>().await
+            }
+        };
+        let cancel = async {
+            sending.recv().await.expect("a write is sent");
+            in_flight.observe(&watcher::Event::Delete(connector(1, false)));
+        };
+        let (result, ()) = tokio::join!(unless_cancelled(&mut ticket, &writes, sync), cancel);
+        let abandoned = result.expect_err("the sync is cancelled");
+        assert_eq!(abandoned.why, Cancelled::Deleted);
+        let outcomes: Vec<_> = abandoned
+            .actions
+            .iter()
+            .map(|r| (r.email.as_deref(), r.outcome, r.reason.as_deref()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                (Some("done@contoso.com"), WriteOutcome::Applied, None),
+                (
+                    Some("hung@contoso.com"),
+                    WriteOutcome::Failed,
+                    Some(REASON_CANCELLED)
+                ),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -31,6 +31,7 @@ use crate::resources::{AzureAdConnector, AzureAdConnectorStatus, Connection};
 use crate::sync::progress::ProgressSender;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
 use crate::sync::spending::SafetyStoreHandle;
+use crate::sync::state::REASON_CANCELLED;
 use crate::sync::status::credential_expiry::{
     CredentialExpiry, ExpiryError, credential_expiry, set_expiry_condition,
 };
@@ -565,13 +566,23 @@ async fn sync<E: SyncEngine>(
         connector.metadata.uid.clone(),
         connector.metadata.generation,
     );
-    let report = tokio::select! {
-        biased;
-        why = ticket.cancelled() => {
-            tracing::info!(reason = why.as_str(), "sync cancelled; its slot is free");
+    let writes = request.writes_in_flight.clone();
+    // On the heap: the sync's future is large, and is moved into the cancellation's.
+    let sync = Box::pin(sync_while_leading(&*ctx.engine, request, &ctx.leadership));
+    let report = match super::cancel::unless_cancelled(&mut ticket, &writes, sync).await {
+        Ok(report) => Some(report),
+        Err(abandoned) => {
+            tracing::info!(
+                reason = abandoned.why.as_str(),
+                abandoned_writes = abandoned
+                    .actions
+                    .iter()
+                    .filter(|r| r.reason.as_deref() == Some(REASON_CANCELLED))
+                    .count(),
+                "sync cancelled; its slot is free"
+            );
             None
         }
-        report = sync_while_leading(&*ctx.engine, request, &ctx.leadership) => Some(report),
     };
     drop(ticket);
     // Stopped (and any write in flight finished) before the final status is written.

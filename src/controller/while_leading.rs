@@ -12,6 +12,7 @@ use super::engine::SyncEngine;
 use super::leadership::Leadership;
 use crate::sync::SyncRequest;
 use crate::sync::report::{Reached, SyncFailure, SyncReport};
+use crate::sync::state::REASON_LEADERSHIP_LOST;
 use crate::sync::status::failure::FailureReason;
 
 /// Runs `request` through `engine`, stopped when `leadership` is lost.
@@ -36,7 +37,7 @@ pub async fn sync_while_leading<E: SyncEngine>(
     finished.unwrap_or_else(|| {
         tracing::warn!("leader lease lost: the sync in flight is stopped, nothing more is written");
         let mut report = SyncReport::failed(started, leadership_lost(), Reached::default());
-        report.actions = writes.abandon(&connector);
+        report.actions = writes.abandon(&connector, REASON_LEADERSHIP_LOST);
         report
     })
 }

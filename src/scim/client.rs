@@ -12,7 +12,7 @@ use super::wire::{
     Group, ListResponse, MEDIA_TYPE, NewGroup, NewUser, PatchOperation, PatchRequest,
     ServiceProviderConfig, User, eq_filter,
 };
-use crate::bounded::PageTracker;
+use crate::bounded::{PageTracker, remote_text};
 use crate::passwordboss::RequestCounts;
 use crate::passwordboss::transport::{Reply, SendError, Transport, TransportConfig};
 
@@ -140,7 +140,9 @@ impl ScimClient {
         lost_answer_stops: bool,
     ) -> Result<(String, Reply), (String, SendError)> {
         let url = self.url(segments, query);
-        let what = format!("{method} /{}", segments.join("/"));
+        // Ids the service gave are remote text: stripped and capped before they reach an error.
+        let shown: Vec<String> = segments.iter().map(|s| remote_text(s)).collect();
+        let what = format!("{method} /{}", shown.join("/"));
         match self
             .inner
             .transport
@@ -312,8 +314,13 @@ impl ScimClient {
             .find(|u| u.user_name.eq_ignore_ascii_case(user_name)))
     }
 
-    /// The group named `display_name`, by a filter when the service supports filtering.
-    pub async fn find_group(&self, display_name: &str) -> Result<Option<Group>, ScimError> {
+    /// The group named `display_name` that carries `external_id` (a foreign group of the same
+    /// name is passed over), by a filter when the service supports filtering.
+    pub async fn find_group(
+        &self,
+        display_name: &str,
+        external_id: &str,
+    ) -> Result<Option<Group>, ScimError> {
         let groups = if self.features().await?.filter {
             let filter = eq_filter("displayName", display_name);
             self.list_all("Groups", Some(&filter), |g: &Group| g.id.clone())
@@ -321,9 +328,10 @@ impl ScimClient {
         } else {
             self.list_groups().await?
         };
-        Ok(groups
-            .into_iter()
-            .find(|g| g.display_name.eq_ignore_ascii_case(display_name)))
+        Ok(groups.into_iter().find(|g| {
+            g.display_name.eq_ignore_ascii_case(display_name)
+                && g.external_id.as_deref() == Some(external_id)
+        }))
     }
 
     /// `POST /Users`. A `409` or a lost answer is looked up by `userName` first: the user found
@@ -345,10 +353,7 @@ impl ScimClient {
         let external_id = group.external_id.clone();
         let name = group.display_name.clone();
         self.create("Groups", body(group), || async {
-            Ok(self
-                .find_group(&name)
-                .await?
-                .filter(|g| g.external_id.as_deref() == Some(external_id.as_str())))
+            self.find_group(&name, &external_id).await
         })
         .await
     }
@@ -455,7 +460,7 @@ fn checked_id<'a>(what: &str, id: &'a str) -> Result<&'a str, ScimError> {
     if id.is_empty() || id == "." || id == ".." {
         return Err(ScimError::protocol(
             what,
-            format!("the service gave an unusable id {id:?}"),
+            format!("the service gave an unusable id {:?}", remote_text(id)),
         ));
     }
     Ok(id)
@@ -678,6 +683,82 @@ mod tests {
             Ok(_) => panic!("another provisioner's user is not taken for ours"),
         };
         assert_eq!(err.code(), Some("uniqueness"));
+    }
+
+    /// A create whose answer was lost finds the group this connector made among groups of the
+    /// same name (another provisioner's listed first), instead of sending it again.
+    #[tokio::test]
+    async fn a_lost_group_create_is_found_by_name_and_external_id_together() {
+        use axum::http::StatusCode;
+        use axum::routing::get;
+        let posts: Arc<Mutex<usize>> = Arc::default();
+        let counted = posts.clone();
+        let app = axum::Router::new()
+            .route(
+                "/v2/ServiceProviderConfig",
+                get(|| async { r#"{"patch":{"supported":true},"filter":{"supported":true}}"# }),
+            )
+            .route(
+                "/v2/Groups",
+                get(|| async {
+                    r#"{"totalResults":2,"itemsPerPage":2,"Resources":[
+                        {"id":"theirs","displayName":"Staff","externalId":"other-tenant"},
+                        {"id":"ours","displayName":"Staff","externalId":"g1"}]}"#
+                })
+                .post(move || {
+                    let counted = counted.clone();
+                    async move {
+                        let mut n = counted.lock().unwrap();
+                        *n += 1;
+                        // The first is applied but its answer lost; a second would be made.
+                        if *n == 1 {
+                            (StatusCode::BAD_GATEWAY, String::new())
+                        } else {
+                            (
+                                StatusCode::CREATED,
+                                r#"{"id":"duplicate","displayName":"Staff","externalId":"g1"}"#
+                                    .to_owned(),
+                            )
+                        }
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut config =
+            ScimConfig::new(url::Url::parse(&format!("http://{addr}/v2")).unwrap(), "t");
+        config.retry.base_delay = std::time::Duration::from_millis(1);
+        let client = ScimClient::new(config).unwrap();
+        let created = client
+            .create_group(&NewGroup {
+                schemas: [crate::scim::wire::GROUP_SCHEMA],
+                display_name: "Staff".into(),
+                external_id: "g1".into(),
+                members: Vec::new(),
+            })
+            .await
+            .unwrap();
+        assert!(created.recovered);
+        assert_eq!(created.resource.id, "ours");
+        assert_eq!(*posts.lock().unwrap(), 1, "no duplicate was sent");
+    }
+
+    /// An id the service gave reaches error text stripped and capped, like its other text.
+    #[tokio::test]
+    async fn an_id_from_the_service_is_stripped_and_capped_in_error_text() {
+        let (client, _) = service(|_, _| page(0, 0..0), no_posts).await;
+        let id = format!("\u{1b}[2J\u{202e}{}", "x".repeat(5_000));
+        let err = client.delete_user(&id).await.unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{202e}'),
+            "{shown}"
+        );
+        assert!(shown.len() < 1_000, "{}", shown.len());
+        assert!(shown.contains("DELETE /Users/[2J"), "{shown}");
+        let err = checked_id("DELETE /Users", "").unwrap_err();
+        assert!(err.to_string().contains("unusable id"), "{err}");
     }
 
     #[test]

@@ -5,14 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::azure::{GraphClient, GraphSyncState, UserLookup};
 use crate::domain::{DirectoryState, EntraSnapshot, Owner};
-use crate::resources::{AzureAdConnectorSpec, LeaveRule};
+use crate::resources::{AzureAdConnectorSpec, LeaveRule, TargetSpec};
 
 /// Managed users who left scope are "deleted" or "removed from the group". Deleted only on
 /// evidence: Graph answers 404 when asked for the user (see `azure::UserLookup`); a delta
 /// `@removed` only makes the user worth asking about. Every departed user is asked about when
 /// the two rules differ (the answer decides the action); otherwise only those a delta reported
 /// removed (the answer names the reason). A failed lookup makes the snapshot incomplete, so
-/// nothing is deprovisioned on a guess.
+/// nothing is deprovisioned on a guess. Whose a departed account is, is settled by
+/// `find_foreign`.
 pub(super) async fn classify_departures(
     spec: &AzureAdConnectorSpec,
     graph: &GraphClient,
@@ -46,20 +47,45 @@ pub(super) async fn classify_departures(
             .classify_departures(graph_state, snapshot, &departed, every)
             .await
     };
-    find_foreign(graph, snapshot, directory, &departed, looked_up).await;
+    let every_departed = matches!(spec.target(), Ok(TargetSpec::Scim(_)));
+    let foreign = Foreign {
+        graph_state,
+        departed: &departed,
+        every_departed,
+    };
+    find_foreign(graph, snapshot, directory, foreign, looked_up).await;
 }
 
-/// `snapshot.foreign`: of the departed externalIds held by an account whose email an in-scope
-/// user has (an account the planner would re-link), those Graph does not know in this tenant.
-/// Only these are looked up (those `classify_departures` already asked about are not asked
-/// again); a lookup without an answer makes the snapshot incomplete, as any other.
+/// Which departed accounts `find_foreign` settles.
+struct Foreign<'a> {
+    graph_state: &'a GraphSyncState,
+    departed: &'a [String],
+    /// Every departed account, not only those holding an in-scope user's email: the target
+    /// marks no owner (SCIM: an externalId holding a GUID may be another tenant's object id,
+    /// written by another provisioner), so an account is the connector's only on Graph's word.
+    every_departed: bool,
+}
+
+/// `snapshot.foreign`: the departed externalIds Graph does not know in this tenant (404 on the
+/// user and on the recycle bin, and not found deleted while a member of the sync group): such an
+/// account is `OwnedByOther`, never re-linked or deprovisioned. Settled for the departed
+/// accounts holding an in-scope user's email (an account the planner would re-link), and for
+/// every departed account when the target marks no owner (`Foreign::every_departed`). Only these
+/// are looked up, at most once a sync each (those `classify_departures` already asked about are
+/// not asked again, nor those the kept Graph state shows deleted here); a lookup without an
+/// answer makes the snapshot incomplete, as any other.
 async fn find_foreign(
     graph: &GraphClient,
     snapshot: &mut EntraSnapshot,
     directory: &DirectoryState,
-    departed: &[String],
+    foreign: Foreign<'_>,
     mut looked_up: BTreeMap<String, UserLookup>,
 ) {
+    let Foreign {
+        graph_state,
+        departed,
+        every_departed,
+    } = foreign;
     if !snapshot.complete {
         return;
     }
@@ -75,9 +101,12 @@ async fn find_foreign(
         .users
         .iter()
         .filter(|u| u.owner == Owner::AzureAd)
-        .filter(|u| emails.contains(&u.email.to_ascii_lowercase()))
+        .filter(|u| every_departed || emails.contains(&u.email.to_ascii_lowercase()))
         .filter_map(|u| u.external_id.clone())
         .filter(|id| departed.contains(id.as_str()))
+        .filter(|id| !graph_state.deleted_here(id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
     let ask: Vec<String> = candidates
         .iter()
@@ -90,8 +119,8 @@ async fn find_foreign(
             Err(e) => {
                 snapshot.complete = false;
                 snapshot.incomplete_reason = Some(format!(
-                    "could not tell whether {} accounts holding members' emails are linked to \
-                     users of this tenant: {e}",
+                    "could not tell whether {} departed accounts are linked to users of this \
+                     tenant: {e}",
                     ask.len()
                 ));
                 return;

@@ -140,6 +140,24 @@ pub(super) fn linked_elsewhere(user: &EntraUser, email: &str, account: &Account)
     )
 }
 
+/// A departed account whose externalId Graph does not know in this tenant (`snapshot.foreign`).
+pub(super) fn departed_elsewhere(account: &Account, external_id: &str) -> Conflict {
+    user_conflict(
+        ConflictKind::OwnedByOther,
+        Some(external_id),
+        Some(&account.email),
+        format!(
+            "the account {} ({}) carries the externalId {}, which is not a user of this tenant \
+             (nor in its recycle bin): another provisioner's or another tenant's; it is left \
+             alone. If it was this tenant's user and is gone for good, change or remove the \
+             account in the portal (Password Boss) or the service's admin console (SCIM)",
+            remote_text(&account.id),
+            remote_text(&account.email),
+            remote_text(external_id)
+        ),
+    )
+}
+
 pub(super) fn existing_user_skipped(user: &EntraUser, email: &str, account: &Account) -> Conflict {
     user_conflict(
         ConflictKind::ExistingUserSkipped,

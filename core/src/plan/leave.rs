@@ -8,7 +8,8 @@
 //!
 //! The rule for the reason decides: `Ignore` → nothing; `Disable` → disable unless already
 //! disabled; `Remove` / `Delete` → remove / delete. Admins are never deprovisioned
-//! (`AdminNotDeprovisioned`). Azure AD accounts with a null externalId are never deprovisioned,
+//! (`AdminNotDeprovisioned`), nor an account whose externalId Graph does not know in this tenant
+//! (`snapshot.foreign`: `OwnedByOther`). Azure AD accounts with a null externalId are never deprovisioned,
 //! nor an account whose externalId is in scope but which lost the link to another account with
 //! the same externalId.
 
@@ -23,7 +24,8 @@ use crate::domain::{EntraSnapshot, EntraUser};
 pub(super) struct LeavePlan {
     /// `DeprovisionUser` actions, unordered, before the completeness and safety checks.
     pub deprovisions: Vec<Action>,
-    /// `AdminNotDeprovisioned` conflicts.
+    /// `AdminNotDeprovisioned` conflicts, and `OwnedByOther` for departed accounts Graph does
+    /// not know in this tenant.
     pub conflicts: Vec<Conflict>,
 }
 
@@ -45,6 +47,13 @@ pub(super) fn plan_leavers(
         conflicts: Vec::new(),
     };
     for (position, link) in links.iter().enumerate() {
+        if let Some(external_id) = foreign_departure(scope, state, position, *link) {
+            plan.conflicts.push(conflicts::departed_elsewhere(
+                &state.users[position],
+                external_id,
+            ));
+            continue;
+        }
         let Some((reason, external_id)) = leave_event(scope, state, position, *link) else {
             continue;
         };
@@ -74,6 +83,22 @@ pub(super) fn plan_leavers(
         });
     }
     plan
+}
+
+/// The externalId of the account at `position` when it is out of scope and Graph does not know
+/// it in this tenant (`snapshot.foreign`): another tenant's, never deprovisioned.
+fn foreign_departure<'a>(
+    scope: &Scope<'_, '_>,
+    state: &'a DirectoryState,
+    position: usize,
+    link: Option<u32>,
+) -> Option<&'a str> {
+    if link.is_some() {
+        return None;
+    }
+    managed_external_id(&state.users[position]).filter(|id| {
+        !scope.snapshot.users.contains_key(*id) && scope.snapshot.foreign.contains(*id)
+    })
 }
 
 /// Why the account at `position` leaves scope, with the Entra id it belongs to; `None` when it

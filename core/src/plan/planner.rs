@@ -159,7 +159,20 @@ pub fn plan_ungated(
         skipped_deprovisions = count(&deprovisions);
         deprovisions.clear();
     } else {
-        conflicts.extend(leavers.conflicts);
+        // An account another tenant's id holds is reported once: by the in-scope user whose
+        // email it has (`users`), else by the leave pass.
+        let reported: std::collections::HashSet<String> = conflicts
+            .iter()
+            .filter(|c| c.kind == ConflictKind::OwnedByOther)
+            .filter_map(|c| c.email.as_deref().map(str::to_ascii_lowercase))
+            .collect();
+        conflicts.extend(leavers.conflicts.into_iter().filter(|c| {
+            c.kind != ConflictKind::OwnedByOther
+                || !c
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| reported.contains(&e.to_ascii_lowercase()))
+        }));
     }
     conflicts.extend(snapshot.group_problems.iter().map(|p| Conflict {
         kind: ConflictKind::GroupUnavailable,

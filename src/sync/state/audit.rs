@@ -125,10 +125,15 @@ impl AuditRecord {
 /// sent and may have taken effect (the new leader reads Password Boss afresh).
 pub const REASON_LEADERSHIP_LOST: &str = "LeadershipLost";
 
+/// The `reason` of a write whose answer was abandoned when the connector's watch cancelled the
+/// sync (deleted, suspended, or its spec changed): it was sent and may have taken effect (the
+/// next sync reads the target afresh).
+pub const REASON_CANCELLED: &str = "Cancelled";
+
 /// The writes of one sync as they go: each recorded when it is sent and again when its outcome
 /// is known. A sync stopped mid-write (leadership lost: its future is dropped where it waits)
-/// still reports every write it made — the ones answered with their outcome, the ones in flight
-/// as abandoned — instead of none.
+/// or cancelled by its connector's watch) still reports every write it made — the ones answered
+/// with their outcome, the ones in flight as abandoned — instead of none.
 #[derive(Clone, Debug, Default)]
 pub struct WritesInFlight(Arc<Mutex<BTreeMap<usize, InFlight>>>);
 
@@ -148,7 +153,6 @@ impl WritesInFlight {
     pub(crate) fn sent(&self, index: usize, action: &Action, target: TargetKind) {
         let mut record = AuditRecord::of(action, &Outcome::Skipped);
         record.outcome = WriteOutcome::Failed;
-        record.reason = Some(REASON_LEADERSHIP_LOST.to_owned());
         self.lock().insert(index, (record, false, target));
     }
 
@@ -158,13 +162,15 @@ impl WritesInFlight {
     }
 
     /// Every write recorded, in plan order; the ones still in flight are abandoned now, and
-    /// their audit lines written (outcome `failed`, reason `LeadershipLost`).
-    pub fn abandon(&self, connector: &str) -> Vec<AuditRecord> {
+    /// their audit lines written (outcome `failed`, reason `reason`: [`REASON_LEADERSHIP_LOST`]
+    /// or [`REASON_CANCELLED`]).
+    pub fn abandon(&self, connector: &str, reason: &str) -> Vec<AuditRecord> {
         let writes = std::mem::take(&mut *self.lock());
         writes
             .into_values()
-            .map(|(record, answered, target)| {
+            .map(|(mut record, answered, target)| {
                 if !answered {
+                    record.reason = Some(reason.to_owned());
                     record.log(connector, target);
                 }
                 record

@@ -19,7 +19,10 @@ use crate::plan::Plan;
 use crate::resources::CompanyRef;
 use kept::KeptState;
 
-pub use audit::{AUDIT_TARGET, AuditRecord, REASON_LEADERSHIP_LOST, WritesInFlight, outcome_field};
+pub use audit::{
+    AUDIT_TARGET, AuditRecord, REASON_CANCELLED, REASON_LEADERSHIP_LOST, WritesInFlight,
+    outcome_field,
+};
 pub use outcome::{ActionOutcome, Applied, ExecutionReport, Outcome};
 
 /// How long each step of a sync took; the two reads run at the same time.

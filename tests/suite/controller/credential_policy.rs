@@ -112,8 +112,8 @@ fn workload_identity(spec: &mut Value, identity: WorkloadIdentity) {
     );
 }
 
-/// Attack (2) of issue 15: authorityHost, graphEndpoint or apiUrl naming the instance metadata
-/// service, the API server or any other host. Each is refused with the host and the fix named,
+/// Attack (2) of issue 15: authorityHost, graphEndpoint, apiUrl or a SCIM baseUrl naming the
+/// instance metadata service, the API server or any other host. Each is refused with the host and the fix named,
 /// before any Secret is read; the engine never runs and the simulators see nothing.
 #[tokio::test]
 async fn a_connector_naming_a_host_the_operator_does_not_allow_sends_nothing() {
@@ -122,6 +122,9 @@ async fn a_connector_naming_a_host_the_operator_does_not_allow_sends_nothing() {
         ("authorityHost", "https://169.254.169.254"),
         ("graphEndpoint", "https://kubernetes.default.svc"),
         ("apiUrl", "https://attacker.example:8443/v1"),
+        // A SCIM target has no built-in host: one the administrator did not allow is refused
+        // before its token Secret is read.
+        ("baseUrl", "https://scim.attacker.example/v2"),
     ] {
         let api = Arc::new(ApiState::default());
         serve_secrets(&api, &env);
@@ -129,6 +132,14 @@ async fn a_connector_naming_a_host_the_operator_does_not_allow_sends_nothing() {
         let ctx = context_with(api.clone(), engine.clone(), loopback_policy());
         let object = connector_for(&env, |spec| match field {
             "apiUrl" => spec["passwordBoss"]["apiUrl"] = host.into(),
+            "baseUrl" => {
+                let spec = spec.as_object_mut().unwrap();
+                spec.remove("passwordBoss");
+                spec.insert(
+                    "scim".into(),
+                    json!({"baseUrl": host, "tokenSecretRef": {"name": "scim", "key": "token"}}),
+                );
+            }
             _ => spec["azure"][field] = host.into(),
         });
 

@@ -26,6 +26,17 @@ fn without(path: &[&str]) -> Value {
     connector_json::remove_at(good(), path)
 }
 
+/// The good connector with a SCIM target instead of Password Boss, and `value` at `path`.
+fn scim_with(path: &[&str], value: Value) -> Value {
+    let scim = connector_json::set_at(
+        without(&["spec", "passwordBoss"]),
+        &["spec", "scim"],
+        json!({"baseUrl": "https://scim.example.com/v2",
+               "tokenSecretRef": {"name": "scim", "key": "token"}}),
+    );
+    connector_json::set_at(scim, path, value)
+}
+
 async fn api() -> Api<DynamicObject> {
     let server = tokio::task::spawn_blocking(TestApiServer::shared)
         .await
@@ -96,6 +107,21 @@ async fn a_complete_connector_is_accepted_and_defaulted_by_the_server() {
         .await
         .unwrap_or_else(|e| panic!("{expiry} is an RFC 3339 date: {e}"));
     }
+}
+
+/// The rules SCIM refuses do not refuse a SCIM connector with rules it can express.
+#[tokio::test]
+async fn a_scim_connector_with_rules_it_can_express_is_accepted_by_the_server() {
+    let obj = scim_with(
+        &["spec", "syncRules"],
+        json!({"newUser": "Create", "userDisabled": "Disable", "userDeleted": "Delete",
+               "userRemovedFromGroup": "Disable"}),
+    );
+    let stored = create(&obj).await.expect("the server accepts it");
+    assert_eq!(
+        stored.data["spec"]["scim"]["baseUrl"],
+        "https://scim.example.com/v2"
+    );
 }
 
 #[tokio::test]
@@ -272,6 +298,49 @@ async fn every_rule_and_pattern_is_enforced_by_the_server_with_its_message() {
             without(&["spec", "syncGroup"]),
             "spec.syncGroup",
             "Required value",
+        ),
+        (
+            "both targets",
+            with(
+                &["spec", "scim"],
+                json!({"baseUrl": "https://scim.example.com/v2",
+                       "tokenSecretRef": {"name": "scim", "key": "token"}}),
+            ),
+            "spec",
+            "exactly one target must be set: passwordBoss or scim",
+        ),
+        (
+            "no target",
+            without(&["spec", "passwordBoss"]),
+            "spec",
+            "exactly one target must be set: passwordBoss or scim",
+        ),
+        (
+            "SCIM with newUser: CreatePending",
+            scim_with(&["spec", "syncRules"], json!({"newUser": "CreatePending"})),
+            "spec",
+            "spec.scim cannot express syncRules.newUser: CreatePending",
+        ),
+        (
+            "SCIM with Remove for a disabled user",
+            scim_with(&["spec", "syncRules"], json!({"userDisabled": "Remove"})),
+            "spec",
+            "spec.scim cannot express the Remove rule",
+        ),
+        (
+            "SCIM with Remove for a deleted user",
+            scim_with(&["spec", "syncRules"], json!({"userDeleted": "Remove"})),
+            "spec",
+            "spec.scim cannot express the Remove rule",
+        ),
+        (
+            "SCIM with Remove for a user out of the group",
+            scim_with(
+                &["spec", "syncRules"],
+                json!({"userRemovedFromGroup": "Remove"}),
+            ),
+            "spec",
+            "spec.scim cannot express the Remove rule",
         ),
         (
             "Secret name not a DNS name",

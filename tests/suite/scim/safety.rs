@@ -4,7 +4,7 @@
 //! owned users and groups only — a user or group without the connector's externalId is never
 //! touched. The end state is read from scim2-server's own dump.
 
-use pbconnector::plan::Approval;
+use pbconnector::plan::{Approval, ConflictKind};
 use pbconnector::resources::AzureAdConnectorStatus;
 use pbconnector::sync::state::ConnectorState;
 use pbconnector_simulators::fault_proxy::{Fault, Match};
@@ -328,4 +328,73 @@ async fn only_owned_users_and_groups_change_and_others_are_never_touched() {
         .collect();
     assert_eq!(ours.len(), 22);
     assert!(ours.iter().all(|u| u.active == Some(false)));
+}
+
+/// An Entra object id of another tenant, as that tenant's provisioning writes it.
+const OTHER_TENANTS_OBJECT_ID: &str = "7a1f0c4e-2b3d-4e5f-8a9b-0c1d2e3f4a5b";
+
+/// A user another provisioner wrote with a GUID externalId (another tenant's Entra provisioning
+/// mapping its objectId) looks like one the connector made, but Graph does not know that id in
+/// this tenant (nor in its recycle bin): it is an `OwnedByOther` conflict and never disabled,
+/// while a user the connector made who leaves the group (Graph knows the id) is.
+#[tokio::test]
+async fn a_guid_external_id_graph_does_not_know_here_is_never_deprovisioned() {
+    let sample = ScimSample::start(10).await;
+    let foreign = sample
+        .server
+        .add_user(json!({"userName": "someone@fabrikam.example",
+            "externalId": OTHER_TENANTS_OBJECT_ID, "active": true}))
+        .await;
+    let mut run = ScimRun::from_sample(sample);
+    let first = run.sync().await;
+    assert_eq!(first.applied.disabled, 0, "{:?}", first.applied);
+    let conflict = first
+        .conflicts
+        .iter()
+        .find(|c| c.email.as_deref() == Some("someone@fabrikam.example"))
+        .unwrap_or_else(|| panic!("a conflict for the foreign user: {:?}", first.conflicts));
+    assert_eq!(
+        conflict.kind,
+        ConflictKind::OwnedByOther,
+        "{}",
+        conflict.message
+    );
+    assert!(
+        conflict.message.contains("not a user of this tenant"),
+        "{}",
+        conflict.message
+    );
+
+    // Member 0 leaves the group: the connector's own user is disabled, the foreign one is not,
+    // sync after sync (the evidence is asked for again, never assumed).
+    run.sample.remove_member(0);
+    let left = run.sync().await;
+    assert_eq!(left.applied.disabled, 1, "{:?}", left.applied);
+    let again = run.sync().await;
+    assert_eq!(again.applied.disabled, 0, "{:?}", again.applied);
+    assert!(
+        again
+            .conflicts
+            .iter()
+            .any(|c| c.kind == ConflictKind::OwnedByOther
+                && c.email.as_deref() == Some("someone@fabrikam.example")),
+        "{:?}",
+        again.conflicts
+    );
+
+    let member0 = run.sample.member_email(0);
+    let dump = run.sample.server.stop().await;
+    let untouched = dump
+        .user("someone@fabrikam.example")
+        .expect("never deleted");
+    assert_eq!(
+        (untouched.id.as_str(), untouched.active),
+        (foreign.id.as_str(), Some(true)),
+        "another tenant's user is never disabled"
+    );
+    assert_eq!(
+        untouched.external_id.as_deref(),
+        Some(OTHER_TENANTS_OBJECT_ID)
+    );
+    assert_eq!(dump.user(&member0).unwrap().active, Some(false));
 }
