@@ -88,6 +88,17 @@ fn shared_state() -> &'static Result<Shared, String> {
 }
 
 /// The process-wide client; an error (no TLS backend, an unreadable `SSL_CERT_FILE`) is the same
+/// Whether `url` names this machine (`localhost`, 127.0.0.0/8, `::1`): the only place plain
+/// `http://` is allowed, for every client alike.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// for every caller. Commands call it at start so such an error stops them at once.
 pub fn shared() -> Result<reqwest::Client, String> {
     shared_state()

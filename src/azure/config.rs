@@ -1,7 +1,6 @@
 //! Where and how to authenticate: tenant, app, cloud hosts and the credential.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use url::Url;
@@ -146,22 +145,13 @@ pub(crate) fn endpoint(field: &str, value: &str) -> Result<Url, GraphError> {
         .map_err(|e| GraphError::config(format!("{field} {value:?} is not a URL: {e}")))?;
     match url.scheme() {
         "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
+        "http" if crate::http_client::is_loopback(&url) => Ok(url),
         "http" => Err(GraphError::config(format!(
             "{field} {value:?} uses plain http, which is only allowed for loopback addresses; use https"
         ))),
         other => Err(GraphError::config(format!(
             "{field} {value:?} has scheme {other}; use https"
         ))),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
     }
 }
 

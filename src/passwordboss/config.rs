@@ -1,7 +1,6 @@
 //! How the client reaches Password Boss. The token never appears in `Debug` output.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use super::error::PasswordBossError;
@@ -48,7 +47,7 @@ impl PasswordBossConfig {
         let bad = |m: String| Err(PasswordBossError::Config(m));
         match self.api_url.scheme() {
             "https" => {}
-            "http" if is_loopback(&self.api_url) => {}
+            "http" if crate::http_client::is_loopback(&self.api_url) => {}
             "http" => {
                 return bad(format!(
                     "apiUrl {} uses plain http; use https (http is allowed for loopback only)",
@@ -84,15 +83,6 @@ impl PasswordBossConfig {
             return bad(format!("page_size must be 1..=500, got {}", self.page_size));
         }
         Ok(())
-    }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
     }
 }
 

@@ -47,7 +47,7 @@ impl ScimConfig {
         let url = &self.base_url;
         match url.scheme() {
             "https" => {}
-            "http" if is_loopback(url) => {}
+            "http" if crate::http_client::is_loopback(url) => {}
             "http" => {
                 return bad(format!(
                     "scim.baseUrl {url} uses plain http; use https (http is allowed for loopback only)"
@@ -109,15 +109,6 @@ pub fn normalised_base_url(url: &url::Url) -> String {
     let _ = url.set_username("");
     let _ = url.set_password(None);
     url.as_str().trim_end_matches('/').to_owned()
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
 }
 
 impl fmt::Debug for ScimConfig {
