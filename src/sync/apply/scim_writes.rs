@@ -241,25 +241,7 @@ impl<'a> ScimApplier<'a> {
 
     /// Member ids; a `Created` member whose create failed is dropped.
     fn resolve(&self, members: &[MemberRef]) -> (BTreeSet<String>, Option<String>) {
-        let created = self.created.lock().expect("created lock");
-        let mut ids = BTreeSet::new();
-        let mut dropped = 0;
-        for member in members {
-            match member {
-                MemberRef::User(id) => {
-                    ids.insert(id.clone());
-                }
-                MemberRef::Created(entra_id) => match created.get(entra_id) {
-                    Some(id) => {
-                        ids.insert(id.clone());
-                    }
-                    None => dropped += 1,
-                },
-            }
-        }
-        let note = (dropped > 0)
-            .then(|| format!("{dropped} member(s) left out: their account was not created"));
-        (ids, note)
+        super::writes::resolve_members(&self.created, members)
     }
 }
 

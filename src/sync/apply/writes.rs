@@ -203,24 +203,7 @@ impl<'a> Applier<'a> {
 
     /// Member ids; a `Created` member whose create failed is dropped.
     fn resolve(&self, members: &[MemberRef]) -> (Vec<String>, Option<String>) {
-        let created = self.created.lock().expect("created lock");
-        let mut ids = BTreeSet::new();
-        let mut dropped = 0;
-        for member in members {
-            match member {
-                MemberRef::User(id) => {
-                    ids.insert(id.clone());
-                }
-                MemberRef::Created(entra_id) => match created.get(entra_id) {
-                    Some(id) => {
-                        ids.insert(id.clone());
-                    }
-                    None => dropped += 1,
-                },
-            }
-        }
-        let note = (dropped > 0)
-            .then(|| format!("{dropped} member(s) left out: their account was not created"));
+        let (ids, note) = resolve_members(&self.created, members);
         (ids.into_iter().collect(), note)
     }
 }
@@ -231,4 +214,32 @@ fn applied(id: &str, note: Option<String>) -> Applied {
         note,
         ..Applied::default()
     }
+}
+
+/// The target ids of `members` (`created`: Entra id → id of an account this execution made); a
+/// `Created` member whose create failed is left out, and the note says how many. Shared by the
+/// Password Boss and SCIM appliers.
+pub(super) fn resolve_members(
+    created: &Mutex<HashMap<String, String>>,
+    members: &[MemberRef],
+) -> (BTreeSet<String>, Option<String>) {
+    let created = created.lock().expect("created lock");
+    let mut ids = BTreeSet::new();
+    let mut dropped = 0;
+    for member in members {
+        match member {
+            MemberRef::User(id) => {
+                ids.insert(id.clone());
+            }
+            MemberRef::Created(entra_id) => match created.get(entra_id) {
+                Some(id) => {
+                    ids.insert(id.clone());
+                }
+                None => dropped += 1,
+            },
+        }
+    }
+    let note = (dropped > 0)
+        .then(|| format!("{dropped} member(s) left out: their account was not created"));
+    (ids, note)
 }
