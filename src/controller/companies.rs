@@ -11,8 +11,10 @@
 //! watched stores (uid, `metadata.creationTimestamp`, `spec`), which no tenant can forge for
 //! another's connector.
 //!
-//! The **older** connector wins (`creationTimestamp`, then uid): a claim held by an older
-//! connector that still writes (in the stores, neither suspended nor dry-run) holds the sync
+//! The **older** connector wins (`creationTimestamp`): a claim held by a connector that still
+//! writes (in the stores, neither suspended nor dry-run) and is not younger holds the sync
+//! — one created in the same second is not younger: timestamps have whole seconds, and a
+//! random uid must not let a newer connector displace one that already wrote —
 //! (`Ready=False/CompanyConflict`, naming that connector); a claim held by a younger one, by a
 //! connector that writes no more, or by one that is gone, is taken over. So a younger holder is
 //! displaced only when the older one claims. A connector releases its claims when it is deleted
@@ -250,7 +252,7 @@ impl CompanyRegistry {
                         self.taken(me, &lease).await;
                         return Ok(());
                     }
-                    if holder.writes && holder.seniority < me.seniority {
+                    if holder.writes && holder.seniority.created <= me.seniority.created {
                         let held = Held {
                             holder: holder.key,
                             company: company.clone(),

@@ -185,3 +185,41 @@ async fn a_claim_of_a_deleted_connector_is_taken_over() {
         .expect("the holder is gone");
     assert_eq!(holder(&leases, &company).await, Some(uid(&newer)));
 }
+
+/// Two connectors created in the same second (timestamps have whole seconds): the one that
+/// claimed first keeps the claim, whichever uid sorts first — a newer connector never displaces
+/// one that already wrote on the strength of a random uid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_created_in_one_second_the_first_claimant_keeps_the_claim() {
+    let cluster = Cluster::shared().await;
+    let identity = cluster.operator_identity(&[]).await;
+    let client = cluster.operator_client().await;
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &identity.namespace);
+
+    let mut first = connector("first", 100, false);
+    let mut second = connector("second", 100, false);
+    // The second's uid sorts first: by uid it would be the "older".
+    first.metadata.uid = Some(format!("ffffffff-{}", uuid::Uuid::new_v4()));
+    second.metadata.uid = Some(format!("00000000-{}", uuid::Uuid::new_v4()));
+    let (store, mut writer) = reflector::store::<Watched>();
+    for c in [&first, &second] {
+        writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(c.clone()))));
+    }
+    let listed = Readiness::default();
+    listed.set(true);
+    let registry = Arc::new(CompanyRegistry::new(client, &identity.namespace));
+    registry.watch(vec![store], Arc::new(vec![listed]));
+    let company = new_company();
+
+    registry
+        .claim(&Claimant::of(&first), &company, true)
+        .await
+        .expect("free");
+    match registry.claim(&Claimant::of(&second), &company, true).await {
+        Err(ClaimError::Held(held)) => {
+            assert_eq!(held.holder, ConnectorKey::new("msp-first", "first"));
+        }
+        other => panic!("the second is held by the first claimant: {other:?}"),
+    }
+    assert_eq!(holder(&leases, &company).await, Some(uid(&first)));
+}
