@@ -42,6 +42,7 @@ mod e2e {
     mod scale;
     mod scim;
     mod security;
+    mod shards;
     mod verify;
 }
 mod plugin {
