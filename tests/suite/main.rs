@@ -59,6 +59,7 @@ mod helm {
     mod chart;
     mod examples;
     mod monitoring;
+    mod shards;
 }
 mod kubernetes {
     mod clients;
