@@ -6,15 +6,18 @@
 //!   Lease is live (they take their Leases, see it, give them up), and take over once it is gone;
 //!   no sync of theirs starts before the old replica's last one ended;
 //! - one company named by connectors on different shards: the older connector wins, whichever
-//!   shard it is on.
+//!   shard it is on;
+//! - a crashed replica of another shard count (its Lease still live) holds a new replica until
+//!   that Lease has expired.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use pbconnector::controller::companies::claim_name;
 use pbconnector::controller::shard::{LABEL_SHARD_LEASE, Shard, shard_of};
 use pbconnector::controller::{ControllerConfig, LeaderElection, PipelineEngine, SyncEngine};
@@ -503,4 +506,86 @@ async fn across_shards_the_older_connector_of_a_company_wins() {
     for operator in replicas {
         operator.stop().await;
     }
+}
+
+/// A shard Lease of another shard count: held by `holder`, renewed at `renewed` for an hour.
+fn foreign_lease(name: &str, holder: &str, renewed: Timestamp) -> Lease {
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(BTreeMap::from([(
+                LABEL_SHARD_LEASE.to_owned(),
+                "true".to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.to_owned()),
+            acquire_time: Some(MicroTime(renewed)),
+            renew_time: Some(MicroTime(renewed)),
+            lease_duration_seconds: Some(3600),
+            ..LeaseSpec::default()
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_replica_of_another_shard_count_holds_the_others_until_its_lease_expires() {
+    let cluster = Cluster::shared_without_interval_minimum().await;
+    let ops = Ops::new(&cluster).await;
+    let namespaces = namespaces(&cluster, 2).await;
+    let journal = Journal::default();
+    let leases = ops.leases(&cluster);
+    // A replica of three shards crashed a moment ago: its Lease is still live (for an hour).
+    let ghost = format!("{}-shard-1-of-3", ops.lease);
+    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap();
+    leases
+        .create(
+            &PostParams::default(),
+            &foreign_lease(&ghost, "crashed-pod", now),
+        )
+        .await
+        .expect("the Lease is created");
+    let _envs = connectors(&cluster, &namespaces, "1h").await;
+    // Back to one shard: the replica takes its Lease, finds the crashed one's live and gives its
+    // own up; its controller never runs.
+    let (single, _) = ops.replica(
+        cluster.server().client().await,
+        "single",
+        Shard::single(),
+        &namespaces,
+        &journal,
+    );
+    eventually("the Lease taken and given up", MINUTE, || {
+        let leases = leases.clone();
+        let name = ops.lease.clone();
+        async move {
+            let lease = leases.get_opt(&name).await.ok()??;
+            let taken = lease
+                .spec
+                .as_ref()
+                .and_then(|s| s.lease_transitions)
+                .is_some_and(|t| t >= 1);
+            (taken && holder(&lease).is_none()).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(journal.started_by("single"), 0, "nothing synced meanwhile");
+
+    // Its Lease expires (as an hour later: last renewed an hour and a minute ago).
+    let expired = Timestamp::from_second(now.as_second() - 3660).unwrap();
+    let patch = serde_json::json!({"spec": {"renewTime": MicroTime(expired)}});
+    leases
+        .patch(&ghost, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("the Lease is patched");
+    for ns in &namespaces {
+        cluster
+            .wait_status(ns, "synced", MINUTE, |s| {
+                s.last_successful_sync_time.is_some()
+            })
+            .await;
+        assert!(journal.syncs("single", &ConnectorKey::new(ns, NAME)) > 0);
+    }
+    single.stop().await;
 }

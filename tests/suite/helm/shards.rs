@@ -183,7 +183,10 @@ fn sharded_chart_lints_and_passes_the_kubernetes_schemas() {
             .expect("renders"),
     );
     validate_with_kubernetes(&tool("bin/kubernetes-validate"), &docs, &[]);
-    for doc in docs.iter().filter(|d| kind(d) != "CustomResourceDefinition") {
+    for doc in docs
+        .iter()
+        .filter(|d| kind(d) != "CustomResourceDefinition")
+    {
         assert!(
             doc["metadata"]["labels"]["app.kubernetes.io/instance"].is_string(),
             "{} {} carries the standard labels",
