@@ -65,7 +65,7 @@ pub enum ShardError {
     #[error(
         "--shard {index} is not one of the {count} shards: give a shard from 0 to {} (each \
          Deployment of the chart runs one)",
-        count - 1
+        count.saturating_sub(1)
     )]
     OutOfRange { index: u32, count: u32 },
 }
