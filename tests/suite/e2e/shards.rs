@@ -1,7 +1,7 @@
 //! Shards (issue 28) on the real API server, each shard an in-process `controller::run` with its
 //! own engine, as separate replicas would be:
-//! - two shards × 20 connectors in 20 namespaces: each connector is synced by the shard its
-//!   namespace hashes to and never by the other; each shard holds its own Lease;
+//! - two shards × 20 connectors in 20 namespaces, with the chart's RBAC: each connector is synced
+//!   by the shard its namespace hashes to and never by the other; each shard holds its own Lease;
 //! - resharding from one shard to two: the new replicas sync nothing while the old replica's
 //!   Lease is live (they take their Leases, see it, give them up), and take over once it is gone;
 //!   no sync of theirs starts before the old replica's last one ended;
@@ -27,6 +27,7 @@ use pbconnector::sync::verify::Checks;
 use pbconnector::sync::{ConnectorKey, Credentials, SyncRequest};
 use pbconnector_simulators::sample::SampleEnvironment;
 
+use crate::support::apiserver::client_for;
 use crate::support::e2e::{Cluster, InProcess, NAME, eventually, sample};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -178,13 +179,21 @@ fn holder(lease: &Lease) -> Option<String> {
     lease.spec.as_ref().and_then(|s| s.holder_identity.clone())
 }
 
+/// Two shards with exactly the chart's permissions for `shards: 2` (its ServiceAccount, the
+/// company claims' Role and the leader Role naming the two shard Leases).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_each_sync_only_the_connectors_of_their_namespaces() {
     let cluster = Cluster::shared_without_interval_minimum().await;
-    let ops = Ops::new(&cluster).await;
+    let identity = cluster
+        .operator_identity(&["shards=2", "leaderElection.enabled=true"])
+        .await;
+    let ops = Ops {
+        namespace: identity.namespace.clone(),
+        lease: "pbconnector-leader".into(),
+    };
     let namespaces = namespaces(&cluster, 20).await;
     let journal = Journal::default();
-    let client = cluster.server().client().await;
+    let client = client_for(&identity.kubeconfig).await;
     let replicas: Vec<(InProcess, ControllerConfig)> = (0..2)
         .map(|i| {
             ops.replica(
