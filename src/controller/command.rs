@@ -12,6 +12,7 @@ use super::engine::SyncEngine;
 use super::leader::LeaderElection;
 use super::policy::CredentialPolicy;
 use super::run::{ControllerConfig, run};
+use super::shard::{Shard, ShardError};
 use crate::telemetry::logging::{self, LogFormat};
 use crate::telemetry::server;
 
@@ -39,6 +40,13 @@ pub struct RunArgs {
     /// (default: the client's namespace).
     #[arg(long, env = "POD_NAMESPACE")]
     pub lease_namespace: Option<String>,
+    /// Split the connectors between this many shards (replica sets), by a fixed hash of their
+    /// namespace's name; more than 1 needs --leader-elect (one Lease per shard).
+    #[arg(long, env = "PBCONNECTOR_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub shards: u32,
+    /// The shard this process reconciles the connectors of, 0 to --shards - 1.
+    #[arg(long, env = "PBCONNECTOR_SHARD", default_value_t = 0)]
+    pub shard: u32,
     /// At most this many syncs at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_syncs: u16,
@@ -113,14 +121,32 @@ pub fn parse_memory_limit(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// Flags that do not fit together.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error(transparent)]
+    AllowedHost(#[from] BadAllowedHost),
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    #[error(
+        "--shards {count} needs --leader-elect: each shard runs under a Lease of its own, which \
+         also keeps a changed shard count from having two writers"
+    )]
+    ShardsWithoutLeaderElection { count: u32 },
+}
+
 impl RunArgs {
     /// The controller configuration these flags describe.
     pub fn config(
         &self,
         identity: String,
         default_namespace: &str,
-    ) -> Result<ControllerConfig, BadAllowedHost> {
+    ) -> Result<ControllerConfig, FlagError> {
         let mut config = ControllerConfig::new(identity);
+        config.shard = Shard::new(self.shard, self.shards)?;
+        if self.shards > 1 && !self.leader_elect {
+            return Err(FlagError::ShardsWithoutLeaderElection { count: self.shards });
+        }
         config.policy = CredentialPolicy {
             endpoints: EndpointPolicy::new(
                 &self.allowed_endpoint_hosts,
@@ -382,6 +408,32 @@ mod tests {
         let cli = Cli::try_parse_from(["run", "--leader-elect=false"]).unwrap();
         assert!(!cli.run.leader_elect);
         assert!(Cli::try_parse_from(["run", "--max-concurrent-syncs", "0"]).is_err());
+    }
+
+    #[test]
+    fn shard_flags() {
+        let cli = Cli::try_parse_from(["run"]).unwrap();
+        let config = cli.run.config("pod-0".into(), "ops").unwrap();
+        assert_eq!(config.shard, Shard::single());
+
+        let cli = Cli::try_parse_from(["run", "--leader-elect", "--shards", "3", "--shard", "2"])
+            .unwrap();
+        let config = cli.run.config("pod-0".into(), "ops").unwrap();
+        assert_eq!(config.shard, Shard::new(2, 3).unwrap());
+        // The lease is named per shard when the controller runs; the flag stays the base name.
+        assert_eq!(
+            config.leader_election.unwrap().lease_name,
+            "pbconnector-leader"
+        );
+
+        let cli = Cli::try_parse_from(["run", "--leader-elect", "--shards", "3", "--shard", "3"])
+            .unwrap();
+        let e = cli.run.config("pod-0".into(), "ops").err().unwrap();
+        assert!(e.to_string().contains("from 0 to 2"), "{e}");
+        let cli = Cli::try_parse_from(["run", "--shards", "2", "--shard", "1"]).unwrap();
+        let e = cli.run.config("pod-0".into(), "ops").err().unwrap();
+        assert!(e.to_string().contains("needs --leader-elect"), "{e}");
+        assert!(Cli::try_parse_from(["run", "--shards", "0"]).is_err());
     }
 
     #[test]

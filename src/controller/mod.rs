@@ -20,6 +20,7 @@ pub mod run;
 pub mod safety_store;
 pub mod schedule;
 pub mod secrets;
+pub mod shard;
 pub mod status_writer;
 pub mod triggers;
 pub mod verify;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{BoxFuture, Shared};
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -25,6 +25,7 @@ use super::permissions::{self, Scope};
 use super::policy::CredentialPolicy;
 use super::reconcile::{Context, Watched, error_policy, reconcile};
 use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
+use super::shard::{Shard, ShardLeases, TopologyError};
 use super::triggers::secret_triggers;
 use super::watch_retry::retried;
 use crate::slots::{Slots, SyncSlot};
@@ -72,6 +73,9 @@ pub struct ControllerConfig {
     /// The operator's own namespace, where each company's claim (a Lease) lives; `None`: the
     /// client's default namespace (in a pod, its own).
     pub claim_namespace: Option<String>,
+    /// Which connectors this process reconciles (`shard`): those of namespaces hashed to its
+    /// shard. More than one shard needs leader election (one Lease per shard).
+    pub shard: Shard,
 }
 
 impl ControllerConfig {
@@ -91,6 +95,7 @@ impl ControllerConfig {
             policy: CredentialPolicy::default(),
             verify_interval: super::verify::VERIFY_INTERVAL,
             claim_namespace: None,
+            shard: Shard::single(),
         }
     }
 }
@@ -100,12 +105,21 @@ impl ControllerConfig {
 pub enum RunError {
     #[error(transparent)]
     Election(#[from] ElectionError),
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    #[error(
+        "{count} shards need leader election (one Lease per shard keeps a connector's writes to \
+         one replica, also while the shard count changes): pass --leader-elect (the chart does \
+         whenever shards > 1)"
+    )]
+    ShardsWithoutLeaderElection { count: u32 },
 }
 
 type Signal = Shared<BoxFuture<'static, ()>>;
 
 /// Runs until `shutdown` resolves: then stops taking new work, lets in-flight syncs finish within
-/// `shutdown_timeout`, and returns.
+/// `shutdown_timeout`, and returns. With leader election, only while holding this shard's Lease
+/// and no replica of another shard count holds one (`shard`).
 pub async fn run<E: SyncEngine>(
     client: Client,
     config: ControllerConfig,
@@ -114,7 +128,14 @@ pub async fn run<E: SyncEngine>(
 ) -> Result<(), RunError> {
     let shutdown: Signal = shutdown.boxed().shared();
     let engine = Arc::new(engine);
+    let shard = config.shard;
+    config.metrics.set_shard(shard.index(), shard.count());
     let Some(election) = config.leader_election.clone() else {
+        if shard.count() > 1 {
+            return Err(RunError::ShardsWithoutLeaderElection {
+                count: shard.count(),
+            });
+        }
         run_controller(
             client,
             &config,
@@ -125,18 +146,82 @@ pub async fn run<E: SyncEngine>(
         .await;
         return Ok(());
     };
-    let candidate =
-        Candidate::start(client.clone(), election.clone(), config.identity.clone()).await?;
-    tracing::info!(lease = %election.lease_name, identity = %config.identity, "standing for leader election");
+    let leases = ShardLeases::new(
+        client.clone(),
+        &election.lease_namespace,
+        &election.lease_name,
+        shard,
+    );
+    let election = LeaderElection {
+        lease_name: shard.lease_name(&election.lease_name),
+        ..election
+    };
+    loop {
+        leases.label_own().await?;
+        let candidate =
+            Candidate::start(client.clone(), election.clone(), config.identity.clone()).await?;
+        tracing::info!(lease = %election.lease_name, identity = %config.identity, shard = shard.index(), shards = shard.count(), "standing for leader election");
+        let term =
+            lead_while_elected(&client, &config, &engine, &shutdown, &candidate, &leases).await;
+        config.readiness.set(false);
+        candidate.resign().await;
+        match term {
+            Term::Over => break,
+            Term::OtherTopology => {
+                // A settled standby: ready, so that a rolling update goes on.
+                config.readiness.set(true);
+                if !other_topologies_gone(&leases, &shutdown).await {
+                    break;
+                }
+                tracing::info!(
+                    "no replica of another shard count holds a Lease any more: standing again"
+                );
+            }
+        }
+    }
+    config.readiness.set(false);
+    Ok(())
+}
+
+/// Why a candidacy ended.
+enum Term {
+    /// Shutdown was asked for, or the lease manager stopped.
+    Over,
+    /// A replica of another shard count holds a live Lease: give this one up and wait.
+    OtherTopology,
+}
+
+/// Runs the controller each time `candidate` leads, after checking that no replica of another
+/// shard count may still write (`shard`, the invariant).
+async fn lead_while_elected<E: SyncEngine>(
+    client: &Client,
+    config: &ControllerConfig,
+    engine: &Arc<E>,
+    shutdown: &Signal,
+    candidate: &Candidate,
+    leases: &ShardLeases,
+) -> Term {
     loop {
         let leading = tokio::select! {
             leading = candidate.leading() => leading,
-            _ = standby_readiness(&candidate, &config.readiness) => false,
-            _ = shutdown.clone() => break,
+            _ = standby_readiness(candidate, &config.readiness) => false,
+            _ = shutdown.clone() => return Term::Over,
         };
         if !leading {
             tracing::error!("the lease manager stopped; no longer standing for leader election");
-            break;
+            return Term::Over;
+        }
+        // Checked after acquiring: see the invariant in `shard`.
+        match leases.other_topologies_live().await {
+            Ok(others) if others.is_empty() => {}
+            Ok(others) => {
+                tracing::warn!(leases = ?others, "replicas of another shard count still hold their Leases: giving this shard's Lease up until they are gone");
+                return Term::OtherTopology;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot tell whether replicas of another shard count still write: giving this shard's Lease up");
+                return Term::OtherTopology;
+            }
         }
         tracing::info!("leading: starting the controller");
         config.readiness.set(false);
@@ -146,14 +231,14 @@ pub async fn run<E: SyncEngine>(
             .shared();
         run_controller(
             client.clone(),
-            &config,
+            config,
             engine.clone(),
             stop,
             candidate.leadership(),
         )
         .await;
         if shutdown.peek().is_some() {
-            break;
+            return Term::Over;
         }
         // What this replica kept (the Password Boss state, the last plan) stops being true
         // once another replica may lead; its safety record is merged with the status's.
@@ -162,9 +247,26 @@ pub async fn run<E: SyncEngine>(
             "lost the leader lease: controller stopped, kept state no longer trusted, standing by"
         );
     }
-    config.readiness.set(false);
-    candidate.resign().await;
-    Ok(())
+}
+
+/// Waits until no replica of another shard count holds a live Lease; `false` if `shutdown`
+/// came first. Polls every one to three seconds (at random, so that two topologies started at
+/// once do not keep meeting).
+async fn other_topologies_gone(leases: &ShardLeases, shutdown: &Signal) -> bool {
+    loop {
+        match leases.other_topologies_live().await {
+            Ok(others) if others.is_empty() => return true,
+            Ok(others) => {
+                tracing::debug!(leases = ?others, "waiting for replicas of another shard count to go")
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the shard Leases"),
+        }
+        let pause = Duration::from_millis(rand::random_range(1000..3000));
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.clone() => return false,
+        }
+    }
 }
 
 /// While standing by: ready once another process is seen holding the lease. Never resolves.
@@ -238,6 +340,7 @@ async fn run_controller<E: SyncEngine>(
                 overall: config.readiness.clone(),
             },
             stop.clone(),
+            config.shard,
         );
         stores.push(store);
         controllers.push(controller);
@@ -331,6 +434,7 @@ fn scope_controller<E: SyncEngine>(
     ctx: Arc<Context<Limited<E>>>,
     readiness: ScopeReadiness,
     stop: Signal,
+    shard: Shard,
 ) -> (Store<Watched>, BoxFuture<'static, ()>) {
     let (connectors, secrets): (Api<Watched>, Api<PartialObjectMeta<Secret>>) = match namespace {
         Some(ns) => (
@@ -362,7 +466,12 @@ fn scope_controller<E: SyncEngine>(
             readiness.synced();
         }
     })
-    .touched_objects();
+    .touched_objects()
+    // Every connector is cached (the company claims judge holders of any shard), but only this
+    // shard's reach the controller: no reconcile, status, Event or claim for another's.
+    .try_filter(move |connector| {
+        futures::future::ready(connector.namespace().is_none_or(|ns| shard.owns(&ns)))
+    });
     // Metadata only: `Api<PartialObjectMeta<_>>` asks for metadata, so no Secret data is cached.
     let triggers = secret_triggers(
         retried(
@@ -380,6 +489,9 @@ fn scope_controller<E: SyncEngine>(
         // starting; the slots bound the syncs.
         .with_config(controller::Config::default().concurrency(0))
         .watches_stream(triggers, move |secret| {
+            if secret.namespace().is_some_and(|ns| !shard.owns(&ns)) {
+                return Vec::new();
+            }
             referencing_connectors(&mapper_store, &secret)
         })
         .graceful_shutdown_on(stop)

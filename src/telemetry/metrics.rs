@@ -53,6 +53,14 @@ fn step_histogram() -> Histogram {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabel {
+    /// This process's shard, 0 to `shards` - 1.
+    pub shard: String,
+    /// How many shards split the connectors.
+    pub shards: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionLabel {
     pub connection: String,
 }
@@ -73,6 +81,8 @@ pub struct Metrics {
     pub scim_requests: Family<StatusLabel, Counter>,
     pub connectors: Family<ConnectionLabel, Gauge>,
     pub status_writes: Counter,
+    /// 1, labelled with this process's shard (`set_shard`).
+    pub shard: Family<ShardLabel, Gauge>,
     /// Per-connector gauges (`namespace`, `name`).
     pub fleet: ConnectorMetrics,
 }
@@ -99,6 +109,13 @@ impl Metrics {
         let scim_requests = Family::<StatusLabel, Counter>::default();
         let connectors = Family::<ConnectionLabel, Gauge>::default();
         let status_writes = Counter::default();
+        let shard = Family::<ShardLabel, Gauge>::default();
+        registry.register(
+            "shard_info",
+            "1, labelled with the shard this process reconciles the connectors of and how many \
+             shards there are",
+            shard.clone(),
+        );
         registry.register(
             "sync_duration_seconds",
             "Duration of one connector sync",
@@ -196,6 +213,7 @@ impl Metrics {
             scim_requests,
             connectors,
             status_writes,
+            shard,
             fleet,
         }
     }
@@ -281,6 +299,17 @@ impl Metrics {
                     .inc_by((*n).into());
             }
         }
+    }
+
+    /// Says which shard this process is (`pbconnector_shard_info{shard, shards} 1`).
+    pub fn set_shard(&self, index: u32, count: u32) {
+        self.shard.clear();
+        self.shard
+            .get_or_create(&ShardLabel {
+                shard: index.to_string(),
+                shards: count.to_string(),
+            })
+            .set(1);
     }
 
     /// Sets the number of connectors in each connection state.

@@ -42,6 +42,7 @@ mod e2e {
     mod scale;
     mod scim;
     mod security;
+    mod shards;
     mod verify;
 }
 mod plugin {
@@ -58,6 +59,7 @@ mod helm {
     mod chart;
     mod examples;
     mod monitoring;
+    mod shards;
 }
 mod kubernetes {
     mod clients;

@@ -45,9 +45,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* "true" when the operator runs with --leader-elect. */}}
+{{/* "true" when the operator runs with --leader-elect: asked for, more than one replica, or
+more than one shard (each shard runs under a Lease of its own). */}}
 {{- define "pbconnector.leaderElect" -}}
-{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) (gt (int .Values.shards) 1) }}true{{ end }}
 {{- end }}
 
 {{/* The operator image. There is no default: the image is built by scripts/build-image.sh and

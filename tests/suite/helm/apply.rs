@@ -138,6 +138,7 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
             "two replicas with ServiceMonitor",
             "replicaCount: 2\nserviceMonitor:\n  enabled: true\n",
         ),
+        ("three shards", "shards: 3\nreplicaCount: 2\n"),
     ];
     for (mode, values) in modes {
         let server = start_server().await;
@@ -209,6 +210,21 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
                 }
                 // The leader Lease's and the company claims'.
                 assert_eq!(scoped("Role"), 2, "{mode}: two Roles");
+            }
+            "three shards" => {
+                for k in ["Deployment", "PodDisruptionBudget"] {
+                    assert_eq!(scoped(k), 3, "{mode}: one {k} per shard");
+                }
+                assert_eq!(scoped("ServiceAccount"), 1, "{mode}: one ServiceAccount");
+                let deployments = sh
+                    .ok(&format!(
+                        "kubectl -n {RELEASE_NAMESPACE} get deployment -o name"
+                    ))
+                    .await;
+                for i in 0..3 {
+                    let line = format!("deployment.apps/pbc-pbconnector-shard-{i}");
+                    assert!(deployments.contains(&line), "{deployments}");
+                }
             }
             _ => assert_eq!(scoped("ClusterRole"), 1, "{mode}: one ClusterRole"),
         }
