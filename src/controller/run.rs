@@ -72,6 +72,8 @@ pub struct ControllerConfig {
     /// The operator's own namespace, where each company's claim (a Lease) lives; `None`: the
     /// client's default namespace (in a pod, its own).
     pub claim_namespace: Option<String>,
+    /// The fleet-wide freeze: every destructive change of every connector is held.
+    pub freeze_destructive: bool,
 }
 
 impl ControllerConfig {
@@ -91,6 +93,7 @@ impl ControllerConfig {
             policy: CredentialPolicy::default(),
             verify_interval: super::verify::VERIFY_INTERVAL,
             claim_namespace: None,
+            freeze_destructive: false,
         }
     }
 }
@@ -221,7 +224,8 @@ async fn run_controller<E: SyncEngine>(
         .with_leadership_and_deadline(leadership, config.sync_deadline)
         .with_progress_status_interval(config.progress_status_interval)
         .with_verify_interval(config.verify_interval)
-        .with_claim_namespace(&claim_namespace),
+        .with_claim_namespace(&claim_namespace)
+        .with_freeze_destructive(config.freeze_destructive),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());

@@ -398,6 +398,29 @@ fn endpoint_and_identity_policy_values_become_the_operators_flags() {
     assert!(a.contains(&"--allow-operator-workload-identity".to_owned()));
 }
 
+#[test]
+fn the_freeze_value_becomes_the_operators_freeze_flag() {
+    let helm = Helm::find();
+    let a = args(&helm.template(""));
+    assert!(
+        !a.iter().any(|f| f.starts_with("--freeze-destructive")),
+        "no freeze by default: {a:?}"
+    );
+    let a = args(&helm.template("freezeDestructiveChanges: false\n"));
+    assert!(!a.iter().any(|f| f.starts_with("--freeze-destructive")));
+    let a = args(&helm.template("freezeDestructiveChanges: true\n"));
+    assert_eq!(
+        a.iter().filter(|f| *f == "--freeze-destructive").count(),
+        1,
+        "{a:?}"
+    );
+    // The flag the chart passes is one `pbconnector run` accepts.
+    use clap::Parser;
+    let parsed =
+        pbconnector::cli::Cli::try_parse_from(std::iter::once("pbconnector".to_string()).chain(a));
+    assert!(parsed.is_ok(), "{parsed:?}");
+}
+
 /// (protocol, port) of every egress rule, and the peers of each.
 fn egress(policy: &Value) -> (BTreeSet<(String, u64)>, Vec<Value>) {
     let mut ports = BTreeSet::new();
@@ -656,6 +679,10 @@ fn bad_values_are_rejected_by_the_schema_before_anything_renders() {
         ),
         ("affinity:\n  nodeAfinity: {}\n", "nodeAfinity"),
         ("syncDeadline: soon\n", "syncDeadline"),
+        (
+            "freezeDestructiveChanges: \"yes\"\n",
+            "freezeDestructiveChanges",
+        ),
     ];
     for (values, field) in cases {
         let err = helm
