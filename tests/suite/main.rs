@@ -64,6 +64,7 @@ mod kubernetes {
     mod clients;
     mod crd_schema;
     mod crd_server;
+    mod full_example;
     mod kubectl;
 }
 mod passwordboss {
@@ -95,4 +96,7 @@ mod sync {
     mod safety;
     mod secret_hygiene;
     mod telemetry;
+}
+mod readme {
+    mod commands;
 }

@@ -408,7 +408,16 @@ fn the_freeze_value_becomes_the_operators_freeze_flag() {
     );
     let a = args(&helm.template("freezeDestructiveChanges: false\n"));
     assert!(!a.iter().any(|f| f.starts_with("--freeze-destructive")));
-    let a = args(&helm.template("freezeDestructiveChanges: true\n"));
+    // The README's command turns the freeze on with `--set`; render with what it sets.
+    let command = crate::support::readme::command(
+        "helm upgrade pbconnector charts/pbconnector --reuse-values --set freezeDestructiveChanges=true",
+    );
+    let set = command
+        .split_once("--set ")
+        .map(|(_, s)| s.split_whitespace().next().unwrap_or_default())
+        .expect("the README's command sets a value");
+    let (key, value) = set.split_once('=').expect("KEY=VALUE");
+    let a = args(&helm.template(&format!("{key}: {value}\n")));
     assert_eq!(
         a.iter().filter(|f| *f == "--freeze-destructive").count(),
         1,
