@@ -8,7 +8,8 @@
 //! - `By(file)`: that test file takes the command's text from the README
 //!   (`support::readme::command(marker)`), checked here by reading its source;
 //! - `Script(file)`: a script CI runs holds the command verbatim;
-//! - `Not(reason)`: cannot run here (a user's own registry or vault); the README says so.
+//! - `Not(reason)`: cannot run here (the reader's own registry or Vault); the README says
+//!   "on your workstation".
 
 use std::path::Path;
 
@@ -92,12 +93,6 @@ const COVERAGE: &[(&str, Runs)] = &[
         "vault kv get -field=token secret/passwordboss | pbconnector sync",
         Runs::Not(
             "reads the reader's HashiCorp Vault; --secret-from-env and --secret-from-stdin run in cli::standalone",
-        ),
-    ),
-    (
-        "*/5 * * * * pbconnector sync",
-        Runs::Not(
-            "a crontab line, not a command; sync --once --state-file runs in cli::standalone",
         ),
     ),
     (
