@@ -34,7 +34,9 @@ Examples:
   # In the cluster (the Helm chart runs this), or against the cluster of KUBECONFIG:
   pbconnector run
   # Let connectors use a private Password Boss endpoint:
-  pbconnector run --allowed-endpoint-hosts pb.internal.example.com";
+  pbconnector run --allowed-endpoint-hosts pb.internal.example.com
+  # Fleet-wide freeze: hold every destructive change in every connector (creates go on):
+  pbconnector run --freeze-destructive";
 
 const CRD_EXAMPLES: &str = "\
 Examples:

@@ -429,6 +429,12 @@ async fn approve(target: &Target, yes: bool) -> Result<Exit, PluginError> {
         if blocked.deprovisions > listed {
             println!("  … and {} more", blocked.deprovisions - listed);
         }
+        if blocked.frozen {
+            // The limit text says why and how the freeze ends; there is no token to apply.
+            println!("  not applied: the operator's fleet-wide freeze holds these changes");
+            exit = worse(exit, Exit::DeprovisionsBlocked);
+            continue;
+        }
         println!("  approval token: {}", blocked.approval);
         let go = yes
             || (std::io::stdin().is_terminal() && confirm("Apply exactly these changes, once?"));
@@ -595,6 +601,10 @@ async fn status(target: &Target) -> Result<Exit, PluginError> {
                 s.users.in_scope, s.users.active, s.users.pending, s.users.disabled
             ),
             match &s.blocked {
+                Some(b) if b.frozen => format!(
+                    "  Held back:     {} deprovisions, {} group changes ({})",
+                    b.deprovisions, b.group_changes, b.limit
+                ),
                 Some(b) => format!(
                     "  Held back:     {} deprovisions, {} group changes ({}); review and approve: \
                      kubectl aadc approve {} -n {}",

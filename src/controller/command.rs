@@ -80,6 +80,13 @@ pub struct RunArgs {
     /// (`workloadIdentity: {operatorIdentity: true}`), not only a ServiceAccount of their namespace.
     #[arg(long, env = "PBCONNECTOR_ALLOW_OPERATOR_WORKLOAD_IDENTITY", action = ArgAction::Set, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub allow_operator_workload_identity: bool,
+    /// Fleet-wide freeze: hold every destructive change (disable, remove, delete, group member
+    /// removed, group deleted) in every connector, whatever its safety limits; creates and
+    /// updates go on. Each connector shows it (DeprovisionBlocked and Ready reason `Frozen`,
+    /// the held set in status.blocked); no approval releases it. For the day something
+    /// upstream looks wrong.
+    #[arg(long, env = "PBCONNECTOR_FREEZE_DESTRUCTIVE", action = ArgAction::Set, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub freeze_destructive: bool,
     /// The pod's memory limit, bytes or a Kubernetes quantity (`256Mi`); the chart passes
     /// `limits.memory` through the downward API. A third of it, at most 256 MiB, is the budget
     /// every buffered response body of every sync shares; unset, the budget is 85 MiB (a third of 256Mi).
@@ -164,6 +171,7 @@ impl RunArgs {
         config.namespaces.dedup();
         config.max_concurrent_syncs = self.max_concurrent_syncs;
         config.sync_deadline = self.sync_deadline;
+        config.freeze_destructive = self.freeze_destructive;
         config.progress_status_interval = Duration::from_secs(self.progress_status_interval);
         // The company claims live in the operator's namespace, with or without leader election.
         config.claim_namespace = Some(

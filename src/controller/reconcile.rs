@@ -76,6 +76,8 @@ pub struct Context<E> {
     pub verify_interval: Duration,
     /// When each connector's last verify started.
     pub verified: Mutex<HashMap<ConnectorKey, Instant>>,
+    /// The fleet-wide freeze (`--freeze-destructive`): every sync holds every destructive change.
+    pub freeze_destructive: bool,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -100,6 +102,7 @@ impl<E: SyncEngine> Context<E> {
             in_flight: Arc::default(),
             verify_interval: super::verify::VERIFY_INTERVAL,
             verified: Mutex::default(),
+            freeze_destructive: false,
             companies: Arc::new(CompanyRegistry::new(
                 client.clone(),
                 client.default_namespace(),
@@ -128,6 +131,12 @@ impl<E: SyncEngine> Context<E> {
     ) -> Self {
         self.leadership = leadership;
         self.sync_deadline = sync_deadline;
+        self
+    }
+
+    /// Every sync holds every destructive change (the fleet-wide freeze) when `frozen`.
+    pub fn with_freeze_destructive(mut self, frozen: bool) -> Self {
+        self.freeze_destructive = frozen;
         self
     }
 
@@ -542,6 +551,7 @@ async fn sync<E: SyncEngine>(
         secrets: read.data,
         dry_run,
         approval: observation.observed.approval.clone(),
+        freeze_destructive: ctx.freeze_destructive,
         safety_record: observation.current.as_ref().and_then(|s| s.safety.clone()),
         safety_store: Some(SafetyStoreHandle::new(StatusSafetyStore::new(
             ctx.client.clone(),

@@ -76,6 +76,8 @@ pub struct ControllerConfig {
     /// Which connectors this process reconciles (`shard`): those of namespaces hashed to its
     /// shard. More than one shard needs leader election (one Lease per shard).
     pub shard: Shard,
+    /// The fleet-wide freeze: every destructive change of every connector is held.
+    pub freeze_destructive: bool,
 }
 
 impl ControllerConfig {
@@ -96,6 +98,7 @@ impl ControllerConfig {
             verify_interval: super::verify::VERIFY_INTERVAL,
             claim_namespace: None,
             shard: Shard::single(),
+            freeze_destructive: false,
         }
     }
 }
@@ -323,7 +326,8 @@ async fn run_controller<E: SyncEngine>(
         .with_leadership_and_deadline(leadership, config.sync_deadline)
         .with_progress_status_interval(config.progress_status_interval)
         .with_verify_interval(config.verify_interval)
-        .with_claim_namespace(&claim_namespace),
+        .with_claim_namespace(&claim_namespace)
+        .with_freeze_destructive(config.freeze_destructive),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());

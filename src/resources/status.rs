@@ -96,9 +96,14 @@ pub const MAX_STATUS_BLOCKED_USERS: usize = 100;
 #[serde(rename_all = "camelCase")]
 pub struct Blocked {
     /// Approves exactly this set of changes, once: put it in the annotation
-    /// `passwordboss.com/approve-deprovisions` (or pass `--approve-deprovisions`).
+    /// `passwordboss.com/approve-deprovisions` (or pass `--approve-deprovisions`). Empty while
+    /// the operator's fleet-wide freeze holds the set: no approval releases that.
     #[serde(default)]
     pub approval: String,
+    /// Held by the operator's fleet-wide freeze (`pbconnector run --freeze-destructive`), not
+    /// by the safety limits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frozen: bool,
     /// Deprovisions (disable, remove, delete) held back.
     pub deprovisions: u32,
     /// Group changes held back: mirrored groups deleted and members removed from them.

@@ -93,6 +93,7 @@ pub(super) async fn make_plan(
             now,
             record: (&record).into(),
             approval: request.approval.clone(),
+            frozen: request.freeze_destructive,
         };
         let plan = {
             let _span = tracing::info_span!("plan").entered();

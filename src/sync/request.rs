@@ -61,6 +61,9 @@ pub struct SyncRequest {
     /// The approval token given for this sync (the `passwordboss.com/approve-deprovisions`
     /// annotation, or `--approve-deprovisions`).
     pub approval: Option<String>,
+    /// The operator's fleet-wide freeze (`pbconnector run --freeze-destructive`): every
+    /// destructive change is held, and no approval releases it.
+    pub freeze_destructive: bool,
     /// What the safety limits remember (the connector's `status.safety`): the record the sync
     /// plans from (one whose plan changes it reads it afresh from `safety_store` first).
     pub safety_record: Option<SafetyRecord>,
@@ -101,6 +104,7 @@ impl SyncRequest {
             federated_token: None,
             dry_run: false,
             approval: None,
+            freeze_destructive: false,
             safety_record: None,
             safety_store: None,
             sync_id: uuid::Uuid::new_v4().to_string(),
@@ -127,6 +131,7 @@ impl fmt::Debug for SyncRequest {
             .field("secrets", &secrets)
             .field("dry_run", &self.dry_run)
             .field("approval", &self.approval)
+            .field("freeze_destructive", &self.freeze_destructive)
             .field("federated_token", &self.federated_token)
             .field("deadline", &self.deadline)
             .field("company_guard", &self.company_guard)

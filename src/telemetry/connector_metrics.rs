@@ -1,7 +1,7 @@
 //! Per-connector gauges, labelled `namespace` and `name`: what a fleet's alerts and dashboard
-//! read. A fixed set of series per connector (at most 14: ready, 4 connection states, last
-//! success, interval, users in scope, 3 managed-user statuses, conflicts, held deprovisions,
-//! credential expiry), set from the status the controller computes after each sync and removed
+//! read. A fixed set of series per connector (at most 15: ready, 4 connection states, last
+//! success, interval, users in scope, 3 managed-user statuses, conflicts, held deprovisions by
+//! cause (the safety limits, the fleet-wide freeze), credential expiry), set from the status the controller computes after each sync and removed
 //! when the connector is deleted or this process stops leading.
 
 use std::time::Duration;
@@ -37,6 +37,17 @@ pub struct ConnectorUsersLabels {
     pub status: String,
 }
 
+/// A connector and why its deprovisions are held: `SafetyLimitExceeded` (an approval releases
+/// them) or `Frozen` (the operator's fleet-wide freeze; only lifting it does).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorHeldLabels {
+    pub namespace: String,
+    pub name: String,
+    pub cause: String,
+}
+
+const HELD_CAUSES: [&str; 2] = ["SafetyLimitExceeded", "Frozen"];
+
 const STATES: [Connection; 4] = [
     Connection::WaitingForConnection,
     Connection::Connected,
@@ -55,7 +66,7 @@ pub struct ConnectorMetrics {
     pub users_in_scope: Family<ConnectorLabels, Gauge>,
     pub managed_users: Family<ConnectorUsersLabels, Gauge>,
     pub conflicts: Family<ConnectorLabels, Gauge>,
-    pub held_deprovisions: Family<ConnectorLabels, Gauge>,
+    pub held_deprovisions: Family<ConnectorHeldLabels, Gauge>,
     pub credential_expiry: Family<ConnectorLabels, Gauge>,
 }
 
@@ -100,7 +111,8 @@ impl ConnectorMetrics {
         );
         registry.register(
             "connector_held_deprovisions",
-            "Deprovisions the safety limits hold back until approved",
+            "Deprovisions held back, by cause: SafetyLimitExceeded (until approved) or Frozen \
+             (the operator's fleet-wide freeze)",
             m.held_deprovisions.clone(),
         );
         registry.register(
@@ -159,9 +171,16 @@ impl ConnectorMetrics {
         self.conflicts
             .get_or_create(&labels)
             .set(status.last_sync.conflicts.into());
-        self.held_deprovisions
-            .get_or_create(&labels)
-            .set(status.blocked.as_ref().map_or(0, |b| b.deprovisions).into());
+        for cause in HELD_CAUSES {
+            let held = status
+                .blocked
+                .as_ref()
+                .filter(|b| (cause == "Frozen") == b.frozen)
+                .map_or(0, |b| b.deprovisions);
+            self.held_deprovisions
+                .get_or_create(&held_labels(namespace, name, cause))
+                .set(held.into());
+        }
     }
 
     /// Sets (or, with `None`: removes) the connector's credential expiry.
@@ -188,10 +207,13 @@ impl ConnectorMetrics {
             &self.interval,
             &self.users_in_scope,
             &self.conflicts,
-            &self.held_deprovisions,
             &self.credential_expiry,
         ] {
             family.remove(&labels);
+        }
+        for cause in HELD_CAUSES {
+            self.held_deprovisions
+                .remove(&held_labels(namespace, name, cause));
         }
         for state in STATES {
             self.connection
@@ -211,11 +233,11 @@ impl ConnectorMetrics {
             &self.interval,
             &self.users_in_scope,
             &self.conflicts,
-            &self.held_deprovisions,
             &self.credential_expiry,
         ] {
             family.clear();
         }
+        self.held_deprovisions.clear();
         self.connection.clear();
         self.managed_users.clear();
     }
@@ -225,6 +247,14 @@ fn labels(namespace: &str, name: &str) -> ConnectorLabels {
     ConnectorLabels {
         namespace: namespace.into(),
         name: name.into(),
+    }
+}
+
+fn held_labels(namespace: &str, name: &str, cause: &str) -> ConnectorHeldLabels {
+    ConnectorHeldLabels {
+        namespace: namespace.into(),
+        name: name.into(),
+        cause: cause.into(),
     }
 }
 
@@ -293,14 +323,15 @@ mod tests {
                 .filter(|l| !l.starts_with('#') && l.contains(who))
                 .count()
         };
-        assert_eq!(series("name=\"contoso\""), 14, "{text}");
+        assert_eq!(series("name=\"contoso\""), 15, "{text}");
         for line in [
             "pbconnector_connector_ready{namespace=\"msp-a\",name=\"contoso\"} 0",
             "pbconnector_connector_connection{namespace=\"msp-a\",name=\"contoso\",state=\"Connected\"} 1",
             "pbconnector_connector_connection{namespace=\"msp-a\",name=\"contoso\",state=\"Error\"} 0",
             "pbconnector_connector_last_success_timestamp_seconds{namespace=\"msp-a\",name=\"contoso\"} 1800000000",
             "pbconnector_connector_managed_users{namespace=\"msp-a\",name=\"contoso\",status=\"pending\"} 4",
-            "pbconnector_connector_held_deprovisions{namespace=\"msp-a\",name=\"contoso\"} 242",
+            "pbconnector_connector_held_deprovisions{namespace=\"msp-a\",name=\"contoso\",cause=\"SafetyLimitExceeded\"} 242",
+            "pbconnector_connector_held_deprovisions{namespace=\"msp-a\",name=\"contoso\",cause=\"Frozen\"} 0",
             "pbconnector_connector_conflicts{namespace=\"msp-a\",name=\"contoso\"} 3",
             "pbconnector_connector_credential_expiry_timestamp_seconds{namespace=\"msp-a\",name=\"contoso\"} 1900000000",
         ] {

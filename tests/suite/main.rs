@@ -35,6 +35,7 @@ mod container {
 mod e2e {
     mod company_audit;
     mod fairness;
+    mod freeze;
     mod hostile;
     mod memory;
     mod operator;
@@ -65,6 +66,7 @@ mod kubernetes {
     mod clients;
     mod crd_schema;
     mod crd_server;
+    mod full_example;
     mod kubectl;
 }
 mod passwordboss {
@@ -96,4 +98,7 @@ mod sync {
     mod safety;
     mod secret_hygiene;
     mod telemetry;
+}
+mod readme {
+    mod commands;
 }

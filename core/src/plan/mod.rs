@@ -20,6 +20,6 @@ pub use rules::{
     EmailAttribute, ExistingUserRule, LeaveRule, NewUserRule, Rules, Safety, SyncRules, UserScope,
     duration_text,
 };
-pub use safety::{MAX_APPROVALS_USED, MAX_LEAVERS, exceeded_limit, irreversible};
+pub use safety::{FROZEN, MAX_APPROVALS_USED, MAX_LEAVERS, exceeded_limit, irreversible};
 pub use scope::{apply_scope, in_scope};
 pub use types::*;

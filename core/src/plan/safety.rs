@@ -19,6 +19,10 @@
 //!    ahead once (it is then recorded as used, and not spent from the window); any other value
 //!    is reported as not matching.
 //!
+//! Under the operator's fleet-wide freeze (`SafetyInput::frozen`), step 2 holds every
+//! destructive change whatever the limits, the held set has no token, and no approval applies
+//! (`Approval::Frozen`); nothing is spent from the window. The grace period still runs.
+//!
 //! The gate is pure: the time and the record of earlier syncs are inputs, and the record to keep
 //! once the plan is applied is an output (`Plan::record`).
 
@@ -34,6 +38,12 @@ use super::types::{
     SafetyRecord, SpentChanges, UserCounts,
 };
 use crate::domain::{AccountStatus, Owner};
+
+/// Why everything destructive is held under the operator's fleet-wide freeze: `Held::limit`.
+pub const FROZEN: &str = "held by the operator's fleet-wide freeze (pbconnector run \
+    --freeze-destructive); no approval releases it: unfreeze by running the operator without \
+    --freeze-destructive (Helm: freezeDestructiveChanges=false), after which these changes go \
+    through the safety limits as usual";
 
 /// At most this many leavers are remembered; past it, a user's grace period starts again each
 /// sync (so they are disabled, never removed or deleted early).
@@ -212,15 +222,26 @@ pub(super) fn gate(
         .iter()
         .fold(0u32, |a, s| a.saturating_add(s.changes));
     let changes = destructive.count();
-    let limit = exceeded_limit(changes, spent, managed, &rules.safety);
+    let frozen = input.frozen && changes > 0;
+    let limit = if frozen {
+        Some(FROZEN.to_string())
+    } else {
+        exceeded_limit(changes, spent, managed, &rules.safety)
+    };
 
-    // 3. and 4. Hold, unless approved.
+    // 3. and 4. Hold, unless approved (never under the freeze: its held set has no token).
     let last_used = record.approvals_used.last().map(String::as_str);
-    let token = limit
-        .as_ref()
-        .map(|_| approval_token(&destructive, last_used));
+    let token = match (&limit, frozen) {
+        (Some(_), true) => Some(String::new()),
+        (Some(_), false) => Some(approval_token(&destructive, last_used)),
+        (None, _) => None,
+    };
+    plan.frozen = input.frozen;
     plan.approval = match (&input.approval, &token) {
         (None, _) => Approval::None,
+        // A used token left in place is ignored, frozen or not.
+        (Some(given), _) if input.frozen && record.approvals_used.contains(given) => Approval::None,
+        (Some(given), _) if input.frozen => Approval::Frozen(given.clone()),
         (Some(given), Some(token)) if given == token => Approval::Applied(given.clone()),
         // A used token left in place is ignored until something is held again.
         (Some(given), None) if record.approvals_used.contains(given) => Approval::None,
@@ -329,6 +350,7 @@ fn hold(
     }
     plan.actions = kept;
     Held {
+        frozen: limit == FROZEN,
         token,
         limit,
         users,

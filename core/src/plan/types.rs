@@ -192,6 +192,9 @@ pub struct SafetyInput {
     pub now: Timestamp,
     pub record: SafetyRecord,
     pub approval: Option<String>,
+    /// The operator's fleet-wide freeze (`pbconnector run --freeze-destructive`): every
+    /// destructive change is held, whatever the limits, and no approval releases it.
+    pub frozen: bool,
 }
 
 impl SafetyInput {
@@ -206,6 +209,12 @@ impl SafetyInput {
     /// With this approval token.
     pub fn approving(mut self, token: impl Into<String>) -> Self {
         self.approval = Some(token.into());
+        self
+    }
+
+    /// Under the operator's fleet-wide freeze.
+    pub fn freezing(mut self) -> Self {
+        self.frozen = true;
         self
     }
 }
@@ -280,14 +289,20 @@ pub enum Approval {
         given: String,
         expected: Option<String>,
     },
+    /// The operator's fleet-wide freeze is on: no approval applies until it is lifted.
+    Frozen(String),
 }
 
 /// Destructive changes held back by the safety limits.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Held {
-    /// Approves exactly this set, once.
+    /// Approves exactly this set, once; empty when the fleet-wide freeze holds it (no approval
+    /// releases that).
     pub token: String,
+    /// Held by the operator's fleet-wide freeze rather than by the limits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frozen: bool,
     /// Which limit the set exceeds.
     pub limit: String,
     /// The held `DeprovisionUser` actions, by email.
@@ -313,6 +328,9 @@ pub struct Plan {
     /// What became of the approval given.
     #[serde(default)]
     pub approval: Approval,
+    /// Made under the operator's fleet-wide freeze: nothing destructive is in `actions`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frozen: bool,
     /// `Remove`/`Delete` deprovisions waiting for the grace period (disabled meanwhile).
     #[serde(default)]
     pub waiting_for_grace: u32,

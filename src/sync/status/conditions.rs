@@ -77,9 +77,11 @@ pub enum Reason {
     // `AzureAuthorized`, `PasswordBossAuthorized`, `ScimAuthorized`
     Authorized,
     Unauthorized,
-    // `DeprovisionBlocked`
+    // `DeprovisionBlocked` (and `Ready`: `Frozen`)
     SafetyLimitExceeded,
     WithinLimits,
+    /// The operator's fleet-wide freeze holds every destructive change.
+    Frozen,
     // `CredentialExpiring`
     Expired,
     ExpiresSoon,
@@ -100,6 +102,7 @@ impl Reason {
             Self::Unauthorized => "Unauthorized",
             Self::SafetyLimitExceeded => "SafetyLimitExceeded",
             Self::WithinLimits => "WithinLimits",
+            Self::Frozen => "Frozen",
             Self::Expired => "Expired",
             Self::ExpiresSoon => "ExpiresSoon",
             Self::NotExpiringSoon => "NotExpiringSoon",

@@ -141,14 +141,19 @@ pub fn status_from_report(
                     Reason::DryRun,
                     "Dry run: the plan is in status.plan; nothing was changed".to_string(),
                 )
-            } else if report.held().is_some() {
+            } else if let Some(held) = report.held() {
+                let reason = if held.frozen {
+                    Reason::Frozen
+                } else {
+                    Reason::DeprovisionBlocked
+                };
                 let held = status
                     .conditions
                     .iter()
                     .find(|c| c.type_ == CONDITION_DEPROVISION_BLOCKED)
                     .map(|c| c.message.clone())
                     .unwrap_or_default();
-                (Truth::False, Reason::DeprovisionBlocked, held)
+                (Truth::False, reason, held)
             } else {
                 (Truth::True, Reason::Synced, status.message.clone())
             };
@@ -225,11 +230,15 @@ pub fn planned_status(
                 plan.actions.len()
             );
             if let Some(held) = &plan.held {
+                let then = if held.frozen {
+                    String::new()
+                } else {
+                    format!(": approve with {}", held.token)
+                };
                 message.push_str(&format!(
-                    "; {} destructive changes would be held back ({}): approve with {}",
+                    "; {} destructive changes would be held back ({}){then}",
                     held.users.len() as u32 + held.group_changes,
                     held.limit,
-                    held.token
                 ));
             }
             (true, message, plan.actions.len() as u32)
@@ -256,6 +265,7 @@ pub fn planned_status(
 fn blocked(held: &Held) -> Blocked {
     Blocked {
         approval: held.token.clone(),
+        frozen: held.frozen,
         deprovisions: held.users.len() as u32,
         group_changes: held.group_changes,
         limit: held.limit.clone(),
@@ -302,6 +312,11 @@ pub fn approval_problem(report: &SyncReport) -> Option<String> {
             expected: None,
         } => Some(format!(
             "the approval \"{}\" does not match: nothing is held back",
+            remote_text(given)
+        )),
+        Approval::Frozen(given) => Some(format!(
+            "the approval \"{}\" was not applied: the operator's fleet-wide freeze holds every \
+             destructive change and no approval releases it",
             remote_text(given)
         )),
     }
@@ -428,8 +443,12 @@ pub fn held_summary(held: &Held) -> String {
     )
 }
 
-/// How to approve exactly the held set.
+/// How to approve exactly the held set (under the fleet-wide freeze: that none can).
 pub fn approve_hint(held: &Held) -> String {
+    if held.frozen {
+        return "No approval releases them while the operator's fleet-wide freeze is on"
+            .to_string();
+    }
     format!(
         "If that is intended, annotate the connector with \
          passwordboss.com/approve-deprovisions=\"{}\" (or pass --approve-deprovisions {})",
@@ -570,12 +589,28 @@ fn set_blocked_condition(
         if let Some(problem) = approval_problem(report) {
             message.push_str(&format!("; {problem}"));
         }
+        let reason = if held.frozen {
+            Reason::Frozen
+        } else {
+            Reason::SafetyLimitExceeded
+        };
         set_condition(
             status,
             ConditionType::DeprovisionBlocked,
             Truth::True,
-            Reason::SafetyLimitExceeded,
+            reason,
             &message,
+            generation,
+            now,
+        );
+    } else if report.plan.as_ref().is_some_and(|p| p.frozen) {
+        set_condition(
+            status,
+            ConditionType::DeprovisionBlocked,
+            Truth::False,
+            Reason::Frozen,
+            "No deprovision is pending; the operator's fleet-wide freeze (pbconnector run \
+             --freeze-destructive) would hold any",
             generation,
             now,
         );

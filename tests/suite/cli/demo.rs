@@ -7,10 +7,19 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pbconnector");
 
+/// The README's first command, `cargo run --release -- demo`: the binary with the arguments after
+/// `--` (and a shorter run).
+fn readme_demo_args() -> Vec<String> {
+    let command = crate::support::readme::command("cargo run --release -- demo");
+    let (_, args) = command.split_once(" -- ").expect("cargo run … -- ARGS");
+    args.split_whitespace().map(str::to_owned).collect()
+}
+
 #[tokio::test]
 async fn demo_creates_users_then_applies_the_scripted_changes() {
     let out = tokio::process::Command::new(BIN)
-        .args(["demo", "--users", "40", "--interval", "1s", "--syncs", "4"])
+        .args(readme_demo_args())
+        .args(["--users", "40", "--interval", "1s", "--syncs", "4"])
         .output()
         .await
         .expect("demo runs");

@@ -257,7 +257,12 @@ async fn fleet_metrics_follow_a_connector_and_go_with_it() {
             ",status=\"active\"",
             &users.active.to_string(),
         ),
-        series("connector_held_deprovisions", "", "0"),
+        series(
+            "connector_held_deprovisions",
+            ",cause=\"SafetyLimitExceeded\"",
+            "0",
+        ),
+        series("connector_held_deprovisions", ",cause=\"Frozen\"", "0"),
         series(
             "connector_conflicts",
             "",

@@ -398,6 +398,38 @@ fn endpoint_and_identity_policy_values_become_the_operators_flags() {
     assert!(a.contains(&"--allow-operator-workload-identity".to_owned()));
 }
 
+#[test]
+fn the_freeze_value_becomes_the_operators_freeze_flag() {
+    let helm = Helm::find();
+    let a = args(&helm.template(""));
+    assert!(
+        !a.iter().any(|f| f.starts_with("--freeze-destructive")),
+        "no freeze by default: {a:?}"
+    );
+    let a = args(&helm.template("freezeDestructiveChanges: false\n"));
+    assert!(!a.iter().any(|f| f.starts_with("--freeze-destructive")));
+    // The README's command turns the freeze on with `--set`; render with what it sets.
+    let command = crate::support::readme::command(
+        "helm upgrade pbconnector charts/pbconnector --reuse-values --set freezeDestructiveChanges=true",
+    );
+    let set = command
+        .split_once("--set ")
+        .map(|(_, s)| s.split_whitespace().next().unwrap_or_default())
+        .expect("the README's command sets a value");
+    let (key, value) = set.split_once('=').expect("KEY=VALUE");
+    let a = args(&helm.template(&format!("{key}: {value}\n")));
+    assert_eq!(
+        a.iter().filter(|f| *f == "--freeze-destructive").count(),
+        1,
+        "{a:?}"
+    );
+    // The flag the chart passes is one `pbconnector run` accepts.
+    use clap::Parser;
+    let parsed =
+        pbconnector::cli::Cli::try_parse_from(std::iter::once("pbconnector".to_string()).chain(a));
+    assert!(parsed.is_ok(), "{parsed:?}");
+}
+
 /// (protocol, port) of every egress rule, and the peers of each.
 fn egress(policy: &Value) -> (BTreeSet<(String, u64)>, Vec<Value>) {
     let mut ports = BTreeSet::new();
@@ -656,6 +688,10 @@ fn bad_values_are_rejected_by_the_schema_before_anything_renders() {
         ),
         ("affinity:\n  nodeAfinity: {}\n", "nodeAfinity"),
         ("syncDeadline: soon\n", "syncDeadline"),
+        (
+            "freezeDestructiveChanges: \"yes\"\n",
+            "freezeDestructiveChanges",
+        ),
     ];
     for (values, field) in cases {
         let err = helm

@@ -1328,3 +1328,102 @@ fn an_account_of_another_tenant_is_never_re_linked_or_deprovisioned() {
         vec![(Some("e1".to_string()), Some(email_of("e1")))]
     );
 }
+
+// ---- The operator's fleet-wide freeze ----
+
+/// Under the freeze every destructive change is held whatever the limits — one deprovision well
+/// within them, a shrunk group, a group delete — while creates and updates go on; nothing is
+/// spent from the window and the held set has no token.
+#[test]
+fn the_freeze_holds_every_destructive_change_within_the_limits_and_lets_creates_through() {
+    let mut s = leavers(1, 100)
+        .group(entra_group("g-team", "Team", &["s000"]))
+        .pb_group(
+            pb_group("pg-team", "Team", Owner::AzureAd, Some("g-team")),
+            &["us000", "us001"],
+        )
+        .pb_group(
+            pb_group("pg-old", "Old", Owner::AzureAd, Some("g-old")),
+            &[],
+        );
+    let free = s.plan();
+    assert!(free.held.is_none(), "within the limits: {:?}", free.held);
+    assert_eq!(deprovisions(&free).len(), 1);
+    assert!(
+        free.actions
+            .iter()
+            .any(|a| matches!(a, Action::DeleteGroup { .. }))
+    );
+    assert!(!free.record.spent.is_empty(), "spent from the window");
+
+    s.input = s.input.clone().freezing();
+    let plan = s.plan();
+    assert!(plan.frozen);
+    let held = plan
+        .held
+        .clone()
+        .expect("frozen: everything destructive is held");
+    assert!(held.frozen);
+    assert!(held.token.is_empty(), "no token: {held:?}");
+    assert_eq!(held.limit, pbconnector::plan::FROZEN);
+    assert_eq!(held.users.len(), 1);
+    assert_eq!(plan.blocked_deprovisions, 1);
+    // The group delete and us001 removed from Team are the group changes.
+    assert_eq!(held.group_changes, 2, "{held:?}");
+    assert!(deprovisions(&plan).is_empty());
+    assert!(
+        !plan.actions.iter().any(|a| matches!(
+            a,
+            Action::DeleteGroup { .. }
+                | Action::UpdateGroup {
+                    members: Some(_),
+                    ..
+                }
+        )),
+        "{:?}",
+        plan.actions
+    );
+    assert!(
+        plan.actions
+            .contains(&create("new", "new@contoso.com", AccountStatus::Active)),
+        "creates go on: {:?}",
+        plan.actions
+    );
+    assert!(
+        plan.record.spent.is_empty(),
+        "nothing spent: {:?}",
+        plan.record
+    );
+    assert_eq!(plan.users.disabled, 0, "held deprovisions change no count");
+}
+
+/// No approval releases the freeze: not the token the limits would give, not an empty one.
+#[test]
+fn no_approval_releases_the_freeze() {
+    let over = leavers(5, 5);
+    let token = over.plan().held.expect("over the limits").token;
+    let mut frozen = over.clone();
+    frozen.input = frozen.input.clone().freezing();
+    for given in [token.as_str(), ""] {
+        let plan = frozen.plan_with_approval(given);
+        assert_eq!(plan.approval, Approval::Frozen(given.into()));
+        assert_eq!(plan.blocked_deprovisions, 5);
+        assert!(deprovisions(&plan).is_empty());
+        assert!(plan.record.approvals_used.is_empty(), "{:?}", plan.record);
+    }
+    // Lifted, the same token applies exactly as before.
+    let plan = over.plan_with_approval(&token);
+    assert_eq!(plan.approval, Approval::Applied(token));
+    assert_eq!(deprovisions(&plan).len(), 5);
+}
+
+/// Frozen with nothing destructive to do: nothing held, and the plan says it was frozen.
+#[test]
+fn the_freeze_with_nothing_destructive_holds_nothing() {
+    let mut s = Scenario::new().entra(entra("a"));
+    s.input = s.input.clone().freezing();
+    let plan = s.plan();
+    assert!(plan.frozen);
+    assert!(plan.held.is_none());
+    assert_eq!(plan.actions.len(), 1);
+}

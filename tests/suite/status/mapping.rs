@@ -290,6 +290,73 @@ fn blocked_deprovisions_set_the_condition_say_how_to_approve_and_emit_an_event()
     assert!(events.iter().any(|(_, r, _)| *r == "DeprovisionBlocked"));
 }
 
+/// Under the operator's fleet-wide freeze one leaver (well within the limits) is held: the
+/// status says `Frozen` on `DeprovisionBlocked` and `Ready`, lists the held set without an
+/// approval, says how the freeze ends, and an approval given is reported as not applied.
+#[test]
+fn the_freeze_holds_within_the_limits_and_says_so_without_an_approval() {
+    let mut r = ok_report(at(10));
+    let plan = held::frozen_leavers_plan(1, 811);
+    r.blocked_deprovisions = plan.blocked_deprovisions;
+    r.plan = Some(plan);
+    let s = status_from_report(None, &r, Some(1), None);
+    let blocked = s.blocked.as_ref().expect("status.blocked");
+    assert!(blocked.frozen);
+    assert_eq!(blocked.deprovisions, 1);
+    assert_eq!(blocked.approval, "", "no approval releases the freeze");
+    assert!(
+        blocked.limit.contains("fleet-wide freeze"),
+        "{}",
+        blocked.limit
+    );
+    let condition_of = |kind| condition(&s, kind).clone();
+    let held = condition_of("DeprovisionBlocked");
+    assert_eq!(
+        (held.status.as_str(), held.reason.as_str()),
+        ("True", "Frozen")
+    );
+    assert!(
+        held.message.contains("without --freeze-destructive")
+            && held.message.contains("No approval releases them"),
+        "{}",
+        held.message
+    );
+    assert!(
+        !held.message.contains("approve-deprovisions="),
+        "{}",
+        held.message
+    );
+    let ready = condition_of("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Frozen")
+    );
+    assert_eq!(s.connection, Connection::Connected);
+
+    // An approval given meanwhile is not applied, and the status says why.
+    let mut approved = r.clone();
+    if let Some(plan) = approved.plan.as_mut() {
+        plan.approval = pbconnector::plan::Approval::Frozen("1-abcdef12".into());
+    }
+    let s = status_from_report(None, &approved, Some(1), None);
+    let problem = s.approval_problem.expect("the approval is reported");
+    assert!(problem.contains("fleet-wide freeze"), "{problem}");
+
+    // Frozen with nothing to hold: the condition still says the freeze is on.
+    let mut quiet = ok_report(at(20));
+    let mut plan = held::frozen_leavers_plan(0, 812);
+    assert!(plan.held.is_none());
+    plan.frozen = true;
+    quiet.plan = Some(plan);
+    let s = status_from_report(None, &quiet, Some(1), None);
+    let held = condition(&s, "DeprovisionBlocked");
+    assert_eq!(
+        (held.status.as_str(), held.reason.as_str()),
+        ("False", "Frozen")
+    );
+    assert_eq!(condition(&s, "Ready").status, "True");
+}
+
 #[test]
 fn conflicts_are_listed_and_counted() {
     let mut r = ok_report(at(10));

@@ -9,6 +9,15 @@ use pbconnector::plan::{DirectoryState, Plan, Rules, SafetyInput, plan};
 /// group, under the default rules and limits (held when `leaving` is over 25, or over 20 % of
 /// all, and over the floor of 2).
 pub fn leavers_plan(leaving: usize, staying: usize) -> Plan {
+    leavers_plan_under(leaving, staying, SafetyInput::now())
+}
+
+/// `leavers_plan` under the operator's fleet-wide freeze: held whatever the number.
+pub fn frozen_leavers_plan(leaving: usize, staying: usize) -> Plan {
+    leavers_plan_under(leaving, staying, SafetyInput::now().freezing())
+}
+
+fn leavers_plan_under(leaving: usize, staying: usize, input: SafetyInput) -> Plan {
     let mut snapshot = EntraSnapshot {
         sync_group_id: "sync".into(),
         sync_group_name: "Password Boss Users".into(),
@@ -44,5 +53,5 @@ pub fn leavers_plan(leaving: usize, staying: usize) -> Plan {
             snapshot.users.insert(entra_id, user);
         }
     }
-    plan(&snapshot, &state, &Rules::default(), &SafetyInput::now())
+    plan(&snapshot, &state, &Rules::default(), &input)
 }

@@ -14,6 +14,7 @@ pub mod log_capture;
 pub mod passwordboss;
 pub mod planner;
 pub mod planner_model;
+pub mod readme;
 pub mod scim;
 pub mod scim_sample;
 pub mod sync_run;
