@@ -72,6 +72,8 @@ pub struct ControllerConfig {
     /// The operator's own namespace, where each company's claim (a Lease) lives; `None`: the
     /// client's default namespace (in a pod, its own).
     pub claim_namespace: Option<String>,
+    /// The longest wait between two attempts of a quarantined connector.
+    pub quarantine_ceiling: Duration,
 }
 
 impl ControllerConfig {
@@ -91,6 +93,7 @@ impl ControllerConfig {
             policy: CredentialPolicy::default(),
             verify_interval: super::verify::VERIFY_INTERVAL,
             claim_namespace: None,
+            quarantine_ceiling: super::quarantine::DEFAULT_CEILING,
         }
     }
 }
@@ -221,6 +224,7 @@ async fn run_controller<E: SyncEngine>(
         .with_leadership_and_deadline(leadership, config.sync_deadline)
         .with_progress_status_interval(config.progress_status_interval)
         .with_verify_interval(config.verify_interval)
+        .with_quarantine_ceiling(config.quarantine_ceiling)
         .with_claim_namespace(&claim_namespace),
     );
     let synced: Arc<Vec<Readiness>> =
