@@ -39,6 +39,7 @@ mod e2e {
     mod memory;
     mod operator;
     mod progress;
+    mod quarantine;
     mod scale;
     mod scim;
     mod security;
