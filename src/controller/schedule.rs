@@ -261,6 +261,7 @@ impl Ledger {
             .chain(self.connections.keys())
             .chain(self.errors.keys())
             .chain(self.invalid.keys())
+            .chain(self.credential_sources.keys())
             .cloned()
             .collect();
         keys.sort();

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use pbconnector::resources::{
-    ANNOTATION_SYNC_REQUESTED_AT, AzureAdConnectorStatus, CONDITION_READY, Connection,
-    QuarantineStatus,
+    ANNOTATION_SYNC_REQUESTED_AT, ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus,
+    CONDITION_READY, Connection, QuarantineStatus,
 };
 use pbconnector_simulators::graph::PathKind;
 
@@ -168,6 +168,66 @@ async fn refused_credentials_back_off_a_sync_request_buys_one_attempt_and_a_secr
         events.iter().any(|e| e["reason"] == "Quarantined"),
         "a Quarantined Event: {events:#?}"
     );
+    cluster.cleanup().await;
+}
+
+/// Fixed upstream, nothing changed in the cluster (here: the secret the connector sends becomes
+/// one of the app's in Entra): the backoff goes on waiting, and a verify request whose checks
+/// pass ends the quarantine and syncs at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passing_verify_ends_the_quarantine_and_syncs_at_once() {
+    let cluster = Cluster::shared_without_interval_minimum().await;
+    let ns = cluster.namespace("e2e-quarantine-verify").await;
+    let env = sample(5, "2s").await;
+    let mut config = InProcess::config(true);
+    config.namespaces = vec![ns.clone()];
+    let operator = InProcess::start_with(
+        cluster.operator_client().await,
+        CountingEngine::default(),
+        config,
+    );
+    const SENT: &str = "the-secret-the-connector-sends";
+    cluster
+        .apply(&env.manifests(&ns).replace(&env.client_secret, SENT))
+        .await;
+    let status = cluster
+        .wait_status(&ns, "two failures", TIMEOUT, |s| {
+            s.quarantine.as_ref().is_some_and(|q| q.failures >= 2)
+        })
+        .await;
+    let q = status.quarantine.clone().expect("quarantined");
+    assert_eq!(q.failures, 2);
+    let (_, next) = time(&q);
+
+    env.tenant.add_secret(&env.client_id, SENT, false);
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "annotate",
+            &format!("aadc/{NAME}"),
+            "--overwrite",
+            &format!("{ANNOTATION_VERIFY_REQUESTED_AT}=after-the-fix"),
+        ])
+        .await;
+    let status = cluster
+        .wait_connection(&ns, Connection::Connected, TIMEOUT)
+        .await;
+    let verify = status.verify.as_ref().expect("the verify answered");
+    assert_eq!(verify.requested_at, "after-the-fix");
+    assert!(verify.checks.iter().all(|c| c.ok), "{verify:?}");
+    assert_eq!(status.quarantine, None);
+    let success = status
+        .last_successful_sync_time
+        .as_ref()
+        .expect("lastSuccessfulSyncTime")
+        .0;
+    assert!(
+        success < next,
+        "synced at once after the verify ({success}), not at the next attempt ({next})"
+    );
+    operator.stop().await;
     cluster.cleanup().await;
 }
 
