@@ -271,6 +271,23 @@ mod tests {
         assert_eq!(remaining(Some(&status), at(60)), None);
     }
 
+    #[test]
+    fn a_suspended_connector_is_not_quarantined() {
+        let mut status = AzureAdConnectorStatus::default();
+        let q = after_attempt(
+            None,
+            Some(FailureReason::ConsentMissing),
+            MINUTE,
+            DEFAULT_CEILING,
+            at(0),
+        )
+        .map(|(q, _)| q);
+        apply(&mut status, q, Some(1), at(0));
+        assert!(status.quarantine.is_some());
+        let suspended = crate::sync::status::suspended_status(Some(&status), Some(2), at(1));
+        assert_eq!(suspended.quarantine, None);
+    }
+
     proptest! {
         #[test]
         fn the_backoff_is_monotone_bounded_and_starts_at_the_interval(

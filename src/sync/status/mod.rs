@@ -85,6 +85,8 @@ pub fn suspended_status(
     let mut status = previous.cloned().unwrap_or_default();
     status.observed_generation = generation;
     status.message = "Suspended: spec.suspend is true, no sync runs".into();
+    // No attempt runs, so none is due: resuming changes the spec, which ends a quarantine.
+    status.quarantine = None;
     set_condition(
         &mut status,
         ConditionType::Ready,
