@@ -117,6 +117,13 @@ impl GraphError {
         )
     }
 
+    /// Entra does not know the app in the tenant (AADSTS700016, `unauthorized_client`): no
+    /// administrator of that tenant has consented to it, or the consent was revoked. For a
+    /// multi-tenant app that is the normal state while a customer is being onboarded.
+    pub fn consent_missing(&self) -> bool {
+        matches!(self, GraphError::TokenRejected { code: 700016, .. })
+    }
+
     pub(crate) fn config(what: impl Into<String>) -> Self {
         GraphError::Config { what: what.into() }
     }

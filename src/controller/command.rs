@@ -54,6 +54,11 @@ pub struct RunArgs {
     /// it fails with SyncDeadlineExceeded and the other connectors are not held up.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::resources::parse_duration)]
     pub sync_deadline: Duration,
+    /// The longest wait between two attempts of a quarantined connector (one whose
+    /// credentials were refused in a way waiting will not fix: attempts back off from its
+    /// interval, doubling, to this); a connector waiting for consent caps at 15 minutes.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::resources::parse_duration)]
+    pub quarantine_ceiling: Duration,
     /// While a sync runs longer than this many seconds, its progress goes into
     /// status.message, at most this often.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -172,6 +177,7 @@ impl RunArgs {
         config.max_concurrent_syncs = self.max_concurrent_syncs;
         config.sync_deadline = self.sync_deadline;
         config.freeze_destructive = self.freeze_destructive;
+        config.quarantine_ceiling = self.quarantine_ceiling;
         config.progress_status_interval = Duration::from_secs(self.progress_status_interval);
         // The company claims live in the operator's namespace, with or without leader election.
         config.claim_namespace = Some(

@@ -14,6 +14,7 @@ pub mod lease_watch;
 pub mod permissions;
 pub mod policy;
 pub mod progress;
+pub mod quarantine;
 pub mod reconcile;
 pub mod requests;
 pub mod run;

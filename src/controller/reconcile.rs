@@ -40,6 +40,7 @@ use crate::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, deprovision_event, invalid_spec_status, is_meaningful_change,
     planned_status, status_from_report, suspended_status, transitions, waiting_status,
 };
+use crate::sync::target::TargetKind;
 use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE, SyncRequest};
 use crate::telemetry::metrics::Metrics;
 
@@ -74,10 +75,14 @@ pub struct Context<E> {
     /// One verify per connector per this long (`verify::VERIFY_INTERVAL` unless a test
     /// shortens it).
     pub verify_interval: Duration,
-    /// When each connector's last verify started.
+    /// When each connector's last verify started, or the last attempt a sync request bought
+    /// a quarantined connector: both are paced by `verify_interval`.
     pub verified: Mutex<HashMap<ConnectorKey, Instant>>,
     /// The fleet-wide freeze (`--freeze-destructive`): every sync holds every destructive change.
     pub freeze_destructive: bool,
+    /// The longest wait between two attempts of a quarantined connector
+    /// (`quarantine::DEFAULT_CEILING` unless the administrator sets another).
+    pub quarantine_ceiling: Duration,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -103,6 +108,7 @@ impl<E: SyncEngine> Context<E> {
             verify_interval: super::verify::VERIFY_INTERVAL,
             verified: Mutex::default(),
             freeze_destructive: false,
+            quarantine_ceiling: super::quarantine::DEFAULT_CEILING,
             companies: Arc::new(CompanyRegistry::new(
                 client.clone(),
                 client.default_namespace(),
@@ -157,6 +163,19 @@ impl<E: SyncEngine> Context<E> {
     pub fn with_verify_interval(mut self, interval: Duration) -> Self {
         self.verify_interval = interval;
         self
+    }
+
+    /// A quarantined connector waits at most `ceiling` between two attempts.
+    pub fn with_quarantine_ceiling(mut self, ceiling: Duration) -> Self {
+        self.quarantine_ceiling = ceiling;
+        self
+    }
+
+    /// The credential source of `key` outside its spec and Secrets (the shared app it uses)
+    /// changed: its next reconcile syncs at once and ends a quarantine. The caller makes that
+    /// reconcile happen (a trigger of the controller, as the Secret watch is).
+    pub fn credential_source_changed(&self, key: &ConnectorKey) {
+        self.ledger().credential_source_changed(key);
     }
 
     fn verified(&self) -> MutexGuard<'_, HashMap<ConnectorKey, Instant>> {
@@ -314,7 +333,7 @@ async fn sync_if_due<E: SyncEngine>(
         tracing::info!("not leading any more; the status is left to the new leader");
         return Ok(None);
     }
-    record(api, connector, key, ctx, observation, outcome).await?;
+    record(api, connector, key, ctx, observation, outcome, due).await?;
     let entry = ctx.ledger().entry(key).cloned();
     let delay = entry.map_or(interval, |e| next_delay(&e, interval));
     Ok(Some(jittered(delay, rand::random())))
@@ -370,6 +389,15 @@ async fn answer_verify<E: SyncEngine>(
     )
     .await;
     write_if_changed(api, connector, key, current.as_ref(), &next, ctx).await?;
+    // The checks passed: whatever quarantined the connector is fixed, so the sync runs now.
+    let passed = next
+        .verify
+        .as_ref()
+        .is_some_and(|v| !v.checks.is_empty() && v.checks.iter().all(|c| c.ok));
+    if passed && next.quarantine.is_some() {
+        tracing::info!("verify passed; the quarantine ends and the connector syncs now");
+        ctx.credential_source_changed(key);
+    }
     Ok((Some(next), None))
 }
 
@@ -460,6 +488,7 @@ async fn observe<E: SyncEngine>(
             .observed(&key.namespace, &referenced_names(&connector.spec)),
         approval: approval_token(annotations),
         interval: connector.spec.interval(),
+        credential_source: ctx.ledger().credential_sources(key),
     };
     Ok(Observation {
         current,
@@ -477,20 +506,65 @@ fn decide<E: SyncEngine>(
     observation: &Observation,
 ) -> Result<Due, Duration> {
     let now = Instant::now();
-    match super::schedule::decide(observation.entry.as_ref(), &observation.observed, now) {
+    let decision =
+        match super::schedule::decide(observation.entry.as_ref(), &observation.observed, now) {
+            // Which connector holds which company is known once every watched namespace was
+            // listed.
+            Decision::Sync(_) if !ctx.companies.listed() => {
+                tracing::debug!("waiting for every watched namespace to be listed before syncing");
+                return Err(Duration::from_secs(1));
+            }
+            Decision::Sync(due) => match quarantine_hold(key, ctx, observation, due, now) {
+                Some(wait) => Decision::Wait(wait),
+                None => Decision::Sync(due),
+            },
+            wait => wait,
+        };
+    match decision {
         Decision::Wait(delay) => {
             if let Some(status) = &observation.current {
                 ctx.ledger().set_connection(key, status.connection);
             }
             Err(jittered(delay, rand::random()))
         }
-        // Which connector holds which company is known once every watched namespace was
-        // listed.
-        Decision::Sync(_) if !ctx.companies.listed() => {
-            tracing::debug!("waiting for every watched namespace to be listed before syncing");
-            Err(Duration::from_secs(1))
-        }
         Decision::Sync(due) => Ok(due),
+    }
+}
+
+/// How long a quarantined connector still waits although the schedule says a sync is `due`
+/// (`None`: it runs now). A change to the spec, a Secret or the credential source ends the
+/// quarantine; a sync request buys one attempt, paced like verify (`verify_interval`); an
+/// operator that has just started (no ledger entry) waits for `status.quarantine`'s
+/// `nextAttemptTime`; an approval waits for the quarantine's next attempt.
+fn quarantine_hold<E: SyncEngine>(
+    key: &ConnectorKey,
+    ctx: &Context<E>,
+    observation: &Observation,
+    due: Due,
+    now: Instant,
+) -> Option<Duration> {
+    let status = observation.current.as_ref()?;
+    status.quarantine.as_ref()?;
+    let bought = || match ctx.verify_wait(key, now) {
+        Some(wait) => Some(wait),
+        None => {
+            ctx.verified().insert(key.clone(), now);
+            None
+        }
+    };
+    match due {
+        _ if due.ends_quarantine() => None,
+        Due::SyncRequested => bought(),
+        Due::FirstSync if observation.observed.pending_request => bought(),
+        Due::FirstSync if status.observed_generation != observation.observed.generation => None,
+        Due::FirstSync => super::quarantine::remaining(Some(status), Timestamp::now()),
+        Due::DeprovisionsApproved => {
+            let entry = observation.entry.as_ref()?;
+            (entry.last_sync + next_delay(entry, observation.observed.interval))
+                .checked_duration_since(now)
+                .filter(|wait| !wait.is_zero())
+        }
+        _ => None,
     }
 }
 
@@ -614,6 +688,7 @@ async fn record<E: SyncEngine>(
     ctx: &Context<E>,
     observation: Observation,
     outcome: Outcome,
+    due: Due,
 ) -> Result<(), Error> {
     let Outcome {
         report,
@@ -627,6 +702,23 @@ async fn record<E: SyncEngine>(
     if let Some(event) = deprovision_event(&report) {
         publish(&ctx.recorder, &connector.object_ref(&()), vec![event]).await;
     }
+    let current = observation.current;
+    // A change that may have fixed the failure starts the count over; an attempt bought by a
+    // request, or the backoff's own, goes on counting.
+    let ends = due.ends_quarantine()
+        || (due == Due::FirstSync
+            && current.as_ref().and_then(|s| s.observed_generation) != generation);
+    let previous = current
+        .as_ref()
+        .and_then(|s| s.quarantine.as_ref())
+        .filter(|_| !ends);
+    let quarantine = super::quarantine::after_attempt(
+        previous,
+        report.failure.as_ref().map(|f| f.reason),
+        observation.observed.interval,
+        ctx.quarantine_ceiling,
+        report.finished,
+    );
     let entry = Entry {
         last_sync: Instant::now(),
         generation,
@@ -635,11 +727,26 @@ async fn record<E: SyncEngine>(
         approval: observation.observed.approval,
         failures: 0,
         status_written: true,
+        quarantine_delay: quarantine.as_ref().map(|(_, wait)| *wait),
+        credential_source: observation.observed.credential_source,
     };
     ctx.ledger().record_sync(key, entry, report.succeeded());
+    if let Some((q, wait)) = &quarantine {
+        tracing::warn!(
+            reason = %q.reason,
+            failures = q.failures,
+            next_attempt_in_s = wait.as_secs(),
+            "quarantined: the credentials were refused in a way waiting will not fix"
+        );
+    }
 
-    let current = observation.current;
     let mut next = status_from_report(current.as_ref(), &report, generation, observation.pending);
+    super::quarantine::apply(
+        &mut next,
+        quarantine.map(|(q, _)| q),
+        generation,
+        report.finished,
+    );
     // Unknown while the Secrets cannot be read: the condition and metric stay as they were.
     if let Some(expiry) = &expiry {
         set_expiry_condition(&mut next, expiry, generation, report.finished);
@@ -671,6 +778,12 @@ async fn write_if_changed<E: SyncEngine>(
     ctx.metrics
         .fleet
         .observe(&key.namespace, &key.name, next, connector.spec.interval());
+    ctx.metrics.fleet.set_quarantined(
+        &key.namespace,
+        &key.name,
+        TargetKind::of(&connector.spec),
+        next.quarantine.is_some(),
+    );
     if !is_meaningful_change(previous, next, ctx.last_success_refresh) {
         return Ok(());
     }

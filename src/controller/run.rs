@@ -78,6 +78,8 @@ pub struct ControllerConfig {
     pub shard: Shard,
     /// The fleet-wide freeze: every destructive change of every connector is held.
     pub freeze_destructive: bool,
+    /// The longest wait between two attempts of a quarantined connector.
+    pub quarantine_ceiling: Duration,
 }
 
 impl ControllerConfig {
@@ -99,6 +101,7 @@ impl ControllerConfig {
             claim_namespace: None,
             shard: Shard::single(),
             freeze_destructive: false,
+            quarantine_ceiling: super::quarantine::DEFAULT_CEILING,
         }
     }
 }
@@ -326,6 +329,7 @@ async fn run_controller<E: SyncEngine>(
         .with_leadership_and_deadline(leadership, config.sync_deadline)
         .with_progress_status_interval(config.progress_status_interval)
         .with_verify_interval(config.verify_interval)
+        .with_quarantine_ceiling(config.quarantine_ceiling)
         .with_claim_namespace(&claim_namespace)
         .with_freeze_destructive(config.freeze_destructive),
     );

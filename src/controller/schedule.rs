@@ -28,6 +28,12 @@ pub struct Entry {
     pub failures: u32,
     /// False while the status of this sync could not be written: the sync is retried.
     pub status_written: bool,
+    /// While quarantined: the wait until the next attempt (`quarantine::delay`), instead of
+    /// the short retry backoff.
+    pub quarantine_delay: Option<Duration>,
+    /// The count of changes to the connector's credential source outside its spec and Secrets
+    /// (`Ledger::credential_source_changed`) this sync saw.
+    pub credential_source: u64,
 }
 
 /// The connector as it is now.
@@ -39,6 +45,9 @@ pub struct Observed {
     pub secrets: SecretVersions,
     pub approval: Option<String>,
     pub interval: Duration,
+    /// The count of changes to the connector's credential source outside its spec and Secrets
+    /// (`Ledger::credential_sources`).
+    pub credential_source: u64,
 }
 
 /// Why a sync runs now.
@@ -48,6 +57,8 @@ pub enum Due {
     GenerationChanged,
     SyncRequested,
     SecretChanged,
+    /// The shared app (or another credential source outside the spec and its Secrets) changed.
+    CredentialSourceChanged,
     DeprovisionsApproved,
     StatusNotWritten,
     RetryAfterFailure,
@@ -55,12 +66,22 @@ pub enum Due {
 }
 
 impl Due {
+    /// Whether a sync due for this reason ends a quarantine: the spec, a Secret or another
+    /// credential source changed, so the failure may be fixed.
+    pub fn ends_quarantine(self) -> bool {
+        matches!(
+            self,
+            Self::GenerationChanged | Self::SecretChanged | Self::CredentialSourceChanged
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::FirstSync => "first sync",
             Self::GenerationChanged => "spec changed",
             Self::SyncRequested => "sync requested",
             Self::SecretChanged => "secret changed",
+            Self::CredentialSourceChanged => "credential source changed",
             Self::DeprovisionsApproved => "deprovisions approved",
             Self::StatusNotWritten => "status not written",
             Self::RetryAfterFailure => "retry after failure",
@@ -85,9 +106,12 @@ pub fn backoff(failures: u32, interval: Duration) -> Duration {
         .max(Duration::from_secs(1))
 }
 
-/// The delay until the next sync after one that ended at `entry.last_sync`.
+/// The delay until the next sync after one that ended at `entry.last_sync`: the quarantine's
+/// when quarantined, else the retry backoff after a failure, else the interval.
 pub fn next_delay(entry: &Entry, interval: Duration) -> Duration {
-    if entry.failures > 0 {
+    if let Some(quarantined) = entry.quarantine_delay {
+        quarantined
+    } else if entry.failures > 0 {
         backoff(entry.failures, interval)
     } else {
         interval
@@ -111,6 +135,9 @@ pub fn decide(entry: Option<&Entry>, observed: &Observed, now: Instant) -> Decis
         .any(|(name, version)| entry.secrets.get(name) != Some(version));
     if changed {
         return Decision::Sync(Due::SecretChanged);
+    }
+    if observed.credential_source != entry.credential_source {
+        return Decision::Sync(Due::CredentialSourceChanged);
     }
     if observed.approval.is_some() && observed.approval != entry.approval {
         return Decision::Sync(Due::DeprovisionsApproved);
@@ -145,6 +172,8 @@ pub struct Ledger {
     errors: HashMap<ConnectorKey, u32>,
     /// The last deserialization error reported on a malformed object.
     invalid: HashMap<ConnectorKey, String>,
+    /// Changes to each connector's credential source outside its spec and Secrets.
+    credential_sources: HashMap<ConnectorKey, u64>,
 }
 
 impl Ledger {
@@ -161,6 +190,19 @@ impl Ledger {
             previous_failures.saturating_add(1)
         };
         self.entries.insert(key.clone(), entry);
+    }
+
+    /// The credential source of `key` (the shared app it uses) changed: its next reconcile
+    /// syncs at once, and a quarantine ends (see `Due::ends_quarantine`). The caller triggers
+    /// that reconcile.
+    pub fn credential_source_changed(&mut self, key: &ConnectorKey) {
+        let n = self.credential_sources.entry(key.clone()).or_default();
+        *n = n.wrapping_add(1);
+    }
+
+    /// How many times the credential source of `key` changed (see `credential_source_changed`).
+    pub fn credential_sources(&self, key: &ConnectorKey) -> u64 {
+        self.credential_sources.get(key).copied().unwrap_or(0)
     }
 
     /// Records the connection state shown in status (for the `connectors` gauge).
@@ -207,6 +249,7 @@ impl Ledger {
         had |= self.connections.remove(key).is_some();
         had |= self.errors.remove(key).is_some();
         had |= self.invalid.remove(key).is_some();
+        had |= self.credential_sources.remove(key).is_some();
         had
     }
 
@@ -218,6 +261,7 @@ impl Ledger {
             .chain(self.connections.keys())
             .chain(self.errors.keys())
             .chain(self.invalid.keys())
+            .chain(self.credential_sources.keys())
             .cloned()
             .collect();
         keys.sort();
@@ -263,6 +307,7 @@ mod tests {
             secrets: BTreeMap::from([("pb".to_string(), Some("7".to_string()))]),
             approval: None,
             interval: MINUTE,
+            credential_source: 0,
         }
     }
 
@@ -275,6 +320,8 @@ mod tests {
             approval: None,
             failures: 0,
             status_written: true,
+            quarantine_delay: None,
+            credential_source: 0,
         }
     }
 
@@ -385,6 +432,43 @@ mod tests {
         );
         ledger.record_sync(&key, entry(t0), true);
         assert_eq!(ledger.entry(&key).unwrap().failures, 0);
+    }
+
+    #[test]
+    fn a_quarantine_waits_its_own_delay_and_a_credential_change_ends_the_wait() {
+        let t0 = Instant::now();
+        let mut quarantined = entry(t0);
+        quarantined.failures = 3;
+        quarantined.quarantine_delay = Some(MINUTE * 4);
+        assert_eq!(next_delay(&quarantined, MINUTE), MINUTE * 4);
+        assert_eq!(
+            decide(Some(&quarantined), &observed(), t0 + MINUTE * 2),
+            Decision::Wait(MINUTE * 2)
+        );
+        assert_eq!(
+            decide(Some(&quarantined), &observed(), t0 + MINUTE * 4),
+            Decision::Sync(Due::RetryAfterFailure)
+        );
+        let mut ledger = Ledger::default();
+        let key = ConnectorKey::new("ns", "c");
+        ledger.credential_source_changed(&key);
+        let mut o = observed();
+        o.credential_source = ledger.credential_sources(&key);
+        let due = decide(Some(&quarantined), &o, t0 + Duration::from_secs(1));
+        assert_eq!(due, Decision::Sync(Due::CredentialSourceChanged));
+        let mut secret = observed();
+        secret.secrets.insert("pb".into(), Some("8".into()));
+        for decision in [due, decide(Some(&quarantined), &secret, t0)] {
+            let Decision::Sync(due) = decision else {
+                panic!("{decision:?}")
+            };
+            assert!(due.ends_quarantine(), "{due:?}");
+        }
+        for due in [Due::SyncRequested, Due::RetryAfterFailure, Due::FirstSync] {
+            assert!(!due.ends_quarantine(), "{due:?}");
+        }
+        assert!(ledger.forget(&key));
+        assert_eq!(ledger.credential_sources(&key), 0);
     }
 
     #[test]

@@ -86,6 +86,11 @@ pub struct AzureAdConnectorStatus {
     /// `passwordboss.com/verify-requested-at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyStatus>,
+    /// Present while the connector is quarantined: its credentials were refused in a way that
+    /// waiting will not fix, so attempts back off from the interval to a ceiling. A change to
+    /// the connector or to a Secret it references ends it at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<QuarantineStatus>,
 }
 
 /// At most this many held-back users are listed in `status.blocked.users`.
@@ -329,6 +334,25 @@ pub struct PlanRequestStatus {
     /// The actions the plan holds (`status.plan` lists the first of them).
     #[serde(default)]
     pub actions: u32,
+}
+
+/// `status.quarantine`: why the connector is quarantined, since when, and when it tries again.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct QuarantineStatus {
+    /// When the first of these consecutive failures happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
+    /// When the next attempt is made, unless the connector, its Secrets or a sync or verify
+    /// request makes one sooner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_time: Option<Time>,
+    /// The failure reason (as in the `Ready` condition's message and the README's table).
+    #[serde(default)]
+    pub reason: String,
+    /// Consecutive failures for this reason.
+    #[serde(default)]
+    pub failures: u32,
 }
 
 /// The connection checks run for a `passwordboss.com/verify-requested-at` annotation.

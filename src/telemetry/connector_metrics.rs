@@ -1,7 +1,7 @@
 //! Per-connector gauges, labelled `namespace` and `name`: what a fleet's alerts and dashboard
 //! read. A fixed set of series per connector (at most 15: ready, 4 connection states, last
 //! success, interval, users in scope, 3 managed-user statuses, conflicts, held deprovisions by
-//! cause (the safety limits, the fleet-wide freeze), credential expiry), set from the status the controller computes after each sync and removed
+//! cause (the safety limits, the fleet-wide freeze), credential expiry, quarantined), set from the status the controller computes after each sync and removed
 //! when the connector is deleted or this process stops leading.
 
 use std::time::Duration;
@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::resources::{AzureAdConnectorStatus, CONDITION_READY, Connection};
+use crate::sync::target::TargetKind;
 
 /// The connector a series is about.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -27,6 +28,14 @@ pub struct ConnectorStateLabels {
     pub namespace: String,
     pub name: String,
     pub state: String,
+}
+
+/// A connector and the target it provisions (`passwordboss` or `scim`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorTargetLabels {
+    pub namespace: String,
+    pub name: String,
+    pub target: String,
 }
 
 /// A connector and a status of its managed users.
@@ -54,6 +63,7 @@ const STATES: [Connection; 4] = [
     Connection::Unauthorized,
     Connection::Error,
 ];
+const TARGETS: [TargetKind; 2] = [TargetKind::PasswordBoss, TargetKind::Scim];
 const USER_STATUSES: [&str; 3] = ["active", "pending", "disabled"];
 
 /// The per-connector families.
@@ -68,6 +78,7 @@ pub struct ConnectorMetrics {
     pub conflicts: Family<ConnectorLabels, Gauge>,
     pub held_deprovisions: Family<ConnectorHeldLabels, Gauge>,
     pub credential_expiry: Family<ConnectorLabels, Gauge>,
+    pub quarantined: Family<ConnectorTargetLabels, Gauge>,
 }
 
 impl ConnectorMetrics {
@@ -119,6 +130,12 @@ impl ConnectorMetrics {
             "connector_credential_expiry_timestamp_seconds",
             "Unix time the connector's Entra certificate or client secret expires",
             m.credential_expiry.clone(),
+        );
+        registry.register(
+            "connector_quarantined",
+            "1 while the connector is quarantined (its credentials were refused in a way waiting \
+             will not fix; attempts back off to the quarantine ceiling), else 0",
+            m.quarantined.clone(),
         );
         m
     }
@@ -198,6 +215,17 @@ impl ConnectorMetrics {
         }
     }
 
+    /// Sets whether the connector (provisioning `target`) is quarantined.
+    pub fn set_quarantined(&self, namespace: &str, name: &str, target: TargetKind, on: bool) {
+        for other in TARGETS.into_iter().filter(|t| *t != target) {
+            self.quarantined
+                .remove(&target_labels(namespace, name, other));
+        }
+        self.quarantined
+            .get_or_create(&target_labels(namespace, name, target))
+            .set(on.into());
+    }
+
     /// Removes every series of a deleted connector.
     pub fn forget(&self, namespace: &str, name: &str) {
         let labels = labels(namespace, name);
@@ -223,6 +251,10 @@ impl ConnectorMetrics {
             self.managed_users
                 .remove(&users_labels(namespace, name, kind));
         }
+        for target in TARGETS {
+            self.quarantined
+                .remove(&target_labels(namespace, name, target));
+        }
     }
 
     /// Removes every connector's series (this process stopped reconciling them).
@@ -240,6 +272,7 @@ impl ConnectorMetrics {
         self.held_deprovisions.clear();
         self.connection.clear();
         self.managed_users.clear();
+        self.quarantined.clear();
     }
 }
 
@@ -263,6 +296,14 @@ fn state_labels(namespace: &str, name: &str, state: Connection) -> ConnectorStat
         namespace: namespace.into(),
         name: name.into(),
         state: state.as_str().into(),
+    }
+}
+
+fn target_labels(namespace: &str, name: &str, target: TargetKind) -> ConnectorTargetLabels {
+    ConnectorTargetLabels {
+        namespace: namespace.into(),
+        name: name.into(),
+        target: target.as_str().into(),
     }
 }
 

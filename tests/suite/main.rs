@@ -24,6 +24,7 @@ mod controller {
     mod company_claims;
     mod credential_policy;
     mod leadership_writes;
+    mod quarantine;
     mod reconcile;
     mod run;
 }
@@ -40,6 +41,7 @@ mod e2e {
     mod memory;
     mod operator;
     mod progress;
+    mod quarantine;
     mod scale;
     mod scim;
     mod security;

@@ -74,6 +74,8 @@ pub enum Reason {
     DryRun,
     Suspended,
     DeprovisionBlocked,
+    /// The credentials were refused in a way waiting will not fix; attempts back off.
+    Quarantined,
     // `AzureAuthorized`, `PasswordBossAuthorized`, `ScimAuthorized`
     Authorized,
     Unauthorized,
@@ -98,6 +100,7 @@ impl Reason {
             Self::DryRun => "DryRun",
             Self::Suspended => "Suspended",
             Self::DeprovisionBlocked => "DeprovisionBlocked",
+            Self::Quarantined => "Quarantined",
             Self::Authorized => "Authorized",
             Self::Unauthorized => "Unauthorized",
             Self::SafetyLimitExceeded => "SafetyLimitExceeded",

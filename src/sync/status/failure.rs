@@ -13,6 +13,9 @@ use crate::sync::target::{TargetError, TargetKind};
 pub enum FailureReason {
     /// Entra ID or Microsoft Graph refused the app's credentials or permissions.
     AzureUnauthorized,
+    /// Entra ID does not know the app in the connector's tenant (AADSTS700016): no
+    /// administrator of that tenant has consented to it yet, or the consent was revoked.
+    ConsentMissing,
     /// Password Boss refused the token.
     PasswordBossUnauthorized,
     /// An older connector reaches the same Password Boss company; this one writes nothing.
@@ -66,8 +69,9 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Every reason, in the README table's order.
-    pub const ALL: [FailureReason; 24] = [
+    pub const ALL: [FailureReason; 25] = [
         Self::AzureUnauthorized,
+        Self::ConsentMissing,
         Self::PasswordBossUnauthorized,
         Self::CompanyConflict,
         Self::InvalidSpec,
@@ -102,6 +106,7 @@ impl FailureReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AzureUnauthorized => "AzureUnauthorized",
+            Self::ConsentMissing => "ConsentMissing",
             Self::PasswordBossUnauthorized => "PasswordBossUnauthorized",
             Self::CompanyConflict => "CompanyConflict",
             Self::InvalidSpec => "InvalidSpec",
@@ -131,9 +136,10 @@ impl FailureReason {
     /// The connection state a sync failing for this reason leaves.
     pub fn connection(self) -> Connection {
         match self {
-            Self::AzureUnauthorized | Self::PasswordBossUnauthorized | Self::ScimUnauthorized => {
-                Connection::Unauthorized
-            }
+            Self::AzureUnauthorized
+            | Self::ConsentMissing
+            | Self::PasswordBossUnauthorized
+            | Self::ScimUnauthorized => Connection::Unauthorized,
             // Held before any write: both services accepted the credentials.
             Self::CompanyConflict => Connection::Connected,
             _ => Connection::Error,
@@ -143,7 +149,7 @@ impl FailureReason {
     /// Which side refused the credentials, for the `…Authorized` conditions.
     pub fn unauthorized_side(self) -> Option<Side> {
         match self {
-            Self::AzureUnauthorized => Some(Side::Azure),
+            Self::AzureUnauthorized | Self::ConsentMissing => Some(Side::Azure),
             Self::PasswordBossUnauthorized => Some(Side::PasswordBoss),
             Self::ScimUnauthorized => Some(Side::Scim),
             _ => None,
@@ -152,8 +158,47 @@ impl FailureReason {
 }
 
 impl FailureReason {
+    /// Whether a sync failing for this reason puts the connector into quarantine: the
+    /// failures that waiting will not fix (a credential refused, consent missing or revoked, a
+    /// permission missing, an unknown tenant), which would otherwise hit the token endpoint or
+    /// the target every interval forever. Everything else — throttling, outages, timeouts,
+    /// configuration the operator refuses before sending anything — keeps the normal backoff.
+    /// Every reason is classified here, explicitly, so a new one must be.
+    pub fn quarantines(self) -> bool {
+        match self {
+            Self::AzureUnauthorized
+            | Self::ConsentMissing
+            | Self::PasswordBossUnauthorized
+            | Self::ScimUnauthorized => true,
+            Self::CompanyConflict
+            | Self::InvalidSpec
+            | Self::EndpointNotAllowed
+            | Self::OperatorIdentityNotAllowed
+            | Self::SecretUnreadable
+            | Self::SecretError
+            | Self::InvalidConfiguration
+            | Self::GroupNotFound
+            | Self::GraphUnavailable
+            | Self::GraphProtocolError
+            | Self::PasswordBossUnavailable
+            | Self::PasswordBossError
+            | Self::ResponseTooLarge
+            | Self::MemoryBudgetExhausted
+            | Self::PagingCycle
+            | Self::TooManyPages
+            | Self::SyncDeadlineExceeded
+            | Self::LeadershipLost
+            | Self::SafetyRecordNotWritten
+            | Self::ScimUnavailable
+            | Self::ScimError => false,
+        }
+    }
+
     /// Why a Graph (or token endpoint) error fails the sync.
     pub fn of_graph(e: &GraphError) -> Self {
+        if e.consent_missing() {
+            return Self::ConsentMissing;
+        }
         match e.kind() {
             GraphErrorKind::Unauthorized => Self::AzureUnauthorized,
             GraphErrorKind::NotFound => Self::GroupNotFound,
@@ -248,6 +293,8 @@ impl SyncFailure {
 #[cfg(test)]
 mod tests {
     use super::FailureReason;
+    use crate::azure::GraphError;
+    use crate::resources::Connection;
 
     #[test]
     fn all_lists_every_reason_once_with_a_distinct_name() {
@@ -257,6 +304,53 @@ mod tests {
         for r in FailureReason::ALL {
             // `as_str` is the variant's own name (what `Debug` prints).
             assert_eq!(r.as_str(), format!("{r:?}"));
+        }
+    }
+
+    #[test]
+    fn only_refused_credentials_quarantine_and_they_leave_the_connection_unauthorized() {
+        let quarantining: Vec<FailureReason> = FailureReason::ALL
+            .into_iter()
+            .filter(|r| r.quarantines())
+            .collect();
+        assert_eq!(
+            quarantining,
+            [
+                FailureReason::AzureUnauthorized,
+                FailureReason::ConsentMissing,
+                FailureReason::PasswordBossUnauthorized,
+                FailureReason::ScimUnauthorized,
+            ]
+        );
+        for reason in FailureReason::ALL {
+            // Quarantine is for refused credentials; `connection` keeps saying so.
+            assert_eq!(
+                reason.quarantines(),
+                reason.connection() == Connection::Unauthorized,
+                "{reason}"
+            );
+        }
+        for transient in [
+            FailureReason::GraphUnavailable,
+            FailureReason::PasswordBossUnavailable,
+            FailureReason::ScimUnavailable,
+            FailureReason::SyncDeadlineExceeded,
+        ] {
+            assert!(!transient.quarantines(), "{transient}");
+        }
+    }
+
+    #[test]
+    fn an_app_unknown_in_the_tenant_is_consent_missing_and_other_refusals_are_not() {
+        let reason = |code| {
+            FailureReason::of_graph(&GraphError::TokenRejected {
+                code,
+                fix: String::new(),
+            })
+        };
+        assert_eq!(reason(700016), FailureReason::ConsentMissing);
+        for code in [7000215, 7000222, 90002, 70021, 65001] {
+            assert_eq!(reason(code), FailureReason::AzureUnauthorized, "{code}");
         }
     }
 }

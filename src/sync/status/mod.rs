@@ -85,6 +85,8 @@ pub fn suspended_status(
     let mut status = previous.cloned().unwrap_or_default();
     status.observed_generation = generation;
     status.message = "Suspended: spec.suspend is true, no sync runs".into();
+    // No attempt runs, so none is due: resuming changes the spec, which ends a quarantine.
+    status.quarantine = None;
     set_condition(
         &mut status,
         ConditionType::Ready,
@@ -686,14 +688,17 @@ pub fn transitions(
 ) -> Vec<(EventType, &'static str, String)> {
     let mut events = Vec::new();
     let before = previous.map(|p| p.connection).unwrap_or_default();
-    // A failed sync's Event is named by its failure reason; a new reason is a new Event.
+    // A failed sync's Event is named by its failure reason (a quarantined connector's is in
+    // `status.quarantine`, its `Ready` reason being `Quarantined`); a new reason is a new Event.
     let failing = |s: &AzureAdConnectorStatus| {
         matches!(s.connection, Connection::Error | Connection::Unauthorized)
-            .then(|| {
-                s.conditions
+            .then(|| match &s.quarantine {
+                Some(q) => FailureReason::from_name(&q.reason),
+                None => s
+                    .conditions
                     .iter()
                     .find(|c| c.type_ == CONDITION_READY)
-                    .and_then(|c| FailureReason::from_name(&c.reason))
+                    .and_then(|c| FailureReason::from_name(&c.reason)),
             })
             .flatten()
     };
@@ -712,6 +717,9 @@ pub fn transitions(
             Connection::WaitingForConnection => (EventType::Normal, "WaitingForConnection"),
         };
         events.push((kind, reason, next.message.clone()));
+    }
+    if next.quarantine.is_some() && previous.is_none_or(|p| p.quarantine.is_none()) {
+        events.push((EventType::Warning, "Quarantined", next.message.clone()));
     }
     let blocked = |s: Option<&AzureAdConnectorStatus>| {
         s.and_then(|s| {

@@ -692,6 +692,8 @@ fn bad_values_are_rejected_by_the_schema_before_anything_renders() {
             "freezeDestructiveChanges: \"yes\"\n",
             "freezeDestructiveChanges",
         ),
+        ("quarantine:\n  ceiling: daily\n", "ceiling"),
+        ("quarantine:\n  ceilling: 1h\n", "ceilling"),
     ];
     for (values, field) in cases {
         let err = helm
@@ -720,6 +722,7 @@ priorityClassName: system-cluster-critical
 logging: {format: text, level: debug}
 maxConcurrentSyncs: 4
 syncDeadline: 20m
+quarantine: {ceiling: 6h}
 "#;
     let docs = helm.template(values);
     let template = &one(&docs, "Deployment")["spec"]["template"];
@@ -749,6 +752,10 @@ syncDeadline: 20m
     assert_eq!(flag(&a, "--log-level").as_deref(), Some("debug"));
     assert_eq!(flag(&a, "--max-concurrent-syncs").as_deref(), Some("4"));
     assert_eq!(flag(&a, "--sync-deadline").as_deref(), Some("20m"));
+    assert_eq!(flag(&a, "--quarantine-ceiling").as_deref(), Some("6h"));
+    // The default: one day.
+    let a = args(&helm.template(""));
+    assert_eq!(flag(&a, "--quarantine-ceiling").as_deref(), Some("24h"));
 }
 
 #[test]

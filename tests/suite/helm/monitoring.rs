@@ -34,6 +34,12 @@ fn exported_metric_names() -> BTreeSet<String> {
     metrics
         .fleet
         .set_credential_expiry("msp", "contoso", Some(Timestamp::now()));
+    metrics.fleet.set_quarantined(
+        "msp",
+        "contoso",
+        pbconnector::sync::report::TargetKind::PasswordBoss,
+        true,
+    );
     // Families print only the series they have: one sync of every kind makes them all appear.
     let mut report = SyncReport::failed(
         Timestamp::now(),
@@ -113,6 +119,7 @@ fn the_alerts_fire_as_promtool_unit_tests_expect() {
         alerts,
         [
             "PBConnectorUnauthorized",
+            "PBConnectorQuarantined",
             "PBConnectorNoRecentSuccess",
             "PBConnectorSyncFailing",
             "PBConnectorDeprovisionsHeld",

@@ -395,3 +395,18 @@ pub fn unauthorized_report() -> SyncReport {
         },
     )
 }
+
+/// A sync Password Boss did not answer (a failure waiting may fix).
+pub fn unavailable_report() -> SyncReport {
+    SyncReport::failed(
+        Timestamp::now(),
+        SyncFailure::new(
+            FailureReason::PasswordBossUnavailable,
+            "Password Boss is unavailable (503)",
+        ),
+        Reached {
+            azure: true,
+            password_boss: false,
+        },
+    )
+}
