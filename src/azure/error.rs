@@ -110,11 +110,18 @@ impl GraphError {
     /// The app lacks admin consent for its Graph permissions (Graph answered 403, or Entra
     /// refused the token with AADSTS65001 "consent required").
     pub fn needs_admin_consent(&self) -> bool {
-        matches!(
-            self,
-            GraphError::GraphRefused { status: 403, .. }
-                | GraphError::TokenRejected { code: 65001, .. }
-        )
+        self.consent_missing()
+            || matches!(
+                self,
+                GraphError::GraphRefused { status: 403, .. }
+                    | GraphError::TokenRejected { code: 65001, .. }
+            )
+    }
+
+    /// The tenant's token endpoint does not know the app (AADSTS700016): for a multi-tenant
+    /// app, the tenant's administrator has not consented to it (or removed it).
+    pub fn consent_missing(&self) -> bool {
+        matches!(self, GraphError::TokenRejected { code: 700016, .. })
     }
 
     pub(crate) fn config(what: impl Into<String>) -> Self {

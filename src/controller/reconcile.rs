@@ -13,6 +13,7 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::application::consent::{ConsentBook, consent_of};
 use super::cancel::InFlight;
 use super::companies::CompanyRegistry;
 use super::engine::SyncEngine;
@@ -76,6 +77,11 @@ pub struct Context<E> {
     pub verify_interval: Duration,
     /// When each connector's last verify started.
     pub verified: Mutex<HashMap<ConnectorKey, Instant>>,
+    /// The operator's own namespace: where shared apps' credential Secrets must be (the
+    /// company claims' namespace).
+    pub operator_namespace: String,
+    /// What connectors of shared apps learned of their app's consent (the apps' status reads it).
+    pub consents: Arc<ConsentBook>,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -104,6 +110,8 @@ impl<E: SyncEngine> Context<E> {
                 client.clone(),
                 client.default_namespace(),
             )),
+            operator_namespace: client.default_namespace().to_owned(),
+            consents: Arc::default(),
             client,
         }
     }
@@ -134,6 +142,13 @@ impl<E: SyncEngine> Context<E> {
     /// Company claims live in `namespace` (the operator's own).
     pub fn with_claim_namespace(mut self, namespace: &str) -> Self {
         self.companies = Arc::new(CompanyRegistry::new(self.client.clone(), namespace));
+        namespace.clone_into(&mut self.operator_namespace);
+        self
+    }
+
+    /// Connectors of shared apps record what they learn of consent in `consents`.
+    pub fn with_consents(mut self, consents: Arc<ConsentBook>) -> Self {
+        self.consents = consents;
         self
     }
 
@@ -353,6 +368,7 @@ async fn answer_verify<E: SyncEngine>(
         &*ctx.engine,
         &ctx.client,
         &ctx.policy,
+        &ctx.operator_namespace,
         key,
         &connector.spec,
         current.as_ref(),
@@ -361,6 +377,15 @@ async fn answer_verify<E: SyncEngine>(
     )
     .await;
     write_if_changed(api, connector, key, current.as_ref(), &next, ctx).await?;
+    // Every check passed on a connector that is not connected (consent was missing, a
+    // credential was fixed): its next sync is due now, so the verify turns it Connected.
+    let passed = next
+        .verify
+        .as_ref()
+        .is_some_and(|v| !v.checks.is_empty() && v.checks.iter().all(|c| c.ok));
+    if passed && next.connection != Connection::Connected {
+        ctx.ledger().due_now(key, connector.spec.interval());
+    }
     Ok((Some(next), None))
 }
 
@@ -515,6 +540,24 @@ async fn sync<E: SyncEngine>(
         versions: observation.observed.secrets.clone(),
         expiry: None,
     };
+    // A shared app: its binding of this tenant to this namespace first (nothing of the app is
+    // used, no token asked for or taken from a cache, unless it admits the connector), then its
+    // client id, endpoints and credential.
+    let resolved =
+        super::application::resolve(&ctx.client, &ctx.operator_namespace, &key.namespace, spec)
+            .await;
+    let (resolved_spec, shared_credential) = match resolved {
+        Ok(Some(resolved)) => (resolved.spec, Some(resolved.credential)),
+        Ok(None) => (spec.clone(), None),
+        Err(refusal) => {
+            tracing::warn!(reason = %refusal.reason(), error = %refusal, "connector refused by its shared app; nothing sent");
+            return Some(failed(SyncFailure::new(
+                refusal.reason(),
+                refusal.to_string(),
+            )));
+        }
+    };
+    let spec = &resolved_spec;
     let federated_token = match ctx.policy.admit(&ctx.client, &key.namespace, spec) {
         Ok(token) => token,
         Err(refusal) => {
@@ -550,6 +593,7 @@ async fn sync<E: SyncEngine>(
             connector.metadata.uid.as_deref().unwrap_or_default(),
         ))),
         federated_token,
+        shared_credential,
         progress,
         company_guard: ctx.companies.guard(connector),
         deadline: ctx.sync_deadline,
@@ -612,6 +656,16 @@ async fn record<E: SyncEngine>(
     } = outcome;
     let generation = connector.metadata.generation;
     ctx.metrics.observe_sync(&report);
+    if let Some(app) = &connector.spec.azure.application_ref
+        && let Some((consent, message)) = consent_of(&report)
+    {
+        ctx.consents.record(
+            &app.name,
+            &connector.spec.azure.tenant_id,
+            consent,
+            &message,
+        );
+    }
     log_outcome(&report);
     // Who was deprovisioned, on the connector, whether or not the status is written below.
     if let Some(event) = deprovision_event(&report) {

@@ -17,6 +17,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 
+use super::application::consent::ConsentBook;
+use super::application::status::AppContext;
 use super::engine::SyncEngine;
 use super::events::EventRecorder;
 use super::leader::{Candidate, ElectionError, LeaderElection};
@@ -70,8 +72,12 @@ pub struct ControllerConfig {
     /// One verify per connector per this long (`verify::VERIFY_INTERVAL`; tests shorten it).
     pub verify_interval: Duration,
     /// The operator's own namespace, where each company's claim (a Lease) lives; `None`: the
-    /// client's default namespace (in a pod, its own).
+    /// client's default namespace (in a pod, its own). Shared apps' credential Secrets must be
+    /// there too.
     pub claim_namespace: Option<String>,
+    /// A shared app's tenant nothing was learned of for this long is probed with one token
+    /// request, at most once per this long (`application::status::DEFAULT_PROBE_INTERVAL`).
+    pub consent_probe_interval: Duration,
 }
 
 impl ControllerConfig {
@@ -91,6 +97,7 @@ impl ControllerConfig {
             policy: CredentialPolicy::default(),
             verify_interval: super::verify::VERIFY_INTERVAL,
             claim_namespace: None,
+            consent_probe_interval: super::application::status::DEFAULT_PROBE_INTERVAL,
         }
     }
 }
@@ -204,6 +211,18 @@ async fn run_controller<E: SyncEngine>(
         controller: CONTROLLER_NAME.into(),
         instance: Some(config.identity.clone()),
     };
+    let consents = Arc::new(ConsentBook::default());
+    let apps = tokio::spawn(super::application::status::run(
+        Arc::new(AppContext::new(
+            client.clone(),
+            claim_namespace.clone(),
+            config.policy.endpoints.clone(),
+            consents.clone(),
+            EventRecorder::new(client.clone(), reporter.clone()),
+            config.consent_probe_interval,
+        )),
+        stop.clone(),
+    ));
     let engine = Arc::new(Limited {
         inner: engine,
         slots: Slots::new(config.max_concurrent_syncs.into()),
@@ -221,7 +240,8 @@ async fn run_controller<E: SyncEngine>(
         .with_leadership_and_deadline(leadership, config.sync_deadline)
         .with_progress_status_interval(config.progress_status_interval)
         .with_verify_interval(config.verify_interval)
-        .with_claim_namespace(&claim_namespace),
+        .with_claim_namespace(&claim_namespace)
+        .with_consents(consents),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());
@@ -261,6 +281,7 @@ async fn run_controller<E: SyncEngine>(
         _ = deadline => tracing::warn!(timeout_s = timeout.as_secs(), "in-flight syncs did not finish in time; abandoning them"),
     }
     pruner.abort();
+    apps.abort();
     // Another process (the next leader) reports the connectors from now on.
     config.metrics.fleet.clear();
     config.readiness.set(false);

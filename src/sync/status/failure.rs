@@ -13,6 +13,13 @@ use crate::sync::target::{TargetError, TargetKind};
 pub enum FailureReason {
     /// Entra ID or Microsoft Graph refused the app's credentials or permissions.
     AzureUnauthorized,
+    /// The tenant's token endpoint does not know the app (AADSTS700016): the tenant's
+    /// administrator has not consented to it (or removed it); the message carries the
+    /// admin-consent URL.
+    ConsentMissing,
+    /// The connector's `applicationRef` names a shared app that does not bind its tenant to its
+    /// namespace (or does not exist); nothing was sent.
+    TenantNotBound,
     /// Password Boss refused the token.
     PasswordBossUnauthorized,
     /// An older connector reaches the same Password Boss company; this one writes nothing.
@@ -66,8 +73,10 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Every reason, in the README table's order.
-    pub const ALL: [FailureReason; 24] = [
+    pub const ALL: [FailureReason; 26] = [
         Self::AzureUnauthorized,
+        Self::ConsentMissing,
+        Self::TenantNotBound,
         Self::PasswordBossUnauthorized,
         Self::CompanyConflict,
         Self::InvalidSpec,
@@ -102,6 +111,8 @@ impl FailureReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AzureUnauthorized => "AzureUnauthorized",
+            Self::ConsentMissing => "ConsentMissing",
+            Self::TenantNotBound => "TenantNotBound",
             Self::PasswordBossUnauthorized => "PasswordBossUnauthorized",
             Self::CompanyConflict => "CompanyConflict",
             Self::InvalidSpec => "InvalidSpec",
@@ -131,9 +142,10 @@ impl FailureReason {
     /// The connection state a sync failing for this reason leaves.
     pub fn connection(self) -> Connection {
         match self {
-            Self::AzureUnauthorized | Self::PasswordBossUnauthorized | Self::ScimUnauthorized => {
-                Connection::Unauthorized
-            }
+            Self::AzureUnauthorized
+            | Self::ConsentMissing
+            | Self::PasswordBossUnauthorized
+            | Self::ScimUnauthorized => Connection::Unauthorized,
             // Held before any write: both services accepted the credentials.
             Self::CompanyConflict => Connection::Connected,
             _ => Connection::Error,
@@ -143,7 +155,7 @@ impl FailureReason {
     /// Which side refused the credentials, for the `…Authorized` conditions.
     pub fn unauthorized_side(self) -> Option<Side> {
         match self {
-            Self::AzureUnauthorized => Some(Side::Azure),
+            Self::AzureUnauthorized | Self::ConsentMissing => Some(Side::Azure),
             Self::PasswordBossUnauthorized => Some(Side::PasswordBoss),
             Self::ScimUnauthorized => Some(Side::Scim),
             _ => None,
@@ -154,6 +166,9 @@ impl FailureReason {
 impl FailureReason {
     /// Why a Graph (or token endpoint) error fails the sync.
     pub fn of_graph(e: &GraphError) -> Self {
+        if e.consent_missing() {
+            return Self::ConsentMissing;
+        }
         match e.kind() {
             GraphErrorKind::Unauthorized => Self::AzureUnauthorized,
             GraphErrorKind::NotFound => Self::GroupNotFound,
