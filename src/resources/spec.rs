@@ -158,7 +158,9 @@ pub struct AzureSpec {
     #[schemars(schema_with = "guid_schema")]
     pub client_id: String,
     /// National cloud; selects the authority and Graph hosts (default Public).
-    #[serde(default)]
+    // Public is left out when serialized, so the schema has no default either: the API server
+    // would otherwise write `cloud: Public` into every connector, beside an applicationRef too.
+    #[serde(default, skip_serializing_if = "Cloud::is_public")]
     #[schemars(schema_with = "connector_cloud_schema")]
     pub cloud: Cloud,
     /// Overrides the cloud's authority host (https, or http on a loopback address).
@@ -258,6 +260,13 @@ pub enum Cloud {
     Public,
     USGovernment,
     China,
+}
+
+impl Cloud {
+    /// The default cloud.
+    pub fn is_public(&self) -> bool {
+        *self == Self::Public
+    }
 }
 
 /// The Password Boss side.

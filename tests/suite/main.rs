@@ -42,6 +42,7 @@ mod e2e {
     mod scale;
     mod scim;
     mod security;
+    mod shared_app;
     mod verify;
 }
 mod plugin {

@@ -187,7 +187,10 @@ async fn reconcile(
             publish(&ctx.recorder, &app.object_ref(&()), events).await;
         }
     }
-    Ok(Action::requeue(ctx.probe_interval))
+    // Often enough to show what connectors learned soon; probes keep their own pace.
+    Ok(Action::requeue(
+        ctx.probe_interval.min(Duration::from_secs(15)),
+    ))
 }
 
 /// One tenant's entry: what was learned, else what the status said, else Unknown.
