@@ -16,6 +16,7 @@ mod cli {
     mod entra_safety;
     mod manifest_limits;
     mod output;
+    mod shared_app;
     mod signals;
     mod standalone;
     mod sync;

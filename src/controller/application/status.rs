@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
 
 use super::consent::{ConsentBook, Learned};
@@ -31,6 +31,7 @@ use crate::sync::status::credential_expiry::{
 use super::super::endpoints::EndpointPolicy;
 use super::super::events::EventRecorder;
 use super::super::status_writer::publish;
+use super::super::watch_retry::retried;
 
 /// Default: one probe per tenant per 5 minutes at most.
 pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(300);
@@ -104,7 +105,18 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let api: Api<AzureAdApplication> = Api::all(ctx.client.clone());
-    Controller::new(api, watcher::Config::default().any_semantic())
+    // The watch retries at its own pace (the CRD may be installed after the operator starts),
+    // its errors logged and dropped (`watch_retry`).
+    let (store, writer) = reflector::store::<AzureAdApplication>();
+    let events = reflector(
+        writer,
+        retried(
+            "azureadapplications",
+            watcher(api, watcher::Config::default().any_semantic()),
+        ),
+    )
+    .touched_objects();
+    Controller::for_stream(events, store)
         .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
