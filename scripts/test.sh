@@ -76,4 +76,5 @@ fi
 echo "production build: no simulators, no demo"
 # The CRD in crds/ is exactly what the binary prints (also a test; this is the literal check).
 cargo run --locked --quiet -- crd | diff - crds/passwordboss.com_azureadconnectors.yaml
+cargo run --locked --quiet -- crd --kind AzureAdApplication | diff - crds/passwordboss.com_azureadapplications.yaml
 echo "crds/ matches 'pbconnector crd'"

@@ -113,6 +113,12 @@ impl GraphClient {
         self.transport.requests.by_status()
     }
 
+    /// Gets a token (the cached one while it is valid), and nothing else: whether the tenant's
+    /// token endpoint issues the app a token (a shared app's consent probe).
+    pub async fn acquire_token(&self) -> Result<(), GraphError> {
+        self.transport.tokens.get().await.map(|_| ())
+    }
+
     /// Gets a token and makes one cheap Graph call, which fails with 403 without consent.
     pub async fn check_token(&self) -> Result<(), GraphError> {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -46,6 +46,10 @@ pub struct AzureConfig {
     /// e.g. `https://graph.microsoft.com`
     pub graph_endpoint: Url,
     pub credential: Credential,
+    /// The tenant every access token must be issued in (its `tid` claim), checked before the
+    /// token is used: set for a connector using a shared app (`applicationRef`), whose tenant
+    /// is a GUID. `None`: not checked (a connector's own app registration).
+    pub expected_tid: Option<String>,
 }
 
 /// The authority and Graph hosts of a national cloud.
@@ -69,13 +73,11 @@ pub fn cloud_hosts(cloud: Cloud) -> (&'static str, &'static str) {
 /// The page where an administrator of the tenant grants the app's permissions (admin consent),
 /// on the authority host of the connector's cloud (or its `authorityHost`).
 pub fn admin_consent_url(spec: &AzureSpec) -> String {
-    let (authority, _) = cloud_hosts(spec.cloud);
-    let host = spec.authority_host.as_deref().unwrap_or(authority);
-    format!(
-        "{}/{}/adminconsent?client_id={}",
-        host.trim_end_matches('/'),
-        spec.tenant_id,
-        spec.client_id
+    crate::resources::admin_consent_url(
+        spec.cloud,
+        spec.authority_host.as_deref(),
+        &spec.tenant_id,
+        &spec.client_id,
     )
 }
 
@@ -110,6 +112,10 @@ impl AzureConfig {
             authority_host,
             graph_endpoint,
             credential,
+            expected_tid: spec
+                .application_ref
+                .is_some()
+                .then(|| spec.tenant_id.clone()),
         })
     }
 

@@ -110,11 +110,12 @@ impl GraphError {
     /// The app lacks admin consent for its Graph permissions (Graph answered 403, or Entra
     /// refused the token with AADSTS65001 "consent required").
     pub fn needs_admin_consent(&self) -> bool {
-        matches!(
-            self,
-            GraphError::GraphRefused { status: 403, .. }
-                | GraphError::TokenRejected { code: 65001, .. }
-        )
+        self.consent_missing()
+            || matches!(
+                self,
+                GraphError::GraphRefused { status: 403, .. }
+                    | GraphError::TokenRejected { code: 65001, .. }
+            )
     }
 
     /// Entra does not know the app in the tenant (AADSTS700016, `unauthorized_client`): no

@@ -110,6 +110,8 @@ pub(crate) struct TokenProvider {
     tenant: String,
     token_url: String,
     scope: String,
+    /// The `tid` every token must carry (`AzureConfig::expected_tid`).
+    expected_tid: Option<String>,
     requests: Arc<RequestTally>,
     cache: Mutex<Option<Cached>>,
 }
@@ -147,6 +149,7 @@ impl TokenProvider {
             tenant: config.tenant_id.clone(),
             token_url,
             scope: config.scope(),
+            expected_tid: config.expected_tid.clone(),
             requests,
             cache: Mutex::new(None),
         })
@@ -202,12 +205,16 @@ impl TokenProvider {
             .request_async(&http)
             .await
             .map_err(|e| self.map_error(e))?;
+        let token = response.access_token().secret();
+        if let Some(expected) = &self.expected_tid {
+            check_tid(token, expected)?;
+        }
         let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
         // Refresh a tenth of the lifetime (at most 5 minutes) before expiry.
         let margin = (lifetime / 10).min(Duration::from_secs(300));
         tracing::debug!(tenant = %self.tenant, expires_in = lifetime.as_secs(), "access token acquired");
         Ok(Cached {
-            bearer: Bearer(Arc::from(response.access_token().secret().as_str())),
+            bearer: Bearer(Arc::from(token.as_str())),
             refresh_at: started + lifetime - margin,
         })
     }
@@ -310,9 +317,76 @@ impl CountingHttp<'_> {
     }
 }
 
+/// Checks that an access token was issued in tenant `expected`: Entra's access tokens are JWTs
+/// whose `tid` claim names the tenant (a GUID). The claim is read, not verified: the token came
+/// over TLS from the authority the request named, and only Graph can verify its signature; the
+/// check stops a token of another tenant (a misrouted authority) from being used for this one.
+/// A token that is not a JWT with a `tid` is refused too: the tenant cannot be confirmed.
+fn check_tid(token: &str, expected: &str) -> Result<(), GraphError> {
+    use base64::Engine;
+    let tid = token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|claims| serde_json::from_slice::<serde_json::Value>(&claims).ok())
+        .and_then(|claims| claims.get("tid")?.as_str().map(str::to_owned));
+    match tid {
+        Some(tid) if tid.eq_ignore_ascii_case(expected) => Ok(()),
+        Some(tid) => Err(GraphError::protocol(format!(
+            "the token endpoint issued a token of tenant {} for tenant {expected}; it was not used",
+            remote_text(&tid)
+        ))),
+        None => Err(GraphError::protocol(format!(
+            "the token endpoint's access token carries no tenant (tid claim), so it cannot be \
+             confirmed to be tenant {expected}'s; it was not used"
+        ))),
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_tid;
+    use base64::Engine;
+
+    fn token(claims: serde_json::Value) -> String {
+        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        format!(
+            "{}.{}.signature",
+            b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(claims.to_string().as_bytes())
+        )
+    }
+
+    const TENANT: &str = "7c0c36f5-0000-4000-8000-000000000001";
+
+    #[test]
+    fn a_token_of_the_expected_tenant_passes() {
+        let t = token(serde_json::json!({"tid": TENANT.to_uppercase()}));
+        assert!(check_tid(&t, TENANT).is_ok());
+    }
+
+    #[test]
+    fn a_token_of_another_tenant_or_without_one_is_refused() {
+        let other = token(serde_json::json!({"tid": "7c0c36f5-0000-4000-8000-000000000002"}));
+        let e = check_tid(&other, TENANT).unwrap_err().to_string();
+        assert!(e.contains("7c0c36f5-0000-4000-8000-000000000002"), "{e}");
+        for t in [
+            token(serde_json::json!({"appid": "x"})),
+            "opaque".to_owned(),
+            "a.b.c".to_owned(),
+        ] {
+            assert!(check_tid(&t, TENANT).is_err(), "{t}");
+        }
+    }
 }

@@ -41,7 +41,19 @@ Examples:
 const CRD_EXAMPLES: &str = "\
 Examples:
   pbconnector crd | kubectl apply -f -
-  pbconnector crd > crds/passwordboss.com_azureadconnectors.yaml";
+  pbconnector crd > crds/passwordboss.com_azureadconnectors.yaml
+  pbconnector crd --kind AzureAdApplication > crds/passwordboss.com_azureadapplications.yaml";
+
+const CONSENT_URL_EXAMPLES: &str = "\
+Examples:
+  # Where the customer's administrator consents to the MSP's multi-tenant app:
+  pbconnector consent-url --client-id 11111111-2222-3333-4444-555555555555 \\
+      --tenant 7c0c36f5-1111-2222-3333-444444444444
+  # For a US Government tenant:
+  pbconnector consent-url --client-id 11111111-2222-3333-4444-555555555555 \\
+      --tenant 7c0c36f5-1111-2222-3333-444444444444 --cloud USGovernment
+  # The app's status lists the URL of every bound tenant:
+  kubectl get aadapp msp-app -o jsonpath='{range .status.tenants[*]}{.tenantId} {.consent} {.adminConsentUrl}{\"\\n\"}{end}'";
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
@@ -53,6 +65,49 @@ Examples:
   pbconnector plan -f contoso-connector.yaml \\
       --secret-from-env entra-app/client-secret=ENTRA_CLIENT_SECRET \\
       --secret-from-env passwordboss/token=PASSWORDBOSS_TOKEN";
+
+/// The CRDs `pbconnector crd` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[clap(rename_all = "verbatim")]
+enum CrdKind {
+    AzureAdConnector,
+    AzureAdApplication,
+}
+
+/// `--cloud`: the national clouds of `spec.azure.cloud`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[clap(rename_all = "verbatim")]
+enum CloudArg {
+    Public,
+    USGovernment,
+    China,
+}
+
+impl From<CloudArg> for crate::resources::Cloud {
+    fn from(cloud: CloudArg) -> Self {
+        match cloud {
+            CloudArg::Public => Self::Public,
+            CloudArg::USGovernment => Self::USGovernment,
+            CloudArg::China => Self::China,
+        }
+    }
+}
+
+fn parse_guid(value: &str) -> Result<String, String> {
+    let re_ok = value.len() == 36
+        && value.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if re_ok {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "{value:?} is not an Application (client) ID: a GUID such as \
+             11111111-2222-3333-4444-555555555555"
+        ))
+    }
+}
 
 /// Password Boss Entra ID connector: keeps Password Boss users in step with an Entra ID group.
 #[derive(Parser, Debug)]
@@ -67,9 +122,27 @@ enum Command {
     /// Run the controller (in-cluster config or KUBECONFIG).
     #[command(after_help = RUN_EXAMPLES)]
     Run(crate::controller::command::RunArgs),
-    /// Print the AzureAdConnector CustomResourceDefinition as YAML.
+    /// Print a CustomResourceDefinition as YAML (AzureAdConnector unless --kind says otherwise).
     #[command(after_help = CRD_EXAMPLES)]
-    Crd,
+    Crd {
+        /// Which CRD: AzureAdConnector or AzureAdApplication.
+        #[arg(long, value_enum, default_value = "AzureAdConnector")]
+        kind: CrdKind,
+    },
+    /// Print the admin-consent URL where an administrator of a customer tenant consents to a
+    /// multi-tenant app.
+    #[command(after_help = CONSENT_URL_EXAMPLES)]
+    ConsentUrl {
+        /// The multi-tenant app's Application (client) ID.
+        #[arg(long, value_parser = parse_guid)]
+        client_id: String,
+        /// The customer's tenant: its GUID (or a verified domain).
+        #[arg(long)]
+        tenant: String,
+        /// The national cloud of the tenant.
+        #[arg(long, value_enum, default_value = "Public")]
+        cloud: CloudArg,
+    },
     /// Run the sync without Kubernetes, from the manifests kubectl would apply.
     #[command(after_help = sync_cmd::SYNC_EXAMPLES)]
     Sync(sync_cmd::SyncArgs),
@@ -120,9 +193,29 @@ pub fn main() -> ExitCode {
         return plugin::main();
     }
     let cli = Cli::parse();
-    if let Command::Crd = cli.command {
-        print!("{}", crate::resources::crd_yaml());
-        return ExitCode::SUCCESS;
+    match &cli.command {
+        Command::Crd { kind } => {
+            print!(
+                "{}",
+                match kind {
+                    CrdKind::AzureAdConnector => crate::resources::crd_yaml(),
+                    CrdKind::AzureAdApplication => crate::resources::application_crd_yaml(),
+                }
+            );
+            return ExitCode::SUCCESS;
+        }
+        Command::ConsentUrl {
+            client_id,
+            tenant,
+            cloud,
+        } => {
+            println!(
+                "{}",
+                crate::resources::admin_consent_url((*cloud).into(), None, tenant, client_id)
+            );
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -154,7 +247,7 @@ pub fn main() -> ExitCode {
             Command::Verify(args) => verify::run(args).await.into(),
             #[cfg(feature = "demo")]
             Command::Demo(args) => demo::run(args).await.into(),
-            Command::Crd => Exit::Success.into(),
+            Command::Crd { .. } | Command::ConsentUrl { .. } => Exit::Success.into(),
         }
     })
 }

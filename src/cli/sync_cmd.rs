@@ -103,10 +103,14 @@ pub async fn run(args: SyncArgs, dry_run: bool) -> Exit {
     }
     let credentials = || read_credentials(&connector.spec, &namespace, |n| secrets.get(n).cloned());
     if let Err(e) = credentials() {
-        eprintln!(
-            "error: {e} (pass the file that holds that Secret, in namespace `{namespace}`, with \
-             -f, or give the key with --secret-from-env or --secret-from-stdin)"
-        );
+        if matches!(e, crate::sync::secrets::SecretError::SharedApplication(_)) {
+            eprintln!("error: {e}");
+        } else {
+            eprintln!(
+                "error: {e} (pass the file that holds that Secret, in namespace `{namespace}`, \
+                 with -f, or give the key with --secret-from-env or --secret-from-stdin)"
+            );
+        }
         return Exit::Usage;
     }
     let state_file = match &args.state_file {

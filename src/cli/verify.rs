@@ -44,6 +44,10 @@ pub async fn run(args: VerifyArgs) -> Exit {
     let spec = &m.connector.spec;
     let credentials = match read_credentials(spec, &m.namespace, |n| m.secrets.get(n).cloned()) {
         Ok(c) => c,
+        Err(e @ crate::sync::secrets::SecretError::SharedApplication(_)) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
         Err(e) => {
             eprintln!(
                 "error: {e} (pass the file that holds that Secret with -f, or give the key with \

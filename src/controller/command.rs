@@ -63,6 +63,11 @@ pub struct RunArgs {
     /// status.message, at most this often.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub progress_status_interval: u64,
+    /// A shared app's (AzureAdApplication's) bound tenant that no connector's token request
+    /// spoke of for this long gets one probe token request, at most once per this long; its
+    /// consent goes into the app's status.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::resources::parse_duration)]
+    pub consent_probe_interval: Duration,
     /// Log line format.
     #[arg(long, value_enum, default_value = "json")]
     pub log_format: LogFormat,
@@ -179,6 +184,7 @@ impl RunArgs {
         config.freeze_destructive = self.freeze_destructive;
         config.quarantine_ceiling = self.quarantine_ceiling;
         config.progress_status_interval = Duration::from_secs(self.progress_status_interval);
+        config.consent_probe_interval = self.consent_probe_interval;
         // The company claims live in the operator's namespace, with or without leader election.
         config.claim_namespace = Some(
             self.lease_namespace

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use url::{Host, Url};
 
-use crate::resources::{AzureAdConnectorSpec, Cloud, TargetSpec};
+use crate::resources::{AzureAdConnectorSpec, AzureSpec, Cloud, TargetSpec};
 
 type Hosts = &'static [&'static str];
 
@@ -155,7 +155,22 @@ impl EndpointPolicy {
     /// defaults when a field is unset; a SCIM base URL has no built-in host). A spec without
     /// one target has no target endpoint to check (the sync refuses it).
     pub fn check(&self, spec: &AzureAdConnectorSpec) -> Result<(), EndpointNotAllowed> {
-        let azure = &spec.azure;
+        self.check_azure(&spec.azure)?;
+        match spec.target() {
+            Ok(TargetSpec::PasswordBoss(pb)) => self.check_url(
+                "spec.passwordBoss.apiUrl",
+                &pb.api_url,
+                &[PASSWORDBOSS_HOST],
+            ),
+            // No SCIM host is built in: the administrator allows each service's host.
+            Ok(TargetSpec::Scim(scim)) => self.check_url("spec.scim.baseUrl", &scim.base_url, &[]),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Checks the authority and Graph hosts of `azure` (a connector's, or the one a shared
+    /// app's spec gives its connectors).
+    pub fn check_azure(&self, azure: &AzureSpec) -> Result<(), EndpointNotAllowed> {
         let (authorities, graphs) = built_in_azure_hosts(azure.cloud);
         let (default_authority, default_graph) = crate::azure::cloud_hosts(azure.cloud);
         self.check_url(
@@ -167,17 +182,7 @@ impl EndpointPolicy {
             "spec.azure.graphEndpoint",
             azure.graph_endpoint.as_deref().unwrap_or(default_graph),
             graphs,
-        )?;
-        match spec.target() {
-            Ok(TargetSpec::PasswordBoss(pb)) => self.check_url(
-                "spec.passwordBoss.apiUrl",
-                &pb.api_url,
-                &[PASSWORDBOSS_HOST],
-            ),
-            // No SCIM host is built in: the administrator allows each service's host.
-            Ok(TargetSpec::Scim(scim)) => self.check_url("spec.scim.baseUrl", &scim.base_url, &[]),
-            Err(_) => Ok(()),
-        }
+        )
     }
 
     /// Checks one endpoint URL against the built-in hosts of its field and the allowed ones.

@@ -91,6 +91,7 @@ impl SyncEngine for PipelineEngine {
             &request.key.namespace,
             |name| request.secrets.get(name).cloned(),
             request.federated_token.clone(),
+            request.shared_credential.clone(),
         );
         run_sync(&request, credentials, &mut state).await
     }

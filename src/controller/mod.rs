@@ -2,6 +2,7 @@
 //! so in its status. Thin glue: the sync itself is behind [`engine::SyncEngine`].
 
 pub mod api_error;
+pub mod application;
 pub mod cancel;
 pub mod command;
 pub mod companies;

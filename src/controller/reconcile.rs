@@ -13,6 +13,7 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::application::consent::{ConsentBook, consent_of};
 use super::cancel::InFlight;
 use super::companies::CompanyRegistry;
 use super::engine::SyncEngine;
@@ -83,6 +84,11 @@ pub struct Context<E> {
     /// The longest wait between two attempts of a quarantined connector
     /// (`quarantine::DEFAULT_CEILING` unless the administrator sets another).
     pub quarantine_ceiling: Duration,
+    /// The operator's own namespace: where shared apps' credential Secrets must be (the
+    /// company claims' namespace).
+    pub operator_namespace: String,
+    /// What connectors of shared apps learned of their app's consent (the apps' status reads it).
+    pub consents: Arc<ConsentBook>,
 }
 
 impl<E: SyncEngine> Context<E> {
@@ -113,6 +119,8 @@ impl<E: SyncEngine> Context<E> {
                 client.clone(),
                 client.default_namespace(),
             )),
+            operator_namespace: client.default_namespace().to_owned(),
+            consents: Arc::default(),
             client,
         }
     }
@@ -149,6 +157,13 @@ impl<E: SyncEngine> Context<E> {
     /// Company claims live in `namespace` (the operator's own).
     pub fn with_claim_namespace(mut self, namespace: &str) -> Self {
         self.companies = Arc::new(CompanyRegistry::new(self.client.clone(), namespace));
+        namespace.clone_into(&mut self.operator_namespace);
+        self
+    }
+
+    /// Connectors of shared apps record what they learn of consent in `consents`.
+    pub fn with_consents(mut self, consents: Arc<ConsentBook>) -> Self {
+        self.consents = consents;
         self
     }
 
@@ -381,6 +396,7 @@ async fn answer_verify<E: SyncEngine>(
         &*ctx.engine,
         &ctx.client,
         &ctx.policy,
+        &ctx.operator_namespace,
         key,
         &connector.spec,
         current.as_ref(),
@@ -389,7 +405,10 @@ async fn answer_verify<E: SyncEngine>(
     )
     .await;
     write_if_changed(api, connector, key, current.as_ref(), &next, ctx).await?;
-    // The checks passed: whatever quarantined the connector is fixed, so the sync runs now.
+    // Every check passed: whatever quarantined the connector is fixed, so the quarantine ends
+    // and the sync runs now; on a connector that is not connected otherwise (consent was
+    // missing, a credential was fixed), its next sync is due now, so the verify turns it
+    // Connected.
     let passed = next
         .verify
         .as_ref()
@@ -397,6 +416,8 @@ async fn answer_verify<E: SyncEngine>(
     if passed && next.quarantine.is_some() {
         tracing::info!("verify passed; the quarantine ends and the connector syncs now");
         ctx.credential_source_changed(key);
+    } else if passed && next.connection != Connection::Connected {
+        ctx.ledger().due_now(key, connector.spec.interval());
     }
     Ok((Some(next), None))
 }
@@ -598,6 +619,24 @@ async fn sync<E: SyncEngine>(
         versions: observation.observed.secrets.clone(),
         expiry: None,
     };
+    // A shared app: its binding of this tenant to this namespace first (nothing of the app is
+    // used, no token asked for or taken from a cache, unless it admits the connector), then its
+    // client id, endpoints and credential.
+    let resolved =
+        super::application::resolve(&ctx.client, &ctx.operator_namespace, &key.namespace, spec)
+            .await;
+    let (resolved_spec, shared_credential) = match resolved {
+        Ok(Some(resolved)) => (resolved.spec, Some(resolved.credential)),
+        Ok(None) => (spec.clone(), None),
+        Err(refusal) => {
+            tracing::warn!(reason = %refusal.reason(), error = %refusal, "connector refused by its shared app; nothing sent");
+            return Some(failed(SyncFailure::new(
+                refusal.reason(),
+                refusal.to_string(),
+            )));
+        }
+    };
+    let spec = &resolved_spec;
     let federated_token = match ctx.policy.admit(&ctx.client, &key.namespace, spec) {
         Ok(token) => token,
         Err(refusal) => {
@@ -634,6 +673,7 @@ async fn sync<E: SyncEngine>(
             connector.metadata.uid.as_deref().unwrap_or_default(),
         ))),
         federated_token,
+        shared_credential,
         progress,
         company_guard: ctx.companies.guard(connector),
         deadline: ctx.sync_deadline,
@@ -697,6 +737,16 @@ async fn record<E: SyncEngine>(
     } = outcome;
     let generation = connector.metadata.generation;
     ctx.metrics.observe_sync(&report);
+    if let Some(app) = &connector.spec.azure.application_ref
+        && let Some((consent, message)) = consent_of(&report)
+    {
+        ctx.consents.record(
+            &app.name,
+            &connector.spec.azure.tenant_id,
+            consent,
+            &message,
+        );
+    }
     log_outcome(&report);
     // Who was deprovisioned, on the connector, whether or not the status is written below.
     if let Some(event) = deprovision_event(&report) {

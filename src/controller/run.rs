@@ -17,6 +17,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 
+use super::application::consent::ConsentBook;
+use super::application::status::AppContext;
 use super::engine::SyncEngine;
 use super::events::EventRecorder;
 use super::leader::{Candidate, ElectionError, LeaderElection};
@@ -71,7 +73,8 @@ pub struct ControllerConfig {
     /// One verify per connector per this long (`verify::VERIFY_INTERVAL`; tests shorten it).
     pub verify_interval: Duration,
     /// The operator's own namespace, where each company's claim (a Lease) lives; `None`: the
-    /// client's default namespace (in a pod, its own).
+    /// client's default namespace (in a pod, its own). Shared apps' credential Secrets must be
+    /// there too.
     pub claim_namespace: Option<String>,
     /// Which connectors this process reconciles (`shard`): those of namespaces hashed to its
     /// shard. More than one shard needs leader election (one Lease per shard).
@@ -80,6 +83,9 @@ pub struct ControllerConfig {
     pub freeze_destructive: bool,
     /// The longest wait between two attempts of a quarantined connector.
     pub quarantine_ceiling: Duration,
+    /// A shared app's tenant nothing was learned of for this long is probed with one token
+    /// request, at most once per this long (`application::status::DEFAULT_PROBE_INTERVAL`).
+    pub consent_probe_interval: Duration,
 }
 
 impl ControllerConfig {
@@ -102,6 +108,7 @@ impl ControllerConfig {
             shard: Shard::single(),
             freeze_destructive: false,
             quarantine_ceiling: super::quarantine::DEFAULT_CEILING,
+            consent_probe_interval: super::application::status::DEFAULT_PROBE_INTERVAL,
         }
     }
 }
@@ -312,6 +319,18 @@ async fn run_controller<E: SyncEngine>(
         controller: CONTROLLER_NAME.into(),
         instance: Some(config.identity.clone()),
     };
+    let consents = Arc::new(ConsentBook::default());
+    let apps = tokio::spawn(super::application::status::run(
+        Arc::new(AppContext::new(
+            client.clone(),
+            claim_namespace.clone(),
+            config.policy.endpoints.clone(),
+            consents.clone(),
+            EventRecorder::new(client.clone(), reporter.clone()),
+            config.consent_probe_interval,
+        )),
+        stop.clone(),
+    ));
     let engine = Arc::new(Limited {
         inner: engine,
         slots: Slots::new(config.max_concurrent_syncs.into()),
@@ -331,7 +350,8 @@ async fn run_controller<E: SyncEngine>(
         .with_verify_interval(config.verify_interval)
         .with_quarantine_ceiling(config.quarantine_ceiling)
         .with_claim_namespace(&claim_namespace)
-        .with_freeze_destructive(config.freeze_destructive),
+        .with_freeze_destructive(config.freeze_destructive)
+        .with_consents(consents),
     );
     let synced: Arc<Vec<Readiness>> =
         Arc::new(scopes.iter().map(|_| Readiness::default()).collect());
@@ -372,6 +392,7 @@ async fn run_controller<E: SyncEngine>(
         _ = deadline => tracing::warn!(timeout_s = timeout.as_secs(), "in-flight syncs did not finish in time; abandoning them"),
     }
     pruner.abort();
+    apps.abort();
     // Another process (the next leader) reports the connectors from now on.
     config.metrics.fleet.clear();
     config.readiness.set(false);

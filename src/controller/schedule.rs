@@ -206,6 +206,17 @@ impl Ledger {
     }
 
     /// Records the connection state shown in status (for the `connectors` gauge).
+    /// Makes the connector's next sync due now (a verify found its credentials working
+    /// again), whatever the backoff after its failures says.
+    pub fn due_now(&mut self, key: &ConnectorKey, interval: Duration) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            let delay = next_delay(entry, interval);
+            if let Some(at) = Instant::now().checked_sub(delay) {
+                entry.last_sync = entry.last_sync.min(at);
+            }
+        }
+    }
+
     pub fn set_connection(&mut self, key: &ConnectorKey, connection: Connection) {
         self.connections.insert(key.clone(), connection);
     }

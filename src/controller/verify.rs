@@ -21,13 +21,15 @@ pub const VERIFY_INTERVAL: Duration = Duration::from_secs(60);
 /// (for the real one: the clients the connector's syncs keep, with the tenant's pacer and the
 /// token cache), and the next verify allowed `interval` later. The checks send the connector's
 /// credentials, so they pass the same `policy` as a sync first (allowed endpoints, the
-/// connector's own workload identity); a refusal, or a Secret that cannot be read, is a failed
-/// check saying which, like any other.
+/// connector's own workload identity) — and, for a connector naming a shared app, the app's
+/// binding of its tenant to its namespace, before anything of the app is used; a refusal, or a
+/// Secret that cannot be read, is a failed check saying which, like any other.
 #[allow(clippy::too_many_arguments)]
 pub async fn verified_status<E: SyncEngine>(
     engine: &E,
     client: &Client,
     policy: &CredentialPolicy,
+    operator_namespace: &str,
     key: &ConnectorKey,
     spec: &AzureAdConnectorSpec,
     previous: Option<&AzureAdConnectorStatus>,
@@ -35,19 +37,34 @@ pub async fn verified_status<E: SyncEngine>(
     interval: Duration,
 ) -> AzureAdConnectorStatus {
     let namespace = key.namespace.as_str();
-    let credentials = match policy.admit(client, namespace, spec) {
-        Err(refusal) => Err(refusal.to_string()),
-        Ok(federated) => match read_secrets(client, namespace, spec).await {
-            Ok(read) => {
-                read_credentials_with(spec, namespace, |n| read.data.get(n).cloned(), federated)
-                    .map_err(|e| e.to_string())
-            }
-            Err(e) => Err(e.to_string()),
-        },
-    };
+    let credentials = async {
+        // A shared app: its binding first, then its client id, endpoints and credential.
+        let (spec, shared) =
+            match super::application::resolve(client, operator_namespace, namespace, spec).await {
+                Ok(Some(resolved)) => (resolved.spec, Some(resolved.credential)),
+                Ok(None) => (spec.clone(), None),
+                Err(refusal) => return Err(refusal.to_string()),
+            };
+        let federated = policy
+            .admit(client, namespace, &spec)
+            .map_err(|refusal| refusal.to_string())?;
+        let read = read_secrets(client, namespace, &spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        let credentials = read_credentials_with(
+            &spec,
+            namespace,
+            |n| read.data.get(n).cloned(),
+            federated,
+            shared,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((spec, credentials))
+    }
+    .await;
     let started = Timestamp::now();
     let checks = match credentials {
-        Ok(credentials) => engine.verify(key, spec, credentials).await.checks,
+        Ok((spec, credentials)) => engine.verify(key, &spec, credentials).await.checks,
         Err(why) => vec![VerifyCheck {
             name: "Credentials: allowed endpoints and the Secrets the connector references".into(),
             ok: false,

@@ -1,12 +1,14 @@
 //! The `AzureAdConnector` API (passwordboss.com/v1alpha1): types, defaults, schema rules, CRD.
 //! No I/O here.
 
+mod application;
 mod convert;
 mod schema_rules;
 mod spec;
 mod status;
 pub mod validate;
 
+pub use application::*;
 pub use schema_rules::{
     DATE_PATTERN, DEFAULT_PASSWORDBOSS_API_URL, DURATION_PATTERN, EMAIL_DOMAIN_PATTERN,
     ENDPOINT_PATTERN, GUID_PATTERN, TENANT_PATTERN,
@@ -38,6 +40,12 @@ pub fn crd() -> CustomResourceDefinition {
 /// The CRD as YAML, exactly the content of `crds/passwordboss.com_azureadconnectors.yaml`.
 pub fn crd_yaml() -> String {
     serde_saphyr::to_string(&crd()).expect("the CRD serializes to YAML")
+}
+
+/// The `AzureAdApplication` CRD as YAML (`pbconnector crd --kind AzureAdApplication`), exactly
+/// the content of `crds/passwordboss.com_azureadapplications.yaml`.
+pub fn application_crd_yaml() -> String {
+    serde_saphyr::to_string(&AzureAdApplication::crd()).expect("the CRD serializes to YAML")
 }
 
 /// Parses a Kubernetes (Go-style) duration such as `1m`, `90s` or `1h30m`.

@@ -112,3 +112,25 @@ pub fn conditions_schema(g: &mut SchemaGenerator) -> Schema {
 pub fn optional_date_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "string", "nullable": true, "maxLength": 64, "pattern": DATE_PATTERN})
 }
+
+/// `AzureAdApplication.spec.tenants`: one entry per tenant id (a map keyed by `tenantId`, so
+/// server-side apply merges bindings one by one), at most 5000.
+pub fn application_tenants_schema(g: &mut SchemaGenerator) -> Schema {
+    let item = g.subschema_for::<super::application::TenantBinding>();
+    json_schema!({
+        "type": "array",
+        "maxItems": 5000,
+        "items": item,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["tenantId"],
+    })
+}
+
+/// `spec.azure.cloud` of a connector: no schema default (the code defaults it to Public), so
+/// the rule "no cloud beside applicationRef" sees only what the user wrote.
+pub fn connector_cloud_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "enum": ["Public", "USGovernment", "China"],
+    })
+}

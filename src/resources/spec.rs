@@ -8,9 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::schema_rules::{
-    DEFAULT_PASSWORDBOSS_API_URL, duration_schema, email_domains_schema, endpoint_schema,
-    guid_schema, optional_date_schema, optional_endpoint_schema, optional_guid_schema,
-    scim_endpoint_schema, tenant_schema,
+    DEFAULT_PASSWORDBOSS_API_URL, connector_cloud_schema, duration_schema, email_domains_schema,
+    endpoint_schema, guid_schema, optional_date_schema, optional_endpoint_schema,
+    optional_guid_schema, scim_endpoint_schema, tenant_schema,
 };
 use super::status::AzureAdConnectorStatus;
 
@@ -132,8 +132,20 @@ pub struct AzureAdConnectorSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
-    "(has(self.clientSecretRef) ? 1 : 0) + (has(self.clientCertificateRef) ? 1 : 0) + (has(self.workloadIdentity) ? 1 : 0) == 1"
-).message("exactly one credential must be set: clientSecretRef, clientCertificateRef or workloadIdentity"))]
+    "has(self.applicationRef) || (has(self.clientSecretRef) ? 1 : 0) + (has(self.clientCertificateRef) ? 1 : 0) + (has(self.workloadIdentity) ? 1 : 0) == 1"
+).message("exactly one credential must be set: clientSecretRef, clientCertificateRef or workloadIdentity (or applicationRef: a shared AzureAdApplication)"))]
+#[x_kube(validation = Rule::new(
+    "has(self.applicationRef) || has(self.clientId)"
+).message("clientId is required, unless applicationRef names a shared AzureAdApplication"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.applicationRef) || (!has(self.clientId) && !has(self.clientSecretRef) && !has(self.clientSecretExpiresAt) && !has(self.clientCertificateRef) && !has(self.workloadIdentity))"
+).message("with applicationRef the client id and the credential are the AzureAdApplication's: remove clientId, clientSecretRef, clientSecretExpiresAt, clientCertificateRef and workloadIdentity"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.applicationRef) || (!has(self.authorityHost) && !has(self.graphEndpoint) && !has(self.cloud))"
+).message("with applicationRef the endpoints are the AzureAdApplication's (its cloud, within the operator's allowed hosts): remove authorityHost, graphEndpoint and cloud"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.applicationRef) || self.tenantId.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')"
+).message("with applicationRef, tenantId must be the customer tenant's GUID (the AzureAdApplication binds tenants by GUID), not a domain"))]
 #[x_kube(validation = Rule::new(
     "!has(self.clientSecretExpiresAt) || has(self.clientSecretRef)"
 ).message("clientSecretExpiresAt is the expiry of clientSecretRef's secret; set it only with clientSecretRef"))]
@@ -141,11 +153,15 @@ pub struct AzureSpec {
     /// Directory (tenant) ID: a GUID or a verified domain such as contoso.onmicrosoft.com.
     #[schemars(schema_with = "tenant_schema")]
     pub tenant_id: String,
-    /// Application (client) ID of the app registration.
+    /// Application (client) ID of the app registration (required unless applicationRef is set).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(schema_with = "guid_schema")]
     pub client_id: String,
-    /// National cloud; selects the authority and Graph hosts.
-    #[serde(default)]
+    /// National cloud; selects the authority and Graph hosts (default Public).
+    // Public is left out when serialized, so the schema has no default either: the API server
+    // would otherwise write `cloud: Public` into every connector, beside an applicationRef too.
+    #[serde(default, skip_serializing_if = "Cloud::is_public")]
+    #[schemars(schema_with = "connector_cloud_schema")]
     pub cloud: Cloud,
     /// Overrides the cloud's authority host (https, or http on a loopback address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +187,23 @@ pub struct AzureSpec {
     /// where the operator's administrator allows it, of the operator itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_identity: Option<WorkloadIdentity>,
+    /// Instead of clientId and a credential of its own: a shared multi-tenant app (a
+    /// cluster-scoped AzureAdApplication of the operator's administrator), usable only for a
+    /// tenantId the app binds to this connector's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_ref: Option<ApplicationRef>,
+}
+
+/// Names a cluster-scoped `AzureAdApplication`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationRef {
+    /// The AzureAdApplication's name.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
 }
 
 /// Whose Kubernetes service-account token is presented to Entra as the federated credential.
@@ -227,6 +260,13 @@ pub enum Cloud {
     Public,
     USGovernment,
     China,
+}
+
+impl Cloud {
+    /// The default cloud.
+    pub fn is_public(&self) -> bool {
+        *self == Self::Public
+    }
 }
 
 /// The Password Boss side.

@@ -40,7 +40,7 @@ use self::state::{Clients, ConnectorState, Executed, Planned, Trace};
 use self::status::failure::SyncFailure;
 use crate::resources::AzureAdConnectorSpec;
 
-pub use self::credentials::{Credentials, read_credentials, read_credentials_with};
+pub use self::credentials::{AppCredential, Credentials, read_credentials, read_credentials_with};
 pub use self::read::graph_message;
 pub use self::request::{ConnectorKey, DEFAULT_SYNC_DEADLINE, SyncRequest};
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::company::CompanyGuard;
+use super::credentials::AppCredential;
 use super::progress::ProgressSender;
 use super::secrets::SecretData;
 use super::spending::SafetyStoreHandle;
@@ -56,6 +57,10 @@ pub struct SyncRequest {
     /// Where a workload-identity connector's federated token comes from, as the controller
     /// resolved it (its own namespace's ServiceAccount); `None` for other credentials.
     pub federated_token: Option<FederatedToken>,
+    /// The shared app's credential, for a connector naming one (`spec.azure.applicationRef`),
+    /// as the controller read it after the app's binding admitted the connector; `None` for
+    /// connectors with credentials of their own.
+    pub shared_credential: Option<AppCredential>,
     /// Plan only, change nothing (spec.dryRun, or `pbconnector plan`).
     pub dry_run: bool,
     /// The approval token given for this sync (the `passwordboss.com/approve-deprovisions`
@@ -102,6 +107,7 @@ impl SyncRequest {
             spec,
             secrets: BTreeMap::new(),
             federated_token: None,
+            shared_credential: None,
             dry_run: false,
             approval: None,
             freeze_destructive: false,
@@ -133,6 +139,7 @@ impl fmt::Debug for SyncRequest {
             .field("approval", &self.approval)
             .field("freeze_destructive", &self.freeze_destructive)
             .field("federated_token", &self.federated_token)
+            .field("shared_credential", &self.shared_credential)
             .field("deadline", &self.deadline)
             .field("company_guard", &self.company_guard)
             .finish()

@@ -31,6 +31,12 @@ pub enum SecretError {
     TooLarge { name: String, key: String },
     #[error("spec.azure.workloadIdentity: {0}")]
     NoFederatedToken(String),
+    #[error(
+        "spec.azure.applicationRef names AzureAdApplication {0}, a shared app only the operator \
+         uses (after checking that the app binds this connector's tenant to its namespace); run \
+         this connector in the cluster, or give it clientId and a credential of its own"
+    )]
+    SharedApplication(String),
     /// The spec names no target, or two, so there is no token to read.
     #[error("{0}")]
     NoTarget(#[from] crate::resources::NoSingleTarget),

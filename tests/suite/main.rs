@@ -16,6 +16,7 @@ mod cli {
     mod entra_safety;
     mod manifest_limits;
     mod output;
+    mod shared_app;
     mod signals;
     mod standalone;
     mod sync;
@@ -46,6 +47,7 @@ mod e2e {
     mod scim;
     mod security;
     mod shards;
+    mod shared_app;
     mod verify;
 }
 mod plugin {

@@ -37,6 +37,10 @@ fn entra_error(status: StatusCode, error: &str, code: u64, message: &str) -> Rep
 
 /// Handles `POST /{tenant}/oauth2/v2.0/token`.
 pub(crate) fn token(state: &mut SimState, tenant_name: &str, body: &[u8]) -> Reply {
+    *state
+        .token_requests
+        .entry(tenant_name.to_ascii_lowercase())
+        .or_default() += 1;
     let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     if field("grant_type") != "client_credentials" {
@@ -59,14 +63,7 @@ pub(crate) fn token(state: &mut SimState, tenant_name: &str, body: &[u8]) -> Rep
     };
     let client_id = field("client_id");
     let Some(app) = tenant.apps.get(client_id) else {
-        return entra_error(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            &format!(
-                "Application with identifier '{client_id}' was not found in the directory '{tenant_name}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
-            ),
-        );
+        return app_not_found(client_id, tenant_name);
     };
     let expected_scope = format!("{}/.default", state.base);
     if field("scope") != expected_scope {
@@ -81,6 +78,15 @@ pub(crate) fn token(state: &mut SimState, tenant_name: &str, body: &[u8]) -> Rep
         );
     }
     let audience = format!("{}/{tenant_name}/oauth2/v2.0/token", state.base);
+    // A multi-tenant app provisioned here by consent has its credentials in its home tenant's
+    // registration.
+    let app = match &app.home {
+        Some(home) => match state.tenant(home).and_then(|t| t.apps.get(client_id)) {
+            Some(registration) => registration,
+            None => return app_not_found(client_id, tenant_name),
+        },
+        None => app,
+    };
     let verdict = if let Some(secret) = form.get("client_secret") {
         check_secret(app, client_id, secret)
     } else if let Some(assertion) = form.get("client_assertion") {
@@ -106,7 +112,7 @@ pub(crate) fn token(state: &mut SimState, tenant_name: &str, body: &[u8]) -> Rep
         return reply;
     }
     let tenant_id = tenant.id.clone();
-    let access = format!("sim.{}", SimState::opaque());
+    let access = access_token(&state.base, &tenant_id, client_id, state.token_lifetime);
     let lifetime = state.token_lifetime;
     state.tokens.insert(
         access.clone(),
@@ -122,6 +128,52 @@ pub(crate) fn token(state: &mut SimState, tenant_name: &str, body: &[u8]) -> Rep
         "ext_expires_in": lifetime.as_secs(),
         "access_token": access,
     }))
+}
+
+/// AADSTS700016: the tenant does not know the app (a multi-tenant app its admin has not
+/// consented to, or a client id of another directory).
+fn app_not_found(client_id: &str, tenant_name: &str) -> Reply {
+    entra_error(
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        700016,
+        &format!(
+            "Application with identifier '{client_id}' was not found in the directory '{tenant_name}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+        ),
+    )
+}
+
+/// An access token shaped as Entra's: a JWT whose claims name the tenant (`tid`) and the app
+/// (`appid`); its signature part is random, since the simulator alone checks its tokens, by
+/// lookup.
+fn access_token(
+    base: &str,
+    tenant_id: &str,
+    client_id: &str,
+    lifetime: std::time::Duration,
+) -> String {
+    use base64::Engine;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let claims = json!({
+        "aud": base,
+        "iss": format!("https://sts.windows.net/{tenant_id}/"),
+        "tid": tenant_id,
+        "appid": client_id,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime.as_secs(),
+        "uti": SimState::opaque(),
+    });
+    format!(
+        "{}.{}.{}",
+        b64(br#"{"typ":"JWT","alg":"RS256"}"#),
+        b64(claims.to_string().as_bytes()),
+        b64(SimState::opaque().as_bytes())
+    )
 }
 
 fn check_secret(app: &App, client_id: &str, secret: &str) -> Result<(), Reply> {

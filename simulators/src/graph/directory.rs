@@ -78,6 +78,9 @@ pub(crate) struct App {
     pub certs: Vec<AppCert>,
     pub federated: Vec<(FederatedCredential, VerifyingKey)>,
     pub consent: bool,
+    /// For a multi-tenant app provisioned in this tenant by its admin's consent (its service
+    /// principal): the tenant id of the app's registration, which holds its credentials.
+    pub home: Option<String>,
 }
 
 #[derive(Default)]

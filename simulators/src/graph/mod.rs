@@ -162,7 +162,61 @@ impl GraphSim {
     }
 
     pub fn reset_requests(&self) {
-        lock(&self.shared).counts.clear();
+        let mut state = lock(&self.shared);
+        state.counts.clear();
+        state.token_requests.clear();
+    }
+
+    /// Token requests that named `tenant` (its id or domain, as the request wrote it), whatever
+    /// the answer.
+    pub fn token_requests_for(&self, tenant: &str) -> u64 {
+        lock(&self.shared)
+            .token_requests
+            .get(&tenant.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Registers a multi-tenant app in `home` (the MSP's tenant), consented there; other
+    /// tenants issue it tokens only after `grant_consent`. Returns its client id; its
+    /// credentials are added in `home` (`add_secret`, `add_certificate`, …).
+    pub fn add_multi_tenant_app(&self, home: &SimTenant) -> String {
+        home.add_app()
+    }
+
+    /// An administrator of `tenant` consents to the multi-tenant app `client_id`: the app is
+    /// provisioned there (its service principal), and the tenant issues it tokens checked
+    /// against the credentials of its home registration.
+    pub fn grant_consent(&self, client_id: &str, tenant: &str) {
+        let mut state = lock(&self.shared);
+        let home = state
+            .tenants
+            .iter()
+            .find(|t| t.apps.get(client_id).is_some_and(|a| a.home.is_none()))
+            .map(|t| t.id.clone())
+            .expect("grant_consent: no tenant registers this app");
+        let target = state
+            .tenant_mut(tenant)
+            .expect("grant_consent: no such tenant");
+        target.apps.insert(
+            client_id.to_owned(),
+            App {
+                consent: true,
+                home: Some(home),
+                ..App::default()
+            },
+        );
+    }
+
+    /// The administrator of `tenant` removes the multi-tenant app (its enterprise application):
+    /// the tenant answers AADSTS700016 again. The app's home registration is untouched.
+    pub fn revoke_consent(&self, client_id: &str, tenant: &str) {
+        let mut state = lock(&self.shared);
+        if let Some(target) = state.tenant_mut(tenant)
+            && target.apps.get(client_id).is_some_and(|a| a.home.is_some())
+        {
+            target.apps.remove(client_id);
+        }
     }
 }
 

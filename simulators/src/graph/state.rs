@@ -71,6 +71,8 @@ pub(crate) struct SimState {
     pub faults: Faults,
     /// (kind, status, inside a $batch) → count
     pub counts: HashMap<(PathKind, u16, bool), u64>,
+    /// Token requests by the tenant the request named (lowercase), whatever the answer.
+    pub token_requests: HashMap<String, u64>,
     /// Numbers the pages of an endless hostile listing.
     pub hostile_pages: std::sync::atomic::AtomicU64,
 }
@@ -87,6 +89,7 @@ impl SimState {
             deltas: HashMap::new(),
             faults: Faults::default(),
             counts: HashMap::new(),
+            token_requests: HashMap::new(),
             hostile_pages: std::sync::atomic::AtomicU64::new(0),
         }
     }

@@ -93,7 +93,7 @@ pub fn credential_expiry(
 
 /// `notAfter` of the first certificate in `pem`. Reasons are fixed texts: a parser's message
 /// could quote bytes of the Secret.
-fn certificate_not_after(pem: &str) -> Result<Timestamp, &'static str> {
+pub(crate) fn certificate_not_after(pem: &str) -> Result<Timestamp, &'static str> {
     let blocks = pem::parse_many(pem).map_err(|_| "not PEM")?;
     let block = blocks
         .iter()

@@ -13,9 +13,13 @@ use crate::sync::target::{TargetError, TargetKind};
 pub enum FailureReason {
     /// Entra ID or Microsoft Graph refused the app's credentials or permissions.
     AzureUnauthorized,
-    /// Entra ID does not know the app in the connector's tenant (AADSTS700016): no
-    /// administrator of that tenant has consented to it yet, or the consent was revoked.
+    /// The tenant's token endpoint does not know the app (AADSTS700016): the tenant's
+    /// administrator has not consented to it (or removed it); the message carries the
+    /// admin-consent URL.
     ConsentMissing,
+    /// The connector's `applicationRef` names a shared app that does not bind its tenant to its
+    /// namespace (or does not exist); nothing was sent.
+    TenantNotBound,
     /// Password Boss refused the token.
     PasswordBossUnauthorized,
     /// An older connector reaches the same Password Boss company; this one writes nothing.
@@ -69,9 +73,10 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Every reason, in the README table's order.
-    pub const ALL: [FailureReason; 25] = [
+    pub const ALL: [FailureReason; 26] = [
         Self::AzureUnauthorized,
         Self::ConsentMissing,
+        Self::TenantNotBound,
         Self::PasswordBossUnauthorized,
         Self::CompanyConflict,
         Self::InvalidSpec,
@@ -107,6 +112,7 @@ impl FailureReason {
         match self {
             Self::AzureUnauthorized => "AzureUnauthorized",
             Self::ConsentMissing => "ConsentMissing",
+            Self::TenantNotBound => "TenantNotBound",
             Self::PasswordBossUnauthorized => "PasswordBossUnauthorized",
             Self::CompanyConflict => "CompanyConflict",
             Self::InvalidSpec => "InvalidSpec",
@@ -170,7 +176,8 @@ impl FailureReason {
             | Self::ConsentMissing
             | Self::PasswordBossUnauthorized
             | Self::ScimUnauthorized => true,
-            Self::CompanyConflict
+            Self::TenantNotBound
+            | Self::CompanyConflict
             | Self::InvalidSpec
             | Self::EndpointNotAllowed
             | Self::OperatorIdentityNotAllowed

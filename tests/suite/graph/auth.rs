@@ -254,9 +254,63 @@ async fn no_secret_assertion_or_token_reaches_the_logs() {
     assert!(!logs.contains(SECRET), "client secret logged");
     assert!(!logs.contains(&federated), "federated token logged");
     assert!(!logs.contains("eyJ"), "a JWT (assertion) logged");
-    assert!(!logs.contains("sim."), "an access token logged");
+    // Access tokens are JWTs too (`eyJ…`, checked above); and no Authorization header.
     assert!(
-        !logs.contains("Bearer sim"),
+        !logs.contains("Bearer ey"),
         "an Authorization header logged"
     );
+}
+
+/// The simulator's multi-tenant app: a tenant issues it tokens only once its admin consented
+/// (AADSTS700016 before, and again after the app is removed), checked against the credentials
+/// of its home registration (AADSTS7000215); an unknown tenant is AADSTS90002. Every token
+/// request is counted under the tenant it named, and the token's `tid` is the tenant's.
+#[tokio::test]
+async fn a_multi_tenant_app_gets_tokens_only_where_it_was_consented() {
+    let e = env().await;
+    let msp = e.sim.add_tenant("msp.onmicrosoft.com");
+    let app = e.sim.add_multi_tenant_app(&msp);
+    msp.add_secret(&app, SECRET, false);
+    let customer = e.tenant.id().to_owned();
+    let shared = |tenant: &str, secret: &str| {
+        let mut azure = spec(&e.sim, tenant, &app);
+        azure.application_ref = Some(pbconnector::resources::ApplicationRef {
+            name: "msp-app".into(),
+        });
+        GraphClient::new(
+            AzureConfig::from_spec(&azure, Credential::ClientSecret(secret.into())).unwrap(),
+        )
+        .unwrap()
+    };
+
+    let err = shared(&customer, SECRET).acquire_token().await.unwrap_err();
+    assert!(err.consent_missing(), "{err}");
+    assert_unauthorized(err, "AADSTS700016");
+
+    e.sim.grant_consent(&app, &customer);
+    shared(&customer, SECRET)
+        .check_token()
+        .await
+        .expect("a token for the consenting tenant, accepted by Graph");
+    let wrong = shared(&customer, "not-the-secret").acquire_token().await;
+    assert_unauthorized(wrong.unwrap_err(), "AADSTS7000215");
+    let unknown = "5b0c36f5-0000-4000-8000-00000000beef";
+    assert_unauthorized(
+        shared(unknown, SECRET).acquire_token().await.unwrap_err(),
+        "AADSTS90002",
+    );
+
+    e.sim.revoke_consent(&app, &customer);
+    assert_unauthorized(
+        shared(&customer, SECRET).acquire_token().await.unwrap_err(),
+        "AADSTS700016",
+    );
+    // The home registration is untouched by a customer's revocation.
+    shared(msp.id(), SECRET)
+        .acquire_token()
+        .await
+        .expect("the home tenant still issues tokens");
+    assert_eq!(e.sim.token_requests_for(&customer), 4);
+    assert_eq!(e.sim.token_requests_for(unknown), 1);
+    assert_eq!(e.sim.token_requests_for(msp.id()), 1);
 }

@@ -123,6 +123,22 @@ fn kubectl_ref(doc: &Value) -> String {
     format!("{}{group}/{}", kind(doc).to_lowercase(), name(doc))
 }
 
+/// Outside the default mode, the only cluster-wide grant is on the cluster-scoped shared apps
+/// (`AzureAdApplication`): nothing namespaced, no Secret, cluster-wide.
+fn assert_only_the_applications_cluster_role(docs: &[Value], mode: &str) {
+    let cluster_roles: Vec<&Value> = docs.iter().filter(|d| kind(d) == "ClusterRole").collect();
+    assert_eq!(cluster_roles.len(), 1, "{mode}: one ClusterRole");
+    for rule in cluster_roles[0]["rules"].as_array().expect("rules") {
+        for resource in rule["resources"].as_array().expect("resources") {
+            let resource = resource.as_str().expect("a resource");
+            assert!(
+                resource.starts_with("azureadapplications"),
+                "{mode}: cluster-wide grant on {resource}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchanged() {
     let helm = Helm::find();
@@ -183,12 +199,12 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
         let scoped = |k: &str| docs.iter().filter(|d| kind(d) == k).count();
         match mode {
             "single namespace" => {
-                assert_eq!(scoped("ClusterRole"), 0, "{mode}: no cluster-wide grant");
+                assert_only_the_applications_cluster_role(&docs, mode);
                 let roles = sh.ok("kubectl -n msp-contoso get role -o name").await;
                 assert!(roles.contains("role.rbac.authorization.k8s.io/"), "{roles}");
             }
             "several namespaces" => {
-                assert_eq!(scoped("ClusterRole"), 0, "{mode}: no cluster-wide grant");
+                assert_only_the_applications_cluster_role(&docs, mode);
                 for ns in ["msp-contoso", "msp-fabrikam"] {
                     let roles = sh.ok(&format!("kubectl -n {ns} get role -o name")).await;
                     assert!(
@@ -216,6 +232,7 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
                     assert_eq!(scoped(k), 3, "{mode}: one {k} per shard");
                 }
                 assert_eq!(scoped("ServiceAccount"), 1, "{mode}: one ServiceAccount");
+                assert_eq!(scoped("ClusterRole"), 2, "{mode}: two ClusterRoles");
                 let deployments = sh
                     .ok(&format!(
                         "kubectl -n {RELEASE_NAMESPACE} get deployment -o name"
@@ -226,7 +243,8 @@ async fn rendered_chart_applies_with_kubectl_in_every_mode_and_reapplies_unchang
                     assert!(deployments.contains(&line), "{deployments}");
                 }
             }
-            _ => assert_eq!(scoped("ClusterRole"), 1, "{mode}: one ClusterRole"),
+            // The operator's, and the shared apps' (cluster-scoped).
+            _ => assert_eq!(scoped("ClusterRole"), 2, "{mode}: two ClusterRoles"),
         }
 
         // What Argo CD or Flux does on every sync: nothing changes, nothing is rewritten.

@@ -103,18 +103,24 @@ fn chart_lints_clean_in_strict_mode_in_every_mode() {
 
 #[test]
 fn chart_crd_is_byte_identical_to_the_crds_directory() {
-    let file = "passwordboss.com_azureadconnectors.yaml";
-    let source = std::fs::read(root().join("crds").join(file)).expect("crds/ holds the CRD");
-    let chart = std::fs::read(chart_dir().join("crds").join(file)).expect("the chart holds it");
-    assert!(
-        source == chart,
-        "charts/pbconnector/crds/{file} differs from crds/{file}: copy it over"
-    );
-    let chart_crds: Vec<_> = std::fs::read_dir(chart_dir().join("crds"))
+    let files = [
+        "passwordboss.com_azureadapplications.yaml",
+        "passwordboss.com_azureadconnectors.yaml",
+    ];
+    for file in files {
+        let source = std::fs::read(root().join("crds").join(file)).expect("crds/ holds the CRD");
+        let chart = std::fs::read(chart_dir().join("crds").join(file)).expect("the chart holds it");
+        assert!(
+            source == chart,
+            "charts/pbconnector/crds/{file} differs from crds/{file}: copy it over"
+        );
+    }
+    let mut chart_crds: Vec<_> = std::fs::read_dir(chart_dir().join("crds"))
         .expect("chart crds/")
         .map(|e| e.expect("entry").file_name())
         .collect();
-    assert_eq!(chart_crds, [file], "the chart's crds/ holds only the CRD");
+    chart_crds.sort();
+    assert_eq!(chart_crds, files, "the chart's crds/ holds only the CRDs");
 }
 
 #[test]
@@ -234,13 +240,46 @@ fn operator_grants(scope: &str) -> Vec<String> {
     .collect()
 }
 
-/// The company claims: Leases in the release namespace, whatever is watched.
+/// The company claims: Leases in the release namespace, whatever is watched; the shared apps'
+/// credential Secrets, read from the release namespace only; and the shared apps themselves
+/// (cluster-scoped, so a ClusterRole in every mode, without any Secret access).
 fn claim_grants() -> Vec<String> {
     let scope = format!("Role/{RELEASE_NAMESPACE} coordination.k8s.io leases");
-    ["get", "list", "create", "update", "delete"]
+    let mut grants: Vec<String> = ["get", "list", "create", "update", "delete"]
         .iter()
         .map(|verb| format!("{scope} {verb}"))
-        .collect()
+        .collect();
+    grants.push(format!("Role/{RELEASE_NAMESPACE}  secrets get"));
+    grants.extend(application_grants());
+    grants
+}
+
+fn application_grants() -> Vec<String> {
+    [
+        "ClusterRole passwordboss.com azureadapplications get",
+        "ClusterRole passwordboss.com azureadapplications list",
+        "ClusterRole passwordboss.com azureadapplications watch",
+        "ClusterRole passwordboss.com azureadapplications/status patch",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Outside the default mode the only ClusterRole is the shared apps' one: no Secret (nor any
+/// namespaced resource) cluster-wide.
+fn assert_only_the_applications_cluster_role(docs: &[Value]) {
+    let cluster_roles = of_kind(docs, "ClusterRole");
+    assert_eq!(cluster_roles.len(), 1, "no Secret access cluster-wide");
+    assert!(name(cluster_roles[0]).ends_with("-applications"));
+    assert_eq!(of_kind(docs, "ClusterRoleBinding").len(), 1);
+    let cluster_wide: BTreeSet<String> = grants(docs)
+        .into_iter()
+        .filter(|g| g.starts_with("ClusterRole "))
+        .collect();
+    assert_eq!(
+        cluster_wide,
+        application_grants().into_iter().collect::<BTreeSet<_>>()
+    );
 }
 
 fn lease_grants() -> Vec<String> {
@@ -324,8 +363,7 @@ fn default_mode_grants_exactly_the_operators_permissions_cluster_wide() {
 fn single_namespace_mode_grants_a_role_in_the_watched_namespace_only() {
     let helm = Helm::find();
     let docs = helm.template(SINGLE_NAMESPACE);
-    assert!(of_kind(&docs, "ClusterRole").is_empty());
-    assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
+    assert_only_the_applications_cluster_role(&docs);
     let mut expected: BTreeSet<String> = operator_grants(&format!("Role/{WATCHED}"))
         .into_iter()
         .collect();
@@ -339,11 +377,7 @@ fn single_namespace_mode_grants_a_role_in_the_watched_namespace_only() {
 fn least_privilege_mode_grants_a_role_in_each_watched_namespace_and_nothing_cluster_wide() {
     let helm = Helm::find();
     let docs = helm.template(HARDENED);
-    assert!(
-        of_kind(&docs, "ClusterRole").is_empty(),
-        "no Secret access cluster-wide"
-    );
-    assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
+    assert_only_the_applications_cluster_role(&docs);
     let mut expected: BTreeSet<String> = HARDENED_NAMESPACES
         .iter()
         .flat_map(|ns| operator_grants(&format!("Role/{ns}")))
@@ -368,7 +402,7 @@ fn least_privilege_mode_grants_a_role_in_each_watched_namespace_and_nothing_clus
     let mut expected = expected.clone();
     expected.extend(lease_grants());
     assert_eq!(grants(&docs), expected);
-    assert!(of_kind(&docs, "ClusterRole").is_empty());
+    assert_only_the_applications_cluster_role(&docs);
 }
 
 #[test]

@@ -368,3 +368,41 @@ fn argocd_health_check_maps_connector_states() {
         );
     }
 }
+
+/// The MSP example: the app and the connector are accepted by their schemas, the app binds the
+/// connector's tenant to its namespace, its credential Secret is named in the chart's default
+/// release namespace, and the connector's only Secret is the Password Boss token.
+#[test]
+fn example_shared_app_binds_its_connectors_tenant_to_its_namespace() {
+    use pbconnector::resources::{AzureAdApplication, binding};
+    let docs = load("shared-app.yaml");
+    let raw = one(&docs, "AzureAdConnector");
+    let connector = validate_connector(raw).unwrap_or_else(|errors| {
+        panic!("examples/shared-app.yaml's connector is refused by the CRD schema: {errors:?}")
+    });
+    let app: AzureAdApplication =
+        serde_json::from_value(one(&docs, "AzureAdApplication").clone()).expect("an app");
+    let namespace = raw["metadata"]["namespace"].as_str().expect("namespaced");
+    assert_eq!(
+        connector
+            .spec
+            .azure
+            .application_ref
+            .as_ref()
+            .map(|r| r.name.as_str()),
+        Some(app.metadata.name.as_deref().expect("named"))
+    );
+    binding(&app, namespace, &connector.spec.azure.tenant_id).expect("the app binds it");
+    assert_eq!(
+        app.spec
+            .client_certificate_ref
+            .as_ref()
+            .map(|r| r.namespace.as_str()),
+        Some("pbconnector-system")
+    );
+    let refs = connector.spec.secret_refs();
+    assert_eq!(refs.len(), 1, "only the Password Boss token: {refs:?}");
+    let secret = one(&docs, "Secret");
+    assert_eq!(secret["metadata"]["namespace"], namespace);
+    assert!(secret["stringData"][&refs[0].key].is_string());
+}

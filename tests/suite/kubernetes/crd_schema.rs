@@ -40,6 +40,16 @@ fn crds_directory_holds_exactly_the_generated_crd() {
         on_disk == crd_yaml(),
         "crds/ is stale: run `cargo run -- crd > crds/passwordboss.com_azureadconnectors.yaml`"
     );
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crds/passwordboss.com_azureadapplications.yaml"
+    );
+    let on_disk = std::fs::read_to_string(path).expect("crds/ holds the AzureAdApplication CRD");
+    assert!(
+        on_disk == pbconnector::resources::application_crd_yaml(),
+        "crds/ is stale: run `cargo run -- crd --kind AzureAdApplication > \
+         crds/passwordboss.com_azureadapplications.yaml`"
+    );
 }
 
 #[test]

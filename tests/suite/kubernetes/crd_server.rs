@@ -377,3 +377,227 @@ async fn every_rule_and_pattern_is_enforced_by_the_server_with_its_message() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+const CUSTOMER: &str = "7c0c36f5-0000-4000-8000-000000000001";
+
+/// The good connector using the shared app `msp-app` for `CUSTOMER`, with `value` at `path`.
+fn shared_with(path: &[&str], value: Value) -> Value {
+    let shared = with(
+        &["spec", "azure"],
+        json!({"tenantId": CUSTOMER, "applicationRef": {"name": "msp-app"}}),
+    );
+    connector_json::set_at(shared, path, value)
+}
+
+/// A dry-run create of an `AzureAdApplication` (cluster-scoped).
+async fn create_app(obj: &Value) -> Result<DynamicObject, kube::Error> {
+    let server = tokio::task::spawn_blocking(TestApiServer::shared)
+        .await
+        .expect("the API server starts");
+    let resource = ApiResource {
+        group: "passwordboss.com".into(),
+        version: "v1alpha1".into(),
+        api_version: "passwordboss.com/v1alpha1".into(),
+        kind: "AzureAdApplication".into(),
+        plural: "azureadapplications".into(),
+    };
+    let api: Api<DynamicObject> = Api::all_with(server.client().await, &resource);
+    let object: DynamicObject = serde_json::from_value(obj.clone()).expect("an object");
+    let params = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    api.create(&params, &object).await
+}
+
+fn app() -> Value {
+    json!({
+        "apiVersion": "passwordboss.com/v1alpha1",
+        "kind": "AzureAdApplication",
+        "metadata": {"name": "msp-app"},
+        "spec": {
+            "clientId": "11111111-2222-3333-4444-555555555555",
+            "clientSecretRef": {"namespace": "pbconnector-system", "name": "msp-app", "key": "client-secret"},
+            "tenants": [{"tenantId": CUSTOMER, "namespaces": ["msp-contoso"]}],
+        },
+    })
+}
+
+fn app_with(path: &[&str], value: Value) -> Value {
+    connector_json::set_at(app(), path, value)
+}
+
+/// 422 at `field` with `needle` for each case, else a list of what went wrong.
+async fn refused_cases<F, Fut>(create: F, cases: Vec<(&str, Value, &str, &str)>) -> Vec<String>
+where
+    F: Fn(Value) -> Fut,
+    Fut: std::future::Future<Output = Result<DynamicObject, kube::Error>>,
+{
+    let mut failures = Vec::new();
+    for (case, obj, field, needle) in cases {
+        match create(obj).await {
+            Ok(_) => failures.push(format!("{case}: accepted")),
+            Err(kube::Error::Api(status))
+                if status.code == 422
+                    && status.message.contains(field)
+                    && status.message.contains(needle) => {}
+            Err(other) => failures.push(format!(
+                "{case}: expected 422 at {field} with {needle:?}, got {other}"
+            )),
+        }
+    }
+    failures
+}
+
+#[tokio::test]
+async fn a_connector_of_a_shared_app_names_no_client_credential_or_endpoint_of_its_own() {
+    let stored = create(&shared_with(&["spec", "interval"], json!("1m")))
+        .await
+        .expect("a connector naming only its tenant and the app is accepted");
+    let azure = &stored.data["spec"]["azure"];
+    assert!(
+        azure.get("cloud").is_none(),
+        "no cloud defaulted beside applicationRef: {azure}"
+    );
+    let cases = vec![
+        (
+            "a client id beside the app",
+            shared_with(
+                &["spec", "azure", "clientId"],
+                json!("00000000-0000-0000-0000-000000000000"),
+            ),
+            "spec.azure",
+            "with applicationRef the client id and the credential are the AzureAdApplication's",
+        ),
+        (
+            "a secret beside the app",
+            shared_with(
+                &["spec", "azure", "clientSecretRef"],
+                json!({"name": "s", "key": "k"}),
+            ),
+            "spec.azure",
+            "remove clientId, clientSecretRef",
+        ),
+        (
+            "a workload identity beside the app",
+            shared_with(
+                &["spec", "azure", "workloadIdentity"],
+                json!({"serviceAccountName": "sa"}),
+            ),
+            "spec.azure",
+            "with applicationRef the client id and the credential",
+        ),
+        (
+            "an authority host beside the app",
+            shared_with(
+                &["spec", "azure", "authorityHost"],
+                json!("https://login.example.com"),
+            ),
+            "spec.azure",
+            "with applicationRef the endpoints are the AzureAdApplication's",
+        ),
+        (
+            "a Graph endpoint beside the app",
+            shared_with(
+                &["spec", "azure", "graphEndpoint"],
+                json!("https://graph.example.com"),
+            ),
+            "spec.azure",
+            "remove authorityHost, graphEndpoint and cloud",
+        ),
+        (
+            "a cloud beside the app",
+            shared_with(&["spec", "azure", "cloud"], json!("Public")),
+            "spec.azure",
+            "remove authorityHost, graphEndpoint and cloud",
+        ),
+        (
+            "a domain as the tenant",
+            shared_with(
+                &["spec", "azure", "tenantId"],
+                json!("contoso.onmicrosoft.com"),
+            ),
+            "spec.azure",
+            "tenantId must be the customer tenant's GUID",
+        ),
+        (
+            "neither a client id nor an app",
+            without(&["spec", "azure", "clientId"]),
+            "spec.azure",
+            "clientId is required, unless applicationRef",
+        ),
+    ];
+    let failures = refused_cases(|obj| async move { create(&obj).await }, cases).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn a_shared_app_has_exactly_one_credential_and_binds_guids_to_namespaces() {
+    create_app(&app())
+        .await
+        .expect("a complete app is accepted");
+    create_app(&connector_json::remove_at(
+        app_with(&["spec", "operatorIdentity"], json!(true)),
+        &["spec", "clientSecretRef"],
+    ))
+    .await
+    .expect("the operator's identity is a credential");
+    let cases = vec![
+        (
+            "no credential",
+            connector_json::remove_at(app(), &["spec", "clientSecretRef"]),
+            "spec",
+            "exactly one credential must be set",
+        ),
+        (
+            "two credentials",
+            app_with(&["spec", "operatorIdentity"], json!(true)),
+            "spec",
+            "exactly one credential must be set",
+        ),
+        (
+            "a domain as a bound tenant",
+            app_with(
+                &["spec", "tenants"],
+                json!([{"tenantId": "contoso.com", "namespaces": ["a"]}]),
+            ),
+            "spec.tenants[0].tenantId",
+            "should match",
+        ),
+        (
+            "a tenant bound to no namespace",
+            app_with(
+                &["spec", "tenants"],
+                json!([{"tenantId": CUSTOMER, "namespaces": []}]),
+            ),
+            "spec.tenants[0].namespaces",
+            "should have at least 1 items",
+        ),
+        (
+            "a namespace that is no DNS label",
+            app_with(
+                &["spec", "tenants"],
+                json!([{"tenantId": CUSTOMER, "namespaces": ["Msp_Contoso"]}]),
+            ),
+            "spec.tenants[0].namespaces[0]",
+            "should match",
+        ),
+        (
+            "one tenant twice",
+            app_with(
+                &["spec", "tenants"],
+                json!([{"tenantId": CUSTOMER, "namespaces": ["a"]}, {"tenantId": CUSTOMER, "namespaces": ["b"]}]),
+            ),
+            "spec.tenants[1]",
+            "Duplicate value",
+        ),
+        (
+            "a client id that is no GUID",
+            app_with(&["spec", "clientId"], json!("msp-app")),
+            "spec.clientId",
+            "should match",
+        ),
+    ];
+    let failures = refused_cases(|obj| async move { create_app(&obj).await }, cases).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -471,6 +471,7 @@ impl TestApiServer {
                 "--for=condition=Established",
                 "--timeout=60s",
                 "crd/azureadconnectors.passwordboss.com",
+                "crd/azureadapplications.passwordboss.com",
                 "--kubeconfig",
             ])
             .arg(&self.kubeconfig)
