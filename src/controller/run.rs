@@ -279,19 +279,23 @@ async fn permitted(
     claim_namespace: &str,
     stop: &Signal,
 ) -> bool {
+    let mut asked: Vec<(Scope, &[permissions::Permission])> = scopes
+        .iter()
+        .map(|scope| (Scope::of(scope.as_deref()), permissions::REQUIRED))
+        .collect();
+    asked.push((
+        Scope::Namespace(claim_namespace.to_owned()),
+        permissions::CLAIMS,
+    ));
     loop {
-        let mut all = true;
-        for scope in scopes {
-            if let Err(error) = permissions::check(client, &Scope::of(scope.as_deref())).await {
-                tracing::error!(%error, "cannot start the controller");
-                all = false;
-            }
-        }
-        let claims = Scope::Namespace(claim_namespace.to_owned());
-        if let Err(error) = permissions::check_list(client, &claims, permissions::CLAIMS).await {
+        let errors = match permissions::check_all(client, &asked).await {
+            Ok(missing) => missing,
+            Err(error) => vec![error],
+        };
+        for error in &errors {
             tracing::error!(%error, "cannot start the controller");
-            all = false;
         }
+        let all = errors.is_empty();
         if all {
             return true;
         }

@@ -24,6 +24,7 @@ mod controller {
     mod company_claims;
     mod credential_policy;
     mod leadership_writes;
+    mod permissions;
     mod reconcile;
     mod run;
 }
