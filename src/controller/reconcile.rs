@@ -38,7 +38,8 @@ use crate::sync::status::credential_expiry::{
 use crate::sync::status::failure::FailureReason;
 use crate::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, deprovision_event, invalid_spec_status, is_meaningful_change,
-    planned_status, status_from_report, suspended_status, transitions, waiting_status,
+    planned_status, refresh_period, status_from_report, suspended_status, transitions,
+    waiting_status,
 };
 use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE, SyncRequest};
 use crate::telemetry::metrics::Metrics;
@@ -62,7 +63,8 @@ pub struct Context<E> {
     /// Which endpoints and identities connectors may use; the strictest unless set.
     pub policy: CredentialPolicy,
     /// An unchanged status is rewritten this long after its last success, to refresh
-    /// `lastSuccessfulSyncTime` (`LAST_SUCCESS_REFRESH` unless a test shortens it).
+    /// `lastSuccessfulSyncTime`: the longest refresh period (`LAST_SUCCESS_REFRESH` unless a test
+    /// shortens it); each connector refreshes after its `refresh_period` of it.
     pub last_success_refresh: Duration,
     /// A sync running longer than this writes its progress into status.message, this often.
     pub progress_status_interval: Duration,
@@ -661,7 +663,8 @@ async fn write_if_changed<E: SyncEngine>(
     ctx.metrics
         .fleet
         .observe(&key.namespace, &key.name, next, connector.spec.interval());
-    if !is_meaningful_change(previous, next, ctx.last_success_refresh) {
+    let refresh = refresh_period(key, ctx.last_success_refresh);
+    if !is_meaningful_change(previous, next, refresh) {
         return Ok(());
     }
     apply_status(api, &key.name, next)

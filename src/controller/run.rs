@@ -56,8 +56,8 @@ pub struct ControllerConfig {
     /// How often deleted connectors' state and unreferenced Secret versions are dropped.
     pub prune_interval: Duration,
     pub metrics: Metrics,
-    /// An unchanged status is rewritten this long after its last success, to refresh
-    /// `lastSuccessfulSyncTime`.
+    /// An unchanged status is rewritten at most this long after its last success, to refresh
+    /// `lastSuccessfulSyncTime` (each connector after its `status::refresh_period` of it).
     pub last_success_refresh: Duration,
     /// A sync running longer than this writes its progress into status.message, at most this
     /// often.
