@@ -297,7 +297,22 @@ async fn sync_if_due<E: SyncEngine>(
         Ok(due) => due,
         Err(requeue) => return Ok(Some(requeue)),
     };
-    let Some(outcome) = sync(api, connector, key, ctx, &observation, due.as_str(), false).await
+    // When an interval (or a retry delay) made it due: its start's lateness is measured.
+    let due_at = observation
+        .entry
+        .as_ref()
+        .filter(|_| matches!(due, Due::IntervalElapsed | Due::RetryAfterFailure))
+        .map(|e| (e.last_sync + next_delay(e, interval)).into_std());
+    let Some(outcome) = sync(
+        api,
+        connector,
+        key,
+        ctx,
+        &observation,
+        (due.as_str(), due_at),
+        false,
+    )
+    .await
     else {
         // The event that cancelled it reconciles the connector again, as it is now.
         return Ok(None);
@@ -387,7 +402,7 @@ async fn answer_plan<E: SyncEngine>(
         key,
         ctx,
         &observation,
-        "plan requested",
+        ("plan requested", None),
         true,
     )
     .await
@@ -505,7 +520,7 @@ async fn sync<E: SyncEngine>(
     key: &ConnectorKey,
     ctx: &Context<E>,
     observation: &Observation,
-    reason: &'static str,
+    (reason, due): (&'static str, Option<std::time::Instant>),
     plan_only: bool,
 ) -> Option<Outcome> {
     let spec = &connector.spec;
@@ -555,6 +570,7 @@ async fn sync<E: SyncEngine>(
         progress,
         company_guard: ctx.companies.guard(connector),
         deadline: ctx.sync_deadline,
+        due,
         ..SyncRequest::new(key.clone(), spec.clone())
     };
     let writer = tokio::spawn(super::progress::write_progress(

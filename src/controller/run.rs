@@ -207,6 +207,7 @@ async fn run_controller<E: SyncEngine>(
     let engine = Arc::new(Limited {
         inner: engine,
         slots: Slots::new(config.max_concurrent_syncs.into()),
+        metrics: config.metrics.clone(),
     });
     let ctx = Arc::new(
         Context::new(
@@ -402,11 +403,16 @@ fn scope_controller<E: SyncEngine>(
 struct Limited<E> {
     inner: Arc<E>,
     slots: Arc<Slots>,
+    metrics: Metrics,
 }
 
 impl<E: SyncEngine> SyncEngine for Limited<E> {
     async fn sync(&self, request: crate::sync::SyncRequest) -> crate::sync::report::SyncReport {
         let slot = SyncSlot::take(self.slots.clone(), &request.key.namespace).await;
+        if let Some(due) = request.due {
+            let late = std::time::Instant::now().saturating_duration_since(due);
+            self.metrics.sync_start_lateness.observe(late.as_secs_f64());
+        }
         slot.run(self.inner.sync(request)).await
     }
 

@@ -56,6 +56,10 @@ pub struct SyncRequest {
     /// Where a workload-identity connector's federated token comes from, as the controller
     /// resolved it (its own namespace's ServiceAccount); `None` for other credentials.
     pub federated_token: Option<FederatedToken>,
+    /// When this sync was due by its connector's interval (the last sync's end plus the
+    /// interval, or the retry delay), for the operator's lateness metric; `None`: not on the
+    /// schedule (first sync, a change, a request) or not from the controller.
+    pub due: Option<std::time::Instant>,
     /// Plan only, change nothing (spec.dryRun, or `pbconnector plan`).
     pub dry_run: bool,
     /// The approval token given for this sync (the `passwordboss.com/approve-deprovisions`
@@ -99,6 +103,7 @@ impl SyncRequest {
             spec,
             secrets: BTreeMap::new(),
             federated_token: None,
+            due: None,
             dry_run: false,
             approval: None,
             safety_record: None,

@@ -18,6 +18,7 @@ use crate::support::e2e::{Cluster, CountingEngine, InProcess, NAME, eventually, 
 use pbconnector::resources::Connection;
 use pbconnector::sync::ConnectorKey;
 use pbconnector::sync::status::refresh_period;
+use pbconnector::telemetry::metrics::Metrics;
 
 /// 100 idle intervals of a connector with nothing to change: no Password Boss write, and status
 /// writes only to refresh `lastSuccessfulSyncTime`, at most one per the connector's own refresh
@@ -31,12 +32,16 @@ async fn idle_intervals_write_status_once_per_refresh_period_and_never_password_
     let ns = cluster.namespace("e2e-idle").await;
     let env = sample(50, "100ms").await;
     let engine = CountingEngine::default();
+    let metrics = Metrics::new();
     let operator = InProcess::start_configured(
         cluster.operator_client().await,
         engine.clone(),
         4,
         Some(&ns),
-        |config| config.last_success_refresh = REFRESH,
+        |config| {
+            config.last_success_refresh = REFRESH;
+            config.metrics = metrics.clone();
+        },
     );
     cluster.apply(&env.manifests(&ns)).await;
     cluster
@@ -105,6 +110,12 @@ async fn idle_intervals_write_status_once_per_refresh_period_and_never_password_
     )
     .await;
     let syncs = engine.syncs(&key) - start;
+    // Every sync after the first ran on the interval: each one's start lateness is measured.
+    let on_schedule = lateness_count(&metrics);
+    assert!(
+        on_schedule >= syncs,
+        "{on_schedule} sync start lateness observations for {syncs} interval syncs"
+    );
     let pb_written = env.password_boss.requests().writes() - pb_writes_before;
     let graph_requests = env.graph.requests().graph_http() - graph_before;
     operator.stop().await;
@@ -145,6 +156,17 @@ async fn idle_intervals_write_status_once_per_refresh_period_and_never_password_
         "at most one Graph request per idle sync: {graph_requests} for {syncs}"
     );
     cluster.cleanup().await;
+}
+
+/// How many sync starts `sync_start_lateness_seconds` has measured.
+fn lateness_count(metrics: &Metrics) -> usize {
+    let text = metrics.encode();
+    text.lines()
+        .find_map(|l| l.strip_prefix("pbconnector_sync_start_lateness_seconds_count "))
+        .unwrap_or_else(|| panic!("no lateness histogram in\n{text}"))
+        .trim()
+        .parse()
+        .expect("a count")
 }
 
 /// 50 connectors on one operator, one of them throttled hard by Graph (429, Retry-After 60 s):
