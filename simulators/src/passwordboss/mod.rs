@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -64,7 +65,8 @@ pub struct PbSim {
     url: url::Url,
     token: String,
     shared: Shared,
-    shutdown: watch::Sender<bool>,
+    /// Shared by the companies of one server (`start_many`).
+    shutdown: Arc<watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for PbSim {
@@ -90,6 +92,59 @@ impl PbSim {
         }
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        let (token, shared) = Self::company(config);
+        let (shutdown, stop) = watch::channel(false);
+        tokio::spawn(server::serve(
+            listener,
+            routes::router(shared.clone()),
+            stop,
+        ));
+        let url = url::Url::parse(&format!("http://{addr}/")).expect("a socket address is a URL");
+        Ok(PbSim {
+            url,
+            token,
+            shared: shared.clone(),
+            shutdown: Arc::new(shutdown),
+        })
+    }
+
+    /// Many companies behind one loopback listener (`addr`), the `i`th of `configs` under
+    /// `/c{i}/` (its [`url`](Self::url)): thousands of companies for a benchmark without
+    /// thousands of ports and connections. The server stops when the last of them is dropped.
+    pub async fn start_many(
+        addr: SocketAddr,
+        configs: Vec<SimConfig>,
+    ) -> std::io::Result<Vec<PbSim>> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the Password Boss simulator listens on loopback only",
+            ));
+        }
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, stop) = watch::channel(false);
+        let shutdown = Arc::new(shutdown);
+        let mut app = Router::new();
+        let mut sims = Vec::with_capacity(configs.len());
+        for (i, config) in configs.into_iter().enumerate() {
+            let (token, shared) = Self::company(config);
+            app = app.nest(&format!("/c{i}"), routes::router(shared.clone()));
+            let url = url::Url::parse(&format!("http://{addr}/c{i}/"))
+                .expect("a socket address and a path are a URL");
+            sims.push(PbSim {
+                url,
+                token,
+                shared,
+                shutdown: shutdown.clone(),
+            });
+        }
+        tokio::spawn(server::serve(listener, app, stop));
+        Ok(sims)
+    }
+
+    /// One company's state and its token.
+    fn company(config: SimConfig) -> (String, Shared) {
         let token = config
             .token
             .unwrap_or_else(|| format!("pbsim-{}", uuid::Uuid::new_v4().simple()));
@@ -104,19 +159,7 @@ impl PbSim {
             counters: Counters::default(),
             clock_offset: Arc::new(Mutex::new(Duration::ZERO)),
         };
-        let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(server::serve(
-            listener,
-            routes::router(shared.clone()),
-            stop,
-        ));
-        let url = url::Url::parse(&format!("http://{addr}/")).expect("a socket address is a URL");
-        Ok(PbSim {
-            url,
-            token,
-            shared,
-            shutdown,
-        })
+        (token, shared)
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234/`.
@@ -256,6 +299,9 @@ impl PbSim {
 
 impl Drop for PbSim {
     fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
+        // The last company of its server stops it (and dropping the last sender stops it too).
+        if Arc::strong_count(&self.shutdown) == 1 {
+            let _ = self.shutdown.send(true);
+        }
     }
 }
