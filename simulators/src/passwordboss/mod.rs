@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -125,11 +126,11 @@ impl PbSim {
         let addr = listener.local_addr()?;
         let (shutdown, stop) = watch::channel(false);
         let shutdown = Arc::new(shutdown);
-        let mut app = Router::new();
+        let mut routers = Vec::with_capacity(configs.len());
         let mut sims = Vec::with_capacity(configs.len());
         for (i, config) in configs.into_iter().enumerate() {
             let (token, shared) = Self::company(config);
-            app = app.nest(&format!("/c{i}"), routes::router(shared.clone()));
+            routers.push(routes::router(shared.clone()));
             let url = url::Url::parse(&format!("http://{addr}/c{i}/"))
                 .expect("a socket address and a path are a URL");
             sims.push(PbSim {
@@ -139,6 +140,11 @@ impl PbSim {
                 shutdown: shutdown.clone(),
             });
         }
+        let routers = Arc::new(routers);
+        let app = Router::new().fallback(move |request: Request| {
+            let routers = routers.clone();
+            async move { server::dispatch(&routers, request).await }
+        });
         tokio::spawn(server::serve(listener, app, stop));
         Ok(sims)
     }
