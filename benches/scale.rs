@@ -284,7 +284,8 @@ async fn bench(args: &Args) -> Value {
     // Cold start: every connector synced, the operator restarted.
     operator.stop();
     audit.read();
-    let restarted_at = unix_now();
+    // Whole seconds: a status time (and the metric read from it) is written in whole seconds.
+    let restarted_at = unix_now().floor();
     let operator = Operator::start(&args.operator, &kubeconfig, &operator_log);
     let before = Counters::read(&operator, &simulators).await;
     let all_synced = until_all_synced(&operator, args.connectors, restarted_at).await;

@@ -364,6 +364,11 @@ fn success_is_due(
 
 fn normalized(status: &AzureAdConnectorStatus) -> AzureAdConnectorStatus {
     let mut s = status.clone();
+    // Never written with the status (`controller::status_writer` carries the stored record; the
+    // safety store alone writes it): a record that differs, or one a sync holds and the object
+    // does not (an empty one is never stored), is no reason to write. Counting it made every
+    // idle sync of a connector with nothing held write its status.
+    s.safety = None;
     s.last_sync_time = None;
     s.last_successful_sync_time = None;
     s.last_full_sync_time = None;

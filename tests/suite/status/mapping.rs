@@ -205,6 +205,26 @@ fn idle_syncs_are_not_a_meaningful_change_but_new_counts_are() {
     assert!(is_meaningful_change(None, &first, LAST_SUCCESS_REFRESH));
 }
 
+/// The safety record is the safety store's to write, never the status writer's: a sync's record
+/// (an empty one, which is never stored, above all) is no reason for a status write.
+#[test]
+fn a_safety_record_alone_is_not_a_meaningful_change() {
+    let written = status_from_report(None, &ok_report(at(10)), Some(1), None);
+    let mut next = status_from_report(Some(&written), &ok_report(at(70)), Some(1), None);
+    assert!(!is_meaningful_change(
+        Some(&written),
+        &next,
+        LAST_SUCCESS_REFRESH
+    ));
+    next.safety = Some(Default::default());
+    assert_ne!(next.safety, written.safety);
+    assert!(!is_meaningful_change(
+        Some(&written),
+        &next,
+        LAST_SUCCESS_REFRESH
+    ));
+}
+
 #[test]
 fn an_idle_success_is_written_once_the_refresh_period_has_passed_since_the_last_written_one() {
     // 20 minutes at most: what the README's Status section and "Running a fleet" state.
