@@ -17,7 +17,7 @@
 mod real_path;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use real_path::apiserver::TestApiServer;
 use real_path::{AuditCursor, Metrics, Operator, Requests, Simulators};
@@ -70,13 +70,6 @@ fn args() -> Args {
     args
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs_f64()
-}
-
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -92,12 +85,12 @@ fn elapsed() -> f64 {
     START.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
 
-/// Polls the operator's metrics until every connector's last success is at or after `since`.
-async fn until_all_synced(operator: &Operator, connectors: usize, since: f64) -> Duration {
+/// Polls the operator's log until this process has synced every connector.
+async fn until_all_synced(operator: &Operator, connectors: usize) -> Duration {
     let started = Instant::now();
     let mut last_report = Instant::now();
     loop {
-        let done = operator.metrics().await.succeeded_since(since);
+        let done = operator.connectors_synced();
         if done >= connectors {
             return started.elapsed();
         }
@@ -105,7 +98,7 @@ async fn until_all_synced(operator: &Operator, connectors: usize, since: f64) ->
             log(&format!("{done}/{connectors} connectors synced"));
             last_report = Instant::now();
         }
-        // Not more often: at 10,000 connectors a scrape is megabytes the operator encodes.
+        // Not more often: at 10,000 connectors the log is tens of megabytes.
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
@@ -260,7 +253,7 @@ async fn bench(args: &Args) -> Value {
 
     // First start: every connector's first sync.
     let operator = Operator::start(&args.operator, &kubeconfig, &operator_log);
-    let first_sync = until_all_synced(&operator, args.connectors, 0.0).await;
+    let first_sync = until_all_synced(&operator, args.connectors).await;
     log(&format!(
         "every connector synced once, {first_sync:?} after the start"
     ));
@@ -284,11 +277,9 @@ async fn bench(args: &Args) -> Value {
     // Cold start: every connector synced, the operator restarted.
     operator.stop();
     audit.read();
-    // Whole seconds: a status time (and the metric read from it) is written in whole seconds.
-    let restarted_at = unix_now().floor();
     let operator = Operator::start(&args.operator, &kubeconfig, &operator_log);
     let before = Counters::read(&operator, &simulators).await;
-    let all_synced = until_all_synced(&operator, args.connectors, restarted_at).await;
+    let all_synced = until_all_synced(&operator, args.connectors).await;
     let after = Counters::read(&operator, &simulators).await;
     let cold_requests = audit.read();
     let mut cold = phase(

@@ -264,6 +264,9 @@ pub async fn create_fleet(client: &kube::Client, simulators: &Simulators) -> Dur
 /// The release operator, cluster-wide, as its own process.
 pub struct Operator {
     child: Child,
+    log: PathBuf,
+    /// Where this process's lines start in the log.
+    log_start: u64,
     pub metrics_url: String,
     http: reqwest::Client,
 }
@@ -278,11 +281,13 @@ impl Operator {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        let log_path = log.to_path_buf();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("operator log");
+        let log_start = log.metadata().expect("operator log").len();
         let mut cmd = Command::new(binary);
         cmd.args([
             "run",
@@ -301,6 +306,8 @@ impl Operator {
         let child = cmd.spawn().expect("the operator starts");
         Self {
             child,
+            log: log_path,
+            log_start,
             metrics_url: format!("http://127.0.0.1:{port}/metrics"),
             http: reqwest::Client::new(),
         }
@@ -345,6 +352,22 @@ impl Operator {
         }
     }
 
+    /// How many connectors this process has finished a successful sync of (its log's `sync
+    /// finished` lines, each in its connector's span).
+    pub fn connectors_synced(&self) -> usize {
+        let mut file = std::fs::File::open(&self.log).expect("operator log");
+        file.seek(SeekFrom::Start(self.log_start)).expect("seek");
+        let mut text = String::new();
+        file.read_to_string(&mut text).expect("operator log read");
+        let synced: std::collections::HashSet<String> = text
+            .lines()
+            .filter(|l| l.contains("\"message\":\"sync finished\""))
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|line| line["span"]["namespace"].as_str().map(str::to_owned))
+            .collect();
+        synced.len()
+    }
+
     /// SIGINT, as Kubernetes' SIGTERM: a graceful stop; waits for the exit.
     pub fn stop(mut self) {
         pbconnector_testkit::interrupt(self.pid()).expect("SIGINT");
@@ -368,16 +391,6 @@ impl Metrics {
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
-    }
-
-    /// How many connectors' last success is at or after `since` (Unix seconds).
-    pub fn succeeded_since(&self, since: f64) -> usize {
-        self.0
-            .lines()
-            .filter(|l| l.starts_with("pbconnector_connector_last_success_timestamp_seconds{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .filter(|t| *t >= since)
-            .count()
     }
 
     /// The cumulative buckets of histogram `name`: (upper bound, count).
