@@ -39,7 +39,8 @@ use crate::sync::status::credential_expiry::{
 use crate::sync::status::failure::FailureReason;
 use crate::sync::status::{
     EventType, LAST_SUCCESS_REFRESH, deprovision_event, invalid_spec_status, is_meaningful_change,
-    planned_status, status_from_report, suspended_status, transitions, waiting_status,
+    planned_status, refresh_period, status_from_report, suspended_status, transitions,
+    waiting_status,
 };
 use crate::sync::target::TargetKind;
 use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE, SyncRequest};
@@ -64,7 +65,8 @@ pub struct Context<E> {
     /// Which endpoints and identities connectors may use; the strictest unless set.
     pub policy: CredentialPolicy,
     /// An unchanged status is rewritten this long after its last success, to refresh
-    /// `lastSuccessfulSyncTime` (`LAST_SUCCESS_REFRESH` unless a test shortens it).
+    /// `lastSuccessfulSyncTime`: the longest refresh period (`LAST_SUCCESS_REFRESH` unless a test
+    /// shortens it); each connector refreshes after its `refresh_period` of it.
     pub last_success_refresh: Duration,
     /// A sync running longer than this writes its progress into status.message, this often.
     pub progress_status_interval: Duration,
@@ -338,7 +340,22 @@ async fn sync_if_due<E: SyncEngine>(
         Ok(due) => due,
         Err(requeue) => return Ok(Some(requeue)),
     };
-    let Some(outcome) = sync(api, connector, key, ctx, &observation, due.as_str(), false).await
+    // When an interval (or a retry delay) made it due: its start's lateness is measured.
+    let due_at = observation
+        .entry
+        .as_ref()
+        .filter(|_| matches!(due, Due::IntervalElapsed | Due::RetryAfterFailure))
+        .map(|e| (e.last_sync + next_delay(e, interval)).into_std());
+    let Some(outcome) = sync(
+        api,
+        connector,
+        key,
+        ctx,
+        &observation,
+        (due.as_str(), due_at),
+        false,
+    )
+    .await
     else {
         // The event that cancelled it reconciles the connector again, as it is now.
         return Ok(None);
@@ -443,7 +460,7 @@ async fn answer_plan<E: SyncEngine>(
         key,
         ctx,
         &observation,
-        "plan requested",
+        ("plan requested", None),
         true,
     )
     .await
@@ -607,7 +624,7 @@ async fn sync<E: SyncEngine>(
     key: &ConnectorKey,
     ctx: &Context<E>,
     observation: &Observation,
-    reason: &'static str,
+    (reason, due): (&'static str, Option<std::time::Instant>),
     plan_only: bool,
 ) -> Option<Outcome> {
     let spec = &connector.spec;
@@ -677,6 +694,7 @@ async fn sync<E: SyncEngine>(
         progress,
         company_guard: ctx.companies.guard(connector),
         deadline: ctx.sync_deadline,
+        due,
         ..SyncRequest::new(key.clone(), spec.clone())
     };
     let writer = tokio::spawn(super::progress::write_progress(
@@ -834,7 +852,8 @@ async fn write_if_changed<E: SyncEngine>(
         TargetKind::of(&connector.spec),
         next.quarantine.is_some(),
     );
-    if !is_meaningful_change(previous, next, ctx.last_success_refresh) {
+    let refresh = refresh_period(key, ctx.last_success_refresh);
+    if !is_meaningful_change(previous, next, refresh) {
         return Ok(());
     }
     apply_status(api, &key.name, next)

@@ -59,8 +59,8 @@ pub struct ControllerConfig {
     /// How often deleted connectors' state and unreferenced Secret versions are dropped.
     pub prune_interval: Duration,
     pub metrics: Metrics,
-    /// An unchanged status is rewritten this long after its last success, to refresh
-    /// `lastSuccessfulSyncTime`.
+    /// An unchanged status is rewritten at most this long after its last success, to refresh
+    /// `lastSuccessfulSyncTime` (each connector after its `status::refresh_period` of it).
     pub last_success_refresh: Duration,
     /// A sync running longer than this writes its progress into status.message, at most this
     /// often.
@@ -334,6 +334,7 @@ async fn run_controller<E: SyncEngine>(
     let engine = Arc::new(Limited {
         inner: engine,
         slots: Slots::new(config.max_concurrent_syncs.into()),
+        metrics: config.metrics.clone(),
     });
     let ctx = Arc::new(
         Context::new(
@@ -411,19 +412,23 @@ async fn permitted(
     claim_namespace: &str,
     stop: &Signal,
 ) -> bool {
+    let mut asked: Vec<(Scope, &[permissions::Permission])> = scopes
+        .iter()
+        .map(|scope| (Scope::of(scope.as_deref()), permissions::REQUIRED))
+        .collect();
+    asked.push((
+        Scope::Namespace(claim_namespace.to_owned()),
+        permissions::CLAIMS,
+    ));
     loop {
-        let mut all = true;
-        for scope in scopes {
-            if let Err(error) = permissions::check(client, &Scope::of(scope.as_deref())).await {
-                tracing::error!(%error, "cannot start the controller");
-                all = false;
-            }
-        }
-        let claims = Scope::Namespace(claim_namespace.to_owned());
-        if let Err(error) = permissions::check_list(client, &claims, permissions::CLAIMS).await {
+        let errors = match permissions::check_all(client, &asked).await {
+            Ok(missing) => missing,
+            Err(error) => vec![error],
+        };
+        for error in &errors {
             tracing::error!(%error, "cannot start the controller");
-            all = false;
         }
+        let all = errors.is_empty();
         if all {
             return true;
         }
@@ -539,11 +544,16 @@ fn scope_controller<E: SyncEngine>(
 struct Limited<E> {
     inner: Arc<E>,
     slots: Arc<Slots>,
+    metrics: Metrics,
 }
 
 impl<E: SyncEngine> SyncEngine for Limited<E> {
     async fn sync(&self, request: crate::sync::SyncRequest) -> crate::sync::report::SyncReport {
         let slot = SyncSlot::take(self.slots.clone(), &request.key.namespace).await;
+        if let Some(due) = request.due {
+            let late = std::time::Instant::now().saturating_duration_since(due);
+            self.metrics.sync_start_lateness.observe(late.as_secs_f64());
+        }
         slot.run(self.inner.sync(request)).await
     }
 

@@ -43,8 +43,9 @@ pub struct AzureAdConnectorStatus {
     /// When the last sync attempt ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
-    /// When the last successful sync ended. Refreshed on its own (nothing else changed) at most
-    /// once per `LAST_SUCCESS_REFRESH`, so an older value means syncs stopped succeeding.
+    /// When the last successful sync ended. Refreshed on its own (nothing else changed) every 10
+    /// to 20 minutes (`LAST_SUCCESS_REFRESH`, spread per connector), so a value older than 20
+    /// minutes plus one interval means syncs stopped succeeding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_sync_time: Option<Time>,
     /// When the last full (non-delta) read of Entra ended.

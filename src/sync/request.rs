@@ -61,6 +61,10 @@ pub struct SyncRequest {
     /// as the controller read it after the app's binding admitted the connector; `None` for
     /// connectors with credentials of their own.
     pub shared_credential: Option<AppCredential>,
+    /// When this sync was due by its connector's interval (the last sync's end plus the
+    /// interval, or the retry delay), for the operator's lateness metric; `None`: not on the
+    /// schedule (first sync, a change, a request) or not from the controller.
+    pub due: Option<std::time::Instant>,
     /// Plan only, change nothing (spec.dryRun, or `pbconnector plan`).
     pub dry_run: bool,
     /// The approval token given for this sync (the `passwordboss.com/approve-deprovisions`
@@ -108,6 +112,7 @@ impl SyncRequest {
             secrets: BTreeMap::new(),
             federated_token: None,
             shared_credential: None,
+            due: None,
             dry_run: false,
             approval: None,
             freeze_destructive: false,

@@ -48,6 +48,12 @@ pub struct StepLabel {
 }
 
 /// Buckets of the step durations: 5 ms to about 80 s.
+/// Buckets of `sync_start_lateness_seconds`: fine below the jitter (up to 5 s), then up to a
+/// whole interval and beyond.
+const LATENESS_BUCKETS: [f64; 16] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0,
+];
+
 fn step_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 15))
 }
@@ -70,6 +76,8 @@ pub struct ConnectionLabel {
 pub struct Metrics {
     registry: Arc<Registry>,
     pub sync_duration: Histogram,
+    /// How long after it was due a sync on its interval got its slot and started.
+    pub sync_start_lateness: Histogram,
     pub syncs: Family<ResultLabel, Counter>,
     pub sync_failures: Family<ReasonLabel, Counter>,
     pub step_duration: Family<StepLabel, Histogram, fn() -> Histogram>,
@@ -98,6 +106,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("pbconnector");
         let sync_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         let syncs = Family::<ResultLabel, Counter>::default();
+        let sync_start_lateness = Histogram::new(LATENESS_BUCKETS.iter().copied());
         let sync_failures = Family::<ReasonLabel, Counter>::default();
         let step_duration: Family<StepLabel, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(step_histogram);
@@ -122,6 +131,12 @@ impl Metrics {
             sync_duration.clone(),
         );
         registry.register("syncs", "Syncs by result", syncs.clone());
+        registry.register(
+            "sync_start_lateness_seconds",
+            "How long after it was due (the last sync's end plus the interval, before the up to \
+             5% jitter) a sync on its interval got a slot and started",
+            sync_start_lateness.clone(),
+        );
         registry.register(
             "sync_failures",
             "Failed syncs by reason (the Ready condition's reason)",
@@ -202,6 +217,7 @@ impl Metrics {
         Self {
             registry: Arc::new(registry),
             sync_duration,
+            sync_start_lateness,
             syncs,
             sync_failures,
             step_duration,

@@ -25,6 +25,7 @@ mod controller {
     mod company_claims;
     mod credential_policy;
     mod leadership_writes;
+    mod permissions;
     mod quarantine;
     mod reconcile;
     mod run;

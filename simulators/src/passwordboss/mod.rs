@@ -20,6 +20,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::Request;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -64,7 +66,8 @@ pub struct PbSim {
     url: url::Url,
     token: String,
     shared: Shared,
-    shutdown: watch::Sender<bool>,
+    /// Shared by the companies of one server (`start_many`).
+    shutdown: Arc<watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for PbSim {
@@ -90,6 +93,64 @@ impl PbSim {
         }
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        let (token, shared) = Self::company(config);
+        let (shutdown, stop) = watch::channel(false);
+        tokio::spawn(server::serve(
+            listener,
+            routes::router(shared.clone()),
+            stop,
+        ));
+        let url = url::Url::parse(&format!("http://{addr}/")).expect("a socket address is a URL");
+        Ok(PbSim {
+            url,
+            token,
+            shared: shared.clone(),
+            shutdown: Arc::new(shutdown),
+        })
+    }
+
+    /// Many companies behind one loopback listener (`addr`), the `i`th of `configs` under
+    /// `/c{i}/` (its [`url`](Self::url)): thousands of companies for a benchmark without
+    /// thousands of ports and connections. The server stops when the last of them is dropped.
+    pub async fn start_many(
+        addr: SocketAddr,
+        configs: Vec<SimConfig>,
+    ) -> std::io::Result<Vec<PbSim>> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the Password Boss simulator listens on loopback only",
+            ));
+        }
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, stop) = watch::channel(false);
+        let shutdown = Arc::new(shutdown);
+        let mut routers = Vec::with_capacity(configs.len());
+        let mut sims = Vec::with_capacity(configs.len());
+        for (i, config) in configs.into_iter().enumerate() {
+            let (token, shared) = Self::company(config);
+            routers.push(routes::router(shared.clone()));
+            let url = url::Url::parse(&format!("http://{addr}/c{i}/"))
+                .expect("a socket address and a path are a URL");
+            sims.push(PbSim {
+                url,
+                token,
+                shared,
+                shutdown: shutdown.clone(),
+            });
+        }
+        let routers = Arc::new(routers);
+        let app = Router::new().fallback(move |request: Request| {
+            let routers = routers.clone();
+            async move { server::dispatch(&routers, request).await }
+        });
+        tokio::spawn(server::serve(listener, app, stop));
+        Ok(sims)
+    }
+
+    /// One company's state and its token.
+    fn company(config: SimConfig) -> (String, Shared) {
         let token = config
             .token
             .unwrap_or_else(|| format!("pbsim-{}", uuid::Uuid::new_v4().simple()));
@@ -104,19 +165,7 @@ impl PbSim {
             counters: Counters::default(),
             clock_offset: Arc::new(Mutex::new(Duration::ZERO)),
         };
-        let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(server::serve(
-            listener,
-            routes::router(shared.clone()),
-            stop,
-        ));
-        let url = url::Url::parse(&format!("http://{addr}/")).expect("a socket address is a URL");
-        Ok(PbSim {
-            url,
-            token,
-            shared,
-            shutdown,
-        })
+        (token, shared)
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234/`.
@@ -256,6 +305,9 @@ impl PbSim {
 
 impl Drop for PbSim {
     fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
+        // The last company of its server stops it (and dropping the last sender stops it too).
+        if Arc::strong_count(&self.shutdown) == 1 {
+            let _ = self.shutdown.send(true);
+        }
     }
 }

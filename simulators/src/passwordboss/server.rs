@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
+use tower_service::Service as _;
 
 /// Lets a handler close its own connection without answering.
 #[derive(Clone, Debug)]
@@ -41,5 +45,30 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, shutdown: watch::R
                 _ = stop.changed() => {}
             }
         });
+    }
+}
+
+/// Hands a request for `/c{i}/rest` to company `i`'s router as `/rest` (`PbSim::start_many`): a
+/// lookup, whatever the number of companies. Anything else is a 404.
+pub(crate) async fn dispatch(routers: &[Router], mut request: Request) -> Response {
+    let path = request.uri().path();
+    let company = path
+        .strip_prefix("/c")
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, format!("/{rest}"))));
+    let Some((router, rest)) = company.and_then(|(i, rest)| Some((routers.get(i)?, rest))) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let uri = match request.uri().query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest,
+    };
+    match uri.parse() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+    }
+    match router.clone().call(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }

@@ -17,10 +17,14 @@ use kube::runtime::{WatchStreamExt, watcher};
 use crate::support::e2e::{Cluster, CountingEngine, InProcess, NAME, eventually, sample};
 use pbconnector::resources::Connection;
 use pbconnector::sync::ConnectorKey;
+use pbconnector::sync::status::refresh_period;
+use pbconnector::telemetry::metrics::Metrics;
 
 /// 100 idle intervals of a connector with nothing to change: no Password Boss write, and status
-/// writes only to refresh `lastSuccessfulSyncTime`, at most one per refresh period (10 minutes as
-/// shipped; 3 s here, so that the refresh is seen happening within the test's seconds).
+/// writes only to refresh `lastSuccessfulSyncTime`, at most one per the connector's own refresh
+/// period (`refresh_period`: between half the longest and the longest, 10 to 20 minutes as
+/// shipped, spread per connector so that a fleet does not refresh in bursts; the longest is 3 s
+/// here, so that the refresh is seen happening within the test's seconds).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_intervals_write_status_once_per_refresh_period_and_never_password_boss() {
     const REFRESH: Duration = Duration::from_secs(3);
@@ -28,12 +32,16 @@ async fn idle_intervals_write_status_once_per_refresh_period_and_never_password_
     let ns = cluster.namespace("e2e-idle").await;
     let env = sample(50, "100ms").await;
     let engine = CountingEngine::default();
+    let metrics = Metrics::new();
     let operator = InProcess::start_configured(
         cluster.operator_client().await,
         engine.clone(),
         4,
         Some(&ns),
-        |config| config.last_success_refresh = REFRESH,
+        |config| {
+            config.last_success_refresh = REFRESH;
+            config.metrics = metrics.clone();
+        },
     );
     cluster.apply(&env.manifests(&ns)).await;
     cluster
@@ -102,6 +110,12 @@ async fn idle_intervals_write_status_once_per_refresh_period_and_never_password_
     )
     .await;
     let syncs = engine.syncs(&key) - start;
+    // Every sync after the first ran on the interval: each one's start lateness is measured.
+    let on_schedule = lateness_count(&metrics);
+    assert!(
+        on_schedule >= syncs,
+        "{on_schedule} sync start lateness observations for {syncs} interval syncs"
+    );
     let pb_written = env.password_boss.requests().writes() - pb_writes_before;
     let graph_requests = env.graph.requests().graph_http() - graph_before;
     operator.stop().await;
@@ -119,13 +133,18 @@ async fn idle_intervals_write_status_once_per_refresh_period_and_never_password_
     )
     .await;
     watch.abort();
-    // ... and the refreshes a refresh period apart at least, by the operator's own clock.
+    // ... and the refreshes the connector's refresh period apart at least, by the operator's own
+    // clock, in the whole seconds a status time is written in (the next is due `period` after
+    // the written one, itself cut to the second).
+    let period = refresh_period(&key, REFRESH);
+    assert!(period >= REFRESH / 2 && period < REFRESH, "{period:?}");
+    let period = Duration::from_secs(period.as_secs());
     let written = written.lock().unwrap().clone();
     for pair in written[refreshes_before - 1..].windows(2) {
         let apart = pair[1].duration_since(pair[0]);
         assert!(
-            apart.as_secs_f64() >= REFRESH.as_secs_f64(),
-            "lastSuccessfulSyncTime written {apart:?} after the one before, within {REFRESH:?}: {written:?}"
+            apart.as_secs_f64() >= period.as_secs_f64(),
+            "lastSuccessfulSyncTime written {apart:?} after the one before, within {period:?}: {written:?}"
         );
     }
     assert_eq!(
@@ -137,6 +156,17 @@ async fn idle_intervals_write_status_once_per_refresh_period_and_never_password_
         "at most one Graph request per idle sync: {graph_requests} for {syncs}"
     );
     cluster.cleanup().await;
+}
+
+/// How many sync starts `sync_start_lateness_seconds` has measured.
+fn lateness_count(metrics: &Metrics) -> usize {
+    let text = metrics.encode();
+    text.lines()
+        .find_map(|l| l.strip_prefix("pbconnector_sync_start_lateness_seconds_count "))
+        .unwrap_or_else(|| panic!("no lateness histogram in\n{text}"))
+        .trim()
+        .parse()
+        .expect("a count")
 }
 
 /// 50 connectors on one operator, one of them throttled hard by Graph (429, Retry-After 60 s):

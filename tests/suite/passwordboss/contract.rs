@@ -11,6 +11,7 @@ use futures::FutureExt;
 use pbconnector::domain::{AccountStatus, EVERYONE_GROUP, Owner};
 use pbconnector::passwordboss::model::{NewGroup, NewUser, UserPatch, UserStatus};
 use pbconnector::passwordboss::{PasswordBossClient, PasswordBossErrorKind};
+use pbconnector_simulators::passwordboss::{PbSim, SeedUser, SimConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -389,4 +390,43 @@ async fn simulator_refuses_malformed_bodies_with_coded_errors() {
     let (status, body) = t.raw(Method::GET, "/v2/nothing", None).await;
     assert_eq!((status, code(&body)), (404, "not_found"));
     assert!(sim.users().is_empty());
+}
+
+/// Many companies behind one listener (`PbSim::start_many`, the scale benchmark's): each at its
+/// own path, with its own token, users and company id; another's token is refused.
+#[tokio::test]
+async fn companies_served_by_one_listener_are_apart() {
+    let configs = (0..3)
+        .map(|i| SimConfig {
+            company_id: format!("c_many_{i}"),
+            ..SimConfig::default()
+        })
+        .collect();
+    let sims = PbSim::start_many(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), configs)
+        .await
+        .unwrap();
+    assert_eq!(sims[0].url().port(), sims[2].url().port());
+    for (i, sim) in sims.iter().enumerate() {
+        for u in 0..=i {
+            sim.add_user(SeedUser::new(&format!("u{u}@c{i}.com"), "U", "N"))
+                .unwrap();
+        }
+    }
+    for (i, sim) in sims.iter().enumerate() {
+        let client = PasswordBossClient::new(config_for(sim.url(), sim.token())).unwrap();
+        assert_eq!(
+            client.connector().await.unwrap().company_id,
+            format!("c_many_{i}")
+        );
+        assert_eq!(client.list_users().await.unwrap().len(), i + 1);
+        assert_eq!(sim.requests().total(), 2);
+    }
+    let wrong = PasswordBossClient::new(config_for(sims[0].url(), sims[1].token())).unwrap();
+    assert!(wrong.list_users().await.is_err());
+    // The server stays up until the last company is dropped.
+    let mut sims = sims;
+    let last = sims.pop().unwrap();
+    drop(sims);
+    let client = PasswordBossClient::new(config_for(last.url(), last.token())).unwrap();
+    assert_eq!(client.list_users().await.unwrap().len(), 3);
 }

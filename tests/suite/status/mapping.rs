@@ -9,12 +9,13 @@ use pbconnector::plan::{ActionCounts, Conflict, ConflictKind};
 use pbconnector::resources::{
     AzureAdConnectorStatus, Connection, MAX_STATUS_ACTIONS, UserCounts, WriteOutcome,
 };
+use pbconnector::sync::ConnectorKey;
 use pbconnector::sync::report::{Reached, SyncFailure, SyncReport};
 use pbconnector::sync::state::AuditRecord;
 use pbconnector::sync::status::failure::FailureReason;
 use pbconnector::sync::status::{
-    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, status_from_report,
-    suspended_status, transitions, waiting_status, with_every_action,
+    EventType, LAST_SUCCESS_REFRESH, deprovision_event, is_meaningful_change, refresh_period,
+    status_from_report, suspended_status, transitions, waiting_status, with_every_action,
 };
 
 fn at(seconds: i64) -> Timestamp {
@@ -204,17 +205,38 @@ fn idle_syncs_are_not_a_meaningful_change_but_new_counts_are() {
     assert!(is_meaningful_change(None, &first, LAST_SUCCESS_REFRESH));
 }
 
+/// The safety record is the safety store's to write, never the status writer's: a sync's record
+/// (an empty one, which is never stored, above all) is no reason for a status write.
+#[test]
+fn a_safety_record_alone_is_not_a_meaningful_change() {
+    let written = status_from_report(None, &ok_report(at(10)), Some(1), None);
+    let mut next = status_from_report(Some(&written), &ok_report(at(70)), Some(1), None);
+    assert!(!is_meaningful_change(
+        Some(&written),
+        &next,
+        LAST_SUCCESS_REFRESH
+    ));
+    next.safety = Some(Default::default());
+    assert_ne!(next.safety, written.safety);
+    assert!(!is_meaningful_change(
+        Some(&written),
+        &next,
+        LAST_SUCCESS_REFRESH
+    ));
+}
+
 #[test]
 fn an_idle_success_is_written_once_the_refresh_period_has_passed_since_the_last_written_one() {
-    assert_eq!(LAST_SUCCESS_REFRESH, Duration::from_secs(600));
+    // 20 minutes at most: what the README's Status section and "Running a fleet" state.
+    assert_eq!(LAST_SUCCESS_REFRESH, Duration::from_secs(1200));
     let written = status_from_report(None, &ok_report(at(0)), Some(1), None);
-    let just_before = status_from_report(Some(&written), &ok_report(at(599)), Some(1), None);
+    let just_before = status_from_report(Some(&written), &ok_report(at(1199)), Some(1), None);
     assert!(!is_meaningful_change(
         Some(&written),
         &just_before,
         LAST_SUCCESS_REFRESH
     ));
-    let due = status_from_report(Some(&written), &ok_report(at(600)), Some(1), None);
+    let due = status_from_report(Some(&written), &ok_report(at(1200)), Some(1), None);
     assert!(is_meaningful_change(
         Some(&written),
         &due,
@@ -231,6 +253,39 @@ fn an_idle_success_is_written_once_the_refresh_period_has_passed_since_the_last_
         failed.last_successful_sync_time,
         written.last_successful_sync_time
     );
+}
+
+/// Each connector's refresh period is its own, between half the longest and the longest, the
+/// same every time it is asked (a restarted operator keeps it), and the periods of a fleet are
+/// spread over that range: connectors created together do not refresh together.
+#[test]
+fn refresh_periods_are_fixed_per_connector_and_spread_over_the_upper_half() {
+    let key = |i: usize| ConnectorKey::new(format!("msp-{i}"), "contoso");
+    let longest = LAST_SUCCESS_REFRESH;
+    let periods: Vec<Duration> = (0..10_000)
+        .map(|i| refresh_period(&key(i), longest))
+        .collect();
+    for (i, period) in periods.iter().enumerate() {
+        assert!(
+            *period >= longest / 2 && *period < longest,
+            "{}: {period:?}",
+            key(i)
+        );
+        assert_eq!(*period, refresh_period(&key(i), longest));
+    }
+    // Every tenth of the range holds a share of the fleet near a tenth (a hash, not a clock).
+    let mut tenths = [0usize; 10];
+    for period in &periods {
+        let tenth =
+            ((*period - longest / 2).as_secs_f64() / (longest / 2).as_secs_f64() * 10.0) as usize;
+        tenths[tenth] += 1;
+    }
+    for (tenth, n) in tenths.iter().enumerate() {
+        assert!(
+            (800..=1_200).contains(n),
+            "tenth {tenth} holds {n}: {tenths:?}"
+        );
+    }
 }
 
 /// A report of a sync whose plan (made by the real planner) held `n` of 812 leavers back.
