@@ -35,6 +35,7 @@ mod container {
 mod e2e {
     mod company_audit;
     mod fairness;
+    mod faults;
     mod hostile;
     mod memory;
     mod operator;
