@@ -38,7 +38,7 @@ async fn fleet_with_operators() -> (Cluster, Fleet, Vec<OperatorProcess>) {
     let cluster = Cluster::owned().await;
     cluster.install_crd_without_interval_minimum().await;
     let kubeconfig = cluster.operator_kubeconfig().await;
-    let mut fleet = Fleet::create(&cluster.client, "fault", CONNECTORS, 10, "2s").await;
+    let mut fleet = Fleet::create(&cluster.client, "fault", CONNECTORS, 25, "2s").await;
     let log = cluster.server().dir().join("operator.log");
     let binary = Path::new(env!("CARGO_BIN_EXE_pbconnector"));
     let mut operators: Vec<OperatorProcess> = OPERATORS

@@ -61,9 +61,12 @@ impl Fleet {
         users: usize,
         interval: &str,
     ) -> Fleet {
+        // Each round disables one user; the sample's safety limits allow 20% of the managed
+        // users per 24 h, so every round's disable fits only with five users per round.
         assert!(
-            users >= MAX_ROUNDS,
-            "each round moves one of the first members out"
+            users >= 5 * MAX_ROUNDS,
+            "{users} users: at least {} keep {MAX_ROUNDS} rounds of disables within the 20% limit",
+            5 * MAX_ROUNDS
         );
         let mut members = Vec::with_capacity(size);
         for i in 0..size {
@@ -305,12 +308,12 @@ async fn create_connector(client: &Client, m: &Member) {
 }
 
 /// `POST /v1/users`.
-fn is_create(w: &WriteRecord) -> bool {
+pub fn is_create(w: &WriteRecord) -> bool {
     w.method == "POST" && w.path.starts_with("/v1/users")
 }
 
 /// `PATCH /v1/users/{id}` setting the status to disabled.
-fn is_disable(w: &WriteRecord) -> bool {
+pub fn is_disable(w: &WriteRecord) -> bool {
     w.method == "PATCH"
         && w.path.starts_with("/v1/users/")
         && serde_json::from_str::<serde_json::Value>(&w.body)
