@@ -80,7 +80,7 @@ fn args() -> Args {
         Args {
             connectors: 1_000,
             users: 25,
-            interval: "60s".into(),
+            interval: "30s".into(),
             quiet: Duration::from_secs(30),
             converge: Duration::from_secs(900),
             out: root.join("bench-results/faults"),

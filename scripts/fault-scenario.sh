@@ -5,7 +5,7 @@
 # API server restarted, the operator SIGKILLed and started again, the API server answering 429.
 # Writes RESULTS.md and results.json to bench-results/faults/ (or --out DIR).
 #
-#   scripts/fault-scenario.sh                      # 1,000 connectors × 25 users, 60 s interval
+#   scripts/fault-scenario.sh                      # 1,000 connectors × 25 users, 30 s interval
 #   scripts/fault-scenario.sh --connectors 200 --out target/faults-200
 #   scripts/fault-scenario.sh --quick              # 20 connectors, results under target/
 set -euo pipefail

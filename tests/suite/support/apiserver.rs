@@ -363,6 +363,9 @@ impl TestApiServer {
             format!("--audit-log-path={}", dir.join("audit.log").display()),
             "--audit-log-format=json".into(),
             "--audit-log-mode=blocking".into(),
+            // Never rotated (the default rotates at 100 MB, which a fleet's run passes):
+            // `requests()` reads one file, from the start.
+            "--audit-log-maxsize=1000000".into(),
             "--v=0".into(),
         ];
         let apiserver = spawn(apiserver_command(&bin, &dir, &apiserver_args));
