@@ -61,6 +61,15 @@ pub fn cpu_seconds() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`): the unit of the CPU times in
+/// `/proc/PID/stat`.
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf takes an integer and touches no memory.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    assert!(ticks > 0, "sysconf(_SC_CLK_TCK) failed");
+    ticks as f64
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

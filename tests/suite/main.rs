@@ -39,6 +39,7 @@ mod e2e {
     mod company_audit;
     mod fairness;
     mod freeze;
+    mod faults;
     mod hostile;
     mod memory;
     mod operator;

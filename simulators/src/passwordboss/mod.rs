@@ -28,7 +28,7 @@ use tokio::sync::watch;
 pub use api_error::ApiError;
 pub use faults::{Faults, InjectedError};
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
-pub use stats::RequestStats;
+pub use stats::{RequestStats, WriteRecord};
 pub use store::{IDEMPOTENCY_TTL, SeedUser, Store, UserUpdate};
 
 use self::routes::Shared;
@@ -207,6 +207,12 @@ impl PbSim {
     /// Requests made with `token` (whether or not the simulator accepted it).
     pub fn requests_with_token(&self, token: &str) -> RequestStats {
         self.shared.counters.snapshot_for(token)
+    }
+
+    /// Every write that reached a handler since the start (or `reset_requests`), in the order
+    /// answered: method, path, body and status. Injected errors and refused tokens are not here.
+    pub fn write_log(&self) -> Vec<WriteRecord> {
+        self.shared.counters.write_log()
     }
 
     pub fn reset_requests(&self) {

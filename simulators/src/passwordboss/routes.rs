@@ -47,6 +47,10 @@ impl Shared {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// The largest write body the simulator reads (the contract's requests are a few KiB; a
+/// membership of 100,000 ids is about 2 MiB).
+const MAX_WRITE_BODY: usize = 16 * 1024 * 1024;
+
 pub(crate) fn router(shared: Shared) -> Router {
     Router::new()
         .route("/v1/connector", get(connector))
@@ -95,6 +99,8 @@ async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Respons
         );
         return hostile_answer(&shared, hostile, &path, query.as_deref()).await;
     }
+    // A write that reaches its handler is logged with its body (`PbSim::write_log`).
+    let mut logged = None;
     let response = if let Some(injected) = decision.error {
         injected_error(injected)
     } else if !authorized(&shared, req.headers()) {
@@ -104,9 +110,33 @@ async fn gate(State(shared): State<Shared>, req: Request, next: Next) -> Respons
             "the token is missing, unknown or revoked",
         )
         .into_response()
+    } else if write {
+        let (parts, body) = req.into_parts();
+        match axum::body::to_bytes(body, MAX_WRITE_BODY).await {
+            Ok(bytes) => {
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+                logged = Some((parts.method.to_string(), path, bytes.clone()));
+                next.run(Request::from_parts(parts, bytes.into())).await
+            }
+            Err(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("a request body may hold at most {MAX_WRITE_BODY} bytes"),
+            )
+            .into_response(),
+        }
     } else {
         next.run(req).await
     };
+    if let Some((method, path, body)) = &logged {
+        let replayed = response.extensions().get::<Replayed>().is_some();
+        shared
+            .counters
+            .log_write(method, path, body, response.status().as_u16(), replayed);
+    }
     if write
         && response.status().is_success()
         && let Some(kill) = kill
@@ -220,6 +250,11 @@ async fn list_groups(
     Ok(Json(json!({"groups": groups, "nextCursor": next})).into_response())
 }
 
+/// Marks a response that replays an earlier answer to the same idempotency key (for the write
+/// log; not sent).
+#[derive(Clone, Copy, Debug)]
+struct Replayed;
+
 /// Runs a POST once per idempotency key: a repeated key gets the first answer again.
 fn idempotent(
     shared: &Shared,
@@ -234,7 +269,9 @@ fn idempotent(
         .map(str::to_owned);
     let mut store = shared.store();
     if let Some(stored) = key.as_deref().and_then(|k| store.replay(k, now)) {
-        return (stored.status, Json(stored.body)).into_response();
+        let mut response = (stored.status, Json(stored.body)).into_response();
+        response.extensions_mut().insert(Replayed);
+        return response;
     }
     let stored = match apply(&mut store, body) {
         Ok(value) => StoredResponse {

@@ -50,9 +50,34 @@ impl RequestStats {
     }
 }
 
+/// One write that reached its handler: what was asked and what was answered. The write log is
+/// how a test tells a repeated write (the same request applied twice) from two intended changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteRecord {
+    pub method: String,
+    /// The path with its query, e.g. `/v1/users/u_7` or `/v1/users/u_7?keepPersonalAccount=true`.
+    pub path: String,
+    /// The request body as sent (JSON text; empty for a `DELETE`).
+    pub body: String,
+    /// The answer's status; a write applied and then dropped (`drop_*_after_apply`) has the
+    /// status it would have been answered with.
+    pub status: u16,
+    /// Answered with the first answer to its `Idempotency-Key`, not applied again.
+    pub replayed: bool,
+}
+
+impl WriteRecord {
+    /// Whether the simulator applied it (a 2xx answer, or applied and dropped; not a replay).
+    pub fn applied(&self) -> bool {
+        (200..300).contains(&self.status) && !self.replayed
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Counters {
     stats: Arc<Mutex<RequestStats>>,
+    /// Every write that reached a handler, in the order answered.
+    writes: Arc<Mutex<Vec<WriteRecord>>>,
     /// The same, per bearer token; keyed by a hash, so no token sits in `Debug` output.
     by_token: Arc<Mutex<HashMap<u64, RequestStats>>>,
 }
@@ -107,12 +132,31 @@ impl Counters {
         }
     }
 
+    /// Logs a write its handler answered with `status`.
+    pub fn log_write(&self, method: &str, path: &str, body: &[u8], status: u16, replayed: bool) {
+        self.writes
+            .lock()
+            .expect("write log lock")
+            .push(WriteRecord {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                body: String::from_utf8_lossy(body).into_owned(),
+                status,
+                replayed,
+            });
+    }
+
+    pub fn write_log(&self) -> Vec<WriteRecord> {
+        self.writes.lock().expect("write log lock").clone()
+    }
+
     pub fn snapshot(&self) -> RequestStats {
         self.stats.lock().expect("stats lock").clone()
     }
 
     pub fn reset(&self) {
         *self.stats.lock().expect("stats lock") = RequestStats::default();
+        self.writes.lock().expect("write log lock").clear();
         self.by_token.lock().expect("stats lock").clear();
     }
 }

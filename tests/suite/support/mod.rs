@@ -6,6 +6,7 @@ pub mod cli;
 pub mod connector_json;
 pub mod controller;
 pub mod e2e;
+pub mod faults;
 pub mod graph;
 pub mod held;
 pub mod helm;
