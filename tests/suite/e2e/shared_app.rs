@@ -147,7 +147,15 @@ async fn a_shared_app_serves_only_the_tenants_it_binds_to_each_namespace() {
     cluster
         .apply(&connector(&ns, NAME, &customer, &app, &sample).to_string())
         .await;
-    let status = wait_reason(&cluster, &ns, NAME, "ConsentMissing").await;
+    // Consent missing is a failure waiting will not fix: the connector is quarantined (at most
+    // 15 minutes between attempts), its status naming the reason and carrying the URL.
+    let status = wait_reason(&cluster, &ns, NAME, "Quarantined").await;
+    assert_eq!(
+        status.quarantine.as_ref().map(|q| q.reason.as_str()),
+        Some("ConsentMissing"),
+        "{:?}",
+        status.quarantine
+    );
     assert_eq!(status.connection, Connection::Unauthorized);
     let (_, _, message) = ready(&status).expect("Ready");
     assert!(message.contains(&consent_url), "{message}");
