@@ -1,6 +1,7 @@
 //! Faults under a fleet, the suite's small version of the scenario at scale
-//! (`scripts/fault-scenario.sh`): 20 connectors, one etcd SIGKILL while every sync that can run
-//! has a Password Boss write on the wire. The built operator runs as a process of its own against
+//! (`scripts/fault-scenario.sh`): 20 connectors split over two shards (two operator processes,
+//! each with its shard Lease), one etcd SIGKILL while every sync that can run has a Password
+//! Boss write on the wire; and one operator SIGKILLed mid-apply. The built operator runs as a process of its own against
 //! a real kube-apiserver + etcd of this test's own, with the chart's RBAC.
 //!
 //! What must hold afterwards (`support::faults`): each intended change applied exactly once (the
@@ -14,9 +15,52 @@ use std::time::Duration;
 use crate::support::e2e::Cluster;
 use crate::support::faults::{Fleet, OperatorProcess, OperatorRequests};
 
-/// The operators of the fleet, by their extra flags: one replica. Two shards are one more entry
-/// each, e.g. `&["--shards", "2", "--shard", "0"]` and `&["--shards", "2", "--shard", "1"]`.
-const OPERATORS: &[&[&str]] = &[&[]];
+/// The operators of a fleet: one replica, or two shards (each with leader election on its own
+/// shard Lease, with exactly the chart's RBAC for `shards: 2`).
+#[derive(Clone, Copy)]
+enum Operators {
+    One,
+    TwoShards,
+}
+
+impl Operators {
+    fn count(self) -> usize {
+        match self {
+            Operators::One => 1,
+            Operators::TwoShards => 2,
+        }
+    }
+
+    /// The chart values whose RBAC the operators run with.
+    fn values(self) -> &'static [&'static str] {
+        match self {
+            Operators::One => &[],
+            Operators::TwoShards => &["shards=2", "leaderElection.enabled=true"],
+        }
+    }
+
+    /// Each operator's extra flags.
+    fn flags(self, lease_namespace: &str) -> Vec<Vec<String>> {
+        match self {
+            Operators::One => vec![vec![]],
+            Operators::TwoShards => (0..2)
+                .map(|shard| {
+                    [
+                        "--leader-elect",
+                        "--lease-namespace",
+                        lease_namespace,
+                        "--shards",
+                        "2",
+                        "--shard",
+                        &shard.to_string(),
+                    ]
+                    .map(str::to_owned)
+                    .to_vec()
+                })
+                .collect(),
+        }
+    }
+}
 
 /// `--max-concurrent-syncs` as shipped: a sync whose write is held keeps its slot, so at most
 /// this many companies per operator have a write on the wire at once.
@@ -34,16 +78,21 @@ const CONNECTORS: usize = 20;
 
 /// A cluster of the test's own (its etcd or operators are killed), the fleet, and its operators,
 /// every connector first synced; 2 s intervals keep syncs running.
-async fn fleet_with_operators() -> (Cluster, Fleet, Vec<OperatorProcess>) {
+async fn fleet_with_operators(which: Operators) -> (Cluster, Fleet, Vec<OperatorProcess>) {
     let cluster = Cluster::owned().await;
     cluster.install_crd_without_interval_minimum().await;
-    let kubeconfig = cluster.operator_kubeconfig().await;
+    let identity = cluster.operator_identity(which.values()).await;
+    let kubeconfig = identity.kubeconfig.clone();
     let mut fleet = Fleet::create(&cluster.client, "fault", CONNECTORS, 25, "2s").await;
     let log = cluster.server().dir().join("operator.log");
     let binary = Path::new(env!("CARGO_BIN_EXE_pbconnector"));
-    let mut operators: Vec<OperatorProcess> = OPERATORS
+    let mut operators: Vec<OperatorProcess> = which
+        .flags(&identity.namespace)
         .iter()
-        .map(|extra| OperatorProcess::start(binary, &kubeconfig, &log, extra))
+        .map(|extra| {
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            OperatorProcess::start(binary, &kubeconfig, &log, &extra)
+        })
         .collect();
     for operator in &mut operators {
         operator.wait_ready(START).await;
@@ -54,10 +103,10 @@ async fn fleet_with_operators() -> (Cluster, Fleet, Vec<OperatorProcess>) {
 
 /// Round 1 begun and every sync that can run mid-apply: a write held at each of those
 /// companies. Returns the write-log lengths before the round.
-async fn mid_apply(fleet: &Fleet) -> Vec<usize> {
+async fn mid_apply(fleet: &Fleet, operators: usize) -> Vec<usize> {
     let logged = fleet.begin_round(1);
     fleet
-        .wait_writes_held(CONNECTORS.min(SLOTS * OPERATORS.len()), CONVERGE)
+        .wait_writes_held(CONNECTORS.min(SLOTS * operators), CONVERGE)
         .await;
     logged
 }
@@ -100,10 +149,18 @@ async fn check_recovered(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_connectors_converge_after_etcd_is_sigkilled_mid_apply() {
-    let (cluster, mut fleet, mut operators) = fleet_with_operators().await;
+async fn twenty_connectors_on_two_shards_converge_after_etcd_is_sigkilled_mid_apply() {
+    let which = Operators::TwoShards;
+    let (cluster, mut fleet, mut operators) = fleet_with_operators(which).await;
+    for operator in &operators {
+        let syncs = operator.syncs().await.expect("/metrics answers");
+        assert!(
+            syncs > 0,
+            "each shard syncs the connectors of its namespaces"
+        );
+    }
     let cpu_before = cpu_over_syncs(&mut operators, 2 * CONNECTORS as u64).await;
-    let logged = mid_apply(&fleet).await;
+    let logged = mid_apply(&fleet, which.count()).await;
     let server = cluster.server();
     let audit_from = server.requests().len();
     tokio::task::block_in_place(|| server.kill_etcd());
@@ -129,9 +186,10 @@ async fn twenty_connectors_converge_after_etcd_is_sigkilled_mid_apply() {
 /// applies each change once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_operator_mid_apply_is_replaced_without_repeating_a_write() {
-    let (cluster, mut fleet, mut operators) = fleet_with_operators().await;
+    let which = Operators::One;
+    let (cluster, mut fleet, mut operators) = fleet_with_operators(which).await;
     let cpu_before = cpu_over_syncs(&mut operators, 2 * CONNECTORS as u64).await;
-    let logged = mid_apply(&fleet).await;
+    let logged = mid_apply(&fleet, which.count()).await;
     let audit_from = cluster.server().requests().len();
     for operator in &mut operators {
         operator.sigkill();
