@@ -27,18 +27,23 @@ struct Args {
     connectors: usize,
     users: usize,
     steady: Duration,
+    /// Every connector's interval: 60 s as the issue asks; 10 s (the CRD's minimum) in the quick
+    /// run, so that its settle and steady windows take seconds.
+    interval: Duration,
     out: PathBuf,
     operator: PathBuf,
 }
 
 /// `cargo bench` passes `--bench`; without it (`cargo test --all-targets`), a quick run: 20
-/// connectors of 10 users, 70 s of steady state (a whole interval), every check as in a full run.
+/// connectors of 10 users at a 10 s interval, 25 s of steady state (two whole intervals), every
+/// check as in a full run.
 fn args() -> Args {
     let quick = !std::env::args().any(|a| a == "--bench");
     let mut args = Args {
         connectors: if quick { 20 } else { 300 },
         users: if quick { 10 } else { 100 },
-        steady: Duration::from_secs(if quick { 70 } else { 120 }),
+        steady: Duration::from_secs(if quick { 25 } else { 120 }),
+        interval: Duration::from_secs(if quick { 10 } else { 60 }),
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(if quick {
             "target/scale-bench-quick"
         } else {
@@ -118,6 +123,18 @@ impl Counters {
             at: Instant::now(),
             cpu: operator.cpu_seconds(),
             metrics: operator.metrics().await,
+            graph: simulators.graph_requests(),
+            pb: simulators.password_boss_requests(),
+        }
+    }
+
+    /// Before a new operator process starts: its CPU and metrics are zero (it may finish every
+    /// connector's sync before its `/metrics` first answers, so they cannot be read after).
+    fn before_start(simulators: &Simulators) -> Self {
+        Self {
+            at: Instant::now(),
+            cpu: 0.0,
+            metrics: Metrics(String::new()),
             graph: simulators.graph_requests(),
             pb: simulators.password_boss_requests(),
         }
@@ -243,7 +260,12 @@ async fn bench(args: &Args) -> Value {
         args.connectors, args.users
     ));
     let admin = server.client().await;
-    let creation = real_path::create_fleet(&admin, &simulators).await;
+    let creation = real_path::create_fleet(
+        &admin,
+        &simulators,
+        &format!("{}s", args.interval.as_secs()),
+    )
+    .await;
     log(&format!(
         "created {} namespaces, Secrets and connectors in {creation:?}",
         args.connectors
@@ -258,7 +280,7 @@ async fn bench(args: &Args) -> Value {
         "every connector synced once, {first_sync:?} after the start"
     ));
     // Settle: the first syncs' status writes, then every connector on its interval.
-    tokio::time::sleep(Duration::from_secs(75)).await;
+    tokio::time::sleep(args.interval + Duration::from_secs(15)).await;
     audit.read();
     let before = Counters::read(&operator, &simulators).await;
     log(&format!("steady state: measuring {:?}", args.steady));
@@ -277,8 +299,8 @@ async fn bench(args: &Args) -> Value {
     // Cold start: every connector synced, the operator restarted.
     operator.stop();
     audit.read();
+    let before = Counters::before_start(&simulators);
     let operator = Operator::start(&args.operator, &kubeconfig, &operator_log);
-    let before = Counters::read(&operator, &simulators).await;
     let all_synced = until_all_synced(&operator, args.connectors).await;
     let after = Counters::read(&operator, &simulators).await;
     let cold_requests = audit.read();
@@ -304,7 +326,7 @@ async fn bench(args: &Args) -> Value {
         "users_per_connector": args.users,
         "namespaces": args.connectors,
         "layout": "one namespace per customer: a Namespace, a Secret and an AzureAdConnector each",
-        "interval_seconds": 60,
+        "interval_seconds": args.interval.as_secs(),
         "mode": "cluster-wide, the chart's ServiceAccount and RBAC, default flags (16 concurrent syncs)",
         "requests_counted_from": "the API server's audit log, user system:serviceaccount:pbconnector:bench-pbconnector (a watch counted when it starts, anything else when answered)",
         "lateness": "pbconnector_sync_start_lateness_seconds (due = last sync's end + interval, before the up to 5 % jitter; measured when the sync gets its slot); quantiles are histogram bucket upper bounds",
@@ -368,7 +390,7 @@ fn markdown(r: &Value, command: &str) -> String {
         "# {} connectors × {} users on the real path\n\n\
          `{command}`\n\n\
          Machine: {}, {} cores; load average {} before, {} after (other builds shared the machine).\n\
-         Layout: {}; interval 60 s; {}.\n\
+         Layout: {}; interval {} s; {}.\n\
          Fleet created in {:.0} s; every connector's first sync done {:.0} s after the operator started.\n\n\
          | | steady state | cold start | target |\n|---|---|---|---|\n",
         r["connectors"],
@@ -382,6 +404,7 @@ fn markdown(r: &Value, command: &str) -> String {
             .as_str()
             .unwrap_or_default(),
         r["layout"].as_str().unwrap_or_default(),
+        r["interval_seconds"],
         r["mode"].as_str().unwrap_or_default(),
         r["seconds_to_create_the_fleet"]
             .as_f64()

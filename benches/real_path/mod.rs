@@ -95,15 +95,15 @@ impl Simulators {
         }
     }
 
-    /// Customer `c`'s connector (60 s interval), in its namespace.
-    pub fn connector(&self, c: usize) -> Value {
+    /// Customer `c`'s connector, with `interval` (e.g. `60s`), in its namespace.
+    pub fn connector(&self, c: usize, interval: &str) -> Value {
         let url = self.graph.url().trim_end_matches('/');
         json!({
             "apiVersion": "passwordboss.com/v1alpha1",
             "kind": "AzureAdConnector",
             "metadata": {"name": CONNECTOR, "namespace": namespace(c)},
             "spec": {
-                "interval": "60s",
+                "interval": interval,
                 "azure": {
                     "tenantId": domain(c), "clientId": self.apps[c],
                     "authorityHost": url, "graphEndpoint": url,
@@ -227,9 +227,13 @@ pub fn operator_kubeconfig(server: &TestApiServer) -> PathBuf {
     server.kubeconfig_for_token("operator", OPERATOR_NAMESPACE, token.trim())
 }
 
-/// Creates every customer's namespace, Secret and connector with the admin `client`, at most
-/// [`CREATES_AT_ONCE`] requests in flight; how long it took.
-pub async fn create_fleet(client: &kube::Client, simulators: &Simulators) -> Duration {
+/// Creates every customer's namespace, Secret and connector (with `interval`) with the admin
+/// `client`, at most [`CREATES_AT_ONCE`] requests in flight; how long it took.
+pub async fn create_fleet(
+    client: &kube::Client,
+    simulators: &Simulators,
+    interval: &str,
+) -> Duration {
     let started = Instant::now();
     let n = simulators.password_boss.len();
     stream::iter(0..n)
@@ -247,7 +251,7 @@ pub async fn create_fleet(client: &kube::Client, simulators: &Simulators) -> Dur
                     .create(&pp, &simulators.secret(c))
                     .await?;
                 let connector: AzureAdConnector =
-                    serde_json::from_value(simulators.connector(c)).expect("a connector");
+                    serde_json::from_value(simulators.connector(c, interval)).expect("a connector");
                 Api::<AzureAdConnector>::namespaced(client, &namespace(c))
                     .create(&pp, &connector)
                     .await?;
