@@ -147,8 +147,14 @@ async fn a_shared_app_serves_only_the_tenants_it_binds_to_each_namespace() {
     cluster
         .apply(&connector(&ns, NAME, &customer, &app, &sample).to_string())
         .await;
-    let status = wait_reason(&cluster, &ns, NAME, "ConsentMissing").await;
+    // Missing consent quarantines the connector at once (`Ready=False/Quarantined`), the
+    // failure's message (URL, AADSTS700016) in the quarantine's.
+    let status = wait_reason(&cluster, &ns, NAME, "Quarantined").await;
     assert_eq!(status.connection, Connection::Unauthorized);
+    assert_eq!(
+        status.quarantine.as_ref().map(|q| q.reason.as_str()),
+        Some("ConsentMissing")
+    );
     let (_, _, message) = ready(&status).expect("Ready");
     assert!(message.contains(&consent_url), "{message}");
     assert!(message.contains("AADSTS700016"), "{message}");
