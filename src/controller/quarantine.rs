@@ -103,8 +103,8 @@ pub fn apply(
         .map_or_else(|| "later".to_owned(), |t| t.0.to_string());
     let message = format!(
         "Quarantined after {} consecutive {} failures: {} Next attempt at {next}. To leave \
-         quarantine fix the credential or consent; any change to the connector or to a Secret \
-         it references ends it at once, and a sync-now (`kubectl aadc sync-now`) or verify \
+         quarantine fix the credential or consent; any change to the connector, to a Secret \
+         it references or to the shared app it uses ends it at once, and a sync-now (`kubectl aadc sync-now`) or verify \
          request buys one attempt.",
         q.failures,
         q.reason,

@@ -16,6 +16,7 @@ use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
+use tokio::sync::broadcast;
 
 use super::application::consent::ConsentBook;
 use super::application::status::AppContext;
@@ -30,6 +31,7 @@ use super::secrets::{SecretRegistry, all_referenced, referencing_connectors};
 use super::shard::{Shard, ShardLeases, TopologyError};
 use super::triggers::secret_triggers;
 use super::watch_retry::retried;
+use crate::resources::AzureAdApplication;
 use crate::slots::{Slots, SyncSlot};
 use crate::sync::status::LAST_SUCCESS_REFRESH;
 use crate::sync::{ConnectorKey, DEFAULT_SYNC_DEADLINE};
@@ -320,17 +322,16 @@ async fn run_controller<E: SyncEngine>(
         instance: Some(config.identity.clone()),
     };
     let consents = Arc::new(ConsentBook::default());
-    let apps = tokio::spawn(super::application::status::run(
-        Arc::new(AppContext::new(
-            client.clone(),
-            claim_namespace.clone(),
-            config.policy.endpoints.clone(),
-            consents.clone(),
-            EventRecorder::new(client.clone(), reporter.clone()),
-            config.consent_probe_interval,
-        )),
-        stop.clone(),
+    let app_ctx = Arc::new(AppContext::new(
+        client.clone(),
+        claim_namespace.clone(),
+        config.policy.endpoints.clone(),
+        consents.clone(),
+        EventRecorder::new(client.clone(), reporter.clone()),
+        config.consent_probe_interval,
     ));
+    let app_changes = app_ctx.changes.clone();
+    let apps = tokio::spawn(super::application::status::run(app_ctx, stop.clone()));
     let engine = Arc::new(Limited {
         inner: engine,
         slots: Slots::new(config.max_concurrent_syncs.into()),
@@ -370,6 +371,7 @@ async fn run_controller<E: SyncEngine>(
             },
             stop.clone(),
             config.shard,
+            app_changes.subscribe(),
         );
         stores.push(store);
         controllers.push(controller);
@@ -469,6 +471,7 @@ fn scope_controller<E: SyncEngine>(
     readiness: ScopeReadiness,
     stop: Signal,
     shard: Shard,
+    app_changes: broadcast::Receiver<AzureAdApplication>,
 ) -> (Store<Watched>, BoxFuture<'static, ()>) {
     let (connectors, secrets): (Api<Watched>, Api<PartialObjectMeta<Secret>>) = match namespace {
         Some(ns) => (
@@ -516,6 +519,8 @@ fn scope_controller<E: SyncEngine>(
         ctx.secrets.clone(),
     );
     let mapper_store = store.clone();
+    let app_store = store.clone();
+    let app_ctx = ctx.clone();
     let result_store = store.clone();
     let controller = Controller::for_stream(connector_events, store.clone())
         // Reconciles are not bounded here: a connector's reconcile waiting for a sync slot must
@@ -527,6 +532,19 @@ fn scope_controller<E: SyncEngine>(
                 return Vec::new();
             }
             referencing_connectors(&mapper_store, &secret)
+        })
+        // A shared app whose spec or credential changed: each of this shard's connectors using
+        // it ends a quarantine and syncs at once.
+        .watches_stream(changed_apps(app_changes), move |app| {
+            let connectors = connectors_using(&app_store, &app.name_any(), shard);
+            for connector in &connectors {
+                let key = ConnectorKey::new(
+                    connector.namespace.clone().unwrap_or_default(),
+                    connector.name.clone(),
+                );
+                app_ctx.credential_source_changed(&key);
+            }
+            connectors
         })
         .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx.clone())
@@ -626,4 +644,42 @@ async fn prune_forever<E: SyncEngine>(
         let referenced = stores.iter().flat_map(all_referenced).collect();
         registry.retain_referenced(&referenced);
     }
+}
+
+/// The shared apps' changes (`AppContext::changes`) as a trigger stream; a receiver that fell
+/// behind skips what it missed (those connectors then wait for their own schedule).
+fn changed_apps(
+    receiver: broadcast::Receiver<AzureAdApplication>,
+) -> impl futures::Stream<Item = Result<AzureAdApplication, watcher::Error>> + Send + 'static {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(app) => return Some((Ok(app), receiver)),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "shared app changes were missed");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+/// The connectors in `store` that this shard owns and whose `spec.azure.applicationRef` names
+/// `app`.
+fn connectors_using(store: &Store<Watched>, app: &str, shard: Shard) -> Vec<ObjectRef<Watched>> {
+    store
+        .state()
+        .iter()
+        .filter(|c| c.namespace().is_some_and(|ns| shard.owns(&ns)))
+        .filter(|c| {
+            c.0.as_ref().is_ok_and(|c| {
+                c.spec
+                    .azure
+                    .application_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == app)
+            })
+        })
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
 }

@@ -5,6 +5,7 @@
 //! one token request, at most once per `probe_interval`.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
+use tokio::sync::broadcast;
 
 use super::consent::{ConsentBook, Learned};
 use super::{AppRefusal, read_app_credential};
@@ -50,7 +52,16 @@ pub struct AppContext {
     pub probe_interval: Duration,
     /// When each (app, tenant) was last probed.
     probed: Mutex<HashMap<(String, String), Instant>>,
+    /// Each app's last seen generation and credential fingerprint (see `noticed_change`).
+    seen: Mutex<HashMap<String, Seen>>,
+    /// Apps whose spec or credential changed: the connectors using them end a quarantine and
+    /// sync at once (`run::scope_controller` subscribes).
+    pub changes: broadcast::Sender<AzureAdApplication>,
 }
+
+/// What makes an app's change real: its spec generation and a hash of its credential's text
+/// (in memory only; `None` while it cannot be read or is the operator's own identity).
+type Seen = (Option<i64>, Option<u64>);
 
 impl AppContext {
     pub fn new(
@@ -69,7 +80,21 @@ impl AppContext {
             recorder,
             probe_interval,
             probed: Mutex::default(),
+            seen: Mutex::default(),
+            changes: broadcast::channel(64).0,
         }
+    }
+
+    /// Whether `app`'s spec (generation) or credential changed since the last look; the first
+    /// look at an app is no change, and neither is a status-only update.
+    pub fn noticed_change(
+        &self,
+        app: &str,
+        generation: Option<i64>,
+        credential: &Result<AppCredential, AppRefusal>,
+    ) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        changed(&mut seen, app, (generation, fingerprint(credential)))
     }
 
     /// Whether `tenant` of `app` may be probed now (and if so, notes the probe).
@@ -85,6 +110,24 @@ impl AppContext {
         probed.insert(key, now);
         true
     }
+}
+
+/// A hash of the credential's text, to tell a changed Secret from an unchanged one.
+fn fingerprint(credential: &Result<AppCredential, AppRefusal>) -> Option<u64> {
+    match credential {
+        Ok(AppCredential::ClientSecret(text) | AppCredential::Certificate(text)) => {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut hasher);
+            Some(hasher.finish())
+        }
+        Ok(AppCredential::OperatorIdentity(_)) | Err(_) => None,
+    }
+}
+
+/// Records `now` for `app`: a change when it was seen before, differently.
+fn changed(seen: &mut HashMap<String, Seen>, app: &str, now: Seen) -> bool {
+    seen.insert(app.to_owned(), now)
+        .is_some_and(|before| before != now)
 }
 
 /// Why an app's status could not be written.
@@ -140,6 +183,11 @@ async fn reconcile(
     let name = app.name_any();
     let now = Timestamp::now();
     let credential = read_app_credential(&ctx.client, &ctx.operator_namespace, &app).await;
+    if ctx.noticed_change(&name, app.metadata.generation, &credential) {
+        tracing::info!(app = %name, "the shared app's spec or credential changed; its connectors sync now");
+        // No receiver (no connector scope running yet) is no error.
+        let _ = ctx.changes.send((*app).clone());
+    }
     let previous = app.status.clone().unwrap_or_default();
     let mut next = AzureAdApplicationStatus {
         observed_generation: app.metadata.generation,
@@ -448,4 +496,45 @@ fn transitions(
         events.push((EventType::Warning, "CredentialUnusable", message));
     }
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(text: &str) -> Option<u64> {
+        fingerprint(&Ok(AppCredential::ClientSecret(text.to_owned())))
+    }
+
+    #[test]
+    fn only_a_new_generation_or_credential_is_a_change_of_the_app() {
+        let mut seen = HashMap::new();
+        let look = |seen: &mut HashMap<String, Seen>, generation, credential| {
+            changed(seen, "msp-app", (Some(generation), credential))
+        };
+        assert!(
+            !look(&mut seen, 1, secret("a")),
+            "the first look is no change"
+        );
+        assert!(
+            !look(&mut seen, 1, secret("a")),
+            "a status-only update (same generation, same credential) is no change"
+        );
+        assert!(look(&mut seen, 2, secret("a")), "the spec changed");
+        assert!(!look(&mut seen, 2, secret("a")));
+        assert!(look(&mut seen, 2, secret("b")), "the credential changed");
+        assert!(
+            look(
+                &mut seen,
+                2,
+                fingerprint(&Err(AppRefusal::NoCredential("msp-app".into())))
+            ),
+            "the credential became unreadable"
+        );
+        assert!(look(&mut seen, 2, secret("b")), "… and readable again");
+        assert!(
+            !changed(&mut seen, "other-app", (Some(2), secret("b"))),
+            "each app is its own"
+        );
+    }
 }

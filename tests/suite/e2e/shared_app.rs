@@ -147,16 +147,14 @@ async fn a_shared_app_serves_only_the_tenants_it_binds_to_each_namespace() {
     cluster
         .apply(&connector(&ns, NAME, &customer, &app, &sample).to_string())
         .await;
-    // Consent missing is a failure waiting will not fix: the connector is quarantined (at most
-    // 15 minutes between attempts), its status naming the reason and carrying the URL.
+    // Missing consent quarantines the connector at once (`Ready=False/Quarantined`), the
+    // failure's message (URL, AADSTS700016) in the quarantine's.
     let status = wait_reason(&cluster, &ns, NAME, "Quarantined").await;
+    assert_eq!(status.connection, Connection::Unauthorized);
     assert_eq!(
         status.quarantine.as_ref().map(|q| q.reason.as_str()),
-        Some("ConsentMissing"),
-        "{:?}",
-        status.quarantine
+        Some("ConsentMissing")
     );
-    assert_eq!(status.connection, Connection::Unauthorized);
     let (_, _, message) = ready(&status).expect("Ready");
     assert!(message.contains(&consent_url), "{message}");
     assert!(message.contains("AADSTS700016"), "{message}");
@@ -269,4 +267,95 @@ async fn a_shared_app_serves_only_the_tenants_it_binds_to_each_namespace() {
     let logs = operator.logs();
     assert!(!logs.contains(APP_SECRET), "the app's secret was logged");
     operator.stop().await;
+}
+
+/// A change to the shared app ends its connectors' quarantine at once: a connector quarantined
+/// for missing consent syncs as soon as the app's spec changes (after the consent was granted),
+/// long before its `nextAttemptTime`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_the_shared_app_ends_the_quarantine_at_once() {
+    let (cluster, ns, env) = cluster_with_sample("e2e-app-quar", 3, "10s").await;
+    let identity = cluster.operator_identity(&[]).await;
+    let operator_ns = identity.namespace.clone();
+    let app = format!("{ns}-msp");
+    let msp = env.graph.add_tenant(&format!("{ns}-msp.onmicrosoft.com"));
+    let client_id = env.graph.add_multi_tenant_app(&msp);
+    msp.add_secret(&client_id, APP_SECRET, false);
+    let customer = env.tenant.id().to_owned();
+    let secret_name = format!("{app}-credential");
+    cluster
+        .apply(
+            &json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": secret_name, "namespace": operator_ns},
+                "stringData": {"client-secret": APP_SECRET},
+            })
+            .to_string(),
+        )
+        .await;
+    let app_object = |namespaces: Vec<String>| {
+        json!({
+            "apiVersion": "passwordboss.com/v1alpha1",
+            "kind": "AzureAdApplication",
+            "metadata": {"name": app},
+            "spec": {
+                "clientId": client_id,
+                "authorityHost": env.graph.url(),
+                "graphEndpoint": env.graph.url(),
+                "clientSecretRef": {"namespace": operator_ns, "name": secret_name, "key": "client-secret"},
+                "tenants": [{"tenantId": customer, "namespaces": namespaces}],
+            },
+        })
+        .to_string()
+    };
+    cluster.apply(&app_object(vec![ns.clone()])).await;
+    let operator = Operator::start(&identity.kubeconfig, &[]).await;
+    cluster
+        .apply(
+            &json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "passwordboss", "namespace": ns},
+                "stringData": {"token": env.password_boss.token()},
+            })
+            .to_string(),
+        )
+        .await;
+    let sample = env.connector_json(&ns);
+    cluster
+        .apply(&connector(&ns, NAME, &customer, &app, &sample).to_string())
+        .await;
+
+    // Quarantined for the missing consent, its second failure (the next attempt 20 s away).
+    let status = cluster
+        .wait_status(&ns, "quarantined after two failures", 2 * MINUTE, |s| {
+            s.quarantine
+                .as_ref()
+                .is_some_and(|q| q.reason == "ConsentMissing" && q.failures >= 2)
+        })
+        .await;
+    let next_attempt = status
+        .quarantine
+        .and_then(|q| q.next_attempt_time)
+        .expect("nextAttemptTime")
+        .0;
+
+    // The customer consents and the MSP edits the app (another namespace bound): the connector
+    // syncs at once, before its nextAttemptTime.
+    env.graph.grant_consent(&client_id, &customer);
+    cluster
+        .apply(&app_object(vec![ns.clone(), format!("{ns}-more")]))
+        .await;
+    let status = cluster
+        .wait_status(&ns, "Connected after the app changed", MINUTE, |s| {
+            s.connection == Connection::Connected
+        })
+        .await;
+    assert!(status.quarantine.is_none(), "the quarantine ended");
+    let synced = status.last_sync_time.expect("lastSyncTime").0;
+    assert!(
+        synced < next_attempt,
+        "the sync ran at the app's change ({synced}), not at nextAttemptTime ({next_attempt})"
+    );
+    operator.stop().await;
+    cluster.cleanup().await;
 }

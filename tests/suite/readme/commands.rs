@@ -99,6 +99,22 @@ const COVERAGE: &[(&str, Runs)] = &[
         "helm upgrade pbconnector charts/pbconnector --reuse-values --set freezeDestructiveChanges=true",
         Runs::By("tests/suite/helm/chart.rs"),
     ),
+    (
+        "kubectl create secret generic msp-app -n pbconnector-system",
+        Runs::Here,
+    ),
+    ("kubectl apply -f examples/shared-app.yaml", Runs::Here),
+    ("kubectl get aadapp -o wide", Runs::Here),
+    ("pbconnector consent-url --client-id", Runs::Here),
+    (
+        "kubectl get aadapp msp-app -o jsonpath='{range .status.tenants",
+        Runs::Here,
+    ),
+    (
+        "kubectl -n msp-contoso annotate aadc/contoso passwordboss.com/verify-requested-at=",
+        Runs::Here,
+    ),
+    ("kubectl -n msp-contoso get aadc", Runs::Here),
 ];
 
 fn repo() -> &'static Path {
@@ -189,6 +205,15 @@ fn every_readme_command_is_run_by_a_test() {
 
 /// Runs `command` in `sh` in `dir`, with the built binary and kubectl on PATH, HOME=`dir`.
 fn sh(dir: &Path, kubeconfig: &Path, command: &str) -> String {
+    shell("sh", dir, kubeconfig, command)
+}
+
+/// Runs `command` in `bash` (a README `bash` block: process substitution), like [`sh`].
+fn bash(dir: &Path, kubeconfig: &Path, command: &str) -> String {
+    shell("bash", dir, kubeconfig, command)
+}
+
+fn shell(program: &str, dir: &Path, kubeconfig: &Path, command: &str) -> String {
     let bin = Path::new(env!("CARGO_BIN_EXE_pbconnector"));
     let kubectl = find_kubectl();
     let path = format!(
@@ -198,7 +223,7 @@ fn sh(dir: &Path, kubeconfig: &Path, command: &str) -> String {
         kubectl.parent().expect("kubectl dir").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = std::process::Command::new("sh")
+    let out = std::process::Command::new(program)
         .args(["-c", command])
         .current_dir(dir)
         .env("PATH", path)
@@ -302,5 +327,127 @@ async fn the_readme_commands_run_here_succeed_as_written() {
     );
     let listed = sh(dir.path(), &kubeconfig, &here("kubectl aadc status -A"));
     assert!(listed.contains(&ns) && listed.contains(NAME), "{listed}");
+    cluster.cleanup().await;
+}
+
+/// The "MSP quick start" commands, as written (the first in `bash`: process substitution), on
+/// an API server of their own: they write the cluster-wide names of the README (`msp-app`,
+/// `pbconnector-system`, `msp-contoso`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_msp_quick_start_commands_run_as_written() {
+    let cluster = Cluster::owned().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink(repo().join("examples"), dir.path().join("examples")).expect("link");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::copy(cluster.server().kubeconfig_path(), &kubeconfig).expect("kubeconfig");
+    let here = |marker: &str| {
+        let command = readme::command(marker);
+        assert!(matches!(entry(&command).1, Runs::Here));
+        command
+    };
+    std::os::unix::fs::symlink(repo().join("crds"), dir.path().join("crds")).expect("link");
+    sh(dir.path(), &kubeconfig, &here("kubectl apply -f crds/"));
+    sh(
+        dir.path(),
+        &kubeconfig,
+        "kubectl create namespace pbconnector-system",
+    );
+    // The app's certificate and key, as the reader keeps them after uploading the certificate.
+    let certified = rcgen::generate_simple_self_signed(vec!["msp-app".to_owned()]).expect("cert");
+    std::fs::write(dir.path().join("msp-app.crt"), certified.cert.pem()).expect("crt");
+    std::fs::write(
+        dir.path().join("msp-app.key"),
+        certified.signing_key.serialize_pem(),
+    )
+    .expect("key");
+
+    bash(
+        dir.path(),
+        &kubeconfig,
+        &here("kubectl create secret generic msp-app -n pbconnector-system"),
+    );
+    let secret: k8s_openapi::api::core::v1::Secret =
+        kube::Api::namespaced(cluster.client.clone(), "pbconnector-system")
+            .get("msp-app")
+            .await
+            .expect("the Secret msp-app");
+    let pem = secret.data.expect("data")["tls.pem"].0.clone();
+    let pem = String::from_utf8(pem).expect("PEM");
+    assert!(
+        pem.contains("BEGIN CERTIFICATE") && pem.contains("PRIVATE KEY"),
+        "tls.pem holds the certificate and its key"
+    );
+
+    let applied = sh(
+        dir.path(),
+        &kubeconfig,
+        &here("kubectl apply -f examples/shared-app.yaml"),
+    );
+    assert!(
+        applied.contains("azureadapplication.passwordboss.com/msp-app created")
+            && applied.contains("azureadconnector.passwordboss.com/contoso created"),
+        "{applied}"
+    );
+    let listed = sh(dir.path(), &kubeconfig, &here("kubectl get aadapp -o wide"));
+    assert!(
+        listed.contains("msp-app") && listed.contains("11111111-2222-3333-4444-555555555555"),
+        "{listed}"
+    );
+
+    let url = sh(
+        dir.path(),
+        &kubeconfig,
+        &here("pbconnector consent-url --client-id"),
+    );
+    assert!(
+        url.contains("7c0c36f5-1111-2222-3333-444444444444/adminconsent")
+            && url.contains("client_id=11111111-2222-3333-4444-555555555555"),
+        "{url}"
+    );
+    // The app's status as the operator writes it.
+    let apps: kube::Api<pbconnector::resources::AzureAdApplication> =
+        kube::Api::all(cluster.client.clone());
+    let status = json!({"status": {"boundTenants": 1, "consentedTenants": 0, "tenants": [{
+        "tenantId": "7c0c36f5-1111-2222-3333-444444444444", "consent": "Missing",
+        "adminConsentUrl": url.trim()}]}});
+    apps.patch_status("msp-app", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect("status written");
+    let tenants = sh(
+        dir.path(),
+        &kubeconfig,
+        &here("kubectl get aadapp msp-app -o jsonpath='{range .status.tenants"),
+    );
+    assert_eq!(
+        tenants.trim(),
+        format!(
+            "7c0c36f5-1111-2222-3333-444444444444 Missing {}",
+            url.trim()
+        )
+    );
+
+    sh(
+        dir.path(),
+        &kubeconfig,
+        &here("kubectl -n msp-contoso annotate aadc/contoso passwordboss.com/verify-requested-at="),
+    );
+    let connector = cluster
+        .connectors("msp-contoso")
+        .get(NAME)
+        .await
+        .expect("connector");
+    let requested = connector
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("passwordboss.com/verify-requested-at"))
+        .expect("the verify annotation");
+    assert!(requested.parse::<u64>().is_ok(), "{requested}");
+    let connectors = sh(
+        dir.path(),
+        &kubeconfig,
+        &here("kubectl -n msp-contoso get aadc"),
+    );
+    assert!(connectors.contains(NAME), "{connectors}");
     cluster.cleanup().await;
 }
