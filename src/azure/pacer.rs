@@ -65,20 +65,27 @@ impl TenantPacer {
     }
 }
 
-/// Hands out one shared pacer per tenant of a Graph service: Graph throttles each tenant within
-/// one cloud, so the same tenant id at two Graph endpoints (a national cloud, a simulator) has
-/// two budgets.
+/// Hands out one shared pacer per app in a tenant of a Graph service: Graph throttles an app
+/// within a tenant within one cloud, so the same tenant id at two Graph endpoints (a national
+/// cloud, a simulator), or two apps in one tenant (an MSP's shared app beside a customer's own),
+/// have budgets of their own.
 #[derive(Default)]
 pub struct PacerRegistry {
-    pacers: Mutex<HashMap<(String, String), Weak<TenantPacer>>>,
+    pacers: Mutex<HashMap<(String, String, String), Weak<TenantPacer>>>,
 }
 
 impl PacerRegistry {
-    pub fn for_tenant(&self, graph_endpoint: &str, tenant: &str) -> Arc<TenantPacer> {
+    pub fn for_tenant(
+        &self,
+        graph_endpoint: &str,
+        tenant: &str,
+        client_id: &str,
+    ) -> Arc<TenantPacer> {
         let mut map = self.pacers.lock().unwrap_or_else(|e| e.into_inner());
         let key = (
             graph_endpoint.trim_end_matches('/').to_ascii_lowercase(),
             tenant.to_ascii_lowercase(),
+            client_id.to_ascii_lowercase(),
         );
         if let Some(p) = map.get(&key).and_then(Weak::upgrade) {
             return p;
@@ -95,15 +102,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_shares_per_tenant() {
+    fn registry_shares_per_app_in_a_tenant() {
         let r = PacerRegistry::default();
         const GRAPH: &str = "https://graph.microsoft.com";
-        let a = r.for_tenant(GRAPH, "Contoso.onmicrosoft.com");
-        let b = r.for_tenant("https://graph.microsoft.com/", "contoso.onmicrosoft.com");
+        const APP: &str = "11111111-1111-1111-1111-111111111111";
+        let a = r.for_tenant(GRAPH, "Contoso.onmicrosoft.com", APP);
+        let b = r.for_tenant(
+            "https://graph.microsoft.com/",
+            "contoso.onmicrosoft.com",
+            APP,
+        );
         assert!(Arc::ptr_eq(&a, &b));
-        assert!(!Arc::ptr_eq(&a, &r.for_tenant(GRAPH, "fabrikam")));
-        let us_gov = r.for_tenant("https://graph.microsoft.us", "contoso.onmicrosoft.com");
+        assert!(!Arc::ptr_eq(&a, &r.for_tenant(GRAPH, "fabrikam", APP)));
+        let us_gov = r.for_tenant("https://graph.microsoft.us", "contoso.onmicrosoft.com", APP);
         assert!(!Arc::ptr_eq(&a, &us_gov), "another cloud, another budget");
+        let shared_app = r.for_tenant(
+            GRAPH,
+            "contoso.onmicrosoft.com",
+            "22222222-2222-2222-2222-222222222222",
+        );
+        assert!(!Arc::ptr_eq(&a, &shared_app), "another app, another budget");
         a.defer(Duration::from_secs(5));
         assert!(b.wait().unwrap() > Duration::from_secs(4));
     }

@@ -81,8 +81,8 @@ pub struct AzureAdApplicationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_ref: Option<NamespacedSecretKeyRef>,
     /// When the client secret expires, as the Entra portal shows it: an RFC 3339 date or
-    /// date-time. From 30 days before, the app warns (condition CredentialExpiring, a Warning
-    /// Event, the credential-expiry metric).
+    /// date-time. From 30 days before, the app warns (condition CredentialExpiring and a
+    /// Warning Event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "optional_date_schema")]
     pub client_secret_expires_at: Option<String>,

@@ -111,7 +111,11 @@ pub(super) fn graph_client(
     let config = AzureConfig::from_spec(&spec.azure, credential).map_err(|e| e.to_string())?;
     let client = match &state.pacers {
         Some(pacers) => {
-            let pacer = pacers.for_tenant(config.graph_endpoint.as_str(), &config.tenant_id);
+            let pacer = pacers.for_tenant(
+                config.graph_endpoint.as_str(),
+                &config.tenant_id,
+                &config.client_id,
+            );
             GraphClient::with_pacer(config, pacer)
         }
         None => GraphClient::new(config),
