@@ -10,7 +10,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::e2e::{Cluster, NAME, Operator, cluster_with_sample, eventually};
-use pbconnector::resources::{ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus, Connection};
+use pbconnector::resources::{
+    ANNOTATION_SYNC_REQUESTED_AT, ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus,
+    Connection,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const APP_SECRET: &str = "msp-app-secret-value";
@@ -266,6 +269,84 @@ async fn a_shared_app_serves_only_the_tenants_it_binds_to_each_namespace() {
         "no token request for the tenant of a connector the app does not bind to its namespace"
     );
     assert_eq!(env.graph.token_requests_for(unbound), 0);
+
+    // The bound connector is Connected with a cached token. Quiet it first: one requested sync
+    // with a long interval, so no sync is in flight or due when the binding goes.
+    let quiet = json!({
+        "metadata": {"annotations": {ANNOTATION_SYNC_REQUESTED_AT: "quiet"}},
+        "spec": {"interval": "1h"},
+    });
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "patch",
+            &format!("aadc/{NAME}"),
+            "--type",
+            "merge",
+            "-p",
+            &quiet.to_string(),
+        ])
+        .await;
+    cluster
+        .wait_status(&ns, "the quiet sync handled", MINUTE, |s| {
+            s.connection == Connection::Connected
+                && s.last_handled_sync_request.as_deref() == Some("quiet")
+        })
+        .await;
+    // The MSP drops the customer's namespace from the app; a requested sync is refused before
+    // any token or Graph request for the tenant.
+    let tokens = env.graph.token_requests_for(&customer);
+    let graph = env.graph.requests().graph_http();
+    let unbind = json!({"spec": {"tenants": [{"tenantId": unbound, "namespaces": [ns]}]}});
+    cluster
+        .kubectl
+        .ok(&[
+            "patch",
+            "aadapp",
+            &app,
+            "--type",
+            "merge",
+            "-p",
+            &unbind.to_string(),
+        ])
+        .await;
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "annotate",
+            &format!("aadc/{NAME}"),
+            "--overwrite",
+            &format!("{ANNOTATION_SYNC_REQUESTED_AT}=after-unbind"),
+        ])
+        .await;
+    let status = cluster
+        .wait_status(
+            &ns,
+            "Ready=False/TenantNotBound after the unbind",
+            MINUTE,
+            |s| {
+                s.last_handled_sync_request.as_deref() == Some("after-unbind")
+                    && ready(s).is_some_and(|(v, r, _)| v == "False" && r == "TenantNotBound")
+            },
+        )
+        .await;
+    let (_, _, message) = ready(&status).expect("Ready");
+    assert!(message.contains(&app), "{message}");
+    assert_eq!(
+        env.graph.token_requests_for(&customer),
+        tokens,
+        "no token request for a tenant whose binding was removed"
+    );
+    assert_eq!(
+        env.graph.requests().graph_http(),
+        graph,
+        "no Graph request with the cached token of a tenant whose binding was removed"
+    );
+
     let logs = operator.logs();
     assert!(!logs.contains(APP_SECRET), "the app's secret was logged");
     operator.stop().await;
