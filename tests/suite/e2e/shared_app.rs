@@ -351,3 +351,79 @@ async fn a_shared_app_serves_only_the_tenants_it_binds_to_each_namespace() {
     assert!(!logs.contains(APP_SECRET), "the app's secret was logged");
     operator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_whose_secret_is_outside_the_operators_namespace_is_refused_with_nothing_sent() {
+    let (cluster, ns, env) = cluster_with_sample("e2e-app-secretns", 5, "10s").await;
+    let identity = cluster.operator_identity(&[]).await;
+    let operator_ns = identity.namespace.clone();
+    let app = format!("{ns}-msp");
+    let msp = env.graph.add_tenant(&format!("{ns}-msp.onmicrosoft.com"));
+    let client_id = env.graph.add_multi_tenant_app(&msp);
+    msp.add_secret(&client_id, APP_SECRET, false);
+    let customer = env.tenant.id().to_owned();
+    env.graph.grant_consent(&client_id, &customer);
+
+    // The credential Secret sits in the tenant's namespace, not the operator's.
+    let secret_name = format!("{app}-credential");
+    for manifest in [
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": secret_name, "namespace": ns},
+            "stringData": {"client-secret": APP_SECRET},
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "passwordboss", "namespace": ns},
+            "stringData": {"token": env.password_boss.token()},
+        }),
+        json!({
+            "apiVersion": "passwordboss.com/v1alpha1",
+            "kind": "AzureAdApplication",
+            "metadata": {"name": app},
+            "spec": {
+                "clientId": client_id,
+                "authorityHost": env.graph.url(),
+                "graphEndpoint": env.graph.url(),
+                "clientSecretRef": {"namespace": ns, "name": secret_name, "key": "client-secret"},
+                "tenants": [{"tenantId": customer, "namespaces": [ns]}],
+            },
+        }),
+    ] {
+        cluster.apply(&manifest.to_string()).await;
+    }
+    let operator = Operator::start(&identity.kubeconfig, &[]).await;
+    let sample = env.connector_json(&ns);
+    cluster
+        .apply(&connector(&ns, NAME, &customer, &app, &sample).to_string())
+        .await;
+
+    let status = wait_reason(&cluster, &ns, NAME, "InvalidConfiguration").await;
+    let (_, _, message) = ready(&status).expect("Ready");
+    assert!(
+        message.contains(&format!("credential Secret is in namespace {ns}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("clientSecretRef.namespace: {operator_ns}")),
+        "{message}"
+    );
+    assert_eq!(
+        env.graph.token_requests_for(&customer),
+        0,
+        "no token request with a credential from outside the operator's namespace"
+    );
+    assert_eq!(
+        env.graph.requests().total_http(),
+        0,
+        "nothing sent to Entra"
+    );
+    assert_eq!(
+        env.password_boss.requests().writes(),
+        0,
+        "nothing written to Password Boss"
+    );
+    let logs = operator.logs();
+    assert!(!logs.contains(APP_SECRET), "the app's secret was logged");
+    operator.stop().await;
+}
