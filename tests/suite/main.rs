@@ -37,6 +37,7 @@ mod container {
 
 mod e2e {
     mod company_audit;
+    mod emptied_group;
     mod fairness;
     mod faults;
     mod freeze;

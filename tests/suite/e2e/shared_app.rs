@@ -10,7 +10,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::e2e::{Cluster, NAME, Operator, cluster_with_sample, eventually};
-use pbconnector::resources::{ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus, Connection};
+use pbconnector::resources::{
+    ANNOTATION_SYNC_REQUESTED_AT, ANNOTATION_VERIFY_REQUESTED_AT, AzureAdConnectorStatus,
+    Connection,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const APP_SECRET: &str = "msp-app-secret-value";
@@ -264,6 +267,160 @@ async fn a_shared_app_serves_only_the_tenants_it_binds_to_each_namespace() {
         "no token request for the tenant of a connector the app does not bind to its namespace"
     );
     assert_eq!(env.graph.token_requests_for(unbound), 0);
+
+    // The bound connector is Connected with a cached token. Quiet it first: one requested sync
+    // with a long interval, so no sync is in flight or due when the binding goes.
+    let quiet = json!({
+        "metadata": {"annotations": {ANNOTATION_SYNC_REQUESTED_AT: "quiet"}},
+        "spec": {"interval": "1h"},
+    });
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "patch",
+            &format!("aadc/{NAME}"),
+            "--type",
+            "merge",
+            "-p",
+            &quiet.to_string(),
+        ])
+        .await;
+    cluster
+        .wait_status(&ns, "the quiet sync handled", MINUTE, |s| {
+            s.connection == Connection::Connected
+                && s.last_handled_sync_request.as_deref() == Some("quiet")
+        })
+        .await;
+    // The MSP drops the customer's namespace from the app; a requested sync is refused before
+    // any token or Graph request for the tenant.
+    let tokens = env.graph.token_requests_for(&customer);
+    let graph = env.graph.requests().graph_http();
+    let unbind = json!({"spec": {"tenants": [{"tenantId": unbound, "namespaces": [ns]}]}});
+    cluster
+        .kubectl
+        .ok(&[
+            "patch",
+            "aadapp",
+            &app,
+            "--type",
+            "merge",
+            "-p",
+            &unbind.to_string(),
+        ])
+        .await;
+    cluster
+        .kubectl
+        .ok(&[
+            "-n",
+            &ns,
+            "annotate",
+            &format!("aadc/{NAME}"),
+            "--overwrite",
+            &format!("{ANNOTATION_SYNC_REQUESTED_AT}=after-unbind"),
+        ])
+        .await;
+    let status = cluster
+        .wait_status(
+            &ns,
+            "Ready=False/TenantNotBound after the unbind",
+            MINUTE,
+            |s| {
+                s.last_handled_sync_request.as_deref() == Some("after-unbind")
+                    && ready(s).is_some_and(|(v, r, _)| v == "False" && r == "TenantNotBound")
+            },
+        )
+        .await;
+    let (_, _, message) = ready(&status).expect("Ready");
+    assert!(message.contains(&app), "{message}");
+    assert_eq!(
+        env.graph.token_requests_for(&customer),
+        tokens,
+        "no token request for a tenant whose binding was removed"
+    );
+    assert_eq!(
+        env.graph.requests().graph_http(),
+        graph,
+        "no Graph request with the cached token of a tenant whose binding was removed"
+    );
+
+    let logs = operator.logs();
+    assert!(!logs.contains(APP_SECRET), "the app's secret was logged");
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_whose_secret_is_outside_the_operators_namespace_is_refused_with_nothing_sent() {
+    let (cluster, ns, env) = cluster_with_sample("e2e-app-secretns", 5, "10s").await;
+    let identity = cluster.operator_identity(&[]).await;
+    let operator_ns = identity.namespace.clone();
+    let app = format!("{ns}-msp");
+    let msp = env.graph.add_tenant(&format!("{ns}-msp.onmicrosoft.com"));
+    let client_id = env.graph.add_multi_tenant_app(&msp);
+    msp.add_secret(&client_id, APP_SECRET, false);
+    let customer = env.tenant.id().to_owned();
+    env.graph.grant_consent(&client_id, &customer);
+
+    // The credential Secret sits in the tenant's namespace, not the operator's.
+    let secret_name = format!("{app}-credential");
+    for manifest in [
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": secret_name, "namespace": ns},
+            "stringData": {"client-secret": APP_SECRET},
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "passwordboss", "namespace": ns},
+            "stringData": {"token": env.password_boss.token()},
+        }),
+        json!({
+            "apiVersion": "passwordboss.com/v1alpha1",
+            "kind": "AzureAdApplication",
+            "metadata": {"name": app},
+            "spec": {
+                "clientId": client_id,
+                "authorityHost": env.graph.url(),
+                "graphEndpoint": env.graph.url(),
+                "clientSecretRef": {"namespace": ns, "name": secret_name, "key": "client-secret"},
+                "tenants": [{"tenantId": customer, "namespaces": [ns]}],
+            },
+        }),
+    ] {
+        cluster.apply(&manifest.to_string()).await;
+    }
+    let operator = Operator::start(&identity.kubeconfig, &[]).await;
+    let sample = env.connector_json(&ns);
+    cluster
+        .apply(&connector(&ns, NAME, &customer, &app, &sample).to_string())
+        .await;
+
+    let status = wait_reason(&cluster, &ns, NAME, "InvalidConfiguration").await;
+    let (_, _, message) = ready(&status).expect("Ready");
+    assert!(
+        message.contains(&format!("credential Secret is in namespace {ns}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("clientSecretRef.namespace: {operator_ns}")),
+        "{message}"
+    );
+    assert_eq!(
+        env.graph.token_requests_for(&customer),
+        0,
+        "no token request with a credential from outside the operator's namespace"
+    );
+    assert_eq!(
+        env.graph.requests().total_http(),
+        0,
+        "nothing sent to Entra"
+    );
+    assert_eq!(
+        env.password_boss.requests().writes(),
+        0,
+        "nothing written to Password Boss"
+    );
     let logs = operator.logs();
     assert!(!logs.contains(APP_SECRET), "the app's secret was logged");
     operator.stop().await;
