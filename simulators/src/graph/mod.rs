@@ -124,7 +124,7 @@ impl GraphSim {
     /// Creates a tenant with a generated GUID id, reachable also by `domain`.
     pub fn add_tenant(&self, domain: &str) -> SimTenant {
         let id = uuid::Uuid::new_v4().to_string();
-        lock(&self.shared).tenants.push(Tenant {
+        lock(&self.shared).add_tenant(Tenant {
             id: id.clone(),
             domains: vec![domain.to_owned()],
             ..Tenant::default()
