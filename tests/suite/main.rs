@@ -38,8 +38,8 @@ mod container {
 mod e2e {
     mod company_audit;
     mod fairness;
-    mod freeze;
     mod faults;
+    mod freeze;
     mod hostile;
     mod memory;
     mod operator;
