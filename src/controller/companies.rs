@@ -20,6 +20,11 @@
 //! displaced only when the older one claims. A connector releases its claims when it is deleted
 //! and its old company's claim when its company changes; a claim left behind (the operator was
 //! down) is taken over by the next connector that reaches the company.
+//!
+//! The claims are read from one watch per process (every Lease with the holder-uid label), not
+//! per sync: holders are judged, and a connector's claims found to release, from that cache. It
+//! may lag; every write is conditional on the claim's resourceVersion and a conflict is judged
+//! again from a fresh GET, so no decision rests on the cache being current.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -129,8 +134,8 @@ pub enum ClaimError {
     Held(#[from] Held),
     #[error(
         "nothing was written: the claim on company {company} (Lease {namespace}/{lease}) could \
-         not be read or written: {message}; check that the operator may get, list, create, \
-         update and delete leases (coordination.k8s.io) in namespace {namespace} (the Helm \
+         not be read or written: {message}; check that the operator may get, list, watch, \
+         create, update and delete leases (coordination.k8s.io) in namespace {namespace} (the Helm \
          chart's RBAC grants it)"
     )]
     Api {
@@ -304,12 +309,13 @@ impl CompanyRegistry {
     }
 
     /// Whether every watched scope and the claims have been listed (so every existing connector
-    /// and claim is known). Stores not given yet count as listed; claims not watched yet do not.
+    /// and claim is known). Stores not given and claims not watched yet (no `watch`) count as
+    /// listed; a claim itself waits for the claims' first list in any case.
     pub fn listed(&self) -> bool {
         self.scopes
             .get()
             .is_none_or(|s| s.listed.iter().all(Readiness::is_ready))
-            && self.claims.get().is_some_and(ClaimCache::listed)
+            && self.claims.get().is_none_or(ClaimCache::listed)
     }
 
     /// The claims cache, its watch started on the first call (in a Tokio runtime).
