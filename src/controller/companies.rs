@@ -20,21 +20,32 @@
 //! displaced only when the older one claims. A connector releases its claims when it is deleted
 //! and its old company's claim when its company changes; a claim left behind (the operator was
 //! down) is taken over by the next connector that reaches the company.
+//!
+//! The claims are read from one watch per process (every Lease with the holder-uid label), not
+//! per sync: holders are judged, and a connector's claims found to release, from that cache. It
+//! may lag; every write is conditional on the claim's resourceVersion and a conflict is judged
+//! again from a fresh GET, so no decision rests on the cache being current.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures::StreamExt;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
-use kube::runtime::reflector::Store;
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 use super::api_error::api_message;
 use super::reconcile::Watched;
+use super::watch_retry::retried;
 use crate::resources::{AzureAdConnector, CompanyRef};
 use crate::sync::ConnectorKey;
 use crate::sync::company::CompanyGuard;
@@ -50,6 +61,12 @@ pub const ANNOTATION_CLAIM_HOLDER: &str = "passwordboss.com/holder";
 pub const ANNOTATION_CLAIM_HOLDER_CREATED: &str = "passwordboss.com/holder-created";
 /// Prefix of every claim's name; the rest is a hash of the company key.
 pub const CLAIM_NAME_PREFIX: &str = "pbconnector-company-";
+
+/// How long a claim written by this process may take to show in the claims cache before the
+/// sync goes on without it. The cache only lags (the write itself succeeded), so this bounds a
+/// wait that ends at the next watch event in practice; going on is safe, every write being
+/// conditional on the claim's resourceVersion.
+const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(10);
 
 /// A claim is retried this often when another sync changed it meanwhile.
 const MAX_CLAIM_CONFLICTS: usize = 4;
@@ -117,8 +134,8 @@ pub enum ClaimError {
     Held(#[from] Held),
     #[error(
         "nothing was written: the claim on company {company} (Lease {namespace}/{lease}) could \
-         not be read or written: {message}; check that the operator may get, list, create, \
-         update and delete leases (coordination.k8s.io) in namespace {namespace} (the Helm \
+         not be read or written: {message}; check that the operator may get, list, watch, \
+         create, update and delete leases (coordination.k8s.io) in namespace {namespace} (the Helm \
          chart's RBAC grants it)"
     )]
     Api {
@@ -160,11 +177,97 @@ struct Taken {
     lease: String,
 }
 
+/// Every claim in the claims namespace, kept by one watch (a LIST, then a WATCH) for the whole
+/// process, so a sync judges its company's claim without a request.
+struct ClaimCache {
+    store: Store<Lease>,
+    /// Counts the watch's events; `true` in `.1` once the first list is complete.
+    events: watch::Receiver<(u64, bool)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ClaimCache {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ClaimCache {
+    /// Starts the watch of the claims in `leases`' namespace: every Lease with the holder-uid
+    /// label (every claim has carried it), retried as every other watch (`watch_retry`).
+    fn start(leases: Api<Lease>) -> Self {
+        let (store, writer) = reflector::store::<Lease>();
+        let (seen, events) = watch::channel((0_u64, false));
+        let config = watcher::Config::default()
+            .labels(LABEL_CLAIM_HOLDER_UID)
+            .any_semantic();
+        let stream = reflector(
+            writer,
+            retried("company claims", watcher(leases, config)).modify(|lease| {
+                lease.managed_fields_mut().clear();
+            }),
+        );
+        let task = tokio::spawn(stream.for_each(move |event| {
+            let init_done = matches!(event, Ok(watcher::Event::InitDone));
+            seen.send_modify(|(count, listed)| {
+                *count += 1;
+                *listed |= init_done;
+            });
+            std::future::ready(())
+        }));
+        Self {
+            store,
+            events,
+            task,
+        }
+    }
+
+    fn listed(&self) -> bool {
+        self.events.borrow().1
+    }
+
+    /// Waits until the first list is complete, so every existing claim is known.
+    async fn wait_listed(&self) {
+        let mut events = self.events.clone();
+        // An error: the watch task ended (the registry is going away); the cache stays empty
+        // and every write still fails on a claim that exists.
+        let _ = events.wait_for(|(_, listed)| *listed).await;
+    }
+
+    /// The cached claim named `name`.
+    fn get(&self, name: &str, namespace: &str) -> Option<Lease> {
+        self.store
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|lease| (*lease).clone())
+    }
+
+    /// Waits (at most [`CAUGHT_UP_WITHIN`]) until the cache no longer shows claim `name` at
+    /// `before` (its resourceVersion before this process wrote it; `None`: absent), so this
+    /// process's next judgement sees its own write.
+    async fn caught_up(&self, name: &str, namespace: &str, before: Option<&str>) {
+        let mut events = self.events.clone();
+        let changed = events.wait_for(|_| {
+            let now = self.get(name, namespace);
+            now.as_ref()
+                .and_then(|l| l.metadata.resource_version.as_deref())
+                != before
+        });
+        if tokio::time::timeout(CAUGHT_UP_WITHIN, changed)
+            .await
+            .is_err()
+        {
+            tracing::warn!(lease = %name, "the company claims cache has not shown this process's write yet; going on (every claim write is conditional)");
+        }
+    }
+}
+
 /// Which connector may write to which company, through the claims in the operator's namespace.
 pub struct CompanyRegistry {
     leases: Api<Lease>,
     namespace: String,
     scopes: OnceLock<Scopes>,
+    /// The claims, watched from the first use on.
+    claims: OnceLock<ClaimCache>,
     /// The claim each connector took in this process.
     taken: Mutex<BTreeMap<ConnectorKey, Taken>>,
 }
@@ -184,6 +287,7 @@ impl CompanyRegistry {
             leases: Api::namespaced(client, namespace),
             namespace: namespace.to_owned(),
             scopes: OnceLock::new(),
+            claims: OnceLock::new(),
             taken: Mutex::default(),
         }
     }
@@ -194,20 +298,30 @@ impl CompanyRegistry {
     }
 
     /// Judges holders from the connectors in `stores` (one per watched scope; `listed[i]` once
-    /// store `i` has been listed). Set once, before the controller runs. Without stores every
-    /// holder counts as writing, as its claim says.
+    /// store `i` has been listed), and starts watching the claims. Set once, before the
+    /// controller runs. Without stores every holder counts as writing, as its claim says.
+    /// Needs a Tokio runtime.
     pub fn watch(&self, stores: Vec<Store<Watched>>, listed: Arc<Vec<Readiness>>) {
         if self.scopes.set(Scopes { stores, listed }).is_err() {
             tracing::error!("the company registry was given its stores twice; the first are kept");
         }
+        self.claims();
     }
 
-    /// Whether every watched scope has been listed (so every existing connector is known).
-    /// True when there is nothing to watch.
+    /// Whether every watched scope and the claims have been listed (so every existing connector
+    /// and claim is known). Stores not given and claims not watched yet (no `watch`) count as
+    /// listed; a claim itself waits for the claims' first list in any case.
     pub fn listed(&self) -> bool {
         self.scopes
             .get()
             .is_none_or(|s| s.listed.iter().all(Readiness::is_ready))
+            && self.claims.get().is_none_or(ClaimCache::listed)
+    }
+
+    /// The claims cache, its watch started on the first call (in a Tokio runtime).
+    fn claims(&self) -> &ClaimCache {
+        self.claims
+            .get_or_init(|| ClaimCache::start(self.leases.clone()))
     }
 
     /// The guard of one sync of `connector`: it claims the company (a dry run only checks).
@@ -242,8 +356,19 @@ impl CompanyRegistry {
             lease: lease.clone(),
             message: api_message(&e),
         };
+        let claims = self.claims();
+        claims.wait_listed().await;
+        // The first judgement is from the cache; after a conflict, from a fresh read.
+        let mut fresh = false;
         for _ in 0..MAX_CLAIM_CONFLICTS {
-            let existing = self.leases.get_opt(&lease).await.map_err(api_error)?;
+            let existing = if fresh {
+                self.leases.get_opt(&lease).await.map_err(api_error)?
+            } else {
+                claims.get(&lease, &self.namespace)
+            };
+            let before = existing
+                .as_ref()
+                .and_then(|l| l.metadata.resource_version.clone());
             let written = match existing {
                 Some(current) => {
                     let holder =
@@ -266,9 +391,18 @@ impl CompanyRegistry {
                     tracing::info!(previous = %holder.key, company = %company.id, "taking over the company claim of a younger connector, or of one that writes no more");
                     let mut next = claim_object(&lease, me, company);
                     next.metadata.resource_version = current.metadata.resource_version.clone();
-                    self.leases
+                    match self
+                        .leases
                         .replace(&lease, &PostParams::default(), &next)
                         .await
+                    {
+                        // Deleted meanwhile (the cache lagged): judge it again.
+                        Err(kube::Error::Api(status)) if status.code == 404 => {
+                            fresh = true;
+                            continue;
+                        }
+                        other => other,
+                    }
                 }
                 None if !writes => return Ok(()),
                 None => {
@@ -279,11 +413,18 @@ impl CompanyRegistry {
             };
             match written {
                 Ok(_) => {
+                    claims
+                        .caught_up(&lease, &self.namespace, before.as_deref())
+                        .await;
                     self.taken(me, &lease).await;
                     return Ok(());
                 }
-                // Another sync created or changed the claim meanwhile: judge it again.
-                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                // Another sync created or changed the claim meanwhile (or the cache lagged):
+                // judge it again.
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    fresh = true;
+                    continue;
+                }
                 Err(e) => return Err(api_error(e)),
             }
         }
@@ -320,21 +461,15 @@ impl CompanyRegistry {
         }
     }
 
-    /// Deletes the claims held by `uid`, except `keep`; each only if it is unchanged since it
-    /// was listed (a claim just taken over by another connector stays).
+    /// Deletes the claims held by `uid`, except `keep`, as the claims cache shows them; each
+    /// only if it is unchanged since (a claim just taken over by another connector stays).
     async fn release(&self, uid: &str, keep: Option<&str>) {
-        let selector = format!("{LABEL_CLAIM_HOLDER_UID}={uid}");
-        let held = match self
-            .leases
-            .list(&ListParams::default().labels(&selector))
-            .await
-        {
-            Ok(list) => list.items,
-            Err(e) => {
-                tracing::warn!(error = %api_message(&e), namespace = %self.namespace, "cannot list a connector's company claims to release them; a claim left behind is taken over by the next connector of that company");
-                return;
-            }
-        };
+        let held = self.claims().store.state_filter(|lease| {
+            lease
+                .labels()
+                .get(LABEL_CLAIM_HOLDER_UID)
+                .is_some_and(|label| label == uid)
+        });
         for lease in held {
             let name = lease.name_any();
             if keep == Some(name.as_str()) || lease_holder_uid(&lease) != Some(uid) {

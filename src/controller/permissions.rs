@@ -67,6 +67,7 @@ pub const REQUIRED: &[Permission] = &[
 pub const CLAIMS: &[Permission] = &[
     permission("get", "coordination.k8s.io", "leases"),
     permission("list", "coordination.k8s.io", "leases"),
+    permission("watch", "coordination.k8s.io", "leases"),
     permission("create", "coordination.k8s.io", "leases"),
     permission("update", "coordination.k8s.io", "leases"),
     permission("delete", "coordination.k8s.io", "leases"),

@@ -546,8 +546,8 @@ fn decide<E: SyncEngine>(
     let now = Instant::now();
     let decision =
         match super::schedule::decide(observation.entry.as_ref(), &observation.observed, now) {
-            // Which connector holds which company is known once every watched namespace was
-            // listed.
+            // Which connector holds which company is known once every watched namespace and
+            // the company claims were listed.
             Decision::Sync(_) if !ctx.companies.listed() => {
                 tracing::debug!("waiting for every watched namespace to be listed before syncing");
                 return Err(Duration::from_secs(1));

@@ -223,3 +223,117 @@ async fn of_two_created_in_one_second_the_first_claimant_keeps_the_claim() {
     }
     assert_eq!(holder(&leases, &company).await, Some(uid(&first)));
 }
+
+/// The claims are read from one watch per process: N connectors' first claims in a fresh
+/// process cost one LIST of the claims (and its WATCH), not a request per connector, and later
+/// syncs read no claim from the API server at all. Counted from the API server's audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_read_from_one_watch_not_per_sync() {
+    const CONNECTORS: usize = 20;
+    let cluster = Cluster::shared().await;
+    // An identity of its own, so every Lease request in its namespace is this test's.
+    let identity = cluster
+        .operator_identity(&["podAnnotations.claims-cache-test=requests"])
+        .await;
+    let client = crate::support::apiserver::client_for(&identity.kubeconfig).await;
+    let user = format!(
+        "system:serviceaccount:{}:{}",
+        identity.namespace, identity.service_account
+    );
+    let lease_requests = |from: usize| -> (usize, Vec<String>) {
+        let all = cluster.server().requests();
+        let verbs = all[from.min(all.len())..]
+            .iter()
+            .filter(|r| {
+                r.user.username == user
+                    && r.resource() == "leases"
+                    && r.namespace() == identity.namespace
+            })
+            .map(|r| r.verb.clone())
+            .collect();
+        (all.len(), verbs)
+    };
+    let count = |verbs: &[String], verb: &str| verbs.iter().filter(|v| *v == verb).count();
+
+    let connectors: Vec<AzureAdConnector> = (0..CONNECTORS)
+        .map(|i| connector(&format!("c{i}"), 100 + i as i64, false))
+        .collect();
+    let companies: Vec<CompanyRef> = (0..CONNECTORS).map(|_| new_company()).collect();
+    let process = || {
+        let (store, mut writer) = reflector::store::<Watched>();
+        for c in &connectors {
+            writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(c.clone()))));
+        }
+        let listed = Readiness::default();
+        listed.set(true);
+        let registry = Arc::new(CompanyRegistry::new(client.clone(), &identity.namespace));
+        registry.watch(vec![store], Arc::new(vec![listed]));
+        registry
+    };
+    let claim_all = |registry: Arc<CompanyRegistry>| {
+        let claims: Vec<_> = connectors
+            .iter()
+            .zip(&companies)
+            .map(|(c, company)| {
+                let (registry, me, company) = (registry.clone(), Claimant::of(c), company.clone());
+                async move { registry.claim(&me, &company, true).await }
+            })
+            .collect();
+        futures::future::join_all(claims)
+    };
+
+    // A first process: no claim exists; each connector creates its own, all concurrently.
+    let (start, _) = lease_requests(0);
+    let first = process();
+    for result in claim_all(first.clone()).await {
+        result.expect("every company is free");
+    }
+    let (_, verbs) = lease_requests(start);
+    assert_eq!(count(&verbs, "list"), 1, "one LIST for all: {verbs:?}");
+    assert_eq!(count(&verbs, "create"), CONNECTORS, "{verbs:?}");
+    assert_eq!(count(&verbs, "get"), 0, "no claim read by name: {verbs:?}");
+    assert!(
+        count(&verbs, "watch") >= 1,
+        "the claims are watched: {verbs:?}"
+    );
+    drop(first);
+
+    // A fresh process (the operator restarted): every connector's first claim in it, of a
+    // claim it already holds, costs nothing but the one LIST and WATCH.
+    let (start, _) = lease_requests(0);
+    let second = process();
+    for result in claim_all(second.clone()).await {
+        result.expect("each connector holds its own company's claim");
+    }
+    let (start_steady, verbs) = lease_requests(start);
+    assert_eq!(
+        count(&verbs, "list"),
+        1,
+        "one LIST, not one per connector: {verbs:?}"
+    );
+    assert!(
+        count(&verbs, "watch") >= 1,
+        "the claims are watched: {verbs:?}"
+    );
+    assert_eq!(
+        count(&verbs, "list") + count(&verbs, "watch"),
+        verbs.len(),
+        "nothing but the LIST and WATCH: {verbs:?}"
+    );
+
+    // Steady state: later syncs read and write no claim.
+    for _ in 0..3 {
+        for result in claim_all(second.clone()).await {
+            result.expect("still held");
+        }
+    }
+    let (_, verbs) = lease_requests(start_steady);
+    assert!(
+        verbs.iter().all(|v| v == "watch"),
+        "no Lease request by a steady-state sync: {verbs:?}"
+    );
+    for (c, company) in connectors.iter().zip(&companies) {
+        let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &identity.namespace);
+        assert_eq!(holder(&leases, company).await, Some(uid(c)));
+    }
+}

@@ -66,7 +66,7 @@ async fn cluster_wide_asks_a_fixed_number_of_reviews() {
         .filter(|r| r["spec"]["resourceAttributes"].get("namespace").is_none())
         .count();
     assert_eq!(cluster_wide, REQUIRED.len(), "{asked:#?}");
-    assert_eq!(REQUIRED.len() + CLAIMS.len(), 14);
+    assert_eq!(REQUIRED.len() + CLAIMS.len(), 15);
 }
 
 /// A list of namespaces: 9 reviews each, sent together up to the bound (not one after another),

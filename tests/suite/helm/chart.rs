@@ -245,7 +245,7 @@ fn operator_grants(scope: &str) -> Vec<String> {
 /// (cluster-scoped, so a ClusterRole in every mode, without any Secret access).
 fn claim_grants() -> Vec<String> {
     let scope = format!("Role/{RELEASE_NAMESPACE} coordination.k8s.io leases");
-    let mut grants: Vec<String> = ["get", "list", "create", "update", "delete"]
+    let mut grants: Vec<String> = ["get", "list", "watch", "create", "update", "delete"]
         .iter()
         .map(|verb| format!("{scope} {verb}"))
         .collect();

@@ -183,6 +183,17 @@ impl ApiState {
                     None => not_found(&format!("serviceaccounts \"{name}\" not found")),
                 }
             }
+            // The company claims' first list: none (their watch is not served here, so it
+            // retries at its own pace; no claim is written in these tests).
+            ("GET", path)
+                if path.starts_with("/apis/coordination.k8s.io/v1/namespaces/")
+                    && path.ends_with("/leases")
+                    && !seen.query.contains("watch=true") =>
+            {
+                let list = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList",
+                                  "metadata": {"resourceVersion": "1"}, "items": []});
+                (StatusCode::OK, list)
+            }
             ("POST", EVENTS_PATH) => (StatusCode::CREATED, seen.body.clone()),
             ("PATCH", path) if path.starts_with(EVENTS_PATH) => (StatusCode::OK, seen.body.clone()),
             _ => not_found("no such path in this test"),
