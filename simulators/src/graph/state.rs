@@ -107,7 +107,9 @@ impl SimState {
     pub(crate) fn add_tenant(&mut self, tenant: Tenant) {
         let at = self.tenants.len();
         for name in std::iter::once(&tenant.id).chain(&tenant.domains) {
-            self.tenant_index.entry(name.to_ascii_lowercase()).or_insert(at);
+            self.tenant_index
+                .entry(name.to_ascii_lowercase())
+                .or_insert(at);
         }
         self.tenants.push(tenant);
     }
