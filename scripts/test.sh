@@ -20,7 +20,9 @@ export PBCONNECTOR_IMAGE_ARCHIVE
 # The release workflow cannot run here; it must at least be valid (and call the same script).
 actionlint .github/workflows/*.yml
 # A step that runs the script, not a comment that names it (the file's header does).
-if ! grep -v '^[[:space:]]*#' .github/workflows/release.yml | grep -Eq '(^|[^[:alnum:]_/.-])scripts/build-image\.sh'; then
+# (No `grep -q` at the pipe's end: it exits at the first match and, under pipefail, the first
+# grep's SIGPIPE would fail the check at random.)
+if ! grep -v '^[[:space:]]*#' .github/workflows/release.yml | grep -E '(^|[^[:alnum:]_/.-])scripts/build-image\.sh' >/dev/null; then
   echo "release.yml: no step runs scripts/build-image.sh" >&2
   exit 1
 fi
