@@ -24,6 +24,17 @@ async fn the_event_recorder_creates_and_then_counts_repeats() {
         .await
         .expect("the API server starts");
     let client = server.client().await;
+    // A namespace of its own: other tests' Events (a cluster-scoped AzureAdApplication's land
+    // in `default`) must not be counted as this recorder's requests.
+    let ns = format!("events-{}", uuid::Uuid::new_v4().simple());
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .expect("namespace");
     let reporter = Reporter {
         controller: "pbconnector".into(),
         instance: Some("pbconnector-0".into()),
@@ -33,7 +44,7 @@ async fn the_event_recorder_creates_and_then_counts_repeats() {
         api_version: Some("passwordboss.com/v1alpha1".into()),
         kind: Some("AzureAdConnector".into()),
         name: Some("contoso".into()),
-        namespace: Some("default".into()),
+        namespace: Some(ns.clone()),
         ..ObjectReference::default()
     };
     let event = Event {
@@ -51,11 +62,11 @@ async fn the_event_recorder_creates_and_then_counts_repeats() {
     let methods: Vec<String> = server
         .requests()
         .into_iter()
-        .filter(|r| r.resource() == "events" && r.namespace() == "default" && r.verb != "list")
+        .filter(|r| r.resource() == "events" && r.namespace() == ns && r.verb != "list")
         .map(|r| format!("{} {}", r.verb, r.code()))
         .collect();
     assert_eq!(methods, ["create 201", "patch 200"]);
-    let events: Api<KubeEvent> = Api::namespaced(client, "default");
+    let events: Api<KubeEvent> = Api::namespaced(client, &ns);
     let list = events.list(&ListParams::default()).await.expect("list");
     assert_eq!(list.items.len(), 1, "a repeat patches the same Event");
     let stored = &list.items[0];
